@@ -1,0 +1,22 @@
+package io.llmj.backend;
+
+import io.llmj.BackendUnavailableException;
+
+/**
+ * Service-provider interface for backends, found with {@link java.util.ServiceLoader}.
+ * Each provider can say why it cannot run here without creating anything.
+ */
+public interface BackendProvider {
+
+    /** The backend's name, as {@link Backend#name()} and the {@code llmj.backend} property use it. */
+    String name();
+
+    /** Preference when choosing automatically: higher wins. The Java reference backend is 0. */
+    int priority();
+
+    /** Null if the backend can be created here, else a sentence saying why not. Cheap and side-effect free. */
+    String unavailableReason();
+
+    /** Creates the backend. @throws BackendUnavailableException saying why it cannot run here */
+    Backend create();
+}

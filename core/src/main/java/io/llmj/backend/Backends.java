@@ -1,0 +1,70 @@
+package io.llmj.backend;
+
+import io.llmj.BackendUnavailableException;
+import java.lang.System.Logger.Level;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.ServiceLoader;
+
+/**
+ * Finds backends through {@link ServiceLoader} and chooses one: the one named by the system property
+ * {@code llmj.backend} if set, else the available backend of highest priority. The choice, and why
+ * each better backend was passed over, is logged once per selection.
+ */
+public final class Backends {
+    /** System property that forces a backend by name ("java", "cpu", "cuda"). */
+    public static final String PROPERTY = "llmj.backend";
+
+    private static final System.Logger LOG = System.getLogger("io.llmj.backend");
+
+    private Backends() {}
+
+    /** Every registered provider, highest priority first. */
+    public static List<BackendProvider> providers() {
+        List<BackendProvider> list = new ArrayList<>();
+        ServiceLoader.load(BackendProvider.class, Backends.class.getClassLoader()).forEach(list::add);
+        list.sort(Comparator.comparingInt(BackendProvider::priority).reversed());
+        return list;
+    }
+
+    /** Creates the backend called {@code name}. @throws BackendUnavailableException if unknown or unavailable */
+    public static Backend create(String name) {
+        for (BackendProvider p : providers()) {
+            if (p.name().equals(name)) {
+                String why = p.unavailableReason();
+                if (why != null) {
+                    throw new BackendUnavailableException("backend '" + name + "' is unavailable: " + why);
+                }
+                return p.create();
+            }
+        }
+        throw new BackendUnavailableException("no backend named '" + name + "'; known: "
+                + providers().stream().map(BackendProvider::name).toList());
+    }
+
+    /** The backend forced by {@value #PROPERTY}, or else the best available one. */
+    public static Backend best() {
+        String forced = System.getProperty(PROPERTY);
+        if (forced != null && !forced.isBlank()) {
+            Backend b = create(forced.strip());
+            LOG.log(Level.INFO, "llmj: using backend ''{0}'' (forced by -D{1})", b.name(), PROPERTY);
+            return b;
+        }
+        StringBuilder skipped = new StringBuilder();
+        for (BackendProvider p : providers()) {
+            String why = p.unavailableReason();
+            if (why == null) {
+                try {
+                    Backend b = p.create();
+                    LOG.log(Level.INFO, "llmj: using backend ''{0}''{1}", b.name(), skipped);
+                    return b;
+                } catch (BackendUnavailableException e) {
+                    why = e.getMessage();
+                }
+            }
+            skipped.append("; '").append(p.name()).append("' unavailable: ").append(why);
+        }
+        throw new BackendUnavailableException("no backend is available" + skipped);
+    }
+}

@@ -1,0 +1,125 @@
+/*
+ * llmj.h - the whole C ABI of llmj's native kernels.
+ *
+ * Two shared libraries implement it:
+ *   libllmj.so       CPU kernels (scalar, AVX2, AVX-512 with runtime dispatch) and the
+ *                    common error facility. Always present.
+ *   libllmj_cuda.so  CUDA kernels (llmj_cuda_* functions). Built only where nvcc is found;
+ *                    needs libllmj.so and libcudart.so.13 loaded first.
+ *
+ * Conventions (borrowed from llama.h):
+ *   - every fallible function returns an int status: LLMJ_OK (0) or one of the LLMJ_ERR_* codes;
+ *   - on failure, llmj_last_error() returns a message saying what failed and where; the message
+ *     is thread-local and stays valid until the next failing call on the same thread;
+ *   - native code never calls abort() or exit();
+ *   - tensors are described by a ggml type id, a base pointer and a row stride in bytes;
+ *     a matrix of `rows` x `cols` stores each row contiguously (ggml's ne0 = cols).
+ */
+#ifndef LLMJ_H
+#define LLMJ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#  define LLMJ_API __declspec(dllexport)
+#else
+#  define LLMJ_API __attribute__((visibility("default")))
+#endif
+
+/* ---- status codes ------------------------------------------------------------------------ */
+#define LLMJ_OK                    0  /* success */
+#define LLMJ_ERR_INVALID_ARGUMENT  1  /* a null pointer, a negative or inconsistent size, a bad enum */
+#define LLMJ_ERR_UNSUPPORTED       2  /* valid request this build or CPU/GPU cannot do (type, ISA, arch) */
+#define LLMJ_ERR_OUT_OF_MEMORY     3  /* host or device allocation failed */
+#define LLMJ_ERR_CUDA              4  /* a CUDA runtime call or kernel launch failed (message has the CUDA error) */
+#define LLMJ_ERR_INTERNAL          5  /* a bug in llmj: please report the message */
+
+/* ---- library ----------------------------------------------------------------------------- */
+/* Version string of the native library, e.g. "0.1.0". Never NULL. */
+LLMJ_API const char * llmj_version(void);
+
+/* Message of the last failing call on this thread ("" if none). Never NULL. */
+LLMJ_API const char * llmj_last_error(void);
+
+/* ---- tensor element types (ggml's type ids, so GGUF type fields map 1:1) ------------------ */
+#define LLMJ_TYPE_F32   0
+#define LLMJ_TYPE_F16   1
+#define LLMJ_TYPE_Q4_0  2
+#define LLMJ_TYPE_Q4_1  3
+#define LLMJ_TYPE_Q5_0  6
+#define LLMJ_TYPE_Q5_1  7
+#define LLMJ_TYPE_Q8_0  8
+#define LLMJ_TYPE_Q8_1  9
+#define LLMJ_TYPE_Q2_K  10
+#define LLMJ_TYPE_Q3_K  11
+#define LLMJ_TYPE_Q4_K  12
+#define LLMJ_TYPE_Q5_K  13
+#define LLMJ_TYPE_Q6_K  14
+#define LLMJ_TYPE_Q8_K  15
+#define LLMJ_TYPE_IQ4_NL 20
+#define LLMJ_TYPE_IQ4_XS 23
+#define LLMJ_TYPE_BF16  30
+
+/* ---- CPU features and kernel selection --------------------------------------------------- */
+/* Feature bits reported by llmj_cpu_features(): what the CPU and OS support. */
+#define LLMJ_CPU_SSE42       (1u << 0)
+#define LLMJ_CPU_AVX         (1u << 1)
+#define LLMJ_CPU_AVX2        (1u << 2)
+#define LLMJ_CPU_FMA         (1u << 3)
+#define LLMJ_CPU_F16C        (1u << 4)
+#define LLMJ_CPU_AVX512F     (1u << 5)
+#define LLMJ_CPU_AVX512BW    (1u << 6)
+#define LLMJ_CPU_AVX512VL    (1u << 7)
+#define LLMJ_CPU_AVX512DQ    (1u << 8)
+#define LLMJ_CPU_AVX512VNNI  (1u << 9)
+#define LLMJ_CPU_AVX512BF16  (1u << 10)
+#define LLMJ_CPU_AVXVNNI     (1u << 11)
+
+/* Instruction-set levels the kernels are written for. */
+#define LLMJ_ISA_AUTO    0   /* best level the CPU supports (the default) */
+#define LLMJ_ISA_SCALAR  1   /* portable C */
+#define LLMJ_ISA_AVX2    2   /* AVX2 + FMA + F16C */
+#define LLMJ_ISA_AVX512  3   /* AVX-512 F/BW/VL/DQ (+ AVX2 level) */
+
+/* Bitwise OR of LLMJ_CPU_* flags for this CPU and OS. */
+LLMJ_API uint32_t llmj_cpu_features(void);
+
+/* Highest LLMJ_ISA_* level this CPU supports. */
+LLMJ_API int llmj_cpu_best_isa(void);
+
+/* Select the ISA level every kernel uses from now on, process-wide (LLMJ_ISA_AUTO: the best).
+ * Returns LLMJ_ERR_UNSUPPORTED if the CPU lacks the level, LLMJ_ERR_INVALID_ARGUMENT for an
+ * unknown level. */
+LLMJ_API int llmj_cpu_set_isa(int isa);
+
+/* The ISA level kernels run with now (never LLMJ_ISA_AUTO). */
+LLMJ_API int llmj_cpu_isa(void);
+
+/* ---- CPU matrix-vector product ----------------------------------------------------------- */
+/* y[r] = sum_c W[r, c] * x[c] for r in [0, rows).
+ *   type       LLMJ_TYPE_F32 or LLMJ_TYPE_F16 (others: LLMJ_ERR_UNSUPPORTED)
+ *   w          row r starts at (const char *) w + r * row_bytes
+ *   row_bytes  >= cols * element size
+ *   x          cols floats; y: rows floats (must not overlap w or x)
+ * Accumulates in float32 (F16 weights are widened exactly). */
+LLMJ_API int llmj_matvec(int type, const void * w, size_t row_bytes,
+                         const float * x, float * y, int64_t rows, int64_t cols);
+
+/* ---- CUDA (libllmj_cuda.so) -------------------------------------------------------------- */
+/* Same contract as llmj_matvec, with w, x and y in device memory, enqueued on `stream`
+ * (a cudaStream_t; NULL means the legacy default stream). Returns after the launch; errors
+ * found at launch are returned, errors during execution surface at the next synchronisation. */
+LLMJ_API int llmj_cuda_matvec(int type, const void * w, size_t row_bytes,
+                              const float * x, float * y, int64_t rows, int64_t cols,
+                              void * stream);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LLMJ_H */
