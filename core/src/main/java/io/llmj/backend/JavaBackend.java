@@ -3,16 +3,12 @@ package io.llmj.backend;
 import io.llmj.quant.Float16;
 import io.llmj.quant.GgmlType;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 
 /**
  * The scalar Java reference backend: straightforward loops that accumulate in double. Slow and
  * obviously right; every native kernel is tested against it.
  */
-public final class JavaBackend implements Backend {
-    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfShort F16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+public final class JavaBackend extends HostBackend {
 
     @Override
     public String name() {
@@ -21,7 +17,7 @@ public final class JavaBackend implements Backend {
 
     @Override
     public boolean supports(Op op, GgmlType type) {
-        return op == Op.MATVEC && (type == GgmlType.F32 || type == GgmlType.F16 || type == GgmlType.BF16);
+        return type == GgmlType.F32 || type == GgmlType.F16 || type == GgmlType.BF16;
     }
 
     @Override
@@ -44,8 +40,8 @@ public final class JavaBackend implements Backend {
     static float weight(GgmlType type, MemorySegment w, long base, int c) {
         return switch (type) {
             case F32 -> w.get(F32, base + 4L * c);
-            case F16 -> Float16.toFloat(w.get(F16, base + 2L * c));
-            case BF16 -> Float16.bf16ToFloat(w.get(F16, base + 2L * c));
+            case F16 -> Float16.toFloat(w.get(I16, base + 2L * c));
+            case BF16 -> Float16.bf16ToFloat(w.get(I16, base + 2L * c));
             default -> throw new UnsupportedOperationException(type.toString());
         };
     }

@@ -2,6 +2,7 @@ package io.llmj.ffm.cpu;
 
 import io.llmj.backend.Backend;
 import io.llmj.backend.BackendProvider;
+import io.llmj.backend.HostBackend;
 import io.llmj.backend.Op;
 import io.llmj.ffm.NativeLibraries;
 import io.llmj.ffm.NativeStatus;
@@ -10,8 +11,11 @@ import io.llmj.quant.GgmlType;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
-/** The native CPU backend: C kernels in libllmj.so (scalar / AVX2 / AVX-512, chosen at run time). */
-public final class NativeCpuBackend implements Backend {
+/**
+ * The native CPU backend: C kernels in libllmj.so (scalar / AVX2 / AVX-512, chosen at run time) for the
+ * products; ops without a native kernel yet run in {@link HostBackend}'s Java code.
+ */
+public final class NativeCpuBackend extends HostBackend {
 
     public NativeCpuBackend() {
         NativeCpu.init();
@@ -24,7 +28,7 @@ public final class NativeCpuBackend implements Backend {
 
     @Override
     public boolean supports(Op op, GgmlType type) {
-        return op == Op.MATVEC && (type == GgmlType.F32 || type == GgmlType.F16);
+        return type == GgmlType.F32 || type == GgmlType.F16 || (op == Op.EMBED && type == GgmlType.BF16);
     }
 
     @Override

@@ -2,6 +2,7 @@ package io.llmj.ffm.cuda;
 
 import io.llmj.backend.Backend;
 import io.llmj.backend.BackendProvider;
+import io.llmj.backend.HostBackend;
 import io.llmj.backend.Op;
 import io.llmj.ffm.NativeStatus;
 import io.llmj.ffm.generated.cuda.CudaRuntime;
@@ -13,10 +14,11 @@ import java.lang.foreign.ValueLayout;
 
 /**
  * The CUDA backend: hand-written kernels in libllmj_cuda.so, device memory managed through the
- * generated CUDA runtime bindings. Operands given as host segments are staged through device memory
- * per call (the resident-weight path arrives with the forward pass).
+ * generated CUDA runtime bindings. So far only the matrix-vector product runs on the GPU, staging its
+ * host operands through device memory per call; the other ops run in {@link HostBackend}'s Java code
+ * until the device-resident forward pass (the CUDA backend issue) replaces this.
  */
-public final class CudaBackend implements Backend {
+public final class CudaBackend extends HostBackend {
     private final int device;
 
     /** Uses device 0. @throws io.llmj.BackendUnavailableException if CUDA is unusable here */
@@ -40,7 +42,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public boolean supports(Op op, GgmlType type) {
-        return op == Op.MATVEC && (type == GgmlType.F32 || type == GgmlType.F16);
+        return type == GgmlType.F32 || type == GgmlType.F16;
     }
 
     @Override
