@@ -4,8 +4,19 @@ import io.llmj.backend.Backend;
 import io.llmj.backend.Weight;
 
 /** Steps every architecture shares, kept out of the forward passes so those read as model definitions. */
-final class Forwards {
+public final class Forwards {
     private Forwards() {}
+
+    /** The forward pass for {@code config}'s architecture, its weights prepared on {@code backend}. */
+    public static Forward create(ModelConfig config, TensorSource tensors, Backend backend) {
+        return switch (config.architecture()) {
+            case LLAMA, MISTRAL -> new LlamaForward(config, tensors, backend);
+            case QWEN2 -> new Qwen2Forward(config, tensors, backend);
+            case QWEN3 -> new Qwen3Forward(config, tensors, backend);
+            case PHI3 -> new Phi3Forward(config, tensors, backend);
+            case GEMMA2 -> new Gemma2Forward(config, tensors, backend);
+        };
+    }
 
     /** Validates a batch against the state and returns its length. */
     static int checkBatch(ForwardState s, int[] tokens, int pos) {

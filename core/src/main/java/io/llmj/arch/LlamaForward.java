@@ -68,7 +68,7 @@ public final class LlamaForward implements Forward {
     @Override
     public void forward(ForwardState s, int[] tokens, int pos, boolean allLogits, float[] logits) {
         int n = Forwards.checkBatch(s, tokens, pos);
-        AttentionParams attn = new AttentionParams(c.nHeads(), c.nKvHeads(), c.headDim(), c.queryScale(), 0, 0);
+        AttentionParams attn = new AttentionParams(c.nHeads(), c.nKvHeads(), c.headDim(), c.queryScale(), 0, c.slidingWindow());
 
         b.embed(tokenEmbd, tokens, 1f, s.x);                                  // x = token embeddings
         for (int l = 0; l < c.nLayers(); l++) {

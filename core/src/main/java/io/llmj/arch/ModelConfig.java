@@ -11,6 +11,7 @@ import io.llmj.backend.RopeConfig;
  * @param finalSoftcap     final logit soft-capping (gemma2), 0 for none
  * @param slidingWindow    window of the sliding-window layers, 0 for none
  * @param queryScale       multiplier on q·k (usually 1/sqrt(headDim))
+ * @param normGainOffset   added to every RMSNorm gain (1 for Gemma checkpoints, which store w - 1; GGUF folds it in)
  */
 public record ModelConfig(
         Architecture architecture,
@@ -28,7 +29,8 @@ public record ModelConfig(
         float attnSoftcap,
         float finalSoftcap,
         int slidingWindow,
-        float queryScale) {
+        float queryScale,
+        float normGainOffset) {
 
     public ModelConfig {
         if (vocabSize <= 0 || dim <= 0 || nLayers <= 0 || nHeads <= 0 || nKvHeads <= 0 || headDim <= 0 || ffDim <= 0

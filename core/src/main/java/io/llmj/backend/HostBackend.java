@@ -208,14 +208,11 @@ public abstract class HostBackend implements Backend {
     public void rope(Buffer x, int nHeads, int headDim, int n, int startPos, RopeConfig rope) {
         MemorySegment xs = seg(x);
         int half = rope.dims() / 2;
+        float[] invFreq = rope.invFreq();
         for (int t = 0; t < n; t++) {
             float pos = (startPos + t) * rope.positionScale();
             for (int i = 0; i < half; i++) {
-                float invFreq = (float) Math.pow(rope.theta(), -2.0 * i / rope.dims());
-                if (rope.freqFactors() != null) {
-                    invFreq /= rope.freqFactors()[i];
-                }
-                float angle = pos * invFreq;
+                float angle = pos * invFreq[i];
                 float cos = (float) Math.cos(angle);
                 float sin = (float) Math.sin(angle);
                 for (int h = 0; h < nHeads; h++) {
