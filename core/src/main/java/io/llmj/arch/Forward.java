@@ -14,9 +14,14 @@ public interface Forward {
 
     Backend backend();
 
-    /** A fresh KV cache and scratch space for one generation. */
+    /** A fresh KV cache and scratch space for one generation; logits for every row of a batch. */
     default ForwardState newState(int contextLength, int maxBatch, GgmlType cacheType) {
-        return new ForwardState(backend(), config(), contextLength, maxBatch, cacheType);
+        return new ForwardState(backend(), config(), contextLength, maxBatch, maxBatch, cacheType);
+    }
+
+    /** As {@link #newState(int, int, GgmlType)}, with room for logits of only {@code logitRows} rows. */
+    default ForwardState newState(int contextLength, int maxBatch, int logitRows, GgmlType cacheType) {
+        return new ForwardState(backend(), config(), contextLength, maxBatch, logitRows, cacheType);
     }
 
     /**

@@ -13,6 +13,8 @@ import java.util.List;
 public final class ForwardState implements AutoCloseable {
     public final int contextLength;
     public final int maxBatch;
+    /** Rows of logits the state can hold: forward(..., allLogits = true) takes at most this many tokens. */
+    public final int logitRows;
     public final GgmlType cacheType;
     public final Buffer[] kCache;
     public final Buffer[] vCache;
@@ -29,16 +31,18 @@ public final class ForwardState implements AutoCloseable {
     /** Feed-forward gate and up activations, [maxBatch][ffDim]. */
     public final Buffer hb;
     public final Buffer hb2;
-    /** Logits, [maxBatch][vocab]. */
+    /** Logits, [logitRows][vocab]. */
     public final Buffer logits;
     private final List<Buffer> all = new ArrayList<>();
 
-    public ForwardState(Backend backend, ModelConfig c, int contextLength, int maxBatch, GgmlType cacheType) {
-        if (contextLength <= 0 || maxBatch <= 0) {
-            throw new IllegalArgumentException("context " + contextLength + " and batch " + maxBatch + " must be positive");
+    public ForwardState(Backend backend, ModelConfig c, int contextLength, int maxBatch, int logitRows, GgmlType cacheType) {
+        if (contextLength <= 0 || maxBatch <= 0 || logitRows <= 0 || logitRows > maxBatch) {
+            throw new IllegalArgumentException("context " + contextLength + ", batch " + maxBatch + " and logit rows "
+                    + logitRows + " must be positive, logit rows at most the batch");
         }
         this.contextLength = contextLength;
         this.maxBatch = maxBatch;
+        this.logitRows = logitRows;
         this.cacheType = cacheType;
         kCache = new Buffer[c.nLayers()];
         vCache = new Buffer[c.nLayers()];
@@ -56,7 +60,7 @@ public final class ForwardState implements AutoCloseable {
             att = keep(backend.allocate((long) maxBatch * c.qDim()));
             hb = keep(backend.allocate((long) maxBatch * c.ffDim()));
             hb2 = keep(backend.allocate((long) maxBatch * c.ffDim()));
-            logits = keep(backend.allocate((long) maxBatch * c.vocabSize()));
+            logits = keep(backend.allocate((long) logitRows * c.vocabSize()));
         } catch (RuntimeException | Error e) {
             close();
             throw e;

@@ -34,6 +34,9 @@ public final class Forwards {
     static void logits(Backend b, ModelConfig c, ForwardState s, int n, boolean all, Weight norm, float normOffset,
                        Weight output, float[] out) {
         int rows = all ? n : 1;
+        if (rows > s.logitRows) {
+            throw new IllegalArgumentException("logits for " + rows + " rows requested, the state holds " + s.logitRows);
+        }
         if (!all && n > 1) {
             b.copy(s.x, (long) (n - 1) * c.dim(), s.x, 0, c.dim());           // keep only the last row
         }
