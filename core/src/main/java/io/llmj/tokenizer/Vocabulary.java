@@ -3,7 +3,9 @@ package io.llmj.tokenizer;
 import io.llmj.ModelFormatException;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Optional;
 import java.util.OptionalLong;
+import io.llmj.format.gguf.GgufFile;
 
 /**
  * A llama.cpp-style vocabulary: token texts, scores and types, BPE merges, special ids and flags,
@@ -46,6 +48,46 @@ public record Vocabulary(
 
     public int special(int which) {
         return specialIds[which];
+    }
+
+    /** Reads the vocabulary from a GGUF file's metadata. */
+    public static Vocabulary fromGguf(GgufFile g) {
+        return fromMetadata(new TokenizerMetadata() {
+            @Override
+            public Optional<String> string(String key) {
+                return g.string(key);
+            }
+
+            @Override
+            public OptionalLong integer(String key) {
+                return g.integer(key);
+            }
+
+            @Override
+            public Optional<Boolean> bool(String key) {
+                return g.bool(key);
+            }
+
+            @Override
+            public List<String> stringArray(String key) {
+                return g.stringArray(key);
+            }
+
+            @Override
+            public float[] floatArray(String key) {
+                return g.floatArray(key);
+            }
+
+            @Override
+            public int[] intArray(String key) {
+                return g.intArray(key);
+            }
+
+            @Override
+            public Path file() {
+                return g.path();
+            }
+        });
     }
 
     /** Reads {@code tokenizer.ggml.*} keys, applying llama.cpp's defaults. */
