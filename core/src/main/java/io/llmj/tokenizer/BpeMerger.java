@@ -24,31 +24,21 @@ final class BpeMerger {
     private final List<String> pseudo = new ArrayList<>();
 
     /**
-     * @param merges       each entry "left right" (split at the first space after position 0, as llama.cpp does)
+     * @param merges       each entry {left, right}
      * @param pseudoResult allow merge results that are not tokens (llama.cpp); otherwise they are an error (HF)
      */
-    BpeMerger(Map<String, Integer> vocab, int vocabSize, List<String> merges, boolean pseudoResult, Path file,
+    BpeMerger(Map<String, Integer> vocab, int vocabSize, List<String[]> merges, boolean pseudoResult, Path file,
             String key) {
         this.vocabSize = vocabSize;
         this.pairs = new LongIntMap(merges.size());
         this.mergeResult = new int[merges.size()];
         Map<String, Integer> pseudoIds = new java.util.HashMap<>();
         for (int i = 0; i < merges.size(); i++) {
-            String m = merges.get(i);
-            int sp = m == null ? -1 : m.indexOf(' ', 1);
-            if (sp < 0) {
-                throw new ModelFormatException(file, key + "[" + i + "]", "merge '" + m + "' is not two tokens separated by a space");
-            }
-            String a = m.substring(0, sp);
-            String b = m.substring(sp + 1);
+            String a = merges.get(i)[0];
+            String b = merges.get(i)[1];
+            String m = a + " " + b;
             Integer ia = vocab.get(a);
             Integer ib = vocab.get(b);
-            if (ia == null) {
-                ia = pseudoIds.get(a);
-            }
-            if (ib == null) {
-                ib = pseudoIds.get(b);
-            }
             if (ia == null || ib == null) {
                 throw new ModelFormatException(file, key + "[" + i + "]", "merge '" + m + "' references a token that is not in the vocabulary");
             }
@@ -68,6 +58,20 @@ final class BpeMerger {
             mergeResult[i] = ir;
             pairs.putIfAbsent(LongIntMap.pair(ia, ib), i);
         }
+    }
+
+    /** Splits "left right" merge strings at the first space after position 0 (llama.cpp's rule). */
+    static List<String[]> splitMerges(List<String> merges, Path file, String key) {
+        List<String[]> out = new ArrayList<>(merges.size());
+        for (int i = 0; i < merges.size(); i++) {
+            String m = merges.get(i);
+            int sp = m == null ? -1 : m.indexOf(' ', 1);
+            if (sp < 0) {
+                throw new ModelFormatException(file, key + "[" + i + "]", "merge '" + m + "' is not two tokens separated by a space");
+            }
+            out.add(new String[] {m.substring(0, sp), m.substring(sp + 1)});
+        }
+        return out;
     }
 
     int vocabSize() {

@@ -81,7 +81,9 @@ public final class LlamaCppTokenizer extends AbstractTokenizer {
             this.cleanSpaces = pre.cleanSpaces();
             this.ignoreMerges = pre.ignoreMerges();
             this.splitter = new LlamaRegexSplitter(pre.regexes());
-            this.merger = new BpeMerger(tokenToId, n, v.merges(), true, v.file(), "key tokenizer.ggml.merges");
+            this.merger = new BpeMerger(tokenToId, n,
+                    BpeMerger.splitMerges(v.merges(), v.file(), "key tokenizer.ggml.merges"), true, v.file(),
+                    "key tokenizer.ggml.merges");
         } else {
             this.cleanSpaces = type == Vocabulary.Type.WPM;
             this.ignoreMerges = false;

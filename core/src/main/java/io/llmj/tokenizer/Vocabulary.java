@@ -178,8 +178,13 @@ public record Vocabulary(
                 ids[k] = -1;
             }
             OptionalLong v = md.integer(ID_KEYS[k]);
-            if (v.isPresent() && v.getAsLong() >= 0 && v.getAsLong() < n) {
-                ids[k] = (int) v.getAsLong();
+            if (v.isPresent()) {
+                long id = v.getAsLong();
+                if (id >= 0 && id < n) {
+                    ids[k] = (int) id;
+                } else if (id != -1 && id != 0xFFFFFFFFL) { // those two mean "none": llama.cpp keeps its default
+                    throw new ModelFormatException(file, "key " + ID_KEYS[k], "token id " + id + " is outside the vocabulary of " + n + " tokens");
+                }
             }
         }
         addBos = md.bool("tokenizer.ggml.add_bos_token").orElse(addBos);
