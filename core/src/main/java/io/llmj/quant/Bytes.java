@@ -91,8 +91,13 @@ final class Bytes {
 
     /** Checks the arguments of a dot product: weights of {@code w} and activation of {@code a}, n elements each. */
     static int checkDot(GgmlType w, MemorySegment ws, long wOff, GgmlType a, MemorySegment as, long aOff, int n) {
-        checkBlocks(a, "activation (" + w + " vec_dot)", as, aOff, n);
-        return checkBlocks(w, "weights", ws, wOff, n);
+        int blocks = checkBlocks(w, "weights", ws, wOff, n);
+        try {
+            checkBlocks(a, "activation", as, aOff, n);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(w + ": dot with " + e.getMessage(), e);
+        }
+        return blocks;
     }
 
     /** Checks a writable destination segment. */
