@@ -10,7 +10,7 @@ import java.lang.foreign.MemorySegment;
  * IQ4_XS ({@code block_iq4_xs}): super-blocks of 256 elements in 8 sub-blocks of 32 with 6-bit
  * scales (stored +32: low 4 bits in nibbles of {@code scales_l}, high 2 bits in the uint16
  * {@code scales_h}), one fp16 super-scale, and 4-bit indices into {@link IQ4_NL#KVALUES} laid out
- * per sub-block as Q4_0; {@code x = (d·(ls-32))·KVALUES[q]}. vec_dot with Q8_K. Dequantization only.
+ * per sub-block as Q4_0; {@code x = (d·(ls-32))·KVALUES[q]}. vec_dot with Q8_K.
  */
 public final class IQ4_XS implements QuantFormat {
     public static final IQ4_XS INSTANCE = new IQ4_XS();
@@ -59,5 +59,25 @@ public final class IQ4_XS implements QuantFormat {
     @Override
     public double dot(MemorySegment w, long wOffset, MemorySegment act, long actOffset, int n) {
         return KQuants.dot(type(), IQ4_XS::decode, new KQuants.Decoded(32, false), w, wOffset, act, actOffset, n);
+    }
+
+    @Override
+    public boolean canQuantize() {
+        return true;
+    }
+
+    /**
+     * {@code quantize_iq4_xs} without an importance matrix: {@code quantize_row_iq4_nl_impl(256, 32,
+     * ..., ntry = 7)} per super-block, then 6-bit sub-block scales relative to -max/32.
+     */
+    @Override
+    public void quantize(float[] src, int srcOffset, int n, MemorySegment dst, long dstOffset) {
+        Bytes.checkArray(type(), "source", src, srcOffset, n);
+        int nb = Bytes.checkDst(type(), dst, dstOffset, n);
+        for (int b = 0; b < nb; b++) {
+            long p = dstOffset + (long) b * BLOCK_BYTES;
+            IQ4_NL.quantizeImpl(BLOCK_SIZE, src, srcOffset + b * BLOCK_SIZE, dst, p + OFF_D, p + OFF_QS,
+                    p + OFF_SCALES_H, p + OFF_SCALES_L, 7);
+        }
     }
 }
