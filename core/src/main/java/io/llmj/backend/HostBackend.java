@@ -2,6 +2,8 @@ package io.llmj.backend;
 
 import io.llmj.quant.Float16;
 import io.llmj.quant.GgmlType;
+import io.llmj.quant.QuantFormat;
+import io.llmj.quant.QuantFormats;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -116,25 +118,14 @@ public abstract class HostBackend implements Backend {
         MemorySegment.copy(seg(src), 4 * srcOff, seg(dst), 4 * dstOff, 4 * n);
     }
 
-    /** Dequantizes row {@code r} of {@code w} into {@code out[0..cols)}. */
+    /** Dequantizes row {@code r} of {@code w} into {@code out[0..cols)} (every type with a Java reference). */
     protected void dequantizeRow(HostWeight w, int r, float[] out) {
-        long base = r * w.rowBytes();
-        MemorySegment d = w.data();
-        switch (w.type()) {
-            case F32 -> MemorySegment.copy(d, F32, base, out, 0, w.cols());
-            case F16 -> {
-                for (int c = 0; c < w.cols(); c++) {
-                    out[c] = Float16.toFloat(d.get(I16, base + 2L * c));
-                }
-            }
-            case BF16 -> {
-                for (int c = 0; c < w.cols(); c++) {
-                    out[c] = Float16.bf16ToFloat(d.get(I16, base + 2L * c));
-                }
-            }
-            default -> throw new UnsupportedOperationException(name() + " backend: cannot dequantize " + w.type()
+        QuantFormat f = QuantFormats.of(w.type());
+        if (f == null) {
+            throw new UnsupportedOperationException(name() + " backend: cannot dequantize " + w.type()
                     + " (tensor " + w.name() + ")");
         }
+        f.dequantize(w.data(), r * w.rowBytes(), out, 0, w.cols());
     }
 
     @Override
