@@ -55,4 +55,10 @@ public interface Tokenizer {
      * {@link #decode(int[]) decode} of all ids fed, and no returned string ends inside a code point.
      */
     StreamingDecoder newStreamingDecoder();
+
+    /**
+     * A streaming decoder for tokens that continue earlier text (generated tokens after a prompt): the
+     * first token is decoded like any later one (a SentencePiece leading space is kept).
+     */
+    StreamingDecoder newContinuationDecoder();
 }

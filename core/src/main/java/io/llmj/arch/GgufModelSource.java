@@ -33,6 +33,17 @@ public final class GgufModelSource implements TensorSource {
     }
 
     @Override
+    public java.util.Set<GgmlType> matrixTypes() {
+        java.util.Set<GgmlType> types = java.util.EnumSet.noneOf(GgmlType.class);
+        for (GgufTensor t : file.tensors()) {
+            if (t.rank() == 2) {
+                types.add(t.type());
+            }
+        }
+        return types;
+    }
+
+    @Override
     public TensorRef require(String name) {
         TensorRef t = find(name);
         if (t == null) {

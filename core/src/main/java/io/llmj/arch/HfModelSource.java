@@ -73,6 +73,18 @@ public final class HfModelSource implements TensorSource {
     }
 
     @Override
+    public java.util.Set<GgmlType> matrixTypes() {
+        java.util.Set<GgmlType> types = java.util.EnumSet.noneOf(GgmlType.class);
+        for (String name : byGgufName.keySet()) {
+            TensorRef t = find(name);
+            if (t.shape().length == 2) {
+                types.add(t.type());
+            }
+        }
+        return types;
+    }
+
+    @Override
     public TensorRef require(String name) {
         TensorRef t = find(name);
         if (t == null) {

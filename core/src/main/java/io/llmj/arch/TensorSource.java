@@ -10,4 +10,7 @@ public interface TensorSource {
 
     /** The tensor called {@code name}. @throws io.llmj.ModelFormatException if absent */
     TensorRef require(String name);
+
+    /** The element types of the model's 2-D weights (what the backend must multiply). */
+    java.util.Set<io.llmj.quant.GgmlType> matrixTypes();
 }

@@ -47,7 +47,12 @@ abstract class AbstractTokenizer implements Tokenizer {
 
     @Override
     public StreamingDecoder newStreamingDecoder() {
-        return new Streaming();
+        return new Streaming(true);
+    }
+
+    @Override
+    public StreamingDecoder newContinuationDecoder() {
+        return new Streaming(false);
     }
 
     private final class Streaming implements StreamingDecoder {
@@ -56,10 +61,14 @@ abstract class AbstractTokenizer implements Tokenizer {
                 .onUnmappableCharacter(CodingErrorAction.REPLACE);
         private final ByteArrayOutputStream piece = new ByteArrayOutputStream();
         private ByteBuffer pending = ByteBuffer.allocate(0);
-        private boolean first = true;
+        private boolean first;
         // clean-up support: all raw text so far and how much of its cleaned form was emitted
         private final StringBuilder raw = new StringBuilder();
         private int emitted;
+
+        Streaming(boolean atStart) {
+            first = atStart;
+        }
 
         @Override
         public String next(int id) {
