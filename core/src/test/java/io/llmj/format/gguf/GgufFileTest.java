@@ -29,7 +29,7 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-class GgufFileTest {
+public class GgufFileTest {
     static final Path STORIES = Path.of("models/stories260K.gguf");
 
     @TempDir
@@ -145,7 +145,7 @@ class GgufFileTest {
     }
 
     /** Reads every metadata value through the typed accessors and one byte at each end of every tensor. */
-    static long touchEverything(GgufFile f) {
+    public static long touchEverything(GgufFile f) {
         long sum = 0;
         for (Map.Entry<String, Object> e : f.metadata().entrySet()) {
             String k = e.getKey();
