@@ -167,11 +167,11 @@ class FormatFuzzTest {
         int n = 1 + (r.nextInt(4) == 0 ? r.nextInt(4) : 0);
         for (int m = 0; m < n; m++) {
             int kind = r.nextInt(100);
-            int hdr = (int) Math.min(b.length, Math.max(1, sd.headerEnd));
-            int pos = r.nextInt(4) == 0 ? r.nextInt(Math.max(1, b.length)) : r.nextInt(hdr);
             if (b.length == 0) {
                 break;
             }
+            int hdr = (int) Math.max(1, Math.min(b.length, sd.headerEnd));
+            int pos = r.nextInt(4) == 0 ? r.nextInt(b.length) : r.nextInt(hdr);
             pos = Math.min(pos, b.length - 1);
             if (kind < 20) { // bit flips
                 int flips = 1 + r.nextInt(8);
