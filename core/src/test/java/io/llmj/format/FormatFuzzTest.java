@@ -133,6 +133,62 @@ class FormatFuzzTest {
         assertEquals(cases, ok + rejected);
     }
 
+    /** Mutated config.json texts: HfConfig either reads them (and every accessor answers) or throws ModelFormatException. */
+    @Test
+    void mutatedConfigsParseOrAreRejected() throws IOException {
+        List<String> configs = new ArrayList<>();
+        for (String m : List.of("llama2", "llama3", "llama3-bf16", "mistral", "qwen2", "qwen3", "phi3", "gemma2")) {
+            configs.add(Files.readString(TestData.require("hf-tiny/" + m + "/config.json")));
+        }
+        long seed = Long.getLong("llmj.fuzz.seed", 0x5EED_2026L);
+        Integer fixed = Integer.getInteger("llmj.fuzz.cases");
+        int cases = fixed != null ? fixed / 10 : 5000;
+        String alphabet = "0123456789-.e[]{},:\"nultrfa ";
+        int ok = 0;
+        int rejected = 0;
+        List<String> failures = new ArrayList<>();
+        for (int i = 0; i < cases; i++) {
+            Random r = new Random(seed + i);
+            StringBuilder sb = new StringBuilder(configs.get(i % configs.size()));
+            for (int m = 1 + r.nextInt(3); m > 0 && sb.length() > 0; m--) {
+                int pos = r.nextInt(sb.length());
+                switch (r.nextInt(3)) {
+                    case 0 -> sb.setCharAt(pos, alphabet.charAt(r.nextInt(alphabet.length())));
+                    case 1 -> sb.delete(pos, Math.min(sb.length(), pos + 1 + r.nextInt(12)));
+                    default -> sb.insert(pos, alphabet.charAt(r.nextInt(alphabet.length())));
+                }
+            }
+            try {
+                io.llmj.format.hf.HfConfig c = io.llmj.format.hf.HfConfig.parse(io.llmj.format.json.Json.parse(sb.toString()), null);
+                List<Runnable> calls = List.of(c::modelType, c::architectures, c::hiddenSize, c::numHiddenLayers,
+                        c::numAttentionHeads, c::numKeyValueHeads, c::headDim, c::intermediateSize, c::vocabSize, c::rmsNormEps,
+                        c::maxPositionEmbeddings, c::tieWordEmbeddings, c::ropeParameters, c::ropeTheta, c::ropeType,
+                        c::partialRotaryFactor, c::slidingWindow, c::attnLogitSoftcapping, c::finalLogitSoftcapping,
+                        c::queryPreAttnScalar, c::layerTypes, c::hiddenAct, c::quantizationConfig, c::dtype, c::bosTokenId,
+                        c::eosTokenIds);
+                for (Runnable call : calls) {
+                    try {
+                        call.run();
+                    } catch (ModelFormatException e) {
+                        // a missing or mistyped key: fine
+                    }
+                }
+                ok++;
+            } catch (ModelFormatException e) {
+                rejected++;
+            } catch (Throwable t) {
+                if (failures.size() < 10) {
+                    failures.add("config case " + i + ": " + t);
+                }
+            }
+        }
+        System.out.printf("config fuzz: %d cases: %d read, %d rejected, %d other failures%n", cases, ok, rejected,
+                cases - ok - rejected);
+        if (!failures.isEmpty()) {
+            fail(String.join("\n", failures));
+        }
+    }
+
     static void check(Seed sd, Path file, byte[] b) {
         if (sd.gguf) {
             try (GgufFile f = file != null ? GgufFile.open(file) : GgufFile.read(MemorySegment.ofArray(b), Path.of(sd.name))) {
