@@ -13,9 +13,10 @@ import java.util.stream.Stream;
 import java.util.stream.StreamSupport;
 
 /**
- * Generates text from one {@link Model} with its own KV cache. One stream at a time per generator;
- * use several generators for parallel generations on one model. Tokens are computed lazily as the
- * stream is consumed; closing the stream (or the generator) stops generation and frees the cache.
+ * Generates text from one {@link Model} with its own KV cache. One stream at a time per generator:
+ * starting a new stream ends the previous one (which then yields no more tokens); use several
+ * generators for parallel generations on one model. Tokens are computed lazily as the stream is
+ * consumed; closing the stream ends it, closing the generator also frees the cache.
  */
 public final class Generator implements AutoCloseable {
     private final Model model;
@@ -39,8 +40,8 @@ public final class Generator implements AutoCloseable {
 
     /** Streams the continuation of the given prompt token ids. */
     public synchronized Stream<Token> stream(int[] promptIds) {
-        if (active != null && !active.finished) {
-            throw new IllegalStateException("this generator is already streaming; close that stream first or use another generator");
+        if (active != null) {
+            active.finish();
         }
         if (promptIds.length == 0) {
             throw new IllegalArgumentException("empty prompt: at least one token is needed");
