@@ -394,6 +394,19 @@ int main(void) {
     }
     llmj_threadpool_free(p2);
     llmj_threadpool_free(p3);
+    {   /* a job right after creation must reach workers that have not started yet; free while idle */
+        uint8_t w[4 * 34] = { 0 }; float x[32] = { 1 }, y[4]; uint8_t work[64];
+        checks++;
+        for (int i = 0; i < 200; i++) {
+            llmj_threadpool * p = NULL;
+            if (llmj_threadpool_create(2 + i % 3, &p) != LLMJ_OK ||
+                llmj_matvec_q(p, LLMJ_TYPE_Q8_0, w, 34, x, y, 4, 32, work, sizeof work) != LLMJ_OK) {
+                printf("FAIL pool create/run/free cycle %d\n", i);
+                failures++;
+            }
+            llmj_threadpool_free(p);
+        }
+    }
     check_errors();
     printf("%d checks, %d failed\n", checks, failures);
     return failures == 0 ? 0 : 1;

@@ -78,7 +78,7 @@ static void wake_all(struct llmj_threadpool * p) {
 static void * worker_main(void * arg) {
     struct worker * w = arg;
     struct llmj_threadpool * p = w->pool;
-    uint32_t seen = atomic_load(&p->gen);
+    uint32_t seen = 0;   /* gen is 0 at creation; a worker that starts late must still see job 1 */
     for (;;) {
         uint32_t g;
         int spins = 0;
