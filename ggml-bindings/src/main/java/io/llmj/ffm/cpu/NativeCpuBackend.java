@@ -9,12 +9,45 @@ import io.llmj.ffm.generated.llmj.Llmj;
 import io.llmj.quant.GgmlType;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.EnumSet;
+import java.util.Set;
 
-/** The native CPU backend: C kernels in libllmj.so (scalar / AVX2 / AVX-512, chosen at run time). */
+/**
+ * The native CPU backend: C kernels in libllmj.so (scalar / AVX2 / AVX-512, chosen at run time).
+ *
+ * <p>F32 and F16 weights use {@code llmj_matvec} (float32 activations). The quantized types and
+ * BF16 use {@code llmj_matvec_q}, which converts the activations to the weight type's
+ * {@code vec_dot_type} as ggml does (Q8_0, Q8_1 or Q8_K; BF16 for BF16), on a native thread pool
+ * of {@code llmj.cpu.threads} threads (default: available processors).
+ */
 public final class NativeCpuBackend implements Backend {
+    /** System property: threads of the backend's native pool. */
+    public static final String THREADS_PROPERTY = "llmj.cpu.threads";
+
+    private static final Set<GgmlType> QUANTIZED = EnumSet.of(GgmlType.BF16, GgmlType.Q4_0, GgmlType.Q4_1,
+            GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q8_0, GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K,
+            GgmlType.Q6_K, GgmlType.IQ4_NL, GgmlType.IQ4_XS);
+
+    private NativeThreadPool pool;
 
     public NativeCpuBackend() {
         NativeCpu.init();
+    }
+
+    private synchronized NativeThreadPool pool() {
+        if (pool == null) {
+            int n = Integer.getInteger(THREADS_PROPERTY, Runtime.getRuntime().availableProcessors());
+            pool = new NativeThreadPool(Math.max(1, Math.min(256, n)));
+        }
+        return pool;
+    }
+
+    @Override
+    public synchronized void close() {
+        if (pool != null) {
+            pool.close();
+            pool = null;
+        }
     }
 
     @Override
@@ -24,7 +57,7 @@ public final class NativeCpuBackend implements Backend {
 
     @Override
     public boolean supports(Op op, GgmlType type) {
-        return op == Op.MATVEC && (type == GgmlType.F32 || type == GgmlType.F16);
+        return op == Op.MATVEC && (type == GgmlType.F32 || type == GgmlType.F16 || QUANTIZED.contains(type));
     }
 
     @Override
@@ -33,6 +66,10 @@ public final class NativeCpuBackend implements Backend {
             throw new UnsupportedOperationException("cpu backend: matvec for " + type + " is not implemented");
         }
         Backend.checkMatvec(type, w, rowBytes, x, y, rows, cols);
+        if (QUANTIZED.contains(type)) {
+            matvecQuantized(type, w, rowBytes, x, y, rows, cols);
+            return;
+        }
         if (w.isNative() && x.isNative() && y.isNative()) {
             NativeStatus.check(Llmj.llmj_matvec(type.id(), w, rowBytes, x, y, rows, cols), "llmj_matvec");
             return;
@@ -43,6 +80,24 @@ public final class NativeCpuBackend implements Backend {
             MemorySegment xn = x.isNative() ? x : arena.allocate(x.byteSize(), 64).copyFrom(x);
             MemorySegment yn = y.isNative() ? y : arena.allocate(4L * rows, 64);
             NativeStatus.check(Llmj.llmj_matvec(type.id(), wn, rowBytes, xn, yn, rows, cols), "llmj_matvec");
+            if (yn != y) {
+                MemorySegment.copy(yn, 0, y, 0, 4L * rows);
+            }
+        }
+    }
+
+    private void matvecQuantized(GgmlType type, MemorySegment w, long rowBytes, MemorySegment x, MemorySegment y,
+                                 int rows, int cols) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment wn = w.isNative() ? w : arena.allocate(w.byteSize(), 64).copyFrom(w);
+            MemorySegment xn = x.isNative() ? x : arena.allocate(x.byteSize(), 64).copyFrom(x);
+            MemorySegment yn = y.isNative() ? y : arena.allocate(4L * rows, 64);
+            long workBytes = Llmj.llmj_matvec_work_size(type.id(), cols);
+            MemorySegment work = arena.allocate(Math.max(1, workBytes), 64);
+            synchronized (this) {
+                NativeStatus.check(Llmj.llmj_matvec_q(pool().handle(), type.id(), wn, rowBytes, xn, yn, rows, cols,
+                        work, workBytes), "llmj_matvec_q");
+            }
             if (yn != y) {
                 MemorySegment.copy(yn, 0, y, 0, 4L * rows);
             }
