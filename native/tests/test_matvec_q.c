@@ -386,7 +386,7 @@ int main(void) {
     }
     llmj_cpu_set_isa(LLMJ_ISA_AUTO);
     {   /* informational: per-call overhead of a tiny product on the 2-thread pool */
-        uint8_t w[2 * 18] = { 0 }; float x[32] = { 0 }, y[2]; uint8_t work[64];
+        uint8_t w[2 * 18] = { 0 }; float x[32] = { 0 }, y[2]; uint8_t work[256];
         for (int i = 0; i < 1000; i++) llmj_matvec_q(p2, LLMJ_TYPE_Q4_0, w, 18, x, y, 2, 32, work, sizeof work);
         double t0 = now();
         for (int i = 0; i < 20000; i++) llmj_matvec_q(p2, LLMJ_TYPE_Q4_0, w, 18, x, y, 2, 32, work, sizeof work);
@@ -395,7 +395,7 @@ int main(void) {
     llmj_threadpool_free(p2);
     llmj_threadpool_free(p3);
     {   /* a job right after creation must reach workers that have not started yet; free while idle */
-        uint8_t w[4 * 34] = { 0 }; float x[32] = { 1 }, y[4]; uint8_t work[64];
+        uint8_t w[4 * 34] = { 0 }; float x[32] = { 1 }, y[4]; uint8_t work[256];
         checks++;
         for (int i = 0; i < 200; i++) {
             llmj_threadpool * p = NULL;

@@ -29,6 +29,27 @@ typedef float (*qdot_fn)(const void * w, const void * a, int64_t nb);
 
 static inline float h2f(uint16_t h) { return llmj_fp16_to_fp32(h); }
 
+/* Q8_0 activations in the work buffer carry two side arrays after the ggml blocks (which stay
+ * byte-identical to ggml's): the block scales widened to float and the integer sums of each
+ * block's quants. The fast Q4_0 / Q8_0 kernels use them to scale eight blocks with one vector
+ * multiply and to apply Q4_0's -8 offset (and the VNNI kernels' +128 bias) without sign tricks. */
+static inline size_t q8_0_side_offset(int64_t nb) { return ((size_t) nb * sizeof(block_q8_0) + 63) & ~(size_t) 63; }
+static inline size_t q8_0_act_bytes(int64_t nb) { return q8_0_side_offset(nb) + (size_t) nb * 8; }
+static inline const float * q8_0_side_d(const void * a, int64_t nb) { return (const float *) ((const char *) a + q8_0_side_offset(nb)); }
+static inline const int32_t * q8_0_side_s(const void * a, int64_t nb) { return (const int32_t *) (q8_0_side_d(a, nb) + nb); }
+
+static void q8_0_fill_side(void * a, int64_t nb, int64_t first, int64_t last) {
+    const block_q8_0 * q = a;
+    float * d = (float *) q8_0_side_d(a, nb);
+    int32_t * sm = (int32_t *) q8_0_side_s(a, nb);
+    for (int64_t b = first; b < last; b++) {
+        int sum = 0;
+        for (int j = 0; j < QK8_0; j++) sum += q[b].qs[j];
+        d[b] = h2f(q[b].d);
+        sm[b] = sum;
+    }
+}
+
 /* ==== scalar kernels (ggml's scalar vec_dot, integer sums per block) ====================== */
 
 static float dot_f32_s(const void * wv, const void * av, int64_t n) {
@@ -393,23 +414,6 @@ AVX2 static float dot_bf16_a2(const void * wv, const void * av, int64_t n) {
 
 #define SCALE_DD(b) (_cvtsh_ss(w[b].d) * _cvtsh_ss(a[b].d))
 
-AVX2 static float dot_q4_0_a2(const void * wv, const void * av, int64_t nb) {
-    const block_q4_0 * w = wv; const block_q8_0 * a = av;
-    const __m256i eight = _mm256_set1_epi8(8);
-#define BD(b) dot_ss(_mm256_sub_epi8(nibbles32(w[b].qs), eight), load32(a[b].qs))
-    LEGACY_LOOP(BD, SCALE_DD)
-#undef BD
-    return hsum8(_mm256_add_ps(acc0, acc1));
-}
-
-AVX2 static float dot_q8_0_a2(const void * wv, const void * av, int64_t nb) {
-    const block_q8_0 * w = wv; const block_q8_0 * a = av;
-#define BD(b) dot_ss(load32(w[b].qs), load32(a[b].qs))
-    LEGACY_LOOP(BD, SCALE_DD)
-#undef BD
-    return hsum8(_mm256_add_ps(acc0, acc1));
-}
-
 AVX2 static float dot_iq4_nl_a2(const void * wv, const void * av, int64_t nb) {
     const block_iq4_nl * w = wv; const block_q8_0 * a = av;
     const __m256i lut = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *) llmj_kvalues_iq4nl));
@@ -617,6 +621,85 @@ AVX2 static float dot_iq4_xs_a2(const void * wv, const void * av, int64_t nb) {
     return hsum8(acc);
 }
 
+/* Q4_0 / Q8_0, eight blocks per step: the eight blocks' int32 partial sums are reduced into one
+ * vector (block b in lane b) and scaled by d_w (eight fp16 gathered into one vector) times d_a
+ * (from the side array) with one multiply; the per-block scalar conversions of the plain kernel
+ * dominated its inner loop. Q4_0 multiplies unsigned nibbles and subtracts 8 * sum(a) per block. */
+AVX2 static inline __m256i reduce8(__m256i p0, __m256i p1, __m256i p2, __m256i p3,
+                                   __m256i p4, __m256i p5, __m256i p6, __m256i p7) {
+    __m256i h0 = _mm256_hadd_epi32(_mm256_hadd_epi32(p0, p1), _mm256_hadd_epi32(p2, p3));
+    __m256i h1 = _mm256_hadd_epi32(_mm256_hadd_epi32(p4, p5), _mm256_hadd_epi32(p6, p7));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20), _mm256_permute2x128_si256(h0, h1, 0x31));
+}
+
+#define LOAD_D8(w, b) _mm256_cvtph_ps(_mm_setr_epi16((short) w[(b)].d, (short) w[(b) + 1].d, (short) w[(b) + 2].d, \
+    (short) w[(b) + 3].d, (short) w[(b) + 4].d, (short) w[(b) + 5].d, (short) w[(b) + 6].d, (short) w[(b) + 7].d))
+
+#define BLOCK8_LOOP(BLOCK_DOT, OFFSET8)                                                          \
+    const float * ad = q8_0_side_d(av, nb);                                                    \
+    const int32_t * as = q8_0_side_s(av, nb);                                                  \
+    (void) as;                                                                                 \
+    __m256 acc = _mm256_setzero_ps();                                                          \
+    int64_t b = 0;                                                                             \
+    for (; b + 8 <= nb; b += 8) {                                                              \
+        __m256i s8 = reduce8(BLOCK_DOT(b), BLOCK_DOT(b + 1), BLOCK_DOT(b + 2), BLOCK_DOT(b + 3), \
+                             BLOCK_DOT(b + 4), BLOCK_DOT(b + 5), BLOCK_DOT(b + 6), BLOCK_DOT(b + 7)); \
+        s8 = OFFSET8(s8, b);                                                                   \
+        __m256 sc = _mm256_mul_ps(LOAD_D8(w, b), _mm256_loadu_ps(ad + b));                     \
+        acc = _mm256_fmadd_ps(sc, _mm256_cvtepi32_ps(s8), acc);                                \
+    }                                                                                          \
+    float tail = 0;                                                                            \
+    for (; b < nb; b++) {                                                                      \
+        int v = hsum8i(BLOCK_DOT(b));                                                          \
+        tail += (float) (v - OFFSET1(b)) * (_cvtsh_ss(w[b].d) * ad[b]);                        \
+    }                                                                                          \
+    return hsum8(acc) + tail;
+
+#define NO_OFFSET8(s8, b) (s8)
+#define SUB8_OFFSET8(s8, b) _mm256_sub_epi32(s8, _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *) (as + (b))), 3))
+
+AVX2 static float dot_q4_0_b8_a2(const void * wv, const void * av, int64_t nb) {
+    const block_q4_0 * w = wv; const block_q8_0 * a = av;
+#define BD(b) dot_us(nibbles32(w[b].qs), load32(a[b].qs))
+#define OFFSET1(b) (8 * as[b])
+    BLOCK8_LOOP(BD, SUB8_OFFSET8)
+#undef OFFSET1
+#undef BD
+}
+
+AVX2 static float dot_q8_0_b8_a2(const void * wv, const void * av, int64_t nb) {
+    const block_q8_0 * w = wv; const block_q8_0 * a = av;
+#define BD(b) dot_ss(load32(w[b].qs), load32(a[b].qs))
+#define OFFSET1(b) 0
+    BLOCK8_LOOP(BD, NO_OFFSET8)
+#undef OFFSET1
+#undef BD
+}
+
+/* The same with AVX512-VNNI on 256-bit registers (vpdpbusd: unsigned x signed bytes straight
+ * into int32). Q8_0 weights are biased to unsigned (w + 128) and 128 * sum(a) is subtracted. */
+#define VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")))
+
+VNNI static float dot_q4_0_vnni(const void * wv, const void * av, int64_t nb) {
+    const block_q4_0 * w = wv; const block_q8_0 * a = av;
+#define BD(b) _mm256_dpbusd_epi32(_mm256_setzero_si256(), nibbles32(w[b].qs), load32(a[b].qs))
+#define OFFSET1(b) (8 * as[b])
+    BLOCK8_LOOP(BD, SUB8_OFFSET8)
+#undef OFFSET1
+#undef BD
+}
+
+#define SUB128_OFFSET8(s8, b) _mm256_sub_epi32(s8, _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *) (as + (b))), 7))
+VNNI static float dot_q8_0_vnni(const void * wv, const void * av, int64_t nb) {
+    const block_q8_0 * w = wv; const block_q8_0 * a = av;
+    const __m256i bias = _mm256_set1_epi8((char) 0x80);
+#define BD(b) _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_xor_si256(load32(w[b].qs), bias), load32(a[b].qs))
+#define OFFSET1(b) (128 * as[b])
+    BLOCK8_LOOP(BD, SUB128_OFFSET8)
+#undef OFFSET1
+#undef BD
+}
+
 /* ==== AVX-512 (F/BW/VL/DQ): two 32-blocks per 512-bit register ============================= */
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
 
@@ -658,28 +741,6 @@ AVX512 static inline __m512 scale2(float s0, float s1) {
     float tail = 0;                                                                            \
     for (; b < nb; b++) tail += SCALE(b) * (float) hsum8i(ONE_DOT(b));                        \
     float s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) + tail;
-
-AVX512 static float dot_q4_0_a5(const void * wv, const void * av, int64_t nb) {
-    const block_q4_0 * w = wv; const block_q8_0 * a = av;
-    const __m512i eight = _mm512_set1_epi8(8);
-    const __m256i eight2 = _mm256_set1_epi8(8);
-#define PD(b) dot_ss512(_mm512_sub_epi8(nibbles64(w[b].qs, w[(b) + 1].qs), eight), load2x32(a[b].qs, a[(b) + 1].qs))
-#define OD(b) dot_ss(_mm256_sub_epi8(nibbles32(w[b].qs), eight2), load32(a[b].qs))
-    LEGACY_LOOP512(PD, OD, SCALE_DD)
-#undef PD
-#undef OD
-    return s;
-}
-
-AVX512 static float dot_q8_0_a5(const void * wv, const void * av, int64_t nb) {
-    const block_q8_0 * w = wv; const block_q8_0 * a = av;
-#define PD(b) dot_ss512(load2x32(w[b].qs, w[(b) + 1].qs), load2x32(a[b].qs, a[(b) + 1].qs))
-#define OD(b) dot_ss(load32(w[b].qs), load32(a[b].qs))
-    LEGACY_LOOP512(PD, OD, SCALE_DD)
-#undef PD
-#undef OD
-    return s;
-}
 
 AVX512 static float dot_iq4_nl_a5(const void * wv, const void * av, int64_t nb) {
     const block_iq4_nl * w = wv; const block_q8_0 * a = av;
@@ -781,25 +842,27 @@ AVX512 static float dot_q6_K_a5(const void * wv, const void * av, int64_t nb) {
 
 /* ==== dispatch ============================================================================ */
 
-enum { SLOT_SCALAR, SLOT_AVX2, SLOT_AVX512, N_SLOTS };
+enum { SLOT_SCALAR, SLOT_AVX2, SLOT_AVX512, SLOT_VNNI, N_SLOTS };
 
 typedef struct { int type; qdot_fn fn[N_SLOTS]; } kernel_row;
 
 #ifdef LLMJ_X86
-#define K(t, s, a2, a5) { t, { s, a2, a5 } }
+#define K(t, s, a2, a5) { t, { s, a2, a5, NULL } }
+#define KV(t, s, a2, a5, vn) { t, { s, a2, a5, vn } }
 #else
-#define K(t, s, a2, a5) { t, { s, NULL, NULL } }
+#define K(t, s, a2, a5) { t, { s, NULL, NULL, NULL } }
+#define KV(t, s, a2, a5, vn) { t, { s, NULL, NULL, NULL } }
 #endif
 
 static const kernel_row KERNELS[] = {
     K(LLMJ_TYPE_F32,    dot_f32_s,    dot_f32_a2,    dot_f32_a5),
     K(LLMJ_TYPE_F16,    dot_f16_s,    dot_f16_a2,    dot_f16_a5),
     K(LLMJ_TYPE_BF16,   dot_bf16_s,   dot_bf16_a2,   dot_bf16_a5),
-    K(LLMJ_TYPE_Q4_0,   dot_q4_0_s,   dot_q4_0_a2,   dot_q4_0_a5),
+    KV(LLMJ_TYPE_Q4_0,  dot_q4_0_s,   dot_q4_0_b8_a2, dot_q4_0_b8_a2, dot_q4_0_vnni),
     K(LLMJ_TYPE_Q4_1,   dot_q4_1_s,   dot_q4_1_a2,   NULL),
     K(LLMJ_TYPE_Q5_0,   dot_q5_0_s,   dot_q5_0_a2,   NULL),
     K(LLMJ_TYPE_Q5_1,   dot_q5_1_s,   dot_q5_1_a2,   NULL),
-    K(LLMJ_TYPE_Q8_0,   dot_q8_0_s,   dot_q8_0_a2,   dot_q8_0_a5),
+    KV(LLMJ_TYPE_Q8_0,  dot_q8_0_s,   dot_q8_0_b8_a2, dot_q8_0_b8_a2, dot_q8_0_vnni),
     K(LLMJ_TYPE_Q2_K,   dot_q2_K_s,   dot_q2_K_a2,   NULL),
     K(LLMJ_TYPE_Q3_K,   dot_q3_K_s,   dot_q3_K_a2,   NULL),
     K(LLMJ_TYPE_Q4_K,   dot_q4_K_s,   dot_q4_K_a2,   dot_q4_K_a5),
@@ -810,12 +873,14 @@ static const kernel_row KERNELS[] = {
 };
 
 /* The kernel for `type` at the active ISA; an AVX-512 slot left NULL uses the AVX2 kernel
- * (where 512-bit registers gained nothing measurable, the 256-bit kernel is the AVX-512 one). */
+ * (where 512-bit registers gained nothing measurable, the 256-bit kernel is the AVX-512 one).
+ * At the AVX-512 level a CPU with AVX512-VNNI uses the VNNI kernel where there is one. */
 static qdot_fn select_kernel(int type) {
     int isa = llmj_cpu_active_isa();
     for (size_t i = 0; i < sizeof KERNELS / sizeof KERNELS[0]; i++) {
         if (KERNELS[i].type != type) continue;
         int slot = isa == LLMJ_ISA_AVX512 ? SLOT_AVX512 : isa == LLMJ_ISA_AVX2 ? SLOT_AVX2 : SLOT_SCALAR;
+        if (slot == SLOT_AVX512 && (llmj_cpu_features() & LLMJ_CPU_AVX512VNNI) && KERNELS[i].fn[SLOT_VNNI]) slot = SLOT_VNNI;
         while (slot > SLOT_SCALAR && KERNELS[i].fn[slot] == NULL) slot--;
         return KERNELS[i].fn[slot];
     }
@@ -845,12 +910,14 @@ static void job_quantize(void * ctx, int ith, int nth) {
     job * j = ctx;
     int64_t total = j->n_tokens * j->act_blocks, b0, b1;
     llmj_split(total, ith, nth, &b0, &b1);
-    const size_t blk_bytes = j->act_bytes / (size_t) j->act_blocks;
+    const size_t blk_bytes = (size_t) llmj_type_get(j->vt)->block_bytes;
     while (b0 < b1) {
         int64_t t = b0 / j->act_blocks, first = b0 % j->act_blocks;
         int64_t last = t == b1 / j->act_blocks ? b1 % j->act_blocks : j->act_blocks;
+        char * row = j->act + (size_t) t * j->act_bytes;
         llmj_quantize_act(j->vt, j->x + (size_t) t * j->x_stride + first * j->act_bs,
-                          j->act + (size_t) t * j->act_bytes + (size_t) first * blk_bytes, (last - first) * j->act_bs);
+                          row + (size_t) first * blk_bytes, (last - first) * j->act_bs);
+        if (j->vt == LLMJ_TYPE_Q8_0) q8_0_fill_side(row, j->act_blocks, first, last);
         b0 += last - first;
     }
 }
@@ -905,7 +972,7 @@ static int run(const char * fn, llmj_threadpool * pool, int type, const void * w
     }
     const int vt = ti->vec_dot_type;
     const llmj_type_info * at = llmj_type_get(vt);
-    const size_t act_bytes = llmj_act_row_bytes(vt, cols);
+    const size_t act_bytes = vt == LLMJ_TYPE_Q8_0 ? q8_0_act_bytes(cols / QK8_0) : llmj_act_row_bytes(vt, cols);
     job j = {
         .dot = dot, .vt = vt, .w = w, .row_bytes = row_bytes, .x = x, .x_stride = x_stride, .y = y,
         .y_stride = y_stride, .act = NULL, .act_bytes = act_bytes, .rows = rows, .cols = cols, .nb = nb,
@@ -938,7 +1005,9 @@ size_t llmj_matmul_work_size(int type, int64_t cols, int64_t n_tokens) {
     if (!ti || ti->vec_dot_type < 0 || !select_kernel(type) || cols < 0 || n_tokens < 0) return 0;
     if (ti->vec_dot_type == LLMJ_TYPE_F32) return 0;
     const llmj_type_info * at = llmj_type_get(ti->vec_dot_type);
-    return (size_t) ((cols + at->block_size - 1) / at->block_size) * (size_t) at->block_bytes * (size_t) n_tokens;
+    const int64_t nb = (cols + at->block_size - 1) / at->block_size;
+    const size_t row = ti->vec_dot_type == LLMJ_TYPE_Q8_0 ? q8_0_act_bytes(nb) : (size_t) nb * (size_t) at->block_bytes;
+    return row * (size_t) n_tokens;
 }
 
 int llmj_matvec_q(llmj_threadpool * pool, int type, const void * w, size_t row_bytes,
