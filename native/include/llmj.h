@@ -110,6 +110,79 @@ LLMJ_API int llmj_cpu_isa(void);
 LLMJ_API int llmj_matvec(int type, const void * w, size_t row_bytes,
                          const float * x, float * y, int64_t rows, int64_t cols);
 
+/* ---- type layout ------------------------------------------------------------------------- */
+/* Elements per block of a ggml type (1 for F32/F16/BF16, 32 for Q4_0..Q8_1 and IQ4_NL, 256 for the
+ * K-quants and IQ4_XS), or 0 if llmj does not know the type. */
+LLMJ_API int llmj_type_block_size(int type);
+
+/* Bytes per block of a ggml type (e.g. Q4_0: 18, Q8_1: 36, Q8_K: 292), or 0 if unknown. */
+LLMJ_API int llmj_type_block_bytes(int type);
+
+/* The type activations are converted to before a product with weights of `type` (ggml's
+ * vec_dot_type): Q8_0 for Q4_0/Q5_0/Q8_0/IQ4_NL, Q8_1 for Q4_1/Q5_1, Q8_K for Q2_K..Q6_K and
+ * IQ4_XS, F16 for F16, BF16 for BF16, F32 for F32. -1 if `type` has no product kernel. */
+LLMJ_API int llmj_type_vec_dot_type(int type);
+
+/* ---- thread pool ------------------------------------------------------------------------- */
+/* A persistent pool of worker threads for the CPU kernels. The thread that calls a kernel takes
+ * part as worker 0, so a pool of n threads starts n-1 OS threads. Between jobs the workers spin
+ * briefly and then sleep on a futex, so one dispatch costs a few microseconds when they are awake.
+ * A pool runs one kernel at a time: do not call kernels on the same pool from two threads at once.
+ * Everywhere a pool is taken, NULL means "run on the calling thread only". */
+typedef struct llmj_threadpool llmj_threadpool;
+
+/* Creates a pool of n_threads (1..256; 1 starts no OS thread). Returns LLMJ_OK and *out, or
+ * LLMJ_ERR_INVALID_ARGUMENT / LLMJ_ERR_OUT_OF_MEMORY / LLMJ_ERR_INTERNAL (thread creation failed). */
+LLMJ_API int llmj_threadpool_create(int n_threads, llmj_threadpool ** out);
+
+/* Stops and joins the workers and frees the pool. NULL is ignored. */
+LLMJ_API void llmj_threadpool_free(llmj_threadpool * pool);
+
+/* Number of threads including the caller (1 for NULL). */
+LLMJ_API int llmj_threadpool_size(const llmj_threadpool * pool);
+
+/* ---- quantized products (weights in any ggml block format, activations quantized like ggml) -- */
+/* Converts n floats to `vec_dot_type` (LLMJ_TYPE_Q8_0, Q8_1, Q8_K, F16, BF16 or F32) exactly as
+ * ggml's x86 CPU backend does (bit for bit): Q8_0/Q8_1 use amax/127 and round-half-to-even
+ * (ggml's AVX branch), Q8_K is ggml's quantize_row_q8_K, F16/BF16 round to nearest even.
+ * n must be a multiple of the type's block size; out receives n / block_size blocks. */
+LLMJ_API int llmj_quantize_activations(int vec_dot_type, const float * x, void * out, int64_t n);
+
+/* Bytes of scratch llmj_matvec_q needs for `cols` activations of weights of `type`
+ * (the activation row converted to the vec_dot_type; 0 for F32). 0 also for unsupported types. */
+LLMJ_API size_t llmj_matvec_work_size(int type, int64_t cols);
+
+/* Bytes of scratch llmj_matmul_q needs: n_tokens converted activation rows. */
+LLMJ_API size_t llmj_matmul_work_size(int type, int64_t cols, int64_t n_tokens);
+
+/* y[r] = sum_c W[r, c] * x[c] for r in [0, rows), computed as ggml computes it: x converted to the
+ * weight type's vec_dot_type (llmj_quantize_activations), then exact integer block dot products
+ * scaled in float32.
+ *   pool       NULL (single-threaded) or a pool; rows are split across its threads. The result
+ *              does not depend on the number of threads (bit for bit).
+ *   type       F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K,
+ *              IQ4_NL, IQ4_XS (others: LLMJ_ERR_UNSUPPORTED)
+ *   w          row r starts at (const char *) w + r * row_bytes
+ *   row_bytes  >= (cols / block_size) * block_bytes
+ *   cols       a multiple of the type's block size (32 or 256)
+ *   x          cols floats; y: rows floats (must not overlap w, x or work)
+ *   work       >= llmj_matvec_work_size(type, cols) bytes of scratch, or NULL to let llmj allocate
+ *              it for this call (LLMJ_ERR_OUT_OF_MEMORY if that fails)
+ * Accuracy: |y - exact| <= ~1e-6 * sum_c |W[r,c] * xq[c]| where xq is the converted activation. */
+LLMJ_API int llmj_matvec_q(llmj_threadpool * pool, int type, const void * w, size_t row_bytes,
+                           const float * x, float * y, int64_t rows, int64_t cols,
+                           void * work, size_t work_bytes);
+
+/* Y[t, r] = sum_c W[r, c] * X[t, c] for n_tokens activation rows (prefill). Same contract as
+ * llmj_matvec_q, with token t's activations at x + t * x_stride floats and its outputs at
+ * y + t * y_stride floats (x_stride >= cols, y_stride >= rows). Each token's result equals
+ * llmj_matvec_q on that token bit for bit. Weight rows are read once per group of tokens.
+ *   work       >= llmj_matmul_work_size(type, cols, n_tokens) bytes, or NULL (allocated) */
+LLMJ_API int llmj_matmul_q(llmj_threadpool * pool, int type, const void * w, size_t row_bytes,
+                           const float * x, size_t x_stride, float * y, size_t y_stride,
+                           int64_t rows, int64_t cols, int64_t n_tokens,
+                           void * work, size_t work_bytes);
+
 /* ---- CUDA (libllmj_cuda.so) -------------------------------------------------------------- */
 /* Same contract as llmj_matvec, with w, x and y in device memory, enqueued on `stream`
  * (a cudaStream_t; NULL means the legacy default stream). Returns after the launch; errors

@@ -77,6 +77,159 @@ public class Llmj extends Llmj$shared {
     public static int LLMJ_ERR_INTERNAL() {
         return LLMJ_ERR_INTERNAL;
     }
+    private static final int LLMJ_TYPE_F32 = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * #define LLMJ_TYPE_F32 0
+     * }
+     */
+    public static int LLMJ_TYPE_F32() {
+        return LLMJ_TYPE_F32;
+    }
+    private static final int LLMJ_TYPE_F16 = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define LLMJ_TYPE_F16 1
+     * }
+     */
+    public static int LLMJ_TYPE_F16() {
+        return LLMJ_TYPE_F16;
+    }
+    private static final int LLMJ_TYPE_Q4_0 = (int)2L;
+    /**
+     * {@snippet lang=c :
+     * #define LLMJ_TYPE_Q4_0 2
+     * }
+     */
+    public static int LLMJ_TYPE_Q4_0() {
+        return LLMJ_TYPE_Q4_0;
+    }
+    private static final int LLMJ_TYPE_Q4_1 = (int)3L;
+    /**
+     * {@snippet lang=c :
+     * #define LLMJ_TYPE_Q4_1 3
+     * }
+     */
+    public static int LLMJ_TYPE_Q4_1() {
+        return LLMJ_TYPE_Q4_1;
+    }
+    private static final int LLMJ_TYPE_Q5_0 = (int)6L;
+    /**
+     * {@snippet lang=c :
+     * #define LLMJ_TYPE_Q5_0 6
+     * }
+     */
+    public static int LLMJ_TYPE_Q5_0() {
+        return LLMJ_TYPE_Q5_0;
+    }
+    private static final int LLMJ_TYPE_Q5_1 = (int)7L;
+    /**
+     * {@snippet lang=c :
+     * #define LLMJ_TYPE_Q5_1 7
+     * }
+     */
+    public static int LLMJ_TYPE_Q5_1() {
+        return LLMJ_TYPE_Q5_1;
+    }
+    private static final int LLMJ_TYPE_Q8_0 = (int)8L;
+    /**
+     * {@snippet lang=c :
+     * #define LLMJ_TYPE_Q8_0 8
+     * }
+     */
+    public static int LLMJ_TYPE_Q8_0() {
+        return LLMJ_TYPE_Q8_0;
+    }
+    private static final int LLMJ_TYPE_Q8_1 = (int)9L;
+    /**
+     * {@snippet lang=c :
+     * #define LLMJ_TYPE_Q8_1 9
+     * }
+     */
+    public static int LLMJ_TYPE_Q8_1() {
+        return LLMJ_TYPE_Q8_1;
+    }
+    private static final int LLMJ_TYPE_Q2_K = (int)10L;
+    /**
+     * {@snippet lang=c :
+     * #define LLMJ_TYPE_Q2_K 10
+     * }
+     */
+    public static int LLMJ_TYPE_Q2_K() {
+        return LLMJ_TYPE_Q2_K;
+    }
+    private static final int LLMJ_TYPE_Q3_K = (int)11L;
+    /**
+     * {@snippet lang=c :
+     * #define LLMJ_TYPE_Q3_K 11
+     * }
+     */
+    public static int LLMJ_TYPE_Q3_K() {
+        return LLMJ_TYPE_Q3_K;
+    }
+    private static final int LLMJ_TYPE_Q4_K = (int)12L;
+    /**
+     * {@snippet lang=c :
+     * #define LLMJ_TYPE_Q4_K 12
+     * }
+     */
+    public static int LLMJ_TYPE_Q4_K() {
+        return LLMJ_TYPE_Q4_K;
+    }
+    private static final int LLMJ_TYPE_Q5_K = (int)13L;
+    /**
+     * {@snippet lang=c :
+     * #define LLMJ_TYPE_Q5_K 13
+     * }
+     */
+    public static int LLMJ_TYPE_Q5_K() {
+        return LLMJ_TYPE_Q5_K;
+    }
+    private static final int LLMJ_TYPE_Q6_K = (int)14L;
+    /**
+     * {@snippet lang=c :
+     * #define LLMJ_TYPE_Q6_K 14
+     * }
+     */
+    public static int LLMJ_TYPE_Q6_K() {
+        return LLMJ_TYPE_Q6_K;
+    }
+    private static final int LLMJ_TYPE_Q8_K = (int)15L;
+    /**
+     * {@snippet lang=c :
+     * #define LLMJ_TYPE_Q8_K 15
+     * }
+     */
+    public static int LLMJ_TYPE_Q8_K() {
+        return LLMJ_TYPE_Q8_K;
+    }
+    private static final int LLMJ_TYPE_IQ4_NL = (int)20L;
+    /**
+     * {@snippet lang=c :
+     * #define LLMJ_TYPE_IQ4_NL 20
+     * }
+     */
+    public static int LLMJ_TYPE_IQ4_NL() {
+        return LLMJ_TYPE_IQ4_NL;
+    }
+    private static final int LLMJ_TYPE_IQ4_XS = (int)23L;
+    /**
+     * {@snippet lang=c :
+     * #define LLMJ_TYPE_IQ4_XS 23
+     * }
+     */
+    public static int LLMJ_TYPE_IQ4_XS() {
+        return LLMJ_TYPE_IQ4_XS;
+    }
+    private static final int LLMJ_TYPE_BF16 = (int)30L;
+    /**
+     * {@snippet lang=c :
+     * #define LLMJ_TYPE_BF16 30
+     * }
+     */
+    public static int LLMJ_TYPE_BF16() {
+        return LLMJ_TYPE_BF16;
+    }
     private static final int LLMJ_ISA_AUTO = (int)0L;
     /**
      * {@snippet lang=c :
@@ -523,6 +676,693 @@ public class Llmj extends Llmj$shared {
                 traceDowncall("llmj_matvec", type, w, row_bytes, x, y, rows, cols);
             }
             return (int)mh$.invokeExact(type, w, row_bytes, x, y, rows, cols);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_type_block_size {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Llmj.C_INT,
+            Llmj.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_type_block_size").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_type_block_size"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_type_block_size(int type)
+     * }
+     */
+    public static FunctionDescriptor llmj_type_block_size$descriptor() {
+        return llmj_type_block_size.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_type_block_size(int type)
+     * }
+     */
+    public static MethodHandle llmj_type_block_size$handle() {
+        return llmj_type_block_size.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_type_block_size(int type)
+     * }
+     */
+    public static MemorySegment llmj_type_block_size$address() {
+        return llmj_type_block_size.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_type_block_size(int type)
+     * }
+     */
+    public static int llmj_type_block_size(int type) {
+        var mh$ = llmj_type_block_size.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_type_block_size", type);
+            }
+            return (int)mh$.invokeExact(type);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_type_block_bytes {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Llmj.C_INT,
+            Llmj.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_type_block_bytes").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_type_block_bytes"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_type_block_bytes(int type)
+     * }
+     */
+    public static FunctionDescriptor llmj_type_block_bytes$descriptor() {
+        return llmj_type_block_bytes.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_type_block_bytes(int type)
+     * }
+     */
+    public static MethodHandle llmj_type_block_bytes$handle() {
+        return llmj_type_block_bytes.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_type_block_bytes(int type)
+     * }
+     */
+    public static MemorySegment llmj_type_block_bytes$address() {
+        return llmj_type_block_bytes.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_type_block_bytes(int type)
+     * }
+     */
+    public static int llmj_type_block_bytes(int type) {
+        var mh$ = llmj_type_block_bytes.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_type_block_bytes", type);
+            }
+            return (int)mh$.invokeExact(type);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_type_vec_dot_type {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Llmj.C_INT,
+            Llmj.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_type_vec_dot_type").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_type_vec_dot_type"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_type_vec_dot_type(int type)
+     * }
+     */
+    public static FunctionDescriptor llmj_type_vec_dot_type$descriptor() {
+        return llmj_type_vec_dot_type.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_type_vec_dot_type(int type)
+     * }
+     */
+    public static MethodHandle llmj_type_vec_dot_type$handle() {
+        return llmj_type_vec_dot_type.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_type_vec_dot_type(int type)
+     * }
+     */
+    public static MemorySegment llmj_type_vec_dot_type$address() {
+        return llmj_type_vec_dot_type.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_type_vec_dot_type(int type)
+     * }
+     */
+    public static int llmj_type_vec_dot_type(int type) {
+        var mh$ = llmj_type_vec_dot_type.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_type_vec_dot_type", type);
+            }
+            return (int)mh$.invokeExact(type);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_threadpool_create {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Llmj.C_INT,
+            Llmj.C_INT,
+            Llmj.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_threadpool_create").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_threadpool_create"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_threadpool_create(int n_threads, llmj_threadpool **out)
+     * }
+     */
+    public static FunctionDescriptor llmj_threadpool_create$descriptor() {
+        return llmj_threadpool_create.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_threadpool_create(int n_threads, llmj_threadpool **out)
+     * }
+     */
+    public static MethodHandle llmj_threadpool_create$handle() {
+        return llmj_threadpool_create.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_threadpool_create(int n_threads, llmj_threadpool **out)
+     * }
+     */
+    public static MemorySegment llmj_threadpool_create$address() {
+        return llmj_threadpool_create.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_threadpool_create(int n_threads, llmj_threadpool **out)
+     * }
+     */
+    public static int llmj_threadpool_create(int n_threads, MemorySegment out) {
+        var mh$ = llmj_threadpool_create.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_threadpool_create", n_threads, out);
+            }
+            return (int)mh$.invokeExact(n_threads, out);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_threadpool_free {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(
+            Llmj.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_threadpool_free").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_threadpool_free"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * void llmj_threadpool_free(llmj_threadpool *pool)
+     * }
+     */
+    public static FunctionDescriptor llmj_threadpool_free$descriptor() {
+        return llmj_threadpool_free.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * void llmj_threadpool_free(llmj_threadpool *pool)
+     * }
+     */
+    public static MethodHandle llmj_threadpool_free$handle() {
+        return llmj_threadpool_free.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * void llmj_threadpool_free(llmj_threadpool *pool)
+     * }
+     */
+    public static MemorySegment llmj_threadpool_free$address() {
+        return llmj_threadpool_free.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * void llmj_threadpool_free(llmj_threadpool *pool)
+     * }
+     */
+    public static void llmj_threadpool_free(MemorySegment pool) {
+        var mh$ = llmj_threadpool_free.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_threadpool_free", pool);
+            }
+            mh$.invokeExact(pool);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_threadpool_size {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Llmj.C_INT,
+            Llmj.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_threadpool_size").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_threadpool_size"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_threadpool_size(const llmj_threadpool *pool)
+     * }
+     */
+    public static FunctionDescriptor llmj_threadpool_size$descriptor() {
+        return llmj_threadpool_size.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_threadpool_size(const llmj_threadpool *pool)
+     * }
+     */
+    public static MethodHandle llmj_threadpool_size$handle() {
+        return llmj_threadpool_size.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_threadpool_size(const llmj_threadpool *pool)
+     * }
+     */
+    public static MemorySegment llmj_threadpool_size$address() {
+        return llmj_threadpool_size.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_threadpool_size(const llmj_threadpool *pool)
+     * }
+     */
+    public static int llmj_threadpool_size(MemorySegment pool) {
+        var mh$ = llmj_threadpool_size.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_threadpool_size", pool);
+            }
+            return (int)mh$.invokeExact(pool);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_quantize_activations {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Llmj.C_INT,
+            Llmj.C_INT,
+            Llmj.C_POINTER,
+            Llmj.C_POINTER,
+            Llmj.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_quantize_activations").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_quantize_activations"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_quantize_activations(int vec_dot_type, const float *x, void *out, int64_t n)
+     * }
+     */
+    public static FunctionDescriptor llmj_quantize_activations$descriptor() {
+        return llmj_quantize_activations.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_quantize_activations(int vec_dot_type, const float *x, void *out, int64_t n)
+     * }
+     */
+    public static MethodHandle llmj_quantize_activations$handle() {
+        return llmj_quantize_activations.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_quantize_activations(int vec_dot_type, const float *x, void *out, int64_t n)
+     * }
+     */
+    public static MemorySegment llmj_quantize_activations$address() {
+        return llmj_quantize_activations.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_quantize_activations(int vec_dot_type, const float *x, void *out, int64_t n)
+     * }
+     */
+    public static int llmj_quantize_activations(int vec_dot_type, MemorySegment x, MemorySegment out, long n) {
+        var mh$ = llmj_quantize_activations.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_quantize_activations", vec_dot_type, x, out, n);
+            }
+            return (int)mh$.invokeExact(vec_dot_type, x, out, n);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_matvec_work_size {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Llmj.C_LONG,
+            Llmj.C_INT,
+            Llmj.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_matvec_work_size").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_matvec_work_size"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * size_t llmj_matvec_work_size(int type, int64_t cols)
+     * }
+     */
+    public static FunctionDescriptor llmj_matvec_work_size$descriptor() {
+        return llmj_matvec_work_size.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * size_t llmj_matvec_work_size(int type, int64_t cols)
+     * }
+     */
+    public static MethodHandle llmj_matvec_work_size$handle() {
+        return llmj_matvec_work_size.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * size_t llmj_matvec_work_size(int type, int64_t cols)
+     * }
+     */
+    public static MemorySegment llmj_matvec_work_size$address() {
+        return llmj_matvec_work_size.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * size_t llmj_matvec_work_size(int type, int64_t cols)
+     * }
+     */
+    public static long llmj_matvec_work_size(int type, long cols) {
+        var mh$ = llmj_matvec_work_size.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_matvec_work_size", type, cols);
+            }
+            return (long)mh$.invokeExact(type, cols);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_matmul_work_size {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Llmj.C_LONG,
+            Llmj.C_INT,
+            Llmj.C_LONG,
+            Llmj.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_matmul_work_size").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_matmul_work_size"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * size_t llmj_matmul_work_size(int type, int64_t cols, int64_t n_tokens)
+     * }
+     */
+    public static FunctionDescriptor llmj_matmul_work_size$descriptor() {
+        return llmj_matmul_work_size.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * size_t llmj_matmul_work_size(int type, int64_t cols, int64_t n_tokens)
+     * }
+     */
+    public static MethodHandle llmj_matmul_work_size$handle() {
+        return llmj_matmul_work_size.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * size_t llmj_matmul_work_size(int type, int64_t cols, int64_t n_tokens)
+     * }
+     */
+    public static MemorySegment llmj_matmul_work_size$address() {
+        return llmj_matmul_work_size.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * size_t llmj_matmul_work_size(int type, int64_t cols, int64_t n_tokens)
+     * }
+     */
+    public static long llmj_matmul_work_size(int type, long cols, long n_tokens) {
+        var mh$ = llmj_matmul_work_size.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_matmul_work_size", type, cols, n_tokens);
+            }
+            return (long)mh$.invokeExact(type, cols, n_tokens);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_matvec_q {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Llmj.C_INT,
+            Llmj.C_POINTER,
+            Llmj.C_INT,
+            Llmj.C_POINTER,
+            Llmj.C_LONG,
+            Llmj.C_POINTER,
+            Llmj.C_POINTER,
+            Llmj.C_LONG,
+            Llmj.C_LONG,
+            Llmj.C_POINTER,
+            Llmj.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_matvec_q").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_matvec_q"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_matvec_q(llmj_threadpool *pool, int type, const void *w, size_t row_bytes, const float *x, float *y, int64_t rows, int64_t cols, void *work, size_t work_bytes)
+     * }
+     */
+    public static FunctionDescriptor llmj_matvec_q$descriptor() {
+        return llmj_matvec_q.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_matvec_q(llmj_threadpool *pool, int type, const void *w, size_t row_bytes, const float *x, float *y, int64_t rows, int64_t cols, void *work, size_t work_bytes)
+     * }
+     */
+    public static MethodHandle llmj_matvec_q$handle() {
+        return llmj_matvec_q.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_matvec_q(llmj_threadpool *pool, int type, const void *w, size_t row_bytes, const float *x, float *y, int64_t rows, int64_t cols, void *work, size_t work_bytes)
+     * }
+     */
+    public static MemorySegment llmj_matvec_q$address() {
+        return llmj_matvec_q.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_matvec_q(llmj_threadpool *pool, int type, const void *w, size_t row_bytes, const float *x, float *y, int64_t rows, int64_t cols, void *work, size_t work_bytes)
+     * }
+     */
+    public static int llmj_matvec_q(MemorySegment pool, int type, MemorySegment w, long row_bytes, MemorySegment x, MemorySegment y, long rows, long cols, MemorySegment work, long work_bytes) {
+        var mh$ = llmj_matvec_q.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_matvec_q", pool, type, w, row_bytes, x, y, rows, cols, work, work_bytes);
+            }
+            return (int)mh$.invokeExact(pool, type, w, row_bytes, x, y, rows, cols, work, work_bytes);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_matmul_q {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Llmj.C_INT,
+            Llmj.C_POINTER,
+            Llmj.C_INT,
+            Llmj.C_POINTER,
+            Llmj.C_LONG,
+            Llmj.C_POINTER,
+            Llmj.C_LONG,
+            Llmj.C_POINTER,
+            Llmj.C_LONG,
+            Llmj.C_LONG,
+            Llmj.C_LONG,
+            Llmj.C_LONG,
+            Llmj.C_POINTER,
+            Llmj.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_matmul_q").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_matmul_q"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_matmul_q(llmj_threadpool *pool, int type, const void *w, size_t row_bytes, const float *x, size_t x_stride, float *y, size_t y_stride, int64_t rows, int64_t cols, int64_t n_tokens, void *work, size_t work_bytes)
+     * }
+     */
+    public static FunctionDescriptor llmj_matmul_q$descriptor() {
+        return llmj_matmul_q.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_matmul_q(llmj_threadpool *pool, int type, const void *w, size_t row_bytes, const float *x, size_t x_stride, float *y, size_t y_stride, int64_t rows, int64_t cols, int64_t n_tokens, void *work, size_t work_bytes)
+     * }
+     */
+    public static MethodHandle llmj_matmul_q$handle() {
+        return llmj_matmul_q.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_matmul_q(llmj_threadpool *pool, int type, const void *w, size_t row_bytes, const float *x, size_t x_stride, float *y, size_t y_stride, int64_t rows, int64_t cols, int64_t n_tokens, void *work, size_t work_bytes)
+     * }
+     */
+    public static MemorySegment llmj_matmul_q$address() {
+        return llmj_matmul_q.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_matmul_q(llmj_threadpool *pool, int type, const void *w, size_t row_bytes, const float *x, size_t x_stride, float *y, size_t y_stride, int64_t rows, int64_t cols, int64_t n_tokens, void *work, size_t work_bytes)
+     * }
+     */
+    public static int llmj_matmul_q(MemorySegment pool, int type, MemorySegment w, long row_bytes, MemorySegment x, long x_stride, MemorySegment y, long y_stride, long rows, long cols, long n_tokens, MemorySegment work, long work_bytes) {
+        var mh$ = llmj_matmul_q.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_matmul_q", pool, type, w, row_bytes, x, x_stride, y, y_stride, rows, cols, n_tokens, work, work_bytes);
+            }
+            return (int)mh$.invokeExact(pool, type, w, row_bytes, x, x_stride, y, y_stride, rows, cols, n_tokens, work, work_bytes);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {

@@ -1,0 +1,111 @@
+/* Kernel lab: batch-1 throughput of llmj_matvec_q against a streaming-read bandwidth figure.
+ * Not run by ctest. Build and run by hand:
+ *   cmake -S native -B /tmp/nq-build && cmake --build /tmp/nq-build --target llmj_bench_matvec_q
+ *   /tmp/nq-build/llmj_bench_matvec_q [rows cols]       (default 2048 8192, llama-1b ffn_down)
+ * Napkin math: batch 1 reads every weight byte once, so GB/s of weight bytes / the streaming
+ * bandwidth is the fraction of the memory-bound limit reached. To measure DRAM rather than cache,
+ * every run cycles through enough copies of the matrix to cover >= 1 GiB. */
+#define _GNU_SOURCE
+#include <immintrin.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "llmj.h"
+
+static double now(void) { struct timespec ts; clock_gettime(CLOCK_MONOTONIC, &ts); return ts.tv_sec + ts.tv_nsec * 1e-9; }
+
+/* ---- streaming read: each thread sums its share of the buffer with 256-bit loads ---- */
+typedef struct { const char * p; size_t n; int reps; double sink; } rd_arg;
+
+__attribute__((target("avx2")))
+static void * reader(void * v) {
+    rd_arg * a = v;
+    __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+    for (int r = 0; r < a->reps; r++) {
+        for (size_t i = 0; i + 128 <= a->n; i += 128) {
+            s0 = _mm256_add_epi64(s0, _mm256_load_si256((const __m256i *) (a->p + i)));
+            s1 = _mm256_add_epi64(s1, _mm256_load_si256((const __m256i *) (a->p + i + 32)));
+            s2 = _mm256_add_epi64(s2, _mm256_load_si256((const __m256i *) (a->p + i + 64)));
+            s3 = _mm256_add_epi64(s3, _mm256_load_si256((const __m256i *) (a->p + i + 96)));
+        }
+    }
+    __m256i s = _mm256_add_epi64(_mm256_add_epi64(s0, s1), _mm256_add_epi64(s2, s3));
+    long long t[4];
+    _mm256_storeu_si256((__m256i *) t, s);
+    a->sink = (double) (t[0] + t[1] + t[2] + t[3]);
+    return NULL;
+}
+
+static double stream_gbs(const char * buf, size_t n, int threads, int reps) {
+    pthread_t th[8];
+    rd_arg args[8];
+    size_t share = n / threads / 128 * 128;
+    double t0 = now();
+    for (int i = 0; i < threads; i++) {
+        args[i] = (rd_arg) { buf + i * share, share, reps, 0 };
+        pthread_create(&th[i], NULL, reader, &args[i]);
+    }
+    for (int i = 0; i < threads; i++) pthread_join(th[i], NULL);
+    double dt = now() - t0;
+    return (double) share * threads * reps / dt / 1e9;
+}
+
+int main(int argc, char ** argv) {
+    int64_t rows = argc > 2 ? atoll(argv[1]) : 2048, cols = argc > 2 ? atoll(argv[2]) : 8192;
+    /* LLMJ_BENCH_MIB: bytes of weights cycled through (default 1024; small values measure cache);
+     * LLMJ_BENCH_ISA: 1 scalar, 2 AVX2, 3 AVX-512 */
+    const size_t big = (size_t) (getenv("LLMJ_BENCH_MIB") ? atoi(getenv("LLMJ_BENCH_MIB")) : 1024) << 20;
+    if (getenv("LLMJ_BENCH_ISA")) llmj_cpu_set_isa(atoi(getenv("LLMJ_BENCH_ISA")));
+    char * buf = aligned_alloc(64, big);
+    memset(buf, 1, big);
+    printf("matrix %lld x %lld, isa %d, streaming-read buffer %zu MiB\n", (long long) rows, (long long) cols, llmj_cpu_isa(), big >> 20);
+    double bw[3] = { 0 };
+    for (int th = 1; th <= 2; th++) {
+        stream_gbs(buf, big, th, 1);
+        double best = 0;
+        for (int k = 0; k < 3; k++) { double g = stream_gbs(buf, big, th, 2); if (g > best) best = g; }
+        bw[th] = best;
+    }
+    free(buf);
+    printf("%-6s %8s %12s %12s %8s %8s\n", "type", "threads", "us/matvec", "GB/s", "stream", "ratio");
+    static const struct { const char * n; int t; } T[] = {
+        { "Q4_0", LLMJ_TYPE_Q4_0 }, { "Q8_0", LLMJ_TYPE_Q8_0 }, { "Q4_K", LLMJ_TYPE_Q4_K }, { "Q6_K", LLMJ_TYPE_Q6_K },
+        { "F16", LLMJ_TYPE_F16 }, { "IQ4_XS", LLMJ_TYPE_IQ4_XS },
+    };
+    float * x = malloc(sizeof(float) * cols), * y = malloc(sizeof(float) * rows);
+    for (int64_t i = 0; i < cols; i++) x[i] = (float) ((i * 7919) % 1000) / 500.0f - 1.0f;
+    for (size_t ti = 0; ti < sizeof T / sizeof T[0]; ti++) {
+        size_t row_bytes = (size_t) (cols / llmj_type_block_size(T[ti].t)) * llmj_type_block_bytes(T[ti].t);
+        size_t mat = row_bytes * rows;
+        int copies = (int) ((big + mat - 1) / mat);
+        char * w = aligned_alloc(64, mat * copies);
+        for (size_t i = 0; i < mat * copies; i++) w[i] = (char) (i * 2654435761u >> 24);
+        /* keep fp16 scales finite: clear the exponent's top bit of every byte pair */
+        for (size_t i = 1; i < mat * copies; i += 2) w[i] &= 0x3B;
+        size_t ws = llmj_matvec_work_size(T[ti].t, cols);
+        void * work = aligned_alloc(64, ws + 64);
+        for (int th = 1; th <= 2; th++) {
+            llmj_threadpool * pool = NULL;
+            llmj_threadpool_create(th, &pool);
+            double best = 1e30;
+            for (int rep = 0; rep < 4; rep++) {
+                double t0 = now();
+                for (int c = 0; c < copies; c++) {
+                    llmj_matvec_q(pool, T[ti].t, w + (size_t) c * mat, row_bytes, x, y, rows, cols, work, ws);
+                }
+                double dt = (now() - t0) / copies;
+                if (rep > 0 && dt < best) best = dt;   /* rep 0 warms up */
+            }
+            double gbs = mat / best / 1e9;
+            printf("%-6s %8d %12.1f %12.2f %8.2f %7.0f%%\n", T[ti].n, th, best * 1e6, gbs, bw[th], 100 * gbs / bw[th]);
+            llmj_threadpool_free(pool);
+        }
+        free(w);
+        free(work);
+    }
+    free(x); free(y);
+    return 0;
+}

@@ -1,0 +1,1022 @@
+/* Quantized matrix-vector (decode) and matrix-matrix (prefill) products, computed the way ggml's
+ * CPU backend computes them: the activation row is converted to the weight type's vec_dot_type
+ * (quants.c), then each weight row is dotted with it block by block.
+ *
+ * Layout: dot kernels per weight type and ISA (scalar, AVX2, AVX-512), a dispatch table, the
+ * row-parallel drivers run on the thread pool, and the checked entry points.
+ *
+ * Every kernel computes, per block, an exact integer dot product of the weight quants with the
+ * activation quants and scales it in float32 (ggml's vec_dot formulas). For the K-quants and
+ * IQ4_XS the integer sums of a whole 256-block, already weighted by the 6/8-bit sub-block
+ * scales, stay in int32 and are scaled once; offsets (Q2_K/Q4_K/Q5_K mins, Q3_K's -4, Q6_K's
+ * -32) are applied through the activation's bsums, so the SIMD inner loops multiply unsigned
+ * quants only. Only the float accumulation order differs between ISAs (~1e-7 relative).
+ *
+ * Batch 1 is memory-bound: each inner loop reads a weight block with full-width loads once and
+ * keeps two independent accumulators so loads overlap the arithmetic. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "quants.h"
+#include "threadpool.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define LLMJ_X86 1
+#endif
+
+typedef float (*qdot_fn)(const void * w, const void * a, int64_t nb);
+
+static inline float h2f(uint16_t h) { return llmj_fp16_to_fp32(h); }
+
+/* Q8_0 activations in the work buffer carry two side arrays after the ggml blocks (which stay
+ * byte-identical to ggml's): the block scales widened to float and the integer sums of each
+ * block's quants. The fast Q4_0 / Q8_0 kernels use them to scale eight blocks with one vector
+ * multiply and to apply Q4_0's -8 offset (and the VNNI kernels' +128 bias) without sign tricks. */
+static inline size_t q8_0_side_offset(int64_t nb) { return ((size_t) nb * sizeof(block_q8_0) + 63) & ~(size_t) 63; }
+static inline size_t q8_0_act_bytes(int64_t nb) { return q8_0_side_offset(nb) + (size_t) nb * 8; }
+static inline const float * q8_0_side_d(const void * a, int64_t nb) { return (const float *) ((const char *) a + q8_0_side_offset(nb)); }
+static inline const int32_t * q8_0_side_s(const void * a, int64_t nb) { return (const int32_t *) (q8_0_side_d(a, nb) + nb); }
+
+static void q8_0_fill_side(void * a, int64_t nb, int64_t first, int64_t last) {
+    const block_q8_0 * q = a;
+    float * d = (float *) q8_0_side_d(a, nb);
+    int32_t * sm = (int32_t *) q8_0_side_s(a, nb);
+    for (int64_t b = first; b < last; b++) {
+        int sum = 0;
+        for (int j = 0; j < QK8_0; j++) sum += q[b].qs[j];
+        d[b] = h2f(q[b].d);
+        sm[b] = sum;
+    }
+}
+
+/* ==== scalar kernels (ggml's scalar vec_dot, integer sums per block) ====================== */
+
+static float dot_f32_s(const void * wv, const void * av, int64_t n) {
+    const float * w = wv, * a = av;
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        s0 += w[i] * a[i]; s1 += w[i + 1] * a[i + 1]; s2 += w[i + 2] * a[i + 2]; s3 += w[i + 3] * a[i + 3];
+    }
+    for (; i < n; i++) s0 += w[i] * a[i];
+    return (s0 + s1) + (s2 + s3);
+}
+
+static float dot_f16_s(const void * wv, const void * av, int64_t n) {
+    const uint16_t * w = wv, * a = av;
+    float s0 = 0, s1 = 0;
+    int64_t i = 0;
+    for (; i + 2 <= n; i += 2) { s0 += h2f(w[i]) * h2f(a[i]); s1 += h2f(w[i + 1]) * h2f(a[i + 1]); }
+    for (; i < n; i++) s0 += h2f(w[i]) * h2f(a[i]);
+    return s0 + s1;
+}
+
+static float dot_bf16_s(const void * wv, const void * av, int64_t n) {
+    const uint16_t * w = wv, * a = av;
+    float s0 = 0, s1 = 0;
+    int64_t i = 0;
+    for (; i + 2 <= n; i += 2) {
+        s0 += llmj_bf16_to_fp32(w[i]) * llmj_bf16_to_fp32(a[i]);
+        s1 += llmj_bf16_to_fp32(w[i + 1]) * llmj_bf16_to_fp32(a[i + 1]);
+    }
+    for (; i < n; i++) s0 += llmj_bf16_to_fp32(w[i]) * llmj_bf16_to_fp32(a[i]);
+    return s0 + s1;
+}
+
+static float dot_q4_0_s(const void * wv, const void * av, int64_t nb) {
+    const block_q4_0 * w = wv; const block_q8_0 * a = av;
+    float s = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        int sumi = 0;
+        for (int j = 0; j < 16; j++) {
+            sumi += ((w[b].qs[j] & 0xF) - 8) * a[b].qs[j] + ((w[b].qs[j] >> 4) - 8) * a[b].qs[j + 16];
+        }
+        s += (float) sumi * (h2f(w[b].d) * h2f(a[b].d));
+    }
+    return s;
+}
+
+static float dot_q4_1_s(const void * wv, const void * av, int64_t nb) {
+    const block_q4_1 * w = wv; const block_q8_1 * a = av;
+    float s = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        int sumi = 0;
+        for (int j = 0; j < 16; j++) sumi += (w[b].qs[j] & 0xF) * a[b].qs[j] + (w[b].qs[j] >> 4) * a[b].qs[j + 16];
+        s += (h2f(w[b].d) * h2f(a[b].d)) * (float) sumi + h2f(w[b].m) * h2f(a[b].s);
+    }
+    return s;
+}
+
+static float dot_q5_0_s(const void * wv, const void * av, int64_t nb) {
+    const block_q5_0 * w = wv; const block_q8_0 * a = av;
+    float s = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        uint32_t qh; memcpy(&qh, w[b].qh, 4);
+        int sumi = 0;
+        for (int j = 0; j < 16; j++) {
+            int v0 = ((w[b].qs[j] & 0xF) | (((qh >> j) & 1) << 4)) - 16;
+            int v1 = ((w[b].qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4)) - 16;
+            sumi += v0 * a[b].qs[j] + v1 * a[b].qs[j + 16];
+        }
+        s += (float) sumi * (h2f(w[b].d) * h2f(a[b].d));
+    }
+    return s;
+}
+
+static float dot_q5_1_s(const void * wv, const void * av, int64_t nb) {
+    const block_q5_1 * w = wv; const block_q8_1 * a = av;
+    float s = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        uint32_t qh; memcpy(&qh, w[b].qh, 4);
+        int sumi = 0;
+        for (int j = 0; j < 16; j++) {
+            int v0 = (w[b].qs[j] & 0xF) | (((qh >> j) & 1) << 4);
+            int v1 = (w[b].qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4);
+            sumi += v0 * a[b].qs[j] + v1 * a[b].qs[j + 16];
+        }
+        s += (h2f(w[b].d) * h2f(a[b].d)) * (float) sumi + h2f(w[b].m) * h2f(a[b].s);
+    }
+    return s;
+}
+
+static float dot_q8_0_s(const void * wv, const void * av, int64_t nb) {
+    const block_q8_0 * w = wv; const block_q8_0 * a = av;
+    float s = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        int sumi = 0;
+        for (int j = 0; j < 32; j++) sumi += w[b].qs[j] * a[b].qs[j];
+        s += (float) sumi * (h2f(w[b].d) * h2f(a[b].d));
+    }
+    return s;
+}
+
+static float dot_iq4_nl_s(const void * wv, const void * av, int64_t nb) {
+    const block_iq4_nl * w = wv; const block_q8_0 * a = av;
+    float s = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        int sumi = 0;
+        for (int j = 0; j < 16; j++) {
+            sumi += llmj_kvalues_iq4nl[w[b].qs[j] & 0xF] * a[b].qs[j] + llmj_kvalues_iq4nl[w[b].qs[j] >> 4] * a[b].qs[j + 16];
+        }
+        s += (float) sumi * (h2f(w[b].d) * h2f(a[b].d));
+    }
+    return s;
+}
+
+/* Q4_K / Q5_K: 8 six-bit scales and 8 six-bit mins packed into 12 bytes. */
+static inline void k4_scales(const uint8_t * q, uint8_t * sc, uint8_t * mn) {
+    for (int j = 0; j < 4; j++) {
+        sc[j] = q[j] & 63;
+        mn[j] = q[j + 4] & 63;
+        sc[j + 4] = (q[j + 8] & 0xF) | ((q[j] >> 6) << 4);
+        mn[j + 4] = (q[j + 8] >> 4) | ((q[j + 4] >> 6) << 4);
+    }
+}
+
+/* Q3_K: 16 six-bit scales packed into 12 bytes, returned minus 32. */
+static inline void k3_scales(const uint8_t * q, int8_t * sc) {
+    for (int j = 0; j < 16; j++) {
+        int lo = j < 8 ? (q[j] & 0xF) : (q[j - 8] >> 4);
+        int hi = (q[8 + (j & 3)] >> (2 * (j >> 2))) & 3;
+        sc[j] = (int8_t) ((lo | (hi << 4)) - 32);
+    }
+}
+
+/* sum over 16-element groups g of scale[g] * bsums[g] */
+static inline int bsum_dot(const int16_t * bsums, const int8_t * scale16) {
+    int s = 0;
+    for (int g = 0; g < 16; g++) s += bsums[g] * scale16[g];
+    return s;
+}
+
+static float dot_q2_K_s(const void * wv, const void * av, int64_t nb) {
+    const block_q2_K * w = wv; const block_q8_K * a = av;
+    float s = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        int summ = 0, isum = 0;
+        for (int g = 0; g < 16; g++) summ += (w[b].scales[g] >> 4) * a[b].bsums[g];
+        for (int e = 0; e < QK_K; e++) {
+            int h = e / 128, j = (e % 128) / 32, l = e % 32;
+            int q = (w[b].qs[32 * h + l] >> (2 * j)) & 3;
+            isum += (w[b].scales[e / 16] & 0xF) * q * a[b].qs[e];
+        }
+        s += a[b].d * h2f(w[b].d) * (float) isum - a[b].d * h2f(w[b].dmin) * (float) summ;
+    }
+    return s;
+}
+
+static float dot_q3_K_s(const void * wv, const void * av, int64_t nb) {
+    const block_q3_K * w = wv; const block_q8_K * a = av;
+    float s = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        int8_t sc[16];
+        k3_scales(w[b].scales, sc);
+        int isum = 0;
+        for (int e = 0; e < QK_K; e++) {
+            int h = e / 128, j = (e % 128) / 32, l = e % 32;
+            int q = ((w[b].qs[32 * h + l] >> (2 * j)) & 3) - (((w[b].hmask[l] >> (4 * h + j)) & 1) ? 0 : 4);
+            isum += sc[e / 16] * q * a[b].qs[e];
+        }
+        s += (a[b].d * h2f(w[b].d)) * (float) isum;
+    }
+    return s;
+}
+
+static float dot_q4_K_s(const void * wv, const void * av, int64_t nb) {
+    const block_q4_K * w = wv; const block_q8_K * a = av;
+    float s = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        uint8_t sc[8], mn[8];
+        k4_scales(w[b].scales, sc, mn);
+        int summ = 0, isum = 0;
+        for (int j = 0; j < 8; j++) summ += mn[j] * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
+        for (int e = 0; e < QK_K; e++) {
+            int c = e / 64, l = e % 32, hi = (e % 64) >= 32;
+            int q = hi ? (w[b].qs[32 * c + l] >> 4) : (w[b].qs[32 * c + l] & 0xF);
+            isum += sc[e / 32] * q * a[b].qs[e];
+        }
+        s += a[b].d * h2f(w[b].d) * (float) isum - a[b].d * h2f(w[b].dmin) * (float) summ;
+    }
+    return s;
+}
+
+static float dot_q5_K_s(const void * wv, const void * av, int64_t nb) {
+    const block_q5_K * w = wv; const block_q8_K * a = av;
+    float s = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        uint8_t sc[8], mn[8];
+        k4_scales(w[b].scales, sc, mn);
+        int summ = 0, isum = 0;
+        for (int j = 0; j < 8; j++) summ += mn[j] * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
+        for (int e = 0; e < QK_K; e++) {
+            int c = e / 64, l = e % 32, hi = (e % 64) >= 32;
+            int q = hi ? (w[b].qs[32 * c + l] >> 4) : (w[b].qs[32 * c + l] & 0xF);
+            q |= ((w[b].qh[l] >> (e / 32)) & 1) << 4;
+            isum += sc[e / 32] * q * a[b].qs[e];
+        }
+        s += a[b].d * h2f(w[b].d) * (float) isum - a[b].d * h2f(w[b].dmin) * (float) summ;
+    }
+    return s;
+}
+
+static float dot_q6_K_s(const void * wv, const void * av, int64_t nb) {
+    const block_q6_K * w = wv; const block_q8_K * a = av;
+    float s = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        int isum = 0;
+        for (int e = 0; e < QK_K; e++) {
+            int h = e / 128, k = (e % 128) / 32, l = e % 32;
+            int ql = w[b].ql[64 * h + 32 * (k & 1) + l];
+            ql = k >= 2 ? ql >> 4 : ql & 0xF;
+            int qh = (w[b].qh[32 * h + l] >> (2 * k)) & 3;
+            isum += w[b].scales[e / 16] * ((ql | (qh << 4)) - 32) * a[b].qs[e];
+        }
+        s += (a[b].d * h2f(w[b].d)) * (float) isum;
+    }
+    return s;
+}
+
+static inline int iq4xs_scale(const block_iq4_xs * w, int ib) {
+    return (((w->scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF) | (((w->scales_h >> (2 * ib)) & 3) << 4)) - 32;
+}
+
+static float dot_iq4_xs_s(const void * wv, const void * av, int64_t nb) {
+    const block_iq4_xs * w = wv; const block_q8_K * a = av;
+    float s = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        int isum = 0;
+        for (int ib = 0; ib < 8; ib++) {
+            const uint8_t * qs = w[b].qs + 16 * ib;
+            const int8_t * q8 = a[b].qs + 32 * ib;
+            int sumi = 0;
+            for (int j = 0; j < 16; j++) {
+                sumi += llmj_kvalues_iq4nl[qs[j] & 0xF] * q8[j] + llmj_kvalues_iq4nl[qs[j] >> 4] * q8[j + 16];
+            }
+            isum += iq4xs_scale(&w[b], ib) * sumi;
+        }
+        s += (a[b].d * h2f(w[b].d)) * (float) isum;
+    }
+    return s;
+}
+
+#ifdef LLMJ_X86
+/* ==== AVX2 + FMA + F16C =================================================================== */
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+
+AVX2 static inline float hsum8(__m256 v) {
+    __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+    lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
+    return _mm_cvtss_f32(lo);
+}
+
+AVX2 static inline int hsum8i(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+    return _mm_cvtsi128_si32(s);
+}
+
+/* signed int8 x signed int8 -> 8 int32 partial sums (pairs stay within int16: |w| <= 128, |a| <= 127) */
+AVX2 static inline __m256i dot_ss(__m256i w, __m256i a) {
+    __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
+    return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+
+/* unsigned (<= 127) x signed int8 -> 8 int32 */
+AVX2 static inline __m256i dot_us(__m256i w, __m256i a) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(w, a), _mm256_set1_epi16(1));
+}
+
+/* 16 bytes of packed nibbles -> 32 bytes: low nibbles (elements 0..15), then high (16..31) */
+AVX2 static inline __m256i nibbles32(const uint8_t * qs) {
+    __m128i t = _mm_loadu_si128((const __m128i *) qs);
+    __m256i v = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
+    return _mm256_and_si256(v, _mm256_set1_epi8(0x0F));
+}
+
+/* 32 bits -> 32 bytes, 0xFF where the bit is set (byte i <- bit i) */
+AVX2 static inline __m256i bits32(const uint8_t * p) {
+    uint32_t x; memcpy(&x, p, 4);
+    __m256i b = _mm256_shuffle_epi8(_mm256_set1_epi32((int) x),
+        _mm256_set_epi64x(0x0303030303030303LL, 0x0202020202020202LL, 0x0101010101010101LL, 0));
+    b = _mm256_or_si256(b, _mm256_set1_epi64x(0x7FBFDFEFF7FBFDFELL));
+    return _mm256_cmpeq_epi8(b, _mm256_set1_epi64x(-1));
+}
+
+AVX2 static inline __m256i load32(const void * p) { return _mm256_loadu_si256((const __m256i *) p); }
+
+AVX2 static float dot_f32_a2(const void * wv, const void * av, int64_t n) {
+    const float * w = wv, * x = av;
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);
+    }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
+    float s = hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; i < n; i++) s += w[i] * x[i];
+    return s;
+}
+
+AVX2 static inline __m256 ld_h8(const uint16_t * p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) p)); }
+AVX2 static inline __m256 ld_b8(const uint16_t * p) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *) p)), 16));
+}
+
+AVX2 static float dot_f16_a2(const void * wv, const void * av, int64_t n) {
+    const uint16_t * w = wv, * x = av;
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_fmadd_ps(ld_h8(w + i), ld_h8(x + i), a0);
+        a1 = _mm256_fmadd_ps(ld_h8(w + i + 8), ld_h8(x + i + 8), a1);
+        a2 = _mm256_fmadd_ps(ld_h8(w + i + 16), ld_h8(x + i + 16), a2);
+        a3 = _mm256_fmadd_ps(ld_h8(w + i + 24), ld_h8(x + i + 24), a3);
+    }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(ld_h8(w + i), ld_h8(x + i), a0);
+    float s = hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; i < n; i++) s += _cvtsh_ss(w[i]) * _cvtsh_ss(x[i]);
+    return s;
+}
+
+AVX2 static float dot_bf16_a2(const void * wv, const void * av, int64_t n) {
+    const uint16_t * w = wv, * x = av;
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_fmadd_ps(ld_b8(w + i), ld_b8(x + i), a0);
+        a1 = _mm256_fmadd_ps(ld_b8(w + i + 8), ld_b8(x + i + 8), a1);
+        a2 = _mm256_fmadd_ps(ld_b8(w + i + 16), ld_b8(x + i + 16), a2);
+        a3 = _mm256_fmadd_ps(ld_b8(w + i + 24), ld_b8(x + i + 24), a3);
+    }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(ld_b8(w + i), ld_b8(x + i), a0);
+    float s = hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; i < n; i++) s += llmj_bf16_to_fp32(w[i]) * llmj_bf16_to_fp32(x[i]);
+    return s;
+}
+
+/* Legacy 32-blocks: one macro body, two blocks per iteration into two accumulators.
+ * BLOCK_DOT(b) yields the __m256i int32 partial sums of block b; SCALE(b) its float scale. */
+#define LEGACY_LOOP(BLOCK_DOT, SCALE)                                                           \
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                            \
+    int64_t b = 0;                                                                             \
+    for (; b + 2 <= nb; b += 2) {                                                              \
+        __m256i p0 = BLOCK_DOT(b), p1 = BLOCK_DOT(b + 1);                                      \
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(SCALE(b)), _mm256_cvtepi32_ps(p0), acc0);        \
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(SCALE(b + 1)), _mm256_cvtepi32_ps(p1), acc1);    \
+    }                                                                                          \
+    if (b < nb) acc0 = _mm256_fmadd_ps(_mm256_set1_ps(SCALE(b)), _mm256_cvtepi32_ps(BLOCK_DOT(b)), acc0);
+
+#define SCALE_DD(b) (_cvtsh_ss(w[b].d) * _cvtsh_ss(a[b].d))
+
+AVX2 static float dot_iq4_nl_a2(const void * wv, const void * av, int64_t nb) {
+    const block_iq4_nl * w = wv; const block_q8_0 * a = av;
+    const __m256i lut = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *) llmj_kvalues_iq4nl));
+#define BD(b) dot_ss(_mm256_shuffle_epi8(lut, nibbles32(w[b].qs)), load32(a[b].qs))
+    LEGACY_LOOP(BD, SCALE_DD)
+#undef BD
+    return hsum8(_mm256_add_ps(acc0, acc1));
+}
+
+AVX2 static float dot_q5_0_a2(const void * wv, const void * av, int64_t nb) {
+    const block_q5_0 * w = wv; const block_q8_0 * a = av;
+    const __m256i f0 = _mm256_set1_epi8((char) 0xF0);
+    /* value = nibble | (bit ? 0 : 0xF0) read as int8 = nibble + 16 * bit - 16 */
+#define BD(b) dot_ss(_mm256_or_si256(nibbles32(w[b].qs), _mm256_andnot_si256(bits32(w[b].qh), f0)), load32(a[b].qs))
+    LEGACY_LOOP(BD, SCALE_DD)
+#undef BD
+    return hsum8(_mm256_add_ps(acc0, acc1));
+}
+
+AVX2 static float dot_q4_1_a2(const void * wv, const void * av, int64_t nb) {
+    const block_q4_1 * w = wv; const block_q8_1 * a = av;
+    float mins = 0;
+    for (int64_t i = 0; i < nb; i++) mins += _cvtsh_ss(w[i].m) * _cvtsh_ss(a[i].s);
+#define BD(b) dot_us(nibbles32(w[b].qs), load32(a[b].qs))
+    LEGACY_LOOP(BD, SCALE_DD)
+#undef BD
+    return hsum8(_mm256_add_ps(acc0, acc1)) + mins;
+}
+
+AVX2 static float dot_q5_1_a2(const void * wv, const void * av, int64_t nb) {
+    const block_q5_1 * w = wv; const block_q8_1 * a = av;
+    const __m256i x10 = _mm256_set1_epi8(0x10);
+    float mins = 0;
+    for (int64_t i = 0; i < nb; i++) mins += _cvtsh_ss(w[i].m) * _cvtsh_ss(a[i].s);
+#define BD(b) dot_us(_mm256_or_si256(nibbles32(w[b].qs), _mm256_and_si256(bits32(w[b].qh), x10)), load32(a[b].qs))
+    LEGACY_LOOP(BD, SCALE_DD)
+#undef BD
+    return hsum8(_mm256_add_ps(acc0, acc1)) + mins;
+}
+
+/* int16 scale s0 for the first 16 bytes of a 32-byte vector, s1 for the second 16 */
+AVX2 static inline __m256i sc2(int s0, int s1) {
+    return _mm256_set_m128i(_mm_set1_epi16((short) s1), _mm_set1_epi16((short) s0));
+}
+
+AVX2 static float dot_q4_K_a2(const void * wv, const void * av, int64_t nb) {
+    const block_q4_K * w = wv; const block_q8_K * a = av;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc = _mm256_setzero_ps();
+    float summ = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        uint8_t sc[8], mn[8];
+        k4_scales(w[b].scales, sc, mn);
+        int sm = 0;
+        for (int j = 0; j < 8; j++) sm += mn[j] * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
+        const float dd = a[b].d * _cvtsh_ss(w[b].d);
+        summ += a[b].d * _cvtsh_ss(w[b].dmin) * (float) sm;
+        __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            __m256i q = load32(w[b].qs + 32 * c);
+            __m256i lo = _mm256_maddubs_epi16(_mm256_and_si256(q, m4), load32(a[b].qs + 64 * c));
+            __m256i hi = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), load32(a[b].qs + 64 * c + 32));
+            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(lo, _mm256_set1_epi16(sc[2 * c])));
+            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(hi, _mm256_set1_epi16(sc[2 * c + 1])));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), acc);
+    }
+    return hsum8(acc) - summ;
+}
+
+AVX2 static float dot_q5_K_a2(const void * wv, const void * av, int64_t nb) {
+    const block_q5_K * w = wv; const block_q8_K * a = av;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    __m256 acc = _mm256_setzero_ps();
+    float summ = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        uint8_t sc[8], mn[8];
+        k4_scales(w[b].scales, sc, mn);
+        int sm = 0;
+        for (int j = 0; j < 8; j++) sm += mn[j] * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
+        const float dd = a[b].d * _cvtsh_ss(w[b].d);
+        summ += a[b].d * _cvtsh_ss(w[b].dmin) * (float) sm;
+        const __m256i qh = load32(w[b].qh);
+        __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            __m256i q = load32(w[b].qs + 32 * c);
+            __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one), 4);
+            __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one), 4);
+            __m256i q0 = _mm256_or_si256(_mm256_and_si256(q, m4), h0);
+            __m256i q1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), h1);
+            __m256i lo = _mm256_maddubs_epi16(q0, load32(a[b].qs + 64 * c));
+            __m256i hi = _mm256_maddubs_epi16(q1, load32(a[b].qs + 64 * c + 32));
+            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(lo, _mm256_set1_epi16(sc[2 * c])));
+            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(hi, _mm256_set1_epi16(sc[2 * c + 1])));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), acc);
+    }
+    return hsum8(acc) - summ;
+}
+
+AVX2 static float dot_q6_K_a2(const void * wv, const void * av, int64_t nb) {
+    const block_q6_K * w = wv; const block_q8_K * a = av;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const int8_t * sc = w[b].scales;
+        const int off = 32 * bsum_dot(a[b].bsums, sc);
+        __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i l0 = load32(w[b].ql + 64 * h), l1 = load32(w[b].ql + 64 * h + 32);
+            const __m256i qh = load32(w[b].qh + 32 * h);
+            const int8_t * q8 = a[b].qs + 128 * h;
+            const int8_t * s = sc + 8 * h;
+            __m256i q0 = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4));
+            __m256i q1 = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m3), 4));
+            __m256i q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m3), 4));
+            __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m3), 4));
+            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(_mm256_maddubs_epi16(q0, load32(q8)), sc2(s[0], s[1])));
+            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(_mm256_maddubs_epi16(q1, load32(q8 + 32)), sc2(s[2], s[3])));
+            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(_mm256_maddubs_epi16(q2, load32(q8 + 64)), sc2(s[4], s[5])));
+            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(_mm256_maddubs_epi16(q3, load32(q8 + 96)), sc2(s[6], s[7])));
+        }
+        __m256i si = _mm256_add_epi32(s0, s1);
+        si = _mm256_sub_epi32(si, _mm256_setr_epi32(off, 0, 0, 0, 0, 0, 0, 0));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(a[b].d * _cvtsh_ss(w[b].d)), _mm256_cvtepi32_ps(si), acc);
+    }
+    return hsum8(acc);
+}
+
+/* Q2_K / Q3_K share a layout of 2-bit fields: element 128h + 32j + l sits in bits 2j..2j+1 of
+ * qs[32h + l]; scale index is element / 16. */
+AVX2 static float dot_q2_K_a2(const void * wv, const void * av, int64_t nb) {
+    const block_q2_K * w = wv; const block_q8_K * a = av;
+    const __m256i m3 = _mm256_set1_epi8(3);
+    __m256 acc = _mm256_setzero_ps();
+    float summ = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        int sm = 0;
+        for (int g = 0; g < 16; g++) sm += (w[b].scales[g] >> 4) * a[b].bsums[g];
+        summ += a[b].d * _cvtsh_ss(w[b].dmin) * (float) sm;
+        __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i q = load32(w[b].qs + 32 * h);
+            const uint8_t * sc = w[b].scales + 8 * h;
+            const int8_t * q8 = a[b].qs + 128 * h;
+            for (int j = 0; j < 4; j += 2) {
+                __m256i u0 = _mm256_and_si256(_mm256_srli_epi16(q, 2 * j), m3);
+                __m256i u1 = _mm256_and_si256(_mm256_srli_epi16(q, 2 * j + 2), m3);
+                s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(_mm256_maddubs_epi16(u0, load32(q8 + 32 * j)),
+                                                            sc2(sc[2 * j] & 0xF, sc[2 * j + 1] & 0xF)));
+                s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(_mm256_maddubs_epi16(u1, load32(q8 + 32 * j + 32)),
+                                                            sc2(sc[2 * j + 2] & 0xF, sc[2 * j + 3] & 0xF)));
+            }
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(a[b].d * _cvtsh_ss(w[b].d)), _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), acc);
+    }
+    return hsum8(acc) - summ;
+}
+
+AVX2 static float dot_q3_K_a2(const void * wv, const void * av, int64_t nb) {
+    const block_q3_K * w = wv; const block_q8_K * a = av;
+    const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        int8_t sc[16];
+        k3_scales(w[b].scales, sc);
+        const int off = 4 * bsum_dot(a[b].bsums, sc);
+        const __m256i hm = load32(w[b].hmask);
+        __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i q = load32(w[b].qs + 32 * h);
+            const int8_t * s = sc + 8 * h;
+            const int8_t * q8 = a[b].qs + 128 * h;
+            for (int j = 0; j < 4; j++) {
+                /* unsigned 0..7 = low 2 bits + 4 * high bit; the -4 goes through bsums */
+                __m256i hb = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + j), one), 2);
+                __m256i u = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 2 * j), m3), hb);
+                __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(u, load32(q8 + 32 * j)), sc2(s[2 * j], s[2 * j + 1]));
+                if (j & 1) s1 = _mm256_add_epi32(s1, p); else s0 = _mm256_add_epi32(s0, p);
+            }
+        }
+        __m256i si = _mm256_sub_epi32(_mm256_add_epi32(s0, s1), _mm256_setr_epi32(off, 0, 0, 0, 0, 0, 0, 0));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(a[b].d * _cvtsh_ss(w[b].d)), _mm256_cvtepi32_ps(si), acc);
+    }
+    return hsum8(acc);
+}
+
+AVX2 static float dot_iq4_xs_a2(const void * wv, const void * av, int64_t nb) {
+    const block_iq4_xs * w = wv; const block_q8_K * a = av;
+    const __m256i lut = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *) llmj_kvalues_iq4nl));
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+        for (int ib = 0; ib < 8; ib += 2) {
+            __m256i w0 = _mm256_shuffle_epi8(lut, nibbles32(w[b].qs + 16 * ib));
+            __m256i w1 = _mm256_shuffle_epi8(lut, nibbles32(w[b].qs + 16 * ib + 16));
+            __m256i a0 = load32(a[b].qs + 32 * ib), a1 = load32(a[b].qs + 32 * ib + 32);
+            __m256i p0 = _mm256_maddubs_epi16(_mm256_sign_epi8(w0, w0), _mm256_sign_epi8(a0, w0));
+            __m256i p1 = _mm256_maddubs_epi16(_mm256_sign_epi8(w1, w1), _mm256_sign_epi8(a1, w1));
+            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(p0, _mm256_set1_epi16((short) iq4xs_scale(&w[b], ib))));
+            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(p1, _mm256_set1_epi16((short) iq4xs_scale(&w[b], ib + 1))));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(a[b].d * _cvtsh_ss(w[b].d)), _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), acc);
+    }
+    return hsum8(acc);
+}
+
+/* Q4_0 / Q8_0, eight blocks per step: the eight blocks' int32 partial sums are reduced into one
+ * vector (block b in lane b) and scaled by d_w (eight fp16 gathered into one vector) times d_a
+ * (from the side array) with one multiply; the per-block scalar conversions of the plain kernel
+ * dominated its inner loop. Q4_0 multiplies unsigned nibbles and subtracts 8 * sum(a) per block. */
+AVX2 static inline __m256i reduce8(__m256i p0, __m256i p1, __m256i p2, __m256i p3,
+                                   __m256i p4, __m256i p5, __m256i p6, __m256i p7) {
+    __m256i h0 = _mm256_hadd_epi32(_mm256_hadd_epi32(p0, p1), _mm256_hadd_epi32(p2, p3));
+    __m256i h1 = _mm256_hadd_epi32(_mm256_hadd_epi32(p4, p5), _mm256_hadd_epi32(p6, p7));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20), _mm256_permute2x128_si256(h0, h1, 0x31));
+}
+
+#define LOAD_D8(w, b) _mm256_cvtph_ps(_mm_setr_epi16((short) w[(b)].d, (short) w[(b) + 1].d, (short) w[(b) + 2].d, \
+    (short) w[(b) + 3].d, (short) w[(b) + 4].d, (short) w[(b) + 5].d, (short) w[(b) + 6].d, (short) w[(b) + 7].d))
+
+#define BLOCK8_LOOP(BLOCK_DOT, OFFSET8)                                                          \
+    const float * ad = q8_0_side_d(av, nb);                                                    \
+    const int32_t * as = q8_0_side_s(av, nb);                                                  \
+    (void) as;                                                                                 \
+    __m256 acc = _mm256_setzero_ps();                                                          \
+    int64_t b = 0;                                                                             \
+    for (; b + 8 <= nb; b += 8) {                                                              \
+        __m256i s8 = reduce8(BLOCK_DOT(b), BLOCK_DOT(b + 1), BLOCK_DOT(b + 2), BLOCK_DOT(b + 3), \
+                             BLOCK_DOT(b + 4), BLOCK_DOT(b + 5), BLOCK_DOT(b + 6), BLOCK_DOT(b + 7)); \
+        s8 = OFFSET8(s8, b);                                                                   \
+        __m256 sc = _mm256_mul_ps(LOAD_D8(w, b), _mm256_loadu_ps(ad + b));                     \
+        acc = _mm256_fmadd_ps(sc, _mm256_cvtepi32_ps(s8), acc);                                \
+    }                                                                                          \
+    float tail = 0;                                                                            \
+    for (; b < nb; b++) {                                                                      \
+        int v = hsum8i(BLOCK_DOT(b));                                                          \
+        tail += (float) (v - OFFSET1(b)) * (_cvtsh_ss(w[b].d) * ad[b]);                        \
+    }                                                                                          \
+    return hsum8(acc) + tail;
+
+#define NO_OFFSET8(s8, b) (s8)
+#define SUB8_OFFSET8(s8, b) _mm256_sub_epi32(s8, _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *) (as + (b))), 3))
+
+AVX2 static float dot_q4_0_b8_a2(const void * wv, const void * av, int64_t nb) {
+    const block_q4_0 * w = wv; const block_q8_0 * a = av;
+#define BD(b) dot_us(nibbles32(w[b].qs), load32(a[b].qs))
+#define OFFSET1(b) (8 * as[b])
+    BLOCK8_LOOP(BD, SUB8_OFFSET8)
+#undef OFFSET1
+#undef BD
+}
+
+AVX2 static float dot_q8_0_b8_a2(const void * wv, const void * av, int64_t nb) {
+    const block_q8_0 * w = wv; const block_q8_0 * a = av;
+#define BD(b) dot_ss(load32(w[b].qs), load32(a[b].qs))
+#define OFFSET1(b) 0
+    BLOCK8_LOOP(BD, NO_OFFSET8)
+#undef OFFSET1
+#undef BD
+}
+
+/* The same with AVX512-VNNI on 256-bit registers (vpdpbusd: unsigned x signed bytes straight
+ * into int32). Q8_0 weights are biased to unsigned (w + 128) and 128 * sum(a) is subtracted. */
+#define VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")))
+
+VNNI static float dot_q4_0_vnni(const void * wv, const void * av, int64_t nb) {
+    const block_q4_0 * w = wv; const block_q8_0 * a = av;
+#define BD(b) _mm256_dpbusd_epi32(_mm256_setzero_si256(), nibbles32(w[b].qs), load32(a[b].qs))
+#define OFFSET1(b) (8 * as[b])
+    BLOCK8_LOOP(BD, SUB8_OFFSET8)
+#undef OFFSET1
+#undef BD
+}
+
+#define SUB128_OFFSET8(s8, b) _mm256_sub_epi32(s8, _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *) (as + (b))), 7))
+VNNI static float dot_q8_0_vnni(const void * wv, const void * av, int64_t nb) {
+    const block_q8_0 * w = wv; const block_q8_0 * a = av;
+    const __m256i bias = _mm256_set1_epi8((char) 0x80);
+#define BD(b) _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_xor_si256(load32(w[b].qs), bias), load32(a[b].qs))
+#define OFFSET1(b) (128 * as[b])
+    BLOCK8_LOOP(BD, SUB128_OFFSET8)
+#undef OFFSET1
+#undef BD
+}
+
+/* ==== AVX-512 (F/BW/VL/DQ): two 32-blocks per 512-bit register ============================= */
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
+
+AVX512 static inline __m512i dot_ss512(__m512i w, __m512i a) {
+    /* |w| * sign(a, w) without _mm512_sign_epi8: negate a where w < 0 */
+    __mmask64 neg = _mm512_movepi8_mask(w);
+    __m512i aw = _mm512_mask_sub_epi8(a, neg, _mm512_setzero_si512(), a);
+    __m512i p = _mm512_maddubs_epi16(_mm512_abs_epi8(w), aw);
+    return _mm512_madd_epi16(p, _mm512_set1_epi16(1));
+}
+
+/* two blocks' 16-byte nibble arrays -> 64 bytes: [lo(b0) hi(b0) lo(b1) hi(b1)] */
+AVX512 static inline __m512i nibbles64(const uint8_t * q0, const uint8_t * q1) {
+    __m128i t0 = _mm_loadu_si128((const __m128i *) q0), t1 = _mm_loadu_si128((const __m128i *) q1);
+    __m256i t = _mm256_set_m128i(t1, t0);
+    __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(t), _mm256_srli_epi16(t, 4), 1);
+    /* v = [lo0 lo1 hi0 hi1] in 128-bit lanes 0..3 -> reorder to [lo0 hi0 lo1 hi1] */
+    v = _mm512_shuffle_i64x2(v, v, _MM_SHUFFLE(3, 1, 2, 0));
+    return _mm512_and_si512(v, _mm512_set1_epi8(0x0F));
+}
+
+AVX512 static inline __m512i load2x32(const int8_t * p0, const int8_t * p1) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *) p0)),
+                              _mm256_loadu_si256((const __m256i *) p1), 1);
+}
+
+AVX512 static inline __m512 scale2(float s0, float s1) {
+    return _mm512_insertf32x8(_mm512_set1_ps(s0), _mm256_set1_ps(s1), 1);
+}
+
+#define LEGACY_LOOP512(PAIR_DOT, ONE_DOT, SCALE)                                                \
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();                             \
+    int64_t b = 0;                                                                             \
+    for (; b + 4 <= nb; b += 4) {                                                              \
+        __m512i p0 = PAIR_DOT(b), p1 = PAIR_DOT(b + 2);                                        \
+        acc0 = _mm512_fmadd_ps(scale2(SCALE(b), SCALE(b + 1)), _mm512_cvtepi32_ps(p0), acc0);  \
+        acc1 = _mm512_fmadd_ps(scale2(SCALE(b + 2), SCALE(b + 3)), _mm512_cvtepi32_ps(p1), acc1); \
+    }                                                                                          \
+    float tail = 0;                                                                            \
+    for (; b < nb; b++) tail += SCALE(b) * (float) hsum8i(ONE_DOT(b));                        \
+    float s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) + tail;
+
+AVX512 static float dot_iq4_nl_a5(const void * wv, const void * av, int64_t nb) {
+    const block_iq4_nl * w = wv; const block_q8_0 * a = av;
+    const __m512i lut = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *) llmj_kvalues_iq4nl));
+    const __m256i lut2 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *) llmj_kvalues_iq4nl));
+#define PD(b) dot_ss512(_mm512_shuffle_epi8(lut, nibbles64(w[b].qs, w[(b) + 1].qs)), load2x32(a[b].qs, a[(b) + 1].qs))
+#define OD(b) dot_ss(_mm256_shuffle_epi8(lut2, nibbles32(w[b].qs)), load32(a[b].qs))
+    LEGACY_LOOP512(PD, OD, SCALE_DD)
+#undef PD
+#undef OD
+    return s;
+}
+
+AVX512 static inline __m512 ld_h16(const uint16_t * p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *) p)); }
+AVX512 static inline __m512 ld_b16(const uint16_t * p) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *) p)), 16));
+}
+
+#define FLOAT_LOOP512(LD, T, SCALAR)                                                            \
+    const T * w = wv, * x = av;                                                                \
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps(); \
+    int64_t i = 0;                                                                             \
+    for (; i + 64 <= n; i += 64) {                                                             \
+        a0 = _mm512_fmadd_ps(LD(w + i), LD(x + i), a0);                                        \
+        a1 = _mm512_fmadd_ps(LD(w + i + 16), LD(x + i + 16), a1);                              \
+        a2 = _mm512_fmadd_ps(LD(w + i + 32), LD(x + i + 32), a2);                              \
+        a3 = _mm512_fmadd_ps(LD(w + i + 48), LD(x + i + 48), a3);                              \
+    }                                                                                          \
+    for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(LD(w + i), LD(x + i), a0);               \
+    float s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3))); \
+    for (; i < n; i++) s += SCALAR(w[i]) * SCALAR(x[i]);                                       \
+    return s;
+
+static inline float id_f(float v) { return v; }
+
+AVX512 static float dot_f32_a5(const void * wv, const void * av, int64_t n) { FLOAT_LOOP512(_mm512_loadu_ps, float, id_f) }
+AVX512 static float dot_f16_a5(const void * wv, const void * av, int64_t n) { FLOAT_LOOP512(ld_h16, uint16_t, _cvtsh_ss) }
+AVX512 static float dot_bf16_a5(const void * wv, const void * av, int64_t n) { FLOAT_LOOP512(ld_b16, uint16_t, llmj_bf16_to_fp32) }
+
+AVX512 static float dot_q4_K_a5(const void * wv, const void * av, int64_t nb) {
+    const block_q4_K * w = wv; const block_q8_K * a = av;
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    __m512 acc = _mm512_setzero_ps();
+    float summ = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        uint8_t sc[8], mn[8];
+        k4_scales(w[b].scales, sc, mn);
+        int sm = 0;
+        for (int j = 0; j < 8; j++) sm += mn[j] * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
+        summ += a[b].d * _cvtsh_ss(w[b].dmin) * (float) sm;
+        __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+        for (int c = 0; c < 4; c += 2) {
+            /* 64 packed bytes = chunks c and c+1; low nibbles of chunk c are elements 64c..64c+31 */
+            __m512i q = _mm512_loadu_si512(w[b].qs + 32 * c);
+            __m512i lo = _mm512_and_si512(q, m4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+            __m512i a_lo = load2x32(a[b].qs + 64 * c, a[b].qs + 64 * c + 64);
+            __m512i a_hi = load2x32(a[b].qs + 64 * c + 32, a[b].qs + 64 * c + 96);
+            __m512i sl = _mm512_inserti64x4(_mm512_set1_epi16(sc[2 * c]), _mm256_set1_epi16(sc[2 * c + 2]), 1);
+            __m512i sh = _mm512_inserti64x4(_mm512_set1_epi16(sc[2 * c + 1]), _mm256_set1_epi16(sc[2 * c + 3]), 1);
+            s0 = _mm512_add_epi32(s0, _mm512_madd_epi16(_mm512_maddubs_epi16(lo, a_lo), sl));
+            s1 = _mm512_add_epi32(s1, _mm512_madd_epi16(_mm512_maddubs_epi16(hi, a_hi), sh));
+        }
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(a[b].d * _cvtsh_ss(w[b].d)), _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), acc);
+    }
+    return _mm512_reduce_add_ps(acc) - summ;
+}
+
+AVX512 static float dot_q6_K_a5(const void * wv, const void * av, int64_t nb) {
+    const block_q6_K * w = wv; const block_q8_K * a = av;
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(3);
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const int8_t * sc = w[b].scales;
+        const int off = 32 * bsum_dot(a[b].bsums, sc);
+        __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+        for (int h = 0; h < 2; h++) {
+            /* ql[64h .. 64h+63] = [l0 | l1]; low nibbles are elements 0..63 of this half, high 64..127 */
+            const __m512i l = _mm512_loadu_si512(w[b].ql + 64 * h);
+            const __m256i qh1 = _mm256_loadu_si256((const __m256i *) (w[b].qh + 32 * h));
+            const __m512i qh = _mm512_inserti64x4(_mm512_castsi256_si512(qh1), _mm256_srli_epi16(qh1, 2), 1);
+            const int8_t * q8 = a[b].qs + 128 * h;
+            const int8_t * s = sc + 8 * h;
+            __m512i qa = _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_slli_epi16(_mm512_and_si512(qh, m3), 4));
+            __m512i qb = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
+                                         _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(qh, 4), m3), 4));
+            __m512i sa = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(_mm_set1_epi16(s[1]), _mm_set1_epi16(s[0]))),
+                                    _mm256_set_m128i(_mm_set1_epi16(s[3]), _mm_set1_epi16(s[2])), 1);
+            __m512i sb = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(_mm_set1_epi16(s[5]), _mm_set1_epi16(s[4]))),
+                                            _mm256_set_m128i(_mm_set1_epi16(s[7]), _mm_set1_epi16(s[6])), 1);
+            s0 = _mm512_add_epi32(s0, _mm512_madd_epi16(_mm512_maddubs_epi16(qa, _mm512_loadu_si512(q8)), sa));
+            s1 = _mm512_add_epi32(s1, _mm512_madd_epi16(_mm512_maddubs_epi16(qb, _mm512_loadu_si512(q8 + 64)), sb));
+        }
+        __m512i si = _mm512_sub_epi32(_mm512_add_epi32(s0, s1), _mm512_zextsi128_si512(_mm_cvtsi32_si128(off)));
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(a[b].d * _cvtsh_ss(w[b].d)), _mm512_cvtepi32_ps(si), acc);
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+#endif /* LLMJ_X86 */
+
+/* ==== dispatch ============================================================================ */
+
+enum { SLOT_SCALAR, SLOT_AVX2, SLOT_AVX512, SLOT_VNNI, N_SLOTS };
+
+typedef struct { int type; qdot_fn fn[N_SLOTS]; } kernel_row;
+
+#ifdef LLMJ_X86
+#define K(t, s, a2, a5) { t, { s, a2, a5, NULL } }
+#define KV(t, s, a2, a5, vn) { t, { s, a2, a5, vn } }
+#else
+#define K(t, s, a2, a5) { t, { s, NULL, NULL, NULL } }
+#define KV(t, s, a2, a5, vn) { t, { s, NULL, NULL, NULL } }
+#endif
+
+static const kernel_row KERNELS[] = {
+    K(LLMJ_TYPE_F32,    dot_f32_s,    dot_f32_a2,    dot_f32_a5),
+    K(LLMJ_TYPE_F16,    dot_f16_s,    dot_f16_a2,    dot_f16_a5),
+    K(LLMJ_TYPE_BF16,   dot_bf16_s,   dot_bf16_a2,   dot_bf16_a5),
+    KV(LLMJ_TYPE_Q4_0,  dot_q4_0_s,   dot_q4_0_b8_a2, dot_q4_0_b8_a2, dot_q4_0_vnni),
+    K(LLMJ_TYPE_Q4_1,   dot_q4_1_s,   dot_q4_1_a2,   NULL),
+    K(LLMJ_TYPE_Q5_0,   dot_q5_0_s,   dot_q5_0_a2,   NULL),
+    K(LLMJ_TYPE_Q5_1,   dot_q5_1_s,   dot_q5_1_a2,   NULL),
+    KV(LLMJ_TYPE_Q8_0,  dot_q8_0_s,   dot_q8_0_b8_a2, dot_q8_0_b8_a2, dot_q8_0_vnni),
+    K(LLMJ_TYPE_Q2_K,   dot_q2_K_s,   dot_q2_K_a2,   NULL),
+    K(LLMJ_TYPE_Q3_K,   dot_q3_K_s,   dot_q3_K_a2,   NULL),
+    K(LLMJ_TYPE_Q4_K,   dot_q4_K_s,   dot_q4_K_a2,   dot_q4_K_a5),
+    K(LLMJ_TYPE_Q5_K,   dot_q5_K_s,   dot_q5_K_a2,   NULL),
+    K(LLMJ_TYPE_Q6_K,   dot_q6_K_s,   dot_q6_K_a2,   dot_q6_K_a5),
+    K(LLMJ_TYPE_IQ4_NL, dot_iq4_nl_s, dot_iq4_nl_a2, dot_iq4_nl_a5),
+    K(LLMJ_TYPE_IQ4_XS, dot_iq4_xs_s, dot_iq4_xs_a2, NULL),
+};
+
+/* The kernel for `type` at the active ISA; an AVX-512 slot left NULL uses the AVX2 kernel
+ * (where 512-bit registers gained nothing measurable, the 256-bit kernel is the AVX-512 one).
+ * At the AVX-512 level a CPU with AVX512-VNNI uses the VNNI kernel where there is one. */
+static qdot_fn select_kernel(int type) {
+    int isa = llmj_cpu_active_isa();
+    for (size_t i = 0; i < sizeof KERNELS / sizeof KERNELS[0]; i++) {
+        if (KERNELS[i].type != type) continue;
+        int slot = isa == LLMJ_ISA_AVX512 ? SLOT_AVX512 : isa == LLMJ_ISA_AVX2 ? SLOT_AVX2 : SLOT_SCALAR;
+        if (slot == SLOT_AVX512 && (llmj_cpu_features() & LLMJ_CPU_AVX512VNNI) && KERNELS[i].fn[SLOT_VNNI]) slot = SLOT_VNNI;
+        while (slot > SLOT_SCALAR && KERNELS[i].fn[slot] == NULL) slot--;
+        return KERNELS[i].fn[slot];
+    }
+    return NULL;
+}
+
+/* ==== drivers ============================================================================= */
+
+typedef struct {
+    qdot_fn dot;
+    int vt;
+    const char * w;
+    size_t row_bytes;
+    const float * x;
+    size_t x_stride;          /* floats */
+    float * y;
+    size_t y_stride;          /* floats */
+    char * act;               /* converted activations, act_bytes per token */
+    size_t act_bytes;
+    int64_t rows, cols, nb, n_tokens;
+    int64_t act_blocks;       /* activation blocks per token */
+    int act_bs;               /* activation block size (elements) */
+} job;
+
+/* Phase 1: convert activations, the (token, block) range split evenly across threads. */
+static void job_quantize(void * ctx, int ith, int nth) {
+    job * j = ctx;
+    int64_t total = j->n_tokens * j->act_blocks, b0, b1;
+    llmj_split(total, ith, nth, &b0, &b1);
+    const size_t blk_bytes = (size_t) llmj_type_get(j->vt)->block_bytes;
+    while (b0 < b1) {
+        int64_t t = b0 / j->act_blocks, first = b0 % j->act_blocks;
+        int64_t last = t == b1 / j->act_blocks ? b1 % j->act_blocks : j->act_blocks;
+        char * row = j->act + (size_t) t * j->act_bytes;
+        llmj_quantize_act(j->vt, j->x + (size_t) t * j->x_stride + first * j->act_bs,
+                          row + (size_t) first * blk_bytes, (last - first) * j->act_bs);
+        if (j->vt == LLMJ_TYPE_Q8_0) q8_0_fill_side(row, j->act_blocks, first, last);
+        b0 += last - first;
+    }
+}
+
+/* Phase 2: rows split across threads; each weight row is dotted with every token's activations
+ * while it is hot in L1/L2, so prefill reads the weights from memory once. */
+#define TOKEN_TILE 64
+static void job_dot(void * ctx, int ith, int nth) {
+    job * j = ctx;
+    int64_t r0, r1;
+    llmj_split(j->rows, ith, nth, &r0, &r1);
+    const char * act = j->act ? j->act : (const char *) j->x;
+    for (int64_t t0 = 0; t0 < j->n_tokens; t0 += TOKEN_TILE) {
+        int64_t t1 = t0 + TOKEN_TILE < j->n_tokens ? t0 + TOKEN_TILE : j->n_tokens;
+        for (int64_t r = r0; r < r1; r++) {
+            const char * wr = j->w + (size_t) r * j->row_bytes;
+            for (int64_t t = t0; t < t1; t++) {
+                j->y[(size_t) t * j->y_stride + r] = j->dot(wr, act + (size_t) t * j->act_bytes, j->nb);
+            }
+        }
+    }
+}
+
+static int run(const char * fn, llmj_threadpool * pool, int type, const void * w, size_t row_bytes,
+               const float * x, size_t x_stride, float * y, size_t y_stride,
+               int64_t rows, int64_t cols, int64_t n_tokens, void * work, size_t work_bytes) {
+    const llmj_type_info * ti = llmj_type_get(type);
+    qdot_fn dot = select_kernel(type);
+    if (!ti || !dot) {
+        return llmj_internal_fail(LLMJ_ERR_UNSUPPORTED, fn, "weight type %d has no product kernel", type);
+    }
+    if (rows < 0 || cols < 0 || n_tokens < 0) {
+        return llmj_internal_fail(LLMJ_ERR_INVALID_ARGUMENT, fn, "negative shape rows=%lld cols=%lld n_tokens=%lld",
+                                  (long long) rows, (long long) cols, (long long) n_tokens);
+    }
+    if (cols % ti->block_size != 0) {
+        return llmj_internal_fail(LLMJ_ERR_INVALID_ARGUMENT, fn, "cols %lld is not a multiple of the block size %d of type %d",
+                                  (long long) cols, ti->block_size, type);
+    }
+    if (rows == 0 || n_tokens == 0) return LLMJ_OK;
+    if (!w || !x || !y) {
+        return llmj_internal_fail(LLMJ_ERR_INVALID_ARGUMENT, fn, "null pointer (w=%p x=%p y=%p)", w, (const void *) x, (void *) y);
+    }
+    const int64_t nb = cols / ti->block_size;
+    if (row_bytes < (size_t) nb * (size_t) ti->block_bytes) {
+        return llmj_internal_fail(LLMJ_ERR_INVALID_ARGUMENT, fn, "row_bytes %zu is less than %lld blocks x %d bytes",
+                                  row_bytes, (long long) nb, ti->block_bytes);
+    }
+    if (n_tokens > 1 && (x_stride < (size_t) cols || y_stride < (size_t) rows)) {
+        return llmj_internal_fail(LLMJ_ERR_INVALID_ARGUMENT, fn, "x_stride %zu < cols %lld or y_stride %zu < rows %lld",
+                                  x_stride, (long long) cols, y_stride, (long long) rows);
+    }
+    const int vt = ti->vec_dot_type;
+    const llmj_type_info * at = llmj_type_get(vt);
+    const size_t act_bytes = vt == LLMJ_TYPE_Q8_0 ? q8_0_act_bytes(cols / QK8_0) : llmj_act_row_bytes(vt, cols);
+    job j = {
+        .dot = dot, .vt = vt, .w = w, .row_bytes = row_bytes, .x = x, .x_stride = x_stride, .y = y,
+        .y_stride = y_stride, .act = NULL, .act_bytes = act_bytes, .rows = rows, .cols = cols, .nb = nb,
+        .n_tokens = n_tokens, .act_blocks = cols / at->block_size, .act_bs = at->block_size,
+    };
+    void * owned = NULL;
+    if (vt == LLMJ_TYPE_F32) {
+        j.act_bytes = x_stride * sizeof(float);     /* dot straight from x */
+    } else {
+        size_t need = act_bytes * (size_t) n_tokens;
+        if (!work) {
+            owned = malloc(need);
+            if (!owned) return llmj_internal_fail(LLMJ_ERR_OUT_OF_MEMORY, fn, "work allocation of %zu bytes failed", need);
+            work = owned;
+        } else if (work_bytes < need) {
+            return llmj_internal_fail(LLMJ_ERR_INVALID_ARGUMENT, fn, "work_bytes %zu is less than the %zu needed", work_bytes, need);
+        }
+        j.act = work;
+        if (cols > 0) llmj_threadpool_run(n_tokens * j.act_blocks >= 64 ? pool : NULL, job_quantize, &j);
+    }
+    llmj_threadpool_run(pool, job_dot, &j);
+    free(owned);
+    return LLMJ_OK;
+}
+
+size_t llmj_matvec_work_size(int type, int64_t cols) { return llmj_matmul_work_size(type, cols, 1); }
+
+size_t llmj_matmul_work_size(int type, int64_t cols, int64_t n_tokens) {
+    const llmj_type_info * ti = llmj_type_get(type);
+    if (!ti || ti->vec_dot_type < 0 || !select_kernel(type) || cols < 0 || n_tokens < 0) return 0;
+    if (ti->vec_dot_type == LLMJ_TYPE_F32) return 0;
+    const llmj_type_info * at = llmj_type_get(ti->vec_dot_type);
+    const int64_t nb = (cols + at->block_size - 1) / at->block_size;
+    const size_t row = ti->vec_dot_type == LLMJ_TYPE_Q8_0 ? q8_0_act_bytes(nb) : (size_t) nb * (size_t) at->block_bytes;
+    return row * (size_t) n_tokens;
+}
+
+int llmj_matvec_q(llmj_threadpool * pool, int type, const void * w, size_t row_bytes,
+                  const float * x, float * y, int64_t rows, int64_t cols, void * work, size_t work_bytes) {
+    return run(__func__, pool, type, w, row_bytes, x, (size_t) cols, y, (size_t) rows, rows, cols, 1, work, work_bytes);
+}
+
+int llmj_matmul_q(llmj_threadpool * pool, int type, const void * w, size_t row_bytes,
+                  const float * x, size_t x_stride, float * y, size_t y_stride,
+                  int64_t rows, int64_t cols, int64_t n_tokens, void * work, size_t work_bytes) {
+    return run(__func__, pool, type, w, row_bytes, x, x_stride, y, y_stride, rows, cols, n_tokens, work, work_bytes);
+}

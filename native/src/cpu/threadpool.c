@@ -1,0 +1,171 @@
+/* A persistent worker pool for the CPU kernels (llama.cpp's ggml_threadpool, reduced to what
+ * row-parallel kernels need).
+ *
+ * Dispatch: the caller publishes (fn, ctx), bumps a generation counter and runs fn itself as
+ * thread 0; workers that see the new generation run fn(ctx, ith, nth) and bump `done`; the caller
+ * spins until all have. Idle workers poll the generation for a short while (a few tens of
+ * microseconds, which covers the gap between consecutive kernels of one forward pass) and then
+ * sleep on a futex, so an idle pool costs no CPU. Wake-ups are Dekker-style with seq_cst atomics:
+ * a worker increments `sleepers` before re-checking the generation, the caller bumps the
+ * generation before reading `sleepers`, so one of them always sees the other. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "threadpool.h"
+
+#if defined(__linux__)
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#define LLMJ_FUTEX 1
+#endif
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define cpu_relax() _mm_pause()
+#else
+#define cpu_relax() ((void) 0)
+#endif
+
+#define SPIN_ITERS 20000   /* ~50-100 us of pause instructions before a worker sleeps */
+
+struct worker {
+    struct llmj_threadpool * pool;
+    int ith;
+    pthread_t thread;
+};
+
+struct llmj_threadpool {
+    int n_threads;
+    _Atomic uint32_t gen;          /* bumped once per job (and at shutdown) */
+    _Atomic int done;              /* workers finished with the current job */
+    _Atomic int sleepers;          /* workers in (or about to enter) futex wait */
+    _Atomic int stop;
+    llmj_job_fn fn;                /* the current job, published before gen is bumped */
+    void * ctx;
+    struct worker * workers;       /* n_threads - 1 entries */
+#ifndef LLMJ_FUTEX
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+#endif
+};
+
+static void wait_gen(struct llmj_threadpool * p, uint32_t seen) {
+#ifdef LLMJ_FUTEX
+    syscall(SYS_futex, (uint32_t *) &p->gen, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
+#else
+    pthread_mutex_lock(&p->mu);
+    while (atomic_load(&p->gen) == seen) pthread_cond_wait(&p->cv, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+#endif
+}
+
+static void wake_all(struct llmj_threadpool * p) {
+#ifdef LLMJ_FUTEX
+    syscall(SYS_futex, (uint32_t *) &p->gen, FUTEX_WAKE_PRIVATE, 0x7FFFFFFF, NULL, NULL, 0);
+#else
+    pthread_mutex_lock(&p->mu);
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+#endif
+}
+
+static void * worker_main(void * arg) {
+    struct worker * w = arg;
+    struct llmj_threadpool * p = w->pool;
+    uint32_t seen = 0;   /* gen is 0 at creation; a worker that starts late must still see job 1 */
+    for (;;) {
+        uint32_t g;
+        int spins = 0;
+        while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen) {
+            if (++spins < SPIN_ITERS) {
+                cpu_relax();
+                continue;
+            }
+            atomic_fetch_add(&p->sleepers, 1);
+            if (atomic_load(&p->gen) == seen) wait_gen(p, seen);
+            atomic_fetch_sub(&p->sleepers, 1);
+            spins = 0;
+        }
+        seen = g;
+        if (atomic_load_explicit(&p->stop, memory_order_acquire)) break;
+        p->fn(p->ctx, w->ith, p->n_threads);
+        atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
+    }
+    return NULL;
+}
+
+int llmj_threadpool_create(int n_threads, llmj_threadpool ** out) {
+    if (!out) return LLMJ_FAIL(LLMJ_ERR_INVALID_ARGUMENT, "out is NULL");
+    *out = NULL;
+    if (n_threads < 1 || n_threads > 256) {
+        return LLMJ_FAIL(LLMJ_ERR_INVALID_ARGUMENT, "n_threads %d is outside 1..256", n_threads);
+    }
+    struct llmj_threadpool * p = calloc(1, sizeof *p);
+    if (!p) return LLMJ_FAIL(LLMJ_ERR_OUT_OF_MEMORY, "pool allocation failed");
+    p->n_threads = n_threads;
+#ifndef LLMJ_FUTEX
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+#endif
+    if (n_threads > 1) {
+        p->workers = calloc((size_t) n_threads - 1, sizeof *p->workers);
+        if (!p->workers) {
+            free(p);
+            return LLMJ_FAIL(LLMJ_ERR_OUT_OF_MEMORY, "worker table allocation failed");
+        }
+    }
+    for (int i = 1; i < n_threads; i++) {
+        struct worker * w = &p->workers[i - 1];
+        w->pool = p;
+        w->ith = i;
+        int rc = pthread_create(&w->thread, NULL, worker_main, w);
+        if (rc != 0) {
+            p->n_threads = i;           /* free() joins the i - 1 workers started so far */
+            llmj_threadpool_free(p);
+            return LLMJ_FAIL(LLMJ_ERR_INTERNAL, "pthread_create for worker %d failed: %s", i, strerror(rc));
+        }
+    }
+    *out = p;
+    return LLMJ_OK;
+}
+
+void llmj_threadpool_free(llmj_threadpool * p) {
+    if (!p) return;
+    atomic_store(&p->stop, 1);
+    atomic_fetch_add(&p->gen, 1);
+    wake_all(p);
+    for (int i = 1; i < p->n_threads; i++) pthread_join(p->workers[i - 1].thread, NULL);
+#ifndef LLMJ_FUTEX
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+#endif
+    free(p->workers);
+    free(p);
+}
+
+int llmj_threadpool_size(const llmj_threadpool * p) { return p ? p->n_threads : 1; }
+
+void llmj_threadpool_run(llmj_threadpool * p, llmj_job_fn fn, void * ctx) {
+    if (!p || p->n_threads == 1) {
+        fn(ctx, 0, 1);
+        return;
+    }
+    p->fn = fn;
+    p->ctx = ctx;
+    atomic_store_explicit(&p->done, 0, memory_order_relaxed);
+    atomic_fetch_add(&p->gen, 1);                  /* seq_cst: publishes fn/ctx/done */
+    if (atomic_load(&p->sleepers) > 0) wake_all(p);
+    fn(ctx, 0, p->n_threads);
+    int target = p->n_threads - 1;
+    int spins = 0;
+    while (atomic_load_explicit(&p->done, memory_order_acquire) != target) {
+        /* with more threads than cores a worker may need our core: yield after a while */
+        if (++spins < 4096) cpu_relax(); else sched_yield();
+    }
+}
