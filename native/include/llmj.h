@@ -102,11 +102,11 @@ LLMJ_API int llmj_cpu_isa(void);
 
 /* ---- CPU matrix-vector product ----------------------------------------------------------- */
 /* y[r] = sum_c W[r, c] * x[c] for r in [0, rows).
- *   type       LLMJ_TYPE_F32 or LLMJ_TYPE_F16 (others: LLMJ_ERR_UNSUPPORTED)
+ *   type       LLMJ_TYPE_F32, LLMJ_TYPE_F16 or LLMJ_TYPE_BF16 (others: LLMJ_ERR_UNSUPPORTED)
  *   w          row r starts at (const char *) w + r * row_bytes
  *   row_bytes  >= cols * element size
  *   x          cols floats; y: rows floats (must not overlap w or x)
- * Accumulates in float32 (F16 weights are widened exactly). */
+ * Accumulates in float32 (F16 and BF16 weights are widened exactly). */
 LLMJ_API int llmj_matvec(int type, const void * w, size_t row_bytes,
                          const float * x, float * y, int64_t rows, int64_t cols);
 

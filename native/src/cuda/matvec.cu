@@ -1,6 +1,7 @@
-// Matrix-vector product y = W x for F32 and F16 weights on the GPU.
+// Matrix-vector product y = W x for F32, F16 and BF16 weights on the GPU (float32 activations).
 // kernel -> launcher -> C entry point (llmj_cuda_matvec), as in ggml-cuda.
 // The CPU reference is src/cpu/matvec.c (and the Java reference in the tests).
+#include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 #include "common.cuh"
@@ -36,6 +37,18 @@ __global__ void matvec_f16_kernel(const char * __restrict__ w, size_t row_bytes,
     if (threadIdx.x == 0) y[row] = sum;
 }
 
+__global__ void matvec_bf16_kernel(const char * __restrict__ w, size_t row_bytes,
+                                   const float * __restrict__ x, float * __restrict__ y,
+                                   int64_t rows, int64_t cols) {
+    const int64_t row = (int64_t) blockIdx.x * ROWS_PER_BLOCK + threadIdx.y;
+    if (row >= rows) return;
+    const __nv_bfloat16 * wr = reinterpret_cast<const __nv_bfloat16 *>(w + row * row_bytes);
+    float sum = 0.0f;
+    for (int64_t c = threadIdx.x; c < cols; c += WARP) sum += __bfloat162float(wr[c]) * x[c];
+    sum = warp_reduce_sum(sum);
+    if (threadIdx.x == 0) y[row] = sum;
+}
+
 // ---- launcher -------------------------------------------------------------------------------
 void launch_matvec(int type, const void * w, size_t row_bytes, const float * x, float * y,
                    int64_t rows, int64_t cols, cudaStream_t stream) {
@@ -44,8 +57,10 @@ void launch_matvec(int type, const void * w, size_t row_bytes, const float * x, 
     const char * wb = static_cast<const char *>(w);
     if (type == LLMJ_TYPE_F32) {
         matvec_f32_kernel<<<grid, block, 0, stream>>>(wb, row_bytes, x, y, rows, cols);
-    } else {
+    } else if (type == LLMJ_TYPE_F16) {
         matvec_f16_kernel<<<grid, block, 0, stream>>>(wb, row_bytes, x, y, rows, cols);
+    } else {
+        matvec_bf16_kernel<<<grid, block, 0, stream>>>(wb, row_bytes, x, y, rows, cols);
     }
 }
 
@@ -54,8 +69,8 @@ void launch_matvec(int type, const void * w, size_t row_bytes, const float * x, 
 // ---- entry point ----------------------------------------------------------------------------
 extern "C" int llmj_cuda_matvec(int type, const void * w, size_t row_bytes, const float * x,
                                 float * y, int64_t rows, int64_t cols, void * stream) {
-    if (type != LLMJ_TYPE_F32 && type != LLMJ_TYPE_F16) {
-        return LLMJ_FAIL(LLMJ_ERR_UNSUPPORTED, "weight type %d is not supported (F32=0, F16=1 are)", type);
+    if (type != LLMJ_TYPE_F32 && type != LLMJ_TYPE_F16 && type != LLMJ_TYPE_BF16) {
+        return LLMJ_FAIL(LLMJ_ERR_UNSUPPORTED, "weight type %d is not supported (F32=0, F16=1, BF16=30 are)", type);
     }
     if (rows < 0 || cols < 0) {
         return LLMJ_FAIL(LLMJ_ERR_INVALID_ARGUMENT, "negative shape rows=%lld cols=%lld",

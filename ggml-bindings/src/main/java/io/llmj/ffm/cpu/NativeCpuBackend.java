@@ -19,16 +19,16 @@ import java.util.Set;
  * The native CPU backend: C kernels in libllmj.so (scalar / AVX2 / AVX-512, chosen at run time) for the
  * matrix products; ops without a native kernel yet run in {@link HostBackend}'s Java code.
  *
- * <p>F32 and F16 weights use {@code llmj_matvec} (float32 activations). The quantized types and
- * BF16 use {@code llmj_matvec_q} / {@code llmj_matmul_q}, which convert the activations to the weight
- * type's {@code vec_dot_type} as ggml does (Q8_0, Q8_1 or Q8_K; BF16 for BF16), on a native thread
- * pool of {@code llmj.cpu.threads} threads (default: available processors).
+ * <p>F32, F16 and BF16 weights use {@code llmj_matvec} (float32 activations, as transformers computes a
+ * bfloat16 checkpoint in float32). The quantized types use {@code llmj_matvec_q} / {@code llmj_matmul_q},
+ * which convert the activations to the weight type's {@code vec_dot_type} as ggml does (Q8_0, Q8_1 or
+ * Q8_K), on a native thread pool of {@code llmj.cpu.threads} threads (default: available processors).
  */
 public final class NativeCpuBackend extends HostBackend {
     /** System property: threads of the backend's native pool. */
     public static final String THREADS_PROPERTY = "llmj.cpu.threads";
 
-    private static final Set<GgmlType> QUANTIZED = EnumSet.of(GgmlType.BF16, GgmlType.Q4_0, GgmlType.Q4_1,
+    private static final Set<GgmlType> QUANTIZED = EnumSet.of(GgmlType.Q4_0, GgmlType.Q4_1,
             GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q8_0, GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K,
             GgmlType.Q6_K, GgmlType.IQ4_NL, GgmlType.IQ4_XS);
 
@@ -70,7 +70,7 @@ public final class NativeCpuBackend extends HostBackend {
 
     @Override
     public boolean supports(Op op, GgmlType type) {
-        return type == GgmlType.F32 || type == GgmlType.F16 || QUANTIZED.contains(type);
+        return type == GgmlType.F32 || type == GgmlType.F16 || type == GgmlType.BF16 || QUANTIZED.contains(type);
     }
 
     @Override

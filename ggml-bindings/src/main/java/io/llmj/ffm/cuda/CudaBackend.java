@@ -42,7 +42,7 @@ public final class CudaBackend extends HostBackend {
 
     @Override
     public boolean supports(Op op, GgmlType type) {
-        return type == GgmlType.F32 || type == GgmlType.F16;
+        return op == Op.MATVEC && (type == GgmlType.F32 || type == GgmlType.F16 || type == GgmlType.BF16);
     }
 
     @Override
