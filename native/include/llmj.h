@@ -183,6 +183,32 @@ LLMJ_API int llmj_matmul_q(llmj_threadpool * pool, int type, const void * w, siz
                            int64_t rows, int64_t cols, int64_t n_tokens,
                            void * work, size_t work_bytes);
 
+/* ---- CPU element-wise and attention ops (float32 activations, token-major rows) --------------
+ * Each takes an optional thread pool (NULL: the calling thread alone). */
+
+/* out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * (w + w_offset) for n rows of dim; out may alias x.
+ * The sum of squares accumulates in double. */
+LLMJ_API int llmj_rms_norm(llmj_threadpool * pool, const float * x, const float * w, float w_offset, float * out,
+                           int64_t dim, int64_t n, float eps);
+
+/* Rotates, in place, n rows of n_heads heads of head_dim: pair i of row t turns by the angle
+ * (start_pos + t) * pos_scale * inv_freq[i], i < rope_dims / 2. neox != 0 pairs (i, i + rope_dims/2),
+ * else (2i, 2i+1) (llama.cpp's normal mode). */
+LLMJ_API int llmj_rope(llmj_threadpool * pool, float * x, int64_t n, int64_t n_heads, int64_t head_dim,
+                       int64_t rope_dims, int64_t start_pos, const float * inv_freq, float pos_scale, int neox);
+
+/* Causal attention of n query rows (positions start_pos..start_pos+n-1, rows of n_heads * head_dim)
+ * over cache rows 0..start_pos+n-1 (rows of n_kv_heads * head_dim, LLMJ_TYPE_F32 or LLMJ_TYPE_F16):
+ * scores q·k * scale, soft-capped (softcap > 0: softcap * tanh(s / softcap)), restricted to the last
+ * `window` positions when window > 0, softmax, weighted sum of v. out: n rows of n_heads * head_dim. */
+LLMJ_API int llmj_attention(llmj_threadpool * pool, const float * q, const void * k_cache, const void * v_cache,
+                            int cache_type, float * out, int64_t n, int64_t start_pos, int64_t n_heads,
+                            int64_t n_kv_heads, int64_t head_dim, float scale, float softcap, int64_t window);
+
+/* out[i] = silu(gate[i]) * up[i] (SwiGLU) / gelu_tanh(gate[i]) * up[i] (GeGLU); out may alias gate. */
+LLMJ_API int llmj_swiglu(llmj_threadpool * pool, const float * gate, const float * up, float * out, int64_t n);
+LLMJ_API int llmj_geglu(llmj_threadpool * pool, const float * gate, const float * up, float * out, int64_t n);
+
 /* ---- CUDA (libllmj_cuda.so) -------------------------------------------------------------- */
 /* Same contract as llmj_matvec, with w, x and y in device memory, enqueued on `stream`
  * (a cudaStream_t; NULL means the legacy default stream). Returns after the launch; errors

@@ -1,10 +1,12 @@
 package io.llmj.ffm.cpu;
 
+import io.llmj.backend.AttentionParams;
 import io.llmj.backend.Backend;
 import io.llmj.backend.BackendProvider;
 import io.llmj.backend.Buffer;
 import io.llmj.backend.HostBackend;
 import io.llmj.backend.Op;
+import io.llmj.backend.RopeConfig;
 import io.llmj.backend.Weight;
 import io.llmj.ffm.NativeLibraries;
 import io.llmj.ffm.NativeStatus;
@@ -12,12 +14,14 @@ import io.llmj.ffm.generated.llmj.Llmj;
 import io.llmj.quant.GgmlType;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.EnumSet;
 import java.util.Set;
 
 /**
  * The native CPU backend: C kernels in libllmj.so (scalar / AVX2 / AVX-512, chosen at run time) for the
- * matrix products; ops without a native kernel yet run in {@link HostBackend}'s Java code.
+ * matrix products, RMSNorm, RoPE, attention and the gated activations, on a native thread pool; the
+ * cheap remaining ops (embedding rows, residual adds, cache writes) run in {@link HostBackend}'s Java code.
  *
  * <p>F32, F16 and BF16 weights use {@code llmj_matvec} (float32 activations, as transformers computes a
  * bfloat16 checkpoint in float32). The quantized types use {@code llmj_matvec_q} / {@code llmj_matmul_q},
@@ -33,6 +37,7 @@ public final class NativeCpuBackend extends HostBackend {
             GgmlType.Q6_K, GgmlType.IQ4_NL, GgmlType.IQ4_XS);
 
     private final int threads;
+    private final Arena owned = Arena.ofShared();
     private NativeThreadPool pool;
 
     public NativeCpuBackend() {
@@ -61,6 +66,9 @@ public final class NativeCpuBackend extends HostBackend {
             pool.close();
             pool = null;
         }
+        if (owned.scope().isAlive()) {
+            owned.close();
+        }
     }
 
     @Override
@@ -71,6 +79,68 @@ public final class NativeCpuBackend extends HostBackend {
     @Override
     public boolean supports(Op op, GgmlType type) {
         return type == GgmlType.F32 || type == GgmlType.F16 || type == GgmlType.BF16 || QUANTIZED.contains(type);
+    }
+
+    /** 1-D weights (norm gains, biases) are kept as float32 copies so the native ops read them directly. */
+    @Override
+    public Weight weight(String name, GgmlType type, long[] shape, MemorySegment data) {
+        Weight w = super.weight(name, type, shape, data);
+        if (shape.length != 1 || type == GgmlType.F32) {
+            return w;
+        }
+        float[] values = new float[w.cols()];
+        dequantizeRow((HostWeight) w, 0, values);
+        MemorySegment copy = owned.allocate(4L * values.length, 64);
+        MemorySegment.copy(values, 0, copy, F32, 0, values.length);
+        return new HostWeight(name, GgmlType.F32, 1, values.length, copy);
+    }
+
+    @Override
+    public void rmsNorm(Buffer x, Weight gain, float eps, float gainOffset, int dim, int n, Buffer out) {
+        HostWeight g = (HostWeight) gain;
+        if (g.type() != GgmlType.F32 || g.cols() != dim) {
+            super.rmsNorm(x, gain, eps, gainOffset, dim, n, out);
+            return;
+        }
+        synchronized (this) {
+            NativeStatus.check(Llmj.llmj_rms_norm(pool().handle(), seg(x), g.data(), gainOffset, seg(out), dim, n, eps),
+                    "llmj_rms_norm(" + g.name() + ")");
+        }
+    }
+
+    @Override
+    public void rope(Buffer x, int nHeads, int headDim, int n, int startPos, RopeConfig rope) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment freq = arena.allocateFrom(ValueLayout.JAVA_FLOAT, rope.invFreq());
+            synchronized (this) {
+                NativeStatus.check(Llmj.llmj_rope(pool().handle(), seg(x), n, nHeads, headDim, rope.dims(), startPos, freq,
+                        rope.positionScale(), rope.neox() ? 1 : 0), "llmj_rope");
+            }
+        }
+    }
+
+    @Override
+    public void attention(Buffer q, Buffer kCache, Buffer vCache, int n, int startPos, AttentionParams p, Buffer out) {
+        GgmlType cacheType = ((HostBuffer) kCache).type();
+        synchronized (this) {
+            NativeStatus.check(Llmj.llmj_attention(pool().handle(), seg(q), seg(kCache), seg(vCache), cacheType.id(), seg(out),
+                    n, startPos, p.nHeads(), p.nKvHeads(), p.headDim(), p.scale(), p.softcap(), p.slidingWindow()),
+                    "llmj_attention");
+        }
+    }
+
+    @Override
+    public void swiglu(Buffer gate, Buffer up, long count, Buffer out) {
+        synchronized (this) {
+            NativeStatus.check(Llmj.llmj_swiglu(pool().handle(), seg(gate), seg(up), seg(out), count), "llmj_swiglu");
+        }
+    }
+
+    @Override
+    public void geglu(Buffer gate, Buffer up, long count, Buffer out) {
+        synchronized (this) {
+            NativeStatus.check(Llmj.llmj_geglu(pool().handle(), seg(gate), seg(up), seg(out), count), "llmj_geglu");
+        }
     }
 
     @Override
