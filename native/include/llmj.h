@@ -209,6 +209,10 @@ LLMJ_API int llmj_attention(llmj_threadpool * pool, const float * q, const void 
 LLMJ_API int llmj_swiglu(llmj_threadpool * pool, const float * gate, const float * up, float * out, int64_t n);
 LLMJ_API int llmj_geglu(llmj_threadpool * pool, const float * gate, const float * up, float * out, int64_t n);
 
+/* Reads `bytes` bytes at p once, split across the pool's threads (benchmarks measure memory bandwidth
+ * with it next to the kernels). *checksum receives a value derived from every byte. */
+LLMJ_API int llmj_memory_read(llmj_threadpool * pool, const void * p, size_t bytes, uint64_t * checksum);
+
 /* ---- CUDA (libllmj_cuda.so) -------------------------------------------------------------- */
 /* Same contract as llmj_matvec, with w, x and y in device memory, enqueued on `stream`
  * (a cudaStream_t; NULL means the legacy default stream). Returns after the launch; errors

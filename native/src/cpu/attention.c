@@ -167,7 +167,9 @@ int llmj_attention(llmj_threadpool * pool, const float * q, const void * k_cache
     if (isa == LLMJ_ISA_AVX512) { j.dot = dot_avx512; j.axpy = axpy_avx512; }
     else if (isa == LLMJ_ISA_AVX2) { j.dot = dot_avx2; j.axpy = axpy_avx2; }
 #endif
-    llmj_threadpool_run(pool, attention_tasks, &j);
+    /* small jobs (a tiny model's decode step) cost less than waking the pool */
+    const double work = (double) n * (double) n_heads * (double) (start_pos + n) * (double) head_dim;
+    llmj_threadpool_run(work >= 65536.0 ? pool : NULL, attention_tasks, &j);
     if (j.failed) return LLMJ_FAIL(LLMJ_ERR_OUT_OF_MEMORY, "no memory for %lld attention scores", (long long) (start_pos + n));
     return LLMJ_OK;
 }

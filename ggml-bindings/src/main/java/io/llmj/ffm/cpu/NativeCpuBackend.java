@@ -23,16 +23,18 @@ import java.util.Set;
  * matrix products, RMSNorm, RoPE, attention and the gated activations, on a native thread pool; the
  * cheap remaining ops (embedding rows, residual adds, cache writes) run in {@link HostBackend}'s Java code.
  *
- * <p>F32, F16 and BF16 weights use {@code llmj_matvec} (float32 activations, as transformers computes a
- * bfloat16 checkpoint in float32). The quantized types use {@code llmj_matvec_q} / {@code llmj_matmul_q},
- * which convert the activations to the weight type's {@code vec_dot_type} as ggml does (Q8_0, Q8_1 or
- * Q8_K), on a native thread pool of {@code llmj.cpu.threads} threads (default: available processors).
+ * <p>F16 and BF16 weights use {@code llmj_matvec} (float32 activations, as transformers computes a
+ * bfloat16 checkpoint in float32; single-threaded for now). F32 and the quantized types use
+ * {@code llmj_matvec_q} / {@code llmj_matmul_q}, which convert the activations to the weight type's
+ * {@code vec_dot_type} as ggml does (F32 stays F32; Q8_0, Q8_1 or Q8_K), on a native thread pool of
+ * {@code llmj.cpu.threads} threads (default: available processors).
  */
 public final class NativeCpuBackend extends HostBackend {
     /** System property: threads of the backend's native pool. */
     public static final String THREADS_PROPERTY = "llmj.cpu.threads";
 
-    private static final Set<GgmlType> QUANTIZED = EnumSet.of(GgmlType.Q4_0, GgmlType.Q4_1,
+    /** Types multiplied by llmj_matvec_q / llmj_matmul_q on the pool (F32 activations stay F32 there). */
+    private static final Set<GgmlType> POOLED = EnumSet.of(GgmlType.F32, GgmlType.Q4_0, GgmlType.Q4_1,
             GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q8_0, GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K,
             GgmlType.Q6_K, GgmlType.IQ4_NL, GgmlType.IQ4_XS);
 
@@ -78,7 +80,7 @@ public final class NativeCpuBackend extends HostBackend {
 
     @Override
     public boolean supports(Op op, GgmlType type) {
-        return type == GgmlType.F32 || type == GgmlType.F16 || type == GgmlType.BF16 || QUANTIZED.contains(type);
+        return type == GgmlType.F32 || type == GgmlType.F16 || type == GgmlType.BF16 || POOLED.contains(type);
     }
 
     /** 1-D weights (norm gains, biases) are kept as float32 copies so the native ops read them directly. */
@@ -146,7 +148,7 @@ public final class NativeCpuBackend extends HostBackend {
     @Override
     public void matmul(Weight w, Buffer x, int n, Buffer out) {
         HostWeight hw = (HostWeight) w;
-        if (!QUANTIZED.contains(hw.type())) {
+        if (!POOLED.contains(hw.type())) {
             super.matmul(w, x, n, out);          // row by row through llmj_matvec
             return;
         }
@@ -172,7 +174,7 @@ public final class NativeCpuBackend extends HostBackend {
             MemorySegment wn = w.isNative() ? w : arena.allocate(w.byteSize(), 64).copyFrom(w);
             MemorySegment xn = x.isNative() ? x : arena.allocate(x.byteSize(), 64).copyFrom(x);
             MemorySegment yn = y.isNative() ? y : arena.allocate(4L * rows, 64);
-            if (QUANTIZED.contains(type)) {
+            if (POOLED.contains(type)) {
                 long workBytes = Llmj.llmj_matvec_work_size(type.id(), cols);
                 MemorySegment work = arena.allocate(Math.max(1, workBytes), 64);
                 synchronized (this) {

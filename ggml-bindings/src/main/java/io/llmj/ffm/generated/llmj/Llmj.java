@@ -1706,6 +1706,69 @@ public class Llmj extends Llmj$shared {
            throw new AssertionError("should not reach here", ex$);
         }
     }
+
+    private static class llmj_memory_read {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Llmj.C_INT,
+            Llmj.C_POINTER,
+            Llmj.C_POINTER,
+            Llmj.C_LONG,
+            Llmj.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_memory_read").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_memory_read"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_memory_read(llmj_threadpool *pool, const void *p, size_t bytes, uint64_t *checksum)
+     * }
+     */
+    public static FunctionDescriptor llmj_memory_read$descriptor() {
+        return llmj_memory_read.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_memory_read(llmj_threadpool *pool, const void *p, size_t bytes, uint64_t *checksum)
+     * }
+     */
+    public static MethodHandle llmj_memory_read$handle() {
+        return llmj_memory_read.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_memory_read(llmj_threadpool *pool, const void *p, size_t bytes, uint64_t *checksum)
+     * }
+     */
+    public static MemorySegment llmj_memory_read$address() {
+        return llmj_memory_read.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_memory_read(llmj_threadpool *pool, const void *p, size_t bytes, uint64_t *checksum)
+     * }
+     */
+    public static int llmj_memory_read(MemorySegment pool, MemorySegment p, long bytes, MemorySegment checksum) {
+        var mh$ = llmj_memory_read.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_memory_read", pool, p, bytes, checksum);
+            }
+            return (int)mh$.invokeExact(pool, p, bytes, checksum);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
     private static final int LLMJ_CPU_SSE42 = (int)1L;
     /**
      * {@snippet lang=c :
