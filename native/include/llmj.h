@@ -221,6 +221,37 @@ LLMJ_API int llmj_cuda_matvec(int type, const void * w, size_t row_bytes,
                               const float * x, float * y, int64_t rows, int64_t cols,
                               void * stream);
 
+/* The device-resident ops of the CUDA backend: the same contracts as the CPU ops above, with every
+ * pointer in device memory and the work enqueued on `stream` (a cudaStream_t; NULL: the legacy
+ * default stream). Launch errors are returned; execution errors surface at the next synchronisation.
+ * Weight types with kernels: F32, F16, BF16, Q8_0, Q4_0 (others: LLMJ_ERR_UNSUPPORTED). */
+
+/* out[t] = dequantized row ids[t] of table (rows of row_bytes, cols elements) * scale; ids in device memory. */
+LLMJ_API int llmj_cuda_get_rows(int type, const void * table, size_t row_bytes, const int32_t * ids, int64_t n,
+                                int64_t cols, float scale, float * out, void * stream);
+LLMJ_API int llmj_cuda_rms_norm(const float * x, const float * w, float w_offset, float * out, int64_t dim, int64_t n,
+                                float eps, void * stream);
+/* inv_freq: rope_dims / 2 floats in device memory. */
+LLMJ_API int llmj_cuda_rope(float * x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t rope_dims,
+                            int64_t start_pos, const float * inv_freq, float pos_scale, int neox, void * stream);
+LLMJ_API int llmj_cuda_store_kv(const float * src, void * cache, int cache_type, int64_t kv_dim, int64_t n,
+                                int64_t start_pos, void * stream);
+LLMJ_API int llmj_cuda_attention(const float * q, const void * k_cache, const void * v_cache, int cache_type,
+                                 float * out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads,
+                                 int64_t head_dim, float scale, float softcap, int64_t window, void * stream);
+/* gelu != 0: GeGLU (tanh GELU), else SwiGLU; out may alias gate. */
+LLMJ_API int llmj_cuda_glu(const float * gate, const float * up, float * out, int64_t n, int gelu, void * stream);
+LLMJ_API int llmj_cuda_add(float * x, const float * y, int64_t n, void * stream);
+/* x[t] += b for n rows of dim (biases). */
+LLMJ_API int llmj_cuda_add_rows(float * x, const float * b, int64_t dim, int64_t n, void * stream);
+LLMJ_API int llmj_cuda_softcap(float * x, float cap, int64_t n, void * stream);
+/* Scratch llmj_cuda_matmul needs (activations converted to Q8_0 for Q8_0/Q4_0 weights), in bytes. */
+LLMJ_API size_t llmj_cuda_matmul_work_size(int type, int64_t cols, int64_t n);
+/* y[t] = W x[t] for n token rows; Q8_0/Q4_0 weights multiply Q8_0-converted activations with integer
+ * block dot products (ggml's definition), the plain types multiply float32 activations. */
+LLMJ_API int llmj_cuda_matmul(int type, const void * w, size_t row_bytes, const float * x, float * y, int64_t rows,
+                              int64_t cols, int64_t n, void * work, size_t work_bytes, void * stream);
+
 #ifdef __cplusplus
 }
 #endif

@@ -45,6 +45,10 @@ public abstract class QuantModelsReference {
         try (GgufFile f = GgufFile.open(TestData.require("quant/" + file))) {
             GgufModelSource src = new GgufModelSource(f);
             ModelConfig c = src.config();
+            for (GgmlType t : src.matrixTypes()) {
+                org.junit.jupiter.api.Assumptions.assumeTrue(backend().supports(io.llmj.backend.Op.MATMUL, t),
+                        file + ": " + t + " not supported by the " + backend().name() + " backend");
+            }
             Forward fwd = Forwards.create(c, src, backend());
             int[] input = ints(m.get("prompt_token_ids"));
             float[][] expected = matrix(m.get("all_prompt_position_logits"));
