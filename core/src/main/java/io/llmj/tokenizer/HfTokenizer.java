@@ -34,6 +34,7 @@ final class HfTokenizer extends AbstractTokenizer {
     private final String[] idToToken;
     private final boolean[] special;
     private final List<AddedToken> added;
+    private final Map<Character, List<AddedToken>> addedByFirstChar = new HashMap<>();
     private final UnaryOperator<String> normalizer;
     private final PreTokenizer preTokenizer;
     // BPE model
@@ -101,6 +102,9 @@ final class HfTokenizer extends AbstractTokenizer {
             }
         }
         this.added = addedList;
+        for (AddedToken t : added) {
+            addedByFirstChar.computeIfAbsent(t.content().charAt(0), k -> new ArrayList<>()).add(t);
+        }
         int size = maxId + 1;
         this.idToToken = new String[size];
         this.special = new boolean[size];
@@ -708,8 +712,13 @@ final class HfTokenizer extends AbstractTokenizer {
         int pos = 0;
         int textStart = 0;
         while (pos < s.length()) {
+            List<AddedToken> candidates = addedByFirstChar.get(s.charAt(pos));
+            if (candidates == null) {
+                pos++;
+                continue;
+            }
             AddedToken best = null;
-            for (AddedToken t : added) {
+            for (AddedToken t : candidates) {
                 if (t.normalized() != normalizedOnes || (t.special() && !parseSpecial)) {
                     continue;
                 }

@@ -36,6 +36,7 @@ public final class LlamaCppTokenizer extends AbstractTokenizer {
     private final int maxTokenLen;
     // SPM
     private final LongIntMap spmPairs;
+    private final LongIntMap spmAdjacent;
     private final int[] byteTokens;
     // BPE
     private final BpeMerger merger;
@@ -158,9 +159,17 @@ public final class LlamaCppTokenizer extends AbstractTokenizer {
                 byteTokens[b] = id == null ? -1 : id;
             }
             this.spmPairs = buildSpmPairs();
+            this.spmAdjacent = new LongIntMap(text.length * 4);
+            for (String t : text) {
+                int[] cps = t.codePoints().toArray();
+                for (int k = 1; k < cps.length; k++) {
+                    spmAdjacent.putIfAbsent(LongIntMap.pair(cps[k - 1], cps[k]), 1);
+                }
+            }
         } else {
             this.byteTokens = null;
             this.spmPairs = null;
+            this.spmAdjacent = null;
         }
 
         this.pieces = new byte[n][];
@@ -327,7 +336,44 @@ public final class LlamaCppTokenizer extends AbstractTokenizer {
 
     // ---- SPM: llm_tokenizer_spm_session ----
 
+    /**
+     * Splits the text where no token can span the boundary (the two code points never occur next to
+     * each other inside a token) and tokenizes the pieces independently, with a cache. Merges cannot
+     * cross such a boundary and their relative order inside a piece is unchanged, so the result is
+     * exactly that of running llama.cpp's algorithm on the whole text.
+     */
     private void spmTokenize(String s, IntList out) {
+        int start = 0;
+        int prevCp = -1;
+        for (int i = 0; i < s.length(); ) {
+            int cp = s.codePointAt(i);
+            if (prevCp >= 0 && spmAdjacent.get(LongIntMap.pair(prevCp, cp)) < 0) {
+                spmPiece(s.substring(start, i), out);
+                start = i;
+            }
+            prevCp = cp;
+            i += Character.charCount(cp);
+        }
+        if (start < s.length()) {
+            spmPiece(s.substring(start), out);
+        }
+    }
+
+    private void spmPiece(String piece, IntList out) {
+        int[] ids = wordCache.get(piece);
+        if (ids == null) {
+            IntList l = new IntList();
+            spmMerge(piece, l);
+            ids = l.toArray();
+            if (wordCache.size() > 200_000) {
+                wordCache.clear();
+            }
+            wordCache.put(piece, ids);
+        }
+        out.addAll(ids);
+    }
+
+    private void spmMerge(String s, IntList out) {
         int n = s.codePointCount(0, s.length());
         if (n == 0) {
             return;
@@ -421,14 +467,13 @@ public final class LlamaCppTokenizer extends AbstractTokenizer {
 
     private void bpeTokenize(String s, IntList out) {
         for (String word : splitter.split(s)) {
-            String enc = Unicode.byteEncode(word);
-            int[] ids = wordCache.get(enc);
+            int[] ids = wordCache.get(word);
             if (ids == null) {
-                ids = bpeWord(enc);
+                ids = bpeWord(Unicode.byteEncode(word));
                 if (wordCache.size() > 200_000) {
                     wordCache.clear();
                 }
-                wordCache.put(enc, ids);
+                wordCache.put(word, ids);
             }
             out.addAll(ids);
         }

@@ -1,0 +1,44 @@
+package io.llmj.tokenizer;
+
+import io.llmj.Tokenizer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * Hand-run throughput check (not a unit test): encodes about 1 MB of testdata/text/eval.txt with a
+ * few tokenizers and prints MB/s. Run after {@code mvn -pl core test-compile}:
+ * {@code java -cp core/target/classes:core/target/test-classes io.llmj.tokenizer.TokenizerThroughput [testdata-dir]}
+ */
+public final class TokenizerThroughput {
+    public static void main(String[] args) throws Exception {
+        Path root = Path.of(args.length > 0 ? args[0] : "../shared/testdata");
+        String eval = Files.readString(root.resolve("text/eval.txt"));
+        StringBuilder sb = new StringBuilder();
+        while (sb.length() < 1_000_000) {
+            sb.append(eval);
+        }
+        String text = sb.substring(0, 1_000_000);
+        double mb = text.getBytes(StandardCharsets.UTF_8).length / 1e6;
+        String[][] cases = {
+            {"llama-spm (GGUF, SPM)", "vocab/ggml-vocab-llama-spm.gguf"},
+            {"gpt-2 (GGUF, byte-level BPE)", "vocab/ggml-vocab-gpt-2.gguf"},
+            {"llama3 (tokenizer.json, byte-level BPE)", "hf-tokenizers/llama3"},
+            {"mistral-spm (tokenizer.json, SPM-style BPE)", "hf-tokenizers/mistral-spm"},
+        };
+        for (String[] c : cases) {
+            long t0 = System.nanoTime();
+            Tokenizer tok = Tokenizers.load(root.resolve(c[1]));
+            long t1 = System.nanoTime();
+            int n = 0;
+            double best = Double.MAX_VALUE;
+            for (int rep = 0; rep < 10; rep++) {
+                long a = System.nanoTime();
+                n = tok.encode(text, false, false).length;
+                best = Math.min(best, (System.nanoTime() - a) / 1e9);
+            }
+            // no-cache first-pass cost is included in rep 0; report the best of 10 and the first
+            System.out.printf("%-45s load %6.0f ms  %8d tokens  %6.2f MB/s (best of 10)%n", c[0], (t1 - t0) / 1e6, n, mb / best);
+        }
+    }
+}
