@@ -41,6 +41,16 @@ class GgufVocabTest {
         assertEquals("", String.join("\n", failures), name + ": " + failures.size() + " of 46 differ");
     }
 
+    /** The llama-spm suite copy that ships beside the tokenizer.json files. */
+    @org.junit.jupiter.api.Test
+    void llamaSpmSuiteFromHfFolder() {
+        LlamaCppTokenizer tok = load("llama-spm");
+        for (VocabSuites.Case c : VocabSuites.cases(TestData.require("hf-tokenizers/llamacpp-llama-spm.inp"),
+                TestData.require("hf-tokenizers/llamacpp-llama-spm.out"))) {
+            assertArrayEquals(c.ids(), tok.encode(c.text(), false, false), c.toString());
+        }
+    }
+
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"baichuan", "gpt-neox"})
     void loadsVocabularyWithoutVectors(String name) {
