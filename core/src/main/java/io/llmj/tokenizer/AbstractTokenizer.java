@@ -57,9 +57,8 @@ abstract class AbstractTokenizer implements Tokenizer {
         private final ByteArrayOutputStream piece = new ByteArrayOutputStream();
         private ByteBuffer pending = ByteBuffer.allocate(0);
         private boolean first = true;
-        // clean-up support: all raw text so far and how much of its cleaned form was emitted
+        // clean-up support: decoded text not yet cleaned and emitted
         private final StringBuilder raw = new StringBuilder();
-        private int emitted;
 
         @Override
         public String next(int id) {
@@ -88,20 +87,32 @@ abstract class AbstractTokenizer implements Tokenizer {
             return emit(cb.toString(), true);
         }
 
+        /**
+         * With a clean-up, text is emitted only up to a cut after two characters that are neither a
+         * space nor an apostrophe: llama.cpp's clean-up passes never look across such a cut, so
+         * cleaning the parts separately equals cleaning the whole.
+         */
         private String emit(String text, boolean end) {
             if (!hasCleanUp()) {
                 return text;
             }
             raw.append(text);
-            String cleaned = cleanUp(raw.toString());
-            int upTo = end ? cleaned.length() : Math.max(emitted, cleaned.length() - 4);
-            // never split a surrogate pair
-            if (upTo > emitted && upTo < cleaned.length() && Character.isHighSurrogate(cleaned.charAt(upTo - 1))) {
-                upTo--;
+            int k = raw.length();
+            if (!end) {
+                while (k >= 2 && !safeCut(raw.charAt(k - 2), raw.charAt(k - 1))) {
+                    k--;
+                }
+                if (k < 2) {
+                    return "";
+                }
             }
-            String out = cleaned.substring(emitted, upTo);
-            emitted = upTo;
+            String out = cleanUp(raw.substring(0, k));
+            raw.delete(0, k);
             return out;
+        }
+
+        private static boolean safeCut(char a, char b) {
+            return a != ' ' && a != '\'' && b != ' ' && b != '\'' && !Character.isHighSurrogate(b);
         }
     }
 }

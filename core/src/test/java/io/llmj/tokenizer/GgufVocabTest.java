@@ -37,6 +37,11 @@ class GgufVocabTest {
             if (!Arrays.equals(c.ids(), got)) {
                 failures.add(c + "\n   expected " + Arrays.toString(c.ids()) + "\n   got      " + Arrays.toString(got));
             }
+            String decoded = tok.decode(got);
+            String streamed = StoriesTokenizerTest.streamAll(tok, got);
+            if (!decoded.equals(streamed)) {
+                failures.add(c + " streamed '" + streamed + "' != decoded '" + decoded + "'");
+            }
         }
         assertEquals("", String.join("\n", failures), name + ": " + failures.size() + " of 46 differ");
     }
@@ -49,6 +54,16 @@ class GgufVocabTest {
                 TestData.require("hf-tokenizers/llamacpp-llama-spm.out"))) {
             assertArrayEquals(c.ids(), tok.encode(c.text(), false, false), c.toString());
         }
+    }
+
+    @org.junit.jupiter.api.Test
+    void cleanSpacesWhileStreaming() {
+        LlamaCppTokenizer tok = load("gpt-2");
+        String text = "Hello , world ! It 's a ' quote ' , isn 't it ? We 're here . Ünïcødé 🐶 ' ' s";
+        int[] ids = tok.encode(text, false, false);
+        String decoded = tok.decode(ids);
+        assertEquals("Hello, world! It's a'quote ', isn 't it? We're here. Ünïcødé 🐶'' s", decoded);
+        assertEquals(decoded, StoriesTokenizerTest.streamAll(tok, ids));
     }
 
     @ParameterizedTest(name = "{0}")
