@@ -21,8 +21,11 @@ import org.junit.jupiter.params.provider.ValueSource;
 /** tokenizer.json files of testdata/hf-tokenizers against Hugging Face tokenizers' own ids. */
 class HfTokenizerTest {
 
+    private static final Map<String, Tokenizer> LOADED = new java.util.concurrent.ConcurrentHashMap<>();
+
     static Tokenizer load(String folder) {
-        return Tokenizers.load(TestData.require("hf-tokenizers/" + folder));
+        Path p = TestData.require("hf-tokenizers/" + folder);
+        return LOADED.computeIfAbsent(folder, f -> Tokenizers.load(p));
     }
 
     @SuppressWarnings("unchecked")

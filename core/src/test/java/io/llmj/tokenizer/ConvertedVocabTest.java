@@ -1,0 +1,81 @@
+package io.llmj.tokenizer;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.llmj.format.gguf.GgufWriter;
+import io.llmj.format.json.Json;
+import io.llmj.testing.TestData;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * The llama-bpe (Llama 3) and qwen2 GGUF vocabularies are not in the test data, so this test builds
+ * them from the tokenizer.json files the way llama.cpp's converter does (tokens in id order, added
+ * special tokens as CONTROL, merges as "a b") and runs llama.cpp's own suites for them.
+ */
+class ConvertedVocabTest {
+    @TempDir
+    Path dir;
+
+    @SuppressWarnings("unchecked")
+    static Path convert(Path tokenizerJson, String pre, Path out) {
+        Map<String, Object> root = (Map<String, Object>) Json.parse(tokenizerJson);
+        Map<String, Object> model = (Map<String, Object>) root.get("model");
+        Map<String, Object> vocab = (Map<String, Object>) model.get("vocab");
+        List<Map<String, Object>> added = (List<Map<String, Object>>) root.get("added_tokens");
+        int size = vocab.size();
+        for (Map<String, Object> t : added) {
+            size = Math.max(size, ((Number) t.get("id")).intValue() + 1);
+        }
+        String[] tokens = new String[size];
+        int[] types = new int[size];
+        Arrays.fill(types, Vocabulary.TYPE_NORMAL);
+        vocab.forEach((k, v) -> tokens[((Number) v).intValue()] = k);
+        for (Map<String, Object> t : added) {
+            int id = ((Number) t.get("id")).intValue();
+            tokens[id] = (String) t.get("content");
+            types[id] = Boolean.TRUE.equals(t.get("special")) ? Vocabulary.TYPE_CONTROL : Vocabulary.TYPE_USER_DEFINED;
+        }
+        for (int i = 0; i < size; i++) {
+            if (tokens[i] == null) {
+                tokens[i] = "[PAD" + i + "]";
+                types[i] = Vocabulary.TYPE_UNUSED;
+            }
+        }
+        List<String> merges = new ArrayList<>();
+        for (Object m : (List<?>) model.get("merges")) {
+            merges.add(m instanceof String s ? s : ((List<?>) m).get(0) + " " + ((List<?>) m).get(1));
+        }
+        new GgufWriter()
+                .putString("general.architecture", "llama")
+                .putString("tokenizer.ggml.model", "gpt2")
+                .putString("tokenizer.ggml.pre", pre)
+                .putStringArray("tokenizer.ggml.tokens", List.of(tokens))
+                .putInt32Array("tokenizer.ggml.token_type", types)
+                .putStringArray("tokenizer.ggml.merges", merges)
+                .write(out);
+        return out;
+    }
+
+    @ParameterizedTest(name = "{1}")
+    @CsvSource({"llama3, llama-bpe", "qwen3, qwen2"})
+    void llamaCppSuite(String folder, String pre) {
+        Path gguf = convert(TestData.require("hf-tokenizers/" + folder + "/tokenizer.json"), pre, dir.resolve(pre + ".gguf"));
+        var tok = Tokenizers.load(gguf);
+        List<String> failures = new ArrayList<>();
+        for (VocabSuites.Case c : VocabSuites.cases(TestData.require("hf-tokenizers/llamacpp-" + pre + ".inp"),
+                TestData.require("hf-tokenizers/llamacpp-" + pre + ".out"))) {
+            int[] got = tok.encode(c.text(), false, false);
+            if (!Arrays.equals(c.ids(), got)) {
+                failures.add(c + " expected " + Arrays.toString(c.ids()) + " got " + Arrays.toString(got));
+            }
+        }
+        assertEquals("", String.join("\n", failures));
+    }
+}
