@@ -432,10 +432,7 @@ public final class LlamaCppTokenizer extends AbstractTokenizer {
             } else {
                 for (byte b : s.substring(start[i], start[i] + len[i]).getBytes(StandardCharsets.UTF_8)) {
                     int bt = byteTokens[b & 0xFF];
-                    if (bt < 0) {
-                        throw new IllegalStateException("vocabulary has no byte token for 0x" + Integer.toHexString(b & 0xFF));
-                    }
-                    out.add(bt);
+                    out.add(bt >= 0 ? bt : unk); // llama.cpp aborts here; UNK is the graceful choice
                 }
             }
         }
