@@ -408,7 +408,7 @@ final class HfTokenizer extends AbstractTokenizer {
                 boolean splitOn = bool(m, "split", true);
                 return (s, first, out) -> {
                     String t = s.replace(" ", rep);
-                    if (!t.startsWith(rep) && (scheme.equals("always") || (scheme.equals("first") && first))) {
+                    if (!t.isEmpty() && !t.startsWith(rep) && (scheme.equals("always") || (scheme.equals("first") && first))) {
                         t = rep + t;
                     }
                     if (splitOn) {
@@ -680,10 +680,11 @@ final class HfTokenizer extends AbstractTokenizer {
         }
         // 1. added tokens matched on the raw text (non-normalized ones)
         List<Object> pieces = splitAdded(text, false, parseSpecial);
-        boolean firstPiece = true;
+        boolean atStart = true; // the piece begins at offset 0 of the text (Metaspace prepend_scheme "first")
         for (Object p : pieces) {
             if (p instanceof Integer id) {
                 out.add(id);
+                atStart = false;
                 continue;
             }
             String normalized = normalizer.apply((String) p);
@@ -691,11 +692,12 @@ final class HfTokenizer extends AbstractTokenizer {
             for (Object q : splitAdded(normalized, true, parseSpecial)) {
                 if (q instanceof Integer id) {
                     out.add(id);
+                    atStart = false;
                     continue;
                 }
                 List<String> words = new ArrayList<>();
-                preTokenizer.split((String) q, firstPiece, words);
-                firstPiece = false;
+                preTokenizer.split((String) q, atStart, words);
+                atStart = false;
                 for (String w : words) {
                     out.addAll(tokenizeWord(w));
                 }
