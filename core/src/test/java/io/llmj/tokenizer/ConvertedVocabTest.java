@@ -25,6 +25,11 @@ class ConvertedVocabTest {
 
     @SuppressWarnings("unchecked")
     static Path convert(Path tokenizerJson, String pre, Path out) {
+        return convert(tokenizerJson, pre, out, -1, -1);
+    }
+
+    @SuppressWarnings("unchecked")
+    static Path convert(Path tokenizerJson, String pre, Path out, int bos, int eos) {
         Map<String, Object> root = (Map<String, Object>) Json.parse(tokenizerJson);
         Map<String, Object> model = (Map<String, Object>) root.get("model");
         Map<String, Object> vocab = (Map<String, Object>) model.get("vocab");
@@ -52,8 +57,14 @@ class ConvertedVocabTest {
         for (Object m : (List<?>) model.get("merges")) {
             merges.add(m instanceof String s ? s : ((List<?>) m).get(0) + " " + ((List<?>) m).get(1));
         }
-        new GgufWriter()
-                .putString("general.architecture", "llama")
+        GgufWriter w = new GgufWriter();
+        if (bos >= 0) {
+            w.putUInt32("tokenizer.ggml.bos_token_id", bos);
+        }
+        if (eos >= 0) {
+            w.putUInt32("tokenizer.ggml.eos_token_id", eos);
+        }
+        w.putString("general.architecture", "llama")
                 .putString("tokenizer.ggml.model", "gpt2")
                 .putString("tokenizer.ggml.pre", pre)
                 .putStringArray("tokenizer.ggml.tokens", List.of(tokens))
@@ -77,5 +88,26 @@ class ConvertedVocabTest {
             }
         }
         assertEquals("", String.join("\n", failures));
+    }
+
+    @org.junit.jupiter.api.Test
+    void llama3SpecialTokens() {
+        Path gguf = convert(TestData.require("hf-tokenizers/llama3/tokenizer.json"), "llama-bpe", dir.resolve("l3.gguf"), 128000, 128001);
+        var tok = Tokenizers.load(gguf);
+        assertEquals(128000, tok.bos());
+        // llama-bpe: add_bos defaults to true
+        assertEquals(List.of(128000, 9906), boxed(tok.encode("Hello", true, false)));
+        assertEquals(List.of(9906), boxed(tok.encode("Hello", false, false)));
+        // control tokens are recognised only with parse_special
+        assertEquals(List.of(128006, 882, 128007), boxed(tok.encode("<|start_header_id|>user<|end_header_id|>", false, true)));
+        assertEquals(true, tok.encode("<|start_header_id|>user", false, false).length > 2);
+        org.junit.jupiter.api.Assertions.assertTrue(tok.isEndOfGeneration(128009)); // <|eot_id|>
+        org.junit.jupiter.api.Assertions.assertTrue(tok.isEndOfGeneration(128001));
+        assertEquals("<|start_header_id|>user<|end_header_id|>", tok.decode(new int[] {128006, 882, 128007}));
+        assertEquals("user", tok.decode(new int[] {128006, 882, 128007}, false));
+    }
+
+    static List<Integer> boxed(int[] a) {
+        return Arrays.stream(a).boxed().toList();
     }
 }
