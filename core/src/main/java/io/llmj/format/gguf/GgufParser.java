@@ -194,7 +194,7 @@ final class GgufParser {
         }
 
         record Info(String name, long[] shape, GgmlType type, long offset, long bytes, long at) {}
-        List<Info> infos = new ArrayList<>((int) tensorCount);
+        List<Info> infos = new ArrayList<>((int) Math.min(tensorCount, 4096)); // the count is bounded by the bytes left, not by int
         Map<String, Info> names = new HashMap<>();
         for (long i = 0; i < tensorCount; i++) {
             long infoAt = pos;

@@ -22,7 +22,9 @@ import java.util.Objects;
  * {@code gguf_write_to_file}: header, key/values, tensor infos, zero padding to the alignment, then
  * each tensor's data, each followed by zero padding to the alignment. Tensor offsets are assigned in
  * the order tensors are added. The alignment is {@code general.alignment} if that key is set
- * (as a UINT32), else 32.
+ * (as a UINT32 by convention), else 32. A file without tensors ends right after the metadata, without
+ * padding, as gguf-py writes vocabulary-only files. Re-writing any GGUF in the shared test data with
+ * {@link #copyOf(GgufFile)} reproduces it byte for byte.
  *
  * <p>Values given to {@link #put} follow {@link GgufFile}'s representation (any {@code Number} is
  * accepted for numeric types, range-checked against the type), so a file's metadata can be copied
@@ -42,8 +44,8 @@ public final class GgufWriter {
         check(type, value);
         if (key.equals("general.alignment")) {
             long a = ((Number) value).longValue();
-            if (type != GgufValueType.UINT32 || a <= 0 || Long.bitCount(a) != 1) {
-                throw new IllegalArgumentException("general.alignment must be a UINT32 power of two");
+            if (!type.isInteger() || a <= 0 || Long.bitCount(a) != 1 || a > GgufParser.MAX_ALIGNMENT) {
+                throw new IllegalArgumentException("general.alignment must be an integer power of two (UINT32 by convention)");
             }
         }
         kvs.put(key, new Kv(type, value));
@@ -242,7 +244,9 @@ public final class GgufWriter {
             out.i64(offset);
             offset += t.data.byteSize() + pad(t.data.byteSize(), alignment);
         }
-        out.zeros(pad(out.size(), alignment));
+        if (!tensors.isEmpty()) {
+            out.zeros(pad(out.size(), alignment)); // metadata-only files (vocab GGUFs) end unpadded, as gguf-py writes them
+        }
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                 StandardOpenOption.TRUNCATE_EXISTING)) {
             writeFully(ch, ByteBuffer.wrap(out.buf(), 0, out.size()));
