@@ -16,8 +16,11 @@ import java.nio.charset.StandardCharsets;
  */
 abstract class AbstractTokenizer implements Tokenizer {
 
-    /** Appends the bytes of token {@code id}; {@code first} is true for the first token of a sequence. */
-    abstract void appendPiece(ByteArrayOutputStream out, int id, boolean first, boolean renderSpecial);
+    /**
+     * Appends the bytes of token {@code id}; {@code first} is true for the first token of a sequence.
+     * Returns false if the token was skipped entirely (then the next token is still "first").
+     */
+    abstract boolean appendPiece(ByteArrayOutputStream out, int id, boolean first, boolean renderSpecial);
 
     /** Clean-up applied to the whole decoded text (identity unless overridden). */
     String cleanUp(String text) {
@@ -38,9 +41,12 @@ abstract class AbstractTokenizer implements Tokenizer {
     @Override
     public String decode(int[] ids, boolean renderSpecial) {
         ByteArrayOutputStream out = new ByteArrayOutputStream(ids.length * 4);
-        for (int i = 0; i < ids.length; i++) {
-            checkId(ids[i]);
-            appendPiece(out, ids[i], i == 0, renderSpecial);
+        boolean first = true;
+        for (int id : ids) {
+            checkId(id);
+            if (appendPiece(out, id, first, renderSpecial)) {
+                first = false;
+            }
         }
         return cleanUp(new String(out.toByteArray(), StandardCharsets.UTF_8));
     }
@@ -64,8 +70,9 @@ abstract class AbstractTokenizer implements Tokenizer {
         public String next(int id) {
             checkId(id);
             piece.reset();
-            appendPiece(piece, id, first, true);
-            first = false;
+            if (appendPiece(piece, id, first, true)) {
+                first = false;
+            }
             byte[] b = piece.toByteArray();
             ByteBuffer in = ByteBuffer.allocate(pending.remaining() + b.length);
             in.put(pending).put(b).flip();

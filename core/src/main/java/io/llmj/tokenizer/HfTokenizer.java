@@ -598,13 +598,13 @@ final class HfTokenizer extends AbstractTokenizer {
      * Fuse step has run, after which Strip/Metaspace start handling concerns only the first token.
      */
     @Override
-    void appendPiece(ByteArrayOutputStream out, int id, boolean first, boolean renderSpecial) {
+    boolean appendPiece(ByteArrayOutputStream out, int id, boolean first, boolean renderSpecial) {
         if (!renderSpecial && special[id]) {
-            return;
+            return false; // skipped tokens never reach the decoder
         }
         String tok = idToToken[id];
         if (tok == null) {
-            return;
+            return false;
         }
         Object v = tok;
         boolean fused = false;
@@ -668,6 +668,7 @@ final class HfTokenizer extends AbstractTokenizer {
         }
         byte[] b = v instanceof String s ? s.getBytes(StandardCharsets.UTF_8) : (byte[]) v;
         out.write(b, 0, b.length);
+        return true;
     }
 
     // ------------------------------------------------------------------ encode

@@ -619,13 +619,15 @@ public final class LlamaCppTokenizer extends AbstractTokenizer {
     }
 
     @Override
-    void appendPiece(ByteArrayOutputStream out, int id, boolean first, boolean renderSpecial) {
+    boolean appendPiece(ByteArrayOutputStream out, int id, boolean first, boolean renderSpecial) {
+        // llama.cpp's detokenize clears remove_space after the first id even when it renders nothing
         if (!renderSpecial && (attr[id] & (ATTR_UNKNOWN | ATTR_CONTROL)) != 0) {
-            return;
+            return true;
         }
         byte[] p = pieces[id];
         int off = (first && addSpacePrefix && p.length > 0 && p[0] == ' ') ? 1 : 0;
         out.write(p, off, p.length - off);
+        return true;
     }
 
     @Override

@@ -117,6 +117,9 @@ class HfTokenizerTest {
         int[] ids = mistral.encode("Hello", true, false);
         assertEquals(1, ids[0]);
         assertEquals("Hello", mistral.decode(Arrays.copyOfRange(ids, 1, ids.length)));
+        // HF: skipped special tokens are not seen by the decoder, so the Strip applies to "▁Hello"
+        assertEquals("Hello", mistral.decode(ids, false));
+        assertEquals("<s> Hello", mistral.decode(ids));
     }
 
     /**
