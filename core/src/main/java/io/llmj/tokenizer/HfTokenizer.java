@@ -37,7 +37,10 @@ final class HfTokenizer extends AbstractTokenizer {
     private final Map<Character, List<AddedToken>> addedByFirstChar = new HashMap<>();
     private final UnaryOperator<String> normalizer;
     private final PreTokenizer preTokenizer;
-    // BPE model
+    // BPE or WordPiece model
+    private final boolean wordPiece;
+    private final String subwordPrefix;
+    private final int maxInputChars;
     private final BpeMerger merger;
     private final Integer unkId;
     private final boolean byteFallback, fuseUnk, ignoreMerges;
@@ -66,8 +69,9 @@ final class HfTokenizer extends AbstractTokenizer {
         this.file = file;
         Map<String, Object> model = obj(root.get("model"), file, "model");
         Object mtype = model.get("type");
-        if (mtype != null && !"BPE".equals(mtype)) {
-            throw new ModelFormatException(file, "model.type", "unsupported model type '" + mtype + "' (only BPE)");
+        this.wordPiece = "WordPiece".equals(mtype);
+        if (mtype != null && !"BPE".equals(mtype) && !wordPiece) {
+            throw new ModelFormatException(file, "model.type", "unsupported model type '" + mtype + "' (BPE and WordPiece are)");
         }
         Object vocabObj = model.get("vocab");
         if (!(vocabObj instanceof Map)) {
@@ -137,7 +141,7 @@ final class HfTokenizer extends AbstractTokenizer {
         } else if (mergesObj != null) {
             throw new ModelFormatException(file, "model.merges", "not an array");
         }
-        this.merger = new BpeMerger(vocab, modelSize, merges, false, file, "model.merges");
+        this.merger = wordPiece ? null : new BpeMerger(vocab, modelSize, merges, false, file, "model.merges");
         Object unk = model.get("unk_token");
         if (unk instanceof String u) {
             this.unkId = vocab.get(u);
@@ -156,7 +160,12 @@ final class HfTokenizer extends AbstractTokenizer {
         }
         String prefix = (String) model.get("continuing_subword_prefix");
         String suffix = (String) model.get("end_of_word_suffix");
-        if ((prefix != null && !prefix.isEmpty()) || (suffix != null && !suffix.isEmpty())) {
+        this.subwordPrefix = wordPiece ? (prefix == null ? "##" : prefix) : "";
+        this.maxInputChars = model.get("max_input_chars_per_word") instanceof Long l ? (int) Math.min(l, Integer.MAX_VALUE) : 100;
+        if (wordPiece && unkId == null) {
+            throw new ModelFormatException(file, "model.unk_token", "WordPiece needs an unknown token");
+        }
+        if (!wordPiece && ((prefix != null && !prefix.isEmpty()) || (suffix != null && !suffix.isEmpty()))) {
             throw new ModelFormatException(file, "model", "continuing_subword_prefix / end_of_word_suffix are not supported");
         }
 
@@ -307,6 +316,13 @@ final class HfTokenizer extends AbstractTokenizer {
                 return s -> Normalizer.normalize(s, Normalizer.Form.NFKC);
             case "NFKD":
                 return s -> Normalizer.normalize(s, Normalizer.Form.NFKD);
+            case "BertNormalizer": {
+                boolean clean = bool(m, "clean_text", true);
+                boolean chinese = bool(m, "handle_chinese_chars", true);
+                boolean lower = bool(m, "lowercase", true);
+                boolean strip = m.get("strip_accents") instanceof Boolean b ? b : lower;
+                return s -> bertNormalize(s, clean, chinese, strip, lower);
+            }
             case "Lowercase":
                 return s -> s.toLowerCase(java.util.Locale.ROOT);
             case "Prepend": {
@@ -336,6 +352,52 @@ final class HfTokenizer extends AbstractTokenizer {
             default:
                 throw new ModelFormatException(file, where, "unsupported normalizer '" + type + "'");
         }
+    }
+
+    static String bertNormalize(String s, boolean clean, boolean chinese, boolean strip, boolean lower) {
+        StringBuilder sb = new StringBuilder(s.length() + 8);
+        for (int i = 0; i < s.length(); ) {
+            int cp = s.codePointAt(i);
+            i += Character.charCount(cp);
+            if (clean) {
+                if (cp == 0 || cp == 0xFFFD || (isBertControl(cp))) {
+                    continue;
+                }
+                if (cp == '\t' || cp == '\n' || cp == '\r' || Character.getType(cp) == Character.SPACE_SEPARATOR) {
+                    cp = ' ';
+                }
+            }
+            if (chinese && isChineseChar(cp)) {
+                sb.append(' ').appendCodePoint(cp).append(' ');
+            } else {
+                sb.appendCodePoint(cp);
+            }
+        }
+        String r = sb.toString();
+        if (strip) {
+            r = Normalizer.normalize(r, Normalizer.Form.NFD);
+            StringBuilder t = new StringBuilder(r.length());
+            r.codePoints().filter(cp -> Character.getType(cp) != Character.NON_SPACING_MARK).forEach(t::appendCodePoint);
+            r = t.toString();
+        }
+        if (lower) {
+            r = r.toLowerCase(java.util.Locale.ROOT);
+        }
+        return r;
+    }
+
+    private static boolean isBertControl(int cp) {
+        if (cp == '\t' || cp == '\n' || cp == '\r') {
+            return false;
+        }
+        int t = Character.getType(cp);
+        return t == Character.CONTROL || t == Character.FORMAT || t == Character.UNASSIGNED || t == Character.PRIVATE_USE;
+    }
+
+    static boolean isChineseChar(int cp) {
+        return (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0x3400 && cp <= 0x4DBF) || (cp >= 0x20000 && cp <= 0x2A6DF)
+                || (cp >= 0x2A700 && cp <= 0x2B73F) || (cp >= 0x2B740 && cp <= 0x2B81F) || (cp >= 0x2B920 && cp <= 0x2CEAF)
+                || (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x2F800 && cp <= 0x2FA1F);
     }
 
     // ------------------------------------------------------------------ pre-tokenizers
@@ -422,6 +484,17 @@ final class HfTokenizer extends AbstractTokenizer {
                 boolean individual = bool(m, "individual_digits", false);
                 Pattern p = Pattern.compile(individual ? "\\p{Nd}" : "\\p{Nd}+", Pattern.UNICODE_CHARACTER_CLASS);
                 return (s, first, out) -> split(p, "Isolated", false, s, out);
+            }
+            case "BertPreTokenizer": {
+                Pattern ws = Pattern.compile("\\s+", Pattern.UNICODE_CHARACTER_CLASS);
+                Pattern punct = Pattern.compile("[\\p{P}\\x21-\\x2F\\x3A-\\x40\\x5B-\\x60\\x7B-\\x7E]");
+                return (s, first, out) -> {
+                    List<String> words = new ArrayList<>();
+                    split(ws, "Removed", false, s, words);
+                    for (String w : words) {
+                        split(punct, "Isolated", false, w, out);
+                    }
+                };
             }
             case "WhitespaceSplit": {
                 Pattern p = Pattern.compile("\\s+", Pattern.UNICODE_CHARACTER_CLASS);
@@ -581,7 +654,7 @@ final class HfTokenizer extends AbstractTokenizer {
                     out.addAll(flattenDecoders(list.get(i), where + ".decoders[" + i + "]"));
                 }
             }
-            case "ByteLevel", "ByteFallback", "Fuse", "Strip", "Metaspace" -> out.add(m);
+            case "ByteLevel", "ByteFallback", "Fuse", "Strip", "Metaspace", "WordPiece" -> out.add(m);
             case "Replace" -> {
                 Map<String, Object> copy = new HashMap<>(m);
                 copy.put("compiled", pattern(m.get("pattern"), where + ".pattern"));
@@ -636,6 +709,19 @@ final class HfTokenizer extends AbstractTokenizer {
                     }
                 }
                 case "Fuse" -> fused = true;
+                case "WordPiece" -> {
+                    if (v instanceof String s) {
+                        String prefix = str(d, "prefix", "##");
+                        String t = first ? s : s.startsWith(prefix) ? s.substring(prefix.length()) : " " + s;
+                        if (bool(d, "cleanup", true)) {
+                            t = t.replace(" .", ".").replace(" ?", "?").replace(" !", "!").replace(" ,", ",")
+                                    .replace(" ' ", "'").replace(" n't", "n't").replace(" 'm", "'m")
+                                    .replace(" do not", " don't").replace(" 's", "'s").replace(" 've", "'ve")
+                                    .replace(" 're", "'re");
+                        }
+                        v = t;
+                    }
+                }
                 case "Replace" -> {
                     if (v instanceof String s) {
                         v = ((Pattern) d.get("compiled")).matcher(s).replaceAll(Matcher.quoteReplacement(str(d, "content", "")));
@@ -775,12 +861,42 @@ final class HfTokenizer extends AbstractTokenizer {
         if (ids != null) {
             return ids;
         }
-        ids = bpe(w);
+        ids = wordPiece ? wordPiece(w) : bpe(w);
         if (cache.size() > 200_000) {
             cache.clear();
         }
         cache.put(w, ids);
         return ids;
+    }
+
+    /** Greedy longest-match-first WordPiece (HF {@code WordPiece::tokenize}). */
+    private int[] wordPiece(String w) {
+        if (w.codePointCount(0, w.length()) > maxInputChars) {
+            return new int[] {unkId};
+        }
+        IntList out = new IntList();
+        int start = 0;
+        while (start < w.length()) {
+            int end = w.length();
+            Integer cur = null;
+            while (start < end) {
+                String sub = w.substring(start, end);
+                if (start > 0) {
+                    sub = subwordPrefix + sub;
+                }
+                cur = vocab.get(sub);
+                if (cur != null) {
+                    break;
+                }
+                end = w.offsetByCodePoints(end, -1);
+            }
+            if (cur == null) {
+                return new int[] {unkId};
+            }
+            out.add(cur);
+            start = end;
+        }
+        return out.toArray();
     }
 
     private int[] bpe(String w) {

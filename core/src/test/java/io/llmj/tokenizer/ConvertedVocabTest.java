@@ -107,6 +107,63 @@ class ConvertedVocabTest {
         assertEquals("user", tok.decode(new int[] {128006, 882, 128007}, false));
     }
 
+
+    /**
+     * The reverse direction: a BERT tokenizer.json (BertNormalizer, BertPreTokenizer, WordPiece,
+     * [CLS] $A [SEP], WordPiece decoder) rebuilt from the bert-bge GGUF vocabulary (llama.cpp writes
+     * "##x" as "x" and word-initial "x" as "▁x") must reproduce the suite's Hugging Face ids.
+     */
+    @org.junit.jupiter.api.Test
+    @SuppressWarnings("unchecked")
+    void bertTokenizerJsonFromGguf() throws Exception {
+        List<String> tokens;
+        try (var g = io.llmj.format.gguf.GgufFile.open(TestData.require("vocab/ggml-vocab-bert-bge.gguf"))) {
+            tokens = g.stringArray("tokenizer.ggml.tokens");
+        }
+        Map<String, Object> vocab = new java.util.LinkedHashMap<>();
+        List<Object> added = new ArrayList<>();
+        for (int i = 0; i < tokens.size(); i++) {
+            String t = tokens.get(i);
+            String hf = t.startsWith("\u2581") ? t.substring(1) : t.startsWith("[") && t.endsWith("]") ? t : "##" + t;
+            vocab.put(hf, (long) i);
+            if (List.of("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]").contains(t)) {
+                added.add(Map.of("id", (long) i, "content", t, "single_word", false, "lstrip", false, "rstrip", false,
+                        "normalized", false, "special", true));
+            }
+        }
+        Map<String, Object> root = new java.util.LinkedHashMap<>();
+        root.put("version", "1.0");
+        root.put("added_tokens", added);
+        root.put("normalizer", Map.of("type", "BertNormalizer", "clean_text", true, "handle_chinese_chars", true, "lowercase", true));
+        root.put("pre_tokenizer", Map.of("type", "BertPreTokenizer"));
+        root.put("post_processor", Json.parse("{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{\"id\":\"[CLS]\",\"type_id\":0}},"
+                + "{\"Sequence\":{\"id\":\"A\",\"type_id\":0}},{\"SpecialToken\":{\"id\":\"[SEP]\",\"type_id\":0}}],"
+                + "\"special_tokens\":{\"[CLS]\":{\"id\":\"[CLS]\",\"ids\":[101],\"tokens\":[\"[CLS]\"]},"
+                + "\"[SEP]\":{\"id\":\"[SEP]\",\"ids\":[102],\"tokens\":[\"[SEP]\"]}}}"));
+        root.put("decoder", Map.of("type", "WordPiece", "prefix", "##", "cleanup", true));
+        Map<String, Object> model = new java.util.LinkedHashMap<>();
+        model.put("type", "WordPiece");
+        model.put("unk_token", "[UNK]");
+        model.put("continuing_subword_prefix", "##");
+        model.put("max_input_chars_per_word", 100L);
+        model.put("vocab", vocab);
+        root.put("model", model);
+        Path tj = dir.resolve("tokenizer.json");
+        java.nio.file.Files.writeString(tj, Json.write(root));
+        var tok = Tokenizers.load(tj);
+        List<String> failures = new ArrayList<>();
+        for (VocabSuites.Case c : VocabSuites.cases(TestData.require("vocab/ggml-vocab-bert-bge.gguf.inp"),
+                TestData.require("vocab/ggml-vocab-bert-bge.gguf.out"))) {
+            int[] got = tok.encode(c.text(), false, false);
+            if (!Arrays.equals(c.ids(), got)) {
+                failures.add(c + " expected " + Arrays.toString(c.ids()) + " got " + Arrays.toString(got));
+            }
+        }
+        assertEquals("", String.join("\n", failures));
+        assertEquals(List.of(101, 7592, 1010, 2088, 999, 102), boxed(tok.encode("Hello, world!", true, false)));
+        assertEquals("hello, world!", tok.decode(new int[] {101, 7592, 1010, 2088, 999, 102}, false));
+    }
+
     static List<Integer> boxed(int[] a) {
         return Arrays.stream(a).boxed().toList();
     }
