@@ -4,7 +4,6 @@ import io.llmj.ModelFormatException;
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
@@ -720,16 +719,8 @@ public final class LlamaCppTokenizer extends AbstractTokenizer {
         return type;
     }
 
-    static String hex(byte[] b) {
-        StringBuilder sb = new StringBuilder();
-        for (byte x : b) {
-            sb.append(String.format("%02x", x & 0xFF));
-        }
-        return sb.toString();
-    }
-
     @Override
     public String toString() {
-        return "LlamaCppTokenizer[" + type + ", " + text.length + " tokens" + Arrays.toString(new int[] {bos, eos}) + "]";
+        return "LlamaCppTokenizer[" + type + ", " + text.length + " tokens, bos " + bos + ", eos " + eos + "]";
     }
 }
