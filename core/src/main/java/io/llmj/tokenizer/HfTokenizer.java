@@ -853,15 +853,76 @@ final class HfTokenizer extends AbstractTokenizer {
         return leftOk && rightOk;
     }
 
+    private static final int LONG_WORD = 64;
+    private volatile LongIntMap adjacent; // code point pairs that occur next to each other inside a token
+
     private int[] tokenizeWord(String w) {
         if (w.isEmpty()) {
             return new int[0];
+        }
+        if (w.length() > LONG_WORD && !wordPiece && !ignoreMerges) {
+            return tokenizeLongWord(w);
+        }
+        return tokenizeCached(w);
+    }
+
+    /**
+     * A long word (e.g. a whole text when there is no pre-tokenizer) is cut where no merge can cross:
+     * between two code points that are tokens themselves and never occur next to each other inside
+     * any token. Merges on either side are independent and keep their relative order, so the result
+     * equals merging the whole word; the pieces are cached like words. (Not used for WordPiece or
+     * ignore_merges, whose whole-word rules would change.)
+     */
+    private int[] tokenizeLongWord(String w) {
+        LongIntMap adj = adjacent;
+        if (adj == null) {
+            adj = new LongIntMap(vocab.size() * 4);
+            for (String t : vocab.keySet()) {
+                int prev = -1;
+                for (int i = 0; i < t.length(); ) {
+                    int cp = t.codePointAt(i);
+                    if (prev >= 0) {
+                        adj.putIfAbsent(LongIntMap.pair(prev, cp), 1);
+                    }
+                    prev = cp;
+                    i += Character.charCount(cp);
+                }
+            }
+            adjacent = adj;
+        }
+        IntList out = new IntList(w.length() / 2);
+        int start = 0;
+        int prev = -1;
+        boolean prevKnown = false;
+        for (int i = 0; i < w.length(); ) {
+            int cp = w.codePointAt(i);
+            int cl = Character.charCount(cp);
+            boolean known = vocab.containsKey(w.substring(i, i + cl));
+            if (prevKnown && known && adj.get(LongIntMap.pair(prev, cp)) < 0) {
+                out.addAll(tokenizeCached(w.substring(start, i)));
+                start = i;
+            }
+            prev = cp;
+            prevKnown = known;
+            i += cl;
+        }
+        out.addAll(start == 0 ? bpeOrWordPiece(w) : tokenizeCached(w.substring(start)));
+        return out.toArray();
+    }
+
+    private int[] bpeOrWordPiece(String w) {
+        return wordPiece ? wordPiece(w) : bpe(w);
+    }
+
+    private int[] tokenizeCached(String w) {
+        if (w.length() > LONG_WORD * 4) {
+            return bpeOrWordPiece(w);
         }
         int[] ids = cache.get(w);
         if (ids != null) {
             return ids;
         }
-        ids = wordPiece ? wordPiece(w) : bpe(w);
+        ids = bpeOrWordPiece(w);
         if (cache.size() > 200_000) {
             cache.clear();
         }
