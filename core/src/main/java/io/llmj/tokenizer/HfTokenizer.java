@@ -254,8 +254,11 @@ final class HfTokenizer extends AbstractTokenizer {
         throw new ModelFormatException(file, where, o == null ? "missing" : "expected an object");
     }
 
+    /** Ids are array indexes; no real vocabulary comes near this. */
+    private static final int MAX_ID = 1 << 24;
+
     private int id(Object v, String where) {
-        if (v instanceof Long l && l >= 0 && l < Integer.MAX_VALUE - 8) {
+        if (v instanceof Long l && l >= 0 && l < MAX_ID) {
             return (int) (long) l;
         }
         throw new ModelFormatException(file, where, "bad token id " + v);

@@ -93,6 +93,7 @@ class MalformedTokenizerTest {
         assertJsonFails(tj("{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1},\"merges\":[\"a b\"]}", ""), "merge result");
         assertJsonFails(tj("{\"type\":\"BPE\",\"vocab\":{\"a\":-1,\"b\":1},\"merges\":[]}", ""), "bad token id");
         assertJsonFails(tj("{\"type\":\"BPE\",\"vocab\":{\"a\":\"x\",\"b\":1},\"merges\":[]}", ""), "bad token id");
+        assertJsonFails(tj("{\"type\":\"BPE\",\"vocab\":{\"a\":2000000000,\"b\":1},\"merges\":[]}", ""), "bad token id");
         assertJsonFails(tj("{\"type\":\"BPE\",\"vocab\":{\"a\":1,\"b\":1},\"merges\":[]}", ""), "used twice");
         assertJsonFails(tj(ok, ",\"added_tokens\":[{\"id\":1.5,\"content\":\"<s>\"}]"), "bad token id");
         assertJsonFails(tj("{\"type\":\"Unigram\",\"vocab\":[]}", ""), "unsupported model type");
