@@ -61,7 +61,12 @@ final class HfTokenizer extends AbstractTokenizer {
         if (Files.isRegularFile(cfg)) {
             config = obj(Json.parse(cfg), cfg, "root");
         }
-        return new HfTokenizer(obj(root, tokenizerJson, "root"), config, tokenizerJson);
+        try {
+            return new HfTokenizer(obj(root, tokenizerJson, "root"), config, tokenizerJson);
+        } catch (ClassCastException | NullPointerException | IndexOutOfBoundsException | IllegalArgumentException e) {
+            // a value of the wrong JSON type somewhere in the pipeline description
+            throw new ModelFormatException(tokenizerJson, null, "malformed tokenizer.json: " + e, e);
+        }
     }
 
     @SuppressWarnings("unchecked")
@@ -448,6 +453,9 @@ final class HfTokenizer extends AbstractTokenizer {
             case "Split": {
                 Pattern p = pattern(m.get("pattern"), where + ".pattern");
                 String behavior = str(m, "behavior", "Isolated");
+                if (!Set.of("Isolated", "Removed", "MergedWithPrevious", "MergedWithNext", "Contiguous").contains(behavior)) {
+                    throw new ModelFormatException(file, where + ".behavior", "unsupported split behavior '" + behavior + "'");
+                }
                 boolean invert = bool(m, "invert", false);
                 return (s, first, out) -> split(p, behavior, invert, s, out);
             }

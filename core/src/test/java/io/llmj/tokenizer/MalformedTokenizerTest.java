@@ -100,5 +100,7 @@ class MalformedTokenizerTest {
         assertJsonFails(tj(ok, ",\"pre_tokenizer\":{\"type\":\"Magic\"}"), "unsupported pre_tokenizer");
         assertJsonFails(tj(ok, ",\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"Regex\":\"(\"},\"behavior\":\"Isolated\"}"), "regex");
         assertJsonFails("{\"model\": {", "invalid JSON");
+        assertJsonFails(tj(ok, ",\"post_processor\":{\"type\":\"Sequence\",\"processors\":7}"), "malformed tokenizer.json");
+        assertJsonFails(tj(ok, ",\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"String\":\" \"},\"behavior\":\"Sideways\"}"), "split behavior");
     }
 }
