@@ -59,7 +59,13 @@ public final class LlamaCppTokenizer extends AbstractTokenizer {
                 case Vocabulary.TYPE_NORMAL -> ATTR_NORMAL;
                 case Vocabulary.TYPE_CONTROL -> ATTR_CONTROL;
                 case Vocabulary.TYPE_USER_DEFINED -> ATTR_USER_DEFINED;
-                case Vocabulary.TYPE_BYTE -> ATTR_BYTE;
+                case Vocabulary.TYPE_BYTE -> {
+                    if (v.type() != Vocabulary.Type.WPM && !text[i].matches("<0x[0-9A-Fa-f]{2}>")) {
+                        throw new ModelFormatException(v.file(), "key tokenizer.ggml.tokens[" + i + "]",
+                                "byte token '" + text[i] + "' is not of the form <0xHH>");
+                    }
+                    yield ATTR_BYTE;
+                }
                 default -> ATTR_UNDEFINED;
             };
         }
