@@ -61,11 +61,20 @@ final class HfTokenizer extends AbstractTokenizer {
         if (Files.isRegularFile(cfg)) {
             config = obj(Json.parse(cfg), cfg, "root");
         }
+        return fromJson(obj(root, tokenizerJson, "root"), config, tokenizerJson);
+    }
+
+    /** From parsed JSON ({@code config}: tokenizer_config.json or null). */
+    static HfTokenizer fromJson(Map<String, Object> root, Map<String, Object> config) {
+        return fromJson(root, config, null);
+    }
+
+    private static HfTokenizer fromJson(Map<String, Object> root, Map<String, Object> config, Path file) {
         try {
-            return new HfTokenizer(obj(root, tokenizerJson, "root"), config, tokenizerJson);
+            return new HfTokenizer(root, config, file);
         } catch (ClassCastException | NullPointerException | IndexOutOfBoundsException | IllegalArgumentException e) {
             // a value of the wrong JSON type somewhere in the pipeline description
-            throw new ModelFormatException(tokenizerJson, null, "malformed tokenizer.json: " + e, e);
+            throw new ModelFormatException(file, null, "malformed tokenizer.json: " + e, e);
         }
     }
 
@@ -201,6 +210,11 @@ final class HfTokenizer extends AbstractTokenizer {
         }
         this.prefixIds = pre.toArray();
         this.suffixIds = post.toArray();
+        for (int id : concat(prefixIds, suffixIds)) {
+            if (id >= idToToken.length || idToToken[id] == null) {
+                throw new ModelFormatException(file, "post_processor", "special token id " + id + " is not in the vocabulary");
+            }
+        }
 
         if (eos >= 0) {
             eog.add(eos);
@@ -211,6 +225,12 @@ final class HfTokenizer extends AbstractTokenizer {
                 eog.add(id);
             }
         }
+    }
+
+    private static int[] concat(int[] a, int[] b) {
+        int[] r = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, r, a.length, b.length);
+        return r;
     }
 
     private static boolean contains(IntList l, int v) {
@@ -665,7 +685,16 @@ final class HfTokenizer extends AbstractTokenizer {
                     out.addAll(flattenDecoders(list.get(i), where + ".decoders[" + i + "]"));
                 }
             }
-            case "ByteLevel", "ByteFallback", "Fuse", "Strip", "Metaspace", "WordPiece" -> out.add(m);
+            case "ByteLevel", "ByteFallback", "Fuse", "Metaspace", "WordPiece" -> out.add(m);
+            case "Strip" -> {
+                Object start = m.getOrDefault("start", 0L);
+                if (!(start instanceof Long l) || l < 0 || l > 1000 || !(m.get("content") instanceof String c) || c.isEmpty()) {
+                    throw new ModelFormatException(file, where, "Strip decoder needs a non-empty content and a small start count");
+                }
+                Map<String, Object> copy = new HashMap<>(m);
+                copy.put("startCount", (int) (long) l);
+                out.add(copy);
+            }
             case "Replace" -> {
                 Map<String, Object> copy = new HashMap<>(m);
                 copy.put("compiled", pattern(m.get("pattern"), where + ".pattern"));
@@ -740,7 +769,7 @@ final class HfTokenizer extends AbstractTokenizer {
                 }
                 case "Strip" -> {
                     String content = str(d, "content", " ");
-                    int start = ((Number) d.getOrDefault("start", 0L)).intValue();
+                    int start = (Integer) d.get("startCount");
                     if ((first || !fused) && v instanceof String s) {
                         int cut = 0;
                         while (cut < start && s.startsWith(content, cut * content.length())) {
