@@ -51,6 +51,7 @@ final class HfTokenizer extends AbstractTokenizer {
     private final int[] suffixIds;
     // decoding
     private final List<Map<String, Object>> decoders;
+    private final boolean byteFallbackRuns; // the chain has ByteFallback ahead of any ByteLevel
     private final int bos, eos;
     private final Set<Integer> eog = new HashSet<>();
 
@@ -186,6 +187,17 @@ final class HfTokenizer extends AbstractTokenizer {
         this.normalizer = normalizer(root.get("normalizer"), "normalizer");
         this.preTokenizer = preTokenizer(root.get("pre_tokenizer"), "pre_tokenizer");
         this.decoders = flattenDecoders(root.get("decoder"), "decoder");
+        boolean runs = false;
+        for (Map<String, Object> d : decoders) {
+            if ("ByteLevel".equals(d.get("type"))) {
+                break; // byte-level decoding first: ByteFallback would see no <0xHH> tokens
+            }
+            if ("ByteFallback".equals(d.get("type"))) {
+                runs = true;
+                break;
+            }
+        }
+        this.byteFallbackRuns = runs;
 
         // special tokens from tokenizer_config.json
         this.bos = configToken(config, "bos_token");
@@ -703,6 +715,25 @@ final class HfTokenizer extends AbstractTokenizer {
             default -> throw new ModelFormatException(file, where, "unsupported decoder '" + type + "'");
         }
         return out;
+    }
+
+    @Override
+    int byteGroup(int id, boolean renderSpecial) {
+        if ((!renderSpecial && special[id]) || idToToken[id] == null) {
+            return SKIPPED;
+        }
+        if (!byteFallbackRuns) {
+            return -1;
+        }
+        String t = idToToken[id];
+        if (t.length() == 6 && t.startsWith("<0x") && t.endsWith(">")) {
+            int hi = Character.digit(t.charAt(3), 16);
+            int lo = Character.digit(t.charAt(4), 16);
+            if (hi >= 0 && lo >= 0) {
+                return hi * 16 + lo;
+            }
+        }
+        return -1;
     }
 
     /**

@@ -153,4 +153,25 @@ class HfTokenizerTest {
             assertEquals(c.get("decoded"), tok.decode(ids), text);
         }
     }
+
+    /** HF ByteFallback: a run of byte tokens that is not valid UTF-8 becomes one U+FFFD per byte. */
+    @Test
+    void byteFallbackRuns() {
+        Tokenizer tok = load("mistral-spm");
+        int hello = tok.encode("Hello", false, false)[0];
+        int e4 = 3 + 0xE4;
+        int bd = 3 + 0xBD;
+        int a0 = 3 + 0xA0;
+        assertEquals("\u4F60 Hello", tok.decode(new int[] {e4, bd, a0, hello}));
+        assertEquals("\uFFFD\uFFFD Hello", tok.decode(new int[] {e4, bd, hello}));
+        assertEquals("\uFFFD\uFFFD", tok.decode(new int[] {e4, bd}));
+        StreamingDecoder sd = tok.newStreamingDecoder();
+        assertEquals("", sd.next(e4));
+        assertEquals("", sd.next(bd));
+        assertEquals("\uFFFD\uFFFD Hello", sd.next(hello));
+        assertEquals("", sd.next(e4));
+        assertEquals("", sd.next(bd));
+        assertEquals("", sd.next(a0));
+        assertEquals("\u4F60", sd.flush());
+    }
 }
