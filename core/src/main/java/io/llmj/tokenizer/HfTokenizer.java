@@ -525,7 +525,8 @@ final class HfTokenizer extends AbstractTokenizer {
             }
             case "Digits": {
                 boolean individual = bool(m, "individual_digits", false);
-                Pattern p = Pattern.compile(individual ? "\\p{Nd}" : "\\p{Nd}+", Pattern.UNICODE_CHARACTER_CLASS);
+                // HF uses char::is_numeric: general categories Nd, Nl and No
+                Pattern p = Pattern.compile(individual ? "\\p{N}" : "\\p{N}+");
                 return (s, first, out) -> split(p, "Isolated", false, s, out);
             }
             case "BertPreTokenizer": {

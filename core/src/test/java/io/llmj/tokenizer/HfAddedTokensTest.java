@@ -56,4 +56,18 @@ class HfAddedTokensTest {
         Tokenizer r = tokenizer("\"single_word\":false,\"lstrip\":false,\"rstrip\":true");
         assertArrayEquals(new int[] {2, 7, 4, 1}, r.encode("ab <m>  b", false, true));
     }
+
+    @Test
+    void digitsAndWhitespacePreTokenizers() throws Exception {
+        String json = """
+                {"model":{"type":"BPE","vocab":{"1":0,"2":1,"12":2,"a":3},"merges":["1 2"]},
+                 "pre_tokenizer":{"type":"Sequence","pretokenizers":[%s{"type":"WhitespaceSplit"}]}}
+                """;
+        Path p1 = dir.resolve("digits.json");
+        Files.writeString(p1, json.formatted("{\"type\":\"Digits\",\"individual_digits\":true},"));
+        Path p2 = dir.resolve("plain.json");
+        Files.writeString(p2, json.formatted(""));
+        assertArrayEquals(new int[] {3, 0, 1, 3}, Tokenizers.load(p1).encode("a12 a", false, false));
+        assertArrayEquals(new int[] {3, 2, 3}, Tokenizers.load(p2).encode("a12 a", false, false));
+    }
 }
