@@ -495,7 +495,7 @@ final class HfTokenizer extends AbstractTokenizer {
                 boolean prefixSpace = bool(m, "add_prefix_space", false);
                 boolean useRegex = bool(m, "use_regex", true);
                 return (s, first, out) -> {
-                    String t = prefixSpace && !s.startsWith(" ") ? " " + s : s;
+                    String t = prefixSpace && !s.isEmpty() && !s.startsWith(" ") ? " " + s : s;
                     if (useRegex) {
                         List<String> parts = new ArrayList<>();
                         split(GPT2_REGEX, "Isolated", false, t, parts);
