@@ -106,8 +106,10 @@ __global__ void matvec_q_kernel(const char * __restrict__ w, size_t row_bytes, c
             for (int i = 0; i < 16; i += 4) {
                 unsigned packed;
                 memcpy(&packed, wb.qs + i, 4);
-                const int lo = (int) (packed & 0x0F0F0F0Fu) - 0x08080808;   // bytes i..i+3, low nibbles - 8
-                const int hi = (int) ((packed >> 4) & 0x0F0F0F0Fu) - 0x08080808;
+                // per-byte subtraction (no borrow between bytes): nibble - 8 as signed int8 lanes
+                const int lo = (int) __vsub4(packed & 0x0F0F0F0Fu, 0x08080808u);          // elements i..i+3
+                const int hi = (int) __vsub4((packed >> 4) & 0x0F0F0F0Fu, 0x08080808u);   // elements 16+i..
+
                 int xl, xh;
                 memcpy(&xl, xb.qs + i, 4);
                 memcpy(&xh, xb.qs + 16 + i, 4);

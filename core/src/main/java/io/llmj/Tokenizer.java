@@ -2,16 +2,31 @@ package io.llmj;
 
 /**
  * Converts text to token ids and back. Instances are immutable and thread-safe; obtain one from
- * {@link io.llmj.tokenizer.Tokenizers#load(java.nio.file.Path)} (GGUF file, Hugging Face folder or
- * {@code tokenizer.json}).
+ * {@link #load(java.nio.file.Path)} (GGUF file, Hugging Face folder or {@code tokenizer.json}).
+ * GGUF vocabularies behave like llama.cpp (c392e50); {@code tokenizer.json} files like Hugging Face
+ * {@code tokenizers}.
+ *
+ * <p>Decoding follows the source: for GGUF, llama.cpp's {@code detokenize} (one leading space of the
+ * first token removed for SentencePiece vocabularies, the space clean-up of byte-level BPE
+ * vocabularies); for {@code tokenizer.json}, the file's decoder chain.
  *
  * <pre>{@code
- * Tokenizer tok = Tokenizers.load(Path.of("model.gguf"));
+ * Tokenizer tok = Tokenizer.load(Path.of("model.gguf"));
  * int[] ids = tok.encode("Hello world", true, false);
  * String text = tok.decode(ids);
  * }</pre>
  */
 public interface Tokenizer {
+
+    /**
+     * Loads the tokenizer of a GGUF file, a Hugging Face folder (with {@code tokenizer.json}) or a
+     * {@code tokenizer.json} file.
+     *
+     * @throws ModelFormatException if the tokenizer data is malformed or unsupported
+     */
+    static Tokenizer load(java.nio.file.Path path) {
+        return io.llmj.tokenizer.Tokenizers.load(path);
+    }
 
     /**
      * Encodes {@code text}.

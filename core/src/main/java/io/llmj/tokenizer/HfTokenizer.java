@@ -34,9 +34,13 @@ final class HfTokenizer extends AbstractTokenizer {
     private final String[] idToToken;
     private final boolean[] special;
     private final List<AddedToken> added;
+    private final Map<Character, List<AddedToken>> addedByFirstChar = new HashMap<>();
     private final UnaryOperator<String> normalizer;
     private final PreTokenizer preTokenizer;
-    // BPE model
+    // BPE or WordPiece model
+    private final boolean wordPiece;
+    private final String subwordPrefix;
+    private final int maxInputChars;
     private final BpeMerger merger;
     private final Integer unkId;
     private final boolean byteFallback, fuseUnk, ignoreMerges;
@@ -47,6 +51,7 @@ final class HfTokenizer extends AbstractTokenizer {
     private final int[] suffixIds;
     // decoding
     private final List<Map<String, Object>> decoders;
+    private final boolean byteFallbackRuns; // the chain has ByteFallback ahead of any ByteLevel
     private final int bos, eos;
     private final Set<Integer> eog = new HashSet<>();
 
@@ -57,7 +62,21 @@ final class HfTokenizer extends AbstractTokenizer {
         if (Files.isRegularFile(cfg)) {
             config = obj(Json.parse(cfg), cfg, "root");
         }
-        return new HfTokenizer(obj(root, tokenizerJson, "root"), config, tokenizerJson);
+        return fromJson(obj(root, tokenizerJson, "root"), config, tokenizerJson);
+    }
+
+    /** From parsed JSON ({@code config}: tokenizer_config.json or null). */
+    static HfTokenizer fromJson(Map<String, Object> root, Map<String, Object> config) {
+        return fromJson(root, config, null);
+    }
+
+    private static HfTokenizer fromJson(Map<String, Object> root, Map<String, Object> config, Path file) {
+        try {
+            return new HfTokenizer(root, config, file);
+        } catch (ClassCastException | NullPointerException | IndexOutOfBoundsException | IllegalArgumentException e) {
+            // a value of the wrong JSON type somewhere in the pipeline description
+            throw new ModelFormatException(file, null, "malformed tokenizer.json: " + e, e);
+        }
     }
 
     @SuppressWarnings("unchecked")
@@ -65,8 +84,9 @@ final class HfTokenizer extends AbstractTokenizer {
         this.file = file;
         Map<String, Object> model = obj(root.get("model"), file, "model");
         Object mtype = model.get("type");
-        if (mtype != null && !"BPE".equals(mtype)) {
-            throw new ModelFormatException(file, "model.type", "unsupported model type '" + mtype + "' (only BPE)");
+        this.wordPiece = "WordPiece".equals(mtype);
+        if (mtype != null && !"BPE".equals(mtype) && !wordPiece) {
+            throw new ModelFormatException(file, "model.type", "unsupported model type '" + mtype + "' (BPE and WordPiece are)");
         }
         Object vocabObj = model.get("vocab");
         if (!(vocabObj instanceof Map)) {
@@ -101,6 +121,9 @@ final class HfTokenizer extends AbstractTokenizer {
             }
         }
         this.added = addedList;
+        for (AddedToken t : added) {
+            addedByFirstChar.computeIfAbsent(t.content().charAt(0), k -> new ArrayList<>()).add(t);
+        }
         int size = maxId + 1;
         this.idToToken = new String[size];
         this.special = new boolean[size];
@@ -133,7 +156,7 @@ final class HfTokenizer extends AbstractTokenizer {
         } else if (mergesObj != null) {
             throw new ModelFormatException(file, "model.merges", "not an array");
         }
-        this.merger = new BpeMerger(vocab, modelSize, merges, false, file, "model.merges");
+        this.merger = wordPiece ? null : new BpeMerger(vocab, modelSize, merges, false, file, "model.merges");
         Object unk = model.get("unk_token");
         if (unk instanceof String u) {
             this.unkId = vocab.get(u);
@@ -152,13 +175,29 @@ final class HfTokenizer extends AbstractTokenizer {
         }
         String prefix = (String) model.get("continuing_subword_prefix");
         String suffix = (String) model.get("end_of_word_suffix");
-        if ((prefix != null && !prefix.isEmpty()) || (suffix != null && !suffix.isEmpty())) {
+        this.subwordPrefix = wordPiece ? (prefix == null ? "##" : prefix) : "";
+        this.maxInputChars = model.get("max_input_chars_per_word") instanceof Long l ? (int) Math.min(l, Integer.MAX_VALUE) : 100;
+        if (wordPiece && unkId == null) {
+            throw new ModelFormatException(file, "model.unk_token", "WordPiece needs an unknown token");
+        }
+        if (!wordPiece && ((prefix != null && !prefix.isEmpty()) || (suffix != null && !suffix.isEmpty()))) {
             throw new ModelFormatException(file, "model", "continuing_subword_prefix / end_of_word_suffix are not supported");
         }
 
         this.normalizer = normalizer(root.get("normalizer"), "normalizer");
         this.preTokenizer = preTokenizer(root.get("pre_tokenizer"), "pre_tokenizer");
         this.decoders = flattenDecoders(root.get("decoder"), "decoder");
+        boolean runs = false;
+        for (Map<String, Object> d : decoders) {
+            if ("ByteLevel".equals(d.get("type"))) {
+                break; // byte-level decoding first: ByteFallback would see no <0xHH> tokens
+            }
+            if ("ByteFallback".equals(d.get("type"))) {
+                runs = true;
+                break;
+            }
+        }
+        this.byteFallbackRuns = runs;
 
         // special tokens from tokenizer_config.json
         this.bos = configToken(config, "bos_token");
@@ -183,6 +222,11 @@ final class HfTokenizer extends AbstractTokenizer {
         }
         this.prefixIds = pre.toArray();
         this.suffixIds = post.toArray();
+        for (int id : concat(prefixIds, suffixIds)) {
+            if (id >= idToToken.length || idToToken[id] == null) {
+                throw new ModelFormatException(file, "post_processor", "special token id " + id + " is not in the vocabulary");
+            }
+        }
 
         if (eos >= 0) {
             eog.add(eos);
@@ -193,6 +237,12 @@ final class HfTokenizer extends AbstractTokenizer {
                 eog.add(id);
             }
         }
+    }
+
+    private static int[] concat(int[] a, int[] b) {
+        int[] r = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, r, a.length, b.length);
+        return r;
     }
 
     private static boolean contains(IntList l, int v) {
@@ -241,8 +291,11 @@ final class HfTokenizer extends AbstractTokenizer {
         throw new ModelFormatException(file, where, o == null ? "missing" : "expected an object");
     }
 
+    /** Ids are array indexes; no real vocabulary comes near this. */
+    private static final int MAX_ID = 1 << 24;
+
     private int id(Object v, String where) {
-        if (v instanceof Long l && l >= 0 && l < Integer.MAX_VALUE - 8) {
+        if (v instanceof Long l && l >= 0 && l < MAX_ID) {
             return (int) (long) l;
         }
         throw new ModelFormatException(file, where, "bad token id " + v);
@@ -303,6 +356,13 @@ final class HfTokenizer extends AbstractTokenizer {
                 return s -> Normalizer.normalize(s, Normalizer.Form.NFKC);
             case "NFKD":
                 return s -> Normalizer.normalize(s, Normalizer.Form.NFKD);
+            case "BertNormalizer": {
+                boolean clean = bool(m, "clean_text", true);
+                boolean chinese = bool(m, "handle_chinese_chars", true);
+                boolean lower = bool(m, "lowercase", true);
+                boolean strip = m.get("strip_accents") instanceof Boolean b ? b : lower;
+                return s -> bertNormalize(s, clean, chinese, strip, lower);
+            }
             case "Lowercase":
                 return s -> s.toLowerCase(java.util.Locale.ROOT);
             case "Prepend": {
@@ -332,6 +392,52 @@ final class HfTokenizer extends AbstractTokenizer {
             default:
                 throw new ModelFormatException(file, where, "unsupported normalizer '" + type + "'");
         }
+    }
+
+    static String bertNormalize(String s, boolean clean, boolean chinese, boolean strip, boolean lower) {
+        StringBuilder sb = new StringBuilder(s.length() + 8);
+        for (int i = 0; i < s.length(); ) {
+            int cp = s.codePointAt(i);
+            i += Character.charCount(cp);
+            if (clean) {
+                if (cp == 0 || cp == 0xFFFD || (isBertControl(cp))) {
+                    continue;
+                }
+                if (cp == '\t' || cp == '\n' || cp == '\r' || Character.getType(cp) == Character.SPACE_SEPARATOR) {
+                    cp = ' ';
+                }
+            }
+            if (chinese && isChineseChar(cp)) {
+                sb.append(' ').appendCodePoint(cp).append(' ');
+            } else {
+                sb.appendCodePoint(cp);
+            }
+        }
+        String r = sb.toString();
+        if (strip) {
+            r = Normalizer.normalize(r, Normalizer.Form.NFD);
+            StringBuilder t = new StringBuilder(r.length());
+            r.codePoints().filter(cp -> Character.getType(cp) != Character.NON_SPACING_MARK).forEach(t::appendCodePoint);
+            r = t.toString();
+        }
+        if (lower) {
+            r = r.toLowerCase(java.util.Locale.ROOT);
+        }
+        return r;
+    }
+
+    private static boolean isBertControl(int cp) {
+        if (cp == '\t' || cp == '\n' || cp == '\r') {
+            return false;
+        }
+        int t = Character.getType(cp);
+        return t == Character.CONTROL || t == Character.FORMAT || t == Character.UNASSIGNED || t == Character.PRIVATE_USE;
+    }
+
+    static boolean isChineseChar(int cp) {
+        return (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0x3400 && cp <= 0x4DBF) || (cp >= 0x20000 && cp <= 0x2A6DF)
+                || (cp >= 0x2A700 && cp <= 0x2B73F) || (cp >= 0x2B740 && cp <= 0x2B81F) || (cp >= 0x2B920 && cp <= 0x2CEAF)
+                || (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x2F800 && cp <= 0x2FA1F);
     }
 
     // ------------------------------------------------------------------ pre-tokenizers
@@ -379,6 +485,9 @@ final class HfTokenizer extends AbstractTokenizer {
             case "Split": {
                 Pattern p = pattern(m.get("pattern"), where + ".pattern");
                 String behavior = str(m, "behavior", "Isolated");
+                if (!Set.of("Isolated", "Removed", "MergedWithPrevious", "MergedWithNext", "Contiguous").contains(behavior)) {
+                    throw new ModelFormatException(file, where + ".behavior", "unsupported split behavior '" + behavior + "'");
+                }
                 boolean invert = bool(m, "invert", false);
                 return (s, first, out) -> split(p, behavior, invert, s, out);
             }
@@ -386,7 +495,7 @@ final class HfTokenizer extends AbstractTokenizer {
                 boolean prefixSpace = bool(m, "add_prefix_space", false);
                 boolean useRegex = bool(m, "use_regex", true);
                 return (s, first, out) -> {
-                    String t = prefixSpace && !s.startsWith(" ") ? " " + s : s;
+                    String t = prefixSpace && !s.isEmpty() && !s.startsWith(" ") ? " " + s : s;
                     if (useRegex) {
                         List<String> parts = new ArrayList<>();
                         split(GPT2_REGEX, "Isolated", false, t, parts);
@@ -404,7 +513,7 @@ final class HfTokenizer extends AbstractTokenizer {
                 boolean splitOn = bool(m, "split", true);
                 return (s, first, out) -> {
                     String t = s.replace(" ", rep);
-                    if (!t.startsWith(rep) && (scheme.equals("always") || (scheme.equals("first") && first))) {
+                    if (!t.isEmpty() && !t.startsWith(rep) && (scheme.equals("always") || (scheme.equals("first") && first))) {
                         t = rep + t;
                     }
                     if (splitOn) {
@@ -416,8 +525,20 @@ final class HfTokenizer extends AbstractTokenizer {
             }
             case "Digits": {
                 boolean individual = bool(m, "individual_digits", false);
-                Pattern p = Pattern.compile(individual ? "\\p{Nd}" : "\\p{Nd}+", Pattern.UNICODE_CHARACTER_CLASS);
+                // HF uses char::is_numeric: general categories Nd, Nl and No
+                Pattern p = Pattern.compile(individual ? "\\p{N}" : "\\p{N}+");
                 return (s, first, out) -> split(p, "Isolated", false, s, out);
+            }
+            case "BertPreTokenizer": {
+                Pattern ws = Pattern.compile("\\s+", Pattern.UNICODE_CHARACTER_CLASS);
+                Pattern punct = Pattern.compile("[\\p{P}\\x21-\\x2F\\x3A-\\x40\\x5B-\\x60\\x7B-\\x7E]");
+                return (s, first, out) -> {
+                    List<String> words = new ArrayList<>();
+                    split(ws, "Removed", false, s, words);
+                    for (String w : words) {
+                        split(punct, "Isolated", false, w, out);
+                    }
+                };
             }
             case "WhitespaceSplit": {
                 Pattern p = Pattern.compile("\\s+", Pattern.UNICODE_CHARACTER_CLASS);
@@ -577,7 +698,16 @@ final class HfTokenizer extends AbstractTokenizer {
                     out.addAll(flattenDecoders(list.get(i), where + ".decoders[" + i + "]"));
                 }
             }
-            case "ByteLevel", "ByteFallback", "Fuse", "Strip", "Metaspace" -> out.add(m);
+            case "ByteLevel", "ByteFallback", "Fuse", "Metaspace", "WordPiece" -> out.add(m);
+            case "Strip" -> {
+                Object start = m.getOrDefault("start", 0L);
+                if (!(start instanceof Long l) || l < 0 || l > 1000 || !(m.get("content") instanceof String c) || c.isEmpty()) {
+                    throw new ModelFormatException(file, where, "Strip decoder needs a non-empty content and a small start count");
+                }
+                Map<String, Object> copy = new HashMap<>(m);
+                copy.put("startCount", (int) (long) l);
+                out.add(copy);
+            }
             case "Replace" -> {
                 Map<String, Object> copy = new HashMap<>(m);
                 copy.put("compiled", pattern(m.get("pattern"), where + ".pattern"));
@@ -588,19 +718,38 @@ final class HfTokenizer extends AbstractTokenizer {
         return out;
     }
 
+    @Override
+    int byteGroup(int id, boolean renderSpecial) {
+        if ((!renderSpecial && special[id]) || idToToken[id] == null) {
+            return SKIPPED;
+        }
+        if (!byteFallbackRuns) {
+            return -1;
+        }
+        String t = idToToken[id];
+        if (t.length() == 6 && t.startsWith("<0x") && t.endsWith(">")) {
+            int hi = Character.digit(t.charAt(3), 16);
+            int lo = Character.digit(t.charAt(4), 16);
+            if (hi >= 0 && lo >= 0) {
+                return hi * 16 + lo;
+            }
+        }
+        return -1;
+    }
+
     /**
      * The decoder chain applied to one token. A value is a String until a byte-producing step
      * (ByteLevel, ByteFallback on {@code <0xXX>}) turns it into bytes. {@code fused} tracks whether a
      * Fuse step has run, after which Strip/Metaspace start handling concerns only the first token.
      */
     @Override
-    void appendPiece(ByteArrayOutputStream out, int id, boolean first, boolean renderSpecial) {
+    boolean appendPiece(ByteArrayOutputStream out, int id, boolean first, boolean renderSpecial) {
         if (!renderSpecial && special[id]) {
-            return;
+            return false; // skipped tokens never reach the decoder
         }
         String tok = idToToken[id];
         if (tok == null) {
-            return;
+            return false;
         }
         Object v = tok;
         boolean fused = false;
@@ -632,6 +781,19 @@ final class HfTokenizer extends AbstractTokenizer {
                     }
                 }
                 case "Fuse" -> fused = true;
+                case "WordPiece" -> {
+                    if (v instanceof String s) {
+                        String prefix = str(d, "prefix", "##");
+                        String t = first ? s : s.startsWith(prefix) ? s.substring(prefix.length()) : " " + s;
+                        if (bool(d, "cleanup", true)) {
+                            t = t.replace(" .", ".").replace(" ?", "?").replace(" !", "!").replace(" ,", ",")
+                                    .replace(" ' ", "'").replace(" n't", "n't").replace(" 'm", "'m")
+                                    .replace(" do not", " don't").replace(" 's", "'s").replace(" 've", "'ve")
+                                    .replace(" 're", "'re");
+                        }
+                        v = t;
+                    }
+                }
                 case "Replace" -> {
                     if (v instanceof String s) {
                         v = ((Pattern) d.get("compiled")).matcher(s).replaceAll(Matcher.quoteReplacement(str(d, "content", "")));
@@ -639,7 +801,7 @@ final class HfTokenizer extends AbstractTokenizer {
                 }
                 case "Strip" -> {
                     String content = str(d, "content", " ");
-                    int start = ((Number) d.getOrDefault("start", 0L)).intValue();
+                    int start = (Integer) d.get("startCount");
                     if ((first || !fused) && v instanceof String s) {
                         int cut = 0;
                         while (cut < start && s.startsWith(content, cut * content.length())) {
@@ -664,6 +826,7 @@ final class HfTokenizer extends AbstractTokenizer {
         }
         byte[] b = v instanceof String s ? s.getBytes(StandardCharsets.UTF_8) : (byte[]) v;
         out.write(b, 0, b.length);
+        return true;
     }
 
     // ------------------------------------------------------------------ encode
@@ -676,10 +839,11 @@ final class HfTokenizer extends AbstractTokenizer {
         }
         // 1. added tokens matched on the raw text (non-normalized ones)
         List<Object> pieces = splitAdded(text, false, parseSpecial);
-        boolean firstPiece = true;
+        boolean atStart = true; // the piece begins at offset 0 of the text (Metaspace prepend_scheme "first")
         for (Object p : pieces) {
             if (p instanceof Integer id) {
                 out.add(id);
+                atStart = false;
                 continue;
             }
             String normalized = normalizer.apply((String) p);
@@ -687,11 +851,12 @@ final class HfTokenizer extends AbstractTokenizer {
             for (Object q : splitAdded(normalized, true, parseSpecial)) {
                 if (q instanceof Integer id) {
                     out.add(id);
+                    atStart = false;
                     continue;
                 }
                 List<String> words = new ArrayList<>();
-                preTokenizer.split((String) q, firstPiece, words);
-                firstPiece = false;
+                preTokenizer.split((String) q, atStart, words);
+                atStart = false;
                 for (String w : words) {
                     out.addAll(tokenizeWord(w));
                 }
@@ -708,8 +873,13 @@ final class HfTokenizer extends AbstractTokenizer {
         int pos = 0;
         int textStart = 0;
         while (pos < s.length()) {
+            List<AddedToken> candidates = addedByFirstChar.get(s.charAt(pos));
+            if (candidates == null) {
+                pos++;
+                continue;
+            }
             AddedToken best = null;
-            for (AddedToken t : added) {
+            for (AddedToken t : candidates) {
                 if (t.normalized() != normalizedOnes || (t.special() && !parseSpecial)) {
                     continue;
                 }
@@ -755,20 +925,111 @@ final class HfTokenizer extends AbstractTokenizer {
         return leftOk && rightOk;
     }
 
+    private static final int LONG_WORD = 64;
+    private volatile LongIntMap adjacent; // code point pairs that occur next to each other inside a token
+
     private int[] tokenizeWord(String w) {
         if (w.isEmpty()) {
             return new int[0];
+        }
+        if (w.length() > LONG_WORD && !wordPiece && !ignoreMerges) {
+            return tokenizeLongWord(w);
+        }
+        return tokenizeCached(w);
+    }
+
+    /**
+     * A long word (e.g. a whole text when there is no pre-tokenizer) is cut where no merge can cross:
+     * between two code points that are tokens themselves and never occur next to each other inside
+     * any token. Merges on either side are independent and keep their relative order, so the result
+     * equals merging the whole word; the pieces are cached like words. (Not used for WordPiece or
+     * ignore_merges, whose whole-word rules would change.)
+     */
+    private int[] tokenizeLongWord(String w) {
+        LongIntMap adj = adjacent;
+        if (adj == null) {
+            adj = new LongIntMap(vocab.size() * 4);
+            for (String t : vocab.keySet()) {
+                int prev = -1;
+                for (int i = 0; i < t.length(); ) {
+                    int cp = t.codePointAt(i);
+                    if (prev >= 0) {
+                        adj.putIfAbsent(LongIntMap.pair(prev, cp), 1);
+                    }
+                    prev = cp;
+                    i += Character.charCount(cp);
+                }
+            }
+            adjacent = adj;
+        }
+        IntList out = new IntList(w.length() / 2);
+        int start = 0;
+        int prev = -1;
+        boolean prevKnown = false;
+        for (int i = 0; i < w.length(); ) {
+            int cp = w.codePointAt(i);
+            int cl = Character.charCount(cp);
+            boolean known = vocab.containsKey(w.substring(i, i + cl));
+            if (prevKnown && known && adj.get(LongIntMap.pair(prev, cp)) < 0) {
+                out.addAll(tokenizeCached(w.substring(start, i)));
+                start = i;
+            }
+            prev = cp;
+            prevKnown = known;
+            i += cl;
+        }
+        out.addAll(start == 0 ? bpeOrWordPiece(w) : tokenizeCached(w.substring(start)));
+        return out.toArray();
+    }
+
+    private int[] bpeOrWordPiece(String w) {
+        return wordPiece ? wordPiece(w) : bpe(w);
+    }
+
+    private int[] tokenizeCached(String w) {
+        if (w.length() > LONG_WORD * 4) {
+            return bpeOrWordPiece(w);
         }
         int[] ids = cache.get(w);
         if (ids != null) {
             return ids;
         }
-        ids = bpe(w);
+        ids = bpeOrWordPiece(w);
         if (cache.size() > 200_000) {
             cache.clear();
         }
         cache.put(w, ids);
         return ids;
+    }
+
+    /** Greedy longest-match-first WordPiece (HF {@code WordPiece::tokenize}). */
+    private int[] wordPiece(String w) {
+        if (w.codePointCount(0, w.length()) > maxInputChars) {
+            return new int[] {unkId};
+        }
+        IntList out = new IntList();
+        int start = 0;
+        while (start < w.length()) {
+            int end = w.length();
+            Integer cur = null;
+            while (start < end) {
+                String sub = w.substring(start, end);
+                if (start > 0) {
+                    sub = subwordPrefix + sub;
+                }
+                cur = vocab.get(sub);
+                if (cur != null) {
+                    break;
+                }
+                end = w.offsetByCodePoints(end, -1);
+            }
+            if (cur == null) {
+                return new int[] {unkId};
+            }
+            out.add(cur);
+            start = end;
+        }
+        return out.toArray();
     }
 
     private int[] bpe(String w) {

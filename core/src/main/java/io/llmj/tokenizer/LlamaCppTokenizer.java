@@ -4,7 +4,6 @@ import io.llmj.ModelFormatException;
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
@@ -36,6 +35,7 @@ public final class LlamaCppTokenizer extends AbstractTokenizer {
     private final int maxTokenLen;
     // SPM
     private final LongIntMap spmPairs;
+    private final LongIntMap spmAdjacent;
     private final int[] byteTokens;
     // BPE
     private final BpeMerger merger;
@@ -59,7 +59,13 @@ public final class LlamaCppTokenizer extends AbstractTokenizer {
                 case Vocabulary.TYPE_NORMAL -> ATTR_NORMAL;
                 case Vocabulary.TYPE_CONTROL -> ATTR_CONTROL;
                 case Vocabulary.TYPE_USER_DEFINED -> ATTR_USER_DEFINED;
-                case Vocabulary.TYPE_BYTE -> ATTR_BYTE;
+                case Vocabulary.TYPE_BYTE -> {
+                    if (v.type() != Vocabulary.Type.WPM && !text[i].matches("<0x[0-9A-Fa-f]{2}>")) {
+                        throw new ModelFormatException(v.file(), "key tokenizer.ggml.tokens[" + i + "]",
+                                "byte token '" + text[i] + "' is not of the form <0xHH>");
+                    }
+                    yield ATTR_BYTE;
+                }
                 default -> ATTR_UNDEFINED;
             };
         }
@@ -158,9 +164,17 @@ public final class LlamaCppTokenizer extends AbstractTokenizer {
                 byteTokens[b] = id == null ? -1 : id;
             }
             this.spmPairs = buildSpmPairs();
+            this.spmAdjacent = new LongIntMap(text.length * 4);
+            for (String t : text) {
+                int[] cps = t.codePoints().toArray();
+                for (int k = 1; k < cps.length; k++) {
+                    spmAdjacent.putIfAbsent(LongIntMap.pair(cps[k - 1], cps[k]), 1);
+                }
+            }
         } else {
             this.byteTokens = null;
             this.spmPairs = null;
+            this.spmAdjacent = null;
         }
 
         this.pieces = new byte[n][];
@@ -327,7 +341,44 @@ public final class LlamaCppTokenizer extends AbstractTokenizer {
 
     // ---- SPM: llm_tokenizer_spm_session ----
 
+    /**
+     * Splits the text where no token can span the boundary (the two code points never occur next to
+     * each other inside a token) and tokenizes the pieces independently, with a cache. Merges cannot
+     * cross such a boundary and their relative order inside a piece is unchanged, so the result is
+     * exactly that of running llama.cpp's algorithm on the whole text.
+     */
     private void spmTokenize(String s, IntList out) {
+        int start = 0;
+        int prevCp = -1;
+        for (int i = 0; i < s.length(); ) {
+            int cp = s.codePointAt(i);
+            if (prevCp >= 0 && spmAdjacent.get(LongIntMap.pair(prevCp, cp)) < 0) {
+                spmPiece(s.substring(start, i), out);
+                start = i;
+            }
+            prevCp = cp;
+            i += Character.charCount(cp);
+        }
+        if (start < s.length()) {
+            spmPiece(s.substring(start), out);
+        }
+    }
+
+    private void spmPiece(String piece, IntList out) {
+        int[] ids = wordCache.get(piece);
+        if (ids == null) {
+            IntList l = new IntList();
+            spmMerge(piece, l);
+            ids = l.toArray();
+            if (wordCache.size() > 200_000) {
+                wordCache.clear();
+            }
+            wordCache.put(piece, ids);
+        }
+        out.addAll(ids);
+    }
+
+    private void spmMerge(String s, IntList out) {
         int n = s.codePointCount(0, s.length());
         if (n == 0) {
             return;
@@ -386,10 +437,7 @@ public final class LlamaCppTokenizer extends AbstractTokenizer {
             } else {
                 for (byte b : s.substring(start[i], start[i] + len[i]).getBytes(StandardCharsets.UTF_8)) {
                     int bt = byteTokens[b & 0xFF];
-                    if (bt < 0) {
-                        throw new IllegalStateException("vocabulary has no byte token for 0x" + Integer.toHexString(b & 0xFF));
-                    }
-                    out.add(bt);
+                    out.add(bt >= 0 ? bt : unk); // llama.cpp aborts here; UNK is the graceful choice
                 }
             }
         }
@@ -421,14 +469,13 @@ public final class LlamaCppTokenizer extends AbstractTokenizer {
 
     private void bpeTokenize(String s, IntList out) {
         for (String word : splitter.split(s)) {
-            String enc = Unicode.byteEncode(word);
-            int[] ids = wordCache.get(enc);
+            int[] ids = wordCache.get(word);
             if (ids == null) {
-                ids = bpeWord(enc);
+                ids = bpeWord(Unicode.byteEncode(word));
                 if (wordCache.size() > 200_000) {
                     wordCache.clear();
                 }
-                wordCache.put(enc, ids);
+                wordCache.put(word, ids);
             }
             out.addAll(ids);
         }
@@ -577,13 +624,15 @@ public final class LlamaCppTokenizer extends AbstractTokenizer {
     }
 
     @Override
-    void appendPiece(ByteArrayOutputStream out, int id, boolean first, boolean renderSpecial) {
+    boolean appendPiece(ByteArrayOutputStream out, int id, boolean first, boolean renderSpecial) {
+        // llama.cpp's detokenize clears remove_space after the first id even when it renders nothing
         if (!renderSpecial && (attr[id] & (ATTR_UNKNOWN | ATTR_CONTROL)) != 0) {
-            return;
+            return true;
         }
         byte[] p = pieces[id];
         int off = (first && addSpacePrefix && p.length > 0 && p[0] == ' ') ? 1 : 0;
         out.write(p, off, p.length - off);
+        return true;
     }
 
     @Override
@@ -676,16 +725,8 @@ public final class LlamaCppTokenizer extends AbstractTokenizer {
         return type;
     }
 
-    static String hex(byte[] b) {
-        StringBuilder sb = new StringBuilder();
-        for (byte x : b) {
-            sb.append(String.format("%02x", x & 0xFF));
-        }
-        return sb.toString();
-    }
-
     @Override
     public String toString() {
-        return "LlamaCppTokenizer[" + type + ", " + text.length + " tokens" + Arrays.toString(new int[] {bos, eos}) + "]";
+        return "LlamaCppTokenizer[" + type + ", " + text.length + " tokens, bos " + bos + ", eos " + eos + "]";
     }
 }

@@ -12,7 +12,7 @@ final class LlamaPreTokenizers {
 
     record Pre(List<String> regexes, boolean ignoreMerges, boolean cleanSpaces) {}
 
-    static final Set<String> ADD_BOS = Set.of("llama3", "llama-v3", "llama-bpe", "falcon3", "tekken", "chameleon");
+    static final Set<String> ADD_BOS = Set.of("llama3", "llama-v3", "llama-bpe", "falcon3");
 
     private static final String GPT2 = LlamaRegexSplitter.GPT2;
     private static final String LLAMA3 = LlamaRegexSplitter.LLAMA3;
@@ -54,7 +54,6 @@ final class LlamaPreTokenizers {
             case "stablelm2" -> new Pre(List.of(QWEN2), false, true);
             case "poro-chat", "bloom", "gpt3-finnish" -> new Pre(List.of(" ?[^(\\s|.,!?\u2026\u3002\uFF0C\u3001\u0964\u06D4\u060C)]+"),
                     false, !pre.equals("poro-chat"));
-            case "chatglm-bpe" -> new Pre(List.of(LLAMA3), false, true);
             case "viking" -> new Pre(List.of(" ?[^(\\s|.,!?\u2026\u3002\uFF0C\u3001\u0964\u06D4\u060C)]+", "\\p{N}"), false, false);
             default -> null;
         };

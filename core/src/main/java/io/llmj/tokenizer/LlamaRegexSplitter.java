@@ -58,6 +58,10 @@ final class LlamaRegexSplitter {
             c += Character.charCount(cpts[i]);
             charAt[i + 1] = c;
         }
+        int[] fl = new int[n];
+        for (int i = 0; i < n; i++) {
+            fl[i] = Unicode.flags(cpts[i]);
+        }
         IntList offsets = new IntList();
         offsets.add(n);
         String collapsedText = null;
@@ -68,13 +72,13 @@ final class LlamaRegexSplitter {
             IntList out = new IntList();
             if (patterns[r] == null) {
                 if (e.equals(GPT2)) {
-                    splitGpt2(cpts, offsets, out);
+                    splitGpt2(cpts, fl, offsets, out);
                 } else {
-                    splitLlama3(cpts, offsets, out);
+                    splitLlama3(cpts, fl, offsets, out);
                 }
             } else if (collapsed[r]) {
                 if (collapsedText == null) {
-                    collapsedText = collapse(cpts);
+                    collapsedText = collapse(cpts, fl);
                 }
                 splitRegex(patterns[r], collapsedText, null, offsets, out);
             } else {
@@ -83,7 +87,7 @@ final class LlamaRegexSplitter {
                     charToCp = new int[text.length() + 1];
                     for (int i = 0; i < n; i++) {
                         int cp = cpts[i];
-                        if (cp > 0x7F && Unicode.isWhitespace(cp)) {
+                        if (cp > 0x7F && (fl[i] & Unicode.F_WHITESPACE) != 0) {
                             cp = 0x0B;
                         }
                         charToCp[sb.length()] = i;
@@ -108,19 +112,20 @@ final class LlamaRegexSplitter {
         return words;
     }
 
-    private static String collapse(int[] cpts) {
+    private static String collapse(int[] cpts, int[] fl) {
         char[] c = new char[cpts.length];
         for (int i = 0; i < cpts.length; i++) {
             int cp = cpts[i];
+            int f = fl[i];
             if (cp <= 127) {
                 c[i] = (char) cp;
-            } else if (Unicode.isWhitespace(cp)) {
+            } else if ((f & Unicode.F_WHITESPACE) != 0) {
                 c[i] = 0x0B;
-            } else if (Unicode.isLetter(cp)) {
+            } else if ((f & Unicode.F_LETTER) != 0) {
                 c[i] = C_LETTER;
-            } else if (Unicode.isNumber(cp)) {
+            } else if ((f & Unicode.F_NUMBER) != 0) {
                 c[i] = C_NUMBER;
-            } else if (Unicode.isPunctuation(cp)) {
+            } else if ((f & Unicode.F_PUNCT) != 0) {
                 c[i] = C_PUNCT;
             } else {
                 c[i] = C_OTHER;
@@ -222,13 +227,15 @@ final class LlamaRegexSplitter {
 
     private static final class Cursor {
         final int[] cpts;
+        final int[] fl;
         final int ini;
         final int end;
         final IntList out;
         int prevEnd;
 
-        Cursor(int[] cpts, int ini, int end, IntList out) {
+        Cursor(int[] cpts, int[] fl, int ini, int end, IntList out) {
             this.cpts = cpts;
+            this.fl = fl;
             this.ini = ini;
             this.end = end;
             this.out = out;
@@ -239,30 +246,30 @@ final class LlamaRegexSplitter {
             return pos >= ini && pos < end ? cpts[pos] : OUT_OF_RANGE;
         }
 
-        boolean in(int pos) {
-            return pos >= ini && pos < end;
+        private int f(int pos) {
+            return pos >= ini && pos < end ? fl[pos] : 0;
         }
 
         boolean letter(int pos) {
-            return in(pos) && Unicode.isLetter(cpts[pos]);
+            return (f(pos) & Unicode.F_LETTER) != 0;
         }
 
         boolean number(int pos) {
-            return in(pos) && Unicode.isNumber(cpts[pos]);
+            return (f(pos) & Unicode.F_NUMBER) != 0;
         }
 
         boolean space(int pos) {
-            return in(pos) && Unicode.isWhitespace(cpts[pos]);
+            return (f(pos) & Unicode.F_WHITESPACE) != 0;
         }
 
         boolean defined(int pos) {
-            return in(pos) && Unicode.isDefined(cpts[pos]);
+            return (f(pos) & Unicode.F_DEFINED) != 0;
         }
 
         /** [^\s\p{L}\p{N}] with llama.cpp's "flags non-zero" condition. */
         boolean other(int pos) {
-            return in(pos) && !Unicode.isWhitespace(cpts[pos]) && !Unicode.isLetter(cpts[pos])
-                    && !Unicode.isNumber(cpts[pos]) && Unicode.isDefined(cpts[pos]);
+            int x = f(pos);
+            return (x & (Unicode.F_WHITESPACE | Unicode.F_LETTER | Unicode.F_NUMBER)) == 0 && (x & Unicode.F_DEFINED) != 0;
         }
 
         int addToken(int endPos) {
@@ -275,13 +282,13 @@ final class LlamaRegexSplitter {
         }
     }
 
-    private static void splitGpt2(int[] cpts, IntList offsets, IntList out) {
+    private static void splitGpt2(int[] cpts, int[] fl, IntList offsets, IntList out) {
         int start = 0;
         for (int k = 0; k < offsets.size(); k++) {
             int ini = start;
             int end = start + offsets.get(k);
             start = end;
-            Cursor c = new Cursor(cpts, ini, end, out);
+            Cursor c = new Cursor(cpts, fl, ini, end, out);
             for (int pos = ini; pos < end; ) {
                 int cpt = c.cpt(pos);
                 if (cpt == '\'' && pos + 1 < end) {
@@ -342,13 +349,13 @@ final class LlamaRegexSplitter {
         }
     }
 
-    private static void splitLlama3(int[] cpts, IntList offsets, IntList out) {
+    private static void splitLlama3(int[] cpts, int[] fl, IntList offsets, IntList out) {
         int start = 0;
         for (int k = 0; k < offsets.size(); k++) {
             int ini = start;
             int end = start + offsets.get(k);
             start = end;
-            Cursor c = new Cursor(cpts, ini, end, out);
+            Cursor c = new Cursor(cpts, fl, ini, end, out);
             for (int pos = ini; pos < end; ) {
                 int cpt = c.cpt(pos);
                 if (cpt == '\'' && pos + 1 < end) {

@@ -9,6 +9,40 @@ import java.text.Normalizer;
 final class Unicode {
     private Unicode() {}
 
+    static final int F_LETTER = 1, F_NUMBER = 2, F_WHITESPACE = 4, F_DEFINED = 8, F_PUNCT = 16;
+    private static final byte[] BMP_FLAGS = new byte[0x10000];
+
+    static {
+        for (int cp = 0; cp < 0x10000; cp++) {
+            BMP_FLAGS[cp] = (byte) computeFlags(cp);
+        }
+    }
+
+    private static int computeFlags(int cp) {
+        int f = 0;
+        if (isLetter(cp)) {
+            f |= F_LETTER;
+        }
+        if (isNumber(cp)) {
+            f |= F_NUMBER;
+        }
+        if (isWhitespace(cp)) {
+            f |= F_WHITESPACE;
+        }
+        if (isDefined(cp)) {
+            f |= F_DEFINED;
+        }
+        if (isPunctuation(cp)) {
+            f |= F_PUNCT;
+        }
+        return f;
+    }
+
+    /** Category flags ({@code F_*}) of a code point. */
+    static int flags(int cp) {
+        return cp < 0x10000 ? BMP_FLAGS[cp] : computeFlags(cp);
+    }
+
     static boolean isWhitespace(int cp) {
         return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680
                 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F

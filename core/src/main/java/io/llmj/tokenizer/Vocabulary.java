@@ -187,6 +187,11 @@ public record Vocabulary(
                 }
             }
         }
+        // BERT-style files name the BOS (CLS) token tokenizer.ggml.cls_token_id
+        OptionalLong cls = md.integer("tokenizer.ggml.cls_token_id");
+        if (type == Type.WPM && md.integer(ID_KEYS[ID_BOS]).isEmpty() && cls.isPresent() && cls.getAsLong() >= 0 && cls.getAsLong() < n) {
+            ids[ID_BOS] = (int) cls.getAsLong();
+        }
         addBos = md.bool("tokenizer.ggml.add_bos_token").orElse(addBos);
         addEos = md.bool("tokenizer.ggml.add_eos_token").orElse(addEos);
         if (addBos && ids[ID_BOS] < 0) {

@@ -37,8 +37,33 @@ class GgufVocabTest {
             if (!Arrays.equals(c.ids(), got)) {
                 failures.add(c + "\n   expected " + Arrays.toString(c.ids()) + "\n   got      " + Arrays.toString(got));
             }
+            String decoded = tok.decode(got);
+            String streamed = StoriesTokenizerTest.streamAll(tok, got);
+            if (!decoded.equals(streamed)) {
+                failures.add(c + " streamed '" + streamed + "' != decoded '" + decoded + "'");
+            }
         }
         assertEquals("", String.join("\n", failures), name + ": " + failures.size() + " of 46 differ");
+    }
+
+    /** The llama-spm suite copy that ships beside the tokenizer.json files. */
+    @org.junit.jupiter.api.Test
+    void llamaSpmSuiteFromHfFolder() {
+        LlamaCppTokenizer tok = load("llama-spm");
+        for (VocabSuites.Case c : VocabSuites.cases(TestData.require("hf-tokenizers/llamacpp-llama-spm.inp"),
+                TestData.require("hf-tokenizers/llamacpp-llama-spm.out"))) {
+            assertArrayEquals(c.ids(), tok.encode(c.text(), false, false), c.toString());
+        }
+    }
+
+    @org.junit.jupiter.api.Test
+    void cleanSpacesWhileStreaming() {
+        LlamaCppTokenizer tok = load("gpt-2");
+        String text = "Hello , world ! It 's a ' quote ' , isn 't it ? We 're here . Ünïcødé 🐶 ' ' s";
+        int[] ids = tok.encode(text, false, false);
+        String decoded = tok.decode(ids);
+        assertEquals("Hello, world! It's a'quote ', isn 't it? We're here. Ünïcødé 🐶'' s", decoded);
+        assertEquals(decoded, StoriesTokenizerTest.streamAll(tok, ids));
     }
 
     @ParameterizedTest(name = "{0}")

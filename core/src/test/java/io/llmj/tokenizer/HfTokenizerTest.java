@@ -21,8 +21,11 @@ import org.junit.jupiter.params.provider.ValueSource;
 /** tokenizer.json files of testdata/hf-tokenizers against Hugging Face tokenizers' own ids. */
 class HfTokenizerTest {
 
+    private static final Map<String, Tokenizer> LOADED = new java.util.concurrent.ConcurrentHashMap<>();
+
     static Tokenizer load(String folder) {
-        return Tokenizers.load(TestData.require("hf-tokenizers/" + folder));
+        Path p = TestData.require("hf-tokenizers/" + folder);
+        return LOADED.computeIfAbsent(folder, f -> Tokenizers.load(p));
     }
 
     @SuppressWarnings("unchecked")
@@ -114,5 +117,61 @@ class HfTokenizerTest {
         int[] ids = mistral.encode("Hello", true, false);
         assertEquals(1, ids[0]);
         assertEquals("Hello", mistral.decode(Arrays.copyOfRange(ids, 1, ids.length)));
+        // HF: skipped special tokens are not seen by the decoder, so the Strip applies to "▁Hello"
+        assertEquals("Hello", mistral.decode(ids, false));
+        assertEquals("<s> Hello", mistral.decode(ids));
+    }
+
+    /**
+     * The same vocabulary written the older way (Metaspace pre-tokenizer and decoder instead of the
+     * Prepend/Replace normalizer and Replace/Strip decoders) gives the same ids and text, except for text that starts with a space.
+     */
+    @Test
+    @SuppressWarnings("unchecked")
+    void metaspaceVariantOfMistral(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        Map<String, Object> root = (Map<String, Object>) Json.parse(TestData.require("hf-tokenizers/mistral-spm/tokenizer.json"));
+        root.put("normalizer", null);
+        Map<String, Object> meta = new java.util.LinkedHashMap<>();
+        meta.put("type", "Metaspace");
+        meta.put("replacement", "\u2581");
+        meta.put("prepend_scheme", "first");
+        meta.put("split", false);
+        root.put("pre_tokenizer", meta);
+        Map<String, Object> seq = new java.util.LinkedHashMap<>();
+        seq.put("type", "Sequence");
+        seq.put("decoders", List.of(meta, Map.of("type", "ByteFallback"), Map.of("type", "Fuse")));
+        root.put("decoder", seq);
+        java.nio.file.Files.writeString(dir.resolve("tokenizer.json"), Json.write(root));
+        Tokenizer tok = Tokenizers.load(dir.resolve("tokenizer.json"));
+        for (Map<String, Object> c : reference("mistral-spm")) {
+            String text = (String) c.get("text");
+            if (text.startsWith(" ")) {
+                continue; // Metaspace does not prepend to text that already starts with the replacement
+            }
+            int[] ids = StoriesTokenizerTest.ints(c.get("ids"));
+            assertArrayEquals(ids, tok.encode(text, false, true), text);
+            assertEquals(c.get("decoded"), tok.decode(ids), text);
+        }
+    }
+
+    /** HF ByteFallback: a run of byte tokens that is not valid UTF-8 becomes one U+FFFD per byte. */
+    @Test
+    void byteFallbackRuns() {
+        Tokenizer tok = load("mistral-spm");
+        int hello = tok.encode("Hello", false, false)[0];
+        int e4 = 3 + 0xE4;
+        int bd = 3 + 0xBD;
+        int a0 = 3 + 0xA0;
+        assertEquals("\u4F60 Hello", tok.decode(new int[] {e4, bd, a0, hello}));
+        assertEquals("\uFFFD\uFFFD Hello", tok.decode(new int[] {e4, bd, hello}));
+        assertEquals("\uFFFD\uFFFD", tok.decode(new int[] {e4, bd}));
+        StreamingDecoder sd = tok.newStreamingDecoder();
+        assertEquals("", sd.next(e4));
+        assertEquals("", sd.next(bd));
+        assertEquals("\uFFFD\uFFFD Hello", sd.next(hello));
+        assertEquals("", sd.next(e4));
+        assertEquals("", sd.next(bd));
+        assertEquals("", sd.next(a0));
+        assertEquals("\u4F60", sd.flush());
     }
 }
