@@ -24,7 +24,8 @@ import java.util.concurrent.Executors;
  * parallel and streamed to the file, so a 7B model never sits in memory.
  *
  * <p>Weights: every matrix N(0,1)/sqrt(n_in) (so activations keep their scale through the layers),
- * token embeddings the same, norm weights 1 + 0.1·N(0,1). Each row has its own generator seeded from
+ * token embeddings the same, norm weights 1 + 0.1·N(0,1), where N(0,1) is approximated by a sum of four
+ * uniforms ({@link #gaussian}). Each row has its own generator seeded from
  * (seed, tensor name, row), so the same seed gives the same bytes whatever the thread count. Tensor
  * types follow {@link TensorTypeRules} (1-D tensors F32); tensors are written in llama.cpp's order.
  *
@@ -196,11 +197,11 @@ public final class SyntheticModel {
                         int o = r * cols;
                         if (s.norm) {
                             for (int c = 0; c < cols; c++) {
-                                dst[o + c] = (float) (1 + 0.1 * rnd.nextGaussian());
+                                dst[o + c] = 1 + 0.1f * gaussian(rnd.nextLong());
                             }
                         } else {
                             for (int c = 0; c < cols; c++) {
-                                dst[o + c] = (float) rnd.nextGaussian() * scale;
+                                dst[o + c] = gaussian(rnd.nextLong()) * scale;
                             }
                         }
                     }
@@ -236,6 +237,16 @@ public final class SyntheticModel {
             Arrays.fill(tt, have, want, Vocabulary.TYPE_UNUSED);
             w.putArray("tokenizer.ggml.token_type", new GgufArray(GgufValueType.INT32, tt));
         }
+    }
+
+    /**
+     * An approximately standard normal value from 64 random bits: the sum of four 16-bit uniforms
+     * (Irwin-Hall), centred and scaled to unit variance; bounded by ±3.46. Five times faster than
+     * {@code nextGaussian}, which would dominate the time to write a 7B model.
+     */
+    static float gaussian(long bits) {
+        long sum = (bits & 0xFFFF) + ((bits >>> 16) & 0xFFFF) + ((bits >>> 32) & 0xFFFF) + (bits >>> 48);
+        return (sum - 131070f) * (1f / 37837.2f);
     }
 
     /** SplitMix64's finalizer. */
