@@ -59,6 +59,10 @@ final class QuantizeCommand implements Callable<Integer> {
         for (String note : r.notes()) {
             spec.commandLine().getErr().println("fallback: " + note);
         }
+        if (java.nio.file.Files.isDirectory(input)) {
+            spec.commandLine().getErr().println("note: no tokenizer metadata written (converting tokenizer.json "
+                    + "is not implemented); run the model from token ids or with a separate tokenizer");
+        }
         spec.commandLine().getErr().flush();
         spec.commandLine().getOut().println(r.summary());
         spec.commandLine().getOut().flush();

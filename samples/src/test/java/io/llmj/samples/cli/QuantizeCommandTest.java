@@ -68,6 +68,16 @@ class QuantizeCommandTest {
     }
 
     @Test
+    void quantizeHuggingFaceFolderSaysThereIsNoTokenizer() {
+        Run r = run("quantize", "-q", testData("hf-tiny/llama2").toString(), tmp.resolve("hf.gguf").toString(), "Q4_K_M");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("note: no tokenizer metadata written"), r.err());
+        // 64-wide rows: Q4_K falls back to Q5_0, Q6_K (blk.1.attn_v) to Q8_0; 176-wide ffn_down to F16; output Q8_0
+        assertTrue(r.err().contains("fallback: blk.0.attn_k.weight: rows of 64 are not divisible by 256 (required for Q4_K), using Q5_0"), r.err());
+        assertTrue(r.out().contains("(5 F32, 2 F16, 12 Q5_0, 2 Q8_0)"), r.out());
+    }
+
+    @Test
     void synthTinyWritesRequestedTypes() {
         Path out = tmp.resolve("tiny.gguf");
         Run r = run("synth", "--shape", "tiny", "--type", "Q4_K_M", "--seed", "3", "-t", "2",
