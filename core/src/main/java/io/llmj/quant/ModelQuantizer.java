@@ -117,6 +117,13 @@ public final class ModelQuantizer {
      */
     public Result quantize(Path input, Path output) {
         long t0 = System.nanoTime();
+        try {
+            if (Files.exists(output) && Files.isSameFile(input, output)) {
+                throw new QuantizationException(output + ": the output would overwrite the input");
+            }
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
         try (Arena arena = Arena.ofShared()) {
             GgufWriter w = new GgufWriter();
             List<Source> sources = new ArrayList<>();
@@ -275,6 +282,10 @@ public final class ModelQuantizer {
         long bytes = 0;
         for (String name : src.names()) {
             TensorRef t = src.find(name);
+            if (name.endsWith("attn_q.bias") || name.endsWith("attn_k.bias")) {
+                throw new QuantizationException(folder + ": Q/K biases are not supported (they would need "
+                        + "llama.cpp's RoPE permutation too)");
+            }
             int heads = name.endsWith("attn_q.weight") ? nHead : name.endsWith("attn_k.weight") ? nKv : 0;
             out.add(new Source(name, t.shape(), t.type(), t.data(), heads));
             bytes += t.data().byteSize();

@@ -105,6 +105,15 @@ class ModelQuantizerTest {
     }
 
     @Test
+    void overwritingTheInputIsRejected() throws Exception {
+        Path copy = tmp.resolve("in.gguf");
+        Files.copy(TestData.require("quant/synth-llama-f32.gguf"), copy);
+        QuantizationException e = assertThrows(QuantizationException.class,
+                () -> new ModelQuantizer(QuantTarget.Q8_0).quantize(copy, copy));
+        assertTrue(e.getMessage().contains("would overwrite the input"), e.getMessage());
+    }
+
+    @Test
     void unknownTargetNameIsRejected() {
         QuantizationException e = assertThrows(QuantizationException.class, () -> QuantTarget.parse("Q3_X"));
         assertTrue(e.getMessage().contains("unknown quantization type 'Q3_X'") && e.getMessage().contains("Q4_K_M"),
