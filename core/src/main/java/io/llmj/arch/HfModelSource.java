@@ -43,6 +43,16 @@ public final class HfModelSource implements TensorSource {
         this.config = readConfig(arch);
     }
 
+    /** llama.cpp names of every tensor found (in no particular order). */
+    public java.util.Set<String> names() {
+        return java.util.Collections.unmodifiableSet(byGgufName.keySet());
+    }
+
+    /** The Hugging Face tensor mapped to llama.cpp's {@code name}, or null. */
+    public SafetensorsTensor hfTensor(String name) {
+        return byGgufName.get(name);
+    }
+
     public ModelConfig config() {
         return config;
     }
@@ -193,7 +203,7 @@ public final class HfModelSource implements TensorSource {
      * Llama 3's frequency-dependent RoPE scaling as divisors of each pair's frequency: long wavelengths
      * are divided by {@code factor}, short ones kept, and the band between interpolated smoothly.
      */
-    static float[] llama3FreqFactors(int dims, double theta, double factor, double low, double high, double originalCtx) {
+    public static float[] llama3FreqFactors(int dims, double theta, double factor, double low, double high, double originalCtx) {
         float[] out = new float[dims / 2];
         double lowWavelen = originalCtx / low;
         double highWavelen = originalCtx / high;

@@ -33,7 +33,18 @@ import java.util.Objects;
 public final class GgufWriter {
     private record Kv(GgufValueType type, Object value) {}
 
-    private record Tensor(String name, long[] shape, GgmlType type, MemorySegment data) {}
+    private record Tensor(String name, long[] shape, GgmlType type, MemorySegment data, long byteSize,
+            TensorProducer producer) {}
+
+    /**
+     * Writes one tensor's data when the file is written, so tensors can be computed (quantized, generated)
+     * while streaming instead of being held in memory. It must write exactly the byte size the tensor's
+     * shape and type need; the writer checks this.
+     */
+    @FunctionalInterface
+    public interface TensorProducer {
+        void writeTo(java.nio.channels.WritableByteChannel out) throws IOException;
+    }
 
     private final Map<String, Kv> kvs = new LinkedHashMap<>();
     private final List<Tensor> tensors = new ArrayList<>();
@@ -141,10 +152,36 @@ public final class GgufWriter {
     }
 
     /**
+     * Adds a tensor whose data {@code producer} writes when the file is written (in the order tensors
+     * were added, after all metadata).
+     */
+    public GgufWriter addTensor(String name, long[] shape, GgmlType type, TensorProducer producer) {
+        Objects.requireNonNull(producer);
+        long n = checkShape(name, shape, type);
+        tensors.add(new Tensor(name, shape.clone(), type, null, type.byteSize(n), producer));
+        return this;
+    }
+
+    /** The number of tensors added so far. */
+    public int tensorCount() {
+        return tensors.size();
+    }
+
+    /**
      * Adds a tensor; {@code data} (kept by reference until {@link #write}) must hold exactly the bytes
      * the shape and type need.
      */
     public GgufWriter addTensor(String name, long[] shape, GgmlType type, MemorySegment data) {
+        long n = checkShape(name, shape, type);
+        if (type.byteSize(n) != data.byteSize()) {
+            throw new IllegalArgumentException(name + ": " + type + " " + java.util.Arrays.toString(shape) + " needs "
+                    + type.byteSize(n) + " bytes, data has " + data.byteSize());
+        }
+        tensors.add(new Tensor(name, shape.clone(), type, data, data.byteSize(), null));
+        return this;
+    }
+
+    private long checkShape(String name, long[] shape, GgmlType type) {
         Objects.requireNonNull(name);
         if (shape.length < 1 || shape.length > GgufParser.MAX_DIMS) {
             throw new IllegalArgumentException(name + ": 1 to 4 dimensions, not " + shape.length);
@@ -159,17 +196,12 @@ public final class GgufWriter {
         if (shape[0] % type.blockSize() != 0) {
             throw new IllegalArgumentException(name + ": row is not a whole number of " + type + " blocks");
         }
-        if (type.byteSize(n) != data.byteSize()) {
-            throw new IllegalArgumentException(name + ": " + type + " " + java.util.Arrays.toString(shape) + " needs "
-                    + type.byteSize(n) + " bytes, data has " + data.byteSize());
-        }
         for (Tensor t : tensors) {
             if (t.name.equals(name)) {
                 throw new IllegalArgumentException("duplicate tensor " + name);
             }
         }
-        tensors.add(new Tensor(name, shape.clone(), type, data));
-        return this;
+        return n;
     }
 
     /** The alignment used. */
@@ -242,7 +274,7 @@ public final class GgufWriter {
             }
             out.i32(t.type.id());
             out.i64(offset);
-            offset += t.data.byteSize() + pad(t.data.byteSize(), alignment);
+            offset += t.byteSize + pad(t.byteSize, alignment);
         }
         if (!tensors.isEmpty()) {
             out.zeros(pad(out.size(), alignment)); // metadata-only files (vocab GGUFs) end unpadded, as gguf-py writes them
@@ -252,8 +284,16 @@ public final class GgufWriter {
             writeFully(ch, ByteBuffer.wrap(out.buf(), 0, out.size()));
             byte[] zeros = new byte[(int) alignment <= 0 || alignment > 1 << 20 ? 1 << 20 : (int) alignment];
             for (Tensor t : tensors) {
-                long n = t.data.byteSize();
-                for (long off = 0; off < n; off += 1 << 28) {
+                long n = t.byteSize;
+                if (t.producer != null) {
+                    long before = ch.position();
+                    t.producer.writeTo(ch);
+                    long written = ch.position() - before;
+                    if (written != n) {
+                        throw new IllegalStateException(t.name + ": producer wrote " + written + " bytes, expected " + n);
+                    }
+                }
+                for (long off = 0; t.producer == null && off < n; off += 1 << 28) {
                     long len = Math.min(1 << 28, n - off);
                     MemorySegment slice = t.data.asSlice(off, len);
                     ByteBuffer bb;
