@@ -28,7 +28,7 @@ public final class Tokenizers {
             return HfTokenizer.load(tj);
         }
         if (!Files.isRegularFile(path)) {
-            throw new UncheckedIOException(new java.io.FileNotFoundException(path.toString()));
+            throw new UncheckedIOException("no such file or folder: " + path, new java.io.FileNotFoundException(path.toString()));
         }
         if (isGguf(path)) {
             try (GgufFile g = GgufFile.open(path)) {
