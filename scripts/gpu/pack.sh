@@ -17,5 +17,5 @@ cp core/target/llmj-core-*-tests.jar ggml-bindings/target/llmj-ggml-bindings-*-t
 junit_platform="$(sed -n 's:.*<junit.platform.version>\(.*\)</junit.platform.version>.*:\1:p' pom.xml)"
 mvn -q dependency:copy -Dartifact="org.junit.platform:junit-platform-console-standalone:${junit_platform}" \
     -DoutputDirectory="$out/tests" -Dmdep.stripVersion=true
-cp scripts/gpu/run-tests.sh "$out/"
+cp scripts/gpu/run-tests.sh scripts/gpu/bench.sh "$out/"
 du -sh "$out"
