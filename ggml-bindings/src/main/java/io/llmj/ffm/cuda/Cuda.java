@@ -125,6 +125,41 @@ public final class Cuda {
         }
     }
 
+    /**
+     * Device memory bandwidth of the first device in bytes per second, measured as METHOD.md suggests: a
+     * large device-to-device copy timed with events, counting bytes read plus bytes written; best of 5.
+     */
+    public static double copyBandwidth(long bytes) {
+        require();
+        try (Arena a = Arena.ofConfined(); CudaBackend.DeviceBuffer src = new CudaBackend.DeviceBuffer(bytes);
+             CudaBackend.DeviceBuffer dst = new CudaBackend.DeviceBuffer(bytes)) {
+            MemorySegment ev = a.allocate(ValueLayout.ADDRESS, 2);
+            check(CudaRuntime.cudaEventCreateWithFlags(ev, CudaRuntime.cudaEventDefault()), "cudaEventCreate");
+            check(CudaRuntime.cudaEventCreateWithFlags(ev.asSlice(8), CudaRuntime.cudaEventDefault()), "cudaEventCreate");
+            MemorySegment start = ev.getAtIndex(ValueLayout.ADDRESS, 0);
+            MemorySegment stop = ev.getAtIndex(ValueLayout.ADDRESS, 1);
+            MemorySegment ms = a.allocate(ValueLayout.JAVA_FLOAT);
+            double best = 0;
+            try {
+                for (int i = 0; i < 6; i++) {
+                    check(CudaRuntime.cudaEventRecord(start, MemorySegment.NULL), "cudaEventRecord");
+                    check(CudaRuntime.cudaMemcpyAsync(dst.ptr, src.ptr, bytes, CudaRuntime.cudaMemcpyDeviceToDevice(),
+                            MemorySegment.NULL), "cudaMemcpyAsync");
+                    check(CudaRuntime.cudaEventRecord(stop, MemorySegment.NULL), "cudaEventRecord");
+                    check(CudaRuntime.cudaEventSynchronize(stop), "cudaEventSynchronize");
+                    check(CudaRuntime.cudaEventElapsedTime(ms, start, stop), "cudaEventElapsedTime");
+                    if (i > 0) {                      // the first copy is a warm-up
+                        best = Math.max(best, 2.0 * bytes / (ms.get(ValueLayout.JAVA_FLOAT, 0) / 1e3));
+                    }
+                }
+            } finally {
+                CudaRuntime.cudaEventDestroy(start);
+                CudaRuntime.cudaEventDestroy(stop);
+            }
+            return best;
+        }
+    }
+
     /** "cudaErrorX: description". */
     public static String errorText(int err) {
         String name = CudaRuntime.cudaGetErrorName(err).reinterpret(256).getString(0);

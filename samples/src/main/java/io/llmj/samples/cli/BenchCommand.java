@@ -37,17 +37,21 @@ final class BenchCommand implements Callable<Integer> {
     int reps;
 
     @Override
-    public Integer call() throws Exception {
+    public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
         int threads = modelArgs.threads > 0 ? modelArgs.threads : Runtime.getRuntime().availableProcessors();
         long t0 = System.nanoTime();
         try (Model model = modelArgs.load()) {
             double loadMs = (System.nanoTime() - t0) / 1e6;
             long weightBytes = weightBytes(modelArgs.model);
-            double bandwidth = BandwidthProbe.measure(threads, 1L << 30);
-            out.printf("model: %s (%s, %.2f GiB of weights), backend %s, %d threads, load %.0f ms%n", modelArgs.model.getFileName(),
-                    model.architecture(), weightBytes / (double) (1L << 30), model.backendName(), threads, loadMs);
-            out.printf("memory read bandwidth (measured, %d threads): %.1f GB/s%n", threads, bandwidth / 1e9);
+            boolean gpu = model.backendName().equals("cuda");
+            double bandwidth = gpu ? io.llmj.ffm.cuda.Cuda.copyBandwidth(2L << 30) : BandwidthProbe.measure(threads, 1L << 30);
+            out.printf("model: %s (%s, %.2f GiB of weights), backend %s, %s, load %.0f ms%n", modelArgs.model.getFileName(),
+                    model.architecture(), weightBytes / (double) (1L << 30), model.backendName(),
+                    gpu ? io.llmj.ffm.cuda.Cuda.devices().get(0).name() : threads + " threads", loadMs);
+            out.printf(gpu ? "device memory bandwidth (measured: 2 GiB device-to-device copy, read + write): %.1f GB/s%n"
+                    : "memory read bandwidth (measured, %d threads): %.1f GB/s%n", gpu ? new Object[] {bandwidth / 1e9}
+                    : new Object[] {threads, bandwidth / 1e9});
             out.println("| test | t/s | ± | weight GB/s | of bandwidth |");
             out.println("| --- | ---: | ---: | ---: | ---: |");
             SplittableRandom rnd = new SplittableRandom(42);
