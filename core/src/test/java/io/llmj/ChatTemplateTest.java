@@ -52,6 +52,14 @@ class ChatTemplateTest {
                 return ChatTemplate.fromGguf(gguf);
             }
         }
+        if (source.startsWith("templates/")) {
+            try (InputStream in = ChatTemplateTest.class.getResourceAsStream("chat/" + source)) {
+                return ChatTemplate.of(new String(in.readAllBytes(), StandardCharsets.UTF_8), (String) entry.get("bos_token"),
+                        (String) entry.get("eos_token"));
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        }
         return ChatTemplate.chatml(null, null);
     }
 
@@ -66,7 +74,8 @@ class ChatTemplateTest {
         }
         List<Object> cases = (List<Object>) fixture.get("cases");
         List<String> names = new ArrayList<>(templates.keySet());
-        assertTrue(names.containsAll(List.of("llama3", "qwen3", "ggml-vocab-phi-3.gguf", "chatml-fallback")), names.toString());
+        assertTrue(names.containsAll(List.of("llama3", "qwen3", "ggml-vocab-phi-3.gguf", "chatml-fallback", "mistral-small-3.1.jinja")),
+                names.toString());
         return cases.stream().map(o -> (Map<String, Object>) o).map(c -> {
             String name = c.get("template") + "/" + c.get("conversation") + "/agp=" + c.get("add_generation_prompt");
             return DynamicTest.dynamicTest(name, () -> {
@@ -78,7 +87,18 @@ class ChatTemplateTest {
                 assertEquals(entry.get("eos_token"), t.eosToken());
                 List<Map<String, Object>> messages = (List<Map<String, Object>>) c.get("messages");
                 boolean agp = (Boolean) c.get("add_generation_prompt");
-                String actual = t.render(messages, agp, (Map<String, Object>) c.get("variables"));
+                Map<String, Object> variables = (Map<String, Object>) c.get("variables");
+                if (c.containsKey("error")) {
+                    ChatTemplateException e = assertThrows(ChatTemplateException.class, () -> t.render(messages, agp, variables));
+                    if (c.get("error").equals("raised")) {
+                        assertEquals(ChatTemplateException.Kind.RAISED, e.kind());
+                        assertEquals(c.get("message"), e.getMessage());
+                    } else {
+                        assertEquals(ChatTemplateException.Kind.RENDER, e.kind());
+                    }
+                    return;
+                }
+                String actual = t.render(messages, agp, variables);
                 assertEquals(c.get("output"), actual);
                 boolean plain = messages.stream().allMatch(m -> m.keySet().equals(java.util.Set.of("role", "content")));
                 if (plain && ((Map<?, ?>) c.get("variables")).isEmpty()) {
