@@ -116,7 +116,7 @@ final class Builtins {
             }
             return new Undefined("'dict object' has no attribute '" + Py.str(key) + "'");
         }
-        if (obj instanceof List<?> l && Py.isInt(key)) {
+        if (obj instanceof List<?> l && Py.isInt(key) && !(obj instanceof Py.View)) {
             long k = Py.toLong(key);
             if (k < 0) {
                 k += l.size();
@@ -144,7 +144,7 @@ final class Builtins {
         List<Object> seq;
         if (obj instanceof String s) {
             seq = Py.chars(s);
-        } else if (obj instanceof List<?> l) {
+        } else if (obj instanceof List<?> l && !(obj instanceof Py.View)) {
             seq = new ArrayList<>(l);
         } else {
             throw new PyError("'" + Py.typeName(obj) + "' object is not subscriptable");
@@ -432,13 +432,13 @@ final class Builtins {
                     return m.containsKey(key) ? m.get(key) : d;
                 }
                 case "items" -> {
-                    return items(m);
+                    return new Py.View("dict_items", items(m));
                 }
                 case "keys" -> {
-                    return new ArrayList<Object>(m.keySet());
+                    return new Py.View("dict_keys", m.keySet());
                 }
                 case "values" -> {
-                    return new ArrayList<Object>(m.values());
+                    return new Py.View("dict_values", m.values());
                 }
                 case "copy" -> {
                     return new java.util.LinkedHashMap<Object, Object>(m);
@@ -736,10 +736,16 @@ final class Builtins {
                 return v instanceof Undefined || (bool && !Py.truthy(v)) ? dflt : v;
             }
             case "first": {
+                if (v instanceof Py.Generator g) {
+                    return g.exhausted() ? new Undefined("No first item, sequence was empty.") : g.next();
+                }
                 List<Object> items = Py.iterate(v);
                 return items.isEmpty() ? new Undefined("No first item, sequence was empty.") : items.get(0);
             }
             case "last": {
+                if (v instanceof Py.Generator g) {
+                    throw new PyError("'" + g.kind + "' object is not reversible");
+                }
                 List<Object> items = Py.iterate(v);
                 return items.isEmpty() ? new Undefined("No last item, sequence was empty.") : items.get(items.size() - 1);
             }
@@ -763,22 +769,34 @@ final class Builtins {
                         count == null ? -1 : Py.toLong(count));
             }
             case "items":
-                if (v instanceof Undefined) {
-                    return new ArrayList<>();
-                }
-                if (v instanceof Map<?, ?> m) {
-                    return items(m);
-                }
-                throw new PyError("Can only get item pairs from a mapping.");
+                return new Py.Generator("generator", () -> {
+                    if (v instanceof Undefined) {
+                        return new ArrayList<>();
+                    }
+                    if (v instanceof Map<?, ?> m) {
+                        return items(m);
+                    }
+                    throw new PyError("Can only get item pairs from a mapping.");
+                });
             case "list":
                 return Py.iterate(v);
             case "reverse":
                 if (v instanceof String s) {
                     return new StringBuilder(s).reverse().toString();
                 }
-                List<Object> rev = Py.iterate(v);
-                Collections.reverse(rev);
-                return rev;
+                if (v instanceof Py.Generator) {
+                    List<Object> rev = Py.iterate(v);
+                    Collections.reverse(rev);
+                    return rev;
+                }
+                if (!(v instanceof List) && !(v instanceof Map) && !(v instanceof Undefined)) {
+                    throw new PyError("argument to reversed() must be a sequence");
+                }
+                return new Py.Generator(v instanceof Map ? "dict_reversekeyiterator" : "list_reverseiterator", () -> {
+                    List<Object> rev = Py.iterate(v);
+                    Collections.reverse(rev);
+                    return rev;
+                });
             case "selectattr":
             case "rejectattr":
             case "select":
@@ -789,38 +807,51 @@ final class Builtins {
                 Object attr = byAttr ? arg(args, kw, 0, "attribute", null) : null;
                 String test = args.size() > testAt ? Py.str(args.get(testAt)) : null;
                 List<Object> testArgs = args.size() > testAt + 1 ? args.subList(testAt + 1, args.size()) : List.of();
-                List<Object> r = new ArrayList<>();
-                for (Object item : Py.iterate(v)) {
-                    Object x = byAttr ? attrPath(item, attr) : item;
-                    boolean t = test == null ? Py.truthy(x) : test(test, x, testArgs);
-                    if (t == keep) {
-                        r.add(item);
+                return new Py.Generator("generator", () -> {
+                    List<Object> r = new ArrayList<>();
+                    if (!Py.truthy(v)) {
+                        return r;
                     }
-                }
-                return r;
-            }
-            case "map": {
-                List<Object> r = new ArrayList<>();
-                if (kw.containsKey("attribute")) {
-                    Object dflt = kw.get("default");
                     for (Object item : Py.iterate(v)) {
-                        Object x = attrPath(item, kw.get("attribute"));
-                        r.add(x instanceof Undefined && kw.containsKey("default") ? dflt : x);
+                        Object x = byAttr ? attrPath(item, attr) : item;
+                        boolean t = test == null ? Py.truthy(x) : test(test, x, testArgs);
+                        if (t == keep) {
+                            r.add(item);
+                        }
                     }
                     return r;
-                }
-                if (args.isEmpty()) {
+                });
+            }
+            case "map": {
+                if (!kw.containsKey("attribute") && args.isEmpty()) {
                     throw new PyError("map requires a filter argument");
                 }
-                String f = Py.str(args.get(0));
-                List<Object> fargs = args.subList(1, args.size());
-                for (Object item : Py.iterate(v)) {
-                    r.add(filter(f, item, fargs, kw, limits));
-                }
-                return r;
+                return new Py.Generator("generator", () -> {
+                    List<Object> r = new ArrayList<>();
+                    if (!Py.truthy(v)) {
+                        return r;
+                    }
+                    if (kw.containsKey("attribute")) {
+                        Object dflt = kw.get("default");
+                        for (Object item : Py.iterate(v)) {
+                            Object x = attrPath(item, kw.get("attribute"));
+                            r.add(x instanceof Undefined && kw.containsKey("default") ? dflt : x);
+                        }
+                        return r;
+                    }
+                    String f = Py.str(args.get(0));
+                    List<Object> fargs = args.subList(1, args.size());
+                    for (Object item : Py.iterate(v)) {
+                        r.add(filter(f, item, fargs, kw, limits));
+                    }
+                    return r;
+                });
             }
             case "int": {
                 Object dflt = arg(args, kw, 0, "default", 0L);
+                if (v instanceof Undefined u) {
+                    throw Py.undefinedError(u);
+                }
                 if (Py.isInt(v)) {
                     return Py.toLong(v);
                 }
@@ -839,6 +870,9 @@ final class Builtins {
             }
             case "float": {
                 Object dflt = arg(args, kw, 0, "default", 0.0);
+                if (v instanceof Undefined u) {
+                    throw Py.undefinedError(u);
+                }
                 if (Py.isNumber(v)) {
                     return Py.toDouble(v);
                 }
@@ -932,8 +966,8 @@ final class Builtins {
             case "none" -> v == null;
             case "string" -> v instanceof String;
             case "mapping" -> v instanceof Map;
-            case "iterable" -> v instanceof List || v instanceof Map || v instanceof String || v instanceof Undefined;
-            case "sequence" -> v instanceof List || v instanceof Map || v instanceof String || v instanceof Undefined;
+            case "iterable" -> v instanceof List || v instanceof Map || v instanceof String || v instanceof Undefined || v instanceof Py.Generator;
+            case "sequence" -> (v instanceof List && !(v instanceof Py.View)) || v instanceof Map || v instanceof String || v instanceof Undefined;
             case "number" -> Py.isNumber(v);
             case "integer" -> v instanceof Long;
             case "float" -> v instanceof Double;
@@ -941,9 +975,9 @@ final class Builtins {
             case "true" -> Boolean.TRUE.equals(v);
             case "false" -> Boolean.FALSE.equals(v);
             case "callable" -> v instanceof Callable;
-            case "odd" -> Math.floorMod(intArg(v), 2) == 1;
-            case "even" -> Math.floorMod(intArg(v), 2) == 0;
-            case "divisibleby" -> Math.floorMod(intArg(v), intArg(args.get(0))) == 0;
+            case "odd" -> Py.eq(binary("%", v, 2L, JinjaTemplate.Limits.DEFAULT), 1L);
+            case "even" -> Py.eq(binary("%", v, 2L, JinjaTemplate.Limits.DEFAULT), 0L);
+            case "divisibleby" -> Py.eq(binary("%", v, args.get(0), JinjaTemplate.Limits.DEFAULT), 0L);
             case "eq", "equalto", "==" -> Py.eq(v, args.get(0));
             case "ne", "!=" -> !Py.eq(v, args.get(0));
             case "lt", "lessthan", "<" -> Py.compare(v, args.get(0), "<") < 0;
@@ -953,21 +987,11 @@ final class Builtins {
             case "in" -> Py.contains(args.get(0), v);
             case "sameas" -> v == args.get(0) || (v instanceof Boolean && v.equals(args.get(0)))
                     || (v instanceof Undefined && args.get(0) instanceof Undefined && v.equals(args.get(0)));
-            case "lower" -> Py.str(v).equals(Py.str(v).toLowerCase(Locale.ROOT));
-            case "upper" -> Py.str(v).equals(Py.str(v).toUpperCase(Locale.ROOT));
+            case "lower" -> (Boolean) stringMethod(Py.str(v), "islower", List.of(), Map.of());
+            case "upper" -> (Boolean) stringMethod(Py.str(v), "isupper", List.of(), Map.of());
             case "escaped" -> false;
             default -> throw new PyError("no test named '" + name + "'");
         };
-    }
-
-    private static long intArg(Object v) {
-        if (v instanceof Undefined u) {
-            throw Py.undefinedError(u);
-        }
-        if (!Py.isInt(v)) {
-            throw new PyError("unsupported operand type for %: '" + Py.typeName(v) + "'");
-        }
-        return Py.toLong(v);
     }
 
     // ---- strftime ----

@@ -34,6 +34,58 @@ final class Py {
         }
     }
 
+    /**
+     * A Python generator or iterator, as jinja2's select/reject/map/items filters and reverse return:
+     * computed on first use (so errors surface where Python would raise them), consumed by
+     * iteration, always truthy, without len().
+     */
+    static final class Generator {
+        final String kind;
+        private java.util.function.Supplier<List<Object>> source;
+        private List<Object> items;
+        private int pos;
+
+        Generator(String kind, java.util.function.Supplier<List<Object>> source) {
+            this.kind = kind;
+            this.source = source;
+        }
+
+        private List<Object> items() {
+            if (items == null) {
+                items = source.get();
+                source = null;
+            }
+            return items;
+        }
+
+        /** The remaining items; the generator is exhausted afterwards. */
+        List<Object> drain() {
+            List<Object> l = items();
+            List<Object> rest = new ArrayList<>(l.subList(pos, l.size()));
+            pos = l.size();
+            return rest;
+        }
+
+        /** The next item, or null when exhausted (check {@link #exhausted()} first). */
+        boolean exhausted() {
+            return pos >= items().size();
+        }
+
+        Object next() {
+            return items().get(pos++);
+        }
+    }
+
+    /** dict.keys()/values()/items(): a list that prints as Python's view does. */
+    static final class View extends ArrayList<Object> {
+        final String kind;
+
+        View(String kind, java.util.Collection<?> items) {
+            super(items);
+            this.kind = kind;
+        }
+    }
+
     /** jinja2's namespace(): an object whose attributes can be assigned with {% set ns.x = ... %}. */
     static final class Namespace {
         final Map<String, Object> attrs = new java.util.LinkedHashMap<>();
@@ -96,6 +148,12 @@ final class Py {
         }
         if (v instanceof Tuple) {
             return "tuple";
+        }
+        if (v instanceof View view) {
+            return view.kind;
+        }
+        if (v instanceof Generator g) {
+            return g.kind;
         }
         if (v instanceof List) {
             return "list";
@@ -167,6 +225,16 @@ final class Py {
         }
         if (v instanceof Undefined) {
             return "";
+        }
+        if (v instanceof View view) {
+            StringBuilder sb = new StringBuilder(view.kind).append("([");
+            for (int i = 0; i < view.size(); i++) {
+                sb.append(i > 0 ? ", " : "").append(repr(view.get(i)));
+            }
+            return sb.append("])").toString();
+        }
+        if (v instanceof Generator g) {
+            return "<" + (g.kind.equals("generator") ? "generator object" : g.kind + " object") + ">";
         }
         if (v instanceof List<?> l) {
             boolean tuple = v instanceof Tuple;
@@ -289,7 +357,7 @@ final class Py {
             return a.equals(b);
         }
         if (a instanceof List<?> la && b instanceof List<?> lb) {
-            if (la.size() != lb.size()) {
+            if (la.size() != lb.size() || !sameSequenceType(a, b)) {
                 return false;
             }
             for (int i = 0; i < la.size(); i++) {
@@ -324,7 +392,7 @@ final class Py {
         if (a instanceof String sa && b instanceof String sb) {
             return compareCodePoints(sa, sb);
         }
-        if (a instanceof List<?> la && b instanceof List<?> lb) {
+        if (a instanceof List<?> la && b instanceof List<?> lb && sameSequenceType(a, b) && !(a instanceof View)) {
             for (int i = 0; i < Math.min(la.size(), lb.size()); i++) {
                 if (!eq(la.get(i), lb.get(i))) {
                     return compare(la.get(i), lb.get(i), op);
@@ -336,6 +404,14 @@ final class Py {
             throw undefinedError(a instanceof Undefined u ? u : (Undefined) b);
         }
         throw new PyError("'" + op + "' not supported between instances of '" + typeName(a) + "' and '" + typeName(b) + "'");
+    }
+
+    /** list == tuple is False in Python, and they do not order against each other. */
+    private static boolean sameSequenceType(Object a, Object b) {
+        if (a instanceof View || b instanceof View) {
+            return a instanceof View va2 && b instanceof View vb && va2.kind.equals(vb.kind);
+        }
+        return (a instanceof Tuple) == (b instanceof Tuple);
     }
 
     private static int compareCodePoints(String a, String b) {
@@ -371,9 +447,20 @@ final class Py {
             return false;
         }
         if (container instanceof Map<?, ?> m) {
+            if ((item instanceof List && !(item instanceof Tuple)) || item instanceof Map) {
+                throw new PyError("unhashable type: '" + typeName(item) + "'");
+            }
             return m.containsKey(item) || (item instanceof Long || item instanceof Boolean) && m.keySet().stream().anyMatch(k -> eq(k, item));
         }
         if (container instanceof Undefined) {
+            return false;
+        }
+        if (container instanceof Generator g) {
+            while (!g.exhausted()) {
+                if (eq(g.next(), item)) {
+                    return true;
+                }
+            }
             return false;
         }
         throw new PyError("argument of type '" + typeName(container) + "' is not iterable");
@@ -381,6 +468,9 @@ final class Py {
 
     /** Python iteration: lists, dict keys, string characters; Undefined is empty. */
     static List<Object> iterate(Object v) {
+        if (v instanceof Generator g) {
+            return g.drain();
+        }
         if (v instanceof List<?> l) {
             return new ArrayList<>(l);
         }
@@ -439,7 +529,7 @@ final class Py {
             sb.append(Double.isNaN(d) ? "NaN" : Double.isInfinite(d) ? (d > 0 ? "Infinity" : "-Infinity") : floatRepr(d));
         } else if (v instanceof String s) {
             jsonString(sb, s);
-        } else if (v instanceof List<?> l) {
+        } else if (v instanceof List<?> l && !(v instanceof View)) {
             if (l.isEmpty()) {
                 sb.append("[]");
                 return;

@@ -31,13 +31,24 @@ class JinjaEngineTest {
     }
 
     @TestFactory
-    @SuppressWarnings("unchecked")
     Stream<DynamicTest> matchesJinja2() throws IOException {
-        List<Object> cases = (List<Object>) resource("jinja2-engine-cases.json").get("cases");
-        assertTrue(cases.size() > 50);
+        return cases("jinja2-engine-cases.json", 50);
+    }
+
+    /** Random expressions (filters, tests, operators, methods, subscripts, loops) rendered by jinja2. */
+    @TestFactory
+    Stream<DynamicTest> matchesJinja2OnRandomExpressions() throws IOException {
+        return cases("jinja2-random-cases.json", 500);
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Stream<DynamicTest> cases(String resource, int atLeast) throws IOException {
+        Map<String, Object> root = resource(resource);
+        List<Object> cases = (List<Object>) root.get("cases");
+        assertTrue(cases.size() >= atLeast);
         return cases.stream().map(o -> (Map<String, Object>) o).map(c -> DynamicTest.dynamicTest((String) c.get("name"), () -> {
             String template = (String) c.get("template");
-            Map<String, Object> context = (Map<String, Object>) c.get("context");
+            Map<String, Object> context = (Map<String, Object>) c.getOrDefault("context", root.get("context"));
             if (c.containsKey("output")) {
                 assertEquals(c.get("output"), JinjaTemplate.parse(template).render(context), template);
                 return;

@@ -47,8 +47,10 @@ def render(template, ctx):
         return {"error": "syntax", "line": e.lineno, "message": str(e)}
     except (UndefinedError, SecurityError, TypeError, ValueError, ZeroDivisionError, AttributeError, OverflowError) as e:
         return {"error": "render", "message": type(e).__name__ + ": " + str(e)}
-    except TemplateError as e:
-        return {"error": "raised", "message": str(e)}
+    except TemplateError as e:  # raise_exception raises TemplateError itself; subclasses are jinja2's own errors
+        if type(e) is TemplateError:
+            return {"error": "raised", "message": str(e)}
+        return {"error": "render", "message": type(e).__name__ + ": " + str(e)}
 
 # ---------------------------------------------------------------- GGUF metadata (strings only)
 def gguf_strings(path):
@@ -252,6 +254,18 @@ ENGINE = [
     ("str_methods", "{{ '  a b  '.strip() }}|{{ 'xxaxx'.lstrip('x') }}|{{ 'xxaxx'.rstrip('x') }}|{{ '\\n a \\n'.lstrip() }}|{{ 'abc'.startswith('ab') }}|{{ 'abc'.endswith(('x', 'c')) }}|{{ 'a,b,,c'.split(',') }}|{{ ' a  b '.split() }}|{{ 'a,b,c'.split(',', 1) }}|{{ 'a,b,c'.rsplit(',', 1) }}|{{ 'Ab'.upper() }}{{ 'Ab'.lower() }}|{{ 'aXa'.replace('a', 'b') }}|{{ 'hello world'.title() }}|{{ 'abcb'.find('b') }} {{ 'abcb'.count('b') }}|{{ '-'.join(['a', 'b']) }}|{{ 'a\\nb\\n'.splitlines() }}", {}),
     ("think_split", "{% set c = content.split('</think>')[-1].lstrip('\\n') %}{% set r = content.split('</think>')[0].rstrip('\\n').split('<think>')[-1].lstrip('\\n') %}[{{ r }}][{{ c }}]", {"content": "<think>\nreason here\n</think>\n\nanswer"}),
     ("dict_methods", "{{ d.keys()|list }} {{ d.values()|list }} {% for k, v in d.items() %}{{ k }}{{ v }}{% endfor %} {{ d.items is defined }}", {"d": {"a": 1, "b": 2}}),
+    # generators (select/reject/map/items return one-shot generators in jinja2) and dict views
+    ("generator_truthiness", "{% if ms|selectattr('role', 'equalto', 'system') %}always{% endif %} {{ ms|selectattr('role', 'equalto', 'nobody')|list|length }} {{ (ms|map(attribute='role')|list)[1] }} {{ ms|selectattr('role', 'equalto', 'user')|first }}", {"ms": [{"role": "user"}, {"role": "assistant"}]}),
+    ("generator_single_use", "{% set g = ms|map(attribute='role') %}{% for r in g %}{{ r }}{% endfor %}|{% for r in g %}{{ r }}{% endfor %}|{{ 'user' in ms|map(attribute='role') }}", {"ms": [{"role": "user"}, {"role": "assistant"}]}),
+    ("generator_no_len", "{{ ms|selectattr('role')|length }}", {"ms": [{"role": "user"}]}),
+    ("map_of_falsy", "{% for x in false|map('upper') %}x{% else %}empty{% endfor %}{{ none|select|list }}", {}),
+    ("dict_views", "{{ d.items() }} {{ d.keys() }} {{ d.values() }} {{ d.items()|list }} {{ d.keys()|list == ['a'] }} {{ d.keys() == ['a'] }}", {"d": {"a": 1}}),
+    ("tuple_vs_list", "{{ (1, 2) == [1, 2] }} {{ (1, 2) == (1, 2) }} {{ [1, 2] == [1, 2] }} {{ (1, 2) in [(1, 2)] }}", {}),
+    ("tuple_list_order_error", "{{ (1, 2) < [1, 3] }}", {}),
+    ("unhashable_in", "{{ {} in {'a': 1} }}", {}),
+    ("int_of_undefined", "{{ u|int }}", {}),
+    ("slice_non_sequence", "{{ n[1:] }}", {"n": 5}),
+    ("divisible_float", "{{ 4.0 is divisibleby 2 }} {{ 3.0 is odd }} {{ 'A1' is upper }} {{ '1' is lower }} {{ 'ab' is lower }}", {}),
     # errors
     ("raise_exception", "{% if messages|length == 0 %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}", {"messages": []}),
     ("type_error_concat", "{{ 'a' + 1 }}", {}),
@@ -267,6 +281,65 @@ ENGINE = [
     ("syntax_bad_char", "{{ a $ b }}", {}),
 ]
 
+# ---------------------------------------------------------------- random expressions
+def random_fixture(seed=20251123, count=800):
+    """Random expressions over literals, operators, filters, tests, methods and subscripts.
+
+    Left out on purpose: printing generators (jinja2 prints an object address), printf-style '%' on
+    strings, and subscripts of constant expressions (jinja2 folds those at compile time)."""
+    import random
+    rnd = random.Random(seed)
+    atoms = ["1", "0", "-3", "2.5", "0.1", "'a'", "'hello world'", "''", "' pad '", "true", "false", "none", "[]", "[1, 2, 3]",
+             "['x', 'y']", "{'k': 'v', 'n': 1}", "{}", "s", "n", "f", "l", "d", "u", "e", "(1, 2)", "'A\\nB'", "ms"]
+    binops = ["+", "-", "*", "/", "//", "~", "==", "!=", "<", ">", "<=", ">=", "in", "not in", "and", "or"]
+    filters = ["trim", "length", "tojson", "upper", "lower", "string", "first", "last", "join", "join(', ')", "list", "reverse",
+               "default('D')", "default('D', true)", "items", "int", "float", "abs", "capitalize", "title", "replace('a', 'b')",
+               "map('upper')", "select", "reject", "selectattr('role', 'equalto', 'user')", "map(attribute='role')",
+               "tojson(indent=2)", "sum", "count"]
+    tests = ["defined", "undefined", "none", "string", "mapping", "iterable", "sequence", "number", "integer", "float", "true",
+             "false", "odd", "even", "boolean", "callable", "eq 1", "in [1, 'a']", "divisibleby 2", "lower", "upper"]
+    methods = [".strip()", ".upper()", ".split()", ".split('l')", ".startswith('h')", ".endswith('d')", ".lstrip('h')",
+               ".rstrip()", ".replace('l', 'L')", ".title()", ".get('k')", ".get('z', 3)", ".keys()", ".values()", ".items()",
+               ".count('l')", ".find('o')"]
+    def expr(depth):
+        r = rnd.random()
+        if depth <= 0 or r < 0.25:
+            return rnd.choice(atoms)
+        if r < 0.45:
+            return "(" + expr(depth - 1) + " " + rnd.choice(binops) + " " + expr(depth - 1) + ")"
+        if r < 0.6:
+            return expr(depth - 1) + "|" + rnd.choice(filters)
+        if r < 0.7:
+            return "(" + expr(depth - 1) + " is " + rnd.choice(["", "not "]) + rnd.choice(tests) + ")"
+        if r < 0.78:
+            return rnd.choice(["s", "d", "'hello world'", "{'k': 'v'}"]) + rnd.choice(methods)
+        if r < 0.85:
+            return rnd.choice(["s", "l", "d", "ms", "n", "u"]) + rnd.choice(["[0]", "[-1]", "[1:]", "[::-1]", "['k']", ".k", "[:2]", ".role", "[5]"])
+        if r < 0.9:
+            return "(" + expr(depth - 1) + " if " + expr(depth - 1) + " else " + expr(depth - 1) + ")"
+        if r < 0.95:
+            return "not " + expr(depth - 1)
+        return "-" + rnd.choice(["n", "f", "1", "2.5", "e"])
+    def template():
+        k = rnd.random()
+        if k < 0.7:
+            return "{{ " + expr(3) + " }}"
+        if k < 0.85:
+            return "{% for x in " + expr(2) + " %}[{{ x }}{{ loop.index }}{{ loop.last }}]{% else %}E{% endfor %}"
+        return "{% if " + expr(3) + " %}Y{% else %}N{% endif %}"
+    ctx = {"s": "hello world", "n": 7, "f": 1.5, "l": [3, "b", None, True], "d": {"k": "v", "role": "user"}, "e": -2,
+           "ms": [{"role": "user", "content": "u"}, {"role": "assistant", "content": "a"}]}
+    cases = []
+    while len(cases) < count:
+        t = template()
+        r = render(t, ctx)
+        if " at 0x" in r.get("output", "") or "object at 0x" in r.get("message", ""):
+            continue
+        case = {"name": "random-%d" % len(cases), "template": t}
+        case.update(r)
+        cases.append(case)
+    return {"provenance": PROVENANCE + "; random cases from seed %d" % seed, "context": ctx, "cases": cases}
+
 def engine_fixture():
     cases = []
     for name, tpl, ctx in ENGINE:
@@ -280,6 +353,9 @@ if __name__ == "__main__":
     here = os.path.dirname(os.path.abspath(__file__))
     with open(os.path.join(here, "jinja2-engine-cases.json"), "w", encoding="utf-8") as f:
         json.dump(engine_fixture(), f, ensure_ascii=False, indent=1)
+        f.write("\n")
+    with open(os.path.join(here, "jinja2-random-cases.json"), "w", encoding="utf-8") as f:
+        json.dump(random_fixture(), f, ensure_ascii=False, indent=0)
         f.write("\n")
     with open(os.path.join(here, "jinja2-chat-renderings.json"), "w", encoding="utf-8") as f:
         json.dump(chat_fixture(testdata), f, ensure_ascii=False, indent=1)
