@@ -974,7 +974,7 @@ final class Builtins {
             case "boolean" -> v instanceof Boolean;
             case "true" -> Boolean.TRUE.equals(v);
             case "false" -> Boolean.FALSE.equals(v);
-            case "callable" -> v instanceof Callable;
+            case "callable" -> v instanceof Callable || v instanceof Undefined; // Undefined defines __call__
             case "odd" -> Py.eq(binary("%", v, 2L, JinjaTemplate.Limits.DEFAULT), 1L);
             case "even" -> Py.eq(binary("%", v, 2L, JinjaTemplate.Limits.DEFAULT), 0L);
             case "divisibleby" -> Py.eq(binary("%", v, args.get(0), JinjaTemplate.Limits.DEFAULT), 0L);

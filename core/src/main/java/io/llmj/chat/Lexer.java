@@ -184,7 +184,7 @@ final class Lexer {
             return false;
         }
         p = skipWhitespace(p + 3);
-        if (p < src.length() && (src.charAt(p) == '-' || src.charAt(p) == '+')) {
+        if (p < src.length() && src.charAt(p) == '-') {
             p++;
         }
         return src.startsWith("%}", p);
@@ -195,15 +195,12 @@ final class Lexer {
         p = skipWhitespace(p) + 3;
         p = skipWhitespace(p);
         boolean stripAfter = src.charAt(p) == '-';
-        boolean keep = src.charAt(p) == '+';
-        if (stripAfter || keep) {
+        if (stripAfter) {
             p++;
         }
         p += 2;
-        if (stripAfter) {
+        if (stripAfter) { // jinja2 applies no trim_blocks after {% raw %}
             p = skipWhitespace(p);
-        } else if (!keep && p < src.length() && src.charAt(p) == '\n') {
-            p++;
         }
         int search = p;
         while (true) {

@@ -41,6 +41,12 @@ class JinjaEngineTest {
         return cases("jinja2-random-cases.json", 500);
     }
 
+    /** Random nestings of tags with -, + and plain delimiters among spaces, tabs and newlines. */
+    @TestFactory
+    Stream<DynamicTest> matchesJinja2OnRandomWhitespaceLayouts() throws IOException {
+        return cases("jinja2-whitespace-cases.json", 400);
+    }
+
     @SuppressWarnings("unchecked")
     private static Stream<DynamicTest> cases(String resource, int atLeast) throws IOException {
         Map<String, Object> root = resource(resource);

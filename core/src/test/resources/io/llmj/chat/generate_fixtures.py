@@ -340,6 +340,42 @@ def random_fixture(seed=20251123, count=800):
         cases.append(case)
     return {"provenance": PROVENANCE + "; random cases from seed %d" % seed, "context": ctx, "cases": cases}
 
+# ---------------------------------------------------------------- random whitespace layouts
+def whitespace_fixture(seed=7, count=400):
+    """Random nestings of if/for/set/comments/prints with -, + and plain delimiters between random
+    runs of spaces, tabs, newlines and text: trim_blocks, lstrip_blocks and whitespace control."""
+    import random
+    rnd = random.Random(seed)
+    texts = ["", " ", "  ", "\n", " \n", "\t", "a", "b \n  ", "\n\n", "\n  ", "x\n\t", "  \n  "]
+    def ws():
+        return "".join(rnd.choice(texts) for _ in range(rnd.randint(0, 3)))
+    def l():
+        return rnd.choice(["", "", "-", "+"])
+    def r():
+        return rnd.choice(["", "", "-", "+"])
+    def tag(body):
+        return "{%" + l() + " " + body + " " + r() + "%}"
+    def node(depth):
+        k = rnd.random()
+        if depth <= 0 or k < 0.3:
+            return ws() + rnd.choice(["{{" + rnd.choice(["", "-"]) + " 'v' " + rnd.choice(["", "-"]) + "}}",
+                                      "{#" + rnd.choice(["", "-"]) + " c " + rnd.choice(["", "-"]) + "#}",
+                                      tag("set x = 1"), "t"]) + ws()
+        body = "".join(node(depth - 1) for _ in range(rnd.randint(1, 3)))
+        if k < 0.55:
+            return ws() + tag("if " + rnd.choice(["true", "false"])) + body + \
+                (tag("else") + node(depth - 1) if rnd.random() < 0.4 else "") + tag("endif") + ws()
+        if k < 0.8:
+            return ws() + tag("for i in [1, 2]") + body + tag("endfor") + ws()
+        return ws() + tag("raw") + ws() + "{{ raw }}" + ws() + tag("endraw") + ws() if rnd.random() < 0.2 else ws() + body
+    cases = []
+    for i in range(count):
+        t = "".join(node(3) for _ in range(rnd.randint(1, 3)))
+        case = {"name": "ws-%d" % i, "template": t}
+        case.update(render(t, {}))
+        cases.append(case)
+    return {"provenance": PROVENANCE + "; random whitespace layouts from seed %d" % seed, "context": {}, "cases": cases}
+
 def engine_fixture():
     cases = []
     for name, tpl, ctx in ENGINE:
@@ -356,6 +392,9 @@ if __name__ == "__main__":
         f.write("\n")
     with open(os.path.join(here, "jinja2-random-cases.json"), "w", encoding="utf-8") as f:
         json.dump(random_fixture(), f, ensure_ascii=False, indent=0)
+        f.write("\n")
+    with open(os.path.join(here, "jinja2-whitespace-cases.json"), "w", encoding="utf-8") as f:
+        json.dump(whitespace_fixture(), f, ensure_ascii=False, indent=0)
         f.write("\n")
     with open(os.path.join(here, "jinja2-chat-renderings.json"), "w", encoding="utf-8") as f:
         json.dump(chat_fixture(testdata), f, ensure_ascii=False, indent=1)
