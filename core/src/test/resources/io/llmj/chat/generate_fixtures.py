@@ -266,6 +266,7 @@ ENGINE = [
     ("int_of_undefined", "{{ u|int }}", {}),
     ("slice_non_sequence", "{{ n[1:] }}", {"n": 5}),
     ("divisible_float", "{{ 4.0 is divisibleby 2 }} {{ 3.0 is odd }} {{ 'A1' is upper }} {{ '1' is lower }} {{ 'ab' is lower }}", {}),
+    # scoping: macros, loops, set, namespaces (templates list SCOPE_TEMPLATES, context SCOPE_CONTEXT)
     # errors
     ("raise_exception", "{% if messages|length == 0 %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}", {"messages": []}),
     ("type_error_concat", "{{ 'a' + 1 }}", {}),
@@ -375,6 +376,41 @@ def whitespace_fixture(seed=7, count=400):
         case.update(render(t, {}))
         cases.append(case)
     return {"provenance": PROVENANCE + "; random whitespace layouts from seed %d" % seed, "context": {}, "cases": cases}
+
+SCOPE_CONTEXT = {"messages": [{"role": "system", "content": "Be <nice> & brief"}, {"role": "user", "content": "hi there you"}]}
+SCOPE_TEMPLATES = [
+ "{% set x = 1 %}{% macro m() %}{{ x }}{% endmacro %}{% set x = 2 %}{{ m() }}",
+ "{% macro m() %}[{{ i }}]{% endmacro %}{% for i in [1, 2] %}{{ m() }}{% endfor %}",
+ "{% set i = 'outer' %}{% for i in [1] %}{{ i }}{% endfor %}{{ i }}",
+ "{% set l = [1, 2] %}{% for x in l %}{% set l = [] %}{{ x }}{{ l }}{% endfor %}{{ l }}",
+ "{% for a in [1, 2] %}{% set outer = loop %}{% for b in [3] %}{{ outer.index }}{{ loop.index }}{% endfor %}{% endfor %}",
+ "{% for a in [1, 2] %}{% set s %}v{{ a }}{% endset %}{{ s }}{% endfor %}{{ s }}",
+ "{% set ns = namespace(t=0) %}{% macro add(n) %}{% set ns.t = ns.t + n %}{% endmacro %}{{ add(2) }}{{ add(3) }}{{ ns.t }}",
+ "{% macro m(a, b=a ~ 'x') %}{{ a }}{{ b }}{% endmacro %}{{ m('q') }}",
+ "{% macro m(a) %}{{ a }}{{ b }}{% endmacro %}{% set b = 'B' %}{{ m(1) }}",
+ "{% for i in [1, 2, 3] %}{% if i == 2 %}{% set y = i %}{% endif %}{{ y }}{% endfor %}{{ y }}",
+ "{% set x = 5 %}{% for i in [1] %}{% set x = x + 1 %}{{ x }}{% endfor %}{{ x }}",
+ "{% for i in [1, 2] %}{% for j in [1, 2] %}{% if j == 2 %}{% break %}{% endif %}{{ i }}{{ j }}{% endfor %}{% endfor %}",
+ "{% for i in range(5) if i is odd %}{{ i }}{{ loop.index }}{% if loop.last %}!{% endif %}{% endfor %}",
+ "{% set a = [1, 2] %}{% set b = a + [3] %}{{ a }}{{ b }}",
+ "{% macro m() %}{{ caller is defined }}{% endmacro %}{{ m() }}",
+ "{% macro m(x) %}{{ x }}{% endmacro %}{{ m() }}|{{ m(1, ) }}",
+ "{{ loop is defined }}{% for i in [1] %}{{ loop is defined }}{% endfor %}",
+ "{% for k, v in {'a': 1}.items() %}{{ k }}{{ v }}{% endfor %}{% for a, b in [[1, 2], [3, 4]] %}{{ a + b }}{% endfor %}",
+ "{% for x in [1, 2] %}{{ loop.changed(x) if false else '' }}{{ loop.depth }}{{ loop.depth0 }}{% endfor %}",
+ "{% set messages = messages[1:] %}{{ messages|length }}",
+ "{% if true %}{% set z = 1 %}{% endif %}{{ z }}",
+ "{{ namespace(a=1, b='x').b }} {{ dict(a=1)['a'] }}",
+ "{% set ns = namespace() %}{% set ns.items = [1] %}{{ ns.items }}",
+ "{%- for m in messages -%}\n  {%- if loop.first and m.role != 'system' -%}\n    {{- raise_exception('no system') -}}\n  {%- endif -%}\n{%- endfor -%}ok",
+ "{% macro m() -%}\n  inner\n{%- endmacro %}[{{ m() }}]",
+ "{{ (messages|selectattr('role', 'equalto', 'user')|list|last).content }}",
+ "{{ messages[-1]['content'] if messages else '' }}{{ messages|map(attribute='content')|join('|') }}",
+ "{% for m in messages %}{{ m.role|capitalize }}: {{ m.content|e }}{{ '\\n' if not loop.last }}{% endfor %}",
+ "{{ messages|tojson }}",
+ "{{ messages[0].content.split(' ')|map('length')|list }} {{ messages|length > 1 and messages[1].role }}",
+]
+ENGINE += [("scope_%d" % i, t, SCOPE_CONTEXT) for i, t in enumerate(SCOPE_TEMPLATES)]
 
 def engine_fixture():
     cases = []
