@@ -293,6 +293,9 @@ final class Interpreter {
             throw new ChatTemplateException(Kind.RAISED, r.getMessage(), e.line(), e.col());
         } catch (ArithmeticException ae) {
             throw error(e, ae.getMessage());
+        } catch (ClassCastException | IndexOutOfBoundsException | IllegalArgumentException | NullPointerException bad) {
+            // a filter, test or method called with missing or wrongly typed arguments
+            throw error(e, "invalid arguments (" + bad.getClass().getSimpleName() + ")");
         }
     }
 
