@@ -198,7 +198,7 @@ final class Builtins {
         if (a instanceof Undefined u) {
             throw Py.undefinedError(u);
         }
-        if (b instanceof Undefined u) {
+        if (b instanceof Undefined u && !(op.equals("%") && a instanceof String)) {
             throw Py.undefinedError(u);
         }
         boolean nums = Py.isNumber(a) && Py.isNumber(b);
@@ -296,8 +296,8 @@ final class Builtins {
                     }
                     return r;
                 }
-                if (a instanceof String) {
-                    throw new PyError("printf-style string formatting is not supported");
+                if (a instanceof String fmt) {
+                    return checkLen(Format.percent(fmt, b), limits);
                 }
             }
             case "**" -> {
@@ -568,6 +568,8 @@ final class Builtins {
                 return s.codePoints().anyMatch(Character::isLetter) && s.equals(s.toUpperCase(Locale.ROOT));
             case "islower":
                 return s.codePoints().anyMatch(Character::isLetter) && s.equals(s.toLowerCase(Locale.ROOT));
+            case "format":
+                return Format.format(s, args, kw);
             default:
                 throw new PyError("str." + name + "() is not supported");
         }

@@ -45,7 +45,7 @@ def render(template, ctx):
         return {"output": t.render(**ctx)}
     except TemplateSyntaxError as e:
         return {"error": "syntax", "line": e.lineno, "message": str(e)}
-    except (UndefinedError, SecurityError, TypeError, ValueError, ZeroDivisionError, AttributeError, OverflowError) as e:
+    except (UndefinedError, SecurityError, TypeError, ValueError, ZeroDivisionError, AttributeError, OverflowError, LookupError) as e:
         return {"error": "render", "message": type(e).__name__ + ": " + str(e)}
     except TemplateError as e:  # raise_exception raises TemplateError itself; subclasses are jinja2's own errors
         if type(e) is TemplateError:
@@ -267,6 +267,13 @@ ENGINE = [
     ("slice_non_sequence", "{{ n[1:] }}", {"n": 5}),
     ("divisible_float", "{{ 4.0 is divisibleby 2 }} {{ 3.0 is odd }} {{ 'A1' is upper }} {{ '1' is lower }} {{ 'ab' is lower }}", {}),
     # scoping: macros, loops, set, namespaces (templates list SCOPE_TEMPLATES, context SCOPE_CONTEXT)
+    # printf-style % and str.format
+    ("percent_format", "{{ '%s and %s' % ('a', 1) }}|{{ '%d' % 3.7 }}|{{ '%5.2f|%-4d|%04d|%+d' % (3.14159, 7, -5, 2) }}|{{ '%r' % 'q' }}|{{ '100%%' % () }}|{{ '%s' % none }}|{{ '%s' % [1, 2] }}|{{ '%x %X %o' % (255, 255, 8) }}|{{ '%(a)s-%(b)d' % {'a': 'A', 'b': 2} }}|{{ '%s' % u }}|{{ '%.3s' % 'abcdef' }}|{{ 'plain' % {} }}", {}),
+    ("percent_errors_1", "{{ '%s %s' % ('a',) }}", {}),
+    ("percent_errors_2", "{{ '%s' % ('a', 'b') }}", {}),
+    ("percent_errors_3", "{{ '%d' % 'x' }}", {}),
+    ("str_format", "{{ '{} {}'.format('a', 1) }}|{{ '{1}{0}'.format('x', 'y') }}|{{ '{name}!'.format(name='Bob') }}|{{ '{{literal}}'.format() }}|{{ '{:>5}|{:<4}|{:^7}|{:*^7}'.format('r', 'l', 'c', 'c') }}|{{ '{:.2f} {:5d} {:05d} {}'.format(3.14159, 42, -42, 2.5) }}|{{ '{!r}'.format('q') }}|{{ '{:.3}'.format('abcdef') }}|{{ '{} {}'.format(none, true) }}|{{ '{0.role}'.format(m) if false else '' }}", {"m": {"role": "user"}}),
+    ("str_format_error", "{{ '{} {}'.format('a') }}", {}),
     # errors
     ("raise_exception", "{% if messages|length == 0 %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}", {"messages": []}),
     ("type_error_concat", "{{ 'a' + 1 }}", {}),
