@@ -171,6 +171,35 @@ final class Interpreter {
             case Node.Break b -> throw BREAK;
             case Node.Continue c -> throw CONTINUE;
             case Node.Block b -> exec(b.body(), f);
+            case Node.With w -> {
+                Frame wf = new Frame(f);
+                for (int k = 0; k < w.targets().size(); k++) {
+                    wf.vars.put(w.targets().get(k), eval(w.values().get(k), f));
+                }
+                exec(w.body(), wf);
+            }
+            case Node.FilterBlock fb -> {
+                int mark = out.length();
+                exec(fb.body(), f);
+                Object value = out.substring(mark);
+                out.setLength(mark);
+                for (Node.Filter fl : fb.filters()) {
+                    List<Object> args = new ArrayList<>();
+                    for (Expr a : fl.args()) {
+                        args.add(eval(a, f));
+                    }
+                    Map<String, Object> kw = new LinkedHashMap<>();
+                    for (int k = 0; k < fl.kwNames().size(); k++) {
+                        kw.put(fl.kwNames().get(k), eval(fl.kwValues().get(k), f));
+                    }
+                    try {
+                        value = Builtins.filter(fl.name(), value, args, kw, limits);
+                    } catch (PyError err) {
+                        throw error(fl, err.getMessage());
+                    }
+                }
+                emit(Py.str(value), fb);
+            }
             case Expr e -> throw error(e, "expression used as a statement");
         }
     }

@@ -17,10 +17,10 @@ import java.util.Map;
  * <p>Supported: {@code {{ }}}, {@code {% %}}, {@code {# #}}, {@code -}/{@code +} whitespace control,
  * {@code if/elif/else}, {@code for} (with an {@code if} filter, {@code else}, tuple unpacking and the
  * {@code loop} variable), {@code break/continue}, {@code set} (including block set and namespace
- * attributes), {@code macro}, {@code raw}, {@code generation}; Python-like literals, operators, tests,
+ * attributes), {@code macro}, {@code with}, {@code filter} blocks, {@code raw}, {@code generation}; Python-like literals, operators, tests,
  * the common filters and str/dict/list methods, printf-style {@code %} and {@code str.format} for the
- * common conversions. Not supported: template inheritance and includes, {@code call}/{@code filter}/
- * {@code with} blocks, recursive loops, {@code loop.changed}; unknown filters and tests fail when
+ * common conversions. Not supported: template inheritance and includes, {@code call} blocks,
+ * recursive loops, {@code loop.changed}; unknown filters and tests fail when
  * they are reached rather than when the template is parsed.
  */
 public final class JinjaTemplate {

@@ -31,6 +31,10 @@ sealed interface Node {
 
     record Block(List<Node> body, int line, int col) implements Node {}
 
+    record With(List<String> targets, List<Expr> values, List<Node> body, int line, int col) implements Node {}
+
+    record FilterBlock(List<Filter> filters, List<Node> body, int line, int col) implements Node {}
+
     // ---- expressions ----
     sealed interface Expr extends Node {}
 

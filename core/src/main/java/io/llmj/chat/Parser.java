@@ -162,6 +162,38 @@ final class Parser {
                     expectBlockEnd();
                     yield new Node.Block(body, t.line(), t.col());
                 }
+                case "with" -> {
+                    List<String> targets = new ArrayList<>();
+                    List<Expr> values = new ArrayList<>();
+                    while (peek().type() != Type.BLOCK_END) {
+                        if (!targets.isEmpty()) {
+                            expectOp(",");
+                        }
+                        targets.add(expectName());
+                        expectOp("=");
+                        values.add(parseExpression(true));
+                    }
+                    expectBlockEnd();
+                    List<Node> body = subparse(List.of("endwith"));
+                    next();
+                    expectBlockEnd();
+                    yield new Node.With(targets, values, body, t.line(), t.col());
+                }
+                case "filter" -> {
+                    Expr chain = parseFilterExpr(new Node.Literal(null, t.line(), t.col()), true);
+                    List<Node.Filter> filters = new ArrayList<>();
+                    for (Expr e = chain; e instanceof Node.Filter f; e = f.value()) {
+                        filters.add(0, f);
+                    }
+                    if (filters.isEmpty()) {
+                        throw error("expected a filter name", peek());
+                    }
+                    expectBlockEnd();
+                    List<Node> body = subparse(List.of("endfilter"));
+                    next();
+                    expectBlockEnd();
+                    yield new Node.FilterBlock(filters, body, t.line(), t.col());
+                }
                 case "raw" -> throw error("malformed raw tag", t);
                 default -> throw error("encountered unknown tag '" + t.text() + "'", t);
             };
@@ -618,10 +650,18 @@ final class Parser {
     }
 
     private Expr parseFilterExpr(Expr e) {
+        return parseFilterExpr(e, false);
+    }
+
+    /** Filters, tests and calls after a value; {@code startInline}: the first filter has no '|'. */
+    private Expr parseFilterExpr(Expr e, boolean startInline) {
         while (true) {
             Token t = peek();
-            if (t.isOp("|")) {
-                next();
+            if (t.isOp("|") || startInline) {
+                if (!startInline) {
+                    next();
+                }
+                startInline = false;
                 String name = dottedName();
                 Args a = peek().isOp("(") ? parseArgs() : new Args(List.of(), List.of(), List.of());
                 e = new Node.Filter(e, name, a.args, a.kwNames, a.kwValues, t.line(), t.col());

@@ -267,6 +267,9 @@ ENGINE = [
     ("slice_non_sequence", "{{ n[1:] }}", {"n": 5}),
     ("divisible_float", "{{ 4.0 is divisibleby 2 }} {{ 3.0 is odd }} {{ 'A1' is upper }} {{ '1' is lower }} {{ 'ab' is lower }}", {}),
     # scoping: macros, loops, set, namespaces (templates list SCOPE_TEMPLATES, context SCOPE_CONTEXT)
+    # with and filter blocks
+    ("with_block", "{% set a = 'outer' %}{% with a = 'inner', b = a %}{{ a }}-{{ b }}{% set c = 1 %}{% endwith %} {{ a }} [{{ c }}]{% with %}x{% endwith %}", {}),
+    ("filter_block", "{% filter upper %}hello {{ 'x' }}{% endfilter %}|{% filter trim|replace('a', 'b') %}  aaa  {% endfilter %}|{%- filter indent(2) %}\na\nb{% endfilter %}", {}),
     # printf-style % and str.format
     ("percent_format", "{{ '%s and %s' % ('a', 1) }}|{{ '%d' % 3.7 }}|{{ '%5.2f|%-4d|%04d|%+d' % (3.14159, 7, -5, 2) }}|{{ '%r' % 'q' }}|{{ '100%%' % () }}|{{ '%s' % none }}|{{ '%s' % [1, 2] }}|{{ '%x %X %o' % (255, 255, 8) }}|{{ '%(a)s-%(b)d' % {'a': 'A', 'b': 2} }}|{{ '%s' % u }}|{{ '%.3s' % 'abcdef' }}|{{ 'plain' % {} }}", {}),
     ("percent_errors_1", "{{ '%s %s' % ('a',) }}", {}),
