@@ -30,6 +30,10 @@ import java.util.Objects;
  * {@code enable_thinking}).
  *
  * <p>A model without a template gets {@link #CHATML}, as llama.cpp does ({@link #isFallback()} tells).
+ *
+ * <p>Instances are immutable and thread-safe; the template is parsed once, when the instance is made.
+ * Rendering is bounded (output size, loop iterations, macro depth), so a hostile template fails with
+ * a {@link ChatTemplateException} of kind {@code LIMIT} instead of running away.
  */
 public final class ChatTemplate {
     /** ChatML, llama.cpp's default when a model has no template of its own. */

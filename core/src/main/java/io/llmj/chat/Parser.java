@@ -24,7 +24,7 @@ final class Parser {
         Parser p = new Parser(tokens);
         List<Node> body = p.subparse(List.of());
         if (p.peek().type() != Type.EOF) {
-            throw p.error("unexpected '" + p.peek().text() + "'", p.peek());
+            throw error("unexpected '" + p.peek().text() + "'", p.peek());
         }
         return body;
     }
