@@ -920,9 +920,127 @@ final class Builtins {
                 }
                 return sb.toString();
             }
+            case "format": {
+                Object fmtArgs = kw.isEmpty() ? new Tuple(args) : new java.util.LinkedHashMap<Object, Object>(kw);
+                return checkLen(Format.percent(Py.str(v), fmtArgs), limits);
+            }
+            case "attr": { // attributes only, never dict items
+                String attrName = Py.str(args.get(0));
+                if (v instanceof Map<?, ?> m) {
+                    return DICT_METHODS.contains(attrName) ? new Method(m, attrName)
+                            : new Undefined("'dict object' has no attribute '" + attrName + "'");
+                }
+                return getattr(v, attrName);
+            }
+            case "center": {
+                int width = (int) Py.toLong(arg(args, kw, 0, "width", 80L));
+                String str = Py.str(v);
+                if (str.length() >= width) {
+                    return str;
+                }
+                int pad = width - str.length();
+                int leftPad = pad / 2 + (pad & width & 1); // CPython's str.center
+                return " ".repeat(leftPad) + str + " ".repeat(pad - leftPad);
+            }
+            case "wordcount":
+                return (long) split(Py.str(v), null, -1, false).size();
+            case "round": {
+                long precision = Py.toLong(arg(args, kw, 0, "precision", 0L));
+                String method = Py.str(arg(args, kw, 1, "method", "common"));
+                if (Py.isInt(v) && method.equals("common")) {
+                    return Py.toLong(v);
+                }
+                double d = Py.toDouble(v);
+                BigDecimalRounding mode = switch (method) {
+                    case "common" -> BigDecimalRounding.HALF_EVEN;
+                    case "ceil" -> BigDecimalRounding.CEILING;
+                    case "floor" -> BigDecimalRounding.FLOOR;
+                    default -> throw new PyError("method must be common, ceil or floor");
+                };
+                if (Double.isNaN(d) || Double.isInfinite(d)) {
+                    return d;
+                }
+                // Python's round() works on the exact binary value, ties to even
+                java.math.BigDecimal exact = method.equals("common") ? new java.math.BigDecimal(d) : new java.math.BigDecimal(Double.toString(d));
+                return exact.setScale((int) precision, mode.mode).doubleValue();
+            }
+            case "sort": {
+                boolean reverse = Py.truthy(arg(args, kw, 0, "reverse", false));
+                boolean caseSensitive = Py.truthy(arg(args, kw, 1, "case_sensitive", false));
+                Object attribute = arg(args, kw, 2, "attribute", null);
+                List<Object> items = Py.iterate(v);
+                java.util.Comparator<Object> cmp = (a, b) -> Py.compare(sortKey(a, attribute, caseSensitive), sortKey(b, attribute, caseSensitive), "<");
+                items.sort(reverse ? cmp.reversed() : cmp);
+                return items;
+            }
+            case "dictsort": {
+                if (!(v instanceof Map<?, ?> m)) {
+                    throw new PyError("You can only sort by either \"key\" or \"value\"");
+                }
+                boolean caseSensitive = Py.truthy(arg(args, kw, 0, "case_sensitive", false));
+                String by = Py.str(arg(args, kw, 1, "by", "key"));
+                boolean reverse = Py.truthy(arg(args, kw, 2, "reverse", false));
+                int pos = switch (by) {
+                    case "key" -> 0;
+                    case "value" -> 1;
+                    default -> throw new PyError("You can only sort by either \"key\" or \"value\"");
+                };
+                List<Object> items = items(m);
+                java.util.Comparator<Object> cmp = (a, b) -> Py.compare(sortKey(((List<?>) a).get(pos), null, caseSensitive),
+                        sortKey(((List<?>) b).get(pos), null, caseSensitive), "<");
+                items.sort(reverse ? cmp.reversed() : cmp);
+                return items;
+            }
+            case "unique": {
+                boolean caseSensitive = Py.truthy(arg(args, kw, 0, "case_sensitive", false));
+                Object attribute = arg(args, kw, 1, "attribute", null);
+                List<Object> seen = new ArrayList<>();
+                List<Object> out = new ArrayList<>();
+                for (Object item : Py.iterate(v)) {
+                    Object key = sortKey(item, attribute, caseSensitive);
+                    if (!Py.contains(seen, key)) {
+                        seen.add(key);
+                        out.add(item);
+                    }
+                }
+                return new Py.Generator("generator", () -> out);
+            }
+            case "min":
+            case "max": {
+                boolean caseSensitive = Py.truthy(arg(args, kw, 0, "case_sensitive", false));
+                Object attribute = arg(args, kw, 1, "attribute", null);
+                Object best = null;
+                Object bestKey = null;
+                boolean any = false;
+                for (Object item : Py.iterate(v)) {
+                    Object key = sortKey(item, attribute, caseSensitive);
+                    if (!any || (name.equals("min") ? Py.compare(key, bestKey, "<") < 0 : Py.compare(key, bestKey, ">") > 0)) {
+                        best = item;
+                        bestKey = key;
+                        any = true;
+                    }
+                }
+                return any ? best : new Undefined("No aggregated item, sequence was empty.");
+            }
             default:
                 throw new PyError("no filter named '" + name + "'");
         }
+    }
+
+    private enum BigDecimalRounding {
+        HALF_EVEN(java.math.RoundingMode.HALF_EVEN), CEILING(java.math.RoundingMode.CEILING), FLOOR(java.math.RoundingMode.FLOOR);
+
+        final java.math.RoundingMode mode;
+
+        BigDecimalRounding(java.math.RoundingMode mode) {
+            this.mode = mode;
+        }
+    }
+
+    /** jinja2's sort key: the attribute if given, strings lower-cased unless case-sensitive. */
+    private static Object sortKey(Object item, Object attribute, boolean caseSensitive) {
+        Object key = attribute == null ? item : attrPath(item, attribute);
+        return !caseSensitive && key instanceof String s ? s.toLowerCase(Locale.ROOT) : key;
     }
 
     /** jinja2's make_attrgetter: a dotted path, each part looked up as an item first. */

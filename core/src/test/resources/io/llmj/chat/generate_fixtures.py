@@ -267,6 +267,8 @@ ENGINE = [
     ("slice_non_sequence", "{{ n[1:] }}", {"n": 5}),
     ("divisible_float", "{{ 4.0 is divisibleby 2 }} {{ 3.0 is odd }} {{ 'A1' is upper }} {{ '1' is lower }} {{ 'ab' is lower }}", {}),
     # scoping: macros, loops, set, namespaces (templates list SCOPE_TEMPLATES, context SCOPE_CONTEXT)
+    ("filters_sorting", "{{ ['b', 'A', 'c']|sort }} {{ ['b', 'A', 'c']|sort(case_sensitive=true) }} {{ [3, 1, 2]|sort(reverse=true) }} {{ ms|sort(attribute='n')|map(attribute='n')|list }} {{ {'b': 1, 'A': 2}|dictsort }} {{ {'b': 1, 'a': 0}|dictsort(by='value', reverse=true) }} {{ ['a', 'A', 'b', 'a']|unique|list }} {{ [3, 1, 2]|max }} {{ ['b', 'A']|min }} {{ ms|max(attribute='n') }} {{ []|max is defined }}", {"ms": [{"n": 2}, {"n": 1}, {"n": 3}]}),
+    ("filters_misc", "{{ 2.5|round }} {{ 3.5|round }} {{ 0.125|round(2) }} {{ 1.2345|round(2, 'floor') }} {{ 1.2|round(0, 'ceil') }} {{ 7|round }} {{ '%s-%d'|format('a', 3) }} {{ 'ab'|center(7) }}|{{ 'ab'|center(6) }}|{{ 'abc'|center(6) }}|{{ 'one two  three'|wordcount }} {{ d|attr('k') }}", {"d": {"k": 1}}),
     # with and filter blocks
     ("with_block", "{% set a = 'outer' %}{% with a = 'inner', b = a %}{{ a }}-{{ b }}{% set c = 1 %}{% endwith %} {{ a }} [{{ c }}]{% with %}x{% endwith %}", {}),
     ("filter_block", "{% filter upper %}hello {{ 'x' }}{% endfilter %}|{% filter trim|replace('a', 'b') %}  aaa  {% endfilter %}|{%- filter indent(2) %}\na\nb{% endfilter %}", {}),
