@@ -74,7 +74,7 @@ class ChatTemplateTest {
         }
         List<Object> cases = (List<Object>) fixture.get("cases");
         List<String> names = new ArrayList<>(templates.keySet());
-        assertTrue(names.containsAll(List.of("llama3", "qwen3", "ggml-vocab-phi-3.gguf", "chatml-fallback", "mistral-small-3.1.jinja")),
+        assertTrue(names.containsAll(List.of("llama3", "qwen3", "ggml-vocab-phi-3.gguf", "chatml-fallback", "gemma-style.jinja")),
                 names.toString());
         return cases.stream().map(o -> (Map<String, Object>) o).map(c -> {
             String name = c.get("template") + "/" + c.get("conversation") + "/agp=" + c.get("add_generation_prompt");

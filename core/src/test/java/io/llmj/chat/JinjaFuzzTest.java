@@ -33,8 +33,7 @@ class JinjaFuzzTest {
     @Test
     void mutatedTemplatesFailCleanly() throws IOException {
         List<String> seeds = new ArrayList<>();
-        for (String t : List.of("templates/mistral-small-3.1.jinja", "templates/llama3.1-style.jinja",
-                "templates/deepseek-r1-distill-qwen.jinja", "templates/gemma-style.jinja")) {
+        for (String t : List.of("templates/llama3.1-style.jinja", "templates/gemma-style.jinja")) {
             seeds.add(template(t));
         }
         seeds.add(io.llmj.ChatTemplate.CHATML);

@@ -124,8 +124,6 @@ TOOL_CONVERSATIONS = {
     "tools_dict_args": (tool_conv({"city": "Paris", "days": 2}), {"tools": TOOLS}),
 }
 EXTRA_TEMPLATES = [  # file in templates/, bos, eos, supports tools
-    ("deepseek-r1-distill-qwen.jinja", "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", True),
-    ("mistral-small-3.1.jinja", "<s>", "</s>", True),
     ("llama3.1-style.jinja", "<|begin_of_text|>", "<|eot_id|>", True),
     ("gemma-style.jinja", "<bos>", "<eos>", False),
 ]
