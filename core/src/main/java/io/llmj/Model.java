@@ -46,14 +46,17 @@ public final class Model implements AutoCloseable {
     private final Backend backend;
     private final Forward forward;
     private final Tokenizer tokenizer;
+    private final ChatTemplate chatTemplate;
 
-    private Model(Path path, Arena arena, AutoCloseable file, Backend backend, Forward forward, Tokenizer tokenizer) {
+    private Model(Path path, Arena arena, AutoCloseable file, Backend backend, Forward forward, Tokenizer tokenizer,
+                  ChatTemplate chatTemplate) {
         this.path = path;
         this.arena = arena;
         this.file = file;
         this.backend = backend;
         this.forward = forward;
         this.tokenizer = tokenizer;
+        this.chatTemplate = chatTemplate;
     }
 
     /** Loads a GGUF file or a Hugging Face folder with the default options. */
@@ -79,6 +82,7 @@ public final class Model implements AutoCloseable {
             ModelConfig config;
             io.llmj.arch.TensorSource tensors;
             Tokenizer tokenizer;
+            ChatTemplate chat;
             if (Files.isDirectory(path)) {
                 SafetensorsCheckpoint ckpt = SafetensorsCheckpoint.open(path, arena);
                 file = ckpt;
@@ -86,6 +90,8 @@ public final class Model implements AutoCloseable {
                 config = src.config();
                 tensors = src;
                 tokenizer = Tokenizers.load(path);
+                Path tc = path.resolve("tokenizer_config.json");
+                chat = Files.isRegularFile(tc) ? ChatTemplate.fromTokenizerConfig(tc) : ChatTemplate.chatml(null, null);
             } else {
                 GgufFile g = GgufFile.open(path, arena);
                 file = g;
@@ -93,10 +99,11 @@ public final class Model implements AutoCloseable {
                 config = src.config();
                 tensors = src;
                 tokenizer = new LlamaCppTokenizer(Vocabulary.fromGguf(g));
+                chat = ChatTemplate.fromGguf(g);
             }
             backend = chooseBackend(options.backend(), tensors.matrixTypes());
             Forward forward = Forwards.create(config, tensors, backend);
-            return new Model(path, arena, file, backend, forward, tokenizer);
+            return new Model(path, arena, file, backend, forward, tokenizer, chat);
         } catch (RuntimeException | Error e) {
             if (backend != null) {
                 backend.close();
@@ -139,6 +146,32 @@ public final class Model implements AutoCloseable {
     /** The model's tokenizer. */
     public Tokenizer tokenizer() {
         return tokenizer;
+    }
+
+    /**
+     * The model's chat template (GGUF {@code tokenizer.chat_template} or Hugging Face
+     * {@code tokenizer_config.json}); ChatML when the model has none ({@link ChatTemplate#isFallback()}).
+     */
+    public ChatTemplate chatTemplate() {
+        return chatTemplate;
+    }
+
+    /**
+     * Token ids of a conversation rendered with the chat template and an assistant turn opened:
+     * special-token text in the rendering becomes special tokens, and BOS is added when the tokenizer
+     * adds one and the template did not.
+     */
+    public int[] chatPrompt(java.util.List<ChatMessage> messages) {
+        int[] ids = tokenizer.encode(chatTemplate.render(messages, true), false, true);
+        int[] withBos = tokenizer.encode("", true, false);
+        boolean addsBos = withBos.length > 0 && withBos[0] == tokenizer.bos();
+        if (addsBos && (ids.length == 0 || ids[0] != tokenizer.bos())) {
+            int[] out = new int[ids.length + 1];
+            out[0] = tokenizer.bos();
+            System.arraycopy(ids, 0, out, 1, ids.length);
+            return out;
+        }
+        return ids;
     }
 
     /** A generator with its own KV cache. */

@@ -32,6 +32,9 @@ final class PerplexityCommand implements Callable<Integer> {
     @Option(names = {"-c", "--ctx"}, defaultValue = "0", description = "Window length (0: the model's context, at most 512).")
     int ctx;
 
+    @Option(names = "--chunks", defaultValue = "0", description = "Score at most this many windows (0: all).")
+    int maxChunks;
+
     @Override
     public Integer call() {
         String text;
@@ -47,6 +50,9 @@ final class PerplexityCommand implements Callable<Integer> {
             boolean addBos = tokens.length > 0 && tokens[0] == tok.bos();
             int n = ctx > 0 ? ctx : Math.min(512, model.contextLength());
             int chunks = tokens.length / n;
+            if (maxChunks > 0) {
+                chunks = Math.min(chunks, maxChunks);
+            }
             if (chunks == 0) {
                 throw new IllegalArgumentException(file + " has " + tokens.length + " tokens, fewer than one window of " + n);
             }
