@@ -14,6 +14,7 @@
  *
  * Batch 1 is memory-bound: each inner loop reads a weight block with full-width loads once and
  * keeps two independent accumulators so loads overlap the arithmetic. */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -903,6 +904,8 @@ typedef struct {
     int64_t rows, cols, nb, n_tokens;
     int64_t act_blocks;       /* activation blocks per token */
     int act_bs;               /* activation block size (elements) */
+    int64_t chunk;            /* rows per work item */
+    _Atomic int64_t next;     /* next work item to claim */
 } job;
 
 /* Phase 1: convert activations, the (token, block) range split evenly across threads. */
@@ -922,20 +925,26 @@ static void job_quantize(void * ctx, int ith, int nth) {
     }
 }
 
-/* Phase 2: rows split across threads; each weight row is dotted with every token's activations
- * while it is hot in L1/L2, so prefill reads the weights from memory once. */
+/* Phase 2: threads claim chunks of rows from an atomic counter (about 8 per thread), so a thread
+ * that is descheduled or slower does not hold up the others; which thread computes a row does
+ * not change its value. Each weight row is dotted with every token's activations while it is
+ * hot in L1/L2, so prefill reads the weights from memory once. */
 #define TOKEN_TILE 64
 static void job_dot(void * ctx, int ith, int nth) {
+    (void) ith; (void) nth;
     job * j = ctx;
-    int64_t r0, r1;
-    llmj_split(j->rows, ith, nth, &r0, &r1);
     const char * act = j->act ? j->act : (const char *) j->x;
-    for (int64_t t0 = 0; t0 < j->n_tokens; t0 += TOKEN_TILE) {
-        int64_t t1 = t0 + TOKEN_TILE < j->n_tokens ? t0 + TOKEN_TILE : j->n_tokens;
-        for (int64_t r = r0; r < r1; r++) {
-            const char * wr = j->w + (size_t) r * j->row_bytes;
-            for (int64_t t = t0; t < t1; t++) {
-                j->y[(size_t) t * j->y_stride + r] = j->dot(wr, act + (size_t) t * j->act_bytes, j->nb);
+    for (;;) {
+        int64_t r0 = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed) * j->chunk;
+        if (r0 >= j->rows) break;
+        int64_t r1 = r0 + j->chunk < j->rows ? r0 + j->chunk : j->rows;
+        for (int64_t t0 = 0; t0 < j->n_tokens; t0 += TOKEN_TILE) {
+            int64_t t1 = t0 + TOKEN_TILE < j->n_tokens ? t0 + TOKEN_TILE : j->n_tokens;
+            for (int64_t r = r0; r < r1; r++) {
+                const char * wr = j->w + (size_t) r * j->row_bytes;
+                for (int64_t t = t0; t < t1; t++) {
+                    j->y[(size_t) t * j->y_stride + r] = j->dot(wr, act + (size_t) t * j->act_bytes, j->nb);
+                }
             }
         }
     }
@@ -993,6 +1002,9 @@ static int run(const char * fn, llmj_threadpool * pool, int type, const void * w
         j.act = work;
         if (cols > 0) llmj_threadpool_run(n_tokens * j.act_blocks >= 64 ? pool : NULL, job_quantize, &j);
     }
+    const int nth = llmj_threadpool_size(pool);
+    j.chunk = nth == 1 ? rows : (rows + 8 * nth - 1) / (8 * nth);
+    atomic_init(&j.next, 0);
     llmj_threadpool_run(pool, job_dot, &j);
     free(owned);
     return LLMJ_OK;
