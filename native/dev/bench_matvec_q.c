@@ -71,13 +71,18 @@ int main(int argc, char ** argv) {
     }
     free(buf);
     printf("%-6s %8s %12s %12s %8s %8s\n", "type", "threads", "us/matvec", "GB/s", "stream", "ratio");
-    static const struct { const char * n; int t; } T[] = {
-        { "Q4_0", LLMJ_TYPE_Q4_0 }, { "Q8_0", LLMJ_TYPE_Q8_0 }, { "Q4_K", LLMJ_TYPE_Q4_K }, { "Q6_K", LLMJ_TYPE_Q6_K },
-        { "F16", LLMJ_TYPE_F16 }, { "IQ4_XS", LLMJ_TYPE_IQ4_XS },
+    static const struct { const char * n; int t; } ALL[] = {
+        { "Q4_0", LLMJ_TYPE_Q4_0 }, { "Q8_0", LLMJ_TYPE_Q8_0 }, { "Q4_K", LLMJ_TYPE_Q4_K }, { "F16", LLMJ_TYPE_F16 },
+        { "Q6_K", LLMJ_TYPE_Q6_K }, { "Q5_K", LLMJ_TYPE_Q5_K }, { "Q3_K", LLMJ_TYPE_Q3_K }, { "Q2_K", LLMJ_TYPE_Q2_K },
+        { "IQ4_XS", LLMJ_TYPE_IQ4_XS }, { "IQ4_NL", LLMJ_TYPE_IQ4_NL }, { "Q4_1", LLMJ_TYPE_Q4_1 },
+        { "Q5_0", LLMJ_TYPE_Q5_0 }, { "Q5_1", LLMJ_TYPE_Q5_1 }, { "BF16", LLMJ_TYPE_BF16 }, { "F32", LLMJ_TYPE_F32 },
     };
+    /* LLMJ_BENCH_ALL=1: every type; default: the four the issue names */
+    const size_t n_types = getenv("LLMJ_BENCH_ALL") ? sizeof ALL / sizeof ALL[0] : 4;
+    const __typeof__(ALL[0]) * T = ALL;
     float * x = malloc(sizeof(float) * cols), * y = malloc(sizeof(float) * rows);
     for (int64_t i = 0; i < cols; i++) x[i] = (float) ((i * 7919) % 1000) / 500.0f - 1.0f;
-    for (size_t ti = 0; ti < sizeof T / sizeof T[0]; ti++) {
+    for (size_t ti = 0; ti < n_types; ti++) {
         size_t row_bytes = (size_t) (cols / llmj_type_block_size(T[ti].t)) * llmj_type_block_bytes(T[ti].t);
         size_t mat = row_bytes * rows;
         int copies = (int) ((big + mat - 1) / mat);
@@ -91,7 +96,7 @@ int main(int argc, char ** argv) {
             llmj_threadpool * pool = NULL;
             llmj_threadpool_create(th, &pool);
             double best = 1e30;
-            for (int rep = 0; rep < 4; rep++) {
+            for (int rep = 0; rep < 6; rep++) {
                 double t0 = now();
                 for (int c = 0; c < copies; c++) {
                     llmj_matvec_q(pool, T[ti].t, w + (size_t) c * mat, row_bytes, x, y, rows, cols, work, ws);
