@@ -460,6 +460,18 @@ AVX2 static inline __m256i sc2(int s0, int s1) {
     return _mm256_set_m128i(_mm_set1_epi16((short) s1), _mm_set1_epi16((short) s0));
 }
 
+/* 16 int16 sub-block scales -> the pair for 32-element chunk g: [sc[2g] x 8 | sc[2g+1] x 8] */
+AVX2 static inline __m256i pair_bcast(__m256i sc16, int g) {
+    const __m256i m = _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1,
+                                       2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
+    return _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(sc16, _mm256_set1_epi32(g)), m);
+}
+
+/* sum_g bsums[g] * sc16[g] */
+AVX2 static inline int bsum_dot16(const int16_t * bsums, __m256i sc16) {
+    return hsum8i(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *) bsums), sc16));
+}
+
 AVX2 static float dot_q4_K_a2(const void * wv, const void * av, int64_t nb) {
     const block_q4_K * w = wv; const block_q8_K * a = av;
     const __m256i m4 = _mm256_set1_epi8(0x0F);
@@ -520,25 +532,23 @@ AVX2 static float dot_q6_K_a2(const void * wv, const void * av, int64_t nb) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const int8_t * sc = w[b].scales;
-        const int off = 32 * bsum_dot(a[b].bsums, sc);
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *) w[b].scales));
+        const int off = 32 * bsum_dot16(a[b].bsums, sc16);
         __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             const __m256i l0 = load32(w[b].ql + 64 * h), l1 = load32(w[b].ql + 64 * h + 32);
             const __m256i qh = load32(w[b].qh + 32 * h);
             const int8_t * q8 = a[b].qs + 128 * h;
-            const int8_t * s = sc + 8 * h;
             __m256i q0 = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4));
             __m256i q1 = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m3), 4));
             __m256i q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m3), 4));
             __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m3), 4));
-            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(_mm256_maddubs_epi16(q0, load32(q8)), sc2(s[0], s[1])));
-            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(_mm256_maddubs_epi16(q1, load32(q8 + 32)), sc2(s[2], s[3])));
-            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(_mm256_maddubs_epi16(q2, load32(q8 + 64)), sc2(s[4], s[5])));
-            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(_mm256_maddubs_epi16(q3, load32(q8 + 96)), sc2(s[6], s[7])));
+            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(_mm256_maddubs_epi16(q0, load32(q8)), pair_bcast(sc16, 4 * h)));
+            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(_mm256_maddubs_epi16(q1, load32(q8 + 32)), pair_bcast(sc16, 4 * h + 1)));
+            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(_mm256_maddubs_epi16(q2, load32(q8 + 64)), pair_bcast(sc16, 4 * h + 2)));
+            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(_mm256_maddubs_epi16(q3, load32(q8 + 96)), pair_bcast(sc16, 4 * h + 3)));
         }
-        __m256i si = _mm256_add_epi32(s0, s1);
-        si = _mm256_sub_epi32(si, _mm256_setr_epi32(off, 0, 0, 0, 0, 0, 0, 0));
+        __m256i si = _mm256_sub_epi32(_mm256_add_epi32(s0, s1), _mm256_setr_epi32(off, 0, 0, 0, 0, 0, 0, 0));
         acc = _mm256_fmadd_ps(_mm256_set1_ps(a[b].d * _cvtsh_ss(w[b].d)), _mm256_cvtepi32_ps(si), acc);
     }
     return hsum8(acc);
@@ -549,24 +559,23 @@ AVX2 static float dot_q6_K_a2(const void * wv, const void * av, int64_t nb) {
 AVX2 static float dot_q2_K_a2(const void * wv, const void * av, int64_t nb) {
     const block_q2_K * w = wv; const block_q8_K * a = av;
     const __m256i m3 = _mm256_set1_epi8(3);
+    const __m128i m4 = _mm_set1_epi8(0x0F);
     __m256 acc = _mm256_setzero_ps();
     float summ = 0;
     for (int64_t b = 0; b < nb; b++) {
-        int sm = 0;
-        for (int g = 0; g < 16; g++) sm += (w[b].scales[g] >> 4) * a[b].bsums[g];
-        summ += a[b].d * _cvtsh_ss(w[b].dmin) * (float) sm;
+        const __m128i raw = _mm_loadu_si128((const __m128i *) w[b].scales);
+        const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(raw, m4));
+        const __m256i mn16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(raw, 4), m4));
+        summ += a[b].d * _cvtsh_ss(w[b].dmin) * (float) bsum_dot16(a[b].bsums, mn16);
         __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             const __m256i q = load32(w[b].qs + 32 * h);
-            const uint8_t * sc = w[b].scales + 8 * h;
             const int8_t * q8 = a[b].qs + 128 * h;
             for (int j = 0; j < 4; j += 2) {
                 __m256i u0 = _mm256_and_si256(_mm256_srli_epi16(q, 2 * j), m3);
                 __m256i u1 = _mm256_and_si256(_mm256_srli_epi16(q, 2 * j + 2), m3);
-                s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(_mm256_maddubs_epi16(u0, load32(q8 + 32 * j)),
-                                                            sc2(sc[2 * j] & 0xF, sc[2 * j + 1] & 0xF)));
-                s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(_mm256_maddubs_epi16(u1, load32(q8 + 32 * j + 32)),
-                                                            sc2(sc[2 * j + 2] & 0xF, sc[2 * j + 3] & 0xF)));
+                s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(_mm256_maddubs_epi16(u0, load32(q8 + 32 * j)), pair_bcast(sc16, 4 * h + j)));
+                s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(_mm256_maddubs_epi16(u1, load32(q8 + 32 * j + 32)), pair_bcast(sc16, 4 * h + j + 1)));
             }
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(a[b].d * _cvtsh_ss(w[b].d)), _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), acc);
@@ -574,25 +583,36 @@ AVX2 static float dot_q2_K_a2(const void * wv, const void * av, int64_t nb) {
     return hsum8(acc) - summ;
 }
 
+/* Q3_K's 16 six-bit scales (minus 32) as int16, decoded in registers (see k3_scales) */
+AVX2 static inline __m256i k3_scales16(const uint8_t * q) {
+    uint64_t lo8; uint32_t hi4;
+    memcpy(&lo8, q, 8);
+    memcpy(&hi4, q + 8, 4);
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    __m128i l = _mm_cvtsi64_si128((long long) lo8);
+    __m128i lo = _mm_unpacklo_epi64(_mm_and_si128(l, m4), _mm_and_si128(_mm_srli_epi16(l, 4), m4));
+    __m128i hi = _mm_and_si128(_mm_srlv_epi32(_mm_set1_epi32((int) hi4), _mm_setr_epi32(0, 2, 4, 6)), _mm_set1_epi8(3));
+    __m128i sc = _mm_sub_epi8(_mm_or_si128(lo, _mm_slli_epi16(hi, 4)), _mm_set1_epi8(32));
+    return _mm256_cvtepi8_epi16(sc);
+}
+
 AVX2 static float dot_q3_K_a2(const void * wv, const void * av, int64_t nb) {
     const block_q3_K * w = wv; const block_q8_K * a = av;
     const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        int8_t sc[16];
-        k3_scales(w[b].scales, sc);
-        const int off = 4 * bsum_dot(a[b].bsums, sc);
+        const __m256i sc16 = k3_scales16(w[b].scales);
+        const int off = 4 * bsum_dot16(a[b].bsums, sc16);
         const __m256i hm = load32(w[b].hmask);
         __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             const __m256i q = load32(w[b].qs + 32 * h);
-            const int8_t * s = sc + 8 * h;
             const int8_t * q8 = a[b].qs + 128 * h;
             for (int j = 0; j < 4; j++) {
                 /* unsigned 0..7 = low 2 bits + 4 * high bit; the -4 goes through bsums */
                 __m256i hb = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + j), one), 2);
                 __m256i u = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 2 * j), m3), hb);
-                __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(u, load32(q8 + 32 * j)), sc2(s[2 * j], s[2 * j + 1]));
+                __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(u, load32(q8 + 32 * j)), pair_bcast(sc16, 4 * h + j));
                 if (j & 1) s1 = _mm256_add_epi32(s1, p); else s0 = _mm256_add_epi32(s0, p);
             }
         }
