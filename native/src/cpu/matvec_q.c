@@ -472,16 +472,45 @@ AVX2 static inline int bsum_dot16(const int16_t * bsums, __m256i sc16) {
     return hsum8i(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *) bsums), sc16));
 }
 
+/* Q4_K / Q5_K: 8 scales (int16 lanes 0..7) and 8 mins (lanes 8..15) decoded in registers */
+AVX2 static inline __m128i k4_scales_mins(const uint8_t * q, __m128i * mins) {
+    uint32_t u[4];
+    memcpy(u, q, 12);
+    const uint32_t k1 = 0x3f3f3f3f, k2 = 0x0f0f0f0f, k3 = 0x03030303;
+    /* ggml's utmp shuffle: u[0..1] become the 8 scales, u[2..3] the 8 mins */
+    u[3] = ((u[2] >> 4) & k2) | (((u[1] >> 6) & k3) << 4);
+    const uint32_t m01 = u[1] & k1;
+    u[1] = (u[2] & k2) | (((u[0] >> 6) & k3) << 4);
+    u[2] = m01;
+    u[0] &= k1;
+    __m128i v = _mm_setr_epi32((int) u[0], (int) u[1], (int) u[2], (int) u[3]);
+    *mins = _mm_cvtepu8_epi16(_mm_srli_si128(v, 8));
+    return _mm_cvtepu8_epi16(v);
+}
+
+/* int16 lane k of v broadcast to 16 lanes */
+AVX2 static inline __m256i bcast16(__m128i v, int k) {
+    return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(v), _mm256_set1_epi16((short) (0x0100 + 0x0202 * k)));
+}
+
+/* sum_j mins[j] * (bsums[2j] + bsums[2j+1]) */
+AVX2 static inline int k4_min_dot(const int16_t * bsums, __m128i mins) {
+    __m128i p = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *) bsums), _mm_loadu_si128((const __m128i *) (bsums + 8)));
+    __m128i d = _mm_madd_epi16(p, mins);
+    d = _mm_add_epi32(d, _mm_shuffle_epi32(d, 0x4E));
+    d = _mm_add_epi32(d, _mm_shuffle_epi32(d, 0xB1));
+    return _mm_cvtsi128_si32(d);
+}
+
 AVX2 static float dot_q4_K_a2(const void * wv, const void * av, int64_t nb) {
     const block_q4_K * w = wv; const block_q8_K * a = av;
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     __m256 acc = _mm256_setzero_ps();
     float summ = 0;
     for (int64_t b = 0; b < nb; b++) {
-        uint8_t sc[8], mn[8];
-        k4_scales(w[b].scales, sc, mn);
-        int sm = 0;
-        for (int j = 0; j < 8; j++) sm += mn[j] * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
+        __m128i mn;
+        const __m128i sc = k4_scales_mins(w[b].scales, &mn);
+        const int sm = k4_min_dot(a[b].bsums, mn);
         const float dd = a[b].d * _cvtsh_ss(w[b].d);
         summ += a[b].d * _cvtsh_ss(w[b].dmin) * (float) sm;
         __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
@@ -489,8 +518,8 @@ AVX2 static float dot_q4_K_a2(const void * wv, const void * av, int64_t nb) {
             __m256i q = load32(w[b].qs + 32 * c);
             __m256i lo = _mm256_maddubs_epi16(_mm256_and_si256(q, m4), load32(a[b].qs + 64 * c));
             __m256i hi = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), load32(a[b].qs + 64 * c + 32));
-            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(lo, _mm256_set1_epi16(sc[2 * c])));
-            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(hi, _mm256_set1_epi16(sc[2 * c + 1])));
+            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(lo, bcast16(sc, 2 * c)));
+            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(hi, bcast16(sc, 2 * c + 1)));
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), acc);
     }
@@ -503,10 +532,9 @@ AVX2 static float dot_q5_K_a2(const void * wv, const void * av, int64_t nb) {
     __m256 acc = _mm256_setzero_ps();
     float summ = 0;
     for (int64_t b = 0; b < nb; b++) {
-        uint8_t sc[8], mn[8];
-        k4_scales(w[b].scales, sc, mn);
-        int sm = 0;
-        for (int j = 0; j < 8; j++) sm += mn[j] * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
+        __m128i mn;
+        const __m128i sc = k4_scales_mins(w[b].scales, &mn);
+        const int sm = k4_min_dot(a[b].bsums, mn);
         const float dd = a[b].d * _cvtsh_ss(w[b].d);
         summ += a[b].d * _cvtsh_ss(w[b].dmin) * (float) sm;
         const __m256i qh = load32(w[b].qh);
@@ -519,8 +547,8 @@ AVX2 static float dot_q5_K_a2(const void * wv, const void * av, int64_t nb) {
             __m256i q1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), h1);
             __m256i lo = _mm256_maddubs_epi16(q0, load32(a[b].qs + 64 * c));
             __m256i hi = _mm256_maddubs_epi16(q1, load32(a[b].qs + 64 * c + 32));
-            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(lo, _mm256_set1_epi16(sc[2 * c])));
-            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(hi, _mm256_set1_epi16(sc[2 * c + 1])));
+            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(lo, bcast16(sc, 2 * c)));
+            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(hi, bcast16(sc, 2 * c + 1)));
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), acc);
     }
@@ -801,64 +829,6 @@ AVX512 static float dot_f32_a5(const void * wv, const void * av, int64_t n) { FL
 AVX512 static float dot_f16_a5(const void * wv, const void * av, int64_t n) { FLOAT_LOOP512(ld_h16, uint16_t, _cvtsh_ss) }
 AVX512 static float dot_bf16_a5(const void * wv, const void * av, int64_t n) { FLOAT_LOOP512(ld_b16, uint16_t, llmj_bf16_to_fp32) }
 
-AVX512 static float dot_q4_K_a5(const void * wv, const void * av, int64_t nb) {
-    const block_q4_K * w = wv; const block_q8_K * a = av;
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
-    __m512 acc = _mm512_setzero_ps();
-    float summ = 0;
-    for (int64_t b = 0; b < nb; b++) {
-        uint8_t sc[8], mn[8];
-        k4_scales(w[b].scales, sc, mn);
-        int sm = 0;
-        for (int j = 0; j < 8; j++) sm += mn[j] * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
-        summ += a[b].d * _cvtsh_ss(w[b].dmin) * (float) sm;
-        __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
-        for (int c = 0; c < 4; c += 2) {
-            /* 64 packed bytes = chunks c and c+1; low nibbles of chunk c are elements 64c..64c+31 */
-            __m512i q = _mm512_loadu_si512(w[b].qs + 32 * c);
-            __m512i lo = _mm512_and_si512(q, m4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
-            __m512i a_lo = load2x32(a[b].qs + 64 * c, a[b].qs + 64 * c + 64);
-            __m512i a_hi = load2x32(a[b].qs + 64 * c + 32, a[b].qs + 64 * c + 96);
-            __m512i sl = _mm512_inserti64x4(_mm512_set1_epi16(sc[2 * c]), _mm256_set1_epi16(sc[2 * c + 2]), 1);
-            __m512i sh = _mm512_inserti64x4(_mm512_set1_epi16(sc[2 * c + 1]), _mm256_set1_epi16(sc[2 * c + 3]), 1);
-            s0 = _mm512_add_epi32(s0, _mm512_madd_epi16(_mm512_maddubs_epi16(lo, a_lo), sl));
-            s1 = _mm512_add_epi32(s1, _mm512_madd_epi16(_mm512_maddubs_epi16(hi, a_hi), sh));
-        }
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(a[b].d * _cvtsh_ss(w[b].d)), _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), acc);
-    }
-    return _mm512_reduce_add_ps(acc) - summ;
-}
-
-AVX512 static float dot_q6_K_a5(const void * wv, const void * av, int64_t nb) {
-    const block_q6_K * w = wv; const block_q8_K * a = av;
-    const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(3);
-    __m512 acc = _mm512_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
-        const int8_t * sc = w[b].scales;
-        const int off = 32 * bsum_dot(a[b].bsums, sc);
-        __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
-        for (int h = 0; h < 2; h++) {
-            /* ql[64h .. 64h+63] = [l0 | l1]; low nibbles are elements 0..63 of this half, high 64..127 */
-            const __m512i l = _mm512_loadu_si512(w[b].ql + 64 * h);
-            const __m256i qh1 = _mm256_loadu_si256((const __m256i *) (w[b].qh + 32 * h));
-            const __m512i qh = _mm512_inserti64x4(_mm512_castsi256_si512(qh1), _mm256_srli_epi16(qh1, 2), 1);
-            const int8_t * q8 = a[b].qs + 128 * h;
-            const int8_t * s = sc + 8 * h;
-            __m512i qa = _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_slli_epi16(_mm512_and_si512(qh, m3), 4));
-            __m512i qb = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
-                                         _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(qh, 4), m3), 4));
-            __m512i sa = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(_mm_set1_epi16(s[1]), _mm_set1_epi16(s[0]))),
-                                    _mm256_set_m128i(_mm_set1_epi16(s[3]), _mm_set1_epi16(s[2])), 1);
-            __m512i sb = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(_mm_set1_epi16(s[5]), _mm_set1_epi16(s[4]))),
-                                            _mm256_set_m128i(_mm_set1_epi16(s[7]), _mm_set1_epi16(s[6])), 1);
-            s0 = _mm512_add_epi32(s0, _mm512_madd_epi16(_mm512_maddubs_epi16(qa, _mm512_loadu_si512(q8)), sa));
-            s1 = _mm512_add_epi32(s1, _mm512_madd_epi16(_mm512_maddubs_epi16(qb, _mm512_loadu_si512(q8 + 64)), sb));
-        }
-        __m512i si = _mm512_sub_epi32(_mm512_add_epi32(s0, s1), _mm512_zextsi128_si512(_mm_cvtsi32_si128(off)));
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(a[b].d * _cvtsh_ss(w[b].d)), _mm512_cvtepi32_ps(si), acc);
-    }
-    return _mm512_reduce_add_ps(acc);
-}
 #endif /* LLMJ_X86 */
 
 /* ==== dispatch ============================================================================ */
@@ -886,9 +856,9 @@ static const kernel_row KERNELS[] = {
     KV(LLMJ_TYPE_Q8_0,  dot_q8_0_s,   dot_q8_0_b8_a2, dot_q8_0_b8_a2, dot_q8_0_vnni),
     K(LLMJ_TYPE_Q2_K,   dot_q2_K_s,   dot_q2_K_a2,   NULL),
     K(LLMJ_TYPE_Q3_K,   dot_q3_K_s,   dot_q3_K_a2,   NULL),
-    K(LLMJ_TYPE_Q4_K,   dot_q4_K_s,   dot_q4_K_a2,   dot_q4_K_a5),
+    K(LLMJ_TYPE_Q4_K,   dot_q4_K_s,   dot_q4_K_a2,   NULL),
     K(LLMJ_TYPE_Q5_K,   dot_q5_K_s,   dot_q5_K_a2,   NULL),
-    K(LLMJ_TYPE_Q6_K,   dot_q6_K_s,   dot_q6_K_a2,   dot_q6_K_a5),
+    K(LLMJ_TYPE_Q6_K,   dot_q6_K_s,   dot_q6_K_a2,   NULL),
     K(LLMJ_TYPE_IQ4_NL, dot_iq4_nl_s, dot_iq4_nl_a2, dot_iq4_nl_a5),
     K(LLMJ_TYPE_IQ4_XS, dot_iq4_xs_s, dot_iq4_xs_a2, NULL),
 };
