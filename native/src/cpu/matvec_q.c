@@ -415,25 +415,6 @@ AVX2 static float dot_bf16_a2(const void * wv, const void * av, int64_t n) {
 
 #define SCALE_DD(b) (_cvtsh_ss(w[b].d) * _cvtsh_ss(a[b].d))
 
-AVX2 static float dot_iq4_nl_a2(const void * wv, const void * av, int64_t nb) {
-    const block_iq4_nl * w = wv; const block_q8_0 * a = av;
-    const __m256i lut = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *) llmj_kvalues_iq4nl));
-#define BD(b) dot_ss(_mm256_shuffle_epi8(lut, nibbles32(w[b].qs)), load32(a[b].qs))
-    LEGACY_LOOP(BD, SCALE_DD)
-#undef BD
-    return hsum8(_mm256_add_ps(acc0, acc1));
-}
-
-AVX2 static float dot_q5_0_a2(const void * wv, const void * av, int64_t nb) {
-    const block_q5_0 * w = wv; const block_q8_0 * a = av;
-    const __m256i f0 = _mm256_set1_epi8((char) 0xF0);
-    /* value = nibble | (bit ? 0 : 0xF0) read as int8 = nibble + 16 * bit - 16 */
-#define BD(b) dot_ss(_mm256_or_si256(nibbles32(w[b].qs), _mm256_andnot_si256(bits32(w[b].qh), f0)), load32(a[b].qs))
-    LEGACY_LOOP(BD, SCALE_DD)
-#undef BD
-    return hsum8(_mm256_add_ps(acc0, acc1));
-}
-
 AVX2 static float dot_q4_1_a2(const void * wv, const void * av, int64_t nb) {
     const block_q4_1 * w = wv; const block_q8_1 * a = av;
     float mins = 0;
@@ -725,6 +706,27 @@ AVX2 static float dot_q8_0_b8_a2(const void * wv, const void * av, int64_t nb) {
 #undef BD
 }
 
+AVX2 static float dot_q5_0_b8_a2(const void * wv, const void * av, int64_t nb) {
+    const block_q5_0 * w = wv; const block_q8_0 * a = av;
+    const __m256i f0 = _mm256_set1_epi8((char) 0xF0);
+    /* value = nibble | (bit ? 0 : 0xF0) read as int8 = nibble + 16 * bit - 16 */
+#define BD(b) dot_ss(_mm256_or_si256(nibbles32(w[b].qs), _mm256_andnot_si256(bits32(w[b].qh), f0)), load32(a[b].qs))
+#define OFFSET1(b) 0
+    BLOCK8_LOOP(BD, NO_OFFSET8)
+#undef OFFSET1
+#undef BD
+}
+
+AVX2 static float dot_iq4_nl_b8_a2(const void * wv, const void * av, int64_t nb) {
+    const block_iq4_nl * w = wv; const block_q8_0 * a = av;
+    const __m256i lut = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *) llmj_kvalues_iq4nl));
+#define BD(b) dot_ss(_mm256_shuffle_epi8(lut, nibbles32(w[b].qs)), load32(a[b].qs))
+#define OFFSET1(b) 0
+    BLOCK8_LOOP(BD, NO_OFFSET8)
+#undef OFFSET1
+#undef BD
+}
+
 /* The same with AVX512-VNNI on 256-bit registers (vpdpbusd: unsigned x signed bytes straight
  * into int32). Q8_0 weights are biased to unsigned (w + 128) and 128 * sum(a) is subtracted. */
 #define VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")))
@@ -752,56 +754,7 @@ VNNI static float dot_q8_0_vnni(const void * wv, const void * av, int64_t nb) {
 /* ==== AVX-512 (F/BW/VL/DQ): two 32-blocks per 512-bit register ============================= */
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
 
-AVX512 static inline __m512i dot_ss512(__m512i w, __m512i a) {
-    /* |w| * sign(a, w) without _mm512_sign_epi8: negate a where w < 0 */
-    __mmask64 neg = _mm512_movepi8_mask(w);
-    __m512i aw = _mm512_mask_sub_epi8(a, neg, _mm512_setzero_si512(), a);
-    __m512i p = _mm512_maddubs_epi16(_mm512_abs_epi8(w), aw);
-    return _mm512_madd_epi16(p, _mm512_set1_epi16(1));
-}
-
 /* two blocks' 16-byte nibble arrays -> 64 bytes: [lo(b0) hi(b0) lo(b1) hi(b1)] */
-AVX512 static inline __m512i nibbles64(const uint8_t * q0, const uint8_t * q1) {
-    __m128i t0 = _mm_loadu_si128((const __m128i *) q0), t1 = _mm_loadu_si128((const __m128i *) q1);
-    __m256i t = _mm256_set_m128i(t1, t0);
-    __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(t), _mm256_srli_epi16(t, 4), 1);
-    /* v = [lo0 lo1 hi0 hi1] in 128-bit lanes 0..3 -> reorder to [lo0 hi0 lo1 hi1] */
-    v = _mm512_shuffle_i64x2(v, v, _MM_SHUFFLE(3, 1, 2, 0));
-    return _mm512_and_si512(v, _mm512_set1_epi8(0x0F));
-}
-
-AVX512 static inline __m512i load2x32(const int8_t * p0, const int8_t * p1) {
-    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *) p0)),
-                              _mm256_loadu_si256((const __m256i *) p1), 1);
-}
-
-AVX512 static inline __m512 scale2(float s0, float s1) {
-    return _mm512_insertf32x8(_mm512_set1_ps(s0), _mm256_set1_ps(s1), 1);
-}
-
-#define LEGACY_LOOP512(PAIR_DOT, ONE_DOT, SCALE)                                                \
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();                             \
-    int64_t b = 0;                                                                             \
-    for (; b + 4 <= nb; b += 4) {                                                              \
-        __m512i p0 = PAIR_DOT(b), p1 = PAIR_DOT(b + 2);                                        \
-        acc0 = _mm512_fmadd_ps(scale2(SCALE(b), SCALE(b + 1)), _mm512_cvtepi32_ps(p0), acc0);  \
-        acc1 = _mm512_fmadd_ps(scale2(SCALE(b + 2), SCALE(b + 3)), _mm512_cvtepi32_ps(p1), acc1); \
-    }                                                                                          \
-    float tail = 0;                                                                            \
-    for (; b < nb; b++) tail += SCALE(b) * (float) hsum8i(ONE_DOT(b));                        \
-    float s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) + tail;
-
-AVX512 static float dot_iq4_nl_a5(const void * wv, const void * av, int64_t nb) {
-    const block_iq4_nl * w = wv; const block_q8_0 * a = av;
-    const __m512i lut = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *) llmj_kvalues_iq4nl));
-    const __m256i lut2 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *) llmj_kvalues_iq4nl));
-#define PD(b) dot_ss512(_mm512_shuffle_epi8(lut, nibbles64(w[b].qs, w[(b) + 1].qs)), load2x32(a[b].qs, a[(b) + 1].qs))
-#define OD(b) dot_ss(_mm256_shuffle_epi8(lut2, nibbles32(w[b].qs)), load32(a[b].qs))
-    LEGACY_LOOP512(PD, OD, SCALE_DD)
-#undef PD
-#undef OD
-    return s;
-}
 
 AVX512 static inline __m512 ld_h16(const uint16_t * p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *) p)); }
 AVX512 static inline __m512 ld_b16(const uint16_t * p) {
@@ -851,7 +804,7 @@ static const kernel_row KERNELS[] = {
     K(LLMJ_TYPE_BF16,   dot_bf16_s,   dot_bf16_a2,   dot_bf16_a5),
     KV(LLMJ_TYPE_Q4_0,  dot_q4_0_s,   dot_q4_0_b8_a2, dot_q4_0_b8_a2, dot_q4_0_vnni),
     K(LLMJ_TYPE_Q4_1,   dot_q4_1_s,   dot_q4_1_a2,   NULL),
-    K(LLMJ_TYPE_Q5_0,   dot_q5_0_s,   dot_q5_0_a2,   NULL),
+    K(LLMJ_TYPE_Q5_0,   dot_q5_0_s,   dot_q5_0_b8_a2, NULL),
     K(LLMJ_TYPE_Q5_1,   dot_q5_1_s,   dot_q5_1_a2,   NULL),
     KV(LLMJ_TYPE_Q8_0,  dot_q8_0_s,   dot_q8_0_b8_a2, dot_q8_0_b8_a2, dot_q8_0_vnni),
     K(LLMJ_TYPE_Q2_K,   dot_q2_K_s,   dot_q2_K_a2,   NULL),
@@ -859,7 +812,7 @@ static const kernel_row KERNELS[] = {
     K(LLMJ_TYPE_Q4_K,   dot_q4_K_s,   dot_q4_K_a2,   NULL),
     K(LLMJ_TYPE_Q5_K,   dot_q5_K_s,   dot_q5_K_a2,   NULL),
     K(LLMJ_TYPE_Q6_K,   dot_q6_K_s,   dot_q6_K_a2,   NULL),
-    K(LLMJ_TYPE_IQ4_NL, dot_iq4_nl_s, dot_iq4_nl_a2, dot_iq4_nl_a5),
+    K(LLMJ_TYPE_IQ4_NL, dot_iq4_nl_s, dot_iq4_nl_b8_a2, NULL),
     K(LLMJ_TYPE_IQ4_XS, dot_iq4_xs_s, dot_iq4_xs_a2, NULL),
 };
 
