@@ -40,15 +40,17 @@ struct worker {
     pthread_t thread;
 };
 
+/* gen (read by every spinning worker) and done (written by each finishing worker) live on
+ * separate cache lines, so polling one does not keep stealing the line the other is written on. */
 struct llmj_threadpool {
-    int n_threads;
-    _Atomic uint32_t gen;          /* bumped once per job (and at shutdown) */
-    _Atomic int done;              /* workers finished with the current job */
-    _Atomic int sleepers;          /* workers in (or about to enter) futex wait */
+    _Alignas(64) _Atomic uint32_t gen;   /* bumped once per job (and at shutdown) */
     _Atomic int stop;
-    llmj_job_fn fn;                /* the current job, published before gen is bumped */
+    llmj_job_fn fn;                      /* the current job, published before gen is bumped */
     void * ctx;
-    struct worker * workers;       /* n_threads - 1 entries */
+    int n_threads;
+    struct worker * workers;             /* n_threads - 1 entries */
+    _Alignas(64) _Atomic int done;       /* workers finished with the current job */
+    _Alignas(64) _Atomic int sleepers;   /* workers in (or about to enter) futex wait */
 #ifndef LLMJ_FUTEX
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -106,7 +108,8 @@ int llmj_threadpool_create(int n_threads, llmj_threadpool ** out) {
     if (n_threads < 1 || n_threads > 256) {
         return LLMJ_FAIL(LLMJ_ERR_INVALID_ARGUMENT, "n_threads %d is outside 1..256", n_threads);
     }
-    struct llmj_threadpool * p = calloc(1, sizeof *p);
+    struct llmj_threadpool * p = aligned_alloc(64, (sizeof *p + 63) / 64 * 64);
+    if (p) memset(p, 0, sizeof *p);
     if (!p) return LLMJ_FAIL(LLMJ_ERR_OUT_OF_MEMORY, "pool allocation failed");
     p->n_threads = n_threads;
 #ifndef LLMJ_FUTEX
