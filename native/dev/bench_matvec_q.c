@@ -105,7 +105,24 @@ int main(int argc, char ** argv) {
                 if (rep > 0 && dt < best) best = dt;   /* rep 0 warms up */
             }
             double gbs = mat / best / 1e9;
-            printf("%-6s %8d %12.1f %12.2f %8.2f %7.0f%%\n", T[ti].n, th, best * 1e6, gbs, bw[th], 100 * gbs / bw[th]);
+            printf("%-6s %8d %12.1f %12.2f %8.2f %7.0f%%", T[ti].n, th, best * 1e6, gbs, bw[th], 100 * gbs / bw[th]);
+            if (getenv("LLMJ_BENCH_TOKENS")) {   /* prefill: n tokens at once, us per token */
+                int nt = atoi(getenv("LLMJ_BENCH_TOKENS"));
+                float * xm = malloc(sizeof(float) * cols * nt), * ym = malloc(sizeof(float) * rows * nt);
+                for (int64_t i = 0; i < cols * nt; i++) xm[i] = x[i % cols];
+                size_t mws = llmj_matmul_work_size(T[ti].t, cols, nt);
+                void * mw = malloc(mws + 64);
+                double bm = 1e30;
+                for (int rep = 0; rep < 3; rep++) {
+                    double t0 = now();
+                    llmj_matmul_q(pool, T[ti].t, w, row_bytes, xm, cols, ym, rows, rows, cols, nt, mw, mws);
+                    double dt = now() - t0;
+                    if (dt < bm) bm = dt;
+                }
+                printf("   matmul %d tokens: %.1f us/token (%.1f GMAC/s)", nt, bm / nt * 1e6, (double) rows * cols * nt / bm / 1e9);
+                free(xm); free(ym); free(mw);
+            }
+            printf("\n");
             llmj_threadpool_free(pool);
         }
         free(w);

@@ -870,24 +870,24 @@ static void job_quantize(void * ctx, int ith, int nth) {
 
 /* Phase 2: threads claim chunks of rows from an atomic counter (about 8 per thread), so a thread
  * that is descheduled or slower does not hold up the others; which thread computes a row does
- * not change its value. Each weight row is dotted with every token's activations while it is
- * hot in L1/L2, so prefill reads the weights from memory once. */
-#define TOKEN_TILE 64
+ * not change its value (each row is one full-length dot product, identical to the matvec).
+ * Prefill: a tile of ROW_TILE weight rows (tens to hundreds of KiB) is read from memory once and
+ * stays in L2 while every token's activation row (a few KiB, in L1) is dotted with it. */
+#define ROW_TILE 32
 static void job_dot(void * ctx, int ith, int nth) {
     (void) ith; (void) nth;
     job * j = ctx;
     const char * act = j->act ? j->act : (const char *) j->x;
     for (;;) {
-        int64_t r0 = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed) * j->chunk;
-        if (r0 >= j->rows) break;
-        int64_t r1 = r0 + j->chunk < j->rows ? r0 + j->chunk : j->rows;
-        for (int64_t t0 = 0; t0 < j->n_tokens; t0 += TOKEN_TILE) {
-            int64_t t1 = t0 + TOKEN_TILE < j->n_tokens ? t0 + TOKEN_TILE : j->n_tokens;
-            for (int64_t r = r0; r < r1; r++) {
-                const char * wr = j->w + (size_t) r * j->row_bytes;
-                for (int64_t t = t0; t < t1; t++) {
-                    j->y[(size_t) t * j->y_stride + r] = j->dot(wr, act + (size_t) t * j->act_bytes, j->nb);
-                }
+        int64_t c0 = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed) * j->chunk;
+        if (c0 >= j->rows) break;
+        int64_t c1 = c0 + j->chunk < j->rows ? c0 + j->chunk : j->rows;
+        for (int64_t r0 = c0; r0 < c1; r0 += ROW_TILE) {
+            int64_t r1 = r0 + ROW_TILE < c1 ? r0 + ROW_TILE : c1;
+            for (int64_t t = 0; t < j->n_tokens; t++) {
+                const char * at = act + (size_t) t * j->act_bytes;
+                float * yt = j->y + (size_t) t * j->y_stride;
+                for (int64_t r = r0; r < r1; r++) yt[r] = j->dot(j->w + (size_t) r * j->row_bytes, at, j->nb);
             }
         }
     }
