@@ -2,18 +2,31 @@
  * CPU backend computes them: the activation row is converted to the weight type's vec_dot_type
  * (quants.c), then each weight row is dotted with it block by block.
  *
- * Layout: dot kernels per weight type and ISA (scalar, AVX2, AVX-512), a dispatch table, the
- * row-parallel drivers run on the thread pool, and the checked entry points.
+ * Layout: dot kernels per weight type and ISA (scalar, AVX2, AVX512-VNNI, AVX-512), a dispatch
+ * table, the row-parallel drivers run on the thread pool, and the checked entry points.
  *
  * Every kernel computes, per block, an exact integer dot product of the weight quants with the
  * activation quants and scales it in float32 (ggml's vec_dot formulas). For the K-quants and
  * IQ4_XS the integer sums of a whole 256-block, already weighted by the 6/8-bit sub-block
  * scales, stay in int32 and are scaled once; offsets (Q2_K/Q4_K/Q5_K mins, Q3_K's -4, Q6_K's
  * -32) are applied through the activation's bsums, so the SIMD inner loops multiply unsigned
- * quants only. Only the float accumulation order differs between ISAs (~1e-7 relative).
+ * quants only. Only the float accumulation order differs between ISAs (~1e-7 of sum |w*a|).
  *
- * Batch 1 is memory-bound: each inner loop reads a weight block with full-width loads once and
- * keeps two independent accumulators so loads overlap the arithmetic. */
+ * Design notes (measured in native/dev/bench_matvec_q.c):
+ *   - Batch 1 is memory-bound once the kernel keeps up with DRAM. The plain per-block loop spent
+ *     most of its time on two fp16->f32 conversions, a multiply and a broadcast per 32 elements,
+ *     so Q4_0/Q8_0/Q5_0/IQ4_NL reduce eight blocks' int32 sums into one vector and scale them with
+ *     one multiply; the activation scales (as float) and quant sums sit in side arrays after the
+ *     ggml blocks in the work buffer. Q4_0 then multiplies unsigned nibbles and subtracts
+ *     8 * sum(a), with no sign fix-ups.
+ *   - At the AVX-512 level a CPU with AVX512-VNNI runs vpdpbusd on 256-bit registers for Q4_0 and
+ *     Q8_0. The 512-bit block kernels written first (two 32-blocks, or two 64-element K-quant
+ *     chunks, per register) were slower on the development machine (AMD EPYC, AVX-512) than the
+ *     256-bit eight-block / scales-in-registers kernels that replaced them, so the quantized
+ *     types run 256-bit code at the AVX-512 level; the float types (F32, F16, BF16) use 512-bit
+ *     kernels.
+ *   - K-quant sub-block scales are decoded and broadcast in registers (storing them to a byte
+ *     array and reloading them as a vector costs a store-forwarding stall per super-block). */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -751,7 +764,7 @@ VNNI static float dot_q8_0_vnni(const void * wv, const void * av, int64_t nb) {
 #undef BD
 }
 
-/* ==== AVX-512 (F/BW/VL/DQ): two 32-blocks per 512-bit register ============================= */
+/* ==== AVX-512 (F/BW/VL/DQ): float weights, 16 lanes per register ============================ */
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
 
 /* two blocks' 16-byte nibble arrays -> 64 bytes: [lo(b0) hi(b0) lo(b1) hi(b1)] */
