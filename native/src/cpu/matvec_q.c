@@ -862,22 +862,29 @@ typedef struct {
     int act_bs;               /* activation block size (elements) */
     int64_t chunk;            /* rows per work item */
     _Atomic int64_t next;     /* next work item to claim */
+    int64_t q_chunk;          /* activation blocks per quantization work item */
+    _Atomic int64_t q_next;
 } job;
 
-/* Phase 1: convert activations, the (token, block) range split evenly across threads. */
+/* Phase 1: convert activations; (token, block) ranges claimed from a counter. */
 static void job_quantize(void * ctx, int ith, int nth) {
+    (void) ith; (void) nth;
     job * j = ctx;
-    int64_t total = j->n_tokens * j->act_blocks, b0, b1;
-    llmj_split(total, ith, nth, &b0, &b1);
+    const int64_t total = j->n_tokens * j->act_blocks;
     const size_t blk_bytes = (size_t) llmj_type_get(j->vt)->block_bytes;
-    while (b0 < b1) {
-        int64_t t = b0 / j->act_blocks, first = b0 % j->act_blocks;
-        int64_t last = t == b1 / j->act_blocks ? b1 % j->act_blocks : j->act_blocks;
-        char * row = j->act + (size_t) t * j->act_bytes;
-        llmj_quantize_act(j->vt, j->x + (size_t) t * j->x_stride + first * j->act_bs,
-                          row + (size_t) first * blk_bytes, (last - first) * j->act_bs);
-        if (j->vt == LLMJ_TYPE_Q8_0) q8_0_fill_side(row, j->act_blocks, first, last);
-        b0 += last - first;
+    for (;;) {
+        int64_t b0 = atomic_fetch_add_explicit(&j->q_next, 1, memory_order_relaxed) * j->q_chunk;
+        if (b0 >= total) break;
+        int64_t b1 = b0 + j->q_chunk < total ? b0 + j->q_chunk : total;
+        while (b0 < b1) {
+            int64_t t = b0 / j->act_blocks, first = b0 % j->act_blocks;
+            int64_t last = t == b1 / j->act_blocks ? b1 % j->act_blocks : j->act_blocks;
+            char * row = j->act + (size_t) t * j->act_bytes;
+            llmj_quantize_act(j->vt, j->x + (size_t) t * j->x_stride + first * j->act_bs,
+                              row + (size_t) first * blk_bytes, (last - first) * j->act_bs);
+            if (j->vt == LLMJ_TYPE_Q8_0) q8_0_fill_side(row, j->act_blocks, first, last);
+            b0 += last - first;
+        }
     }
 }
 
@@ -956,7 +963,11 @@ static int run(const char * fn, llmj_threadpool * pool, int type, const void * w
             return llmj_internal_fail(LLMJ_ERR_INVALID_ARGUMENT, fn, "work_bytes %zu is less than the %zu needed", work_bytes, need);
         }
         j.act = work;
-        if (cols > 0) llmj_threadpool_run(n_tokens * j.act_blocks >= 64 ? pool : NULL, job_quantize, &j);
+        const int64_t total = n_tokens * j.act_blocks;
+        const int nthq = llmj_threadpool_size(pool);
+        j.q_chunk = total < 64 || nthq == 1 ? total : (total + 4 * nthq - 1) / (4 * nthq);
+        atomic_init(&j.q_next, 0);
+        if (total > 0) llmj_threadpool_run(total >= 64 ? pool : NULL, job_quantize, &j);
     }
     const int nth = llmj_threadpool_size(pool);
     j.chunk = nth == 1 ? rows : (rows + 8 * nth - 1) / (8 * nth);
