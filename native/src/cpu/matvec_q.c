@@ -764,6 +764,71 @@ VNNI static float dot_q8_0_vnni(const void * wv, const void * av, int64_t nb) {
 #undef BD
 }
 
+/* Prefill: one weight row against four tokens. Each weight block is loaded and decoded once and
+ * multiplied with four activation blocks; per token the integer sums and every float operation
+ * are exactly those of the one-token kernel above, so results are bit-identical to the matvec. */
+typedef void (*qdot4_fn)(const void * w, const void * a, size_t a_stride, int64_t nb, float * out);
+
+#define DEFINE_DOT4(NAME, TARGET, WTYPE, WDEC, PROD, OFF8, OFF1)                                   \
+TARGET static void NAME(const void * wv, const void * av, size_t a_stride, int64_t nb, float * out) { \
+    const WTYPE * w = wv;                                                                          \
+    const block_q8_0 * a[4]; const float * ad[4]; const int32_t * as[4];                          \
+    for (int k = 0; k < 4; k++) {                                                                  \
+        const char * ak = (const char *) av + (size_t) k * a_stride;                               \
+        a[k] = (const block_q8_0 *) ak; ad[k] = q8_0_side_d(ak, nb); as[k] = q8_0_side_s(ak, nb); \
+    }                                                                                              \
+    (void) as;                                                                                     \
+    __m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() }; \
+    int64_t b = 0;                                                                                 \
+    for (; b + 8 <= nb; b += 8) {                                                                  \
+        __m256i q[2][4];                                                                           \
+        for (int half = 0; half < 2; half++) {                                                     \
+            __m256i hA[4];                                                                         \
+            for (int pr = 0; pr < 2; pr++) {                                                       \
+                const int64_t bb = b + 4 * half + 2 * pr;                                          \
+                const __m256i w0 = WDEC(bb), w1 = WDEC(bb + 1);                                    \
+                for (int k = 0; k < 4; k++) {                                                      \
+                    __m256i h = _mm256_hadd_epi32(PROD(w0, a[k][bb].qs), PROD(w1, a[k][bb + 1].qs)); \
+                    if (pr == 0) hA[k] = h; else q[half][k] = _mm256_hadd_epi32(hA[k], h);         \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+        const __m256 dw = LOAD_D8(w, b);                                                           \
+        for (int k = 0; k < 4; k++) {                                                              \
+            __m256i s8 = _mm256_add_epi32(_mm256_permute2x128_si256(q[0][k], q[1][k], 0x20),       \
+                                          _mm256_permute2x128_si256(q[0][k], q[1][k], 0x31));      \
+            s8 = OFF8(s8, k, b);                                                                   \
+            acc[k] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_loadu_ps(ad[k] + b)), _mm256_cvtepi32_ps(s8), acc[k]); \
+        }                                                                                          \
+    }                                                                                              \
+    for (int k = 0; k < 4; k++) {                                                                  \
+        float tail = 0;                                                                            \
+        for (int64_t t = b; t < nb; t++) {                                                         \
+            int v = hsum8i(PROD(WDEC(t), a[k][t].qs));                                             \
+            tail += (float) (v - OFF1(k, t)) * (_cvtsh_ss(w[t].d) * ad[k][t]);                     \
+        }                                                                                          \
+        out[k] = hsum8(acc[k]) + tail;                                                             \
+    }                                                                                              \
+}
+
+#define W_NIB(b) nibbles32(w[b].qs)
+#define W_LOAD(b) load32(w[b].qs)
+#define W_BIAS(b) _mm256_xor_si256(load32(w[b].qs), _mm256_set1_epi8((char) 0x80))
+#define P_US(wv, aq) dot_us(wv, load32(aq))
+#define P_SS(wv, aq) dot_ss(wv, load32(aq))
+#define P_VNNI(wv, aq) _mm256_dpbusd_epi32(_mm256_setzero_si256(), wv, load32(aq))
+#define O8_NONE(s8, k, b) (s8)
+#define O8_SUB8(s8, k, b) _mm256_sub_epi32(s8, _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *) (as[k] + (b))), 3))
+#define O8_SUB128(s8, k, b) _mm256_sub_epi32(s8, _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *) (as[k] + (b))), 7))
+#define O1_NONE(k, t) 0
+#define O1_SUB8(k, t) (8 * as[k][t])
+#define O1_SUB128(k, t) (128 * as[k][t])
+
+DEFINE_DOT4(dot4_q4_0_a2, AVX2, block_q4_0, W_NIB, P_US, O8_SUB8, O1_SUB8)
+DEFINE_DOT4(dot4_q8_0_a2, AVX2, block_q8_0, W_LOAD, P_SS, O8_NONE, O1_NONE)
+DEFINE_DOT4(dot4_q4_0_vnni, VNNI, block_q4_0, W_NIB, P_VNNI, O8_SUB8, O1_SUB8)
+DEFINE_DOT4(dot4_q8_0_vnni, VNNI, block_q8_0, W_BIAS, P_VNNI, O8_SUB128, O1_SUB128)
+
 /* ==== AVX-512 (F/BW/VL/DQ): float weights, 16 lanes per register ============================ */
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
 
@@ -844,10 +909,28 @@ static qdot_fn select_kernel(int type) {
     return NULL;
 }
 
+/* The four-token kernel that matches select_kernel(type) bit for bit, or NULL. */
+static qdot4_fn select_kernel4(int type, qdot_fn one) {
+#ifdef LLMJ_X86
+    if (type == LLMJ_TYPE_Q4_0) {
+        if (one == dot_q4_0_vnni) return dot4_q4_0_vnni;
+        if (one == dot_q4_0_b8_a2) return dot4_q4_0_a2;
+    }
+    if (type == LLMJ_TYPE_Q8_0) {
+        if (one == dot_q8_0_vnni) return dot4_q8_0_vnni;
+        if (one == dot_q8_0_b8_a2) return dot4_q8_0_a2;
+    }
+#else
+    (void) type; (void) one;
+#endif
+    return NULL;
+}
+
 /* ==== drivers ============================================================================= */
 
 typedef struct {
     qdot_fn dot;
+    qdot4_fn dot4;            /* NULL: tokens one at a time */
     int vt;
     const char * w;
     size_t row_bytes;
@@ -904,7 +987,19 @@ static void job_dot(void * ctx, int ith, int nth) {
         int64_t c1 = c0 + j->chunk < j->rows ? c0 + j->chunk : j->rows;
         for (int64_t r0 = c0; r0 < c1; r0 += ROW_TILE) {
             int64_t r1 = r0 + ROW_TILE < c1 ? r0 + ROW_TILE : c1;
-            for (int64_t t = 0; t < j->n_tokens; t++) {
+            int64_t t = 0;
+            if (j->dot4) {
+                for (; t + 4 <= j->n_tokens; t += 4) {
+                    const char * at = act + (size_t) t * j->act_bytes;
+                    float * yt = j->y + (size_t) t * j->y_stride;
+                    for (int64_t r = r0; r < r1; r++) {
+                        float o[4];
+                        j->dot4(j->w + (size_t) r * j->row_bytes, at, j->act_bytes, j->nb, o);
+                        for (int k = 0; k < 4; k++) yt[(size_t) k * j->y_stride + r] = o[k];
+                    }
+                }
+            }
+            for (; t < j->n_tokens; t++) {
                 const char * at = act + (size_t) t * j->act_bytes;
                 float * yt = j->y + (size_t) t * j->y_stride;
                 for (int64_t r = r0; r < r1; r++) yt[r] = j->dot(j->w + (size_t) r * j->row_bytes, at, j->nb);
@@ -946,7 +1041,7 @@ static int run(const char * fn, llmj_threadpool * pool, int type, const void * w
     const llmj_type_info * at = llmj_type_get(vt);
     const size_t act_bytes = vt == LLMJ_TYPE_Q8_0 ? q8_0_act_bytes(cols / QK8_0) : llmj_act_row_bytes(vt, cols);
     job j = {
-        .dot = dot, .vt = vt, .w = w, .row_bytes = row_bytes, .x = x, .x_stride = x_stride, .y = y,
+        .dot = dot, .dot4 = select_kernel4(type, dot), .vt = vt, .w = w, .row_bytes = row_bytes, .x = x, .x_stride = x_stride, .y = y,
         .y_stride = y_stride, .act = NULL, .act_bytes = act_bytes, .rows = rows, .cols = cols, .nb = nb,
         .n_tokens = n_tokens, .act_blocks = cols / at->block_size, .act_bs = at->block_size,
     };
