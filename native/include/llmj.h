@@ -148,8 +148,9 @@ LLMJ_API int llmj_threadpool_size(const llmj_threadpool * pool);
  * n must be a multiple of the type's block size; out receives n / block_size blocks. */
 LLMJ_API int llmj_quantize_activations(int vec_dot_type, const float * x, void * out, int64_t n);
 
-/* Bytes of scratch llmj_matvec_q needs for `cols` activations of weights of `type`
- * (the activation row converted to the vec_dot_type; 0 for F32). 0 also for unsupported types. */
+/* Bytes of scratch llmj_matvec_q needs for `cols` activations of weights of `type`: the activation
+ * row converted to the vec_dot_type, plus (for Q8_0) per-block scale and sum arrays the kernels
+ * use; 0 for F32 and for unsupported types. Any alignment works; 64 bytes is best. */
 LLMJ_API size_t llmj_matvec_work_size(int type, int64_t cols);
 
 /* Bytes of scratch llmj_matmul_q needs: n_tokens converted activation rows. */
