@@ -197,13 +197,6 @@ static inline void k3_scales(const uint8_t * q, int8_t * sc) {
     }
 }
 
-/* sum over 16-element groups g of scale[g] * bsums[g] */
-static inline int bsum_dot(const int16_t * bsums, const int8_t * scale16) {
-    int s = 0;
-    for (int g = 0; g < 16; g++) s += bsums[g] * scale16[g];
-    return s;
-}
-
 static float dot_q2_K_s(const void * wv, const void * av, int64_t nb) {
     const block_q2_K * w = wv; const block_q8_K * a = av;
     float s = 0;
@@ -447,11 +440,6 @@ AVX2 static float dot_q5_1_a2(const void * wv, const void * av, int64_t nb) {
     LEGACY_LOOP(BD, SCALE_DD)
 #undef BD
     return hsum8(_mm256_add_ps(acc0, acc1)) + mins;
-}
-
-/* int16 scale s0 for the first 16 bytes of a 32-byte vector, s1 for the second 16 */
-AVX2 static inline __m256i sc2(int s0, int s1) {
-    return _mm256_set_m128i(_mm_set1_epi16((short) s1), _mm_set1_epi16((short) s0));
 }
 
 /* 16 int16 sub-block scales -> the pair for 32-element chunk g: [sc[2g] x 8 | sc[2g+1] x 8] */
