@@ -52,6 +52,26 @@ static inline size_t q8_0_act_bytes(int64_t nb) { return q8_0_side_offset(nb) + 
 static inline const float * q8_0_side_d(const void * a, int64_t nb) { return (const float *) ((const char *) a + q8_0_side_offset(nb)); }
 static inline const int32_t * q8_0_side_s(const void * a, int64_t nb) { return (const int32_t *) (q8_0_side_d(a, nb) + nb); }
 
+/* Q8_1 side arrays: d and s widened to float */
+static inline size_t q8_1_side_offset(int64_t nb) { return ((size_t) nb * sizeof(block_q8_1) + 63) & ~(size_t) 63; }
+static inline size_t q8_1_act_bytes(int64_t nb) { return q8_1_side_offset(nb) + (size_t) nb * 8; }
+static inline const float * q8_1_side_d(const void * a, int64_t nb) { return (const float *) ((const char *) a + q8_1_side_offset(nb)); }
+static inline const float * q8_1_side_s(const void * a, int64_t nb) { return q8_1_side_d(a, nb) + nb; }
+
+static void q8_1_fill_side(void * a, int64_t nb, int64_t first, int64_t last) {
+    const block_q8_1 * q = a;
+    float * d = (float *) q8_1_side_d(a, nb), * sm = (float *) q8_1_side_s(a, nb);
+    for (int64_t b = first; b < last; b++) { d[b] = h2f(q[b].d); sm[b] = h2f(q[b].s); }
+}
+
+/* activation row bytes in the work buffer, side arrays included */
+static size_t act_stride(int vt, int64_t cols) {
+    if (vt == LLMJ_TYPE_Q8_0) return q8_0_act_bytes((cols + QK8_0 - 1) / QK8_0);
+    if (vt == LLMJ_TYPE_Q8_1) return q8_1_act_bytes((cols + QK8_1 - 1) / QK8_1);
+    const llmj_type_info * at = llmj_type_get(vt);
+    return (size_t) ((cols + at->block_size - 1) / at->block_size) * (size_t) at->block_bytes;
+}
+
 static void q8_0_fill_side(void * a, int64_t nb, int64_t first, int64_t last) {
     const block_q8_0 * q = a;
     float * d = (float *) q8_0_side_d(a, nb);
@@ -407,40 +427,7 @@ AVX2 static float dot_bf16_a2(const void * wv, const void * av, int64_t n) {
     return s;
 }
 
-/* Legacy 32-blocks: one macro body, two blocks per iteration into two accumulators.
- * BLOCK_DOT(b) yields the __m256i int32 partial sums of block b; SCALE(b) its float scale. */
-#define LEGACY_LOOP(BLOCK_DOT, SCALE)                                                           \
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                            \
-    int64_t b = 0;                                                                             \
-    for (; b + 2 <= nb; b += 2) {                                                              \
-        __m256i p0 = BLOCK_DOT(b), p1 = BLOCK_DOT(b + 1);                                      \
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(SCALE(b)), _mm256_cvtepi32_ps(p0), acc0);        \
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(SCALE(b + 1)), _mm256_cvtepi32_ps(p1), acc1);    \
-    }                                                                                          \
-    if (b < nb) acc0 = _mm256_fmadd_ps(_mm256_set1_ps(SCALE(b)), _mm256_cvtepi32_ps(BLOCK_DOT(b)), acc0);
 
-#define SCALE_DD(b) (_cvtsh_ss(w[b].d) * _cvtsh_ss(a[b].d))
-
-AVX2 static float dot_q4_1_a2(const void * wv, const void * av, int64_t nb) {
-    const block_q4_1 * w = wv; const block_q8_1 * a = av;
-    float mins = 0;
-    for (int64_t i = 0; i < nb; i++) mins += _cvtsh_ss(w[i].m) * _cvtsh_ss(a[i].s);
-#define BD(b) dot_us(nibbles32(w[b].qs), load32(a[b].qs))
-    LEGACY_LOOP(BD, SCALE_DD)
-#undef BD
-    return hsum8(_mm256_add_ps(acc0, acc1)) + mins;
-}
-
-AVX2 static float dot_q5_1_a2(const void * wv, const void * av, int64_t nb) {
-    const block_q5_1 * w = wv; const block_q8_1 * a = av;
-    const __m256i x10 = _mm256_set1_epi8(0x10);
-    float mins = 0;
-    for (int64_t i = 0; i < nb; i++) mins += _cvtsh_ss(w[i].m) * _cvtsh_ss(a[i].s);
-#define BD(b) dot_us(_mm256_or_si256(nibbles32(w[b].qs), _mm256_and_si256(bits32(w[b].qh), x10)), load32(a[b].qs))
-    LEGACY_LOOP(BD, SCALE_DD)
-#undef BD
-    return hsum8(_mm256_add_ps(acc0, acc1)) + mins;
-}
 
 /* 16 int16 sub-block scales -> the pair for 32-element chunk g: [sc[2g] x 8 | sc[2g+1] x 8] */
 AVX2 static inline __m256i pair_bcast(__m256i sc16, int g) {
@@ -752,6 +739,43 @@ VNNI static float dot_q8_0_vnni(const void * wv, const void * av, int64_t nb) {
 #undef BD
 }
 
+/* Q4_1 / Q5_1 x Q8_1, eight blocks per step: sum_b d_w*d_a*dot_b + m_w*s_a with d_w and m_w
+ * gathered eight at a time and d_a, s_a from the side arrays. */
+#define LOAD_M8(w, b) _mm256_cvtph_ps(_mm_setr_epi16((short) w[(b)].m, (short) w[(b) + 1].m, (short) w[(b) + 2].m, \
+    (short) w[(b) + 3].m, (short) w[(b) + 4].m, (short) w[(b) + 5].m, (short) w[(b) + 6].m, (short) w[(b) + 7].m))
+#define MIN_LOOP(BLOCK_DOT)                                                                      \
+    const float * ad = q8_1_side_d(av, nb), * sa = q8_1_side_s(av, nb);                        \
+    __m256 acc = _mm256_setzero_ps(), macc = _mm256_setzero_ps();                               \
+    int64_t b = 0;                                                                             \
+    for (; b + 8 <= nb; b += 8) {                                                              \
+        __m256i s8 = reduce8(BLOCK_DOT(b), BLOCK_DOT(b + 1), BLOCK_DOT(b + 2), BLOCK_DOT(b + 3), \
+                             BLOCK_DOT(b + 4), BLOCK_DOT(b + 5), BLOCK_DOT(b + 6), BLOCK_DOT(b + 7)); \
+        acc = _mm256_fmadd_ps(_mm256_mul_ps(LOAD_D8(w, b), _mm256_loadu_ps(ad + b)), _mm256_cvtepi32_ps(s8), acc); \
+        macc = _mm256_fmadd_ps(LOAD_M8(w, b), _mm256_loadu_ps(sa + b), macc);                  \
+    }                                                                                          \
+    float tail = 0;                                                                            \
+    for (; b < nb; b++) {                                                                      \
+        tail += (float) hsum8i(BLOCK_DOT(b)) * (_cvtsh_ss(w[b].d) * ad[b]) + _cvtsh_ss(w[b].m) * sa[b]; \
+    }                                                                                          \
+    return hsum8(acc) + hsum8(macc) + tail;
+
+AVX2 static float dot_q4_1_a2(const void * wv, const void * av, int64_t nb) {
+    const block_q4_1 * w = wv;
+    const block_q8_1 * a = av;
+#define BD(b) dot_us(nibbles32(w[b].qs), load32(a[b].qs))
+    MIN_LOOP(BD)
+#undef BD
+}
+
+AVX2 static float dot_q5_1_a2(const void * wv, const void * av, int64_t nb) {
+    const block_q5_1 * w = wv;
+    const block_q8_1 * a = av;
+    const __m256i x10 = _mm256_set1_epi8(0x10);
+#define BD(b) dot_us(_mm256_or_si256(nibbles32(w[b].qs), _mm256_and_si256(bits32(w[b].qh), x10)), load32(a[b].qs))
+    MIN_LOOP(BD)
+#undef BD
+}
+
 /* Prefill: one weight row against four tokens. Each weight block is loaded and decoded once and
  * multiplied with four activation blocks; per token the integer sums and every float operation
  * are exactly those of the one-token kernel above, so results are bit-identical to the matvec. */
@@ -954,6 +978,7 @@ static void job_quantize(void * ctx, int ith, int nth) {
             llmj_quantize_act(j->vt, j->x + (size_t) t * j->x_stride + first * j->act_bs,
                               row + (size_t) first * blk_bytes, (last - first) * j->act_bs);
             if (j->vt == LLMJ_TYPE_Q8_0) q8_0_fill_side(row, j->act_blocks, first, last);
+            if (j->vt == LLMJ_TYPE_Q8_1) q8_1_fill_side(row, j->act_blocks, first, last);
             b0 += last - first;
         }
     }
@@ -1027,7 +1052,7 @@ static int run(const char * fn, llmj_threadpool * pool, int type, const void * w
     }
     const int vt = ti->vec_dot_type;
     const llmj_type_info * at = llmj_type_get(vt);
-    const size_t act_bytes = vt == LLMJ_TYPE_Q8_0 ? q8_0_act_bytes(cols / QK8_0) : llmj_act_row_bytes(vt, cols);
+    const size_t act_bytes = act_stride(vt, cols);
     job j = {
         .dot = dot, .dot4 = select_kernel4(type, dot), .vt = vt, .w = w, .row_bytes = row_bytes, .x = x, .x_stride = x_stride, .y = y,
         .y_stride = y_stride, .act = NULL, .act_bytes = act_bytes, .rows = rows, .cols = cols, .nb = nb,
@@ -1066,10 +1091,7 @@ size_t llmj_matmul_work_size(int type, int64_t cols, int64_t n_tokens) {
     const llmj_type_info * ti = llmj_type_get(type);
     if (!ti || ti->vec_dot_type < 0 || !select_kernel(type) || cols < 0 || n_tokens < 0) return 0;
     if (ti->vec_dot_type == LLMJ_TYPE_F32) return 0;
-    const llmj_type_info * at = llmj_type_get(ti->vec_dot_type);
-    const int64_t nb = (cols + at->block_size - 1) / at->block_size;
-    const size_t row = ti->vec_dot_type == LLMJ_TYPE_Q8_0 ? q8_0_act_bytes(nb) : (size_t) nb * (size_t) at->block_bytes;
-    return row * (size_t) n_tokens;
+    return act_stride(ti->vec_dot_type, cols) * (size_t) n_tokens;
 }
 
 int llmj_matvec_q(llmj_threadpool * pool, int type, const void * w, size_t row_bytes,
