@@ -102,11 +102,11 @@ LLMJ_API int llmj_cpu_isa(void);
 
 /* ---- CPU matrix-vector product ----------------------------------------------------------- */
 /* y[r] = sum_c W[r, c] * x[c] for r in [0, rows).
- *   type       LLMJ_TYPE_F32 or LLMJ_TYPE_F16 (others: LLMJ_ERR_UNSUPPORTED)
+ *   type       LLMJ_TYPE_F32, LLMJ_TYPE_F16 or LLMJ_TYPE_BF16 (others: LLMJ_ERR_UNSUPPORTED)
  *   w          row r starts at (const char *) w + r * row_bytes
  *   row_bytes  >= cols * element size
  *   x          cols floats; y: rows floats (must not overlap w or x)
- * Accumulates in float32 (F16 weights are widened exactly). */
+ * Accumulates in float32 (F16 and BF16 weights are widened exactly). */
 LLMJ_API int llmj_matvec(int type, const void * w, size_t row_bytes,
                          const float * x, float * y, int64_t rows, int64_t cols);
 
@@ -185,6 +185,36 @@ LLMJ_API int llmj_matmul_q(llmj_threadpool * pool, int type, const void * w, siz
                            int64_t rows, int64_t cols, int64_t n_tokens,
                            void * work, size_t work_bytes);
 
+/* ---- CPU element-wise and attention ops (float32 activations, token-major rows) --------------
+ * Each takes an optional thread pool (NULL: the calling thread alone). */
+
+/* out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * (w + w_offset) for n rows of dim; out may alias x.
+ * The sum of squares accumulates in double. */
+LLMJ_API int llmj_rms_norm(llmj_threadpool * pool, const float * x, const float * w, float w_offset, float * out,
+                           int64_t dim, int64_t n, float eps);
+
+/* Rotates, in place, n rows of n_heads heads of head_dim: pair i of row t turns by the angle
+ * (start_pos + t) * pos_scale * inv_freq[i], i < rope_dims / 2. neox != 0 pairs (i, i + rope_dims/2),
+ * else (2i, 2i+1) (llama.cpp's normal mode). */
+LLMJ_API int llmj_rope(llmj_threadpool * pool, float * x, int64_t n, int64_t n_heads, int64_t head_dim,
+                       int64_t rope_dims, int64_t start_pos, const float * inv_freq, float pos_scale, int neox);
+
+/* Causal attention of n query rows (positions start_pos..start_pos+n-1, rows of n_heads * head_dim)
+ * over cache rows 0..start_pos+n-1 (rows of n_kv_heads * head_dim, LLMJ_TYPE_F32 or LLMJ_TYPE_F16):
+ * scores q·k * scale, soft-capped (softcap > 0: softcap * tanh(s / softcap)), restricted to the last
+ * `window` positions when window > 0, softmax, weighted sum of v. out: n rows of n_heads * head_dim. */
+LLMJ_API int llmj_attention(llmj_threadpool * pool, const float * q, const void * k_cache, const void * v_cache,
+                            int cache_type, float * out, int64_t n, int64_t start_pos, int64_t n_heads,
+                            int64_t n_kv_heads, int64_t head_dim, float scale, float softcap, int64_t window);
+
+/* out[i] = silu(gate[i]) * up[i] (SwiGLU) / gelu_tanh(gate[i]) * up[i] (GeGLU); out may alias gate. */
+LLMJ_API int llmj_swiglu(llmj_threadpool * pool, const float * gate, const float * up, float * out, int64_t n);
+LLMJ_API int llmj_geglu(llmj_threadpool * pool, const float * gate, const float * up, float * out, int64_t n);
+
+/* Reads `bytes` bytes at p once, split across the pool's threads (benchmarks measure memory bandwidth
+ * with it next to the kernels). *checksum receives a value derived from every byte. */
+LLMJ_API int llmj_memory_read(llmj_threadpool * pool, const void * p, size_t bytes, uint64_t * checksum);
+
 /* ---- CUDA (libllmj_cuda.so) -------------------------------------------------------------- */
 /* Same contract as llmj_matvec, with w, x and y in device memory, enqueued on `stream`
  * (a cudaStream_t; NULL means the legacy default stream). Returns after the launch; errors
@@ -192,6 +222,37 @@ LLMJ_API int llmj_matmul_q(llmj_threadpool * pool, int type, const void * w, siz
 LLMJ_API int llmj_cuda_matvec(int type, const void * w, size_t row_bytes,
                               const float * x, float * y, int64_t rows, int64_t cols,
                               void * stream);
+
+/* The device-resident ops of the CUDA backend: the same contracts as the CPU ops above, with every
+ * pointer in device memory and the work enqueued on `stream` (a cudaStream_t; NULL: the legacy
+ * default stream). Launch errors are returned; execution errors surface at the next synchronisation.
+ * Weight types with kernels: F32, F16, BF16, Q8_0, Q4_0 (others: LLMJ_ERR_UNSUPPORTED). */
+
+/* out[t] = dequantized row ids[t] of table (rows of row_bytes, cols elements) * scale; ids in device memory. */
+LLMJ_API int llmj_cuda_get_rows(int type, const void * table, size_t row_bytes, const int32_t * ids, int64_t n,
+                                int64_t cols, float scale, float * out, void * stream);
+LLMJ_API int llmj_cuda_rms_norm(const float * x, const float * w, float w_offset, float * out, int64_t dim, int64_t n,
+                                float eps, void * stream);
+/* inv_freq: rope_dims / 2 floats in device memory. */
+LLMJ_API int llmj_cuda_rope(float * x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t rope_dims,
+                            int64_t start_pos, const float * inv_freq, float pos_scale, int neox, void * stream);
+LLMJ_API int llmj_cuda_store_kv(const float * src, void * cache, int cache_type, int64_t kv_dim, int64_t n,
+                                int64_t start_pos, void * stream);
+LLMJ_API int llmj_cuda_attention(const float * q, const void * k_cache, const void * v_cache, int cache_type,
+                                 float * out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads,
+                                 int64_t head_dim, float scale, float softcap, int64_t window, void * stream);
+/* gelu != 0: GeGLU (tanh GELU), else SwiGLU; out may alias gate. */
+LLMJ_API int llmj_cuda_glu(const float * gate, const float * up, float * out, int64_t n, int gelu, void * stream);
+LLMJ_API int llmj_cuda_add(float * x, const float * y, int64_t n, void * stream);
+/* x[t] += b for n rows of dim (biases). */
+LLMJ_API int llmj_cuda_add_rows(float * x, const float * b, int64_t dim, int64_t n, void * stream);
+LLMJ_API int llmj_cuda_softcap(float * x, float cap, int64_t n, void * stream);
+/* Scratch llmj_cuda_matmul needs (activations converted to Q8_0 for Q8_0/Q4_0 weights), in bytes. */
+LLMJ_API size_t llmj_cuda_matmul_work_size(int type, int64_t cols, int64_t n);
+/* y[t] = W x[t] for n token rows; Q8_0/Q4_0 weights multiply Q8_0-converted activations with integer
+ * block dot products (ggml's definition), the plain types multiply float32 activations. */
+LLMJ_API int llmj_cuda_matmul(int type, const void * w, size_t row_bytes, const float * x, float * y, int64_t rows,
+                              int64_t cols, int64_t n, void * work, size_t work_bytes, void * stream);
 
 #ifdef __cplusplus
 }

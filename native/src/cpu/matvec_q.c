@@ -1075,12 +1075,12 @@ static int run(const char * fn, llmj_threadpool * pool, int type, const void * w
         const int nthq = llmj_threadpool_size(pool);
         j.q_chunk = total < 64 || nthq == 1 ? total : (total + 4 * nthq - 1) / (4 * nthq);
         atomic_init(&j.q_next, 0);
-        if (total > 0) llmj_threadpool_run(total >= 64 ? pool : NULL, job_quantize, &j);
+        if (total > 0) llmj_threadpool_run_dynamic(total >= 64 ? pool : NULL, job_quantize, &j);
     }
     const int nth = llmj_threadpool_size(pool);
     j.chunk = nth == 1 ? rows : (rows + 8 * nth - 1) / (8 * nth);
     atomic_init(&j.next, 0);
-    llmj_threadpool_run(pool, job_dot, &j);
+    llmj_threadpool_run_dynamic(pool, job_dot, &j);
     free(owned);
     return LLMJ_OK;
 }

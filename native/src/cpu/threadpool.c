@@ -44,11 +44,11 @@ struct worker {
  * on separate cache lines, so polling one does not keep stealing the line the other is written on.
  *
  * active = (job tag << 32) | workers inside the job. A worker joins job g with a CAS that
- * succeeds only while the tag is g's; the caller, once its own share is done, closes the job
- * (sets the CLOSED bit in the tag) and waits only for the workers that joined. A worker that was
- * descheduled and wakes after that skips the job, so one slow thread never holds up a kernel.
- * Jobs must therefore hand out work dynamically (the drivers claim chunks from a counter): any
- * subset of threads, the caller alone included, must be able to finish a job. */
+ * succeeds only while the tag is g's. llmj_threadpool_run waits until every worker has run the
+ * job (`done`). llmj_threadpool_run_dynamic instead closes the job (sets the CLOSED bit in the
+ * tag) once the caller's own share is done and waits only for the workers that joined; a worker
+ * that was descheduled and wakes after that skips the job, so one slow thread never holds up a
+ * kernel. Such jobs hand out work dynamically (the drivers claim chunks from a counter). */
 #define TAG(g) ((uint64_t) ((g) & 0x7FFFFFFFu) << 32)
 #define CLOSED ((uint64_t) 0x80000000u << 32)
 struct llmj_threadpool {
@@ -59,6 +59,7 @@ struct llmj_threadpool {
     int n_threads;
     struct worker * workers;             /* n_threads - 1 entries */
     _Alignas(64) _Atomic uint64_t active; /* job tag and the number of workers inside it */
+    _Atomic int done;                     /* workers that finished the current job */
     _Alignas(64) _Atomic int sleepers;   /* workers in (or about to enter) futex wait */
 #ifndef LLMJ_FUTEX
     pthread_mutex_t mu;
@@ -113,6 +114,7 @@ static void * worker_main(void * arg) {
         if (!joined) continue;            /* the job was closed before this worker got to it */
         p->fn(p->ctx, w->ith, p->n_threads);
         atomic_fetch_sub(&p->active, 1);
+        atomic_fetch_add(&p->done, 1);
     }
     return NULL;
 }
@@ -169,7 +171,7 @@ void llmj_threadpool_free(llmj_threadpool * p) {
 
 int llmj_threadpool_size(const llmj_threadpool * p) { return p ? p->n_threads : 1; }
 
-void llmj_threadpool_run(llmj_threadpool * p, llmj_job_fn fn, void * ctx) {
+static void run(llmj_threadpool * p, llmj_job_fn fn, void * ctx, int dynamic) {
     if (!p || p->n_threads == 1) {
         fn(ctx, 0, 1);
         return;
@@ -177,16 +179,28 @@ void llmj_threadpool_run(llmj_threadpool * p, llmj_job_fn fn, void * ctx) {
     p->fn = fn;
     p->ctx = ctx;
     uint32_t g = atomic_load_explicit(&p->gen, memory_order_relaxed) + 1;
+    atomic_store(&p->done, 0);
     atomic_store(&p->active, TAG(g));              /* open job g with no worker inside */
-    atomic_store(&p->gen, g);                      /* seq_cst: publishes fn/ctx/active */
+    atomic_store(&p->gen, g);                      /* seq_cst: publishes fn/ctx/active/done */
     if (atomic_load(&p->sleepers) > 0) wake_all(p);
     fn(ctx, 0, p->n_threads);
+    int spins = 0;
+    if (!dynamic) {
+        /* every thread must run its share: wait for all workers to finish */
+        while (atomic_load(&p->done) != p->n_threads - 1) {
+            /* with more threads than cores a worker may need our core: yield after a while */
+            if (++spins < 4096) cpu_relax(); else sched_yield();
+        }
+        return;
+    }
     /* close the job: late workers skip it; wait for the ones inside */
     uint64_t v = atomic_load(&p->active);
     while (!atomic_compare_exchange_weak(&p->active, &v, CLOSED | (v & 0xFFFFFFFFu))) {}
-    int spins = 0;
     while ((atomic_load(&p->active) & 0xFFFFFFFFu) != 0) {
-        /* with more threads than cores a worker may need our core: yield after a while */
         if (++spins < 4096) cpu_relax(); else sched_yield();
     }
 }
+
+void llmj_threadpool_run(llmj_threadpool * p, llmj_job_fn fn, void * ctx) { run(p, fn, ctx, 0); }
+
+void llmj_threadpool_run_dynamic(llmj_threadpool * p, llmj_job_fn fn, void * ctx) { run(p, fn, ctx, 1); }

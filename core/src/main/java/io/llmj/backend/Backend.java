@@ -4,10 +4,13 @@ import io.llmj.quant.GgmlType;
 import java.lang.foreign.MemorySegment;
 
 /**
- * The kernels the forward pass calls. Implementations: the scalar Java reference ({@link JavaBackend}),
- * and the native CPU and CUDA backends in {@code llmj-ggml-bindings}, found through {@link BackendProvider}.
+ * The kernels the forward pass calls, on buffers and weights the backend owns. Implementations: the
+ * scalar Java reference ({@link JavaBackend}), and the native CPU and CUDA backends in
+ * {@code llmj-ggml-bindings}, found through {@link BackendProvider}.
  *
- * <p>All segments are host memory. A backend that keeps data elsewhere (a GPU) copies as needed.
+ * <p>Activations are float32, laid out token-major: a buffer holding {@code n} rows of {@code dim}
+ * values stores row {@code t} at elements {@code [t*dim, (t+1)*dim)}. Weights are ggml matrices:
+ * {@code rows} rows (ne1) of {@code cols} elements (ne0), row-major.
  */
 public interface Backend extends AutoCloseable {
 
@@ -17,13 +20,74 @@ public interface Backend extends AutoCloseable {
     /** Whether {@code op} is implemented for weights of {@code type}. */
     boolean supports(Op op, GgmlType type);
 
+    // ---- memory --------------------------------------------------------------------------------
+
+    /** A zero-filled float32 buffer of {@code n} elements. */
+    Buffer allocate(long n);
+
+    /** A zero-filled KV-cache buffer of {@code n} elements of {@code type} (F32 or F16). */
+    Buffer allocateCache(long n, GgmlType type);
+
     /**
-     * {@code y[r] = sum_c W[r, c] * x[c]} for {@code r < rows}.
+     * Prepares a weight tensor from its file bytes (zero-copy where the backend can).
+     *
+     * @param shape ggml order: {@code [cols]} or {@code [cols, rows]}
+     * @param data  exactly {@code type.byteSize(cols) * rows} bytes
+     */
+    Weight weight(String name, GgmlType type, long[] shape, MemorySegment data);
+
+    /** Copies {@code n} floats from {@code src[srcOff..]} into {@code dst} at element {@code offset}. */
+    void write(Buffer dst, long offset, float[] src, int srcOff, int n);
+
+    /** Copies {@code n} floats from {@code src} at element {@code offset} into {@code dst[dstOff..]}. */
+    void read(Buffer src, long offset, float[] dst, int dstOff, int n);
+
+    /** {@code dst[dstOff + i] = src[srcOff + i]} for {@code i < n}. */
+    void copy(Buffer src, long srcOff, Buffer dst, long dstOff, long n);
+
+    // ---- ops -------------------------------------------------------------------------------------
+
+    /** Rows {@code ids[t]} of {@code table}, dequantized and multiplied by {@code scale}, into {@code out} rows. */
+    void embed(Weight table, int[] ids, float scale, Buffer out);
+
+    /** {@code out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * (gain + gainOffset)} for {@code n} rows of {@code dim}. */
+    void rmsNorm(Buffer x, Weight gain, float eps, float gainOffset, int dim, int n, Buffer out);
+
+    /** {@code out[t] = W x[t]} for {@code n} rows of {@code x} ({@code w.cols()} each) into rows of {@code w.rows()}. */
+    void matmul(Weight w, Buffer x, int n, Buffer out);
+
+    /** {@code x[t] += bias} for {@code n} rows of {@code bias.cols()}. */
+    void addBias(Buffer x, Weight bias, int n);
+
+    /** Rotates {@code n} rows of {@code nHeads} heads of {@code headDim}, row t at position {@code startPos + t}. */
+    void rope(Buffer x, int nHeads, int headDim, int n, int startPos, RopeConfig rope);
+
+    /** Writes {@code n} rows of {@code kvDim} from {@code src} into {@code cache} rows {@code startPos..}. */
+    void storeKv(Buffer src, Buffer cache, int kvDim, int n, int startPos);
+
+    /**
+     * Causal attention of {@code n} query rows (positions {@code startPos..startPos+n-1}) over cache rows
+     * {@code 0..startPos+n-1}; output rows of {@code p.qDim()}.
+     */
+    void attention(Buffer q, Buffer kCache, Buffer vCache, int n, int startPos, AttentionParams p, Buffer out);
+
+    /** {@code out = silu(gate) * up} over {@code count} elements. */
+    void swiglu(Buffer gate, Buffer up, long count, Buffer out);
+
+    /** {@code out = gelu_tanh(gate) * up} over {@code count} elements. */
+    void geglu(Buffer gate, Buffer up, long count, Buffer out);
+
+    /** {@code x += y} over {@code count} elements. */
+    void add(Buffer x, Buffer y, long count);
+
+    /** {@code x = cap * tanh(x / cap)} over {@code count} elements. */
+    void softcap(Buffer x, float cap, long count);
+
+    /**
+     * Low-level matrix-vector product on host segments: {@code y[r] = sum_c W[r, c] * x[c]}.
      *
      * @param w        weights; row r starts at byte {@code r * rowBytes}
      * @param rowBytes row stride in bytes, at least {@code type.byteSize(cols)}
-     * @param x        {@code cols} floats
-     * @param y        {@code rows} floats, written
      * @throws UnsupportedOperationException if {@code supports(MATVEC, type)} is false
      * @throws IllegalArgumentException if a segment is too small for the shape
      */

@@ -138,8 +138,12 @@ public final class NativeLibraries {
     // ---- llmj's own libraries -------------------------------------------------------------
 
     private static Result loadOwn(String name) {
+        return loadOwn(name, System.getProperty(LIBRARY_PATH_PROPERTY));
+    }
+
+    /** Loads llmj's library {@code name} from {@code dir}, or from the jar when {@code dir} is null. */
+    static Result loadOwn(String name, String dir) {
         String platform = Platform.folder();
-        String dir = System.getProperty(LIBRARY_PATH_PROPERTY);
         Path file;
         if (dir != null && !dir.isBlank()) {
             file = Path.of(dir).resolve(name).toAbsolutePath();
@@ -207,7 +211,7 @@ public final class NativeLibraries {
 
     // ---- system libraries (CUDA) ----------------------------------------------------------
 
-    private static Result loadSystem(String soname) {
+    static Result loadSystem(String soname) {
         String platform = Platform.folder();
         if (platform == null || !platform.startsWith("linux-")) {
             return new Result(null, soname + " is a Linux library; this is " + Platform.describe());

@@ -41,7 +41,7 @@ public final class MatvecCases {
 
     public static List<Case> all() {
         List<Case> list = new ArrayList<>();
-        for (GgmlType t : new GgmlType[] {GgmlType.F32, GgmlType.F16}) {
+        for (GgmlType t : new GgmlType[] {GgmlType.F32, GgmlType.F16, GgmlType.BF16}) {
             for (int c : COLS) {
                 for (int r : ROWS) {
                     list.add(new Case(t, r, c));
@@ -69,10 +69,10 @@ public final class MatvecCases {
                 for (int i = 0; i < c.cols(); i++) {
                     float v = (float) rnd.nextDouble(-1, 1);
                     long off = r * c.rowBytes();
-                    if (c.type() == GgmlType.F32) {
-                        w.set(ValueLayout.JAVA_FLOAT, off + 4L * i, v);
-                    } else {
-                        w.set(ValueLayout.JAVA_SHORT, off + 2L * i, Float16.fromFloat(v));
+                    switch (c.type()) {
+                        case F32 -> w.set(ValueLayout.JAVA_FLOAT, off + 4L * i, v);
+                        case F16 -> w.set(ValueLayout.JAVA_SHORT, off + 2L * i, Float16.fromFloat(v));
+                        default -> w.set(ValueLayout.JAVA_SHORT, off + 2L * i, Float16.floatToBf16(v));
                     }
                 }
             }
@@ -84,8 +84,11 @@ public final class MatvecCases {
                 double mag = 0;
                 for (int i = 0; i < c.cols(); i++) {
                     long off = r * c.rowBytes();
-                    float wv = c.type() == GgmlType.F32 ? w.get(ValueLayout.JAVA_FLOAT, off + 4L * i)
-                            : Float16.toFloat(w.get(ValueLayout.JAVA_SHORT, off + 2L * i));
+                    float wv = switch (c.type()) {
+                        case F32 -> w.get(ValueLayout.JAVA_FLOAT, off + 4L * i);
+                        case F16 -> Float16.toFloat(w.get(ValueLayout.JAVA_SHORT, off + 2L * i));
+                        default -> Float16.bf16ToFloat(w.get(ValueLayout.JAVA_SHORT, off + 2L * i));
+                    };
                     mag += Math.abs((double) wv * x.getAtIndex(ValueLayout.JAVA_FLOAT, i));
                 }
                 tol[r] = ATOL + RTOL * mag;

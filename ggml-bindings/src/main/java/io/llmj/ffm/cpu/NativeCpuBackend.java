@@ -1,43 +1,63 @@
 package io.llmj.ffm.cpu;
 
+import io.llmj.backend.AttentionParams;
 import io.llmj.backend.Backend;
 import io.llmj.backend.BackendProvider;
+import io.llmj.backend.Buffer;
+import io.llmj.backend.HostBackend;
 import io.llmj.backend.Op;
+import io.llmj.backend.RopeConfig;
+import io.llmj.backend.Weight;
 import io.llmj.ffm.NativeLibraries;
 import io.llmj.ffm.NativeStatus;
 import io.llmj.ffm.generated.llmj.Llmj;
 import io.llmj.quant.GgmlType;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.EnumSet;
 import java.util.Set;
 
 /**
- * The native CPU backend: C kernels in libllmj.so (scalar / AVX2 / AVX-512, chosen at run time).
+ * The native CPU backend: C kernels in libllmj.so (scalar / AVX2 / AVX-512, chosen at run time) for the
+ * matrix products, RMSNorm, RoPE, attention and the gated activations, on a native thread pool; the
+ * cheap remaining ops (embedding rows, residual adds, cache writes) run in {@link HostBackend}'s Java code.
  *
- * <p>F32 and F16 weights use {@code llmj_matvec} (float32 activations). The quantized types and
- * BF16 use {@code llmj_matvec_q}, which converts the activations to the weight type's
- * {@code vec_dot_type} as ggml does (Q8_0, Q8_1 or Q8_K; BF16 for BF16), on a native thread pool
- * of {@code llmj.cpu.threads} threads (default: available processors).
+ * <p>F16 and BF16 weights use {@code llmj_matvec} (float32 activations, as transformers computes a
+ * bfloat16 checkpoint in float32; single-threaded for now). F32 and the quantized types use
+ * {@code llmj_matvec_q} / {@code llmj_matmul_q}, which convert the activations to the weight type's
+ * {@code vec_dot_type} as ggml does (F32 stays F32; Q8_0, Q8_1 or Q8_K), on a native thread pool of
+ * {@code llmj.cpu.threads} threads (default: available processors).
  */
-public final class NativeCpuBackend implements Backend {
+public final class NativeCpuBackend extends HostBackend {
     /** System property: threads of the backend's native pool. */
     public static final String THREADS_PROPERTY = "llmj.cpu.threads";
 
-    private static final Set<GgmlType> QUANTIZED = EnumSet.of(GgmlType.BF16, GgmlType.Q4_0, GgmlType.Q4_1,
+    /** Types multiplied by llmj_matvec_q / llmj_matmul_q on the pool (F32 activations stay F32 there). */
+    private static final Set<GgmlType> POOLED = EnumSet.of(GgmlType.F32, GgmlType.Q4_0, GgmlType.Q4_1,
             GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q8_0, GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K,
             GgmlType.Q6_K, GgmlType.IQ4_NL, GgmlType.IQ4_XS);
 
+    private final int threads;
+    private final Arena owned = Arena.ofShared();
     private NativeThreadPool pool;
 
     public NativeCpuBackend() {
+        this(Integer.getInteger(THREADS_PROPERTY, Runtime.getRuntime().availableProcessors()));
+    }
+
+    /** A backend whose native pool has {@code threads} threads. */
+    public NativeCpuBackend(int threads) {
         NativeCpu.init();
+        if (threads <= 0) {
+            throw new IllegalArgumentException("threads must be positive: " + threads);
+        }
+        this.threads = Math.min(256, threads);
     }
 
     private synchronized NativeThreadPool pool() {
         if (pool == null) {
-            int n = Integer.getInteger(THREADS_PROPERTY, Runtime.getRuntime().availableProcessors());
-            pool = new NativeThreadPool(Math.max(1, Math.min(256, n)));
+            pool = new NativeThreadPool(threads);
         }
         return pool;
     }
@@ -48,6 +68,9 @@ public final class NativeCpuBackend implements Backend {
             pool.close();
             pool = null;
         }
+        if (owned.scope().isAlive()) {
+            owned.close();
+        }
     }
 
     @Override
@@ -57,7 +80,87 @@ public final class NativeCpuBackend implements Backend {
 
     @Override
     public boolean supports(Op op, GgmlType type) {
-        return op == Op.MATVEC && (type == GgmlType.F32 || type == GgmlType.F16 || QUANTIZED.contains(type));
+        return type == GgmlType.F32 || type == GgmlType.F16 || type == GgmlType.BF16 || POOLED.contains(type);
+    }
+
+    /** 1-D weights (norm gains, biases) are kept as float32 copies so the native ops read them directly. */
+    @Override
+    public Weight weight(String name, GgmlType type, long[] shape, MemorySegment data) {
+        Weight w = super.weight(name, type, shape, data);
+        if (shape.length != 1 || type == GgmlType.F32) {
+            return w;
+        }
+        float[] values = new float[w.cols()];
+        dequantizeRow((HostWeight) w, 0, values);
+        MemorySegment copy = owned.allocate(4L * values.length, 64);
+        MemorySegment.copy(values, 0, copy, F32, 0, values.length);
+        return new HostWeight(name, GgmlType.F32, 1, values.length, copy);
+    }
+
+    @Override
+    public void rmsNorm(Buffer x, Weight gain, float eps, float gainOffset, int dim, int n, Buffer out) {
+        HostWeight g = (HostWeight) gain;
+        if (g.type() != GgmlType.F32 || g.cols() != dim) {
+            super.rmsNorm(x, gain, eps, gainOffset, dim, n, out);
+            return;
+        }
+        synchronized (this) {
+            NativeStatus.check(Llmj.llmj_rms_norm(pool().handle(), seg(x), g.data(), gainOffset, seg(out), dim, n, eps),
+                    "llmj_rms_norm(" + g.name() + ")");
+        }
+    }
+
+    @Override
+    public void rope(Buffer x, int nHeads, int headDim, int n, int startPos, RopeConfig rope) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment freq = arena.allocateFrom(ValueLayout.JAVA_FLOAT, rope.invFreq());
+            synchronized (this) {
+                NativeStatus.check(Llmj.llmj_rope(pool().handle(), seg(x), n, nHeads, headDim, rope.dims(), startPos, freq,
+                        rope.positionScale(), rope.neox() ? 1 : 0), "llmj_rope");
+            }
+        }
+    }
+
+    @Override
+    public void attention(Buffer q, Buffer kCache, Buffer vCache, int n, int startPos, AttentionParams p, Buffer out) {
+        GgmlType cacheType = ((HostBuffer) kCache).type();
+        synchronized (this) {
+            NativeStatus.check(Llmj.llmj_attention(pool().handle(), seg(q), seg(kCache), seg(vCache), cacheType.id(), seg(out),
+                    n, startPos, p.nHeads(), p.nKvHeads(), p.headDim(), p.scale(), p.softcap(), p.slidingWindow()),
+                    "llmj_attention");
+        }
+    }
+
+    @Override
+    public void swiglu(Buffer gate, Buffer up, long count, Buffer out) {
+        synchronized (this) {
+            NativeStatus.check(Llmj.llmj_swiglu(pool().handle(), seg(gate), seg(up), seg(out), count), "llmj_swiglu");
+        }
+    }
+
+    @Override
+    public void geglu(Buffer gate, Buffer up, long count, Buffer out) {
+        synchronized (this) {
+            NativeStatus.check(Llmj.llmj_geglu(pool().handle(), seg(gate), seg(up), seg(out), count), "llmj_geglu");
+        }
+    }
+
+    @Override
+    public void matmul(Weight w, Buffer x, int n, Buffer out) {
+        HostWeight hw = (HostWeight) w;
+        if (!POOLED.contains(hw.type())) {
+            super.matmul(w, x, n, out);          // row by row through llmj_matvec
+            return;
+        }
+        long workBytes = Llmj.llmj_matmul_work_size(hw.type().id(), hw.cols(), n);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment work = arena.allocate(Math.max(1, workBytes), 64);
+            synchronized (this) {
+                NativeStatus.check(Llmj.llmj_matmul_q(pool().handle(), hw.type().id(), hw.data(), hw.rowBytes(),
+                        seg(x), hw.cols(), seg(out), hw.rows(), hw.rows(), hw.cols(), n, work, workBytes),
+                        "llmj_matmul_q(" + hw.name() + ")");
+            }
+        }
     }
 
     @Override
@@ -66,37 +169,20 @@ public final class NativeCpuBackend implements Backend {
             throw new UnsupportedOperationException("cpu backend: matvec for " + type + " is not implemented");
         }
         Backend.checkMatvec(type, w, rowBytes, x, y, rows, cols);
-        if (QUANTIZED.contains(type)) {
-            matvecQuantized(type, w, rowBytes, x, y, rows, cols);
-            return;
-        }
-        if (w.isNative() && x.isNative() && y.isNative()) {
-            NativeStatus.check(Llmj.llmj_matvec(type.id(), w, rowBytes, x, y, rows, cols), "llmj_matvec");
-            return;
-        }
         // heap segments cannot be passed to native code: stage them off-heap
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment wn = w.isNative() ? w : arena.allocate(w.byteSize(), 64).copyFrom(w);
             MemorySegment xn = x.isNative() ? x : arena.allocate(x.byteSize(), 64).copyFrom(x);
             MemorySegment yn = y.isNative() ? y : arena.allocate(4L * rows, 64);
-            NativeStatus.check(Llmj.llmj_matvec(type.id(), wn, rowBytes, xn, yn, rows, cols), "llmj_matvec");
-            if (yn != y) {
-                MemorySegment.copy(yn, 0, y, 0, 4L * rows);
-            }
-        }
-    }
-
-    private void matvecQuantized(GgmlType type, MemorySegment w, long rowBytes, MemorySegment x, MemorySegment y,
-                                 int rows, int cols) {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment wn = w.isNative() ? w : arena.allocate(w.byteSize(), 64).copyFrom(w);
-            MemorySegment xn = x.isNative() ? x : arena.allocate(x.byteSize(), 64).copyFrom(x);
-            MemorySegment yn = y.isNative() ? y : arena.allocate(4L * rows, 64);
-            long workBytes = Llmj.llmj_matvec_work_size(type.id(), cols);
-            MemorySegment work = arena.allocate(Math.max(1, workBytes), 64);
-            synchronized (this) {
-                NativeStatus.check(Llmj.llmj_matvec_q(pool().handle(), type.id(), wn, rowBytes, xn, yn, rows, cols,
-                        work, workBytes), "llmj_matvec_q");
+            if (POOLED.contains(type)) {
+                long workBytes = Llmj.llmj_matvec_work_size(type.id(), cols);
+                MemorySegment work = arena.allocate(Math.max(1, workBytes), 64);
+                synchronized (this) {
+                    NativeStatus.check(Llmj.llmj_matvec_q(pool().handle(), type.id(), wn, rowBytes, xn, yn, rows, cols,
+                            work, workBytes), "llmj_matvec_q");
+                }
+            } else {
+                NativeStatus.check(Llmj.llmj_matvec(type.id(), wn, rowBytes, xn, yn, rows, cols), "llmj_matvec");
             }
             if (yn != y) {
                 MemorySegment.copy(yn, 0, y, 0, 4L * rows);

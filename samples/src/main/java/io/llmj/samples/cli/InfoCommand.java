@@ -12,15 +12,28 @@ import picocli.CommandLine.Command;
 
 /** {@code llmj info}: what this machine offers llmj: CPU features, kernel level, CUDA devices or why not. */
 @Command(name = "info", mixinStandardHelpOptions = true,
-        description = "Print the detected CPU features, the native kernel level and the CUDA devices (or why CUDA is unavailable).")
+        description = "Print the detected CPU features, the native kernel level and the CUDA devices (or why CUDA is unavailable); with -m, describe a model.")
 final class InfoCommand implements Callable<Integer> {
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
+    @CommandLine.Option(names = {"-m", "--model"}, paramLabel = "MODEL",
+            description = "Describe this GGUF file or Hugging Face folder instead: metadata and tensor table.")
+    java.nio.file.Path model;
+
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
+        if (model != null) {
+            java.io.ByteArrayOutputStream buf = new java.io.ByteArrayOutputStream();
+            try (java.io.PrintStream ps = new java.io.PrintStream(buf, true, java.nio.charset.StandardCharsets.UTF_8)) {
+                io.llmj.format.ModelDescriber.describe(model, ps);
+            }
+            out.print(buf.toString(java.nio.charset.StandardCharsets.UTF_8));
+            out.flush();
+            return 0;
+        }
         out.println("llmj " + new Main.Version().getVersion()[0].substring(5) + " on " + Platform.describe()
                 + ", Java " + Runtime.version() + ", " + Runtime.getRuntime().availableProcessors() + " CPUs");
         NativeLibraries.Result cpu = NativeLibraries.cpuStatus();

@@ -8,7 +8,8 @@ import picocli.CommandLine.Command;
 /** The {@code llmj} command-line tool. */
 @Command(name = "llmj", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Run large language models from Java: GGUF and safetensors, CPU and CUDA.",
-        subcommands = {InfoCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {GenerateCommand.class, InfoCommand.class, TokenizeCommand.class, LogitsCommand.class,
+                PerplexityCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     @CommandLine.Spec

@@ -1369,6 +1369,406 @@ public class Llmj extends Llmj$shared {
            throw new AssertionError("should not reach here", ex$);
         }
     }
+
+    private static class llmj_rms_norm {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Llmj.C_INT,
+            Llmj.C_POINTER,
+            Llmj.C_POINTER,
+            Llmj.C_POINTER,
+            Llmj.C_FLOAT,
+            Llmj.C_POINTER,
+            Llmj.C_LONG,
+            Llmj.C_LONG,
+            Llmj.C_FLOAT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_rms_norm").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_rms_norm"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_rms_norm(llmj_threadpool *pool, const float *x, const float *w, float w_offset, float *out, int64_t dim, int64_t n, float eps)
+     * }
+     */
+    public static FunctionDescriptor llmj_rms_norm$descriptor() {
+        return llmj_rms_norm.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_rms_norm(llmj_threadpool *pool, const float *x, const float *w, float w_offset, float *out, int64_t dim, int64_t n, float eps)
+     * }
+     */
+    public static MethodHandle llmj_rms_norm$handle() {
+        return llmj_rms_norm.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_rms_norm(llmj_threadpool *pool, const float *x, const float *w, float w_offset, float *out, int64_t dim, int64_t n, float eps)
+     * }
+     */
+    public static MemorySegment llmj_rms_norm$address() {
+        return llmj_rms_norm.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_rms_norm(llmj_threadpool *pool, const float *x, const float *w, float w_offset, float *out, int64_t dim, int64_t n, float eps)
+     * }
+     */
+    public static int llmj_rms_norm(MemorySegment pool, MemorySegment x, MemorySegment w, float w_offset, MemorySegment out, long dim, long n, float eps) {
+        var mh$ = llmj_rms_norm.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_rms_norm", pool, x, w, w_offset, out, dim, n, eps);
+            }
+            return (int)mh$.invokeExact(pool, x, w, w_offset, out, dim, n, eps);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_rope {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Llmj.C_INT,
+            Llmj.C_POINTER,
+            Llmj.C_POINTER,
+            Llmj.C_LONG,
+            Llmj.C_LONG,
+            Llmj.C_LONG,
+            Llmj.C_LONG,
+            Llmj.C_LONG,
+            Llmj.C_POINTER,
+            Llmj.C_FLOAT,
+            Llmj.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_rope").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_rope"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_rope(llmj_threadpool *pool, float *x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t rope_dims, int64_t start_pos, const float *inv_freq, float pos_scale, int neox)
+     * }
+     */
+    public static FunctionDescriptor llmj_rope$descriptor() {
+        return llmj_rope.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_rope(llmj_threadpool *pool, float *x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t rope_dims, int64_t start_pos, const float *inv_freq, float pos_scale, int neox)
+     * }
+     */
+    public static MethodHandle llmj_rope$handle() {
+        return llmj_rope.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_rope(llmj_threadpool *pool, float *x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t rope_dims, int64_t start_pos, const float *inv_freq, float pos_scale, int neox)
+     * }
+     */
+    public static MemorySegment llmj_rope$address() {
+        return llmj_rope.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_rope(llmj_threadpool *pool, float *x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t rope_dims, int64_t start_pos, const float *inv_freq, float pos_scale, int neox)
+     * }
+     */
+    public static int llmj_rope(MemorySegment pool, MemorySegment x, long n, long n_heads, long head_dim, long rope_dims, long start_pos, MemorySegment inv_freq, float pos_scale, int neox) {
+        var mh$ = llmj_rope.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_rope", pool, x, n, n_heads, head_dim, rope_dims, start_pos, inv_freq, pos_scale, neox);
+            }
+            return (int)mh$.invokeExact(pool, x, n, n_heads, head_dim, rope_dims, start_pos, inv_freq, pos_scale, neox);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_attention {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Llmj.C_INT,
+            Llmj.C_POINTER,
+            Llmj.C_POINTER,
+            Llmj.C_POINTER,
+            Llmj.C_POINTER,
+            Llmj.C_INT,
+            Llmj.C_POINTER,
+            Llmj.C_LONG,
+            Llmj.C_LONG,
+            Llmj.C_LONG,
+            Llmj.C_LONG,
+            Llmj.C_LONG,
+            Llmj.C_FLOAT,
+            Llmj.C_FLOAT,
+            Llmj.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_attention").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_attention"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_attention(llmj_threadpool *pool, const float *q, const void *k_cache, const void *v_cache, int cache_type, float *out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float softcap, int64_t window)
+     * }
+     */
+    public static FunctionDescriptor llmj_attention$descriptor() {
+        return llmj_attention.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_attention(llmj_threadpool *pool, const float *q, const void *k_cache, const void *v_cache, int cache_type, float *out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float softcap, int64_t window)
+     * }
+     */
+    public static MethodHandle llmj_attention$handle() {
+        return llmj_attention.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_attention(llmj_threadpool *pool, const float *q, const void *k_cache, const void *v_cache, int cache_type, float *out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float softcap, int64_t window)
+     * }
+     */
+    public static MemorySegment llmj_attention$address() {
+        return llmj_attention.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_attention(llmj_threadpool *pool, const float *q, const void *k_cache, const void *v_cache, int cache_type, float *out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float softcap, int64_t window)
+     * }
+     */
+    public static int llmj_attention(MemorySegment pool, MemorySegment q, MemorySegment k_cache, MemorySegment v_cache, int cache_type, MemorySegment out, long n, long start_pos, long n_heads, long n_kv_heads, long head_dim, float scale, float softcap, long window) {
+        var mh$ = llmj_attention.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_attention", pool, q, k_cache, v_cache, cache_type, out, n, start_pos, n_heads, n_kv_heads, head_dim, scale, softcap, window);
+            }
+            return (int)mh$.invokeExact(pool, q, k_cache, v_cache, cache_type, out, n, start_pos, n_heads, n_kv_heads, head_dim, scale, softcap, window);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_swiglu {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Llmj.C_INT,
+            Llmj.C_POINTER,
+            Llmj.C_POINTER,
+            Llmj.C_POINTER,
+            Llmj.C_POINTER,
+            Llmj.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_swiglu").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_swiglu"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_swiglu(llmj_threadpool *pool, const float *gate, const float *up, float *out, int64_t n)
+     * }
+     */
+    public static FunctionDescriptor llmj_swiglu$descriptor() {
+        return llmj_swiglu.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_swiglu(llmj_threadpool *pool, const float *gate, const float *up, float *out, int64_t n)
+     * }
+     */
+    public static MethodHandle llmj_swiglu$handle() {
+        return llmj_swiglu.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_swiglu(llmj_threadpool *pool, const float *gate, const float *up, float *out, int64_t n)
+     * }
+     */
+    public static MemorySegment llmj_swiglu$address() {
+        return llmj_swiglu.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_swiglu(llmj_threadpool *pool, const float *gate, const float *up, float *out, int64_t n)
+     * }
+     */
+    public static int llmj_swiglu(MemorySegment pool, MemorySegment gate, MemorySegment up, MemorySegment out, long n) {
+        var mh$ = llmj_swiglu.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_swiglu", pool, gate, up, out, n);
+            }
+            return (int)mh$.invokeExact(pool, gate, up, out, n);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_geglu {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Llmj.C_INT,
+            Llmj.C_POINTER,
+            Llmj.C_POINTER,
+            Llmj.C_POINTER,
+            Llmj.C_POINTER,
+            Llmj.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_geglu").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_geglu"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_geglu(llmj_threadpool *pool, const float *gate, const float *up, float *out, int64_t n)
+     * }
+     */
+    public static FunctionDescriptor llmj_geglu$descriptor() {
+        return llmj_geglu.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_geglu(llmj_threadpool *pool, const float *gate, const float *up, float *out, int64_t n)
+     * }
+     */
+    public static MethodHandle llmj_geglu$handle() {
+        return llmj_geglu.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_geglu(llmj_threadpool *pool, const float *gate, const float *up, float *out, int64_t n)
+     * }
+     */
+    public static MemorySegment llmj_geglu$address() {
+        return llmj_geglu.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_geglu(llmj_threadpool *pool, const float *gate, const float *up, float *out, int64_t n)
+     * }
+     */
+    public static int llmj_geglu(MemorySegment pool, MemorySegment gate, MemorySegment up, MemorySegment out, long n) {
+        var mh$ = llmj_geglu.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_geglu", pool, gate, up, out, n);
+            }
+            return (int)mh$.invokeExact(pool, gate, up, out, n);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_memory_read {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Llmj.C_INT,
+            Llmj.C_POINTER,
+            Llmj.C_POINTER,
+            Llmj.C_LONG,
+            Llmj.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_memory_read").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_memory_read"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_memory_read(llmj_threadpool *pool, const void *p, size_t bytes, uint64_t *checksum)
+     * }
+     */
+    public static FunctionDescriptor llmj_memory_read$descriptor() {
+        return llmj_memory_read.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_memory_read(llmj_threadpool *pool, const void *p, size_t bytes, uint64_t *checksum)
+     * }
+     */
+    public static MethodHandle llmj_memory_read$handle() {
+        return llmj_memory_read.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_memory_read(llmj_threadpool *pool, const void *p, size_t bytes, uint64_t *checksum)
+     * }
+     */
+    public static MemorySegment llmj_memory_read$address() {
+        return llmj_memory_read.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_memory_read(llmj_threadpool *pool, const void *p, size_t bytes, uint64_t *checksum)
+     * }
+     */
+    public static int llmj_memory_read(MemorySegment pool, MemorySegment p, long bytes, MemorySegment checksum) {
+        var mh$ = llmj_memory_read.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_memory_read", pool, p, bytes, checksum);
+            }
+            return (int)mh$.invokeExact(pool, p, bytes, checksum);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
     private static final int LLMJ_CPU_SSE42 = (int)1L;
     /**
      * {@snippet lang=c :

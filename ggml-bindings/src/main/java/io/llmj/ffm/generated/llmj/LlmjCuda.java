@@ -90,5 +90,735 @@ public class LlmjCuda extends LlmjCuda$shared {
            throw new AssertionError("should not reach here", ex$);
         }
     }
+
+    private static class llmj_cuda_get_rows {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            LlmjCuda.C_INT,
+            LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_FLOAT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_cuda_get_rows").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_cuda_get_rows"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_cuda_get_rows(int type, const void *table, size_t row_bytes, const int32_t *ids, int64_t n, int64_t cols, float scale, float *out, void *stream)
+     * }
+     */
+    public static FunctionDescriptor llmj_cuda_get_rows$descriptor() {
+        return llmj_cuda_get_rows.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_cuda_get_rows(int type, const void *table, size_t row_bytes, const int32_t *ids, int64_t n, int64_t cols, float scale, float *out, void *stream)
+     * }
+     */
+    public static MethodHandle llmj_cuda_get_rows$handle() {
+        return llmj_cuda_get_rows.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_cuda_get_rows(int type, const void *table, size_t row_bytes, const int32_t *ids, int64_t n, int64_t cols, float scale, float *out, void *stream)
+     * }
+     */
+    public static MemorySegment llmj_cuda_get_rows$address() {
+        return llmj_cuda_get_rows.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_cuda_get_rows(int type, const void *table, size_t row_bytes, const int32_t *ids, int64_t n, int64_t cols, float scale, float *out, void *stream)
+     * }
+     */
+    public static int llmj_cuda_get_rows(int type, MemorySegment table, long row_bytes, MemorySegment ids, long n, long cols, float scale, MemorySegment out, MemorySegment stream) {
+        var mh$ = llmj_cuda_get_rows.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_cuda_get_rows", type, table, row_bytes, ids, n, cols, scale, out, stream);
+            }
+            return (int)mh$.invokeExact(type, table, row_bytes, ids, n, cols, scale, out, stream);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_cuda_rms_norm {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_FLOAT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_FLOAT,
+            LlmjCuda.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_cuda_rms_norm").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_cuda_rms_norm"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_cuda_rms_norm(const float *x, const float *w, float w_offset, float *out, int64_t dim, int64_t n, float eps, void *stream)
+     * }
+     */
+    public static FunctionDescriptor llmj_cuda_rms_norm$descriptor() {
+        return llmj_cuda_rms_norm.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_cuda_rms_norm(const float *x, const float *w, float w_offset, float *out, int64_t dim, int64_t n, float eps, void *stream)
+     * }
+     */
+    public static MethodHandle llmj_cuda_rms_norm$handle() {
+        return llmj_cuda_rms_norm.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_cuda_rms_norm(const float *x, const float *w, float w_offset, float *out, int64_t dim, int64_t n, float eps, void *stream)
+     * }
+     */
+    public static MemorySegment llmj_cuda_rms_norm$address() {
+        return llmj_cuda_rms_norm.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_cuda_rms_norm(const float *x, const float *w, float w_offset, float *out, int64_t dim, int64_t n, float eps, void *stream)
+     * }
+     */
+    public static int llmj_cuda_rms_norm(MemorySegment x, MemorySegment w, float w_offset, MemorySegment out, long dim, long n, float eps, MemorySegment stream) {
+        var mh$ = llmj_cuda_rms_norm.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_cuda_rms_norm", x, w, w_offset, out, dim, n, eps, stream);
+            }
+            return (int)mh$.invokeExact(x, w, w_offset, out, dim, n, eps, stream);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_cuda_rope {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_FLOAT,
+            LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_cuda_rope").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_cuda_rope"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_cuda_rope(float *x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t rope_dims, int64_t start_pos, const float *inv_freq, float pos_scale, int neox, void *stream)
+     * }
+     */
+    public static FunctionDescriptor llmj_cuda_rope$descriptor() {
+        return llmj_cuda_rope.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_cuda_rope(float *x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t rope_dims, int64_t start_pos, const float *inv_freq, float pos_scale, int neox, void *stream)
+     * }
+     */
+    public static MethodHandle llmj_cuda_rope$handle() {
+        return llmj_cuda_rope.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_cuda_rope(float *x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t rope_dims, int64_t start_pos, const float *inv_freq, float pos_scale, int neox, void *stream)
+     * }
+     */
+    public static MemorySegment llmj_cuda_rope$address() {
+        return llmj_cuda_rope.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_cuda_rope(float *x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t rope_dims, int64_t start_pos, const float *inv_freq, float pos_scale, int neox, void *stream)
+     * }
+     */
+    public static int llmj_cuda_rope(MemorySegment x, long n, long n_heads, long head_dim, long rope_dims, long start_pos, MemorySegment inv_freq, float pos_scale, int neox, MemorySegment stream) {
+        var mh$ = llmj_cuda_rope.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_cuda_rope", x, n, n_heads, head_dim, rope_dims, start_pos, inv_freq, pos_scale, neox, stream);
+            }
+            return (int)mh$.invokeExact(x, n, n_heads, head_dim, rope_dims, start_pos, inv_freq, pos_scale, neox, stream);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_cuda_store_kv {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_INT,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_cuda_store_kv").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_cuda_store_kv"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_cuda_store_kv(const float *src, void *cache, int cache_type, int64_t kv_dim, int64_t n, int64_t start_pos, void *stream)
+     * }
+     */
+    public static FunctionDescriptor llmj_cuda_store_kv$descriptor() {
+        return llmj_cuda_store_kv.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_cuda_store_kv(const float *src, void *cache, int cache_type, int64_t kv_dim, int64_t n, int64_t start_pos, void *stream)
+     * }
+     */
+    public static MethodHandle llmj_cuda_store_kv$handle() {
+        return llmj_cuda_store_kv.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_cuda_store_kv(const float *src, void *cache, int cache_type, int64_t kv_dim, int64_t n, int64_t start_pos, void *stream)
+     * }
+     */
+    public static MemorySegment llmj_cuda_store_kv$address() {
+        return llmj_cuda_store_kv.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_cuda_store_kv(const float *src, void *cache, int cache_type, int64_t kv_dim, int64_t n, int64_t start_pos, void *stream)
+     * }
+     */
+    public static int llmj_cuda_store_kv(MemorySegment src, MemorySegment cache, int cache_type, long kv_dim, long n, long start_pos, MemorySegment stream) {
+        var mh$ = llmj_cuda_store_kv.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_cuda_store_kv", src, cache, cache_type, kv_dim, n, start_pos, stream);
+            }
+            return (int)mh$.invokeExact(src, cache, cache_type, kv_dim, n, start_pos, stream);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_cuda_attention {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_FLOAT,
+            LlmjCuda.C_FLOAT,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_cuda_attention").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_cuda_attention"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_cuda_attention(const float *q, const void *k_cache, const void *v_cache, int cache_type, float *out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float softcap, int64_t window, void *stream)
+     * }
+     */
+    public static FunctionDescriptor llmj_cuda_attention$descriptor() {
+        return llmj_cuda_attention.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_cuda_attention(const float *q, const void *k_cache, const void *v_cache, int cache_type, float *out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float softcap, int64_t window, void *stream)
+     * }
+     */
+    public static MethodHandle llmj_cuda_attention$handle() {
+        return llmj_cuda_attention.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_cuda_attention(const float *q, const void *k_cache, const void *v_cache, int cache_type, float *out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float softcap, int64_t window, void *stream)
+     * }
+     */
+    public static MemorySegment llmj_cuda_attention$address() {
+        return llmj_cuda_attention.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_cuda_attention(const float *q, const void *k_cache, const void *v_cache, int cache_type, float *out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float softcap, int64_t window, void *stream)
+     * }
+     */
+    public static int llmj_cuda_attention(MemorySegment q, MemorySegment k_cache, MemorySegment v_cache, int cache_type, MemorySegment out, long n, long start_pos, long n_heads, long n_kv_heads, long head_dim, float scale, float softcap, long window, MemorySegment stream) {
+        var mh$ = llmj_cuda_attention.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_cuda_attention", q, k_cache, v_cache, cache_type, out, n, start_pos, n_heads, n_kv_heads, head_dim, scale, softcap, window, stream);
+            }
+            return (int)mh$.invokeExact(q, k_cache, v_cache, cache_type, out, n, start_pos, n_heads, n_kv_heads, head_dim, scale, softcap, window, stream);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_cuda_glu {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_cuda_glu").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_cuda_glu"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_cuda_glu(const float *gate, const float *up, float *out, int64_t n, int gelu, void *stream)
+     * }
+     */
+    public static FunctionDescriptor llmj_cuda_glu$descriptor() {
+        return llmj_cuda_glu.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_cuda_glu(const float *gate, const float *up, float *out, int64_t n, int gelu, void *stream)
+     * }
+     */
+    public static MethodHandle llmj_cuda_glu$handle() {
+        return llmj_cuda_glu.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_cuda_glu(const float *gate, const float *up, float *out, int64_t n, int gelu, void *stream)
+     * }
+     */
+    public static MemorySegment llmj_cuda_glu$address() {
+        return llmj_cuda_glu.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_cuda_glu(const float *gate, const float *up, float *out, int64_t n, int gelu, void *stream)
+     * }
+     */
+    public static int llmj_cuda_glu(MemorySegment gate, MemorySegment up, MemorySegment out, long n, int gelu, MemorySegment stream) {
+        var mh$ = llmj_cuda_glu.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_cuda_glu", gate, up, out, n, gelu, stream);
+            }
+            return (int)mh$.invokeExact(gate, up, out, n, gelu, stream);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_cuda_add {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_cuda_add").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_cuda_add"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_cuda_add(float *x, const float *y, int64_t n, void *stream)
+     * }
+     */
+    public static FunctionDescriptor llmj_cuda_add$descriptor() {
+        return llmj_cuda_add.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_cuda_add(float *x, const float *y, int64_t n, void *stream)
+     * }
+     */
+    public static MethodHandle llmj_cuda_add$handle() {
+        return llmj_cuda_add.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_cuda_add(float *x, const float *y, int64_t n, void *stream)
+     * }
+     */
+    public static MemorySegment llmj_cuda_add$address() {
+        return llmj_cuda_add.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_cuda_add(float *x, const float *y, int64_t n, void *stream)
+     * }
+     */
+    public static int llmj_cuda_add(MemorySegment x, MemorySegment y, long n, MemorySegment stream) {
+        var mh$ = llmj_cuda_add.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_cuda_add", x, y, n, stream);
+            }
+            return (int)mh$.invokeExact(x, y, n, stream);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_cuda_add_rows {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_cuda_add_rows").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_cuda_add_rows"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_cuda_add_rows(float *x, const float *b, int64_t dim, int64_t n, void *stream)
+     * }
+     */
+    public static FunctionDescriptor llmj_cuda_add_rows$descriptor() {
+        return llmj_cuda_add_rows.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_cuda_add_rows(float *x, const float *b, int64_t dim, int64_t n, void *stream)
+     * }
+     */
+    public static MethodHandle llmj_cuda_add_rows$handle() {
+        return llmj_cuda_add_rows.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_cuda_add_rows(float *x, const float *b, int64_t dim, int64_t n, void *stream)
+     * }
+     */
+    public static MemorySegment llmj_cuda_add_rows$address() {
+        return llmj_cuda_add_rows.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_cuda_add_rows(float *x, const float *b, int64_t dim, int64_t n, void *stream)
+     * }
+     */
+    public static int llmj_cuda_add_rows(MemorySegment x, MemorySegment b, long dim, long n, MemorySegment stream) {
+        var mh$ = llmj_cuda_add_rows.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_cuda_add_rows", x, b, dim, n, stream);
+            }
+            return (int)mh$.invokeExact(x, b, dim, n, stream);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_cuda_softcap {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_FLOAT,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_cuda_softcap").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_cuda_softcap"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_cuda_softcap(float *x, float cap, int64_t n, void *stream)
+     * }
+     */
+    public static FunctionDescriptor llmj_cuda_softcap$descriptor() {
+        return llmj_cuda_softcap.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_cuda_softcap(float *x, float cap, int64_t n, void *stream)
+     * }
+     */
+    public static MethodHandle llmj_cuda_softcap$handle() {
+        return llmj_cuda_softcap.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_cuda_softcap(float *x, float cap, int64_t n, void *stream)
+     * }
+     */
+    public static MemorySegment llmj_cuda_softcap$address() {
+        return llmj_cuda_softcap.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_cuda_softcap(float *x, float cap, int64_t n, void *stream)
+     * }
+     */
+    public static int llmj_cuda_softcap(MemorySegment x, float cap, long n, MemorySegment stream) {
+        var mh$ = llmj_cuda_softcap.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_cuda_softcap", x, cap, n, stream);
+            }
+            return (int)mh$.invokeExact(x, cap, n, stream);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_cuda_matmul_work_size {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_INT,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_cuda_matmul_work_size").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_cuda_matmul_work_size"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * size_t llmj_cuda_matmul_work_size(int type, int64_t cols, int64_t n)
+     * }
+     */
+    public static FunctionDescriptor llmj_cuda_matmul_work_size$descriptor() {
+        return llmj_cuda_matmul_work_size.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * size_t llmj_cuda_matmul_work_size(int type, int64_t cols, int64_t n)
+     * }
+     */
+    public static MethodHandle llmj_cuda_matmul_work_size$handle() {
+        return llmj_cuda_matmul_work_size.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * size_t llmj_cuda_matmul_work_size(int type, int64_t cols, int64_t n)
+     * }
+     */
+    public static MemorySegment llmj_cuda_matmul_work_size$address() {
+        return llmj_cuda_matmul_work_size.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * size_t llmj_cuda_matmul_work_size(int type, int64_t cols, int64_t n)
+     * }
+     */
+    public static long llmj_cuda_matmul_work_size(int type, long cols, long n) {
+        var mh$ = llmj_cuda_matmul_work_size.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_cuda_matmul_work_size", type, cols, n);
+            }
+            return (long)mh$.invokeExact(type, cols, n);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_cuda_matmul {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            LlmjCuda.C_INT,
+            LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_cuda_matmul").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_cuda_matmul"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_cuda_matmul(int type, const void *w, size_t row_bytes, const float *x, float *y, int64_t rows, int64_t cols, int64_t n, void *work, size_t work_bytes, void *stream)
+     * }
+     */
+    public static FunctionDescriptor llmj_cuda_matmul$descriptor() {
+        return llmj_cuda_matmul.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_cuda_matmul(int type, const void *w, size_t row_bytes, const float *x, float *y, int64_t rows, int64_t cols, int64_t n, void *work, size_t work_bytes, void *stream)
+     * }
+     */
+    public static MethodHandle llmj_cuda_matmul$handle() {
+        return llmj_cuda_matmul.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_cuda_matmul(int type, const void *w, size_t row_bytes, const float *x, float *y, int64_t rows, int64_t cols, int64_t n, void *work, size_t work_bytes, void *stream)
+     * }
+     */
+    public static MemorySegment llmj_cuda_matmul$address() {
+        return llmj_cuda_matmul.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_cuda_matmul(int type, const void *w, size_t row_bytes, const float *x, float *y, int64_t rows, int64_t cols, int64_t n, void *work, size_t work_bytes, void *stream)
+     * }
+     */
+    public static int llmj_cuda_matmul(int type, MemorySegment w, long row_bytes, MemorySegment x, MemorySegment y, long rows, long cols, long n, MemorySegment work, long work_bytes, MemorySegment stream) {
+        var mh$ = llmj_cuda_matmul.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_cuda_matmul", type, w, row_bytes, x, y, rows, cols, n, work, work_bytes, stream);
+            }
+            return (int)mh$.invokeExact(type, w, row_bytes, x, y, rows, cols, n, work, work_bytes, stream);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
 }
 

@@ -1,0 +1,33 @@
+package io.llmj.arch;
+
+import io.llmj.backend.Backend;
+import io.llmj.quant.GgmlType;
+
+/**
+ * A model's forward pass: tokens in, logits out, one readable class per architecture. Implementations
+ * are immutable after construction (weights prepared on the backend) and thread-safe as long as each
+ * thread uses its own {@link ForwardState}.
+ */
+public interface Forward {
+
+    ModelConfig config();
+
+    Backend backend();
+
+    /** A fresh KV cache and scratch space for one generation; logits for every row of a batch. */
+    default ForwardState newState(int contextLength, int maxBatch, GgmlType cacheType) {
+        return new ForwardState(backend(), config(), contextLength, maxBatch, maxBatch, cacheType);
+    }
+
+    /** As {@link #newState(int, int, GgmlType)}, with room for logits of only {@code logitRows} rows. */
+    default ForwardState newState(int contextLength, int maxBatch, int logitRows, GgmlType cacheType) {
+        return new ForwardState(backend(), config(), contextLength, maxBatch, logitRows, cacheType);
+    }
+
+    /**
+     * Runs {@code tokens} (at most {@code state.maxBatch}) at positions {@code startPos..}, appending
+     * their keys and values to the cache, and writes logits into {@code logits}: for every token
+     * ({@code allLogits}, {@code n * vocab} floats, token-major) or for the last one only.
+     */
+    void forward(ForwardState state, int[] tokens, int startPos, boolean allLogits, float[] logits);
+}

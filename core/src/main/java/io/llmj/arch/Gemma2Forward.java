@@ -1,0 +1,99 @@
+package io.llmj.arch;
+
+import io.llmj.backend.AttentionParams;
+import io.llmj.backend.Backend;
+import io.llmj.backend.Weight;
+
+/**
+ * Gemma 2: embeddings scaled by sqrt(dim); RMSNorm before and after both the attention and the
+ * feed-forward block; GELU(tanh)-gated feed-forward; attention logits soft-capped; sliding-window
+ * attention on even layers; final logits soft-capped. Hugging Face stores the norm gains as w - 1
+ * ({@code normGainOffset} 1), llama.cpp's GGUF stores w.
+ *
+ * <pre>
+ *   x = embed(tokens) * sqrt(dim)
+ *   per layer:  x += postnorm_attn(Wo attention(q, cache; softcap, window if l even))
+ *               x += postnorm_ffw(Wdown (gelu(Wgate h) * Wup h)),  h = prenorm_ffw(x)
+ *   logits = softcap(Wout rmsnorm(x))
+ * </pre>
+ */
+public final class Gemma2Forward implements Forward {
+    private final ModelConfig c;
+    private final Backend b;
+    private final Weight tokenEmbd;
+    private final Weight outputNorm;
+    private final Weight output;
+    private final Layer[] layers;
+
+    record Layer(Weight attnNorm, Weight wq, Weight wk, Weight wv, Weight wo, Weight postAttnNorm,
+                 Weight ffnNorm, Weight gate, Weight up, Weight down, Weight postFfwNorm) {}
+
+    public Gemma2Forward(ModelConfig config, TensorSource tensors, Backend backend) {
+        this.c = config;
+        this.b = backend;
+        Weights w = new Weights(tensors, backend);
+        tokenEmbd = w.matrix("token_embd.weight", c.dim(), c.vocabSize());
+        outputNorm = w.vector("output_norm.weight", c.dim());
+        output = c.tiedEmbeddings() ? tokenEmbd : w.matrix("output.weight", c.dim(), c.vocabSize());
+        layers = new Layer[c.nLayers()];
+        for (int l = 0; l < c.nLayers(); l++) {
+            String p = "blk." + l + ".";
+            layers[l] = new Layer(
+                    w.vector(p + "attn_norm.weight", c.dim()),
+                    w.matrix(p + "attn_q.weight", c.dim(), c.qDim()),
+                    w.matrix(p + "attn_k.weight", c.dim(), c.kvDim()),
+                    w.matrix(p + "attn_v.weight", c.dim(), c.kvDim()),
+                    w.matrix(p + "attn_output.weight", c.qDim(), c.dim()),
+                    w.vector(p + "post_attention_norm.weight", c.dim()),
+                    w.vector(p + "ffn_norm.weight", c.dim()),
+                    w.matrix(p + "ffn_gate.weight", c.dim(), c.ffDim()),
+                    w.matrix(p + "ffn_up.weight", c.dim(), c.ffDim()),
+                    w.matrix(p + "ffn_down.weight", c.ffDim(), c.dim()),
+                    w.vector(p + "post_ffw_norm.weight", c.dim()));
+        }
+    }
+
+    @Override
+    public ModelConfig config() {
+        return c;
+    }
+
+    @Override
+    public Backend backend() {
+        return b;
+    }
+
+    @Override
+    public void forward(ForwardState s, int[] tokens, int pos, boolean allLogits, float[] logits) {
+        int n = Forwards.checkBatch(s, tokens, pos);
+        float off = c.normGainOffset();
+        AttentionParams global = new AttentionParams(c.nHeads(), c.nKvHeads(), c.headDim(), c.queryScale(), c.attnSoftcap(), 0);
+        AttentionParams local = new AttentionParams(c.nHeads(), c.nKvHeads(), c.headDim(), c.queryScale(), c.attnSoftcap(),
+                c.slidingWindow());
+
+        b.embed(tokenEmbd, tokens, (float) Math.sqrt(c.dim()), s.x);          // x = embeddings * sqrt(dim)
+        for (int l = 0; l < c.nLayers(); l++) {
+            Layer L = layers[l];
+            b.rmsNorm(s.x, L.attnNorm(), c.normEps(), off, c.dim(), n, s.xb);     // pre-attention norm
+            b.matmul(L.wq(), s.xb, n, s.q);                                        // q, k, v projections
+            b.matmul(L.wk(), s.xb, n, s.k);
+            b.matmul(L.wv(), s.xb, n, s.v);
+            b.rope(s.q, c.nHeads(), c.headDim(), n, pos, c.rope());                // rotate q and k
+            b.rope(s.k, c.nKvHeads(), c.headDim(), n, pos, c.rope());
+            b.storeKv(s.k, s.kCache[l], c.kvDim(), n, pos);                        // append k, v to the cache
+            b.storeKv(s.v, s.vCache[l], c.kvDim(), n, pos);
+            b.attention(s.q, s.kCache[l], s.vCache[l], n, pos, l % 2 == 0 ? local : global, s.att);
+            b.matmul(L.wo(), s.att, n, s.xb2);                                     // output projection
+            b.rmsNorm(s.xb2, L.postAttnNorm(), c.normEps(), off, c.dim(), n, s.xb2); // post-attention norm
+            b.add(s.x, s.xb2, (long) n * c.dim());                                 // residual
+            b.rmsNorm(s.x, L.ffnNorm(), c.normEps(), off, c.dim(), n, s.xb);       // pre-feed-forward norm
+            b.matmul(L.gate(), s.xb, n, s.hb);
+            b.matmul(L.up(), s.xb, n, s.hb2);
+            b.geglu(s.hb, s.hb2, (long) n * c.ffDim(), s.hb);                      // gelu_tanh(gate) * up
+            b.matmul(L.down(), s.hb, n, s.xb2);
+            b.rmsNorm(s.xb2, L.postFfwNorm(), c.normEps(), off, c.dim(), n, s.xb2); // post-feed-forward norm
+            b.add(s.x, s.xb2, (long) n * c.dim());                                 // residual
+        }
+        Forwards.logits(b, c, s, n, allLogits, outputNorm, off, output, logits);   // norm, project, soft-cap
+    }
+}

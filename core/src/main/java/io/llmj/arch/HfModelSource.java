@@ -1,0 +1,216 @@
+package io.llmj.arch;
+
+import io.llmj.ModelFormatException;
+import io.llmj.backend.RopeConfig;
+import io.llmj.format.hf.HfConfig;
+import io.llmj.format.safetensors.SafetensorsCheckpoint;
+import io.llmj.format.safetensors.SafetensorsTensor;
+import io.llmj.quant.Float16;
+import io.llmj.quant.GgmlType;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * A Hugging Face checkpoint folder (config.json + safetensors) presented under llama.cpp's tensor
+ * names, so the forward passes need not know where their weights came from. Hugging Face stores
+ * Q/K for "rotate_half" RoPE, so every architecture from here uses the NeoX pairing.
+ */
+public final class HfModelSource implements TensorSource {
+    private static final Pattern LAYER = Pattern.compile("model\\.layers\\.(\\d+)\\.(.+)");
+    private static final Map<String, String> GLOBAL = Map.of(
+            "model.embed_tokens.weight", "token_embd.weight",
+            "model.norm.weight", "output_norm.weight",
+            "lm_head.weight", "output.weight");
+
+    private final Path folder;
+    private final HfConfig hf;
+    private final ModelConfig config;
+    private final Map<String, SafetensorsTensor> byGgufName = new HashMap<>();
+
+    public HfModelSource(Path folder, HfConfig hf, SafetensorsCheckpoint checkpoint) {
+        this.folder = folder;
+        this.hf = hf;
+        Architecture arch = architecture(hf);
+        for (SafetensorsTensor t : checkpoint.tensors()) {
+            String name = ggufName(arch, t.name());
+            if (name != null) {
+                byGgufName.put(name, t);
+            }
+        }
+        this.config = readConfig(arch);
+    }
+
+    public ModelConfig config() {
+        return config;
+    }
+
+    public HfConfig hfConfig() {
+        return hf;
+    }
+
+    @Override
+    public TensorRef find(String name) {
+        SafetensorsTensor t = byGgufName.get(name);
+        if (t == null) {
+            return null;
+        }
+        GgmlType type = switch (t.dtype()) {
+            case F32 -> GgmlType.F32;
+            case F16 -> GgmlType.F16;
+            case BF16 -> GgmlType.BF16;
+            default -> throw new ModelFormatException(folder, "tensor " + t.name(), "dtype " + t.dtype()
+                    + " cannot hold weights (F32, F16, BF16 can)");
+        };
+        long[] s = t.shape();
+        long[] ggml = new long[s.length];
+        for (int i = 0; i < s.length; i++) {
+            ggml[i] = s[s.length - 1 - i];       // PyTorch [out, in] -> ggml [in, out]
+        }
+        return new TensorRef(name, type, ggml, t.data());
+    }
+
+    @Override
+    public java.util.Set<GgmlType> matrixTypes() {
+        java.util.Set<GgmlType> types = java.util.EnumSet.noneOf(GgmlType.class);
+        for (String name : byGgufName.keySet()) {
+            TensorRef t = find(name);
+            if (t.shape().length == 2) {
+                types.add(t.type());
+            }
+        }
+        return types;
+    }
+
+    @Override
+    public TensorRef require(String name) {
+        TensorRef t = find(name);
+        if (t == null) {
+            throw new ModelFormatException(folder, "tensor " + name, "missing (Hugging Face name for llama.cpp's " + name + ")");
+        }
+        return t;
+    }
+
+    static Architecture architecture(HfConfig hf) {
+        String type = hf.modelType();
+        return switch (type) {
+            case "llama" -> Architecture.LLAMA;
+            case "mistral" -> Architecture.MISTRAL;
+            case "qwen2" -> Architecture.QWEN2;
+            case "qwen3" -> Architecture.QWEN3;
+            case "phi3" -> Architecture.PHI3;
+            case "gemma2" -> Architecture.GEMMA2;
+            default -> throw new ModelFormatException(hf.file(), "key model_type", "unsupported model type '" + type
+                    + "' (supported: llama, mistral, qwen2, qwen3, phi3, gemma2)");
+        };
+    }
+
+    /** llama.cpp's name for a Hugging Face tensor, or null for tensors no forward pass reads. */
+    static String ggufName(Architecture arch, String hfName) {
+        String g = GLOBAL.get(hfName);
+        if (g != null) {
+            return g;
+        }
+        Matcher m = LAYER.matcher(hfName);
+        if (!m.matches()) {
+            return null;
+        }
+        String p = "blk." + m.group(1) + ".";
+        String rest = m.group(2);
+        String suffix = rest.endsWith(".bias") ? ".bias" : ".weight";
+        String stem = rest.substring(0, rest.length() - suffix.length());
+        String mapped = switch (stem) {
+            case "input_layernorm" -> "attn_norm";
+            case "self_attn.q_proj" -> "attn_q";
+            case "self_attn.k_proj" -> "attn_k";
+            case "self_attn.v_proj" -> "attn_v";
+            case "self_attn.o_proj" -> "attn_output";
+            case "self_attn.qkv_proj" -> "attn_qkv";
+            case "self_attn.q_norm" -> "attn_q_norm";
+            case "self_attn.k_norm" -> "attn_k_norm";
+            case "post_attention_layernorm" -> arch == Architecture.GEMMA2 ? "post_attention_norm" : "ffn_norm";
+            case "pre_feedforward_layernorm" -> "ffn_norm";
+            case "post_feedforward_layernorm" -> "post_ffw_norm";
+            case "mlp.gate_proj" -> "ffn_gate";
+            case "mlp.up_proj", "mlp.gate_up_proj" -> "ffn_up";
+            case "mlp.down_proj" -> "ffn_down";
+            default -> null;
+        };
+        return mapped == null ? null : p + mapped + suffix;
+    }
+
+    private ModelConfig readConfig(Architecture arch) {
+        int dim = hf.hiddenSize();
+        int nHeads = hf.numAttentionHeads();
+        int headDim = hf.headDim();
+        int ropeDims = (int) Math.round(headDim * hf.partialRotaryFactor());
+        float theta = (float) hf.ropeTheta();
+        float[] freqFactors = null;
+        float posScale = 1f;
+        Map<String, Object> rp = hf.ropeParameters();
+        switch (hf.ropeType()) {
+            case "default" -> { }
+            case "linear" -> posScale = (float) (1.0 / number(rp, "factor"));
+            case "llama3" -> freqFactors = llama3FreqFactors(ropeDims, theta, number(rp, "factor"),
+                    number(rp, "low_freq_factor"), number(rp, "high_freq_factor"),
+                    number(rp, "original_max_position_embeddings"));
+            default -> throw new ModelFormatException(hf.file(), "key rope_type", "unsupported RoPE type '" + hf.ropeType() + "'");
+        }
+        float[] invFreq = RopeConfig.frequencies(ropeDims, theta, freqFactors);
+        if (hf.dtype().orElse("float32").equals("bfloat16")) {
+            // transformers builds a bfloat16 checkpoint's model in bfloat16, so its inv_freq buffer
+            // holds bfloat16-rounded frequencies; match that to reproduce its logits
+            for (int i = 0; i < invFreq.length; i++) {
+                invFreq[i] = Float16.bf16ToFloat(Float16.floatToBf16(invFreq[i]));
+            }
+        }
+        TensorRef emb = require("token_embd.weight");
+        boolean tied = find("output.weight") == null;
+        boolean gemma = arch == Architecture.GEMMA2;
+        float queryScale = (float) (1.0 / Math.sqrt(gemma ? hf.queryPreAttnScalar().orElse(headDim) : headDim));
+        try {
+            return new ModelConfig(arch, (int) emb.shape()[1], dim, hf.numHiddenLayers(), nHeads, hf.numKeyValueHeads(),
+                    headDim, hf.intermediateSize(), (float) hf.rmsNormEps(), hf.maxPositionEmbeddings().orElse(2048),
+                    new RopeConfig(ropeDims, true, invFreq, posScale), tied,
+                    (float) hf.attnLogitSoftcapping().orElse(0), (float) hf.finalLogitSoftcapping().orElse(0),
+                    hf.slidingWindow().orElse(0), queryScale, gemma ? 1f : 0f);
+        } catch (IllegalArgumentException e) {
+            throw new ModelFormatException(hf.file(), "hyper-parameters", e.getMessage(), e);
+        }
+    }
+
+    private double number(Map<String, Object> rp, String key) {
+        Object v = rp.get(key);
+        if (!(v instanceof Number n)) {
+            throw new ModelFormatException(hf.file(), "key rope_parameters." + key, "missing or not a number");
+        }
+        return n.doubleValue();
+    }
+
+    /**
+     * Llama 3's frequency-dependent RoPE scaling as divisors of each pair's frequency: long wavelengths
+     * are divided by {@code factor}, short ones kept, and the band between interpolated smoothly.
+     */
+    static float[] llama3FreqFactors(int dims, double theta, double factor, double low, double high, double originalCtx) {
+        float[] out = new float[dims / 2];
+        double lowWavelen = originalCtx / low;
+        double highWavelen = originalCtx / high;
+        for (int i = 0; i < out.length; i++) {
+            double invFreq = Math.pow(theta, -2.0 * i / dims);
+            double wavelen = 2 * Math.PI / invFreq;
+            double scaled;
+            if (wavelen < highWavelen) {
+                scaled = invFreq;
+            } else if (wavelen > lowWavelen) {
+                scaled = invFreq / factor;
+            } else {
+                double smooth = (originalCtx / wavelen - low) / (high - low);
+                scaled = (1 - smooth) * invFreq / factor + smooth * invFreq;
+            }
+            out[i] = (float) (invFreq / scaled);
+        }
+        return out;
+    }
+}

@@ -1,0 +1,98 @@
+package io.llmj.arch;
+
+import io.llmj.backend.AttentionParams;
+import io.llmj.backend.Backend;
+import io.llmj.backend.Weight;
+
+/**
+ * Llama (1, 2, 3) and Mistral: pre-norm decoder blocks with RMSNorm, rotary attention with grouped
+ * query heads over a KV cache, and a SwiGLU feed-forward network.
+ *
+ * <pre>
+ *   x = embed(tokens)                                   [n, dim]
+ *   per layer:
+ *     h = rmsnorm(x) * attn_norm
+ *     q, k, v = Wq h, Wk h, Wv h                        [n, heads*hd], [n, kvHeads*hd] x2
+ *     q, k = rope(q), rope(k); cache <- k, v
+ *     x += Wo attention(q, cache)
+ *     h = rmsnorm(x) * ffn_norm
+ *     x += Wdown (silu(Wgate h) * Wup h)                [n, ff] -> [n, dim]
+ *   logits = Wout (rmsnorm(x) * output_norm)            [n, vocab]
+ * </pre>
+ */
+public final class LlamaForward implements Forward {
+    private final ModelConfig c;
+    private final Backend b;
+    private final Weight tokenEmbd;
+    private final Weight outputNorm;
+    private final Weight output;
+    private final Layer[] layers;
+
+    record Layer(Weight attnNorm, Weight wq, Weight wk, Weight wv, Weight wo,
+                 Weight ffnNorm, Weight gate, Weight up, Weight down) {}
+
+    public LlamaForward(ModelConfig config, TensorSource tensors, Backend backend) {
+        this.c = config;
+        this.b = backend;
+        Weights w = new Weights(tensors, backend);
+        tokenEmbd = w.matrix("token_embd.weight", c.dim(), c.vocabSize());
+        outputNorm = w.vector("output_norm.weight", c.dim());
+        output = c.tiedEmbeddings() || tensors.find("output.weight") == null
+                ? tokenEmbd : w.matrix("output.weight", c.dim(), c.vocabSize());
+        layers = new Layer[c.nLayers()];
+        for (int l = 0; l < c.nLayers(); l++) {
+            String p = "blk." + l + ".";
+            layers[l] = new Layer(
+                    w.vector(p + "attn_norm.weight", c.dim()),
+                    w.matrix(p + "attn_q.weight", c.dim(), c.qDim()),
+                    w.matrix(p + "attn_k.weight", c.dim(), c.kvDim()),
+                    w.matrix(p + "attn_v.weight", c.dim(), c.kvDim()),
+                    w.matrix(p + "attn_output.weight", c.qDim(), c.dim()),
+                    w.vector(p + "ffn_norm.weight", c.dim()),
+                    w.matrix(p + "ffn_gate.weight", c.dim(), c.ffDim()),
+                    w.matrix(p + "ffn_up.weight", c.dim(), c.ffDim()),
+                    w.matrix(p + "ffn_down.weight", c.ffDim(), c.dim()));
+        }
+    }
+
+    @Override
+    public ModelConfig config() {
+        return c;
+    }
+
+    @Override
+    public Backend backend() {
+        return b;
+    }
+
+    @Override
+    public void forward(ForwardState s, int[] tokens, int pos, boolean allLogits, float[] logits) {
+        int n = Forwards.checkBatch(s, tokens, pos);
+        AttentionParams attn = new AttentionParams(c.nHeads(), c.nKvHeads(), c.headDim(), c.queryScale(), 0, c.slidingWindow());
+
+        b.embed(tokenEmbd, tokens, 1f, s.x);                                  // x = token embeddings
+        for (int l = 0; l < c.nLayers(); l++) {
+            Layer L = layers[l];
+            // attention block
+            b.rmsNorm(s.x, L.attnNorm(), c.normEps(), 0f, c.dim(), n, s.xb);  // h = rmsnorm(x) * attn_norm
+            b.matmul(L.wq(), s.xb, n, s.q);                                    // q = Wq h
+            b.matmul(L.wk(), s.xb, n, s.k);                                    // k = Wk h
+            b.matmul(L.wv(), s.xb, n, s.v);                                    // v = Wv h
+            b.rope(s.q, c.nHeads(), c.headDim(), n, pos, c.rope());            // rotate q and k by position
+            b.rope(s.k, c.nKvHeads(), c.headDim(), n, pos, c.rope());
+            b.storeKv(s.k, s.kCache[l], c.kvDim(), n, pos);                    // append k, v to the cache
+            b.storeKv(s.v, s.vCache[l], c.kvDim(), n, pos);
+            b.attention(s.q, s.kCache[l], s.vCache[l], n, pos, attn, s.att);  // softmax(q k^T / sqrt(hd)) v
+            b.matmul(L.wo(), s.att, n, s.xb2);                                 // project heads back to dim
+            b.add(s.x, s.xb2, (long) n * c.dim());                             // residual
+            // feed-forward block
+            b.rmsNorm(s.x, L.ffnNorm(), c.normEps(), 0f, c.dim(), n, s.xb);   // h = rmsnorm(x) * ffn_norm
+            b.matmul(L.gate(), s.xb, n, s.hb);                                 // gate = Wgate h
+            b.matmul(L.up(), s.xb, n, s.hb2);                                  // up = Wup h
+            b.swiglu(s.hb, s.hb2, (long) n * c.ffDim(), s.hb);                 // silu(gate) * up
+            b.matmul(L.down(), s.hb, n, s.xb2);                                // down projection
+            b.add(s.x, s.xb2, (long) n * c.dim());                             // residual
+        }
+        Forwards.logits(b, c, s, n, allLogits, outputNorm, 0f, output, logits);  // final norm + output projection
+    }
+}

@@ -1,0 +1,95 @@
+package io.llmj.arch;
+
+import io.llmj.backend.AttentionParams;
+import io.llmj.backend.Backend;
+import io.llmj.backend.Weight;
+
+/**
+ * Phi-3: the Llama block with fused weights: one QKV projection (rows: q, then k, then v) and one
+ * gate-up projection (rows: gate, then up), split here into zero-copy row ranges. NeoX-order RoPE
+ * over {@code rope.dims()} dimensions of each head.
+ */
+public final class Phi3Forward implements Forward {
+    private final ModelConfig c;
+    private final Backend b;
+    private final Weight tokenEmbd;
+    private final Weight outputNorm;
+    private final Weight output;
+    private final Layer[] layers;
+
+    record Layer(Weight attnNorm, Weight wq, Weight wk, Weight wv, Weight wo,
+                 Weight ffnNorm, Weight gate, Weight up, Weight down) {}
+
+    public Phi3Forward(ModelConfig config, TensorSource tensors, Backend backend) {
+        this.c = config;
+        this.b = backend;
+        Weights w = new Weights(tensors, backend);
+        tokenEmbd = w.matrix("token_embd.weight", c.dim(), c.vocabSize());
+        outputNorm = w.vector("output_norm.weight", c.dim());
+        output = c.tiedEmbeddings() ? tokenEmbd : w.matrix("output.weight", c.dim(), c.vocabSize());
+        layers = new Layer[c.nLayers()];
+        for (int l = 0; l < c.nLayers(); l++) {
+            String p = "blk." + l + ".";
+            Weight wq;
+            Weight wk;
+            Weight wv;
+            TensorRef qkv = tensors.find(p + "attn_qkv.weight");
+            if (qkv != null) {                                                  // fused [q; k; v] rows
+                wq = w.prepare(qkv.rows(p + "attn_q.weight", 0, c.qDim()), c.dim(), c.qDim());
+                wk = w.prepare(qkv.rows(p + "attn_k.weight", c.qDim(), c.kvDim()), c.dim(), c.kvDim());
+                wv = w.prepare(qkv.rows(p + "attn_v.weight", c.qDim() + c.kvDim(), c.kvDim()), c.dim(), c.kvDim());
+            } else {
+                wq = w.matrix(p + "attn_q.weight", c.dim(), c.qDim());
+                wk = w.matrix(p + "attn_k.weight", c.dim(), c.kvDim());
+                wv = w.matrix(p + "attn_v.weight", c.dim(), c.kvDim());
+            }
+            TensorRef gateUp = tensors.require(p + "ffn_up.weight");              // fused [gate; up] rows
+            layers[l] = new Layer(
+                    w.vector(p + "attn_norm.weight", c.dim()), wq, wk, wv,
+                    w.matrix(p + "attn_output.weight", c.qDim(), c.dim()),
+                    w.vector(p + "ffn_norm.weight", c.dim()),
+                    w.prepare(gateUp.rows(p + "ffn_gate.weight", 0, c.ffDim()), c.dim(), c.ffDim()),
+                    w.prepare(gateUp.rows(p + "ffn_up.weight", c.ffDim(), c.ffDim()), c.dim(), c.ffDim()),
+                    w.matrix(p + "ffn_down.weight", c.ffDim(), c.dim()));
+        }
+    }
+
+    @Override
+    public ModelConfig config() {
+        return c;
+    }
+
+    @Override
+    public Backend backend() {
+        return b;
+    }
+
+    @Override
+    public void forward(ForwardState s, int[] tokens, int pos, boolean allLogits, float[] logits) {
+        int n = Forwards.checkBatch(s, tokens, pos);
+        AttentionParams attn = new AttentionParams(c.nHeads(), c.nKvHeads(), c.headDim(), c.queryScale(), 0, c.slidingWindow());
+
+        b.embed(tokenEmbd, tokens, 1f, s.x);                                  // x = token embeddings
+        for (int l = 0; l < c.nLayers(); l++) {
+            Layer L = layers[l];
+            b.rmsNorm(s.x, L.attnNorm(), c.normEps(), 0f, c.dim(), n, s.xb);  // h = rmsnorm(x) * attn_norm
+            b.matmul(L.wq(), s.xb, n, s.q);                                    // q, k, v from the fused QKV rows
+            b.matmul(L.wk(), s.xb, n, s.k);
+            b.matmul(L.wv(), s.xb, n, s.v);
+            b.rope(s.q, c.nHeads(), c.headDim(), n, pos, c.rope());            // rotate q and k
+            b.rope(s.k, c.nKvHeads(), c.headDim(), n, pos, c.rope());
+            b.storeKv(s.k, s.kCache[l], c.kvDim(), n, pos);                    // append k, v to the cache
+            b.storeKv(s.v, s.vCache[l], c.kvDim(), n, pos);
+            b.attention(s.q, s.kCache[l], s.vCache[l], n, pos, attn, s.att);
+            b.matmul(L.wo(), s.att, n, s.xb2);                                 // output projection
+            b.add(s.x, s.xb2, (long) n * c.dim());                             // residual
+            b.rmsNorm(s.x, L.ffnNorm(), c.normEps(), 0f, c.dim(), n, s.xb);   // h = rmsnorm(x) * ffn_norm
+            b.matmul(L.gate(), s.xb, n, s.hb);                                 // gate, up from the fused rows
+            b.matmul(L.up(), s.xb, n, s.hb2);
+            b.swiglu(s.hb, s.hb2, (long) n * c.ffDim(), s.hb);                 // silu(gate) * up
+            b.matmul(L.down(), s.hb, n, s.xb2);
+            b.add(s.x, s.xb2, (long) n * c.dim());                             // residual
+        }
+        Forwards.logits(b, c, s, n, allLogits, outputNorm, 0f, output, logits);
+    }
+}

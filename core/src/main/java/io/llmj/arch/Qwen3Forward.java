@@ -1,0 +1,95 @@
+package io.llmj.arch;
+
+import io.llmj.backend.AttentionParams;
+import io.llmj.backend.Backend;
+import io.llmj.backend.Weight;
+
+/**
+ * Qwen3: the Llama block without Q/K/V biases but with an RMSNorm over each head of q and k (q_norm,
+ * k_norm) before RoPE (NeoX order), and an explicit head dimension.
+ *
+ * <pre>
+ *   per layer:  h = rmsnorm(x) * attn_norm
+ *               q, k, v = Wq h, Wk h, Wv h;  q, k = rmsnorm_per_head(q) * q_norm, rmsnorm_per_head(k) * k_norm
+ *               rope(q, k);  cache <- k, v;  x += Wo attention(q, cache)
+ *               x += Wdown (silu(Wgate h') * Wup h'),  h' = rmsnorm(x) * ffn_norm
+ * </pre>
+ */
+public final class Qwen3Forward implements Forward {
+    private final ModelConfig c;
+    private final Backend b;
+    private final Weight tokenEmbd;
+    private final Weight outputNorm;
+    private final Weight output;
+    private final Layer[] layers;
+
+    record Layer(Weight attnNorm, Weight wq, Weight wk, Weight wv, Weight qNorm, Weight kNorm, Weight wo,
+                 Weight ffnNorm, Weight gate, Weight up, Weight down) {}
+
+    public Qwen3Forward(ModelConfig config, TensorSource tensors, Backend backend) {
+        this.c = config;
+        this.b = backend;
+        Weights w = new Weights(tensors, backend);
+        tokenEmbd = w.matrix("token_embd.weight", c.dim(), c.vocabSize());
+        outputNorm = w.vector("output_norm.weight", c.dim());
+        output = c.tiedEmbeddings() ? tokenEmbd : w.matrix("output.weight", c.dim(), c.vocabSize());
+        layers = new Layer[c.nLayers()];
+        for (int l = 0; l < c.nLayers(); l++) {
+            String p = "blk." + l + ".";
+            layers[l] = new Layer(
+                    w.vector(p + "attn_norm.weight", c.dim()),
+                    w.matrix(p + "attn_q.weight", c.dim(), c.qDim()),
+                    w.matrix(p + "attn_k.weight", c.dim(), c.kvDim()),
+                    w.matrix(p + "attn_v.weight", c.dim(), c.kvDim()),
+                    w.vector(p + "attn_q_norm.weight", c.headDim()),
+                    w.vector(p + "attn_k_norm.weight", c.headDim()),
+                    w.matrix(p + "attn_output.weight", c.qDim(), c.dim()),
+                    w.vector(p + "ffn_norm.weight", c.dim()),
+                    w.matrix(p + "ffn_gate.weight", c.dim(), c.ffDim()),
+                    w.matrix(p + "ffn_up.weight", c.dim(), c.ffDim()),
+                    w.matrix(p + "ffn_down.weight", c.ffDim(), c.dim()));
+        }
+    }
+
+    @Override
+    public ModelConfig config() {
+        return c;
+    }
+
+    @Override
+    public Backend backend() {
+        return b;
+    }
+
+    @Override
+    public void forward(ForwardState s, int[] tokens, int pos, boolean allLogits, float[] logits) {
+        int n = Forwards.checkBatch(s, tokens, pos);
+        int hd = c.headDim();
+        AttentionParams attn = new AttentionParams(c.nHeads(), c.nKvHeads(), hd, c.queryScale(), 0, c.slidingWindow());
+
+        b.embed(tokenEmbd, tokens, 1f, s.x);                                  // x = token embeddings
+        for (int l = 0; l < c.nLayers(); l++) {
+            Layer L = layers[l];
+            b.rmsNorm(s.x, L.attnNorm(), c.normEps(), 0f, c.dim(), n, s.xb);  // h = rmsnorm(x) * attn_norm
+            b.matmul(L.wq(), s.xb, n, s.q);                                    // q, k, v projections
+            b.matmul(L.wk(), s.xb, n, s.k);
+            b.matmul(L.wv(), s.xb, n, s.v);
+            b.rmsNorm(s.q, L.qNorm(), c.normEps(), 0f, hd, n * c.nHeads(), s.q);    // per-head q_norm
+            b.rmsNorm(s.k, L.kNorm(), c.normEps(), 0f, hd, n * c.nKvHeads(), s.k);  // per-head k_norm
+            b.rope(s.q, c.nHeads(), hd, n, pos, c.rope());                     // rotate q and k
+            b.rope(s.k, c.nKvHeads(), hd, n, pos, c.rope());
+            b.storeKv(s.k, s.kCache[l], c.kvDim(), n, pos);                    // append k, v to the cache
+            b.storeKv(s.v, s.vCache[l], c.kvDim(), n, pos);
+            b.attention(s.q, s.kCache[l], s.vCache[l], n, pos, attn, s.att);
+            b.matmul(L.wo(), s.att, n, s.xb2);                                 // output projection
+            b.add(s.x, s.xb2, (long) n * c.dim());                             // residual
+            b.rmsNorm(s.x, L.ffnNorm(), c.normEps(), 0f, c.dim(), n, s.xb);   // h = rmsnorm(x) * ffn_norm
+            b.matmul(L.gate(), s.xb, n, s.hb);
+            b.matmul(L.up(), s.xb, n, s.hb2);
+            b.swiglu(s.hb, s.hb2, (long) n * c.ffDim(), s.hb);                 // silu(gate) * up
+            b.matmul(L.down(), s.hb, n, s.xb2);
+            b.add(s.x, s.xb2, (long) n * c.dim());                             // residual
+        }
+        Forwards.logits(b, c, s, n, allLogits, outputNorm, 0f, output, logits);
+    }
+}

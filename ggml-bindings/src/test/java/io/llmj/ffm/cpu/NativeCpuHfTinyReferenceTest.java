@@ -1,0 +1,20 @@
+package io.llmj.ffm.cpu;
+
+import io.llmj.arch.HfTinyReference;
+import io.llmj.backend.Backend;
+import org.junit.jupiter.api.AfterAll;
+
+/** {@link HfTinyReference} on the native CPU backend (2 threads). */
+class NativeCpuHfTinyReferenceTest extends HfTinyReference {
+    private static final NativeCpuBackend BACKEND = new NativeCpuBackend(2);
+
+    @Override
+    protected Backend backend() {
+        return BACKEND;
+    }
+
+    @AfterAll
+    static void closeBackend() {
+        BACKEND.close();
+    }
+}

@@ -1,0 +1,28 @@
+package io.llmj.ffm.cuda;
+
+import io.llmj.backend.BackendOps;
+import io.llmj.backend.Backend;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
+
+/** Every op of the CUDA backend against the Java reference ({@link BackendOps}); skipped where CUDA is unusable. */
+class CudaOpsTest extends BackendOps {
+    private static CudaBackend backend;
+
+    @Override
+    protected synchronized Backend backend() {
+        String why = Cuda.unavailableReason();
+        Assumptions.assumeTrue(why == null, () -> "CUDA unavailable: " + why);
+        if (backend == null) {
+            backend = new CudaBackend();
+        }
+        return backend;
+    }
+
+    @AfterAll
+    static void closeBackend() {
+        if (backend != null) {
+            backend.close();
+        }
+    }
+}

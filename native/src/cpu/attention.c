@@ -1,0 +1,175 @@
+/* Causal attention over a KV cache (F32 or F16), grouped-query heads, optional sliding window and
+ * logit soft-capping. One task per (query row, head), split across threads; each task computes
+ * scores q·k_j * scale for the visible positions, a softmax, and the weighted sum of v_j.
+ * The q·k dot product and the v accumulation have scalar, AVX2 and AVX-512 variants. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "threadpool.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define LLMJ_X86 1
+#endif
+
+/* ---- scalar -------------------------------------------------------------------------------- */
+static float dot_scalar(const float * q, const void * k, int f16, int64_t d) {
+    float s = 0;
+    if (f16) {
+        const uint16_t * kh = k;
+        for (int64_t i = 0; i < d; i++) s += q[i] * llmj_fp16_to_fp32(kh[i]);
+    } else {
+        const float * kf = k;
+        for (int64_t i = 0; i < d; i++) s += q[i] * kf[i];
+    }
+    return s;
+}
+
+static void axpy_scalar(float * acc, float a, const void * v, int f16, int64_t d) {
+    if (f16) {
+        const uint16_t * vh = v;
+        for (int64_t i = 0; i < d; i++) acc[i] += a * llmj_fp16_to_fp32(vh[i]);
+    } else {
+        const float * vf = v;
+        for (int64_t i = 0; i < d; i++) acc[i] += a * vf[i];
+    }
+}
+
+#ifdef LLMJ_X86
+/* ---- AVX2 + FMA + F16C --------------------------------------------------------------------- */
+#define AVX2_TARGET __attribute__((target("avx2,fma,f16c")))
+
+AVX2_TARGET static inline __m256 load8(const void * p, int f16, int64_t i) {
+    return f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) ((const uint16_t *) p + i)))
+               : _mm256_loadu_ps((const float *) p + i);
+}
+
+AVX2_TARGET static float dot_avx2(const float * q, const void * k, int f16, int64_t d) {
+    __m256 acc = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= d; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load8(k, f16, i), acc);
+    __m128 lo = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+    lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
+    float s = _mm_cvtss_f32(lo);
+    for (; i < d; i++) s += q[i] * (f16 ? _cvtsh_ss(((const uint16_t *) k)[i]) : ((const float *) k)[i]);
+    return s;
+}
+
+AVX2_TARGET static void axpy_avx2(float * acc, float a, const void * v, int f16, int64_t d) {
+    const __m256 av = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= d; i += 8) _mm256_storeu_ps(acc + i, _mm256_fmadd_ps(av, load8(v, f16, i), _mm256_loadu_ps(acc + i)));
+    for (; i < d; i++) acc[i] += a * (f16 ? _cvtsh_ss(((const uint16_t *) v)[i]) : ((const float *) v)[i]);
+}
+
+/* ---- AVX-512 ------------------------------------------------------------------------------- */
+#define AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
+
+AVX512_TARGET static inline __m512 load16(const void * p, int f16, int64_t i, __mmask16 m) {
+    return f16 ? _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *) p + i))
+               : _mm512_maskz_loadu_ps(m, (const float *) p + i);
+}
+
+AVX512_TARGET static float dot_avx512(const float * q, const void * k, int f16, int64_t d) {
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t i = 0; i < d; i += 16) {
+        const __mmask16 m = d - i >= 16 ? (__mmask16) 0xFFFF : (__mmask16) ((1u << (d - i)) - 1u);
+        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + i), load16(k, f16, i, m), acc);
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+
+AVX512_TARGET static void axpy_avx512(float * acc, float a, const void * v, int f16, int64_t d) {
+    const __m512 av = _mm512_set1_ps(a);
+    for (int64_t i = 0; i < d; i += 16) {
+        const __mmask16 m = d - i >= 16 ? (__mmask16) 0xFFFF : (__mmask16) ((1u << (d - i)) - 1u);
+        _mm512_mask_storeu_ps(acc + i, m, _mm512_fmadd_ps(av, load16(v, f16, i, m), _mm512_maskz_loadu_ps(m, acc + i)));
+    }
+}
+#endif
+
+/* ---- the job ------------------------------------------------------------------------------- */
+typedef float (*dot_fn)(const float *, const void *, int, int64_t);
+typedef void (*axpy_fn)(float *, float, const void *, int, int64_t);
+
+typedef struct {
+    const float * q;
+    const char * k;
+    const char * v;
+    int f16;
+    float * out;
+    int64_t n, start_pos, n_heads, n_kv_heads, head_dim, window;
+    float scale, softcap;
+    dot_fn dot;
+    axpy_fn axpy;
+    int failed;
+} attn_job;
+
+static void attention_tasks(void * p, int ith, int nth) {
+    attn_job * j = p;
+    const int64_t tasks = j->n * j->n_heads;
+    int64_t a, b;
+    llmj_split(tasks, ith, nth, &a, &b);
+    if (a >= b) return;
+    const int64_t elem = j->f16 ? 2 : 4;
+    const int64_t kv_row = j->n_kv_heads * j->head_dim * elem;
+    const int64_t group = j->n_heads / j->n_kv_heads;
+    float * scores = malloc(sizeof(float) * (size_t) (j->start_pos + j->n));
+    if (!scores) {
+        j->failed = 1;
+        return;
+    }
+    for (int64_t task = a; task < b; task++) {
+        const int64_t t = task / j->n_heads, h = task % j->n_heads, kvh = h / group;
+        const int64_t pos = j->start_pos + t;
+        const int64_t first = j->window > 0 && pos - j->window + 1 > 0 ? pos - j->window + 1 : 0;
+        const float * q = j->q + (t * j->n_heads + h) * j->head_dim;
+        const int64_t head_off = kvh * j->head_dim * elem;
+        float max = -INFINITY;
+        for (int64_t p = first; p <= pos; p++) {
+            float s = j->dot(q, j->k + p * kv_row + head_off, j->f16, j->head_dim) * j->scale;
+            if (j->softcap > 0) s = j->softcap * tanhf(s / j->softcap);
+            scores[p] = s;
+            if (s > max) max = s;
+        }
+        float sum = 0;
+        for (int64_t p = first; p <= pos; p++) {
+            scores[p] = expf(scores[p] - max);
+            sum += scores[p];
+        }
+        float * o = j->out + (t * j->n_heads + h) * j->head_dim;
+        for (int64_t i = 0; i < j->head_dim; i++) o[i] = 0;
+        const float inv = 1.0f / sum;
+        for (int64_t p = first; p <= pos; p++) j->axpy(o, scores[p] * inv, j->v + p * kv_row + head_off, j->f16, j->head_dim);
+    }
+    free(scores);
+}
+
+int llmj_attention(llmj_threadpool * pool, const float * q, const void * k_cache, const void * v_cache, int cache_type,
+                   float * out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
+                   float scale, float softcap, int64_t window) {
+    if (cache_type != LLMJ_TYPE_F32 && cache_type != LLMJ_TYPE_F16) {
+        return LLMJ_FAIL(LLMJ_ERR_UNSUPPORTED, "KV cache type %d (F32=0 and F16=1 are supported)", cache_type);
+    }
+    if (n < 0 || start_pos < 0 || n_heads <= 0 || n_kv_heads <= 0 || n_heads % n_kv_heads != 0 || head_dim <= 0
+            || window < 0 || !(softcap >= 0)) {
+        return LLMJ_FAIL(LLMJ_ERR_INVALID_ARGUMENT, "bad shape n=%lld pos=%lld heads=%lld kv_heads=%lld head_dim=%lld window=%lld",
+                         (long long) n, (long long) start_pos, (long long) n_heads, (long long) n_kv_heads,
+                         (long long) head_dim, (long long) window);
+    }
+    if (n == 0) return LLMJ_OK;
+    if (!q || !k_cache || !v_cache || !out) return LLMJ_FAIL(LLMJ_ERR_INVALID_ARGUMENT, "null pointer");
+    attn_job j = { q, k_cache, v_cache, cache_type == LLMJ_TYPE_F16, out, n, start_pos, n_heads, n_kv_heads, head_dim,
+                   window, scale, softcap, dot_scalar, axpy_scalar, 0 };
+#ifdef LLMJ_X86
+    const int isa = llmj_cpu_active_isa();
+    if (isa == LLMJ_ISA_AVX512) { j.dot = dot_avx512; j.axpy = axpy_avx512; }
+    else if (isa == LLMJ_ISA_AVX2) { j.dot = dot_avx2; j.axpy = axpy_avx2; }
+#endif
+    /* small jobs (a tiny model's decode step) cost less than waking the pool */
+    const double work = (double) n * (double) n_heads * (double) (start_pos + n) * (double) head_dim;
+    llmj_threadpool_run(work >= 65536.0 ? pool : NULL, attention_tasks, &j);
+    if (j.failed) return LLMJ_FAIL(LLMJ_ERR_OUT_OF_MEMORY, "no memory for %lld attention scores", (long long) (start_pos + n));
+    return LLMJ_OK;
+}

@@ -1,0 +1,109 @@
+// Element-wise ops on the GPU: gated activations, residual add, bias rows, soft-capping, KV-cache
+// writes (float32 -> F32/F16 cache) and embedding-row lookup with dequantization.
+// CPU references: src/cpu/glu.c and the Java backend.
+#include "common.cuh"
+
+namespace {
+
+constexpr int THREADS = 256;
+
+inline unsigned blocks_for(int64_t n) { return (unsigned) ((n + THREADS - 1) / THREADS); }
+
+__global__ void glu_kernel(const float * __restrict__ gate, const float * __restrict__ up, float * out, int64_t n, int gelu) {
+    const int64_t i = (int64_t) blockIdx.x * THREADS + threadIdx.x;
+    if (i >= n) return;
+    const float x = gate[i];
+    const float a = gelu ? 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)))
+                         : x / (1.0f + expf(-x));
+    out[i] = a * up[i];
+}
+
+__global__ void add_kernel(float * x, const float * __restrict__ y, int64_t n) {
+    const int64_t i = (int64_t) blockIdx.x * THREADS + threadIdx.x;
+    if (i < n) x[i] += y[i];
+}
+
+__global__ void add_rows_kernel(float * x, const float * __restrict__ b, int64_t dim, int64_t n) {
+    const int64_t i = (int64_t) blockIdx.x * THREADS + threadIdx.x;
+    if (i < n * dim) x[i] += b[i % dim];
+}
+
+__global__ void softcap_kernel(float * x, float cap, int64_t n) {
+    const int64_t i = (int64_t) blockIdx.x * THREADS + threadIdx.x;
+    if (i < n) x[i] = cap * tanhf(x[i] / cap);
+}
+
+__global__ void store_kv_kernel(const float * __restrict__ src, void * cache, int f16, int64_t offset, int64_t n) {
+    const int64_t i = (int64_t) blockIdx.x * THREADS + threadIdx.x;
+    if (i >= n) return;
+    if (f16) static_cast<__half *>(cache)[offset + i] = __float2half_rn(src[i]);
+    else static_cast<float *>(cache)[offset + i] = src[i];
+}
+
+__global__ void get_rows_kernel(int type, const char * __restrict__ table, size_t row_bytes, const int32_t * __restrict__ ids,
+                                int64_t cols, float scale, float * __restrict__ out) {
+    const int64_t t = blockIdx.y;
+    const char * row = table + (size_t) ids[t] * row_bytes;
+    for (int64_t c = (int64_t) blockIdx.x * THREADS + threadIdx.x; c < cols; c += (int64_t) gridDim.x * THREADS) {
+        out[t * cols + c] = load_elem(type, row, c) * scale;
+    }
+}
+
+}  // namespace
+
+extern "C" int llmj_cuda_glu(const float * gate, const float * up, float * out, int64_t n, int gelu, void * stream) {
+    CHECK_STREAM_ARGS(n >= 0, "negative n");
+    if (n == 0) return LLMJ_OK;
+    CHECK_STREAM_ARGS(gate && up && out, "null device pointer");
+    glu_kernel<<<blocks_for(n), THREADS, 0, static_cast<cudaStream_t>(stream)>>>(gate, up, out, n, gelu);
+    return llmj_cuda_check_launch(__func__);
+}
+
+extern "C" int llmj_cuda_add(float * x, const float * y, int64_t n, void * stream) {
+    CHECK_STREAM_ARGS(n >= 0, "negative n");
+    if (n == 0) return LLMJ_OK;
+    CHECK_STREAM_ARGS(x && y, "null device pointer");
+    add_kernel<<<blocks_for(n), THREADS, 0, static_cast<cudaStream_t>(stream)>>>(x, y, n);
+    return llmj_cuda_check_launch(__func__);
+}
+
+extern "C" int llmj_cuda_add_rows(float * x, const float * b, int64_t dim, int64_t n, void * stream) {
+    CHECK_STREAM_ARGS(dim > 0 && n >= 0, "bad shape");
+    if (n == 0) return LLMJ_OK;
+    CHECK_STREAM_ARGS(x && b, "null device pointer");
+    add_rows_kernel<<<blocks_for(n * dim), THREADS, 0, static_cast<cudaStream_t>(stream)>>>(x, b, dim, n);
+    return llmj_cuda_check_launch(__func__);
+}
+
+extern "C" int llmj_cuda_softcap(float * x, float cap, int64_t n, void * stream) {
+    CHECK_STREAM_ARGS(n >= 0 && cap > 0, "bad arguments");
+    if (n == 0) return LLMJ_OK;
+    CHECK_STREAM_ARGS(x, "null device pointer");
+    softcap_kernel<<<blocks_for(n), THREADS, 0, static_cast<cudaStream_t>(stream)>>>(x, cap, n);
+    return llmj_cuda_check_launch(__func__);
+}
+
+extern "C" int llmj_cuda_store_kv(const float * src, void * cache, int cache_type, int64_t kv_dim, int64_t n,
+                                  int64_t start_pos, void * stream) {
+    if (cache_type != LLMJ_TYPE_F32 && cache_type != LLMJ_TYPE_F16) {
+        return LLMJ_FAIL(LLMJ_ERR_UNSUPPORTED, "KV cache type %d (F32 and F16 are supported)", cache_type);
+    }
+    CHECK_STREAM_ARGS(kv_dim > 0 && n >= 0 && start_pos >= 0, "bad shape");
+    if (n == 0) return LLMJ_OK;
+    CHECK_STREAM_ARGS(src && cache, "null device pointer");
+    store_kv_kernel<<<blocks_for(n * kv_dim), THREADS, 0, static_cast<cudaStream_t>(stream)>>>(
+        src, cache, cache_type == LLMJ_TYPE_F16, start_pos * kv_dim, n * kv_dim);
+    return llmj_cuda_check_launch(__func__);
+}
+
+extern "C" int llmj_cuda_get_rows(int type, const void * table, size_t row_bytes, const int32_t * ids, int64_t n,
+                                  int64_t cols, float scale, float * out, void * stream) {
+    if (!llmj_cuda_type_ok(type)) return LLMJ_FAIL(LLMJ_ERR_UNSUPPORTED, "embedding type %d is not supported on CUDA yet", type);
+    CHECK_STREAM_ARGS(n >= 0 && n < 65536 && cols > 0, "bad shape n=%lld cols=%lld", (long long) n, (long long) cols);
+    if (n == 0) return LLMJ_OK;
+    CHECK_STREAM_ARGS(table && ids && out, "null device pointer");
+    const dim3 grid((unsigned) ((cols + THREADS - 1) / THREADS < 1024 ? (cols + THREADS - 1) / THREADS : 1024), (unsigned) n);
+    get_rows_kernel<<<grid, THREADS, 0, static_cast<cudaStream_t>(stream)>>>(type, static_cast<const char *>(table),
+                                                                             row_bytes, ids, cols, scale, out);
+    return llmj_cuda_check_launch(__func__);
+}

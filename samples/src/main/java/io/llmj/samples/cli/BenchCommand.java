@@ -1,0 +1,130 @@
+package io.llmj.samples.cli;
+
+import io.llmj.GenerationOptions;
+import io.llmj.Generator;
+import io.llmj.Model;
+import io.llmj.Sampler;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
+import java.util.stream.Stream;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code llmj bench}: llama-bench-like prompt processing (pp) and text generation (tg) throughput, with
+ * tg's weight-read rate as a fraction of the memory bandwidth measured in the same run.
+ */
+@Command(name = "bench", mixinStandardHelpOptions = true, description = "Prompt-processing and generation speed (like llama-bench).")
+final class BenchCommand implements Callable<Integer> {
+    @CommandLine.Mixin
+    ModelArgs modelArgs;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Option(names = {"-p", "--n-prompt"}, defaultValue = "512", description = "Prompt tokens for pp (default ${DEFAULT-VALUE}; 0 skips).")
+    int nPrompt;
+
+    @Option(names = {"-n", "--n-gen"}, defaultValue = "128", description = "Generated tokens for tg (default ${DEFAULT-VALUE}; 0 skips).")
+    int nGen;
+
+    @Option(names = {"-r", "--repetitions"}, defaultValue = "3", description = "Repetitions (default ${DEFAULT-VALUE}).")
+    int reps;
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter out = spec.commandLine().getOut();
+        int threads = modelArgs.threads > 0 ? modelArgs.threads : Runtime.getRuntime().availableProcessors();
+        long t0 = System.nanoTime();
+        try (Model model = modelArgs.load()) {
+            double loadMs = (System.nanoTime() - t0) / 1e6;
+            long weightBytes = weightBytes(modelArgs.model);
+            double bandwidth = BandwidthProbe.measure(threads, 1L << 30);
+            out.printf("model: %s (%s, %.2f GiB of weights), backend %s, %d threads, load %.0f ms%n", modelArgs.model.getFileName(),
+                    model.architecture(), weightBytes / (double) (1L << 30), model.backendName(), threads, loadMs);
+            out.printf("memory read bandwidth (measured, %d threads): %.1f GB/s%n", threads, bandwidth / 1e9);
+            out.println("| test | t/s | ± | weight GB/s | of bandwidth |");
+            out.println("| --- | ---: | ---: | ---: | ---: |");
+            SplittableRandom rnd = new SplittableRandom(42);
+            int notEog = 0;
+            while (model.tokenizer().isEndOfGeneration(notEog)) {
+                notEog++;
+            }
+            if (nPrompt > 0) {
+                int[] prompt = rnd.ints(nPrompt, 0, model.vocabSize()).toArray();
+                double[] tps = new double[reps];
+                GenerationOptions o = GenerationOptions.builder().maxTokens(1).batchSize(nPrompt)
+                        .contextLength(Math.max(nPrompt + 1, 16)).build();
+                try (Generator g = model.generator(o)) {
+                    g.generate("");                  // warm-up (also JIT)
+                    for (int r = 0; r < reps; r++) {
+                        try (Stream<?> s = g.stream(prompt)) {
+                            s.count();
+                        }
+                        tps[r] = g.stats().prefillTokensPerSecond();
+                    }
+                }
+                row(out, "pp" + nPrompt, tps, 0, 0);
+            }
+            if (nGen > 0) {
+                final int fixed = notEog;
+                Sampler constant = (logits, ctx) -> fixed;   // llama-bench feeds tokens regardless of the logits
+                GenerationOptions o = GenerationOptions.builder().maxTokens(nGen + 1).sampler(constant)
+                        .contextLength(nGen + 2).build();
+                double[] tps = new double[reps];
+                try (Generator g = model.generator(o)) {
+                    g.stream(new int[] {model.tokenizer().bos()}).limit(4).count();   // warm-up
+                    for (int r = 0; r < reps; r++) {
+                        g.stream(new int[] {model.tokenizer().bos()}).count();
+                        tps[r] = g.stats().decodeTokensPerSecond();
+                    }
+                }
+                row(out, "tg" + nGen, tps, weightBytes, bandwidth);
+            }
+        }
+        out.flush();
+        return 0;
+    }
+
+    private static void row(PrintWriter out, String test, double[] tps, long weightBytes, double bandwidth) {
+        double mean = Arrays.stream(tps).average().orElse(0);
+        double sd = Math.sqrt(Arrays.stream(tps).map(v -> (v - mean) * (v - mean)).sum() / Math.max(1, tps.length - 1));
+        if (weightBytes > 0) {
+            double gbs = weightBytes * mean / 1e9;
+            out.printf("| %s | %.2f | %.2f | %.1f | %.0f%% |%n", test, mean, sd, gbs, 100 * weightBytes * mean / bandwidth);
+        } else {
+            out.printf("| %s | %.2f | %.2f | | |%n", test, mean, sd);
+        }
+    }
+
+    /** Bytes read per generated token: every 2-D weight except the embedding table (one row of it is read). */
+    private static long weightBytes(Path model) {
+        long total = 0;
+        if (Files.isDirectory(model)) {
+            try (var ck = io.llmj.format.safetensors.SafetensorsCheckpoint.open(model)) {
+                for (var t : ck.tensors()) {
+                    if (t.rank() == 2 && !t.name().contains("embed_tokens")) {
+                        total += t.data().byteSize();
+                    }
+                }
+            }
+        } else {
+            try (var g = io.llmj.format.gguf.GgufFile.open(model)) {
+                for (var t : g.tensors()) {
+                    if (t.rank() == 2 && !t.name().equals("token_embd.weight")) {
+                        total += t.byteSize();
+                    }
+                }
+                if (g.tensor("output.weight") == null && g.tensor("token_embd.weight") != null) {
+                    total += g.tensor("token_embd.weight").byteSize();   // tied: the output projection reads all of it
+                }
+            }
+        }
+        return total;
+    }
+}
