@@ -358,8 +358,10 @@ AVX2 static inline __m256i dot_us(__m256i w, __m256i a) {
 
 /* 16 bytes of packed nibbles -> 32 bytes: low nibbles (elements 0..15), then high (16..31) */
 AVX2 static inline __m256i nibbles32(const uint8_t * qs) {
-    __m128i t = _mm_loadu_si128((const __m128i *) qs);
-    __m256i v = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
+    /* broadcast the 16 bytes to both lanes, shift the upper lane's qwords right by 4, mask:
+     * three instructions (the broadcast is a load) instead of shift + insert + mask */
+    __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *) qs));
+    v = _mm256_srlv_epi64(v, _mm256_setr_epi64x(0, 0, 4, 4));
     return _mm256_and_si256(v, _mm256_set1_epi8(0x0F));
 }
 
