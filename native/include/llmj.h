@@ -148,8 +148,9 @@ LLMJ_API int llmj_threadpool_size(const llmj_threadpool * pool);
  * n must be a multiple of the type's block size; out receives n / block_size blocks. */
 LLMJ_API int llmj_quantize_activations(int vec_dot_type, const float * x, void * out, int64_t n);
 
-/* Bytes of scratch llmj_matvec_q needs for `cols` activations of weights of `type`
- * (the activation row converted to the vec_dot_type; 0 for F32). 0 also for unsupported types. */
+/* Bytes of scratch llmj_matvec_q needs for `cols` activations of weights of `type`: the activation
+ * row converted to the vec_dot_type, plus (for Q8_0 and Q8_1) per-block float arrays the
+ * kernels use; 0 for F32 and for unsupported types. Any alignment works; 64 bytes is best. */
 LLMJ_API size_t llmj_matvec_work_size(int type, int64_t cols);
 
 /* Bytes of scratch llmj_matmul_q needs: n_tokens converted activation rows. */
@@ -157,7 +158,8 @@ LLMJ_API size_t llmj_matmul_work_size(int type, int64_t cols, int64_t n_tokens);
 
 /* y[r] = sum_c W[r, c] * x[c] for r in [0, rows), computed as ggml computes it: x converted to the
  * weight type's vec_dot_type (llmj_quantize_activations), then exact integer block dot products
- * scaled in float32.
+ * scaled in float32. Like ggml, F16 and BF16 weights see x rounded to F16 / BF16 first
+ * (llmj_matvec keeps x in float32 for F16).
  *   pool       NULL (single-threaded) or a pool; rows are split across its threads. The result
  *              does not depend on the number of threads (bit for bit).
  *   type       F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K,

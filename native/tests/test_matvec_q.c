@@ -324,6 +324,27 @@ static void check_threads_and_matmul(const tinfo * t, llmj_threadpool * p2, llmj
     free(w); free(x); free(y1); free(y2); free(ym);
 }
 
+/* large enough (~0.1-1 ms) that the pool's workers take part rather than arriving late */
+static void check_threads_large(const tinfo * t, llmj_threadpool * p2, llmj_threadpool * p3) {
+    const int64_t rows = 1500, cols = t->bs == 1 ? 2048 : t->bs * (t->bs == 32 ? 64 : 8), ntok = 6;
+    const size_t row_bytes = (size_t) (cols / t->bs) * t->bytes;
+    uint8_t * w = malloc(row_bytes * rows);
+    float * x = malloc(sizeof(float) * cols * ntok);
+    float * y1 = malloc(sizeof(float) * rows * ntok), * y2 = malloc(sizeof(float) * rows * ntok);
+    fill_weights(t, w, row_bytes, rows, cols);
+    for (int64_t i = 0; i < cols * ntok; i++) x[i] = frand();
+    for (int64_t tok = 0; tok < ntok; tok++) llmj_matvec_q(NULL, t->type, w, row_bytes, x + tok * cols, y1 + tok * rows, rows, cols, NULL, 0);
+    for (int pi = 0; pi < 2; pi++) {
+        llmj_threadpool * p = pi ? p3 : p2;
+        checks += 2;
+        llmj_matvec_q(p, t->type, w, row_bytes, x, y2, rows, cols, NULL, 0);
+        if (memcmp(y1, y2, sizeof(float) * rows) != 0) { printf("FAIL %s: large matvec on a pool of %d differs\n", t->name, llmj_threadpool_size(p)); failures++; }
+        llmj_matmul_q(p, t->type, w, row_bytes, x, cols, y2, rows, rows, cols, ntok, NULL, 0);
+        if (memcmp(y1, y2, sizeof(float) * rows * ntok) != 0) { printf("FAIL %s: large matmul on a pool of %d differs\n", t->name, llmj_threadpool_size(p)); failures++; }
+    }
+    free(w); free(x); free(y1); free(y2);
+}
+
 static void check_errors(void) {
     float x[256] = { 0 }, y[4];
     uint8_t w[1024] = { 0 };
@@ -383,6 +404,7 @@ int main(void) {
     for (int isa = LLMJ_ISA_SCALAR; isa <= LLMJ_ISA_AVX512; isa++) {
         if (llmj_cpu_set_isa(isa) != LLMJ_OK) continue;
         for (int ti = 0; ti < N_TYPES; ti++) check_threads_and_matmul(&TYPES[ti], p2, p3);
+        for (int ti = 0; ti < N_TYPES; ti++) check_threads_large(&TYPES[ti], p2, p3);
     }
     llmj_cpu_set_isa(LLMJ_ISA_AUTO);
     {   /* informational: per-call overhead of a tiny product on the 2-thread pool */

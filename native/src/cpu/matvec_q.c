@@ -2,18 +2,32 @@
  * CPU backend computes them: the activation row is converted to the weight type's vec_dot_type
  * (quants.c), then each weight row is dotted with it block by block.
  *
- * Layout: dot kernels per weight type and ISA (scalar, AVX2, AVX-512), a dispatch table, the
- * row-parallel drivers run on the thread pool, and the checked entry points.
+ * Layout: dot kernels per weight type and ISA (scalar, AVX2, AVX512-VNNI, AVX-512), a dispatch
+ * table, the row-parallel drivers run on the thread pool, and the checked entry points.
  *
  * Every kernel computes, per block, an exact integer dot product of the weight quants with the
  * activation quants and scales it in float32 (ggml's vec_dot formulas). For the K-quants and
  * IQ4_XS the integer sums of a whole 256-block, already weighted by the 6/8-bit sub-block
  * scales, stay in int32 and are scaled once; offsets (Q2_K/Q4_K/Q5_K mins, Q3_K's -4, Q6_K's
  * -32) are applied through the activation's bsums, so the SIMD inner loops multiply unsigned
- * quants only. Only the float accumulation order differs between ISAs (~1e-7 relative).
+ * quants only. Only the float accumulation order differs between ISAs (~1e-7 of sum |w*a|).
  *
- * Batch 1 is memory-bound: each inner loop reads a weight block with full-width loads once and
- * keeps two independent accumulators so loads overlap the arithmetic. */
+ * Design notes (measured in native/dev/bench_matvec_q.c):
+ *   - Batch 1 is memory-bound once the kernel keeps up with DRAM. The plain per-block loop spent
+ *     most of its time on two fp16->f32 conversions, a multiply and a broadcast per 32 elements,
+ *     so Q4_0/Q8_0/Q5_0/IQ4_NL reduce eight blocks' int32 sums into one vector and scale them with
+ *     one multiply; the activation scales (as float) and quant sums sit in side arrays after the
+ *     ggml blocks in the work buffer. Q4_0 then multiplies unsigned nibbles and subtracts
+ *     8 * sum(a), with no sign fix-ups.
+ *   - At the AVX-512 level a CPU with AVX512-VNNI runs vpdpbusd on 256-bit registers for Q4_0 and
+ *     Q8_0. The 512-bit block kernels written first (two 32-blocks, or two 64-element K-quant
+ *     chunks, per register) were slower on the development machine (AMD EPYC, AVX-512) than the
+ *     256-bit eight-block / scales-in-registers kernels that replaced them, so the quantized
+ *     types run 256-bit code at the AVX-512 level; the float types (F32, F16, BF16) use 512-bit
+ *     kernels.
+ *   - K-quant sub-block scales are decoded and broadcast in registers (storing them to a byte
+ *     array and reloading them as a vector costs a store-forwarding stall per super-block). */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +51,26 @@ static inline size_t q8_0_side_offset(int64_t nb) { return ((size_t) nb * sizeof
 static inline size_t q8_0_act_bytes(int64_t nb) { return q8_0_side_offset(nb) + (size_t) nb * 8; }
 static inline const float * q8_0_side_d(const void * a, int64_t nb) { return (const float *) ((const char *) a + q8_0_side_offset(nb)); }
 static inline const int32_t * q8_0_side_s(const void * a, int64_t nb) { return (const int32_t *) (q8_0_side_d(a, nb) + nb); }
+
+/* Q8_1 side arrays: d and s widened to float */
+static inline size_t q8_1_side_offset(int64_t nb) { return ((size_t) nb * sizeof(block_q8_1) + 63) & ~(size_t) 63; }
+static inline size_t q8_1_act_bytes(int64_t nb) { return q8_1_side_offset(nb) + (size_t) nb * 8; }
+static inline const float * q8_1_side_d(const void * a, int64_t nb) { return (const float *) ((const char *) a + q8_1_side_offset(nb)); }
+static inline const float * q8_1_side_s(const void * a, int64_t nb) { return q8_1_side_d(a, nb) + nb; }
+
+static void q8_1_fill_side(void * a, int64_t nb, int64_t first, int64_t last) {
+    const block_q8_1 * q = a;
+    float * d = (float *) q8_1_side_d(a, nb), * sm = (float *) q8_1_side_s(a, nb);
+    for (int64_t b = first; b < last; b++) { d[b] = h2f(q[b].d); sm[b] = h2f(q[b].s); }
+}
+
+/* activation row bytes in the work buffer, side arrays included */
+static size_t act_stride(int vt, int64_t cols) {
+    if (vt == LLMJ_TYPE_Q8_0) return q8_0_act_bytes((cols + QK8_0 - 1) / QK8_0);
+    if (vt == LLMJ_TYPE_Q8_1) return q8_1_act_bytes((cols + QK8_1 - 1) / QK8_1);
+    const llmj_type_info * at = llmj_type_get(vt);
+    return (size_t) ((cols + at->block_size - 1) / at->block_size) * (size_t) at->block_bytes;
+}
 
 static void q8_0_fill_side(void * a, int64_t nb, int64_t first, int64_t last) {
     const block_q8_0 * q = a;
@@ -183,13 +217,6 @@ static inline void k3_scales(const uint8_t * q, int8_t * sc) {
     }
 }
 
-/* sum over 16-element groups g of scale[g] * bsums[g] */
-static inline int bsum_dot(const int16_t * bsums, const int8_t * scale16) {
-    int s = 0;
-    for (int g = 0; g < 16; g++) s += bsums[g] * scale16[g];
-    return s;
-}
-
 static float dot_q2_K_s(const void * wv, const void * av, int64_t nb) {
     const block_q2_K * w = wv; const block_q8_K * a = av;
     float s = 0;
@@ -331,8 +358,10 @@ AVX2 static inline __m256i dot_us(__m256i w, __m256i a) {
 
 /* 16 bytes of packed nibbles -> 32 bytes: low nibbles (elements 0..15), then high (16..31) */
 AVX2 static inline __m256i nibbles32(const uint8_t * qs) {
-    __m128i t = _mm_loadu_si128((const __m128i *) qs);
-    __m256i v = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
+    /* broadcast the 16 bytes to both lanes, shift the upper lane's qwords right by 4, mask:
+     * three instructions (the broadcast is a load) instead of shift + insert + mask */
+    __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *) qs));
+    v = _mm256_srlv_epi64(v, _mm256_setr_epi64x(0, 0, 4, 4));
     return _mm256_and_si256(v, _mm256_set1_epi8(0x0F));
 }
 
@@ -400,63 +429,48 @@ AVX2 static float dot_bf16_a2(const void * wv, const void * av, int64_t n) {
     return s;
 }
 
-/* Legacy 32-blocks: one macro body, two blocks per iteration into two accumulators.
- * BLOCK_DOT(b) yields the __m256i int32 partial sums of block b; SCALE(b) its float scale. */
-#define LEGACY_LOOP(BLOCK_DOT, SCALE)                                                           \
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                            \
-    int64_t b = 0;                                                                             \
-    for (; b + 2 <= nb; b += 2) {                                                              \
-        __m256i p0 = BLOCK_DOT(b), p1 = BLOCK_DOT(b + 1);                                      \
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(SCALE(b)), _mm256_cvtepi32_ps(p0), acc0);        \
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(SCALE(b + 1)), _mm256_cvtepi32_ps(p1), acc1);    \
-    }                                                                                          \
-    if (b < nb) acc0 = _mm256_fmadd_ps(_mm256_set1_ps(SCALE(b)), _mm256_cvtepi32_ps(BLOCK_DOT(b)), acc0);
 
-#define SCALE_DD(b) (_cvtsh_ss(w[b].d) * _cvtsh_ss(a[b].d))
 
-AVX2 static float dot_iq4_nl_a2(const void * wv, const void * av, int64_t nb) {
-    const block_iq4_nl * w = wv; const block_q8_0 * a = av;
-    const __m256i lut = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *) llmj_kvalues_iq4nl));
-#define BD(b) dot_ss(_mm256_shuffle_epi8(lut, nibbles32(w[b].qs)), load32(a[b].qs))
-    LEGACY_LOOP(BD, SCALE_DD)
-#undef BD
-    return hsum8(_mm256_add_ps(acc0, acc1));
+/* 16 int16 sub-block scales -> the pair for 32-element chunk g: [sc[2g] x 8 | sc[2g+1] x 8] */
+AVX2 static inline __m256i pair_bcast(__m256i sc16, int g) {
+    const __m256i m = _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1,
+                                       2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
+    return _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(sc16, _mm256_set1_epi32(g)), m);
 }
 
-AVX2 static float dot_q5_0_a2(const void * wv, const void * av, int64_t nb) {
-    const block_q5_0 * w = wv; const block_q8_0 * a = av;
-    const __m256i f0 = _mm256_set1_epi8((char) 0xF0);
-    /* value = nibble | (bit ? 0 : 0xF0) read as int8 = nibble + 16 * bit - 16 */
-#define BD(b) dot_ss(_mm256_or_si256(nibbles32(w[b].qs), _mm256_andnot_si256(bits32(w[b].qh), f0)), load32(a[b].qs))
-    LEGACY_LOOP(BD, SCALE_DD)
-#undef BD
-    return hsum8(_mm256_add_ps(acc0, acc1));
+/* sum_g bsums[g] * sc16[g] */
+AVX2 static inline int bsum_dot16(const int16_t * bsums, __m256i sc16) {
+    return hsum8i(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *) bsums), sc16));
 }
 
-AVX2 static float dot_q4_1_a2(const void * wv, const void * av, int64_t nb) {
-    const block_q4_1 * w = wv; const block_q8_1 * a = av;
-    float mins = 0;
-    for (int64_t i = 0; i < nb; i++) mins += _cvtsh_ss(w[i].m) * _cvtsh_ss(a[i].s);
-#define BD(b) dot_us(nibbles32(w[b].qs), load32(a[b].qs))
-    LEGACY_LOOP(BD, SCALE_DD)
-#undef BD
-    return hsum8(_mm256_add_ps(acc0, acc1)) + mins;
+/* Q4_K / Q5_K: 8 scales (int16 lanes 0..7) and 8 mins (lanes 8..15) decoded in registers */
+AVX2 static inline __m128i k4_scales_mins(const uint8_t * q, __m128i * mins) {
+    uint32_t u[4];
+    memcpy(u, q, 12);
+    const uint32_t k1 = 0x3f3f3f3f, k2 = 0x0f0f0f0f, k3 = 0x03030303;
+    /* ggml's utmp shuffle: u[0..1] become the 8 scales, u[2..3] the 8 mins */
+    u[3] = ((u[2] >> 4) & k2) | (((u[1] >> 6) & k3) << 4);
+    const uint32_t m01 = u[1] & k1;
+    u[1] = (u[2] & k2) | (((u[0] >> 6) & k3) << 4);
+    u[2] = m01;
+    u[0] &= k1;
+    __m128i v = _mm_setr_epi32((int) u[0], (int) u[1], (int) u[2], (int) u[3]);
+    *mins = _mm_cvtepu8_epi16(_mm_srli_si128(v, 8));
+    return _mm_cvtepu8_epi16(v);
 }
 
-AVX2 static float dot_q5_1_a2(const void * wv, const void * av, int64_t nb) {
-    const block_q5_1 * w = wv; const block_q8_1 * a = av;
-    const __m256i x10 = _mm256_set1_epi8(0x10);
-    float mins = 0;
-    for (int64_t i = 0; i < nb; i++) mins += _cvtsh_ss(w[i].m) * _cvtsh_ss(a[i].s);
-#define BD(b) dot_us(_mm256_or_si256(nibbles32(w[b].qs), _mm256_and_si256(bits32(w[b].qh), x10)), load32(a[b].qs))
-    LEGACY_LOOP(BD, SCALE_DD)
-#undef BD
-    return hsum8(_mm256_add_ps(acc0, acc1)) + mins;
+/* int16 lane k of v broadcast to 16 lanes */
+AVX2 static inline __m256i bcast16(__m128i v, int k) {
+    return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(v), _mm256_set1_epi16((short) (0x0100 + 0x0202 * k)));
 }
 
-/* int16 scale s0 for the first 16 bytes of a 32-byte vector, s1 for the second 16 */
-AVX2 static inline __m256i sc2(int s0, int s1) {
-    return _mm256_set_m128i(_mm_set1_epi16((short) s1), _mm_set1_epi16((short) s0));
+/* sum_j mins[j] * (bsums[2j] + bsums[2j+1]) */
+AVX2 static inline int k4_min_dot(const int16_t * bsums, __m128i mins) {
+    __m128i p = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *) bsums), _mm_loadu_si128((const __m128i *) (bsums + 8)));
+    __m128i d = _mm_madd_epi16(p, mins);
+    d = _mm_add_epi32(d, _mm_shuffle_epi32(d, 0x4E));
+    d = _mm_add_epi32(d, _mm_shuffle_epi32(d, 0xB1));
+    return _mm_cvtsi128_si32(d);
 }
 
 AVX2 static float dot_q4_K_a2(const void * wv, const void * av, int64_t nb) {
@@ -465,10 +479,9 @@ AVX2 static float dot_q4_K_a2(const void * wv, const void * av, int64_t nb) {
     __m256 acc = _mm256_setzero_ps();
     float summ = 0;
     for (int64_t b = 0; b < nb; b++) {
-        uint8_t sc[8], mn[8];
-        k4_scales(w[b].scales, sc, mn);
-        int sm = 0;
-        for (int j = 0; j < 8; j++) sm += mn[j] * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
+        __m128i mn;
+        const __m128i sc = k4_scales_mins(w[b].scales, &mn);
+        const int sm = k4_min_dot(a[b].bsums, mn);
         const float dd = a[b].d * _cvtsh_ss(w[b].d);
         summ += a[b].d * _cvtsh_ss(w[b].dmin) * (float) sm;
         __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
@@ -476,8 +489,8 @@ AVX2 static float dot_q4_K_a2(const void * wv, const void * av, int64_t nb) {
             __m256i q = load32(w[b].qs + 32 * c);
             __m256i lo = _mm256_maddubs_epi16(_mm256_and_si256(q, m4), load32(a[b].qs + 64 * c));
             __m256i hi = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), load32(a[b].qs + 64 * c + 32));
-            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(lo, _mm256_set1_epi16(sc[2 * c])));
-            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(hi, _mm256_set1_epi16(sc[2 * c + 1])));
+            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(lo, bcast16(sc, 2 * c)));
+            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(hi, bcast16(sc, 2 * c + 1)));
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), acc);
     }
@@ -490,10 +503,9 @@ AVX2 static float dot_q5_K_a2(const void * wv, const void * av, int64_t nb) {
     __m256 acc = _mm256_setzero_ps();
     float summ = 0;
     for (int64_t b = 0; b < nb; b++) {
-        uint8_t sc[8], mn[8];
-        k4_scales(w[b].scales, sc, mn);
-        int sm = 0;
-        for (int j = 0; j < 8; j++) sm += mn[j] * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
+        __m128i mn;
+        const __m128i sc = k4_scales_mins(w[b].scales, &mn);
+        const int sm = k4_min_dot(a[b].bsums, mn);
         const float dd = a[b].d * _cvtsh_ss(w[b].d);
         summ += a[b].d * _cvtsh_ss(w[b].dmin) * (float) sm;
         const __m256i qh = load32(w[b].qh);
@@ -506,8 +518,8 @@ AVX2 static float dot_q5_K_a2(const void * wv, const void * av, int64_t nb) {
             __m256i q1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), h1);
             __m256i lo = _mm256_maddubs_epi16(q0, load32(a[b].qs + 64 * c));
             __m256i hi = _mm256_maddubs_epi16(q1, load32(a[b].qs + 64 * c + 32));
-            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(lo, _mm256_set1_epi16(sc[2 * c])));
-            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(hi, _mm256_set1_epi16(sc[2 * c + 1])));
+            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(lo, bcast16(sc, 2 * c)));
+            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(hi, bcast16(sc, 2 * c + 1)));
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), acc);
     }
@@ -519,25 +531,23 @@ AVX2 static float dot_q6_K_a2(const void * wv, const void * av, int64_t nb) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const int8_t * sc = w[b].scales;
-        const int off = 32 * bsum_dot(a[b].bsums, sc);
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *) w[b].scales));
+        const int off = 32 * bsum_dot16(a[b].bsums, sc16);
         __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             const __m256i l0 = load32(w[b].ql + 64 * h), l1 = load32(w[b].ql + 64 * h + 32);
             const __m256i qh = load32(w[b].qh + 32 * h);
             const int8_t * q8 = a[b].qs + 128 * h;
-            const int8_t * s = sc + 8 * h;
             __m256i q0 = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4));
             __m256i q1 = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m3), 4));
             __m256i q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m3), 4));
             __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m3), 4));
-            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(_mm256_maddubs_epi16(q0, load32(q8)), sc2(s[0], s[1])));
-            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(_mm256_maddubs_epi16(q1, load32(q8 + 32)), sc2(s[2], s[3])));
-            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(_mm256_maddubs_epi16(q2, load32(q8 + 64)), sc2(s[4], s[5])));
-            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(_mm256_maddubs_epi16(q3, load32(q8 + 96)), sc2(s[6], s[7])));
+            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(_mm256_maddubs_epi16(q0, load32(q8)), pair_bcast(sc16, 4 * h)));
+            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(_mm256_maddubs_epi16(q1, load32(q8 + 32)), pair_bcast(sc16, 4 * h + 1)));
+            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(_mm256_maddubs_epi16(q2, load32(q8 + 64)), pair_bcast(sc16, 4 * h + 2)));
+            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(_mm256_maddubs_epi16(q3, load32(q8 + 96)), pair_bcast(sc16, 4 * h + 3)));
         }
-        __m256i si = _mm256_add_epi32(s0, s1);
-        si = _mm256_sub_epi32(si, _mm256_setr_epi32(off, 0, 0, 0, 0, 0, 0, 0));
+        __m256i si = _mm256_sub_epi32(_mm256_add_epi32(s0, s1), _mm256_setr_epi32(off, 0, 0, 0, 0, 0, 0, 0));
         acc = _mm256_fmadd_ps(_mm256_set1_ps(a[b].d * _cvtsh_ss(w[b].d)), _mm256_cvtepi32_ps(si), acc);
     }
     return hsum8(acc);
@@ -548,24 +558,23 @@ AVX2 static float dot_q6_K_a2(const void * wv, const void * av, int64_t nb) {
 AVX2 static float dot_q2_K_a2(const void * wv, const void * av, int64_t nb) {
     const block_q2_K * w = wv; const block_q8_K * a = av;
     const __m256i m3 = _mm256_set1_epi8(3);
+    const __m128i m4 = _mm_set1_epi8(0x0F);
     __m256 acc = _mm256_setzero_ps();
     float summ = 0;
     for (int64_t b = 0; b < nb; b++) {
-        int sm = 0;
-        for (int g = 0; g < 16; g++) sm += (w[b].scales[g] >> 4) * a[b].bsums[g];
-        summ += a[b].d * _cvtsh_ss(w[b].dmin) * (float) sm;
+        const __m128i raw = _mm_loadu_si128((const __m128i *) w[b].scales);
+        const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(raw, m4));
+        const __m256i mn16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(raw, 4), m4));
+        summ += a[b].d * _cvtsh_ss(w[b].dmin) * (float) bsum_dot16(a[b].bsums, mn16);
         __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             const __m256i q = load32(w[b].qs + 32 * h);
-            const uint8_t * sc = w[b].scales + 8 * h;
             const int8_t * q8 = a[b].qs + 128 * h;
             for (int j = 0; j < 4; j += 2) {
                 __m256i u0 = _mm256_and_si256(_mm256_srli_epi16(q, 2 * j), m3);
                 __m256i u1 = _mm256_and_si256(_mm256_srli_epi16(q, 2 * j + 2), m3);
-                s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(_mm256_maddubs_epi16(u0, load32(q8 + 32 * j)),
-                                                            sc2(sc[2 * j] & 0xF, sc[2 * j + 1] & 0xF)));
-                s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(_mm256_maddubs_epi16(u1, load32(q8 + 32 * j + 32)),
-                                                            sc2(sc[2 * j + 2] & 0xF, sc[2 * j + 3] & 0xF)));
+                s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(_mm256_maddubs_epi16(u0, load32(q8 + 32 * j)), pair_bcast(sc16, 4 * h + j)));
+                s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(_mm256_maddubs_epi16(u1, load32(q8 + 32 * j + 32)), pair_bcast(sc16, 4 * h + j + 1)));
             }
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(a[b].d * _cvtsh_ss(w[b].d)), _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), acc);
@@ -573,25 +582,36 @@ AVX2 static float dot_q2_K_a2(const void * wv, const void * av, int64_t nb) {
     return hsum8(acc) - summ;
 }
 
+/* Q3_K's 16 six-bit scales (minus 32) as int16, decoded in registers (see k3_scales) */
+AVX2 static inline __m256i k3_scales16(const uint8_t * q) {
+    uint64_t lo8; uint32_t hi4;
+    memcpy(&lo8, q, 8);
+    memcpy(&hi4, q + 8, 4);
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    __m128i l = _mm_cvtsi64_si128((long long) lo8);
+    __m128i lo = _mm_unpacklo_epi64(_mm_and_si128(l, m4), _mm_and_si128(_mm_srli_epi16(l, 4), m4));
+    __m128i hi = _mm_and_si128(_mm_srlv_epi32(_mm_set1_epi32((int) hi4), _mm_setr_epi32(0, 2, 4, 6)), _mm_set1_epi8(3));
+    __m128i sc = _mm_sub_epi8(_mm_or_si128(lo, _mm_slli_epi16(hi, 4)), _mm_set1_epi8(32));
+    return _mm256_cvtepi8_epi16(sc);
+}
+
 AVX2 static float dot_q3_K_a2(const void * wv, const void * av, int64_t nb) {
     const block_q3_K * w = wv; const block_q8_K * a = av;
     const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        int8_t sc[16];
-        k3_scales(w[b].scales, sc);
-        const int off = 4 * bsum_dot(a[b].bsums, sc);
+        const __m256i sc16 = k3_scales16(w[b].scales);
+        const int off = 4 * bsum_dot16(a[b].bsums, sc16);
         const __m256i hm = load32(w[b].hmask);
         __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             const __m256i q = load32(w[b].qs + 32 * h);
-            const int8_t * s = sc + 8 * h;
             const int8_t * q8 = a[b].qs + 128 * h;
             for (int j = 0; j < 4; j++) {
                 /* unsigned 0..7 = low 2 bits + 4 * high bit; the -4 goes through bsums */
                 __m256i hb = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + j), one), 2);
                 __m256i u = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 2 * j), m3), hb);
-                __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(u, load32(q8 + 32 * j)), sc2(s[2 * j], s[2 * j + 1]));
+                __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(u, load32(q8 + 32 * j)), pair_bcast(sc16, 4 * h + j));
                 if (j & 1) s1 = _mm256_add_epi32(s1, p); else s0 = _mm256_add_epi32(s0, p);
             }
         }
@@ -676,6 +696,27 @@ AVX2 static float dot_q8_0_b8_a2(const void * wv, const void * av, int64_t nb) {
 #undef BD
 }
 
+AVX2 static float dot_q5_0_b8_a2(const void * wv, const void * av, int64_t nb) {
+    const block_q5_0 * w = wv; const block_q8_0 * a = av;
+    const __m256i f0 = _mm256_set1_epi8((char) 0xF0);
+    /* value = nibble | (bit ? 0 : 0xF0) read as int8 = nibble + 16 * bit - 16 */
+#define BD(b) dot_ss(_mm256_or_si256(nibbles32(w[b].qs), _mm256_andnot_si256(bits32(w[b].qh), f0)), load32(a[b].qs))
+#define OFFSET1(b) 0
+    BLOCK8_LOOP(BD, NO_OFFSET8)
+#undef OFFSET1
+#undef BD
+}
+
+AVX2 static float dot_iq4_nl_b8_a2(const void * wv, const void * av, int64_t nb) {
+    const block_iq4_nl * w = wv; const block_q8_0 * a = av;
+    const __m256i lut = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *) llmj_kvalues_iq4nl));
+#define BD(b) dot_ss(_mm256_shuffle_epi8(lut, nibbles32(w[b].qs)), load32(a[b].qs))
+#define OFFSET1(b) 0
+    BLOCK8_LOOP(BD, NO_OFFSET8)
+#undef OFFSET1
+#undef BD
+}
+
 /* The same with AVX512-VNNI on 256-bit registers (vpdpbusd: unsigned x signed bytes straight
  * into int32). Q8_0 weights are biased to unsigned (w + 128) and 128 * sum(a) is subtracted. */
 #define VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")))
@@ -700,59 +741,112 @@ VNNI static float dot_q8_0_vnni(const void * wv, const void * av, int64_t nb) {
 #undef BD
 }
 
-/* ==== AVX-512 (F/BW/VL/DQ): two 32-blocks per 512-bit register ============================= */
-#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
-
-AVX512 static inline __m512i dot_ss512(__m512i w, __m512i a) {
-    /* |w| * sign(a, w) without _mm512_sign_epi8: negate a where w < 0 */
-    __mmask64 neg = _mm512_movepi8_mask(w);
-    __m512i aw = _mm512_mask_sub_epi8(a, neg, _mm512_setzero_si512(), a);
-    __m512i p = _mm512_maddubs_epi16(_mm512_abs_epi8(w), aw);
-    return _mm512_madd_epi16(p, _mm512_set1_epi16(1));
-}
-
-/* two blocks' 16-byte nibble arrays -> 64 bytes: [lo(b0) hi(b0) lo(b1) hi(b1)] */
-AVX512 static inline __m512i nibbles64(const uint8_t * q0, const uint8_t * q1) {
-    __m128i t0 = _mm_loadu_si128((const __m128i *) q0), t1 = _mm_loadu_si128((const __m128i *) q1);
-    __m256i t = _mm256_set_m128i(t1, t0);
-    __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(t), _mm256_srli_epi16(t, 4), 1);
-    /* v = [lo0 lo1 hi0 hi1] in 128-bit lanes 0..3 -> reorder to [lo0 hi0 lo1 hi1] */
-    v = _mm512_shuffle_i64x2(v, v, _MM_SHUFFLE(3, 1, 2, 0));
-    return _mm512_and_si512(v, _mm512_set1_epi8(0x0F));
-}
-
-AVX512 static inline __m512i load2x32(const int8_t * p0, const int8_t * p1) {
-    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *) p0)),
-                              _mm256_loadu_si256((const __m256i *) p1), 1);
-}
-
-AVX512 static inline __m512 scale2(float s0, float s1) {
-    return _mm512_insertf32x8(_mm512_set1_ps(s0), _mm256_set1_ps(s1), 1);
-}
-
-#define LEGACY_LOOP512(PAIR_DOT, ONE_DOT, SCALE)                                                \
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();                             \
+/* Q4_1 / Q5_1 x Q8_1, eight blocks per step: sum_b d_w*d_a*dot_b + m_w*s_a with d_w and m_w
+ * gathered eight at a time and d_a, s_a from the side arrays. */
+#define LOAD_M8(w, b) _mm256_cvtph_ps(_mm_setr_epi16((short) w[(b)].m, (short) w[(b) + 1].m, (short) w[(b) + 2].m, \
+    (short) w[(b) + 3].m, (short) w[(b) + 4].m, (short) w[(b) + 5].m, (short) w[(b) + 6].m, (short) w[(b) + 7].m))
+#define MIN_LOOP(BLOCK_DOT)                                                                      \
+    const float * ad = q8_1_side_d(av, nb), * sa = q8_1_side_s(av, nb);                        \
+    __m256 acc = _mm256_setzero_ps(), macc = _mm256_setzero_ps();                               \
     int64_t b = 0;                                                                             \
-    for (; b + 4 <= nb; b += 4) {                                                              \
-        __m512i p0 = PAIR_DOT(b), p1 = PAIR_DOT(b + 2);                                        \
-        acc0 = _mm512_fmadd_ps(scale2(SCALE(b), SCALE(b + 1)), _mm512_cvtepi32_ps(p0), acc0);  \
-        acc1 = _mm512_fmadd_ps(scale2(SCALE(b + 2), SCALE(b + 3)), _mm512_cvtepi32_ps(p1), acc1); \
+    for (; b + 8 <= nb; b += 8) {                                                              \
+        __m256i s8 = reduce8(BLOCK_DOT(b), BLOCK_DOT(b + 1), BLOCK_DOT(b + 2), BLOCK_DOT(b + 3), \
+                             BLOCK_DOT(b + 4), BLOCK_DOT(b + 5), BLOCK_DOT(b + 6), BLOCK_DOT(b + 7)); \
+        acc = _mm256_fmadd_ps(_mm256_mul_ps(LOAD_D8(w, b), _mm256_loadu_ps(ad + b)), _mm256_cvtepi32_ps(s8), acc); \
+        macc = _mm256_fmadd_ps(LOAD_M8(w, b), _mm256_loadu_ps(sa + b), macc);                  \
     }                                                                                          \
     float tail = 0;                                                                            \
-    for (; b < nb; b++) tail += SCALE(b) * (float) hsum8i(ONE_DOT(b));                        \
-    float s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) + tail;
+    for (; b < nb; b++) {                                                                      \
+        tail += (float) hsum8i(BLOCK_DOT(b)) * (_cvtsh_ss(w[b].d) * ad[b]) + _cvtsh_ss(w[b].m) * sa[b]; \
+    }                                                                                          \
+    return hsum8(acc) + hsum8(macc) + tail;
 
-AVX512 static float dot_iq4_nl_a5(const void * wv, const void * av, int64_t nb) {
-    const block_iq4_nl * w = wv; const block_q8_0 * a = av;
-    const __m512i lut = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *) llmj_kvalues_iq4nl));
-    const __m256i lut2 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *) llmj_kvalues_iq4nl));
-#define PD(b) dot_ss512(_mm512_shuffle_epi8(lut, nibbles64(w[b].qs, w[(b) + 1].qs)), load2x32(a[b].qs, a[(b) + 1].qs))
-#define OD(b) dot_ss(_mm256_shuffle_epi8(lut2, nibbles32(w[b].qs)), load32(a[b].qs))
-    LEGACY_LOOP512(PD, OD, SCALE_DD)
-#undef PD
-#undef OD
-    return s;
+AVX2 static float dot_q4_1_a2(const void * wv, const void * av, int64_t nb) {
+    const block_q4_1 * w = wv;
+    const block_q8_1 * a = av;
+#define BD(b) dot_us(nibbles32(w[b].qs), load32(a[b].qs))
+    MIN_LOOP(BD)
+#undef BD
 }
+
+AVX2 static float dot_q5_1_a2(const void * wv, const void * av, int64_t nb) {
+    const block_q5_1 * w = wv;
+    const block_q8_1 * a = av;
+    const __m256i x10 = _mm256_set1_epi8(0x10);
+#define BD(b) dot_us(_mm256_or_si256(nibbles32(w[b].qs), _mm256_and_si256(bits32(w[b].qh), x10)), load32(a[b].qs))
+    MIN_LOOP(BD)
+#undef BD
+}
+
+/* Prefill: one weight row against four tokens. Each weight block is loaded and decoded once and
+ * multiplied with four activation blocks; per token the integer sums and every float operation
+ * are exactly those of the one-token kernel above, so results are bit-identical to the matvec. */
+typedef void (*qdot4_fn)(const void * w, const void * a, size_t a_stride, int64_t nb, float * out);
+
+#define DEFINE_DOT4(NAME, TARGET, WTYPE, WDEC, PROD, OFF8, OFF1)                                   \
+TARGET static void NAME(const void * wv, const void * av, size_t a_stride, int64_t nb, float * out) { \
+    const WTYPE * w = wv;                                                                          \
+    const block_q8_0 * a[4]; const float * ad[4]; const int32_t * as[4];                          \
+    for (int k = 0; k < 4; k++) {                                                                  \
+        const char * ak = (const char *) av + (size_t) k * a_stride;                               \
+        a[k] = (const block_q8_0 *) ak; ad[k] = q8_0_side_d(ak, nb); as[k] = q8_0_side_s(ak, nb); \
+    }                                                                                              \
+    (void) as;                                                                                     \
+    __m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() }; \
+    int64_t b = 0;                                                                                 \
+    for (; b + 8 <= nb; b += 8) {                                                                  \
+        __m256i q[2][4];                                                                           \
+        for (int half = 0; half < 2; half++) {                                                     \
+            __m256i hA[4];                                                                         \
+            for (int pr = 0; pr < 2; pr++) {                                                       \
+                const int64_t bb = b + 4 * half + 2 * pr;                                          \
+                const __m256i w0 = WDEC(bb), w1 = WDEC(bb + 1);                                    \
+                for (int k = 0; k < 4; k++) {                                                      \
+                    __m256i h = _mm256_hadd_epi32(PROD(w0, a[k][bb].qs), PROD(w1, a[k][bb + 1].qs)); \
+                    if (pr == 0) hA[k] = h; else q[half][k] = _mm256_hadd_epi32(hA[k], h);         \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+        const __m256 dw = LOAD_D8(w, b);                                                           \
+        for (int k = 0; k < 4; k++) {                                                              \
+            __m256i s8 = _mm256_add_epi32(_mm256_permute2x128_si256(q[0][k], q[1][k], 0x20),       \
+                                          _mm256_permute2x128_si256(q[0][k], q[1][k], 0x31));      \
+            s8 = OFF8(s8, k, b);                                                                   \
+            acc[k] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_loadu_ps(ad[k] + b)), _mm256_cvtepi32_ps(s8), acc[k]); \
+        }                                                                                          \
+    }                                                                                              \
+    for (int k = 0; k < 4; k++) {                                                                  \
+        float tail = 0;                                                                            \
+        for (int64_t t = b; t < nb; t++) {                                                         \
+            int v = hsum8i(PROD(WDEC(t), a[k][t].qs));                                             \
+            tail += (float) (v - OFF1(k, t)) * (_cvtsh_ss(w[t].d) * ad[k][t]);                     \
+        }                                                                                          \
+        out[k] = hsum8(acc[k]) + tail;                                                             \
+    }                                                                                              \
+}
+
+#define W_NIB(b) nibbles32(w[b].qs)
+#define W_LOAD(b) load32(w[b].qs)
+#define W_BIAS(b) _mm256_xor_si256(load32(w[b].qs), _mm256_set1_epi8((char) 0x80))
+#define P_US(wv, aq) dot_us(wv, load32(aq))
+#define P_SS(wv, aq) dot_ss(wv, load32(aq))
+#define P_VNNI(wv, aq) _mm256_dpbusd_epi32(_mm256_setzero_si256(), wv, load32(aq))
+#define O8_NONE(s8, k, b) (s8)
+#define O8_SUB8(s8, k, b) _mm256_sub_epi32(s8, _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *) (as[k] + (b))), 3))
+#define O8_SUB128(s8, k, b) _mm256_sub_epi32(s8, _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *) (as[k] + (b))), 7))
+#define O1_NONE(k, t) 0
+#define O1_SUB8(k, t) (8 * as[k][t])
+#define O1_SUB128(k, t) (128 * as[k][t])
+
+DEFINE_DOT4(dot4_q4_0_a2, AVX2, block_q4_0, W_NIB, P_US, O8_SUB8, O1_SUB8)
+DEFINE_DOT4(dot4_q8_0_a2, AVX2, block_q8_0, W_LOAD, P_SS, O8_NONE, O1_NONE)
+DEFINE_DOT4(dot4_q4_0_vnni, VNNI, block_q4_0, W_NIB, P_VNNI, O8_SUB8, O1_SUB8)
+DEFINE_DOT4(dot4_q8_0_vnni, VNNI, block_q8_0, W_BIAS, P_VNNI, O8_SUB128, O1_SUB128)
+
+/* ==== AVX-512 (F/BW/VL/DQ): float weights, 16 lanes per register ============================ */
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
+
+/* two blocks' 16-byte nibble arrays -> 64 bytes: [lo(b0) hi(b0) lo(b1) hi(b1)] */
 
 AVX512 static inline __m512 ld_h16(const uint16_t * p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *) p)); }
 AVX512 static inline __m512 ld_b16(const uint16_t * p) {
@@ -780,64 +874,6 @@ AVX512 static float dot_f32_a5(const void * wv, const void * av, int64_t n) { FL
 AVX512 static float dot_f16_a5(const void * wv, const void * av, int64_t n) { FLOAT_LOOP512(ld_h16, uint16_t, _cvtsh_ss) }
 AVX512 static float dot_bf16_a5(const void * wv, const void * av, int64_t n) { FLOAT_LOOP512(ld_b16, uint16_t, llmj_bf16_to_fp32) }
 
-AVX512 static float dot_q4_K_a5(const void * wv, const void * av, int64_t nb) {
-    const block_q4_K * w = wv; const block_q8_K * a = av;
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
-    __m512 acc = _mm512_setzero_ps();
-    float summ = 0;
-    for (int64_t b = 0; b < nb; b++) {
-        uint8_t sc[8], mn[8];
-        k4_scales(w[b].scales, sc, mn);
-        int sm = 0;
-        for (int j = 0; j < 8; j++) sm += mn[j] * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
-        summ += a[b].d * _cvtsh_ss(w[b].dmin) * (float) sm;
-        __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
-        for (int c = 0; c < 4; c += 2) {
-            /* 64 packed bytes = chunks c and c+1; low nibbles of chunk c are elements 64c..64c+31 */
-            __m512i q = _mm512_loadu_si512(w[b].qs + 32 * c);
-            __m512i lo = _mm512_and_si512(q, m4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
-            __m512i a_lo = load2x32(a[b].qs + 64 * c, a[b].qs + 64 * c + 64);
-            __m512i a_hi = load2x32(a[b].qs + 64 * c + 32, a[b].qs + 64 * c + 96);
-            __m512i sl = _mm512_inserti64x4(_mm512_set1_epi16(sc[2 * c]), _mm256_set1_epi16(sc[2 * c + 2]), 1);
-            __m512i sh = _mm512_inserti64x4(_mm512_set1_epi16(sc[2 * c + 1]), _mm256_set1_epi16(sc[2 * c + 3]), 1);
-            s0 = _mm512_add_epi32(s0, _mm512_madd_epi16(_mm512_maddubs_epi16(lo, a_lo), sl));
-            s1 = _mm512_add_epi32(s1, _mm512_madd_epi16(_mm512_maddubs_epi16(hi, a_hi), sh));
-        }
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(a[b].d * _cvtsh_ss(w[b].d)), _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), acc);
-    }
-    return _mm512_reduce_add_ps(acc) - summ;
-}
-
-AVX512 static float dot_q6_K_a5(const void * wv, const void * av, int64_t nb) {
-    const block_q6_K * w = wv; const block_q8_K * a = av;
-    const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(3);
-    __m512 acc = _mm512_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
-        const int8_t * sc = w[b].scales;
-        const int off = 32 * bsum_dot(a[b].bsums, sc);
-        __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
-        for (int h = 0; h < 2; h++) {
-            /* ql[64h .. 64h+63] = [l0 | l1]; low nibbles are elements 0..63 of this half, high 64..127 */
-            const __m512i l = _mm512_loadu_si512(w[b].ql + 64 * h);
-            const __m256i qh1 = _mm256_loadu_si256((const __m256i *) (w[b].qh + 32 * h));
-            const __m512i qh = _mm512_inserti64x4(_mm512_castsi256_si512(qh1), _mm256_srli_epi16(qh1, 2), 1);
-            const int8_t * q8 = a[b].qs + 128 * h;
-            const int8_t * s = sc + 8 * h;
-            __m512i qa = _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_slli_epi16(_mm512_and_si512(qh, m3), 4));
-            __m512i qb = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
-                                         _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(qh, 4), m3), 4));
-            __m512i sa = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(_mm_set1_epi16(s[1]), _mm_set1_epi16(s[0]))),
-                                    _mm256_set_m128i(_mm_set1_epi16(s[3]), _mm_set1_epi16(s[2])), 1);
-            __m512i sb = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(_mm_set1_epi16(s[5]), _mm_set1_epi16(s[4]))),
-                                            _mm256_set_m128i(_mm_set1_epi16(s[7]), _mm_set1_epi16(s[6])), 1);
-            s0 = _mm512_add_epi32(s0, _mm512_madd_epi16(_mm512_maddubs_epi16(qa, _mm512_loadu_si512(q8)), sa));
-            s1 = _mm512_add_epi32(s1, _mm512_madd_epi16(_mm512_maddubs_epi16(qb, _mm512_loadu_si512(q8 + 64)), sb));
-        }
-        __m512i si = _mm512_sub_epi32(_mm512_add_epi32(s0, s1), _mm512_zextsi128_si512(_mm_cvtsi32_si128(off)));
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(a[b].d * _cvtsh_ss(w[b].d)), _mm512_cvtepi32_ps(si), acc);
-    }
-    return _mm512_reduce_add_ps(acc);
-}
 #endif /* LLMJ_X86 */
 
 /* ==== dispatch ============================================================================ */
@@ -860,15 +896,15 @@ static const kernel_row KERNELS[] = {
     K(LLMJ_TYPE_BF16,   dot_bf16_s,   dot_bf16_a2,   dot_bf16_a5),
     KV(LLMJ_TYPE_Q4_0,  dot_q4_0_s,   dot_q4_0_b8_a2, dot_q4_0_b8_a2, dot_q4_0_vnni),
     K(LLMJ_TYPE_Q4_1,   dot_q4_1_s,   dot_q4_1_a2,   NULL),
-    K(LLMJ_TYPE_Q5_0,   dot_q5_0_s,   dot_q5_0_a2,   NULL),
+    K(LLMJ_TYPE_Q5_0,   dot_q5_0_s,   dot_q5_0_b8_a2, NULL),
     K(LLMJ_TYPE_Q5_1,   dot_q5_1_s,   dot_q5_1_a2,   NULL),
     KV(LLMJ_TYPE_Q8_0,  dot_q8_0_s,   dot_q8_0_b8_a2, dot_q8_0_b8_a2, dot_q8_0_vnni),
     K(LLMJ_TYPE_Q2_K,   dot_q2_K_s,   dot_q2_K_a2,   NULL),
     K(LLMJ_TYPE_Q3_K,   dot_q3_K_s,   dot_q3_K_a2,   NULL),
-    K(LLMJ_TYPE_Q4_K,   dot_q4_K_s,   dot_q4_K_a2,   dot_q4_K_a5),
+    K(LLMJ_TYPE_Q4_K,   dot_q4_K_s,   dot_q4_K_a2,   NULL),
     K(LLMJ_TYPE_Q5_K,   dot_q5_K_s,   dot_q5_K_a2,   NULL),
-    K(LLMJ_TYPE_Q6_K,   dot_q6_K_s,   dot_q6_K_a2,   dot_q6_K_a5),
-    K(LLMJ_TYPE_IQ4_NL, dot_iq4_nl_s, dot_iq4_nl_a2, dot_iq4_nl_a5),
+    K(LLMJ_TYPE_Q6_K,   dot_q6_K_s,   dot_q6_K_a2,   NULL),
+    K(LLMJ_TYPE_IQ4_NL, dot_iq4_nl_s, dot_iq4_nl_b8_a2, NULL),
     K(LLMJ_TYPE_IQ4_XS, dot_iq4_xs_s, dot_iq4_xs_a2, NULL),
 };
 
@@ -887,10 +923,28 @@ static qdot_fn select_kernel(int type) {
     return NULL;
 }
 
+/* The four-token kernel that matches select_kernel(type) bit for bit, or NULL. */
+static qdot4_fn select_kernel4(int type, qdot_fn one) {
+#ifdef LLMJ_X86
+    if (type == LLMJ_TYPE_Q4_0) {
+        if (one == dot_q4_0_vnni) return dot4_q4_0_vnni;
+        if (one == dot_q4_0_b8_a2) return dot4_q4_0_a2;
+    }
+    if (type == LLMJ_TYPE_Q8_0) {
+        if (one == dot_q8_0_vnni) return dot4_q8_0_vnni;
+        if (one == dot_q8_0_b8_a2) return dot4_q8_0_a2;
+    }
+#else
+    (void) type; (void) one;
+#endif
+    return NULL;
+}
+
 /* ==== drivers ============================================================================= */
 
 typedef struct {
     qdot_fn dot;
+    qdot4_fn dot4;            /* NULL: tokens one at a time */
     int vt;
     const char * w;
     size_t row_bytes;
@@ -903,39 +957,67 @@ typedef struct {
     int64_t rows, cols, nb, n_tokens;
     int64_t act_blocks;       /* activation blocks per token */
     int act_bs;               /* activation block size (elements) */
+    int64_t chunk;            /* rows per work item */
+    _Atomic int64_t next;     /* next work item to claim */
+    int64_t q_chunk;          /* activation blocks per quantization work item */
+    _Atomic int64_t q_next;
 } job;
 
-/* Phase 1: convert activations, the (token, block) range split evenly across threads. */
+/* Phase 1: convert activations; (token, block) ranges claimed from a counter. */
 static void job_quantize(void * ctx, int ith, int nth) {
+    (void) ith; (void) nth;
     job * j = ctx;
-    int64_t total = j->n_tokens * j->act_blocks, b0, b1;
-    llmj_split(total, ith, nth, &b0, &b1);
+    const int64_t total = j->n_tokens * j->act_blocks;
     const size_t blk_bytes = (size_t) llmj_type_get(j->vt)->block_bytes;
-    while (b0 < b1) {
-        int64_t t = b0 / j->act_blocks, first = b0 % j->act_blocks;
-        int64_t last = t == b1 / j->act_blocks ? b1 % j->act_blocks : j->act_blocks;
-        char * row = j->act + (size_t) t * j->act_bytes;
-        llmj_quantize_act(j->vt, j->x + (size_t) t * j->x_stride + first * j->act_bs,
-                          row + (size_t) first * blk_bytes, (last - first) * j->act_bs);
-        if (j->vt == LLMJ_TYPE_Q8_0) q8_0_fill_side(row, j->act_blocks, first, last);
-        b0 += last - first;
+    for (;;) {
+        int64_t b0 = atomic_fetch_add_explicit(&j->q_next, 1, memory_order_relaxed) * j->q_chunk;
+        if (b0 >= total) break;
+        int64_t b1 = b0 + j->q_chunk < total ? b0 + j->q_chunk : total;
+        while (b0 < b1) {
+            int64_t t = b0 / j->act_blocks, first = b0 % j->act_blocks;
+            int64_t last = t == b1 / j->act_blocks ? b1 % j->act_blocks : j->act_blocks;
+            char * row = j->act + (size_t) t * j->act_bytes;
+            llmj_quantize_act(j->vt, j->x + (size_t) t * j->x_stride + first * j->act_bs,
+                              row + (size_t) first * blk_bytes, (last - first) * j->act_bs);
+            if (j->vt == LLMJ_TYPE_Q8_0) q8_0_fill_side(row, j->act_blocks, first, last);
+            if (j->vt == LLMJ_TYPE_Q8_1) q8_1_fill_side(row, j->act_blocks, first, last);
+            b0 += last - first;
+        }
     }
 }
 
-/* Phase 2: rows split across threads; each weight row is dotted with every token's activations
- * while it is hot in L1/L2, so prefill reads the weights from memory once. */
-#define TOKEN_TILE 64
+/* Phase 2: threads claim chunks of rows from an atomic counter (about 8 per thread), so a thread
+ * that is descheduled or slower does not hold up the others; which thread computes a row does
+ * not change its value (each row is one full-length dot product, identical to the matvec).
+ * Prefill: a tile of ROW_TILE weight rows (tens to hundreds of KiB) is read from memory once and
+ * stays in L2 while every token's activation row (a few KiB, in L1) is dotted with it. */
+#define ROW_TILE 32
 static void job_dot(void * ctx, int ith, int nth) {
+    (void) ith; (void) nth;
     job * j = ctx;
-    int64_t r0, r1;
-    llmj_split(j->rows, ith, nth, &r0, &r1);
     const char * act = j->act ? j->act : (const char *) j->x;
-    for (int64_t t0 = 0; t0 < j->n_tokens; t0 += TOKEN_TILE) {
-        int64_t t1 = t0 + TOKEN_TILE < j->n_tokens ? t0 + TOKEN_TILE : j->n_tokens;
-        for (int64_t r = r0; r < r1; r++) {
-            const char * wr = j->w + (size_t) r * j->row_bytes;
-            for (int64_t t = t0; t < t1; t++) {
-                j->y[(size_t) t * j->y_stride + r] = j->dot(wr, act + (size_t) t * j->act_bytes, j->nb);
+    for (;;) {
+        int64_t c0 = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed) * j->chunk;
+        if (c0 >= j->rows) break;
+        int64_t c1 = c0 + j->chunk < j->rows ? c0 + j->chunk : j->rows;
+        for (int64_t r0 = c0; r0 < c1; r0 += ROW_TILE) {
+            int64_t r1 = r0 + ROW_TILE < c1 ? r0 + ROW_TILE : c1;
+            int64_t t = 0;
+            if (j->dot4) {
+                for (; t + 4 <= j->n_tokens; t += 4) {
+                    const char * at = act + (size_t) t * j->act_bytes;
+                    float * yt = j->y + (size_t) t * j->y_stride;
+                    for (int64_t r = r0; r < r1; r++) {
+                        float o[4];
+                        j->dot4(j->w + (size_t) r * j->row_bytes, at, j->act_bytes, j->nb, o);
+                        for (int k = 0; k < 4; k++) yt[(size_t) k * j->y_stride + r] = o[k];
+                    }
+                }
+            }
+            for (; t < j->n_tokens; t++) {
+                const char * at = act + (size_t) t * j->act_bytes;
+                float * yt = j->y + (size_t) t * j->y_stride;
+                for (int64_t r = r0; r < r1; r++) yt[r] = j->dot(j->w + (size_t) r * j->row_bytes, at, j->nb);
             }
         }
     }
@@ -972,9 +1054,9 @@ static int run(const char * fn, llmj_threadpool * pool, int type, const void * w
     }
     const int vt = ti->vec_dot_type;
     const llmj_type_info * at = llmj_type_get(vt);
-    const size_t act_bytes = vt == LLMJ_TYPE_Q8_0 ? q8_0_act_bytes(cols / QK8_0) : llmj_act_row_bytes(vt, cols);
+    const size_t act_bytes = act_stride(vt, cols);
     job j = {
-        .dot = dot, .vt = vt, .w = w, .row_bytes = row_bytes, .x = x, .x_stride = x_stride, .y = y,
+        .dot = dot, .dot4 = select_kernel4(type, dot), .vt = vt, .w = w, .row_bytes = row_bytes, .x = x, .x_stride = x_stride, .y = y,
         .y_stride = y_stride, .act = NULL, .act_bytes = act_bytes, .rows = rows, .cols = cols, .nb = nb,
         .n_tokens = n_tokens, .act_blocks = cols / at->block_size, .act_bs = at->block_size,
     };
@@ -991,9 +1073,16 @@ static int run(const char * fn, llmj_threadpool * pool, int type, const void * w
             return llmj_internal_fail(LLMJ_ERR_INVALID_ARGUMENT, fn, "work_bytes %zu is less than the %zu needed", work_bytes, need);
         }
         j.act = work;
-        if (cols > 0) llmj_threadpool_run(n_tokens * j.act_blocks >= 64 ? pool : NULL, job_quantize, &j);
+        const int64_t total = n_tokens * j.act_blocks;
+        const int nthq = llmj_threadpool_size(pool);
+        j.q_chunk = total < 64 || nthq == 1 ? total : (total + 4 * nthq - 1) / (4 * nthq);
+        atomic_init(&j.q_next, 0);
+        if (total > 0) llmj_threadpool_run_dynamic(total >= 64 ? pool : NULL, job_quantize, &j);
     }
-    llmj_threadpool_run(pool, job_dot, &j);
+    const int nth = llmj_threadpool_size(pool);
+    j.chunk = nth == 1 ? rows : (rows + 8 * nth - 1) / (8 * nth);
+    atomic_init(&j.next, 0);
+    llmj_threadpool_run_dynamic(pool, job_dot, &j);
     free(owned);
     return LLMJ_OK;
 }
@@ -1004,10 +1093,7 @@ size_t llmj_matmul_work_size(int type, int64_t cols, int64_t n_tokens) {
     const llmj_type_info * ti = llmj_type_get(type);
     if (!ti || ti->vec_dot_type < 0 || !select_kernel(type) || cols < 0 || n_tokens < 0) return 0;
     if (ti->vec_dot_type == LLMJ_TYPE_F32) return 0;
-    const llmj_type_info * at = llmj_type_get(ti->vec_dot_type);
-    const int64_t nb = (cols + at->block_size - 1) / at->block_size;
-    const size_t row = ti->vec_dot_type == LLMJ_TYPE_Q8_0 ? q8_0_act_bytes(nb) : (size_t) nb * (size_t) at->block_bytes;
-    return row * (size_t) n_tokens;
+    return act_stride(ti->vec_dot_type, cols) * (size_t) n_tokens;
 }
 
 int llmj_matvec_q(llmj_threadpool * pool, int type, const void * w, size_t row_bytes,

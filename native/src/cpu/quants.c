@@ -177,6 +177,55 @@ AVX2_TARGET static void q8_0_avx2(const float * x, block_q8_0 * y, int64_t nb, b
     }
 }
 
+AVX2_TARGET static inline int hsum_i32(__m256i v) {
+    __m128i t = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4E));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
+    return _mm_cvtsi128_si32(t);
+}
+
+/* Q8_K, the same operations as quantize_row_q8_K_ref: the signed value of largest magnitude is
+ * the first element whose |x| equals the block's max |x|; x * iscale rounded half-to-even
+ * (_mm256_round_ps equals ggml's nearest_int for |v| < 2^22), clamped to 127. */
+AVX2_TARGET static void q8_K_avx2(const float * x, block_q8_K * y, int64_t nb) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int64_t b = 0; b < nb; b++, x += QK_K) {
+        __m256 m = _mm256_setzero_ps();
+        for (int j = 0; j < QK_K; j += 8) m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + j)));
+        __m128 h = _mm_max_ps(_mm256_extractf128_ps(m, 1), _mm256_castps256_ps128(m));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_max_ss(h, _mm_movehdup_ps(h));
+        const float amax = _mm_cvtss_f32(h);
+        if (amax == 0.0f) {
+            memset(&y[b], 0, sizeof y[b]);
+            continue;
+        }
+        float max = 0;
+        for (int j = 0; j < QK_K; j++) {
+            if ((x[j] < 0 ? -x[j] : x[j]) == amax) { max = x[j]; break; }
+        }
+        const float iscale = -127.f / max;
+        const __m256 is = _mm256_set1_ps(iscale);
+        const __m256i lim = _mm256_set1_epi32(127);
+        for (int j = 0; j < QK_K; j += 32) {
+            __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + j), is), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+            __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + j + 8), is), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+            __m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + j + 16), is), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+            __m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + j + 24), is), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+            i0 = _mm256_min_epi32(i0, lim); i1 = _mm256_min_epi32(i1, lim);
+            i2 = _mm256_min_epi32(i2, lim); i3 = _mm256_min_epi32(i3, lim);
+            /* bsums of the two 16-element groups */
+            const int sa = hsum_i32(_mm256_add_epi32(i0, i1)), sb = hsum_i32(_mm256_add_epi32(i2, i3));
+            y[b].bsums[j / 16] = (int16_t) sa;
+            y[b].bsums[j / 16 + 1] = (int16_t) sb;
+            __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+            p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+            _mm256_storeu_si256((__m256i *) (y[b].qs + j), p);
+        }
+        y[b].d = 1 / iscale;
+    }
+}
+
 AVX2_TARGET static void f16_avx2(const float * x, uint16_t * y, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -204,6 +253,9 @@ void llmj_quantize_act(int vt, const float * x, void * out, int64_t n) {
             break;
         }
         case LLMJ_TYPE_Q8_K:
+#ifdef LLMJ_X86
+            if (simd) { q8_K_avx2(x, out, n / QK_K); break; }
+#endif
             q8_K_scalar(x, out, n / QK_K);
             break;
         case LLMJ_TYPE_F16: {

@@ -2,8 +2,8 @@
  * row-parallel kernels need).
  *
  * Dispatch: the caller publishes (fn, ctx), bumps a generation counter and runs fn itself as
- * thread 0; workers that see the new generation run fn(ctx, ith, nth) and bump `done`; the caller
- * spins until all have. Idle workers poll the generation for a short while (a few tens of
+ * thread 0; workers that see the new generation join the job and run fn(ctx, ith, nth); the
+ * caller waits for the workers that joined (see `active` below). Idle workers poll the generation for a short while (a few tens of
  * microseconds, which covers the gap between consecutive kernels of one forward pass) and then
  * sleep on a futex, so an idle pool costs no CPU. Wake-ups are Dekker-style with seq_cst atomics:
  * a worker increments `sleepers` before re-checking the generation, the caller bumps the
@@ -40,15 +40,27 @@ struct worker {
     pthread_t thread;
 };
 
+/* gen (read by every spinning worker) and active (written by workers joining and leaving) live
+ * on separate cache lines, so polling one does not keep stealing the line the other is written on.
+ *
+ * active = (job tag << 32) | workers inside the job. A worker joins job g with a CAS that
+ * succeeds only while the tag is g's. llmj_threadpool_run waits until every worker has run the
+ * job (`done`). llmj_threadpool_run_dynamic instead closes the job (sets the CLOSED bit in the
+ * tag) once the caller's own share is done and waits only for the workers that joined; a worker
+ * that was descheduled and wakes after that skips the job, so one slow thread never holds up a
+ * kernel. Such jobs hand out work dynamically (the drivers claim chunks from a counter). */
+#define TAG(g) ((uint64_t) ((g) & 0x7FFFFFFFu) << 32)
+#define CLOSED ((uint64_t) 0x80000000u << 32)
 struct llmj_threadpool {
-    int n_threads;
-    _Atomic uint32_t gen;          /* bumped once per job (and at shutdown) */
-    _Atomic int done;              /* workers finished with the current job */
-    _Atomic int sleepers;          /* workers in (or about to enter) futex wait */
+    _Alignas(64) _Atomic uint32_t gen;   /* bumped once per job (and at shutdown) */
     _Atomic int stop;
-    llmj_job_fn fn;                /* the current job, published before gen is bumped */
+    llmj_job_fn fn;                      /* the current job, published before gen is bumped */
     void * ctx;
-    struct worker * workers;       /* n_threads - 1 entries */
+    int n_threads;
+    struct worker * workers;             /* n_threads - 1 entries */
+    _Alignas(64) _Atomic uint64_t active; /* job tag and the number of workers inside it */
+    _Atomic int done;                     /* workers that finished the current job */
+    _Alignas(64) _Atomic int sleepers;   /* workers in (or about to enter) futex wait */
 #ifndef LLMJ_FUTEX
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -94,8 +106,15 @@ static void * worker_main(void * arg) {
         }
         seen = g;
         if (atomic_load_explicit(&p->stop, memory_order_acquire)) break;
+        uint64_t v = atomic_load(&p->active);
+        int joined = 0;
+        while ((v & ~(uint64_t) 0xFFFFFFFFu) == TAG(g)) {
+            if (atomic_compare_exchange_weak(&p->active, &v, v + 1)) { joined = 1; break; }
+        }
+        if (!joined) continue;            /* the job was closed before this worker got to it */
         p->fn(p->ctx, w->ith, p->n_threads);
-        atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
+        atomic_fetch_sub(&p->active, 1);
+        atomic_fetch_add(&p->done, 1);
     }
     return NULL;
 }
@@ -106,7 +125,8 @@ int llmj_threadpool_create(int n_threads, llmj_threadpool ** out) {
     if (n_threads < 1 || n_threads > 256) {
         return LLMJ_FAIL(LLMJ_ERR_INVALID_ARGUMENT, "n_threads %d is outside 1..256", n_threads);
     }
-    struct llmj_threadpool * p = calloc(1, sizeof *p);
+    struct llmj_threadpool * p = aligned_alloc(64, (sizeof *p + 63) / 64 * 64);
+    if (p) memset(p, 0, sizeof *p);
     if (!p) return LLMJ_FAIL(LLMJ_ERR_OUT_OF_MEMORY, "pool allocation failed");
     p->n_threads = n_threads;
 #ifndef LLMJ_FUTEX
@@ -151,21 +171,36 @@ void llmj_threadpool_free(llmj_threadpool * p) {
 
 int llmj_threadpool_size(const llmj_threadpool * p) { return p ? p->n_threads : 1; }
 
-void llmj_threadpool_run(llmj_threadpool * p, llmj_job_fn fn, void * ctx) {
+static void run(llmj_threadpool * p, llmj_job_fn fn, void * ctx, int dynamic) {
     if (!p || p->n_threads == 1) {
         fn(ctx, 0, 1);
         return;
     }
     p->fn = fn;
     p->ctx = ctx;
-    atomic_store_explicit(&p->done, 0, memory_order_relaxed);
-    atomic_fetch_add(&p->gen, 1);                  /* seq_cst: publishes fn/ctx/done */
+    uint32_t g = atomic_load_explicit(&p->gen, memory_order_relaxed) + 1;
+    atomic_store(&p->done, 0);
+    atomic_store(&p->active, TAG(g));              /* open job g with no worker inside */
+    atomic_store(&p->gen, g);                      /* seq_cst: publishes fn/ctx/active/done */
     if (atomic_load(&p->sleepers) > 0) wake_all(p);
     fn(ctx, 0, p->n_threads);
-    int target = p->n_threads - 1;
     int spins = 0;
-    while (atomic_load_explicit(&p->done, memory_order_acquire) != target) {
-        /* with more threads than cores a worker may need our core: yield after a while */
+    if (!dynamic) {
+        /* every thread must run its share: wait for all workers to finish */
+        while (atomic_load(&p->done) != p->n_threads - 1) {
+            /* with more threads than cores a worker may need our core: yield after a while */
+            if (++spins < 4096) cpu_relax(); else sched_yield();
+        }
+        return;
+    }
+    /* close the job: late workers skip it; wait for the ones inside */
+    uint64_t v = atomic_load(&p->active);
+    while (!atomic_compare_exchange_weak(&p->active, &v, CLOSED | (v & 0xFFFFFFFFu))) {}
+    while ((atomic_load(&p->active) & 0xFFFFFFFFu) != 0) {
         if (++spins < 4096) cpu_relax(); else sched_yield();
     }
 }
+
+void llmj_threadpool_run(llmj_threadpool * p, llmj_job_fn fn, void * ctx) { run(p, fn, ctx, 0); }
+
+void llmj_threadpool_run_dynamic(llmj_threadpool * p, llmj_job_fn fn, void * ctx) { run(p, fn, ctx, 1); }

@@ -7,9 +7,16 @@
 /* Called once per thread with ith in [0, nth); ith 0 is the calling thread. */
 typedef void (*llmj_job_fn)(void * ctx, int ith, int nth);
 
-/* Runs fn on all threads of the pool (or once, ith 0 of 1, for NULL) and returns when every
- * thread has finished. Not re-entrant for one pool. */
+/* Runs fn on every thread of the pool (or once, ith 0 of 1, for NULL) and returns when all have
+ * finished; fn may split work statically by ith. Not re-entrant for one pool. */
 void llmj_threadpool_run(llmj_threadpool * pool, llmj_job_fn fn, void * ctx);
+
+/* Like llmj_threadpool_run, but returns as soon as the caller's call and those of the workers
+ * that joined in time have finished: a worker that wakes after the caller is done skips the job,
+ * so one descheduled thread cannot stall it. fn must share work dynamically (claim chunks from an
+ * atomic counter in ctx), never by ith: any subset of threads, the caller alone included, must
+ * be able to finish the job. */
+void llmj_threadpool_run_dynamic(llmj_threadpool * pool, llmj_job_fn fn, void * ctx);
 
 /* [*begin, *end) of n items for thread ith of nth, in contiguous chunks. */
 static inline void llmj_split(int64_t n, int ith, int nth, int64_t * begin, int64_t * end) {

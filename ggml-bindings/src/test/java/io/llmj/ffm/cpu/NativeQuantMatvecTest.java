@@ -26,15 +26,11 @@ import org.junit.jupiter.params.provider.MethodSource;
 /**
  * {@code llmj_matvec_q} / {@code llmj_matmul_q} through the generated bindings.
  *
- * <p>References: the Java quant classes (io.llmj.quant.*, branch {@code quant}) have not landed, so
- * <ul>
- *   <li>F32, Q8_0 and Q4_0 are checked against a plain Java reference written here (activations
- *       quantized by {@code llmj_quantize_activations}, whose bytes the C harness checks against
- *       ggml's): {@code |y - ref| <= (nb + 8) * 2^-24 * sum|w_i * a_i|}, accumulated in double;</li>
- *   <li>every type's AVX2 and AVX-512 results are compared with the native scalar C path:
- *       {@code |y - y_scalar| <= 1e-5 * (|y_scalar[r]| + mean_r |y_scalar|)}. (The C harness,
- *       ctest {@code native_matvec_q}, checks every ISA against an independent double reference.)</li>
- * </ul>
+ * <p>References: F32, Q8_0 and Q4_0 against a plain Java reference written here, and every type's
+ * AVX2 and AVX-512 results against the native scalar C path:
+ * {@code |y - y_scalar| <= 1e-5 * (|y_scalar[r]| + mean_r |y_scalar|)}. Every type at every ISA
+ * against the io.llmj.quant reference formats is in {@link NativeQuantReferenceTest}; the C harness
+ * (ctest {@code native_matvec_q}) has its own independent double reference.
  * Outputs carry guard bands; pools of 2 and 3 threads and {@code llmj_matmul_q} must equal the
  * single-threaded matvec bit for bit.
  */
