@@ -19,12 +19,26 @@ final class InfoCommand implements Callable<Integer> {
     CommandLine.Model.CommandSpec spec;
 
     @CommandLine.Option(names = {"-m", "--model"}, paramLabel = "MODEL",
-            description = "Describe this GGUF file or Hugging Face folder instead: metadata and tensor table.")
+            description = "Describe this GGUF file, Hugging Face folder or tokenizer.json instead: metadata and tensor table.")
     java.nio.file.Path model;
 
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
+        if (model != null && model.getFileName().toString().endsWith(".json")) {
+            io.llmj.Tokenizer tok = io.llmj.tokenizer.Tokenizers.load(model);
+            out.println("tokenizer: " + model);
+            out.println("vocabulary: " + tok.vocabSize() + " tokens");
+            out.println("bos: " + describeToken(tok, tok.bos()));
+            out.println("eos: " + describeToken(tok, tok.eos()));
+            int eog = 0;
+            for (int id = 0; id < tok.vocabSize(); id++) {
+                eog += tok.isEndOfGeneration(id) ? 1 : 0;
+            }
+            out.println("end-of-generation tokens: " + eog);
+            out.flush();
+            return 0;
+        }
         if (model != null) {
             java.io.ByteArrayOutputStream buf = new java.io.ByteArrayOutputStream();
             try (java.io.PrintStream ps = new java.io.PrintStream(buf, true, java.nio.charset.StandardCharsets.UTF_8)) {
@@ -61,5 +75,12 @@ final class InfoCommand implements Callable<Integer> {
         }
         out.flush();
         return 0;
+    }
+
+    private static String describeToken(io.llmj.Tokenizer tok, int id) {
+        if (id < 0 || id >= tok.vocabSize()) {
+            return "none";
+        }
+        return id + " " + io.llmj.format.json.Json.write(new String(tok.tokenBytes(id), java.nio.charset.StandardCharsets.UTF_8));
     }
 }
