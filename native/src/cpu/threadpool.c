@@ -113,8 +113,11 @@ static void * worker_main(void * arg) {
         }
         if (!joined) continue;            /* the job was closed before this worker got to it */
         p->fn(p->ctx, w->ith, p->n_threads);
-        atomic_fetch_sub(&p->active, 1);
+        /* count `done` before leaving `active`: the caller of a dynamic job returns once `active`
+         * drops to zero, and the next job resets `done`; an increment after that would be counted
+         * in the next job, which then returns early or (done past n - 1) never returns */
         atomic_fetch_add(&p->done, 1);
+        atomic_fetch_sub(&p->active, 1);
     }
     return NULL;
 }
