@@ -101,7 +101,7 @@ public final class Model implements AutoCloseable {
                 tokenizer = new LlamaCppTokenizer(Vocabulary.fromGguf(g));
                 chat = ChatTemplate.fromGguf(g);
             }
-            backend = chooseBackend(options.backend(), tensors.matrixTypes());
+            backend = chooseBackend(options.backend(), options.threads(), tensors.matrixTypes());
             Forward forward = Forwards.create(config, tensors, backend);
             return new Model(path, arena, file, backend, forward, tokenizer, chat);
         } catch (RuntimeException | Error e) {
@@ -114,9 +114,9 @@ public final class Model implements AutoCloseable {
     }
 
     /** The backend named, or the best available one that runs every weight type in {@code types}. */
-    private static Backend chooseBackend(String name, Set<GgmlType> types) {
+    private static Backend chooseBackend(String name, int threads, Set<GgmlType> types) {
         if (!name.equals("auto")) {
-            Backend b = Backends.create(name);
+            Backend b = Backends.create(name, threads);
             for (GgmlType t : types) {
                 if (!b.supports(Op.MATMUL, t) && !b.supports(Op.MATVEC, t)) {
                     b.close();
@@ -129,7 +129,7 @@ public final class Model implements AutoCloseable {
         for (BackendProvider p : Backends.providers()) {
             String why = p.unavailableReason();
             if (why == null) {
-                Backend b = p.create();
+                Backend b = p.create(threads);
                 GgmlType missing = types.stream().filter(t -> !b.supports(Op.MATMUL, t)).findFirst().orElse(null);
                 if (missing == null) {
                     LOG.log(Level.DEBUG, "llmj: backend ''{0}''{1}", b.name(), skipped);

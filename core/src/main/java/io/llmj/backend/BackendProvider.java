@@ -19,4 +19,9 @@ public interface BackendProvider {
 
     /** Creates the backend. @throws BackendUnavailableException saying why it cannot run here */
     Backend create();
+
+    /** Creates the backend with {@code threads} CPU threads where that applies (0: its default). */
+    default Backend create(int threads) {
+        return create();
+    }
 }

@@ -30,13 +30,18 @@ public final class Backends {
 
     /** Creates the backend called {@code name}. @throws BackendUnavailableException if unknown or unavailable */
     public static Backend create(String name) {
+        return create(name, 0);
+    }
+
+    /** As {@link #create(String)}, with {@code threads} CPU threads where that applies (0: the backend's default). */
+    public static Backend create(String name, int threads) {
         for (BackendProvider p : providers()) {
             if (p.name().equals(name)) {
                 String why = p.unavailableReason();
                 if (why != null) {
                     throw new BackendUnavailableException("backend '" + name + "' is unavailable: " + why);
                 }
-                return p.create();
+                return p.create(threads);
             }
         }
         throw new BackendUnavailableException("no backend named '" + name + "'; known: "

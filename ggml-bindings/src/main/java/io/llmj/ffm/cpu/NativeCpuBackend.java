@@ -55,6 +55,11 @@ public final class NativeCpuBackend extends HostBackend {
         this.threads = Math.min(256, threads);
     }
 
+    /** Threads of the native pool. */
+    public int threads() {
+        return threads;
+    }
+
     private synchronized NativeThreadPool pool() {
         if (pool == null) {
             pool = new NativeThreadPool(threads);
@@ -211,6 +216,11 @@ public final class NativeCpuBackend extends HostBackend {
         @Override
         public Backend create() {
             return new NativeCpuBackend();
+        }
+
+        @Override
+        public Backend create(int threads) {
+            return threads > 0 ? new NativeCpuBackend(threads) : new NativeCpuBackend();
         }
     }
 }
