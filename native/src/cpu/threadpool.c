@@ -3,11 +3,8 @@
  *
  * Dispatch: the caller publishes (fn, ctx), bumps a generation counter and runs fn itself as
  * thread 0; workers that see the new generation join the job and run fn(ctx, ith, nth); the
- * caller waits for the workers that joined (see `active` below). Idle workers poll the generation for a short while (a few tens of
- * microseconds, which covers the gap between consecutive kernels of one forward pass) and then
- * sleep on a futex, so an idle pool costs no CPU. Wake-ups are Dekker-style with seq_cst atomics:
- * a worker increments `sleepers` before re-checking the generation, the caller bumps the
- * generation before reading `sleepers`, so one of them always sees the other. */
+ * caller waits until every worker has finished. Idle workers poll the generation for a short while
+ * and then sleep on a condition variable, so an idle pool costs no CPU (details below). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -18,12 +15,6 @@
 
 #include "threadpool.h"
 
-#if defined(__linux__)
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-#define LLMJ_FUTEX 1
-#endif
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -40,17 +31,12 @@ struct worker {
     pthread_t thread;
 };
 
-/* gen (read by every spinning worker) and active (written by workers joining and leaving) live
- * on separate cache lines, so polling one does not keep stealing the line the other is written on.
- *
- * active = (job tag << 32) | workers inside the job. A worker joins job g with a CAS that
- * succeeds only while the tag is g's. llmj_threadpool_run waits until every worker has run the
- * job (`done`). llmj_threadpool_run_dynamic instead closes the job (sets the CLOSED bit in the
- * tag) once the caller's own share is done and waits only for the workers that joined; a worker
- * that was descheduled and wakes after that skips the job, so one slow thread never holds up a
- * kernel. Such jobs hand out work dynamically (the drivers claim chunks from a counter). */
-#define TAG(g) ((uint64_t) ((g) & 0x7FFFFFFFu) << 32)
-#define CLOSED ((uint64_t) 0x80000000u << 32)
+/* One job at a time. The caller publishes (fn, ctx) and sets `remaining` to the number of workers,
+ * then bumps `gen` and broadcasts under the mutex (so a worker that checked `gen` under the mutex
+ * cannot miss it), runs its own share, and waits until `remaining` is zero: first spinning, then on
+ * a condition variable that the last worker signals under the mutex. Every worker runs every job,
+ * so the next job never starts while a worker still reads (fn, ctx). Idle workers spin on `gen` for a
+ * short while (covering the gap between consecutive kernels of one forward pass), then sleep. */
 struct llmj_threadpool {
     _Alignas(64) _Atomic uint32_t gen;   /* bumped once per job (and at shutdown) */
     _Atomic int stop;
@@ -58,34 +44,11 @@ struct llmj_threadpool {
     void * ctx;
     int n_threads;
     struct worker * workers;             /* n_threads - 1 entries */
-    _Alignas(64) _Atomic uint64_t active; /* job tag and the number of workers inside it */
-    _Atomic int done;                     /* workers that finished the current job */
-    _Alignas(64) _Atomic int sleepers;   /* workers in (or about to enter) futex wait */
-#ifndef LLMJ_FUTEX
+    _Alignas(64) _Atomic int remaining;  /* workers that have not finished the current job */
     pthread_mutex_t mu;
-    pthread_cond_t cv;
-#endif
+    pthread_cond_t work_cv;
+    pthread_cond_t done_cv;
 };
-
-static void wait_gen(struct llmj_threadpool * p, uint32_t seen) {
-#ifdef LLMJ_FUTEX
-    syscall(SYS_futex, (uint32_t *) &p->gen, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
-#else
-    pthread_mutex_lock(&p->mu);
-    while (atomic_load(&p->gen) == seen) pthread_cond_wait(&p->cv, &p->mu);
-    pthread_mutex_unlock(&p->mu);
-#endif
-}
-
-static void wake_all(struct llmj_threadpool * p) {
-#ifdef LLMJ_FUTEX
-    syscall(SYS_futex, (uint32_t *) &p->gen, FUTEX_WAKE_PRIVATE, 0x7FFFFFFF, NULL, NULL, 0);
-#else
-    pthread_mutex_lock(&p->mu);
-    pthread_cond_broadcast(&p->cv);
-    pthread_mutex_unlock(&p->mu);
-#endif
-}
 
 static void * worker_main(void * arg) {
     struct worker * w = arg;
@@ -94,30 +57,22 @@ static void * worker_main(void * arg) {
     for (;;) {
         uint32_t g;
         int spins = 0;
-        while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen) {
-            if (++spins < SPIN_ITERS) {
-                cpu_relax();
-                continue;
-            }
-            atomic_fetch_add(&p->sleepers, 1);
-            if (atomic_load(&p->gen) == seen) wait_gen(p, seen);
-            atomic_fetch_sub(&p->sleepers, 1);
-            spins = 0;
+        while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen && ++spins < SPIN_ITERS) {
+            cpu_relax();
+        }
+        if (g == seen) {
+            pthread_mutex_lock(&p->mu);
+            while ((g = atomic_load(&p->gen)) == seen) pthread_cond_wait(&p->work_cv, &p->mu);
+            pthread_mutex_unlock(&p->mu);
         }
         seen = g;
-        if (atomic_load_explicit(&p->stop, memory_order_acquire)) break;
-        uint64_t v = atomic_load(&p->active);
-        int joined = 0;
-        while ((v & ~(uint64_t) 0xFFFFFFFFu) == TAG(g)) {
-            if (atomic_compare_exchange_weak(&p->active, &v, v + 1)) { joined = 1; break; }
-        }
-        if (!joined) continue;            /* the job was closed before this worker got to it */
+        if (atomic_load(&p->stop)) break;
         p->fn(p->ctx, w->ith, p->n_threads);
-        /* count `done` before leaving `active`: the caller of a dynamic job returns once `active`
-         * drops to zero, and the next job resets `done`; an increment after that would be counted
-         * in the next job, which then returns early or (done past n - 1) never returns */
-        atomic_fetch_add(&p->done, 1);
-        atomic_fetch_sub(&p->active, 1);
+        if (atomic_fetch_sub(&p->remaining, 1) == 1) {
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_signal(&p->done_cv);
+            pthread_mutex_unlock(&p->mu);
+        }
     }
     return NULL;
 }
@@ -132,10 +87,9 @@ int llmj_threadpool_create(int n_threads, llmj_threadpool ** out) {
     if (p) memset(p, 0, sizeof *p);
     if (!p) return LLMJ_FAIL(LLMJ_ERR_OUT_OF_MEMORY, "pool allocation failed");
     p->n_threads = n_threads;
-#ifndef LLMJ_FUTEX
     pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->cv, NULL);
-#endif
+    pthread_cond_init(&p->work_cv, NULL);
+    pthread_cond_init(&p->done_cv, NULL);
     if (n_threads > 1) {
         p->workers = calloc((size_t) n_threads - 1, sizeof *p->workers);
         if (!p->workers) {
@@ -161,49 +115,44 @@ int llmj_threadpool_create(int n_threads, llmj_threadpool ** out) {
 void llmj_threadpool_free(llmj_threadpool * p) {
     if (!p) return;
     atomic_store(&p->stop, 1);
+    pthread_mutex_lock(&p->mu);
     atomic_fetch_add(&p->gen, 1);
-    wake_all(p);
+    pthread_cond_broadcast(&p->work_cv);
+    pthread_mutex_unlock(&p->mu);
     for (int i = 1; i < p->n_threads; i++) pthread_join(p->workers[i - 1].thread, NULL);
-#ifndef LLMJ_FUTEX
     pthread_mutex_destroy(&p->mu);
-    pthread_cond_destroy(&p->cv);
-#endif
+    pthread_cond_destroy(&p->work_cv);
+    pthread_cond_destroy(&p->done_cv);
     free(p->workers);
     free(p);
 }
 
 int llmj_threadpool_size(const llmj_threadpool * p) { return p ? p->n_threads : 1; }
 
-static void run(llmj_threadpool * p, llmj_job_fn fn, void * ctx, int dynamic) {
+static void run(llmj_threadpool * p, llmj_job_fn fn, void * ctx) {
     if (!p || p->n_threads == 1) {
         fn(ctx, 0, 1);
         return;
     }
     p->fn = fn;
     p->ctx = ctx;
-    uint32_t g = atomic_load_explicit(&p->gen, memory_order_relaxed) + 1;
-    atomic_store(&p->done, 0);
-    atomic_store(&p->active, TAG(g));              /* open job g with no worker inside */
-    atomic_store(&p->gen, g);                      /* seq_cst: publishes fn/ctx/active/done */
-    if (atomic_load(&p->sleepers) > 0) wake_all(p);
+    atomic_store(&p->remaining, p->n_threads - 1);
+    pthread_mutex_lock(&p->mu);
+    atomic_fetch_add(&p->gen, 1);                /* publishes fn, ctx and remaining */
+    pthread_cond_broadcast(&p->work_cv);
+    pthread_mutex_unlock(&p->mu);
     fn(ctx, 0, p->n_threads);
     int spins = 0;
-    if (!dynamic) {
-        /* every thread must run its share: wait for all workers to finish */
-        while (atomic_load(&p->done) != p->n_threads - 1) {
-            /* with more threads than cores a worker may need our core: yield after a while */
-            if (++spins < 4096) cpu_relax(); else sched_yield();
-        }
-        return;
-    }
-    /* close the job: late workers skip it; wait for the ones inside */
-    uint64_t v = atomic_load(&p->active);
-    while (!atomic_compare_exchange_weak(&p->active, &v, CLOSED | (v & 0xFFFFFFFFu))) {}
-    while ((atomic_load(&p->active) & 0xFFFFFFFFu) != 0) {
-        if (++spins < 4096) cpu_relax(); else sched_yield();
+    while (atomic_load(&p->remaining) != 0 && ++spins < SPIN_ITERS) cpu_relax();
+    if (atomic_load(&p->remaining) != 0) {
+        pthread_mutex_lock(&p->mu);
+        while (atomic_load(&p->remaining) != 0) pthread_cond_wait(&p->done_cv, &p->mu);
+        pthread_mutex_unlock(&p->mu);
     }
 }
 
-void llmj_threadpool_run(llmj_threadpool * p, llmj_job_fn fn, void * ctx) { run(p, fn, ctx, 0); }
+void llmj_threadpool_run(llmj_threadpool * p, llmj_job_fn fn, void * ctx) { run(p, fn, ctx); }
 
-void llmj_threadpool_run_dynamic(llmj_threadpool * p, llmj_job_fn fn, void * ctx) { run(p, fn, ctx, 1); }
+/* Jobs that claim their work from a shared counter: every worker still runs them (a late one finds
+ * nothing left to claim), so they need no separate protocol. */
+void llmj_threadpool_run_dynamic(llmj_threadpool * p, llmj_job_fn fn, void * ctx) { run(p, fn, ctx); }
