@@ -11,11 +11,10 @@ typedef void (*llmj_job_fn)(void * ctx, int ith, int nth);
  * finished; fn may split work statically by ith. Not re-entrant for one pool. */
 void llmj_threadpool_run(llmj_threadpool * pool, llmj_job_fn fn, void * ctx);
 
-/* Like llmj_threadpool_run, but returns as soon as the caller's call and those of the workers
- * that joined in time have finished: a worker that wakes after the caller is done skips the job,
- * so one descheduled thread cannot stall it. fn must share work dynamically (claim chunks from an
- * atomic counter in ctx), never by ith: any subset of threads, the caller alone included, must
- * be able to finish the job. */
+/* For jobs that share work dynamically (claim chunks from an atomic counter in ctx, never split
+ * by ith), so that whichever threads get there first do the work. It runs exactly like
+ * llmj_threadpool_run (every thread runs fn, the call returns when all have finished); the
+ * separate entry keeps that contract visible at the call sites. */
 void llmj_threadpool_run_dynamic(llmj_threadpool * pool, llmj_job_fn fn, void * ctx);
 
 /* [*begin, *end) of n items for thread ith of nth, in contiguous chunks. */
