@@ -9,24 +9,14 @@ import io.llmj.backend.Weight;
  * gate-up projection (rows: gate, then up), split here into zero-copy row ranges. NeoX-order RoPE
  * over {@code rope.dims()} dimensions of each head.
  */
-public final class Phi3Forward implements Forward {
-    private final ModelConfig c;
-    private final Backend b;
-    private final Weight tokenEmbd;
-    private final Weight outputNorm;
-    private final Weight output;
+public final class Phi3Forward extends DecoderForward {
     private final Layer[] layers;
 
     record Layer(Weight attnNorm, Weight wq, Weight wk, Weight wv, Weight wo,
                  Weight ffnNorm, Weight gate, Weight up, Weight down) {}
 
     public Phi3Forward(ModelConfig config, TensorSource tensors, Backend backend) {
-        this.c = config;
-        this.b = backend;
-        Weights w = new Weights(tensors, backend);
-        tokenEmbd = w.matrix("token_embd.weight", c.dim(), c.vocabSize());
-        outputNorm = w.vector("output_norm.weight", c.dim());
-        output = c.tiedEmbeddings() ? tokenEmbd : w.matrix("output.weight", c.dim(), c.vocabSize());
+        super(config, tensors, backend);
         layers = new Layer[c.nLayers()];
         for (int l = 0; l < c.nLayers(); l++) {
             String p = "blk." + l + ".";
@@ -52,16 +42,6 @@ public final class Phi3Forward implements Forward {
                     w.prepare(gateUp.rows(p + "ffn_up.weight", c.ffDim(), c.ffDim()), c.dim(), c.ffDim()),
                     w.matrix(p + "ffn_down.weight", c.ffDim(), c.dim()));
         }
-    }
-
-    @Override
-    public ModelConfig config() {
-        return c;
-    }
-
-    @Override
-    public Backend backend() {
-        return b;
     }
 
     @Override

@@ -15,24 +15,14 @@ import io.llmj.backend.Weight;
  *               x += Wdown (silu(Wgate h') * Wup h'),  h' = rmsnorm(x) * ffn_norm
  * </pre>
  */
-public final class Qwen3Forward implements Forward {
-    private final ModelConfig c;
-    private final Backend b;
-    private final Weight tokenEmbd;
-    private final Weight outputNorm;
-    private final Weight output;
+public final class Qwen3Forward extends DecoderForward {
     private final Layer[] layers;
 
     record Layer(Weight attnNorm, Weight wq, Weight wk, Weight wv, Weight qNorm, Weight kNorm, Weight wo,
                  Weight ffnNorm, Weight gate, Weight up, Weight down) {}
 
     public Qwen3Forward(ModelConfig config, TensorSource tensors, Backend backend) {
-        this.c = config;
-        this.b = backend;
-        Weights w = new Weights(tensors, backend);
-        tokenEmbd = w.matrix("token_embd.weight", c.dim(), c.vocabSize());
-        outputNorm = w.vector("output_norm.weight", c.dim());
-        output = c.tiedEmbeddings() ? tokenEmbd : w.matrix("output.weight", c.dim(), c.vocabSize());
+        super(config, tensors, backend);
         layers = new Layer[c.nLayers()];
         for (int l = 0; l < c.nLayers(); l++) {
             String p = "blk." + l + ".";
@@ -49,16 +39,6 @@ public final class Qwen3Forward implements Forward {
                     w.matrix(p + "ffn_up.weight", c.dim(), c.ffDim()),
                     w.matrix(p + "ffn_down.weight", c.ffDim(), c.dim()));
         }
-    }
-
-    @Override
-    public ModelConfig config() {
-        return c;
-    }
-
-    @Override
-    public Backend backend() {
-        return b;
     }
 
     @Override
