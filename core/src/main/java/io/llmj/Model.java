@@ -47,6 +47,8 @@ public final class Model implements AutoCloseable {
     private final Forward forward;
     private final Tokenizer tokenizer;
     private final ChatTemplate chatTemplate;
+    /** Whether the tokenizer prepends BOS when asked to add special tokens. */
+    private final boolean addsBos;
 
     private Model(Path path, Arena arena, AutoCloseable file, Backend backend, Forward forward, Tokenizer tokenizer,
                   ChatTemplate chatTemplate) {
@@ -57,6 +59,8 @@ public final class Model implements AutoCloseable {
         this.forward = forward;
         this.tokenizer = tokenizer;
         this.chatTemplate = chatTemplate;
+        int[] withBos = tokenizer.encode("", true, false);
+        this.addsBos = withBos.length > 0 && withBos[0] == tokenizer.bos();
     }
 
     /** Loads a GGUF file or a Hugging Face folder with the default options. */
@@ -163,8 +167,6 @@ public final class Model implements AutoCloseable {
      */
     public int[] chatPrompt(java.util.List<ChatMessage> messages) {
         int[] ids = tokenizer.encode(chatTemplate.render(messages, true), false, true);
-        int[] withBos = tokenizer.encode("", true, false);
-        boolean addsBos = withBos.length > 0 && withBos[0] == tokenizer.bos();
         if (addsBos && (ids.length == 0 || ids[0] != tokenizer.bos())) {
             int[] out = new int[ids.length + 1];
             out[0] = tokenizer.bos();

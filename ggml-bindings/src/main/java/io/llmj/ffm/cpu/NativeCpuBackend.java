@@ -40,6 +40,9 @@ public final class NativeCpuBackend extends HostBackend {
 
     private final int threads;
     private final Arena owned = Arena.ofShared();
+    private final java.util.Map<RopeConfig, MemorySegment> ropeTables = new java.util.HashMap<>();
+    private Arena workArena;
+    private MemorySegment work;
     private NativeThreadPool pool;
 
     public NativeCpuBackend() {
@@ -75,6 +78,11 @@ public final class NativeCpuBackend extends HostBackend {
         }
         if (owned.scope().isAlive()) {
             owned.close();
+        }
+        if (workArena != null) {
+            workArena.close();
+            workArena = null;
+            work = null;
         }
     }
 
@@ -116,14 +124,11 @@ public final class NativeCpuBackend extends HostBackend {
     }
 
     @Override
-    public void rope(Buffer x, int nHeads, int headDim, int n, int startPos, RopeConfig rope) {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment freq = arena.allocateFrom(ValueLayout.JAVA_FLOAT, rope.invFreq());
-            synchronized (this) {
-                NativeStatus.check(Llmj.llmj_rope(pool().handle(), seg(x), n, nHeads, headDim, rope.dims(), startPos, freq,
-                        rope.positionScale(), rope.neox() ? 1 : 0), "llmj_rope");
-            }
-        }
+    public synchronized void rope(Buffer x, int nHeads, int headDim, int n, int startPos, RopeConfig rope) {
+        // the frequency table is copied off-heap once per RopeConfig, not per call (a model has one or two)
+        MemorySegment freq = ropeTables.computeIfAbsent(rope, r -> owned.allocateFrom(ValueLayout.JAVA_FLOAT, r.invFreq()));
+        NativeStatus.check(Llmj.llmj_rope(pool().handle(), seg(x), n, nHeads, headDim, rope.dims(), startPos, freq,
+                rope.positionScale(), rope.neox() ? 1 : 0), "llmj_rope");
     }
 
     @Override
@@ -158,14 +163,23 @@ public final class NativeCpuBackend extends HostBackend {
             return;
         }
         long workBytes = Llmj.llmj_matmul_work_size(hw.type().id(), hw.cols(), n);
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment work = arena.allocate(Math.max(1, workBytes), 64);
-            synchronized (this) {
-                NativeStatus.check(Llmj.llmj_matmul_q(pool().handle(), hw.type().id(), hw.data(), hw.rowBytes(),
-                        seg(x), hw.cols(), seg(out), hw.rows(), hw.rows(), hw.cols(), n, work, workBytes),
-                        "llmj_matmul_q(" + hw.name() + ")");
-            }
+        synchronized (this) {
+            NativeStatus.check(Llmj.llmj_matmul_q(pool().handle(), hw.type().id(), hw.data(), hw.rowBytes(),
+                    seg(x), hw.cols(), seg(out), hw.rows(), hw.rows(), hw.cols(), n, work(workBytes), workBytes),
+                    "llmj_matmul_q(" + hw.name() + ")");
         }
+    }
+
+    /** Scratch for activation conversion, reused across calls and grown as needed (callers hold the lock). */
+    private MemorySegment work(long bytes) {
+        if (work == null || work.byteSize() < bytes) {
+            if (workArena != null) {
+                workArena.close();
+            }
+            workArena = Arena.ofShared();   // generators on several threads share the backend
+            work = workArena.allocate(Math.max(bytes, 1 << 16), 64);
+        }
+        return work;
     }
 
     @Override
