@@ -36,6 +36,14 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = {"-r", "--repetitions"}, defaultValue = "3", description = "Repetitions (default ${DEFAULT-VALUE}).")
     int reps;
 
+    @Option(names = {"-d", "--depth"}, defaultValue = "0",
+            description = "Context depth for tg: this many prompt tokens are processed (untimed) before generating; the "
+                    + "bandwidth fraction then counts the KV-cache bytes read as well (default ${DEFAULT-VALUE}).")
+    int depth;
+
+    @Option(names = "--cache-type", defaultValue = "F16", description = "KV cache type, F16 (default, as llama-bench) or F32.")
+    GenerationOptions.CacheType cacheType;
+
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
@@ -52,7 +60,7 @@ final class BenchCommand implements Callable<Integer> {
             out.printf(gpu ? "device memory bandwidth (measured: 2 GiB device-to-device copy, read + write): %.1f GB/s%n"
                     : "memory read bandwidth (measured, %d threads): %.1f GB/s%n", gpu ? new Object[] {bandwidth / 1e9}
                     : new Object[] {threads, bandwidth / 1e9});
-            out.println("| test | t/s | ± | weight GB/s | of bandwidth |");
+            out.println("| test | t/s | ± | GB/s read (weights + KV) | of bandwidth |");
             out.println("| --- | ---: | ---: | ---: | ---: |");
             SplittableRandom rnd = new SplittableRandom(42);
             int notEog = 0;
@@ -62,42 +70,76 @@ final class BenchCommand implements Callable<Integer> {
             if (nPrompt > 0) {
                 int[] prompt = rnd.ints(nPrompt, 0, model.vocabSize()).toArray();
                 double[] tps = new double[reps];
+                double[] ttft = new double[reps];
                 GenerationOptions o = GenerationOptions.builder().maxTokens(1).batchSize(nPrompt)
-                        .contextLength(Math.max(nPrompt + 1, 16)).build();
+                        .contextLength(Math.max(nPrompt + 1, 16)).cacheType(cacheType).build();
                 try (Generator g = model.generator(o)) {
-                    g.generate("");                  // warm-up (also JIT)
+                    try (Stream<?> s = g.stream(prompt)) {   // warm-up (JIT, kernel modules, scratch)
+                        s.count();
+                    }
                     for (int r = 0; r < reps; r++) {
                         try (Stream<?> s = g.stream(prompt)) {
                             s.count();
                         }
                         tps[r] = g.stats().prefillTokensPerSecond();
+                        ttft[r] = g.stats().ttftMillis();
                     }
                 }
                 row(out, "pp" + nPrompt, tps, 0, 0);
+                double[] ms = stats(ttft);
+                out.printf("| ttft%d (ms) | %.2f | %.2f | | |%n", nPrompt, ms[0], ms[1]);
             }
             if (nGen > 0) {
                 final int fixed = notEog;
                 Sampler constant = (logits, ctx) -> fixed;   // llama-bench feeds tokens regardless of the logits
                 GenerationOptions o = GenerationOptions.builder().maxTokens(nGen + 1).sampler(constant)
-                        .contextLength(nGen + 2).build();
+                        .contextLength(depth + nGen + 2).batchSize(Math.max(1, Math.min(depth, 512))).cacheType(cacheType)
+                        .build();
+                int[] start = depth > 0 ? rnd.ints(depth, 0, model.vocabSize()).toArray() : new int[] {model.tokenizer().bos()};
                 double[] tps = new double[reps];
                 try (Generator g = model.generator(o)) {
-                    g.stream(new int[] {model.tokenizer().bos()}).limit(4).count();   // warm-up
+                    g.stream(start).limit(4).count();   // warm-up
                     for (int r = 0; r < reps; r++) {
-                        g.stream(new int[] {model.tokenizer().bos()}).count();
+                        g.stream(start).count();
                         tps[r] = g.stats().decodeTokensPerSecond();
                     }
                 }
-                row(out, "tg" + nGen, tps, weightBytes, bandwidth);
+                // KV bytes read per generated token: K and V of every layer at the mean position of the run
+                long kvBytes = (long) (2L * kvBytesPerPosition(modelArgs.model, cacheType) * (start.length + nGen / 2.0));
+                row(out, "tg" + nGen + (depth > 0 ? " @ d" + depth : ""), tps, weightBytes + kvBytes, bandwidth);
             }
         }
         out.flush();
         return 0;
     }
 
+    /** Mean and sample standard deviation. */
+    private static double[] stats(double[] v) {
+        double mean = Arrays.stream(v).average().orElse(0);
+        double sd = Math.sqrt(Arrays.stream(v).map(x -> (x - mean) * (x - mean)).sum() / Math.max(1, v.length - 1));
+        return new double[] {mean, sd};
+    }
+
+    /** Bytes one position of the K (or the V) cache takes over all layers. */
+    private static long kvBytesPerPosition(Path model, GenerationOptions.CacheType type) {
+        io.llmj.arch.ModelConfig c;
+        if (Files.isDirectory(model)) {
+            try (var ck = io.llmj.format.safetensors.SafetensorsCheckpoint.open(model)) {
+                c = new io.llmj.arch.HfModelSource(model, io.llmj.format.hf.HfConfig.read(model.resolve("config.json")), ck)
+                        .config();
+            }
+        } else {
+            try (var g = io.llmj.format.gguf.GgufFile.open(model)) {
+                c = new io.llmj.arch.GgufModelSource(g).config();
+            }
+        }
+        return (long) c.nLayers() * c.kvDim() * (type == GenerationOptions.CacheType.F16 ? 2 : 4);
+    }
+
     private static void row(PrintWriter out, String test, double[] tps, long weightBytes, double bandwidth) {
-        double mean = Arrays.stream(tps).average().orElse(0);
-        double sd = Math.sqrt(Arrays.stream(tps).map(v -> (v - mean) * (v - mean)).sum() / Math.max(1, tps.length - 1));
+        double[] st = stats(tps);
+        double mean = st[0];
+        double sd = st[1];
         if (weightBytes > 0) {
             double gbs = weightBytes * mean / 1e9;
             out.printf("| %s | %.2f | %.2f | %.1f | %.0f%% |%n", test, mean, sd, gbs, 100 * weightBytes * mean / bandwidth);
