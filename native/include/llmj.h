@@ -233,14 +233,21 @@ LLMJ_API int llmj_cuda_get_rows(int type, const void * table, size_t row_bytes, 
                                 int64_t cols, float scale, float * out, void * stream);
 LLMJ_API int llmj_cuda_rms_norm(const float * x, const float * w, float w_offset, float * out, int64_t dim, int64_t n,
                                 float eps, void * stream);
+/* Position in device memory (CUDA graphs): the ops that take a start position (rope, store_kv, attention)
+ * also take `dev_pos`, an int32 in device memory or NULL. When it is not NULL the kernels read the start
+ * position from it when they run, so a captured graph can be replayed at any position; `start_pos` is
+ * then only an upper bound of that position (attention sizes its launch with it). */
+
 /* inv_freq: rope_dims / 2 floats in device memory. */
 LLMJ_API int llmj_cuda_rope(float * x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t rope_dims,
-                            int64_t start_pos, const float * inv_freq, float pos_scale, int neox, void * stream);
+                            int64_t start_pos, const float * inv_freq, float pos_scale, int neox,
+                            const int32_t * dev_pos, void * stream);
 LLMJ_API int llmj_cuda_store_kv(const float * src, void * cache, int cache_type, int64_t kv_dim, int64_t n,
-                                int64_t start_pos, void * stream);
+                                int64_t start_pos, const int32_t * dev_pos, void * stream);
 LLMJ_API int llmj_cuda_attention(const float * q, const void * k_cache, const void * v_cache, int cache_type,
                                  float * out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads,
-                                 int64_t head_dim, float scale, float softcap, int64_t window, void * stream);
+                                 int64_t head_dim, float scale, float softcap, int64_t window, const int32_t * dev_pos,
+                                 void * stream);
 /* gelu != 0: GeGLU (tanh GELU), else SwiGLU; out may alias gate. */
 LLMJ_API int llmj_cuda_glu(const float * gate, const float * up, float * out, int64_t n, int gelu, void * stream);
 LLMJ_API int llmj_cuda_add(float * x, const float * y, int64_t n, void * stream);

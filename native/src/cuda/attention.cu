@@ -10,8 +10,10 @@ constexpr int MAX_PER_LANE = 8;   // head_dim <= 256
 
 template <bool F16>
 __global__ void attention_kernel(const float * __restrict__ q, const void * __restrict__ k, const void * __restrict__ v,
-                                 float * __restrict__ out, int64_t n, int64_t start_pos, int64_t n_heads,
-                                 int64_t n_kv_heads, int64_t head_dim, float scale, float softcap, int64_t window) {
+                                 float * __restrict__ out, int64_t n, int64_t start_pos, const int32_t * __restrict__ dev_pos,
+                                 int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float softcap,
+                                 int64_t window) {
+    if (dev_pos) start_pos = *dev_pos;   // graph replay: the position lives in device memory
     const int64_t task = (int64_t) blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
     if (task >= n * n_heads) return;
     const int lane = threadIdx.x % 32;
@@ -69,7 +71,7 @@ __global__ void attention_kernel(const float * __restrict__ q, const void * __re
 
 extern "C" int llmj_cuda_attention(const float * q, const void * k_cache, const void * v_cache, int cache_type, float * out,
                                    int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
-                                   float scale, float softcap, int64_t window, void * stream) {
+                                   float scale, float softcap, int64_t window, const int32_t * dev_pos, void * stream) {
     if (cache_type != LLMJ_TYPE_F32 && cache_type != LLMJ_TYPE_F16) {
         return LLMJ_FAIL(LLMJ_ERR_UNSUPPORTED, "KV cache type %d (F32 and F16 are supported)", cache_type);
     }
@@ -85,10 +87,10 @@ extern "C" int llmj_cuda_attention(const float * q, const void * k_cache, const 
     const unsigned blocks = (unsigned) ((tasks + warps - 1) / warps);
     cudaStream_t s = static_cast<cudaStream_t>(stream);
     if (cache_type == LLMJ_TYPE_F16) {
-        attention_kernel<true><<<blocks, 32 * warps, 0, s>>>(q, k_cache, v_cache, out, n, start_pos, n_heads, n_kv_heads,
+        attention_kernel<true><<<blocks, 32 * warps, 0, s>>>(q, k_cache, v_cache, out, n, start_pos, dev_pos, n_heads, n_kv_heads,
                                                              head_dim, scale, softcap, window);
     } else {
-        attention_kernel<false><<<blocks, 32 * warps, 0, s>>>(q, k_cache, v_cache, out, n, start_pos, n_heads, n_kv_heads,
+        attention_kernel<false><<<blocks, 32 * warps, 0, s>>>(q, k_cache, v_cache, out, n, start_pos, dev_pos, n_heads, n_kv_heads,
                                                               head_dim, scale, softcap, window);
     }
     return llmj_cuda_check_launch(__func__);

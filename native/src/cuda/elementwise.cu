@@ -33,9 +33,11 @@ __global__ void softcap_kernel(float * x, float cap, int64_t n) {
     if (i < n) x[i] = cap * tanhf(x[i] / cap);
 }
 
-__global__ void store_kv_kernel(const float * __restrict__ src, void * cache, int f16, int64_t offset, int64_t n) {
+__global__ void store_kv_kernel(const float * __restrict__ src, void * cache, int f16, int64_t offset,
+                                const int32_t * __restrict__ dev_pos, int64_t kv_dim, int64_t n) {
     const int64_t i = (int64_t) blockIdx.x * THREADS + threadIdx.x;
     if (i >= n) return;
+    if (dev_pos) offset = (int64_t) *dev_pos * kv_dim;   // graph replay: the position lives in device memory
     if (f16) static_cast<__half *>(cache)[offset + i] = __float2half_rn(src[i]);
     else static_cast<float *>(cache)[offset + i] = src[i];
 }
@@ -84,7 +86,7 @@ extern "C" int llmj_cuda_softcap(float * x, float cap, int64_t n, void * stream)
 }
 
 extern "C" int llmj_cuda_store_kv(const float * src, void * cache, int cache_type, int64_t kv_dim, int64_t n,
-                                  int64_t start_pos, void * stream) {
+                                  int64_t start_pos, const int32_t * dev_pos, void * stream) {
     if (cache_type != LLMJ_TYPE_F32 && cache_type != LLMJ_TYPE_F16) {
         return LLMJ_FAIL(LLMJ_ERR_UNSUPPORTED, "KV cache type %d (F32 and F16 are supported)", cache_type);
     }
@@ -92,7 +94,7 @@ extern "C" int llmj_cuda_store_kv(const float * src, void * cache, int cache_typ
     if (n == 0) return LLMJ_OK;
     CHECK_STREAM_ARGS(src && cache, "null device pointer");
     store_kv_kernel<<<blocks_for(n * kv_dim), THREADS, 0, static_cast<cudaStream_t>(stream)>>>(
-        src, cache, cache_type == LLMJ_TYPE_F16, start_pos * kv_dim, n * kv_dim);
+        src, cache, cache_type == LLMJ_TYPE_F16, start_pos * kv_dim, dev_pos, kv_dim, n * kv_dim);
     return llmj_cuda_check_launch(__func__);
 }
 

@@ -5,7 +5,9 @@
 namespace {
 
 __global__ void rope_kernel(float * __restrict__ x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t half,
-                            int64_t start_pos, const float * __restrict__ inv_freq, float pos_scale, int neox) {
+                            int64_t start_pos, const int32_t * __restrict__ dev_pos,
+                            const float * __restrict__ inv_freq, float pos_scale, int neox) {
+    if (dev_pos) start_pos = *dev_pos;   // graph replay: the position lives in device memory
     const int64_t idx = (int64_t) blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= n * n_heads * half) return;
     const int64_t i = idx % half;
@@ -25,7 +27,8 @@ __global__ void rope_kernel(float * __restrict__ x, int64_t n, int64_t n_heads, 
 }  // namespace
 
 extern "C" int llmj_cuda_rope(float * x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t rope_dims,
-                              int64_t start_pos, const float * inv_freq, float pos_scale, int neox, void * stream) {
+                              int64_t start_pos, const float * inv_freq, float pos_scale, int neox,
+                              const int32_t * dev_pos, void * stream) {
     CHECK_STREAM_ARGS(n >= 0 && n_heads > 0 && head_dim > 0 && rope_dims > 0 && rope_dims <= head_dim && rope_dims % 2 == 0
                       && start_pos >= 0, "bad shape");
     if (n == 0) return LLMJ_OK;
@@ -33,6 +36,6 @@ extern "C" int llmj_cuda_rope(float * x, int64_t n, int64_t n_heads, int64_t hea
     const int64_t total = n * n_heads * (rope_dims / 2);
     const int threads = 256;
     rope_kernel<<<(unsigned) ((total + threads - 1) / threads), threads, 0, static_cast<cudaStream_t>(stream)>>>(
-        x, n, n_heads, head_dim, rope_dims / 2, start_pos, inv_freq, pos_scale, neox);
+        x, n, n_heads, head_dim, rope_dims / 2, start_pos, dev_pos, inv_freq, pos_scale, neox);
     return llmj_cuda_check_launch(__func__);
 }

@@ -34,12 +34,14 @@ public final class ForwardState implements AutoCloseable {
     /** Logits, [logitRows][vocab]. */
     public final Buffer logits;
     private final List<Buffer> all = new ArrayList<>();
+    private final Backend backend;
 
     public ForwardState(Backend backend, ModelConfig c, int contextLength, int maxBatch, int logitRows, GgmlType cacheType) {
         if (contextLength <= 0 || maxBatch <= 0 || logitRows <= 0 || logitRows > maxBatch) {
             throw new IllegalArgumentException("context " + contextLength + ", batch " + maxBatch + " and logit rows "
                     + logitRows + " must be positive, logit rows at most the batch");
         }
+        this.backend = backend;
         this.contextLength = contextLength;
         this.maxBatch = maxBatch;
         this.logitRows = logitRows;
@@ -74,6 +76,7 @@ public final class ForwardState implements AutoCloseable {
 
     @Override
     public void close() {
+        backend.release(this);
         for (Buffer b : all) {
             b.close();
         }

@@ -93,6 +93,20 @@ public interface Backend extends AutoCloseable {
      */
     void matvec(GgmlType type, MemorySegment w, long rowBytes, MemorySegment x, MemorySegment y, int rows, int cols);
 
+    /**
+     * Runs one single-token decode step: {@code step} issues the step's ops for {@code token} at position
+     * {@code pos} of the generation state {@code owner} (positions never exceed {@code maxPos}). A backend may
+     * record the ops once per owner and replay them afterwards with the new token and position (the CUDA
+     * backend does, as a CUDA graph); the ops must then depend on {@code token} and {@code pos} only through
+     * the embedding, RoPE, KV-store and attention calls. The default runs {@code step}.
+     */
+    default void decodeStep(Object owner, int token, int pos, int maxPos, Runnable step) {
+        step.run();
+    }
+
+    /** Forgets what {@link #decodeStep} kept for {@code owner}. The default does nothing. */
+    default void release(Object owner) {}
+
     /** Releases native resources. The default does nothing. */
     @Override
     default void close() {}

@@ -39,6 +39,14 @@ public final class CudaBackend implements Backend {
     private final List<DeviceBuffer> weights = new ArrayList<>();
     private final Map<RopeConfig, DeviceBuffer> ropeTables = new HashMap<>();
     private DeviceBuffer scratch;     // matmul activations / embedding ids
+    /** Scratch buffers replaced by bigger ones; kept until close() because captured graphs may point into them. */
+    private final List<DeviceBuffer> retired = new ArrayList<>();
+    /** The stream every op is enqueued on (blocking: ordered with the legacy-stream copies of write/read). */
+    private final MemorySegment stream;
+    /** Decode-step graphs, one per generation state ({@link #decodeStep}). */
+    private final Map<Object, StepGraph> graphs = new HashMap<>();
+    /** The graph being recorded, or null: ops then read the token and position from its device slot. */
+    private StepGraph capturing;
     private boolean closed;
 
     /** Uses device 0. @throws io.llmj.BackendUnavailableException if CUDA is unusable here */
@@ -54,6 +62,11 @@ public final class CudaBackend implements Backend {
         }
         this.device = Cuda.devices().get(device).index();
         Cuda.check(CudaRuntime.cudaSetDevice(this.device), "cudaSetDevice");
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment p = a.allocate(ValueLayout.ADDRESS);
+            Cuda.check(CudaRuntime.cudaStreamCreateWithFlags(p, 0), "cudaStreamCreateWithFlags");
+            stream = p.get(ValueLayout.ADDRESS, 0);
+        }
     }
 
     @Override
@@ -203,8 +216,11 @@ public final class CudaBackend implements Backend {
 
     private DeviceBuffer scratch(long bytes) {
         if (scratch == null || scratch.bytes < bytes) {
+            if (capturing != null) {
+                throw new IllegalStateException("scratch must not grow while a graph is recorded");
+            }
             if (scratch != null) {
-                scratch.close();
+                retired.add(scratch);
             }
             scratch = new DeviceBuffer(Math.max(bytes, 1 << 16));
         }
@@ -221,18 +237,24 @@ public final class CudaBackend implements Backend {
                 throw new IllegalArgumentException("token id " + id + " outside the vocabulary of " + w.rows());
             }
         }
-        DeviceBuffer s = scratch(4L * ids.length);
-        try (Arena a = Arena.ofConfined()) {
-            s.upload(a.allocateFrom(ValueLayout.JAVA_INT, ids));
+        MemorySegment idsDev;
+        if (capturing != null && ids.length == 1) {
+            idsDev = capturing.slot.at(0);                     // the token of the step being replayed
+        } else {
+            DeviceBuffer s = scratch(4L * ids.length);
+            try (Arena a = Arena.ofConfined()) {
+                s.upload(a.allocateFrom(ValueLayout.JAVA_INT, ids));
+            }
+            idsDev = s.ptr;
         }
-        NativeStatus.check(LlmjCuda.llmj_cuda_get_rows(w.type().id(), w.data().ptr, w.rowBytes(), s.ptr, ids.length,
-                w.cols(), scale, dev(out).ptr, MemorySegment.NULL), "llmj_cuda_get_rows(" + w.name() + ")");
+        NativeStatus.check(LlmjCuda.llmj_cuda_get_rows(w.type().id(), w.data().ptr, w.rowBytes(), idsDev, ids.length,
+                w.cols(), scale, dev(out).ptr, stream), "llmj_cuda_get_rows(" + w.name() + ")");
     }
 
     @Override
     public synchronized void rmsNorm(Buffer x, Weight gain, float eps, float gainOffset, int dim, int n, Buffer out) {
         NativeStatus.check(LlmjCuda.llmj_cuda_rms_norm(dev(x).ptr, dw(gain).data().ptr, gainOffset, dev(out).ptr, dim, n, eps,
-                MemorySegment.NULL), "llmj_cuda_rms_norm");
+                stream), "llmj_cuda_rms_norm");
     }
 
     @Override
@@ -241,13 +263,13 @@ public final class CudaBackend implements Backend {
         long work = LlmjCuda.llmj_cuda_matmul_work_size(m.type().id(), m.cols(), n);
         MemorySegment wp = work > 0 ? scratch(work).ptr : MemorySegment.NULL;
         NativeStatus.check(LlmjCuda.llmj_cuda_matmul(m.type().id(), m.data().ptr, m.rowBytes(), dev(x).ptr, dev(out).ptr,
-                m.rows(), m.cols(), n, wp, work, MemorySegment.NULL), "llmj_cuda_matmul(" + m.name() + ")");
+                m.rows(), m.cols(), n, wp, work, stream), "llmj_cuda_matmul(" + m.name() + ")");
     }
 
     @Override
     public synchronized void addBias(Buffer x, Weight bias, int n) {
         DeviceWeight b = dw(bias);
-        NativeStatus.check(LlmjCuda.llmj_cuda_add_rows(dev(x).ptr, b.data().ptr, b.cols(), n, MemorySegment.NULL),
+        NativeStatus.check(LlmjCuda.llmj_cuda_add_rows(dev(x).ptr, b.data().ptr, b.cols(), n, stream),
                 "llmj_cuda_add_rows");
     }
 
@@ -262,7 +284,7 @@ public final class CudaBackend implements Backend {
             return b;
         });
         NativeStatus.check(LlmjCuda.llmj_cuda_rope(dev(x).ptr, n, nHeads, headDim, rope.dims(), startPos, table.ptr,
-                rope.positionScale(), rope.neox() ? 1 : 0, MemorySegment.NULL), "llmj_cuda_rope");
+                rope.positionScale(), rope.neox() ? 1 : 0, devPos(), stream), "llmj_cuda_rope");
     }
 
     @Override
@@ -272,8 +294,8 @@ public final class CudaBackend implements Backend {
             throw new IllegalArgumentException("KV cache of " + c.size() / kvDim + " positions cannot take positions up to "
                     + (startPos + n));
         }
-        NativeStatus.check(LlmjCuda.llmj_cuda_store_kv(dev(src).ptr, c.ptr, c.type.id(), kvDim, n, startPos,
-                MemorySegment.NULL), "llmj_cuda_store_kv");
+        NativeStatus.check(LlmjCuda.llmj_cuda_store_kv(dev(src).ptr, c.ptr, c.type.id(), kvDim, n, startPos, devPos(),
+                stream), "llmj_cuda_store_kv");
     }
 
     @Override
@@ -281,29 +303,142 @@ public final class CudaBackend implements Backend {
                                        Buffer out) {
         NativeStatus.check(LlmjCuda.llmj_cuda_attention(dev(q).ptr, dev(kCache).ptr, dev(vCache).ptr, dev(kCache).type.id(),
                 dev(out).ptr, n, startPos, p.nHeads(), p.nKvHeads(), p.headDim(), p.scale(), p.softcap(), p.slidingWindow(),
-                MemorySegment.NULL), "llmj_cuda_attention");
+                devPos(), stream), "llmj_cuda_attention");
     }
 
     @Override
     public synchronized void swiglu(Buffer gate, Buffer up, long count, Buffer out) {
-        NativeStatus.check(LlmjCuda.llmj_cuda_glu(dev(gate).ptr, dev(up).ptr, dev(out).ptr, count, 0, MemorySegment.NULL),
+        NativeStatus.check(LlmjCuda.llmj_cuda_glu(dev(gate).ptr, dev(up).ptr, dev(out).ptr, count, 0, stream),
                 "llmj_cuda_glu");
     }
 
     @Override
     public synchronized void geglu(Buffer gate, Buffer up, long count, Buffer out) {
-        NativeStatus.check(LlmjCuda.llmj_cuda_glu(dev(gate).ptr, dev(up).ptr, dev(out).ptr, count, 1, MemorySegment.NULL),
+        NativeStatus.check(LlmjCuda.llmj_cuda_glu(dev(gate).ptr, dev(up).ptr, dev(out).ptr, count, 1, stream),
                 "llmj_cuda_glu");
     }
 
     @Override
     public synchronized void add(Buffer x, Buffer y, long count) {
-        NativeStatus.check(LlmjCuda.llmj_cuda_add(dev(x).ptr, dev(y).ptr, count, MemorySegment.NULL), "llmj_cuda_add");
+        NativeStatus.check(LlmjCuda.llmj_cuda_add(dev(x).ptr, dev(y).ptr, count, stream), "llmj_cuda_add");
     }
 
     @Override
     public synchronized void softcap(Buffer x, float cap, long count) {
-        NativeStatus.check(LlmjCuda.llmj_cuda_softcap(dev(x).ptr, cap, count, MemorySegment.NULL), "llmj_cuda_softcap");
+        NativeStatus.check(LlmjCuda.llmj_cuda_softcap(dev(x).ptr, cap, count, stream), "llmj_cuda_softcap");
+    }
+
+    // ---- decode-step graphs -------------------------------------------------------------------
+
+    /**
+     * One generation state's decode step as a CUDA graph: the token and the position live in a small
+     * device slot that a pinned host slot is copied into before each replay, so a token costs one copy,
+     * one graph launch and the read of the logits.
+     */
+    private final class StepGraph implements AutoCloseable {
+        final DeviceBuffer slot = new DeviceBuffer(8);          // int32 token, int32 position
+        final MemorySegment host;                              // pinned: the async copy reads it when it runs
+        final int maxPos;
+        MemorySegment exec;                                    // cudaGraphExec_t, null until recorded
+        int uncapturedRuns;
+
+        StepGraph(int maxPos) {
+            this.maxPos = maxPos;
+            try (Arena a = Arena.ofConfined()) {
+                MemorySegment p = a.allocate(ValueLayout.ADDRESS);
+                Cuda.check(CudaRuntime.cudaMallocHost(p, 8), "cudaMallocHost(8)");
+                host = p.get(ValueLayout.ADDRESS, 0).reinterpret(8);
+            }
+        }
+
+        void setSlot(int token, int pos) {
+            host.set(ValueLayout.JAVA_INT, 0, token);
+            host.set(ValueLayout.JAVA_INT, 4, pos);
+            Cuda.check(CudaRuntime.cudaMemcpyAsync(slot.ptr, host, 8, CudaRuntime.cudaMemcpyHostToDevice(), stream),
+                    "cudaMemcpyAsync(step slot)");
+        }
+
+        @Override
+        public void close() {
+            if (exec != null) {
+                CudaRuntime.cudaGraphExecDestroy(exec);
+                exec = null;
+            }
+            CudaRuntime.cudaFreeHost(host);
+            slot.close();
+        }
+    }
+
+    /** Whether decode steps are recorded as graphs (-Dllmj.cuda.graphs=false turns it off). */
+    private static final boolean GRAPHS = !"false".equalsIgnoreCase(System.getProperty("llmj.cuda.graphs"));
+
+    /**
+     * Runs a one-token decode step: the first two times as plain launches (the second sizes nothing new),
+     * then records {@code step} once as a CUDA graph for {@code owner} and from then on only replays it,
+     * with {@code token} and {@code pos} delivered through the owner's device slot.
+     */
+    @Override
+    public synchronized void decodeStep(Object owner, int token, int pos, int maxPos, Runnable step) {
+        if (!GRAPHS) {
+            step.run();
+            return;
+        }
+        StepGraph g = graphs.get(owner);
+        if (g == null || g.maxPos != maxPos) {
+            if (g != null) {
+                g.close();
+            }
+            g = new StepGraph(maxPos);
+            graphs.put(owner, g);
+        }
+        g.setSlot(token, pos);
+        if (g.exec == null && g.uncapturedRuns < 1) {
+            g.uncapturedRuns++;                                // warm-up: scratch, RoPE tables, modules
+            step.run();
+            return;
+        }
+        if (g.exec == null) {
+            record(g, step);
+        }
+        Cuda.check(CudaRuntime.cudaGraphLaunch(g.exec, stream), "cudaGraphLaunch");
+    }
+
+    private void record(StepGraph g, Runnable step) {
+        try (Arena a = Arena.ofConfined()) {
+            Cuda.check(CudaRuntime.cudaStreamBeginCapture(stream, CudaRuntime.cudaStreamCaptureModeThreadLocal()),
+                    "cudaStreamBeginCapture");
+            capturing = g;
+            MemorySegment graph = a.allocate(ValueLayout.ADDRESS);
+            try {
+                step.run();
+            } finally {
+                capturing = null;
+                int end = CudaRuntime.cudaStreamEndCapture(stream, graph);
+                Cuda.check(end, "cudaStreamEndCapture");
+            }
+            MemorySegment gr = graph.get(ValueLayout.ADDRESS, 0);
+            MemorySegment exec = a.allocate(ValueLayout.ADDRESS);
+            try {
+                Cuda.check(CudaRuntime.cudaGraphInstantiate(exec, gr, 0), "cudaGraphInstantiate");
+            } finally {
+                CudaRuntime.cudaGraphDestroy(gr);
+            }
+            g.exec = exec.get(ValueLayout.ADDRESS, 0);
+        }
+    }
+
+    /** Frees the decode-step graph of {@code owner}. */
+    @Override
+    public synchronized void release(Object owner) {
+        StepGraph g = graphs.remove(owner);
+        if (g != null) {
+            g.close();
+        }
+    }
+
+    /** The device position slot while a step is recorded, else NULL. */
+    private MemorySegment devPos() {
+        return capturing != null ? capturing.slot.at(4) : MemorySegment.NULL;
     }
 
     /** Host segments are staged through device memory per call. */
@@ -346,13 +481,18 @@ public final class CudaBackend implements Backend {
             return;
         }
         closed = true;
+        graphs.values().forEach(StepGraph::close);
+        graphs.clear();
         weights.forEach(DeviceBuffer::close);
         weights.clear();
+        retired.forEach(DeviceBuffer::close);
+        retired.clear();
         ropeTables.values().forEach(DeviceBuffer::close);
         ropeTables.clear();
         if (scratch != null) {
             scratch.close();
         }
+        CudaRuntime.cudaStreamDestroy(stream);
     }
 
     /** Registers the backend with {@link java.util.ServiceLoader}. */

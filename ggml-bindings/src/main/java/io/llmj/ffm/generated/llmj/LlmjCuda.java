@@ -238,6 +238,7 @@ public class LlmjCuda extends LlmjCuda$shared {
             LlmjCuda.C_POINTER,
             LlmjCuda.C_FLOAT,
             LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER,
             LlmjCuda.C_POINTER
         );
 
@@ -249,7 +250,7 @@ public class LlmjCuda extends LlmjCuda$shared {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * int llmj_cuda_rope(float *x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t rope_dims, int64_t start_pos, const float *inv_freq, float pos_scale, int neox, void *stream)
+     * int llmj_cuda_rope(float *x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t rope_dims, int64_t start_pos, const float *inv_freq, float pos_scale, int neox, const int32_t *dev_pos, void *stream)
      * }
      */
     public static FunctionDescriptor llmj_cuda_rope$descriptor() {
@@ -259,7 +260,7 @@ public class LlmjCuda extends LlmjCuda$shared {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * int llmj_cuda_rope(float *x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t rope_dims, int64_t start_pos, const float *inv_freq, float pos_scale, int neox, void *stream)
+     * int llmj_cuda_rope(float *x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t rope_dims, int64_t start_pos, const float *inv_freq, float pos_scale, int neox, const int32_t *dev_pos, void *stream)
      * }
      */
     public static MethodHandle llmj_cuda_rope$handle() {
@@ -269,7 +270,7 @@ public class LlmjCuda extends LlmjCuda$shared {
     /**
      * Address for:
      * {@snippet lang=c :
-     * int llmj_cuda_rope(float *x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t rope_dims, int64_t start_pos, const float *inv_freq, float pos_scale, int neox, void *stream)
+     * int llmj_cuda_rope(float *x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t rope_dims, int64_t start_pos, const float *inv_freq, float pos_scale, int neox, const int32_t *dev_pos, void *stream)
      * }
      */
     public static MemorySegment llmj_cuda_rope$address() {
@@ -278,16 +279,16 @@ public class LlmjCuda extends LlmjCuda$shared {
 
     /**
      * {@snippet lang=c :
-     * int llmj_cuda_rope(float *x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t rope_dims, int64_t start_pos, const float *inv_freq, float pos_scale, int neox, void *stream)
+     * int llmj_cuda_rope(float *x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t rope_dims, int64_t start_pos, const float *inv_freq, float pos_scale, int neox, const int32_t *dev_pos, void *stream)
      * }
      */
-    public static int llmj_cuda_rope(MemorySegment x, long n, long n_heads, long head_dim, long rope_dims, long start_pos, MemorySegment inv_freq, float pos_scale, int neox, MemorySegment stream) {
+    public static int llmj_cuda_rope(MemorySegment x, long n, long n_heads, long head_dim, long rope_dims, long start_pos, MemorySegment inv_freq, float pos_scale, int neox, MemorySegment dev_pos, MemorySegment stream) {
         var mh$ = llmj_cuda_rope.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
-                traceDowncall("llmj_cuda_rope", x, n, n_heads, head_dim, rope_dims, start_pos, inv_freq, pos_scale, neox, stream);
+                traceDowncall("llmj_cuda_rope", x, n, n_heads, head_dim, rope_dims, start_pos, inv_freq, pos_scale, neox, dev_pos, stream);
             }
-            return (int)mh$.invokeExact(x, n, n_heads, head_dim, rope_dims, start_pos, inv_freq, pos_scale, neox, stream);
+            return (int)mh$.invokeExact(x, n, n_heads, head_dim, rope_dims, start_pos, inv_freq, pos_scale, neox, dev_pos, stream);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
@@ -304,6 +305,7 @@ public class LlmjCuda extends LlmjCuda$shared {
             LlmjCuda.C_LONG,
             LlmjCuda.C_LONG,
             LlmjCuda.C_LONG,
+            LlmjCuda.C_POINTER,
             LlmjCuda.C_POINTER
         );
 
@@ -315,7 +317,7 @@ public class LlmjCuda extends LlmjCuda$shared {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * int llmj_cuda_store_kv(const float *src, void *cache, int cache_type, int64_t kv_dim, int64_t n, int64_t start_pos, void *stream)
+     * int llmj_cuda_store_kv(const float *src, void *cache, int cache_type, int64_t kv_dim, int64_t n, int64_t start_pos, const int32_t *dev_pos, void *stream)
      * }
      */
     public static FunctionDescriptor llmj_cuda_store_kv$descriptor() {
@@ -325,7 +327,7 @@ public class LlmjCuda extends LlmjCuda$shared {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * int llmj_cuda_store_kv(const float *src, void *cache, int cache_type, int64_t kv_dim, int64_t n, int64_t start_pos, void *stream)
+     * int llmj_cuda_store_kv(const float *src, void *cache, int cache_type, int64_t kv_dim, int64_t n, int64_t start_pos, const int32_t *dev_pos, void *stream)
      * }
      */
     public static MethodHandle llmj_cuda_store_kv$handle() {
@@ -335,7 +337,7 @@ public class LlmjCuda extends LlmjCuda$shared {
     /**
      * Address for:
      * {@snippet lang=c :
-     * int llmj_cuda_store_kv(const float *src, void *cache, int cache_type, int64_t kv_dim, int64_t n, int64_t start_pos, void *stream)
+     * int llmj_cuda_store_kv(const float *src, void *cache, int cache_type, int64_t kv_dim, int64_t n, int64_t start_pos, const int32_t *dev_pos, void *stream)
      * }
      */
     public static MemorySegment llmj_cuda_store_kv$address() {
@@ -344,16 +346,16 @@ public class LlmjCuda extends LlmjCuda$shared {
 
     /**
      * {@snippet lang=c :
-     * int llmj_cuda_store_kv(const float *src, void *cache, int cache_type, int64_t kv_dim, int64_t n, int64_t start_pos, void *stream)
+     * int llmj_cuda_store_kv(const float *src, void *cache, int cache_type, int64_t kv_dim, int64_t n, int64_t start_pos, const int32_t *dev_pos, void *stream)
      * }
      */
-    public static int llmj_cuda_store_kv(MemorySegment src, MemorySegment cache, int cache_type, long kv_dim, long n, long start_pos, MemorySegment stream) {
+    public static int llmj_cuda_store_kv(MemorySegment src, MemorySegment cache, int cache_type, long kv_dim, long n, long start_pos, MemorySegment dev_pos, MemorySegment stream) {
         var mh$ = llmj_cuda_store_kv.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
-                traceDowncall("llmj_cuda_store_kv", src, cache, cache_type, kv_dim, n, start_pos, stream);
+                traceDowncall("llmj_cuda_store_kv", src, cache, cache_type, kv_dim, n, start_pos, dev_pos, stream);
             }
-            return (int)mh$.invokeExact(src, cache, cache_type, kv_dim, n, start_pos, stream);
+            return (int)mh$.invokeExact(src, cache, cache_type, kv_dim, n, start_pos, dev_pos, stream);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
@@ -377,6 +379,7 @@ public class LlmjCuda extends LlmjCuda$shared {
             LlmjCuda.C_FLOAT,
             LlmjCuda.C_FLOAT,
             LlmjCuda.C_LONG,
+            LlmjCuda.C_POINTER,
             LlmjCuda.C_POINTER
         );
 
@@ -388,7 +391,7 @@ public class LlmjCuda extends LlmjCuda$shared {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * int llmj_cuda_attention(const float *q, const void *k_cache, const void *v_cache, int cache_type, float *out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float softcap, int64_t window, void *stream)
+     * int llmj_cuda_attention(const float *q, const void *k_cache, const void *v_cache, int cache_type, float *out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float softcap, int64_t window, const int32_t *dev_pos, void *stream)
      * }
      */
     public static FunctionDescriptor llmj_cuda_attention$descriptor() {
@@ -398,7 +401,7 @@ public class LlmjCuda extends LlmjCuda$shared {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * int llmj_cuda_attention(const float *q, const void *k_cache, const void *v_cache, int cache_type, float *out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float softcap, int64_t window, void *stream)
+     * int llmj_cuda_attention(const float *q, const void *k_cache, const void *v_cache, int cache_type, float *out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float softcap, int64_t window, const int32_t *dev_pos, void *stream)
      * }
      */
     public static MethodHandle llmj_cuda_attention$handle() {
@@ -408,7 +411,7 @@ public class LlmjCuda extends LlmjCuda$shared {
     /**
      * Address for:
      * {@snippet lang=c :
-     * int llmj_cuda_attention(const float *q, const void *k_cache, const void *v_cache, int cache_type, float *out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float softcap, int64_t window, void *stream)
+     * int llmj_cuda_attention(const float *q, const void *k_cache, const void *v_cache, int cache_type, float *out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float softcap, int64_t window, const int32_t *dev_pos, void *stream)
      * }
      */
     public static MemorySegment llmj_cuda_attention$address() {
@@ -417,16 +420,16 @@ public class LlmjCuda extends LlmjCuda$shared {
 
     /**
      * {@snippet lang=c :
-     * int llmj_cuda_attention(const float *q, const void *k_cache, const void *v_cache, int cache_type, float *out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float softcap, int64_t window, void *stream)
+     * int llmj_cuda_attention(const float *q, const void *k_cache, const void *v_cache, int cache_type, float *out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float softcap, int64_t window, const int32_t *dev_pos, void *stream)
      * }
      */
-    public static int llmj_cuda_attention(MemorySegment q, MemorySegment k_cache, MemorySegment v_cache, int cache_type, MemorySegment out, long n, long start_pos, long n_heads, long n_kv_heads, long head_dim, float scale, float softcap, long window, MemorySegment stream) {
+    public static int llmj_cuda_attention(MemorySegment q, MemorySegment k_cache, MemorySegment v_cache, int cache_type, MemorySegment out, long n, long start_pos, long n_heads, long n_kv_heads, long head_dim, float scale, float softcap, long window, MemorySegment dev_pos, MemorySegment stream) {
         var mh$ = llmj_cuda_attention.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
-                traceDowncall("llmj_cuda_attention", q, k_cache, v_cache, cache_type, out, n, start_pos, n_heads, n_kv_heads, head_dim, scale, softcap, window, stream);
+                traceDowncall("llmj_cuda_attention", q, k_cache, v_cache, cache_type, out, n, start_pos, n_heads, n_kv_heads, head_dim, scale, softcap, window, dev_pos, stream);
             }
-            return (int)mh$.invokeExact(q, k_cache, v_cache, cache_type, out, n, start_pos, n_heads, n_kv_heads, head_dim, scale, softcap, window, stream);
+            return (int)mh$.invokeExact(q, k_cache, v_cache, cache_type, out, n, start_pos, n_heads, n_kv_heads, head_dim, scale, softcap, window, dev_pos, stream);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
