@@ -55,6 +55,16 @@ class GpuLayersTest {
                 int onGpu = layers < 0 || layers > n ? n : layers;
                 assertEquals(onGpu, m.gpuLayers(), "layers on the GPU for gpuLayers " + layers);
                 assertEquals(onGpu == n ? "fakegpu" : onGpu == 0 ? "java" : "fakegpu+java", m.backendName());
+                if (onGpu > 0) {                                   // the right weights went to the "GPU"
+                    List<String> names = FakeGpuBackend.created().get(FakeGpuBackend.created().size() - 1).weightNames();
+                    for (int l = 0; l < n; l++) {
+                        String prefix = "blk." + l + ".";
+                        assertEquals(l < onGpu ? 9 : 0, names.stream().filter(x -> x.startsWith(prefix)).count(),
+                                "weights of layer " + l + " on the GPU with gpuLayers " + layers);
+                    }
+                    assertEquals(onGpu == n, names.contains("token_embd.weight"), "embedding on the GPU only when all is");
+                    assertEquals(onGpu == n, names.contains("output_norm.weight"), "output on the GPU only when all is");
+                }
                 float[][] got = logits(m);
                 for (int r = 0; r < want.length; r++) {
                     assertArrayEquals(want[r], got[r], "gpuLayers " + layers + ", row " + r);

@@ -28,6 +28,7 @@ public final class FakeGpuBackend extends HostBackend {
 
     private final JavaBackend reference = new JavaBackend();
     private final List<Buffer> buffers = new ArrayList<>();
+    private final List<String> weightNames = new ArrayList<>();
     private long weightBytes;
     private boolean closed;
 
@@ -46,6 +47,11 @@ public final class FakeGpuBackend extends HostBackend {
     /** Every backend created since {@link #enable}. */
     public static synchronized List<FakeGpuBackend> created() {
         return List.copyOf(CREATED);
+    }
+
+    /** Names of the weights prepared here, in order. */
+    public synchronized List<String> weightNames() {
+        return List.copyOf(weightNames);
     }
 
     public boolean isClosed() {
@@ -92,6 +98,7 @@ public final class FakeGpuBackend extends HostBackend {
         reserve(bytes, name);
         Weight w = super.weight(name, type, shape, data);
         weightBytes += bytes;
+        weightNames.add(name);
         return w;
     }
 

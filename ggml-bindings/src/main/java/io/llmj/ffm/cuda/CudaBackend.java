@@ -31,8 +31,9 @@ import java.util.Set;
  * bindings; only {@link #read} brings results back. Weights are uploaded asynchronously through
  * pinned staging buffers ({@link PinnedUploader}); ops that read a weight wait for the uploads first,
  * and {@link #finishLoading} waits and frees the staging memory. A device allocation that fails
- * throws {@link GpuOutOfMemoryException} saying what was asked for and what the device had free. Weight types with kernels: F32, F16, BF16,
- * Q8_0 and Q4_0 ({@link #supports}); a model with other types runs on another backend.
+ * throws {@link GpuOutOfMemoryException} saying what was asked for and what the device had free.
+ * Weight types with kernels: F32, F16, BF16, Q8_0 and Q4_0 ({@link #supports}); a model with other
+ * types runs on another backend.
  * Methods are synchronized: generators sharing one model take turns on the device.
  */
 public final class CudaBackend implements Backend {
@@ -71,6 +72,7 @@ public final class CudaBackend implements Backend {
             CudaRuntime.cudaGetLastError();
             throw new BackendUnavailableException("cudaSetDevice(" + this.device + ") failed: " + Cuda.errorText(err));
         }
+        THREAD_DEVICE.get()[0] = this.device;
     }
 
     @Override
@@ -171,20 +173,36 @@ public final class CudaBackend implements Backend {
     /** A weight matrix (or vector) in device memory. */
     record DeviceWeight(String name, GgmlType type, int rows, int cols, long rowBytes, DeviceBuffer data) implements Weight {}
 
-    private static DeviceBuffer dev(Buffer b) {
+    /** The device buffer; makes the calling thread use this backend's device. */
+    private DeviceBuffer dev(Buffer b) {
+        onDevice();
         return (DeviceBuffer) b;
     }
 
     /** The device weight; waits first for weight uploads still in flight. */
     private DeviceWeight dw(Weight w) {
+        onDevice();
         if (uploader != null && uploader.pending()) {
             uploader.finish();
         }
         return (DeviceWeight) w;
     }
 
+    /** The device each thread last set through a CudaBackend (cudaSetDevice is per thread; a new thread starts on 0). */
+    private static final ThreadLocal<int[]> THREAD_DEVICE = ThreadLocal.withInitial(() -> new int[] {0});
+
+    /** Makes this backend's device current on the calling thread. */
+    private void onDevice() {
+        int[] current = THREAD_DEVICE.get();
+        if (current[0] != device) {
+            Cuda.check(CudaRuntime.cudaSetDevice(device), "cudaSetDevice(" + device + ")");
+            current[0] = device;
+        }
+    }
+
     @Override
     public synchronized Buffer allocate(long n) {
+        onDevice();
         return new DeviceBuffer(n, 4 * n, GgmlType.F32, "activations (" + n + " floats)", true);
     }
 
@@ -193,6 +211,7 @@ public final class CudaBackend implements Backend {
         if (type != GgmlType.F32 && type != GgmlType.F16) {
             throw new UnsupportedOperationException("KV cache type " + type + " (F32 and F16 are supported)");
         }
+        onDevice();
         return new DeviceBuffer(n, type.byteSize(n), type, "a KV cache layer (" + n + " " + type + " values)", true);
     }
 
@@ -217,6 +236,7 @@ public final class CudaBackend implements Backend {
         if (src.byteSize() < bytes) {
             throw new IllegalArgumentException(name + ": " + src.byteSize() + " bytes of data, need " + bytes);
         }
+        onDevice();
         DeviceBuffer buf = new DeviceBuffer(cols * rows, bytes, t, name, false);
         weights.add(buf);
         upload(buf, src.asSlice(0, bytes));
@@ -280,6 +300,7 @@ public final class CudaBackend implements Backend {
         if (scratch == null || scratch.bytes < bytes) {
             if (scratch != null) {
                 scratch.close();
+                scratch = null;               // not left pointing at freed memory if the next allocation fails
             }
             scratch = new DeviceBuffer(Math.max(bytes, 1 << 16));
         }
@@ -421,6 +442,11 @@ public final class CudaBackend implements Backend {
             return;
         }
         closed = true;
+        try {
+            onDevice();
+        } catch (RuntimeException e) {
+            // free what can be freed regardless
+        }
         if (uploader != null) {
             uploader.close();                 // waits for copies still in flight before their memory goes
             uploader = null;
