@@ -6,6 +6,8 @@ import io.llmj.arch.Forwards;
 import io.llmj.arch.GgufModelSource;
 import io.llmj.arch.HfModelSource;
 import io.llmj.arch.ModelConfig;
+import io.llmj.arch.Placement;
+import io.llmj.arch.TensorSource;
 import io.llmj.backend.Backend;
 import io.llmj.backend.BackendProvider;
 import io.llmj.backend.Backends;
@@ -23,6 +25,7 @@ import java.lang.foreign.Arena;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Set;
 
 /**
@@ -43,19 +46,19 @@ public final class Model implements AutoCloseable {
     private final Path path;
     private final Arena arena;
     private final AutoCloseable file;
-    private final Backend backend;
+    private final List<Backend> backends;
     private final Forward forward;
     private final Tokenizer tokenizer;
     private final ChatTemplate chatTemplate;
     /** Whether the tokenizer prepends BOS when asked to add special tokens. */
     private final boolean addsBos;
 
-    private Model(Path path, Arena arena, AutoCloseable file, Backend backend, Forward forward, Tokenizer tokenizer,
+    private Model(Path path, Arena arena, AutoCloseable file, List<Backend> backends, Forward forward, Tokenizer tokenizer,
                   ChatTemplate chatTemplate) {
         this.path = path;
         this.arena = arena;
         this.file = file;
-        this.backend = backend;
+        this.backends = backends;
         this.forward = forward;
         this.tokenizer = tokenizer;
         this.chatTemplate = chatTemplate;
@@ -81,10 +84,9 @@ public final class Model implements AutoCloseable {
         }
         Arena arena = Arena.ofShared();
         AutoCloseable file = null;
-        Backend backend = null;
         try {
             ModelConfig config;
-            io.llmj.arch.TensorSource tensors;
+            TensorSource tensors;
             Tokenizer tokenizer;
             ChatTemplate chat;
             if (Files.isDirectory(path)) {
@@ -105,46 +107,128 @@ public final class Model implements AutoCloseable {
                 tokenizer = new LlamaCppTokenizer(Vocabulary.fromGguf(g));
                 chat = ChatTemplate.fromGguf(g);
             }
-            backend = chooseBackend(options.backend(), options.threads(), tensors.matrixTypes());
-            Forward forward = Forwards.create(config, tensors, backend);
-            return new Model(path, arena, file, backend, forward, tokenizer, chat);
+            Loaded loaded = build(config, tensors, options);
+            return new Model(path, arena, file, loaded.backends(), loaded.forward(), tokenizer, chat);
         } catch (RuntimeException | Error e) {
-            if (backend != null) {
-                backend.close();
+            try {
+                if (file != null) {
+                    file.close();
+                }
+            } catch (Exception suppressed) {
+                e.addSuppressed(suppressed);
             }
             arena.close();
             throw e;
         }
     }
 
-    /** The backend named, or the best available one that runs every weight type in {@code types}. */
-    private static Backend chooseBackend(String name, int threads, Set<GgmlType> types) {
-        if (!name.equals("auto")) {
-            Backend b = Backends.create(name, threads);
+    /** The backends a model runs on and its forward pass. */
+    private record Loaded(List<Backend> backends, Forward forward) {}
+
+    /**
+     * The backend named (with "auto": the best available one that has kernels for every weight type
+     * and on which the weights fit), the model's layers placed on it as {@code gpuLayers} asks, and the
+     * forward pass with its weights prepared. With "auto", a backend that fails (a GPU out of memory,
+     * say) is closed and the next one tried; the choice and every backend passed over are logged.
+     */
+    private static Loaded build(ModelConfig config, TensorSource tensors, ModelOptions o) {
+        Set<GgmlType> types = tensors.matrixTypes();
+        if (!o.backend().equals("auto")) {
+            Backend b = Backends.create(o.backend(), o.threads(), Math.max(0, o.device()));
             for (GgmlType t : types) {
                 if (!b.supports(Op.MATMUL, t) && !b.supports(Op.MATVEC, t)) {
                     b.close();
-                    throw new BackendUnavailableException("backend '" + name + "' cannot multiply " + t + " weights yet");
+                    throw new BackendUnavailableException("backend '" + o.backend() + "' cannot multiply " + t + " weights yet");
                 }
             }
-            return b;
+            Loaded l = place(b, config, tensors, o, types);
+            LOG.log(Level.INFO, "llmj: {0}", describe(l.forward().placement()));
+            return l;
         }
-        StringBuilder skipped = new StringBuilder();
+        StringBuilder passed = new StringBuilder();
         for (BackendProvider p : Backends.providers()) {
+            String why = p.unavailableReason();
+            if (why == null && p.accelerator() && o.gpuLayers() == 0) {
+                why = "gpuLayers is 0";
+            }
+            if (why == null) {
+                try {
+                    Backend b = p.create(o.threads(), p.accelerator() ? Math.max(0, o.device()) : 0);
+                    GgmlType missing = types.stream().filter(t -> !b.supports(Op.MATMUL, t)).findFirst().orElse(null);
+                    if (missing == null) {
+                        Loaded l = place(b, config, tensors, o, types);
+                        LOG.log(Level.INFO, "llmj: {0}{1}", describe(l.forward().placement()), passed);
+                        return l;
+                    }
+                    b.close();
+                    why = "no " + missing + " kernels yet";
+                } catch (BackendUnavailableException e) {     // a GPU out of memory among others; all freed again
+                    why = e.getMessage();
+                    LOG.log(Level.WARNING, "llmj: backend ''{0}'' failed, trying the next one: {1}", p.name(), why);
+                }
+            }
+            passed.append("; '").append(p.name()).append("' passed over: ").append(why);
+        }
+        throw new BackendUnavailableException("no backend can run this model" + passed);
+    }
+
+    private static String describe(Placement p) {
+        return "running on " + p.describe();
+    }
+
+    /**
+     * The model's layers on {@code main}: all of them, or for an accelerator the first
+     * {@code gpuLayers} with the rest on the best host backend. Closes every backend it has (main
+     * included) if anything fails, and those it does not use.
+     */
+    private static Loaded place(Backend main, ModelConfig config, TensorSource tensors, ModelOptions o, Set<GgmlType> types) {
+        int n = config.nLayers();
+        Backend host = null;
+        try {
+            Placement placement;
+            if (!main.accelerator() || o.gpuLayers() < 0 || o.gpuLayers() >= n) {
+                placement = Placement.single(main, n);
+            } else {
+                host = hostBackend(o.threads(), types);
+                placement = o.gpuLayers() == 0 ? Placement.single(host, n) : Placement.split(main, o.gpuLayers(), host, n);
+            }
+            Forward forward = Forwards.create(config, tensors, placement.withProgress(o.progress()));
+            List<Backend> used = placement.backends();
+            for (Backend b : new Backend[] {main, host}) {
+                if (b != null && !used.contains(b)) {
+                    b.close();
+                }
+            }
+            return new Loaded(used, forward);
+        } catch (RuntimeException | Error e) {
+            main.close();
+            if (host != null) {
+                host.close();
+            }
+            throw e;
+        }
+    }
+
+    /** The best available backend in host memory with kernels for every type in {@code types}. */
+    private static Backend hostBackend(int threads, Set<GgmlType> types) {
+        StringBuilder passed = new StringBuilder();
+        for (BackendProvider p : Backends.providers()) {
+            if (p.accelerator()) {
+                continue;
+            }
             String why = p.unavailableReason();
             if (why == null) {
                 Backend b = p.create(threads);
                 GgmlType missing = types.stream().filter(t -> !b.supports(Op.MATMUL, t)).findFirst().orElse(null);
                 if (missing == null) {
-                    LOG.log(Level.DEBUG, "llmj: backend ''{0}''{1}", b.name(), skipped);
                     return b;
                 }
                 b.close();
                 why = "no " + missing + " kernels yet";
             }
-            skipped.append("; '").append(p.name()).append("' passed over: ").append(why);
+            passed.append("; '").append(p.name()).append("': ").append(why);
         }
-        throw new BackendUnavailableException("no backend can run this model" + skipped);
+        throw new BackendUnavailableException("no CPU backend can run the layers not on the GPU" + passed);
     }
 
     /** The model's tokenizer. */
@@ -205,9 +289,32 @@ public final class Model implements AutoCloseable {
         return forward.config().vocabSize();
     }
 
-    /** The name of the backend running the model ("cpu", "cuda", "java"). */
+    /**
+     * The name of the backend running the model ("cpu", "cuda", "java"), or of both when the model is
+     * split between a GPU and the CPU ("cuda+cpu").
+     */
     public String backendName() {
-        return backend.name();
+        return forward.placement().name();
+    }
+
+    /** Where the model runs, e.g. "cuda #0 NVIDIA H100 ...: layers 0-11 (12/32); cpu: layers 12-31, embedding and output". */
+    public String backendDescription() {
+        return forward.placement().describe();
+    }
+
+    /** How many layers run on a GPU (0 when none does). */
+    public int gpuLayers() {
+        Placement p = forward.placement();
+        int n = 0;
+        for (int l = 0; l < p.nLayers(); l++) {
+            n += p.layer(l).accelerator() ? 1 : 0;
+        }
+        return n;
+    }
+
+    /** The number of decoder layers. */
+    public int layerCount() {
+        return forward.config().nLayers();
     }
 
     /**
@@ -243,7 +350,7 @@ public final class Model implements AutoCloseable {
         } catch (Exception e) {
             throw new LlmjException("closing " + path + " failed", e);
         } finally {
-            backend.close();
+            backends.forEach(Backend::close);
             if (arena.scope().isAlive()) {
                 arena.close();
             }

@@ -12,16 +12,22 @@ public interface Forward {
 
     ModelConfig config();
 
+    /** The backend of the first layer. */
     Backend backend();
+
+    /** Which backend holds each layer (one backend for all unless the model is split). */
+    default Placement placement() {
+        return Placement.single(backend(), config().nLayers());
+    }
 
     /** A fresh KV cache and scratch space for one generation; logits for every row of a batch. */
     default ForwardState newState(int contextLength, int maxBatch, GgmlType cacheType) {
-        return new ForwardState(backend(), config(), contextLength, maxBatch, maxBatch, cacheType);
+        return new ForwardState(placement(), config(), contextLength, maxBatch, maxBatch, cacheType);
     }
 
     /** As {@link #newState(int, int, GgmlType)}, with room for logits of only {@code logitRows} rows. */
     default ForwardState newState(int contextLength, int maxBatch, int logitRows, GgmlType cacheType) {
-        return new ForwardState(backend(), config(), contextLength, maxBatch, logitRows, cacheType);
+        return new ForwardState(placement(), config(), contextLength, maxBatch, logitRows, cacheType);
     }
 
     /**

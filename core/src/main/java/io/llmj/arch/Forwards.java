@@ -9,13 +9,27 @@ public final class Forwards {
 
     /** The forward pass for {@code config}'s architecture, its weights prepared on {@code backend}. */
     public static Forward create(ModelConfig config, TensorSource tensors, Backend backend) {
-        return switch (config.architecture()) {
-            case LLAMA, MISTRAL -> new LlamaForward(config, tensors, backend);
-            case QWEN2 -> new Qwen2Forward(config, tensors, backend);
-            case QWEN3 -> new Qwen3Forward(config, tensors, backend);
-            case PHI3 -> new Phi3Forward(config, tensors, backend);
-            case GEMMA2 -> new Gemma2Forward(config, tensors, backend);
+        return create(config, tensors, Placement.single(backend, config.nLayers()));
+    }
+
+    /**
+     * The forward pass for {@code config}'s architecture, each layer's weights prepared on the backend
+     * {@code placement} gives it. Once every weight is prepared, waits for the backends to finish
+     * their uploads ({@link Backend#finishLoading()}) and reports the load complete.
+     */
+    public static Forward create(ModelConfig config, TensorSource tensors, Placement placement) {
+        DecoderForward f = switch (config.architecture()) {
+            case LLAMA, MISTRAL -> new LlamaForward(config, tensors, placement);
+            case QWEN2 -> new Qwen2Forward(config, tensors, placement);
+            case QWEN3 -> new Qwen3Forward(config, tensors, placement);
+            case PHI3 -> new Phi3Forward(config, tensors, placement);
+            case GEMMA2 -> new Gemma2Forward(config, tensors, placement);
         };
+        for (Backend b : placement.backends()) {
+            b.finishLoading();
+        }
+        f.loaded();
+        return f;
     }
 
     /** Validates a batch against the state and returns its length. */
@@ -30,9 +44,9 @@ public final class Forwards {
         return n;
     }
 
-    /** Final norm and output projection, for every row or only the last; copies the logits out. */
+    /** Final norm and output projection, for every row or only the last, into {@code s.logits}. */
     static void logits(Backend b, ModelConfig c, ForwardState s, int n, boolean all, Weight norm, float normOffset,
-                       Weight output, float[] out) {
+                       Weight output) {
         int rows = all ? n : 1;
         if (rows > s.logitRows) {
             throw new IllegalArgumentException("logits for " + rows + " rows requested, the state holds " + s.logitRows);
@@ -45,6 +59,5 @@ public final class Forwards {
         if (c.finalSoftcap() > 0) {
             b.softcap(s.logits, c.finalSoftcap(), (long) rows * c.vocabSize());
         }
-        b.read(s.logits, 0, out, 0, rows * c.vocabSize());
     }
 }

@@ -23,8 +23,8 @@ public final class Gemma2Forward extends DecoderForward {
     record Layer(Weight attnNorm, Weight wq, Weight wk, Weight wv, Weight wo, Weight postAttnNorm,
                  Weight ffnNorm, Weight gate, Weight up, Weight down, Weight postFfwNorm) {}
 
-    public Gemma2Forward(ModelConfig config, TensorSource tensors, Backend backend) {
-        super(config, tensors, backend);
+    public Gemma2Forward(ModelConfig config, TensorSource tensors, Placement placement) {
+        super(config, tensors, placement);
         layers = new Layer[c.nLayers()];
         for (int l = 0; l < c.nLayers(); l++) {
             String p = "blk." + l + ".";
@@ -44,16 +44,16 @@ public final class Gemma2Forward extends DecoderForward {
     }
 
     @Override
-    public void forward(ForwardState s, int[] tokens, int pos, boolean allLogits, float[] logits) {
-        int n = Forwards.checkBatch(s, tokens, pos);
+    protected void compute(ForwardState s, int[] tokens, int pos, int n, boolean allLogits) {
         float off = c.normGainOffset();
         AttentionParams global = new AttentionParams(c.nHeads(), c.nKvHeads(), c.headDim(), c.queryScale(), c.attnSoftcap(), 0);
         AttentionParams local = new AttentionParams(c.nHeads(), c.nKvHeads(), c.headDim(), c.queryScale(), c.attnSoftcap(),
                 c.slidingWindow());
 
-        b.embed(tokenEmbd, tokens, (float) Math.sqrt(c.dim()), s.x);          // x = embeddings * sqrt(dim)
+        embed(s, tokens, (float) Math.sqrt(c.dim()));                              // x = embeddings * sqrt(dim)
         for (int l = 0; l < c.nLayers(); l++) {
             Layer L = layers[l];
+            Backend b = enter(s, l, n);                                            // layer l's backend (x crosses at a split)
             b.rmsNorm(s.x, L.attnNorm(), c.normEps(), off, c.dim(), n, s.xb);     // pre-attention norm
             b.matmul(L.wq(), s.xb, n, s.q);                                        // q, k, v projections
             b.matmul(L.wk(), s.xb, n, s.k);
@@ -74,6 +74,6 @@ public final class Gemma2Forward extends DecoderForward {
             b.rmsNorm(s.xb2, L.postFfwNorm(), c.normEps(), off, c.dim(), n, s.xb2); // post-feed-forward norm
             b.add(s.x, s.xb2, (long) n * c.dim());                                 // residual
         }
-        Forwards.logits(b, c, s, n, allLogits, outputNorm, off, output, logits);   // norm, project, soft-cap
+        logits(s, n, allLogits, off);                                      // norm, project, soft-cap
     }
 }

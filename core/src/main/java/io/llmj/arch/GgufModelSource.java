@@ -44,6 +44,15 @@ public final class GgufModelSource implements TensorSource {
     }
 
     @Override
+    public long totalBytes() {
+        long sum = 0;
+        for (GgufTensor t : file.tensors()) {
+            sum += t.data().byteSize();
+        }
+        return sum;
+    }
+
+    @Override
     public TensorRef require(String name) {
         TensorRef t = find(name);
         if (t == null) {

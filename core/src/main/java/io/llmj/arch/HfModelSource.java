@@ -95,6 +95,15 @@ public final class HfModelSource implements TensorSource {
     }
 
     @Override
+    public long totalBytes() {
+        long sum = 0;
+        for (SafetensorsTensor t : byGgufName.values()) {
+            sum += t.data().byteSize();
+        }
+        return sum;
+    }
+
+    @Override
     public TensorRef require(String name) {
         TensorRef t = find(name);
         if (t == null) {

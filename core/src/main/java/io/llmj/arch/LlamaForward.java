@@ -26,8 +26,8 @@ public final class LlamaForward extends DecoderForward {
     record Layer(Weight attnNorm, Weight wq, Weight wk, Weight wv, Weight wo,
                  Weight ffnNorm, Weight gate, Weight up, Weight down) {}
 
-    public LlamaForward(ModelConfig config, TensorSource tensors, Backend backend) {
-        super(config, tensors, backend);
+    public LlamaForward(ModelConfig config, TensorSource tensors, Placement placement) {
+        super(config, tensors, placement);
         layers = new Layer[c.nLayers()];
         for (int l = 0; l < c.nLayers(); l++) {
             String p = "blk." + l + ".";
@@ -45,13 +45,13 @@ public final class LlamaForward extends DecoderForward {
     }
 
     @Override
-    public void forward(ForwardState s, int[] tokens, int pos, boolean allLogits, float[] logits) {
-        int n = Forwards.checkBatch(s, tokens, pos);
+    protected void compute(ForwardState s, int[] tokens, int pos, int n, boolean allLogits) {
         AttentionParams attn = new AttentionParams(c.nHeads(), c.nKvHeads(), c.headDim(), c.queryScale(), 0, c.slidingWindow());
 
-        b.embed(tokenEmbd, tokens, 1f, s.x);                                  // x = token embeddings
+        embed(s, tokens, 1f);                                                  // x = token embeddings
         for (int l = 0; l < c.nLayers(); l++) {
             Layer L = layers[l];
+            Backend b = enter(s, l, n);                                        // layer l's backend (x crosses at a split)
             // attention block
             b.rmsNorm(s.x, L.attnNorm(), c.normEps(), 0f, c.dim(), n, s.xb);  // h = rmsnorm(x) * attn_norm
             b.matmul(L.wq(), s.xb, n, s.q);                                    // q = Wq h
@@ -72,6 +72,6 @@ public final class LlamaForward extends DecoderForward {
             b.matmul(L.down(), s.hb, n, s.xb2);                                // down projection
             b.add(s.x, s.xb2, (long) n * c.dim());                             // residual
         }
-        Forwards.logits(b, c, s, n, allLogits, outputNorm, 0f, output, logits);  // final norm + output projection
+        logits(s, n, allLogits, 0f);                                   // final norm + output projection
     }
 }

@@ -13,4 +13,9 @@ public interface TensorSource {
 
     /** The element types of the model's 2-D weights (what the backend must multiply). */
     java.util.Set<io.llmj.quant.GgmlType> matrixTypes();
+
+    /** Bytes of tensor data in the model's files (what a load reports progress against); 0 if unknown. */
+    default long totalBytes() {
+        return 0;
+    }
 }

@@ -17,6 +17,19 @@ public interface Backend extends AutoCloseable {
     /** Short name: "java", "cpu", "cuda". */
     String name();
 
+    /** What runs the kernels, for logs: "cpu", "cuda device #0 (NVIDIA H100 ...)". The default is {@link #name()}. */
+    default String describe() {
+        return name();
+    }
+
+    /**
+     * Whether buffers and weights live in an accelerator's own memory (the GPU), so that a model may be
+     * split between it and a host backend ({@code ModelOptions.withGpuLayers}). The default is false.
+     */
+    default boolean accelerator() {
+        return false;
+    }
+
     /** Whether {@code op} is implemented for weights of {@code type}. */
     boolean supports(Op op, GgmlType type);
 
@@ -35,6 +48,13 @@ public interface Backend extends AutoCloseable {
      * @param data  exactly {@code type.byteSize(cols) * rows} bytes
      */
     Weight weight(String name, GgmlType type, long[] shape, MemorySegment data);
+
+    /**
+     * Waits until every weight {@link #weight} returned is in place (a backend may upload them
+     * asynchronously) and releases whatever was used to stage them. Called once after a model's weights
+     * are all prepared; ops may also be called without it. The default does nothing.
+     */
+    default void finishLoading() {}
 
     /** Copies {@code n} floats from {@code src[srcOff..]} into {@code dst} at element {@code offset}. */
     void write(Buffer dst, long offset, float[] src, int srcOff, int n);

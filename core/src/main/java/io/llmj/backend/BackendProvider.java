@@ -24,4 +24,22 @@ public interface BackendProvider {
     default Backend create(int threads) {
         return create();
     }
+
+    /**
+     * Creates the backend on device {@code device} (an index among the backend's devices), with
+     * {@code threads} CPU threads where that applies. Backends without devices accept only device 0.
+     *
+     * @throws BackendUnavailableException if there is no such device
+     */
+    default Backend create(int threads, int device) {
+        if (device != 0) {
+            throw new BackendUnavailableException("backend '" + name() + "' has no device #" + device + " (only #0)");
+        }
+        return create(threads);
+    }
+
+    /** Whether the backend runs on an accelerator with its own memory ({@link Backend#accelerator()}). */
+    default boolean accelerator() {
+        return false;
+    }
 }

@@ -33,15 +33,43 @@ public final class Backends {
         return create(name, 0);
     }
 
-    /** As {@link #create(String)}, with {@code threads} CPU threads where that applies (0: the backend's default). */
+    /**
+     * As {@link #create(String)}, with {@code threads} CPU threads where that applies (0: the backend's
+     * default). A name may pick a device: "cuda:1".
+     */
     public static Backend create(String name, int threads) {
+        int colon = name.indexOf(':');
+        if (colon < 0) {
+            return create(name, threads, 0);
+        }
+        int device;
+        try {
+            device = Integer.parseInt(name.substring(colon + 1).strip());
+        } catch (NumberFormatException e) {
+            throw new BackendUnavailableException("bad device in backend name '" + name + "' (e.g. \"cuda:1\")");
+        }
+        return create(name.substring(0, colon), threads, device);
+    }
+
+    /** The provider called {@code name} (no device suffix), or null. */
+    public static BackendProvider provider(String name) {
+        for (BackendProvider p : providers()) {
+            if (p.name().equals(name)) {
+                return p;
+            }
+        }
+        return null;
+    }
+
+    /** Creates backend {@code name} on device {@code device} with {@code threads} CPU threads where that applies. */
+    public static Backend create(String name, int threads, int device) {
         for (BackendProvider p : providers()) {
             if (p.name().equals(name)) {
                 String why = p.unavailableReason();
                 if (why != null) {
                     throw new BackendUnavailableException("backend '" + name + "' is unavailable: " + why);
                 }
-                return p.create(threads);
+                return p.create(threads, device);
             }
         }
         throw new BackendUnavailableException("no backend named '" + name + "'; known: "

@@ -25,6 +25,11 @@ public abstract class HfTinyReference {
     /** The backend under test. */
     protected abstract io.llmj.backend.Backend backend();
 
+    /** The forward pass under test: by default every layer on {@link #backend()}; split tests override it. */
+    protected Forward forward(ModelConfig c, TensorSource src) {
+        return Forwards.create(c, src, backend());
+    }
+
     static final double TOL = 1e-4;
 
     @ParameterizedTest(name = "{0}")
@@ -35,7 +40,7 @@ public abstract class HfTinyReference {
         try (SafetensorsCheckpoint ckpt = SafetensorsCheckpoint.open(dir)) {
             HfModelSource src = new HfModelSource(dir, HfConfig.read(dir.resolve("config.json")), ckpt);
             ModelConfig c = src.config();
-            Forward fwd = Forwards.create(c, src, backend());
+            Forward fwd = forward(c, src);
             int[] input = ints(ref.get("input_ids"));
             float[][] expected = matrix(ref.get("logits"));
             try (ForwardState s = fwd.newState(64, 32, GgmlType.F32)) {

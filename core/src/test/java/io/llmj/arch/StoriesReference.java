@@ -24,6 +24,11 @@ public abstract class StoriesReference {
     /** The backend under test. */
     protected abstract io.llmj.backend.Backend backend();
 
+    /** The forward pass under test: by default every layer on {@link #backend()}; split tests override it. */
+    protected Forward forward(ModelConfig c, TensorSource src) {
+        return Forwards.create(c, src, backend());
+    }
+
     static final double TOL = 1e-4;
 
     @Test
@@ -33,7 +38,7 @@ public abstract class StoriesReference {
             GgufModelSource src = new GgufModelSource(f);
             ModelConfig c = src.config();
             assertEquals(512, c.vocabSize());
-            Forward fwd = Forwards.create(c, src, backend());
+            Forward fwd = forward(c, src);
             int caseNo = 0;
             for (Object o : (List<?>) ref.get("cases")) {
                 caseNo++;

@@ -1,6 +1,7 @@
 package io.llmj.ffm.cuda;
 
 import io.llmj.BackendUnavailableException;
+import io.llmj.GpuOutOfMemoryException;
 import io.llmj.ffm.NativeException;
 import io.llmj.ffm.NativeLibraries;
 import io.llmj.ffm.generated.cuda.CudaRuntime;
@@ -158,6 +159,35 @@ public final class Cuda {
             }
             return best;
         }
+    }
+
+    /**
+     * The exception for a failed allocation of {@code bytes} for {@code what} on the current device,
+     * with the device's free and total memory (cudaMemGetInfo).
+     */
+    static GpuOutOfMemoryException outOfMemory(String what, long bytes) {
+        long free = -1;
+        long total = -1;
+        String name = "CUDA device";
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment f = a.allocate(ValueLayout.JAVA_LONG);
+            MemorySegment t = a.allocate(ValueLayout.JAVA_LONG);
+            if (CudaRuntime.cudaMemGetInfo(f, t) == CudaRuntime.cudaSuccess()) {
+                free = f.get(ValueLayout.JAVA_LONG, 0);
+                total = t.get(ValueLayout.JAVA_LONG, 0);
+            } else {
+                CudaRuntime.cudaGetLastError();
+            }
+            MemorySegment d = a.allocate(ValueLayout.JAVA_INT);
+            if (CudaRuntime.cudaGetDevice(d) == CudaRuntime.cudaSuccess()) {
+                int index = d.get(ValueLayout.JAVA_INT, 0);
+                name = devices().stream().filter(x -> x.index() == index).findFirst()
+                        .map(x -> "CUDA device #" + x.index() + " (" + x.name() + ")").orElse("CUDA device #" + index);
+            }
+        } catch (RuntimeException e) {
+            // the exception below is what matters
+        }
+        return new GpuOutOfMemoryException(name, what, bytes, free, total);
     }
 
     /** "cudaErrorX: description". */

@@ -1,5 +1,7 @@
 package io.llmj.ffm.cuda;
 
+import io.llmj.BackendUnavailableException;
+import io.llmj.GpuOutOfMemoryException;
 import io.llmj.backend.AttentionParams;
 import io.llmj.backend.Backend;
 import io.llmj.backend.BackendProvider;
@@ -26,8 +28,12 @@ import java.util.Set;
 /**
  * The CUDA backend: weights, activations and the KV cache live in device memory; every op is a
  * hand-written kernel in libllmj_cuda.so enqueued on the default stream through the generated
- * bindings; only {@link #read} brings results back. Weight types with kernels: F32, F16, BF16,
- * Q8_0 and Q4_0 ({@link #supports}); a model with other types runs on another backend.
+ * bindings; only {@link #read} brings results back. Weights are uploaded asynchronously through
+ * pinned staging buffers ({@link PinnedUploader}); ops that read a weight wait for the uploads first,
+ * and {@link #finishLoading} waits and frees the staging memory. A device allocation that fails
+ * throws {@link GpuOutOfMemoryException} saying what was asked for and what the device had free.
+ * Weight types with kernels: F32, F16, BF16, Q8_0 and Q4_0 ({@link #supports}); a model with other
+ * types runs on another backend.
  * Methods are synchronized: generators sharing one model take turns on the device.
  */
 public final class CudaBackend implements Backend {
@@ -36,7 +42,10 @@ public final class CudaBackend implements Backend {
             GgmlType.Q4_0);
 
     private final int device;
+    private final Cuda.Device info;
     private final List<DeviceBuffer> weights = new ArrayList<>();
+    private PinnedUploader uploader;  // null until the first weight; dropped by finishLoading
+    private boolean syncUploads;      // pinned staging unavailable: plain cudaMemcpy
     private final Map<RopeConfig, DeviceBuffer> ropeTables = new HashMap<>();
     private DeviceBuffer scratch;     // matmul activations / embedding ids
     /** Scratch buffers replaced by bigger ones; kept until close() because captured graphs may point into them. */
@@ -54,14 +63,24 @@ public final class CudaBackend implements Backend {
         this(0);
     }
 
-    /** Uses the given device index. */
+    /**
+     * Uses usable device number {@code device} (an index into {@link Cuda#devices()}).
+     *
+     * @throws BackendUnavailableException if CUDA is unusable here or there is no such device
+     */
     public CudaBackend(int device) {
         Cuda.require();
         if (device < 0 || device >= Cuda.devices().size()) {
-            throw new IllegalArgumentException("no CUDA device #" + device + "; devices: " + Cuda.devices());
+            throw new BackendUnavailableException("no CUDA device #" + device + "; usable devices: " + Cuda.devices());
         }
-        this.device = Cuda.devices().get(device).index();
-        Cuda.check(CudaRuntime.cudaSetDevice(this.device), "cudaSetDevice");
+        this.info = Cuda.devices().get(device);
+        this.device = info.index();
+        int err = CudaRuntime.cudaSetDevice(this.device);
+        if (err != CudaRuntime.cudaSuccess()) {
+            CudaRuntime.cudaGetLastError();
+            throw new BackendUnavailableException("cudaSetDevice(" + this.device + ") failed: " + Cuda.errorText(err));
+        }
+        THREAD_DEVICE.get()[0] = this.device;
         try (Arena a = Arena.ofConfined()) {
             MemorySegment p = a.allocate(ValueLayout.ADDRESS);
             Cuda.check(CudaRuntime.cudaStreamCreateWithFlags(p, 0), "cudaStreamCreateWithFlags");
@@ -72,6 +91,17 @@ public final class CudaBackend implements Backend {
     @Override
     public String name() {
         return "cuda";
+    }
+
+    /** "cuda #0 (NVIDIA H100 80GB HBM3, 79.1 GiB, compute capability 9.0, 132 SMs)". */
+    @Override
+    public String describe() {
+        return "cuda " + info;
+    }
+
+    @Override
+    public boolean accelerator() {
+        return true;
     }
 
     @Override
@@ -94,15 +124,35 @@ public final class CudaBackend implements Backend {
         }
 
         DeviceBuffer(long size, long bytes, GgmlType type) {
+            this(size, bytes, type, "a buffer of " + size + " " + type + " values", true);
+        }
+
+        /**
+         * @param what what the memory is for, named in the out-of-memory exception
+         * @param zero whether to zero-fill it (not for weights, which are overwritten)
+         * @throws GpuOutOfMemoryException if the device has no room
+         */
+        DeviceBuffer(long size, long bytes, GgmlType type, String what, boolean zero) {
             this.size = size;
             this.bytes = bytes;
             this.type = type;
             try (Arena a = Arena.ofConfined()) {
                 MemorySegment p = a.allocate(ValueLayout.ADDRESS);
-                Cuda.check(CudaRuntime.cudaMalloc(p, Math.max(bytes, 1)), "cudaMalloc(" + bytes + " bytes)");
+                int err = CudaRuntime.cudaMalloc(p, Math.max(bytes, 1));
+                if (err == CudaRuntime.cudaErrorMemoryAllocation()) {
+                    CudaRuntime.cudaGetLastError();           // not sticky: clear it so later checks do not see it
+                    throw Cuda.outOfMemory(what, bytes);
+                }
+                Cuda.check(err, "cudaMalloc(" + bytes + " bytes for " + what + ")");
                 ptr = p.get(ValueLayout.ADDRESS, 0);
             }
-            Cuda.check(CudaRuntime.cudaMemsetAsync(ptr, 0, Math.max(bytes, 1), MemorySegment.NULL), "cudaMemsetAsync");
+            if (zero) {
+                int err = CudaRuntime.cudaMemsetAsync(ptr, 0, Math.max(bytes, 1), MemorySegment.NULL);
+                if (err != CudaRuntime.cudaSuccess()) {
+                    CudaRuntime.cudaFree(ptr);
+                    Cuda.check(err, "cudaMemsetAsync");
+                }
+            }
         }
 
         MemorySegment at(long byteOffset) {
@@ -136,17 +186,37 @@ public final class CudaBackend implements Backend {
     /** A weight matrix (or vector) in device memory. */
     record DeviceWeight(String name, GgmlType type, int rows, int cols, long rowBytes, DeviceBuffer data) implements Weight {}
 
-    private static DeviceBuffer dev(Buffer b) {
+    /** The device buffer; makes the calling thread use this backend's device. */
+    private DeviceBuffer dev(Buffer b) {
+        onDevice();
         return (DeviceBuffer) b;
     }
 
-    private static DeviceWeight dw(Weight w) {
+    /** The device weight; waits first for weight uploads still in flight. */
+    private DeviceWeight dw(Weight w) {
+        onDevice();
+        if (uploader != null && uploader.pending()) {
+            uploader.finish();
+        }
         return (DeviceWeight) w;
+    }
+
+    /** The device each thread last set through a CudaBackend (cudaSetDevice is per thread; a new thread starts on 0). */
+    private static final ThreadLocal<int[]> THREAD_DEVICE = ThreadLocal.withInitial(() -> new int[] {0});
+
+    /** Makes this backend's device current on the calling thread. */
+    private void onDevice() {
+        int[] current = THREAD_DEVICE.get();
+        if (current[0] != device) {
+            Cuda.check(CudaRuntime.cudaSetDevice(device), "cudaSetDevice(" + device + ")");
+            current[0] = device;
+        }
     }
 
     @Override
     public synchronized Buffer allocate(long n) {
-        return new DeviceBuffer(n, 4 * n, GgmlType.F32);
+        onDevice();
+        return new DeviceBuffer(n, 4 * n, GgmlType.F32, "activations (" + n + " floats)", true);
     }
 
     @Override
@@ -154,7 +224,8 @@ public final class CudaBackend implements Backend {
         if (type != GgmlType.F32 && type != GgmlType.F16) {
             throw new UnsupportedOperationException("KV cache type " + type + " (F32 and F16 are supported)");
         }
-        return new DeviceBuffer(n, type.byteSize(n), type);
+        onDevice();
+        return new DeviceBuffer(n, type.byteSize(n), type, "a KV cache layer (" + n + " " + type + " values)", true);
     }
 
     @Override
@@ -178,14 +249,38 @@ public final class CudaBackend implements Backend {
         if (src.byteSize() < bytes) {
             throw new IllegalArgumentException(name + ": " + src.byteSize() + " bytes of data, need " + bytes);
         }
-        DeviceBuffer buf = new DeviceBuffer(cols * rows, bytes, t);
+        onDevice();
+        DeviceBuffer buf = new DeviceBuffer(cols * rows, bytes, t, name, false);
         weights.add(buf);
-        MemorySegment host = src.asSlice(0, bytes);
-        if (!host.isNative()) {
-            host = Arena.ofAuto().allocate(bytes, 64).copyFrom(host);
-        }
-        buf.upload(host);
+        upload(buf, src.asSlice(0, bytes));
         return new DeviceWeight(name, t, (int) rows, (int) cols, rowBytes, buf);
+    }
+
+    /** Enqueues the copy through pinned staging, or copies synchronously where pinned memory is not to be had. */
+    private void upload(DeviceBuffer dst, MemorySegment host) {
+        if (uploader == null && !syncUploads) {
+            uploader = PinnedUploader.tryCreate();
+            syncUploads = uploader == null;
+        }
+        if (uploader != null) {
+            uploader.upload(dst.ptr, host);
+        } else {
+            dst.upload(host.isNative() ? host : Arena.ofAuto().allocate(host.byteSize(), 64).copyFrom(host));
+        }
+    }
+
+    /** Waits for the weight uploads and frees the pinned staging buffers (a later weight makes new ones). */
+    @Override
+    public synchronized void finishLoading() {
+        if (uploader != null) {
+            try {
+                uploader.finish();
+            } finally {
+                uploader.close();
+                uploader = null;
+            }
+        }
+        syncUploads = false;
     }
 
     @Override
@@ -220,7 +315,8 @@ public final class CudaBackend implements Backend {
                 throw new IllegalStateException("scratch must not grow while a graph is recorded");
             }
             if (scratch != null) {
-                retired.add(scratch);
+                retired.add(scratch);         // a recorded graph may still point into it: freed at close()
+                scratch = null;               // not left pointing at the old buffer if the next allocation fails
             }
             scratch = new DeviceBuffer(Math.max(bytes, 1 << 16));
         }
@@ -481,6 +577,15 @@ public final class CudaBackend implements Backend {
             return;
         }
         closed = true;
+        try {
+            onDevice();
+        } catch (RuntimeException e) {
+            // free what can be freed regardless
+        }
+        if (uploader != null) {
+            uploader.close();                 // waits for copies still in flight before their memory goes
+            uploader = null;
+        }
         graphs.values().forEach(StepGraph::close);
         graphs.clear();
         weights.forEach(DeviceBuffer::close);
@@ -513,8 +618,18 @@ public final class CudaBackend implements Backend {
         }
 
         @Override
+        public boolean accelerator() {
+            return true;
+        }
+
+        @Override
         public Backend create() {
             return new CudaBackend();
+        }
+
+        @Override
+        public Backend create(int threads, int device) {
+            return new CudaBackend(device);
         }
     }
 }

@@ -22,6 +22,10 @@ final class InfoCommand implements Callable<Integer> {
             description = "Describe this GGUF file, Hugging Face folder or tokenizer.json instead: metadata and tensor table.")
     java.nio.file.Path model;
 
+    @CommandLine.Option(names = {"-ngl", "--gpu-layers"}, defaultValue = "-1", paramLabel = "N",
+            description = "With -m: show where --gpu-layers N would put the model's weights (-1: all on the GPU).")
+    int gpuLayers;
+
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
@@ -45,6 +49,7 @@ final class InfoCommand implements Callable<Integer> {
                 io.llmj.format.ModelDescriber.describe(model, ps);
             }
             out.print(buf.toString(java.nio.charset.StandardCharsets.UTF_8));
+            printPlan(out);
             out.flush();
             return 0;
         }
@@ -75,6 +80,68 @@ final class InfoCommand implements Callable<Integer> {
         }
         out.flush();
         return 0;
+    }
+
+    /**
+     * Where {@code --gpu-layers N} puts the weights: the first N layers on the GPU, the others with the
+     * embedding and output on the CPU (all on the GPU when N is -1 or at least the layer count), with
+     * the KV cache per 1024 positions (F16) each side needs.
+     */
+    private void printPlan(PrintWriter out) {
+        java.util.Map<Integer, Long> layerBytes = new java.util.TreeMap<>();
+        long[] other = {0};
+        io.llmj.arch.ModelConfig config;
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            java.util.function.BiConsumer<String, Long> add = (name, bytes) -> {
+                java.util.regex.Matcher m = java.util.regex.Pattern.compile("blk\\.(\\d+)\\..*").matcher(name);
+                if (m.matches()) {
+                    layerBytes.merge(Integer.parseInt(m.group(1)), bytes, Long::sum);
+                } else {
+                    other[0] += bytes;
+                }
+            };
+            if (java.nio.file.Files.isDirectory(model)) {
+                var ckpt = io.llmj.format.safetensors.SafetensorsCheckpoint.open(model, arena);
+                var src = new io.llmj.arch.HfModelSource(model, io.llmj.format.hf.HfConfig.read(model.resolve("config.json")), ckpt);
+                config = src.config();
+                for (String name : src.names()) {
+                    add.accept(name, src.hfTensor(name).data().byteSize());
+                }
+            } else {
+                var g = io.llmj.format.gguf.GgufFile.open(model, arena);
+                config = new io.llmj.arch.GgufModelSource(g).config();
+                for (var t : g.tensors()) {
+                    add.accept(t.name(), t.data().byteSize());
+                }
+            }
+        } catch (RuntimeException e) {
+            out.println("GPU plan: not available (" + e.getMessage() + ")");
+            return;
+        }
+        int n = config.nLayers();
+        int onGpu = gpuLayers < 0 || gpuLayers > n ? n : gpuLayers;
+        long gpu = 0;
+        long cpu = onGpu == n ? 0 : other[0];
+        for (var e : layerBytes.entrySet()) {
+            if (e.getKey() < onGpu) {
+                gpu += e.getValue();
+            } else {
+                cpu += e.getValue();
+            }
+        }
+        if (onGpu == n) {
+            gpu += other[0];
+        }
+        long kvPerLayer = 2L * 1024 * config.kvDim() * 2;      // K and V, F16, per 1024 positions
+        out.printf("GPU plan (--gpu-layers %d): GPU: %s, %s of weights + %s of KV cache per 1024 positions (F16)%n",
+                gpuLayers, onGpu == 0 ? "no layers" : onGpu == n ? "all " + n + " layers, embedding and output"
+                        : "layers 0-" + (onGpu - 1) + " (" + onGpu + " of " + n + ")",
+                ProgressBar.size(gpu), ProgressBar.size(kvPerLayer * onGpu));
+        if (onGpu < n) {
+            out.printf("                        CPU: layers %d-%d, embedding and output, %s of weights + %s of KV cache per 1024 positions%n",
+                    onGpu, n - 1, ProgressBar.size(cpu), ProgressBar.size(kvPerLayer * (n - onGpu)));
+        }
+        out.flush();
     }
 
     private static String describeToken(io.llmj.Tokenizer tok, int id) {
