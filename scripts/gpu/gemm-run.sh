@@ -6,7 +6,7 @@ set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 work=/tmp/llmj-gemm
 rm -rf "$work" && mkdir -p "$work"
-tar xJf "$here/bundle.tar.xz" -C "$work"
+tar xzf "$here/bundle.tar.gz" -C "$work"
 bundle="$work/llmj-bundle"
 out="${OUT:-$work/out}"
 mkdir -p "$out"
@@ -26,9 +26,21 @@ for c in ${GEMM_CLASSES:-CudaGemmTest CudaGemmModelsTest CudaOpsTest CudaStories
 done
 echo "== JUnit"
 "${java[@]}" -jar "$here/tests/junit-platform-console-standalone.jar" execute --class-path "$cp" "${sel[@]}" \
-  --details=summary --disable-banner > "$out/junit.txt" 2>&1
+  --details=tree --disable-banner > "$out/junit.txt" 2>&1
 status=$?
 grep -E '^\[(bench|gemm-models)\]' "$out/junit.txt"
 grep -E '^\[gemm\]' "$out/junit.txt" | sort -t'(' -k1,1 | awk '{print}' > "$out/gemm-cases.txt"; wc -l < "$out/gemm-cases.txt"
-grep -E 'tests (successful|failed|skipped|aborted)|MethodSource|=>' "$out/junit.txt" | head -40
+grep -E 'tests (successful|failed|skipped|aborted)' "$out/junit.txt"
+grep -E '✘' "$out/junit.txt" | head -20
+# end to end: a synthetic llama2-7b in F16, prefill of 512 tokens with the GEMM and with the per-token kernels
+if [ "${GEMM_E2E:-1}" = 1 ]; then
+  llmj="$bundle/bin/llmj"
+  m=/tmp/synth-llama2-7b-F16.gguf
+  s=$(date +%s)
+  timeout 150 "$llmj" synth --shape llama2-7b --type F16 --vocab "$here/testdata/models/stories260K.gguf" -q "$m"
+  echo "synth: $(( $(date +%s) - s )) s"
+  echo "== llmj bench (gemm auto)"; timeout 90 "$llmj" bench -m "$m" -p 512 -n 16 -r 2 2>&1 | tee "$out/bench-auto.txt" | tail -8
+  echo "== llmj bench (-Dllmj.cuda.gemm=off)"
+  LLMJ_JAVA_OPTS=-Dllmj.cuda.gemm=off timeout 60 "$llmj" bench -m "$m" -p 512 -n 0 -r 1 2>&1 | tee "$out/bench-off.txt" | tail -5
+fi
 exit "$status"

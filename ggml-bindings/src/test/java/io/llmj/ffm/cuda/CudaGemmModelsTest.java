@@ -30,7 +30,9 @@ import org.junit.jupiter.params.provider.ValueSource;
  * the prefill GEMM taken from 2 tokens on, against the Java reference backend on the same weights:
  * stories260K (the four prompts of its llama.cpp reference) and the hf-tiny checkpoints (their 20
  * ids). Measured and asserted, over all logits of a model: max |Δ| and the relative error
- * {@code ‖Δ‖₂ / ‖ref‖₂}.
+ * {@code ‖Δ‖₂ / ‖ref‖₂}. On an H100: AUTO on F32 weights max |Δ| ≤ 9.5e-6 (stories260K), ≤ 1.6e-6 (hf-tiny);
+ * F16 relative error 2.9e-4 (stories260K, max |Δ| 0.013) and 7.3e-4 to 1.0e-3 (hf-tiny, max |Δ| ≤ 3.2e-3);
+ * llama3-bf16 (BF16 activations) 4.5e-3 (max |Δ| 0.012). Greedy argmax equal at every position in all runs.
  * <ul>
  * <li>{@link Gemm#AUTO} on F32 weights is a float32 SGEMM: max |Δ| ≤ 1e-4, the float32 tolerance of the
  * reference tests. On llama3-bf16 the activations are rounded to BF16: relative error ≤ {@value #BF16_REL}.
@@ -38,10 +40,13 @@ import org.junit.jupiter.params.provider.ValueSource;
  * </ul>
  */
 class CudaGemmModelsTest {
-    /** Relative logits error allowed for F16 weights and activations (10x what the H100 showed). */
+    /**
+     * Relative logits error allowed for F16 weights and activations: 3x the largest the H100 showed
+     * (stories260K 2.9e-4, hf-tiny 7.3e-4 (phi3) to 1.01e-3 (mistral)).
+     */
     static final double F16_REL = 3e-3;
-    /** Relative logits error allowed with BF16 activations. */
-    static final double BF16_REL = 3e-2;
+    /** Relative logits error allowed with BF16 activations: 3.3x what the H100 showed for llama3-bf16 (4.5e-3). */
+    static final double BF16_REL = 1.5e-2;
     static final double F32_ABS = 1e-4;
 
     @BeforeAll
