@@ -84,7 +84,8 @@ public final class CudaBackend implements Backend {
          * cuBLAS {@code cublasGemmEx} with float32 accumulation and output: F32 weights in float32 (no TF32:
          * as precise as the kernels), F16 and BF16 weights in place on tensor cores with the activations
          * rounded to F16 / BF16, other types dequantized into a reusable F16 scratch by
-         * {@code llmj_cuda_dequantize_f16} (where libllmj_cuda lacks it, or it lacks the type: per-token kernels).
+         * {@code llmj_cuda_dequantize_f16} (where libllmj_cuda lacks it, or it lacks the type: per-token kernels);
+         * that scratch grows to the largest such weight in F16 (262 MB for a 7B model's 32000 x 4096 output).
          */
         AUTO,
         /** As {@link #AUTO}, but F32 weights are rounded to F16 (per call) as well: tensor cores at F16 precision. */
