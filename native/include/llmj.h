@@ -261,6 +261,15 @@ LLMJ_API size_t llmj_cuda_matmul_work_size(int type, int64_t cols, int64_t n);
 LLMJ_API int llmj_cuda_matmul(int type, const void * w, size_t row_bytes, const float * x, float * y, int64_t rows,
                               int64_t cols, int64_t n, void * work, size_t work_bytes, void * stream);
 
+/* ---- CUDA prefill GEMM inputs (the product itself is cuBLAS, called from Java) ------------------- */
+/* Dequantizes rows x cols weights of `type` (row r at (const char *) w + r * row_bytes) into a dense row-major F16 matrix `out` (rows * cols halves, device memory) on `stream` (prefill GEMM input). Types: every type llmj_cuda_matmul supports. */
+LLMJ_API int llmj_cuda_dequantize_f16(int type, const void * w, size_t row_bytes, int64_t rows, int64_t cols, void * out,
+                                      void * stream);
+/* Converts n floats (device memory) to out_type, LLMJ_TYPE_F16 or LLMJ_TYPE_BF16, rounding to nearest
+ * even (IEEE: overflow to +-inf, NaN stays NaN), into `out` (n halves, device memory) on `stream`:
+ * activations (and F32 weights) for the tensor-core GEMM. Other types: LLMJ_ERR_UNSUPPORTED. */
+LLMJ_API int llmj_cuda_convert_f32(const float * x, void * out, int out_type, int64_t n, void * stream);
+
 #ifdef __cplusplus
 }
 #endif
