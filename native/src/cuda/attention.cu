@@ -22,6 +22,8 @@
 
 #include <stdint.h>
 
+#include <mutex>
+
 namespace {
 
 constexpr float LOG2E = 1.4426950408889634f;
@@ -34,8 +36,7 @@ __device__ __forceinline__ int64_t first_visible(int64_t pos, int64_t window) {
 
 constexpr int ROW_THREADS = 256;
 constexpr int ROW_WARPS = ROW_THREADS / 32;
-constexpr int ROW_CHUNK = 128;    // positions scored per pass
-constexpr int ROW_R = 4;          // positions a warp scores at once
+constexpr int ROW_CHUNK = 256;    // positions scored per pass
 constexpr int MAX_SPLITS = 64;    // KV splits per row (bounds the work buffer)
 constexpr int SPLIT_MAX_ROWS = 8; // split-K only for n <= this (decode, small speculative batches)
 constexpr int SPLIT_MIN_LEN = 128;// positions per split at least
@@ -52,27 +53,36 @@ struct RowArgs {
     float scale, softcap;
 };
 
-template <int VEC> __device__ __forceinline__ void load_vec(const __half * p, float (&f)[VEC]) {
-    if constexpr (VEC == 4) {
-        const uint2 raw = *reinterpret_cast<const uint2 *>(p);
-        const float2 a = __half22float2(*reinterpret_cast<const __half2 *>(&raw.x));
-        const float2 b = __half22float2(*reinterpret_cast<const __half2 *>(&raw.y));
+// Raw vectors of VEC cache elements: loaded in one instruction, widened to float later.
+template <typename T, int VEC> struct RawVec;
+template <> struct RawVec<__half, 4> {
+    using raw = uint2;
+    static __device__ __forceinline__ raw load(const __half * p) { return *reinterpret_cast<const uint2 *>(p); }
+    static __device__ __forceinline__ raw zero() { return make_uint2(0, 0); }
+    static __device__ __forceinline__ void widen(const raw & r, float (&f)[4]) {
+        const float2 a = __half22float2(*reinterpret_cast<const __half2 *>(&r.x));
+        const float2 b = __half22float2(*reinterpret_cast<const __half2 *>(&r.y));
         f[0] = a.x; f[1] = a.y; f[2] = b.x; f[3] = b.y;
-    } else {
-#pragma unroll
-        for (int e = 0; e < VEC; e++) f[e] = __half2float(p[e]);
     }
-}
-
-template <int VEC> __device__ __forceinline__ void load_vec(const float * p, float (&f)[VEC]) {
-    if constexpr (VEC == 4) {
-        const float4 a = *reinterpret_cast<const float4 *>(p);
-        f[0] = a.x; f[1] = a.y; f[2] = a.z; f[3] = a.w;
-    } else {
-#pragma unroll
-        for (int e = 0; e < VEC; e++) f[e] = p[e];
-    }
-}
+};
+template <> struct RawVec<__half, 1> {
+    using raw = __half;
+    static __device__ __forceinline__ raw load(const __half * p) { return *p; }
+    static __device__ __forceinline__ raw zero() { return __float2half(0.0f); }
+    static __device__ __forceinline__ void widen(const raw & r, float (&f)[1]) { f[0] = __half2float(r); }
+};
+template <> struct RawVec<float, 4> {
+    using raw = float4;
+    static __device__ __forceinline__ raw load(const float * p) { return *reinterpret_cast<const float4 *>(p); }
+    static __device__ __forceinline__ raw zero() { return make_float4(0, 0, 0, 0); }
+    static __device__ __forceinline__ void widen(const raw & r, float (&f)[4]) { f[0] = r.x; f[1] = r.y; f[2] = r.z; f[3] = r.w; }
+};
+template <> struct RawVec<float, 1> {
+    using raw = float;
+    static __device__ __forceinline__ raw load(const float * p) { return *p; }
+    static __device__ __forceinline__ raw zero() { return 0.0f; }
+    static __device__ __forceinline__ void widen(const raw & r, float (&f)[1]) { f[0] = r; }
+};
 
 // Sums each of v[0..NV) over the warp; lane l returns the sum of v[l % NV] (NV a power of two <= 32).
 // Costs (5 - log2 NV) * NV + NV - 1 shuffles instead of 5 * NV.
@@ -99,21 +109,42 @@ template <int NV> __device__ __forceinline__ float reduce_scatter(float (&v)[NV]
     return v[0];
 }
 
+// Reduces x over the lanes that hold the same head after reduce_scatter<NV> with R positions per head
+// (lanes that differ in the low log2(R) bits or in the bits from log2(NV) up).
+template <int NV, int R, typename Op> __device__ __forceinline__ float reduce_head(float x, Op op) {
+#pragma unroll
+    for (int off = 1; off < R; off <<= 1) x = op(x, __shfl_xor_sync(0xffffffffu, x, off));
+#pragma unroll
+    for (int off = NV; off < 32; off <<= 1) x = op(x, __shfl_xor_sync(0xffffffffu, x, off));
+    return x;
+}
+
 // One block: query row t, KV head kvh, heads g0..g0+GB-1 of its group (clamped: a batch may hold
-// duplicates that are computed and not stored), KV split s of `splits`.
-// Shared memory (floats): q[GB][D], p[GB][ROW_CHUNK], corr/l/m[GB], red[npg][GB][D].
+// duplicates that are computed and not stored), KV split s of `splits`. Per chunk of ROW_CHUNK
+// positions: (1) warp w scores positions w*R.., R at a time, the K loads of the next R rows in flight
+// while the current ones are reduced; (2) after the block-wide max, the lanes that produced scores
+// turn them into probabilities and add them to their running sums; (3) thread (pg, dv) adds p * V
+// for VEC output elements and positions pg, pg + npg, ..., 8 V rows in flight.
+// Shared memory (floats): q[GB][D] and p[GB][ROW_CHUNK], later red[npg][GB][D]; wmax, wl [8][GB].
 template <typename T, int VEC, int GB>
-__global__ void __launch_bounds__(ROW_THREADS) rows_kernel(RowArgs a) {
+__global__ void __launch_bounds__(ROW_THREADS, 2) rows_kernel(RowArgs a) {
+    using RV = RawVec<T, VEC>;
+    using raw = typename RV::raw;
+    constexpr int R = GB <= 4 ? 8 : 4;           // positions a warp scores at once
+    constexpr int NV = GB * R;                   // dot products a warp reduces at once (<= 32)
+    constexpr int ITER = ROW_CHUNK / (ROW_WARPS * R);
+    constexpr int U = sizeof(T) == 2 ? 8 : 4;    // V rows in flight per thread
     extern __shared__ float smem[];
     const int D = a.head_dim;
-    const int nvec = D / VEC;                 // D % VEC == 0 (dispatch)
-    const int npg = ROW_THREADS / nvec;       // position groups in the P·V phase (D <= 256)
+    const int nvec = D / VEC;                    // D % VEC == 0 (dispatch)
+    const int npg = ROW_THREADS / nvec;          // position groups in the P·V phase (D <= 256)
+    const int nj = (nvec + 31) / 32;             // dimension passes per K row
+    const int big = max(GB * D + GB * ROW_CHUNK, npg * GB * D);
     float * sq = smem;
     float * sp = sq + GB * D;
-    float * scorr = sp + GB * ROW_CHUNK;
-    float * sl = scorr + GB;
-    float * sm = sl + GB;
-    float * sred = sm + GB;
+    float * sred = smem;                         // after the loop
+    float * wmax = smem + big;                   // [ROW_WARPS][GB]
+    float * wl = wmax + ROW_WARPS * GB;          // [ROW_WARPS][GB]
 
     int64_t bid = blockIdx.x;
     const int s = (int) (bid % a.splits); bid /= a.splits;
@@ -136,6 +167,8 @@ __global__ void __launch_bounds__(ROW_THREADS) rows_kernel(RowArgs a) {
     const T * kb = static_cast<const T *>(a.k) + kvh * D;
     const T * vb = static_cast<const T *>(a.v) + kvh * D;
     const int pg = tid / nvec, dv = tid % nvec;
+    const int my_idx = lane % NV, my_g = my_idx / R, my_r = my_idx % R;   // the score this lane ends up with
+    const bool scorer = lane < NV;
 
     float acc[GB][VEC];
 #pragma unroll
@@ -143,107 +176,141 @@ __global__ void __launch_bounds__(ROW_THREADS) rows_kernel(RowArgs a) {
 #pragma unroll
         for (int e = 0; e < VEC; e++) acc[g][e] = 0.0f;
     }
-    float m_run = -INFINITY, l_run = 0.0f;   // warp g < GB keeps head g's
+    float m_run[GB];
+#pragma unroll
+    for (int g = 0; g < GB; g++) m_run[g] = -INFINITY;
+    float lsum = 0.0f;   // scorer lanes: sum of head my_g's probabilities they produced
     __syncthreads();
 
     for (int64_t c0 = lo; c0 < hi; c0 += ROW_CHUNK) {
         const int cnt = (int) min((int64_t) ROW_CHUNK, hi - c0);
-        // scores: warp w takes positions cb..cb+ROW_R-1; lanes split the head dimension
-        for (int cb = warp * ROW_R; cb < cnt; cb += ROW_WARPS * ROW_R) {
-            float dot[GB * ROW_R];
+        // (1) scores
+        const int steps = ITER * nj;
+        auto load_k = [&](int step, raw (&dst)[R]) {
+            const int cb = warp * R + (step / nj) * (ROW_WARPS * R);
+            const int j = lane + 32 * (step % nj);
 #pragma unroll
-            for (int i = 0; i < GB * ROW_R; i++) dot[i] = 0.0f;
-            for (int j = lane; j < nvec; j += 32) {
-                float kf[ROW_R][VEC];
+            for (int r = 0; r < R; r++) {
+                dst[r] = cb + r < cnt && j < nvec ? RV::load(kb + (c0 + cb + r) * kv_row + j * VEC) : RV::zero();
+            }
+        };
+        raw kc[R], kn[R];
+        load_k(0, kc);
+        float dot[NV];
 #pragma unroll
-                for (int r = 0; r < ROW_R; r++) {
-                    if (cb + r < cnt) {
-                        load_vec<VEC>(kb + (c0 + cb + r) * kv_row + j * VEC, kf[r]);
-                    } else {
+        for (int i = 0; i < NV; i++) dot[i] = 0.0f;
+        float lmax = -INFINITY;
+        for (int step = 0; step < steps; step++) {
+            const int cb = warp * R + (step / nj) * (ROW_WARPS * R);
+            if (cb >= cnt) break;   // warp-uniform
+            if (step + 1 < steps) load_k(step + 1, kn);
+            const int j = lane + 32 * (step % nj);
+            if (j < nvec) {
+                float kf[R][VEC];
 #pragma unroll
-                        for (int e = 0; e < VEC; e++) kf[r][e] = 0.0f;
-                    }
-                }
+                for (int r = 0; r < R; r++) RV::widen(kc[r], kf[r]);
 #pragma unroll
                 for (int g = 0; g < GB; g++) {
                     float qf[VEC];
 #pragma unroll
                     for (int e = 0; e < VEC; e++) qf[e] = sq[g * D + j * VEC + e];
 #pragma unroll
-                    for (int r = 0; r < ROW_R; r++) {
+                    for (int r = 0; r < R; r++) {
 #pragma unroll
-                        for (int e = 0; e < VEC; e++) dot[g * ROW_R + r] += qf[e] * kf[r][e];
+                        for (int e = 0; e < VEC; e++) dot[g * R + r] += qf[e] * kf[r][e];
                     }
                 }
             }
-            const float d = reduce_scatter<GB * ROW_R>(dot, lane);
-            const int idx = lane % (GB * ROW_R), g = idx / ROW_R, r = idx % ROW_R;
-            if (lane < GB * ROW_R && cb + r < cnt) {
-                float sc = d * a.scale;
-                if (a.softcap > 0.0f) sc = a.softcap * tanhf(sc / a.softcap);
-                sp[g * ROW_CHUNK + cb + r] = sc;
+            if (step % nj == nj - 1) {
+                const float d = reduce_scatter<NV>(dot, lane);
+                if (scorer && cb + my_r < cnt) {
+                    float sc = d * a.scale;
+                    if (a.softcap > 0.0f) sc = a.softcap * tanhf(sc / a.softcap);
+                    sp[my_g * ROW_CHUNK + cb + my_r] = sc;
+                    lmax = fmaxf(lmax, sc);
+                }
+#pragma unroll
+                for (int i = 0; i < NV; i++) dot[i] = 0.0f;
             }
+#pragma unroll
+            for (int r = 0; r < R; r++) kc[r] = kn[r];
         }
+        lmax = reduce_head<NV, R>(lmax, [](float x, float y) { return fmaxf(x, y); });
+        if (lane < NV && my_r == 0) wmax[warp * GB + my_g] = lmax;
         __syncthreads();
-        // online softmax, warp g for head g
-        if (warp < GB) {
-            float * p = sp + warp * ROW_CHUNK;
-            float mx = -INFINITY;
-            for (int c = lane; c < cnt; c += 32) mx = fmaxf(mx, p[c]);
-            mx = warp_reduce_max(mx);
-            const float m_new = fmaxf(m_run, mx);
+        // (2) new running max, probabilities, rescaling
+        float corr[GB];
+#pragma unroll
+        for (int g = 0; g < GB; g++) {
+            float mx = wmax[g];
+#pragma unroll
+            for (int w = 1; w < ROW_WARPS; w++) mx = fmaxf(mx, wmax[w * GB + g]);
+            const float m_new = fmaxf(m_run[g], mx);
             const float m_use = m_new == -INFINITY ? 0.0f : m_new;
-            const float corr = expf(m_run - m_use);
-            float sum = 0.0f;
-            for (int c = lane; c < cnt; c += 32) {
-                const float e = expf(p[c] - m_use);
-                p[c] = e;
-                sum += e;
-            }
-            sum = warp_reduce_sum(sum);
-            l_run = l_run * corr + sum;
-            m_run = m_new;
-            if (lane == 0) scorr[warp] = corr;
+            corr[g] = expf(m_run[g] - m_use);
+            m_run[g] = m_new;
         }
-        __syncthreads();
-        // out += p · V: thread (pg, dv) owns VEC output elements of every head for positions pg, pg+npg, ...
-        if (pg < npg) {
+        if (scorer) {
+            float mg = 0.0f, cg = 0.0f;
 #pragma unroll
             for (int g = 0; g < GB; g++) {
-                const float corr = scorr[g];
-#pragma unroll
-                for (int e = 0; e < VEC; e++) acc[g][e] *= corr;
+                if (g == my_g) { mg = m_run[g]; cg = corr[g]; }
             }
+            lsum *= cg;
+#pragma unroll
+            for (int i = 0; i < ITER; i++) {
+                const int c = warp * R + i * (ROW_WARPS * R) + my_r;
+                if (c < cnt) {
+                    const float e = expf(sp[my_g * ROW_CHUNK + c] - mg);
+                    sp[my_g * ROW_CHUNK + c] = e;
+                    lsum += e;
+                }
+            }
+        }
+#pragma unroll
+        for (int g = 0; g < GB; g++) {
+#pragma unroll
+            for (int e = 0; e < VEC; e++) acc[g][e] *= corr[g];
+        }
+        __syncthreads();
+        // (3) out += p · V
+        if (pg < npg && pg < cnt) {
             const T * vp = vb + c0 * kv_row + dv * VEC;
-            int c = pg;
-            for (; c + 3 * npg < cnt; c += 4 * npg) {
-                float vf[4][VEC];
+            const int nu = (cnt - pg + npg - 1) / npg;
+            raw vc[U], vn[U];
 #pragma unroll
-                for (int u = 0; u < 4; u++) load_vec<VEC>(vp + (int64_t) (c + u * npg) * kv_row, vf[u]);
+            for (int u = 0; u < U; u++) vc[u] = u < nu ? RV::load(vp + (int64_t) (pg + u * npg) * kv_row) : RV::zero();
+            for (int u0 = 0; u0 < nu; u0 += U) {
+                if (u0 + U < nu) {
 #pragma unroll
-                for (int u = 0; u < 4; u++) {
-#pragma unroll
-                    for (int g = 0; g < GB; g++) {
-                        const float w = sp[g * ROW_CHUNK + c + u * npg];
-#pragma unroll
-                        for (int e = 0; e < VEC; e++) acc[g][e] += w * vf[u][e];
+                    for (int u = 0; u < U; u++) {
+                        const int uu = u0 + U + u;
+                        vn[u] = uu < nu ? RV::load(vp + (int64_t) (pg + uu * npg) * kv_row) : RV::zero();
                     }
                 }
-            }
-            for (; c < cnt; c += npg) {
-                float vf[VEC];
-                load_vec<VEC>(vp + (int64_t) c * kv_row, vf);
 #pragma unroll
-                for (int g = 0; g < GB; g++) {
-                    const float w = sp[g * ROW_CHUNK + c];
+                for (int u = 0; u < U; u++) {
+                    if (u0 + u < nu) {
+                        const int c = pg + (u0 + u) * npg;
+                        float vf[VEC];
+                        RV::widen(vc[u], vf);
 #pragma unroll
-                    for (int e = 0; e < VEC; e++) acc[g][e] += w * vf[e];
+                        for (int g = 0; g < GB; g++) {
+                            const float w = sp[g * ROW_CHUNK + c];
+#pragma unroll
+                            for (int e = 0; e < VEC; e++) acc[g][e] += w * vf[e];
+                        }
+                    }
                 }
+#pragma unroll
+                for (int u = 0; u < U; u++) vc[u] = vn[u];
             }
         }
         __syncthreads();
     }
 
+    lsum = reduce_head<NV, R>(lsum, [](float x, float y) { return x + y; });
+    if (lane < NV && my_r == 0) wl[warp * GB + my_g] = lsum;
     if (pg < npg) {
 #pragma unroll
         for (int g = 0; g < GB; g++) {
@@ -251,24 +318,27 @@ __global__ void __launch_bounds__(ROW_THREADS) rows_kernel(RowArgs a) {
             for (int e = 0; e < VEC; e++) sred[(pg * GB + g) * D + dv * VEC + e] = acc[g][e];
         }
     }
-    if (warp < GB && lane == 0) {
-        sl[warp] = l_run;
-        sm[warp] = m_run;
-    }
     __syncthreads();
     for (int i = tid; i < GB * D; i += ROW_THREADS) {
         const int g = i / D, d = i % D;
         if (g0 + g >= a.group) continue;
-        float o = 0.0f;
+        float o = 0.0f, l = 0.0f;
         for (int p = 0; p < npg; p++) o += sred[(p * GB + g) * D + d];
+#pragma unroll
+        for (int w = 0; w < ROW_WARPS; w++) l += wl[w * GB + g];
+        float m = -INFINITY;
+#pragma unroll
+        for (int gg = 0; gg < GB; gg++) {
+            if (gg == g) m = m_run[gg];
+        }
         const int64_t row = t * a.n_heads + kvh * a.group + g0 + g;
         if (a.splits == 1) {
-            a.out[row * D + d] = o / sl[g];
+            a.out[row * D + d] = o / l;
         } else {
             a.part_o[(row * a.splits + s) * D + d] = o;
             if (d == 0) {
-                a.part_ml[(row * a.splits + s) * 2] = sm[g];
-                a.part_ml[(row * a.splits + s) * 2 + 1] = sl[g];
+                a.part_ml[(row * a.splits + s) * 2] = m;
+                a.part_ml[(row * a.splits + s) * 2 + 1] = l;
             }
         }
     }
@@ -594,29 +664,45 @@ int dispatch_flash(int64_t head_dim, const FlashArgs & a, cudaStream_t stream) {
 
 bool flash_head_dim(int64_t d) { return d == 64 || d == 80 || d == 96 || d == 128 || d == 256; }
 
-template <typename T, int VEC, int GB>
-void launch_rows(const RowArgs & a, int64_t blocks, cudaStream_t stream) {
-    const int nvec = a.head_dim / VEC, npg = ROW_THREADS / nvec;
-    const size_t smem = sizeof(float) * ((size_t) GB * a.head_dim + GB * ROW_CHUNK + 3 * GB + (size_t) npg * GB * a.head_dim);
-    rows_kernel<T, VEC, GB><<<(unsigned) blocks, ROW_THREADS, smem, stream>>>(a);
-}
+using RowKernel = void (*)(RowArgs);
 
 template <typename T, int VEC>
-void dispatch_rows_gb(int gb, const RowArgs & a, int64_t blocks, cudaStream_t stream) {
+RowKernel pick_rows_gb(int gb) {
     switch (gb) {
-        case 1: launch_rows<T, VEC, 1>(a, blocks, stream); break;
-        case 2: launch_rows<T, VEC, 2>(a, blocks, stream); break;
-        case 4: launch_rows<T, VEC, 4>(a, blocks, stream); break;
-        default: launch_rows<T, VEC, 8>(a, blocks, stream); break;
+        case 1: return rows_kernel<T, VEC, 1>;
+        case 2: return rows_kernel<T, VEC, 2>;
+        case 4: return rows_kernel<T, VEC, 4>;
+        default: return rows_kernel<T, VEC, 8>;
     }
 }
 
-int sm_count() {
-    int dev = 0, sms = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
+size_t rows_smem(int head_dim, int vec, int gb) {
+    const int npg = ROW_THREADS / (head_dim / vec);
+    const int big = max(gb * head_dim + gb * ROW_CHUNK, npg * gb * head_dim);
+    return sizeof(float) * ((size_t) big + 2 * ROW_WARPS * gb);
+}
+
+// Blocks of `k` (with `smem` bytes) resident per SM times the SM count, cached per (kernel, smem, device).
+int64_t rows_capacity(RowKernel k, size_t smem) {
+    struct Entry { RowKernel k; size_t smem; int dev; int64_t capacity; };
+    static Entry cache[16];
+    static int used = 0;
+    static std::mutex lock;
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess) return 0;
+    std::lock_guard<std::mutex> guard(lock);
+    for (int i = 0; i < used; i++) {
+        if (cache[i].k == k && cache[i].smem == smem && cache[i].dev == dev) return cache[i].capacity;
+    }
+    int sms = 0, per_sm = 0;
+    if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess
+            || cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, k, ROW_THREADS, smem) != cudaSuccess) {
+        cudaGetLastError();
         return 0;
     }
-    return sms;
+    const Entry e = {k, smem, dev, (int64_t) sms * per_sm};
+    cache[used < 16 ? used++ : (int) (e.capacity % 16)] = e;
+    return e.capacity;
 }
 
 bool aligned(const void * p, size_t a) { return reinterpret_cast<uintptr_t>(p) % a == 0; }
@@ -657,10 +743,15 @@ extern "C" int llmj_cuda_attention(const float * q, const void * k_cache, const 
     const int gb = group <= 1 ? 1 : group <= 2 ? 2 : group <= 4 ? 4 : 8;
     const int head_batches = (int) ((group + gb - 1) / gb);
     const int64_t base_blocks = n * n_kv_heads * head_batches;
+    const bool vec4 = head_dim % 4 == 0 && aligned(k_cache, f16 ? 8 : 16) && aligned(v_cache, f16 ? 8 : 16);
+    const RowKernel kernel = f16 ? (vec4 ? pick_rows_gb<__half, 4>(gb) : pick_rows_gb<__half, 1>(gb))
+                                 : (vec4 ? pick_rows_gb<float, 4>(gb) : pick_rows_gb<float, 1>(gb));
+    const size_t smem = rows_smem((int) head_dim, vec4 ? 4 : 1, gb);
     int splits = 1;
     if (work && n <= SPLIT_MAX_ROWS && work_bytes >= llmj_cuda_attention_work_size(n, n_heads, head_dim)) {
+        // one full wave of resident blocks, at least SPLIT_MIN_LEN positions per split
         const int64_t ctx = window > 0 && window < start_pos + n ? window : start_pos + n;   // the longest row
-        const int64_t want = ((int64_t) 4 * sm_count() + base_blocks - 1) / base_blocks;
+        const int64_t want = rows_capacity(kernel, smem) / base_blocks;
         const int64_t by_len = ctx / SPLIT_MIN_LEN;
         splits = (int) max((int64_t) 1, min(min(want, by_len), (int64_t) MAX_SPLITS));
     }
@@ -670,12 +761,7 @@ extern "C" int llmj_cuda_attention(const float * q, const void * k_cache, const 
     float * part_ml = part_o ? part_o + n * n_heads * splits * head_dim : nullptr;
     const RowArgs a = {q, k_cache, v_cache, out, part_o, part_ml, n, start_pos, n_heads, n_kv_heads, window,
                        (int) head_dim, (int) group, head_batches, splits, scale, softcap};
-    const bool vec4 = head_dim % 4 == 0 && aligned(k_cache, f16 ? 8 : 16) && aligned(v_cache, f16 ? 8 : 16);
-    if (f16) {
-        if (vec4) dispatch_rows_gb<__half, 4>(gb, a, blocks, s); else dispatch_rows_gb<__half, 1>(gb, a, blocks, s);
-    } else {
-        if (vec4) dispatch_rows_gb<float, 4>(gb, a, blocks, s); else dispatch_rows_gb<float, 1>(gb, a, blocks, s);
-    }
+    kernel<<<(unsigned) blocks, ROW_THREADS, smem, s>>>(a);
     int rc = llmj_cuda_check_launch(__func__);
     if (rc != LLMJ_OK || splits == 1) return rc;
     split_reduce_kernel<<<(unsigned) (n * n_heads), 128, 0, s>>>(part_o, part_ml, out, (int) head_dim, splits);
