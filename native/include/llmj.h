@@ -242,9 +242,10 @@ LLMJ_API int llmj_cuda_store_kv(const float * src, void * cache, int cache_type,
  * a long context splits each row's KV range over several blocks (flash-decoding); without it
  * (work NULL or smaller), one block walks the whole range. */
 LLMJ_API size_t llmj_cuda_attention_work_size(int64_t n, int64_t n_heads, int64_t head_dim);
-/* The contract of llmj_attention; head_dim <= 256. n >= 16 with head_dim 64/80/96/128/256 runs a
- * tensor-core kernel that rounds q * scale and the softmax weights to F16 (results within 1e-3 of
- * max|v| of the float32 ones); every other case computes in float32. */
+/* The contract of llmj_attention; head_dim <= 256. An F16 cache with n >= 16 and head_dim
+ * 64/80/96/128/256 runs a tensor-core kernel that rounds q * scale and the softmax weights to F16
+ * (results within 1e-3 of max|v| of the float32 ones); every other case (F32 caches included)
+ * computes in float32. */
 LLMJ_API int llmj_cuda_attention(const float * q, const void * k_cache, const void * v_cache, int cache_type,
                                  float * out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads,
                                  int64_t head_dim, float scale, float softcap, int64_t window, void * work,

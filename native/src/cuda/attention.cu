@@ -7,9 +7,10 @@
 //    group) pair, so the heads of a GQA group share every K/V tile the block stages in shared
 //    memory. Q (scaled, F16) times K^T and P (F16) times V run on tensor cores (mma.sync m16n8k16,
 //    float32 accumulators); masking, soft-capping and the online softmax are float32 in registers.
-//    F16 caches stream into shared memory with cp.async (K of the next tile loads during P·V, V
-//    during Q·K^T); F32 caches are converted to F16 on the way in.
-//  - rows_kernel (decode, small n, other head sizes): float32 throughout. A block owns one query
+//    The F16 cache streams into shared memory with cp.async (K of the next tile loads during P·V,
+//    V during Q·K^T). F32 caches never take this path: choosing an F32 cache asks for float32
+//    results, so their prefill runs rows_kernel.
+//  - rows_kernel (decode, small n, other head sizes, F32 caches): float32 throughout. A block owns one query
 //    row, one KV head and up to 8 heads of its group, and a range of KV positions: chunks of 128
 //    positions are scored (one K read shared by the group's heads), soft-maxed online and folded
 //    into per-thread output accumulators. For long contexts the KV range is split over several
@@ -431,6 +432,7 @@ template <int D> constexpr size_t mma_smem_bytes() { return (size_t) (MMA_BR + 2
 // that masked probabilities, 0, never meet uninitialised values).
 template <typename T, int D, int BC>
 __device__ __forceinline__ void stage_tile(__half * dst, const T * src, int64_t kv_row, int64_t kv0, int64_t kv_hi, int tid) {
+    static_assert(sizeof(T) == 2, "the tensor-core kernel reads F16 caches");
     constexpr int SD = D + 8, CPR = D / 8;
 #pragma unroll
     for (int c = tid; c < BC * CPR; c += MMA_THREADS) {
@@ -438,19 +440,7 @@ __device__ __forceinline__ void stage_tile(__half * dst, const T * src, int64_t 
         __half * d = dst + r * SD + cc * 8;
         const int64_t p = kv0 + r;
         if (p < kv_hi) {
-            const T * sp = src + p * kv_row + cc * 8;
-            if constexpr (sizeof(T) == 2) {
-                cp_async16(d, sp);
-            } else {
-                const float4 x0 = reinterpret_cast<const float4 *>(sp)[0];
-                const float4 x1 = reinterpret_cast<const float4 *>(sp)[1];
-                uint4 h;
-                h.x = pack_half2(x0.x, x0.y);
-                h.y = pack_half2(x0.z, x0.w);
-                h.z = pack_half2(x1.x, x1.y);
-                h.w = pack_half2(x1.z, x1.w);
-                *reinterpret_cast<uint4 *>(d) = h;
-            }
+            cp_async16(d, src + p * kv_row + cc * 8);
         } else {
             *reinterpret_cast<uint4 *>(d) = make_uint4(0, 0, 0, 0);
         }
@@ -733,11 +723,11 @@ extern "C" int llmj_cuda_attention(const float * q, const void * k_cache, const 
     const bool f16 = cache_type == LLMJ_TYPE_F16;
     const int64_t group = n_heads / n_kv_heads;
 
-    if (n >= MMA_MIN_ROWS && flash_head_dim(head_dim) && aligned(q, 8) && aligned(out, 8) && aligned(k_cache, 16)
+    if (f16 && n >= MMA_MIN_ROWS && flash_head_dim(head_dim) && aligned(q, 8) && aligned(out, 8) && aligned(k_cache, 16)
             && aligned(v_cache, 16)) {
         const FlashArgs a = {q, k_cache, v_cache, out, n, start_pos, n_heads, n_kv_heads, window, (int) group,
                              softcap > 0 ? scale : scale * LOG2E, softcap};
-        return f16 ? dispatch_flash<__half>(head_dim, a, s) : dispatch_flash<float>(head_dim, a, s);
+        return dispatch_flash<__half>(head_dim, a, s);
     }
 
     const int gb = group <= 1 ? 1 : group <= 2 ? 2 : group <= 4 ? 4 : 8;

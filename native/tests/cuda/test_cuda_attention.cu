@@ -2,9 +2,9 @@
 // shapes, then timings. Skips (exit 0, "no device, skipped") where the CUDA runtime finds no device.
 //
 // Error measure: max |gpu - cpu| / max |v| over the output (attention outputs are weighted means of
-// v rows). Tolerances: 1e-3 for the tensor-core prefill path (n >= 16, head_dim 64/80/96/128/256:
-// q * scale and the softmax weights are rounded to F16), 1e-5 for the float32 paths (decode, split-K,
-// other head sizes). Outputs start poisoned (NaN) and are followed by a guard region that must
+// v rows). Tolerances: 1e-3 for the tensor-core prefill path (F16 cache, n >= 16, head_dim
+// 64/80/96/128/256: q * scale and the softmax weights are rounded to F16), 1e-5 for the float32 paths
+// (decode, split-K, F32 caches, other head sizes). Outputs start poisoned (NaN) and are followed by a guard region that must
 // stay untouched.
 //
 // Timing (cudaEvents, medians): decode (n = 1) for 32 heads x 128 at contexts 512/4096/16384 as GB/s
@@ -49,7 +49,7 @@ struct Case {
 
 bool tensor_core_path(const Case & c) {
     const int64_t d = c.head_dim;
-    return c.n >= 16 && (d == 64 || d == 80 || d == 96 || d == 128 || d == 256);
+    return c.type == LLMJ_TYPE_F16 && c.n >= 16 && (d == 64 || d == 80 || d == 96 || d == 128 || d == 256);
 }
 
 llmj_threadpool * g_pool = nullptr;
@@ -261,8 +261,8 @@ void bench() {
                         std::exit(1);
                     }
                 }, 20);
-                std::printf("prefill %-20s %s n %5lld from pos %5lld: %8.1f us %6.1f TFLOP/s\n", sh.name,
-                            type == LLMJ_TYPE_F16 ? "F16" : "F32", (long long) n, (long long) pos, ms * 1e3,
+                std::printf("prefill %-20s %-18s n %5lld from pos %5lld: %8.1f us %6.1f TFLOP/s\n", sh.name,
+                            type == LLMJ_TYPE_F16 ? "F16 (tensor cores)" : "F32 (float32 path)", (long long) n, (long long) pos, ms * 1e3,
                             flops / (ms * 1e-3) / 1e12);
             }
         }
@@ -310,6 +310,13 @@ int main(int argc, char ** argv) {
             run_case({33, 7, 6, 2, d, 20, 5.0f, type, true});
             run_case({1, 3000, 6, 3, d, 0, 0.0f, type, true});
             run_case({2, 2999, 12, 1, d, 1000, 5.0f, type, true});
+        }
+    }
+    // the shapes of core's BackendOps attention test (heads, kv heads, head_dim, n, pos, softcap, window)
+    for (int type : {LLMJ_TYPE_F16, LLMJ_TYPE_F32}) {
+        for (auto & b : {std::vector<int>{1, 1, 1, 1, 0, 0, 0}, {4, 2, 16, 5, 0, 0, 0}, {8, 1, 33, 1, 40, 0, 0},
+                         {4, 4, 64, 3, 17, 50, 0}, {6, 3, 8, 7, 9, 0, 4}}) {
+            run_case({b[3], b[4], b[0], b[1], b[2], b[6], (float) b[5], type, true});
         }
     }
     // MHA and wide groups on the split-K path, window longer than the context, tiny window
