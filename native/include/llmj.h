@@ -244,10 +244,19 @@ LLMJ_API int llmj_cuda_rope(float * x, int64_t n, int64_t n_heads, int64_t head_
                             const int32_t * dev_pos, void * stream);
 LLMJ_API int llmj_cuda_store_kv(const float * src, void * cache, int cache_type, int64_t kv_dim, int64_t n,
                                 int64_t start_pos, const int32_t * dev_pos, void * stream);
+/* Scratch llmj_cuda_attention may use for n query rows (bytes; 0: it needs none). With it, decoding over
+ * a long context splits each row's KV range over several blocks (flash-decoding); without it
+ * (work NULL or smaller), one block walks the whole range. */
+LLMJ_API size_t llmj_cuda_attention_work_size(int64_t n, int64_t n_heads, int64_t head_dim);
+/* The contract of llmj_attention; head_dim <= 256. An F16 cache with n >= 16 and head_dim
+ * 64/80/96/128/256 runs a tensor-core kernel that rounds q * scale and the softmax weights to F16
+ * (results within 1e-3 of max|v| of the float32 ones); every other case (F32 caches included)
+ * computes in float32. With dev_pos, the KV range is split for the bound start_pos and each split
+ * takes its share of the range the kernel reads. */
 LLMJ_API int llmj_cuda_attention(const float * q, const void * k_cache, const void * v_cache, int cache_type,
                                  float * out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads,
                                  int64_t head_dim, float scale, float softcap, int64_t window, const int32_t * dev_pos,
-                                 void * stream);
+                                 void * work, size_t work_bytes, void * stream);
 /* gelu != 0: GeGLU (tanh GELU), else SwiGLU; out may alias gate. */
 LLMJ_API int llmj_cuda_glu(const float * gate, const float * up, float * out, int64_t n, int gelu, void * stream);
 LLMJ_API int llmj_cuda_add(float * x, const float * y, int64_t n, void * stream);

@@ -1,97 +1,761 @@
 // Causal attention over a KV cache on the GPU (F32 or F16 cache, grouped-query heads, sliding
-// window, logit soft-capping). One warp per (query row, head): an online softmax over the visible
-// positions, each lane holding head_dim/32 elements of q and of the output.
-// CPU reference: src/cpu/attention.c.
+// window, logit soft-capping). CPU reference: src/cpu/attention.c (same contract).
+//
+// Two kernels and a reduction:
+//  - flash_mma_kernel (prefill, n >= MMA_MIN_ROWS, head_dim 64/80/96/128/256): FlashAttention-2
+//    style. A block of 4 warps owns 64 "rows" of one KV head, a row being a (query, head of the
+//    group) pair, so the heads of a GQA group share every K/V tile the block stages in shared
+//    memory. Q (scaled, F16) times K^T and P (F16) times V run on tensor cores (mma.sync m16n8k16,
+//    float32 accumulators); masking, soft-capping and the online softmax are float32 in registers.
+//    The F16 cache streams into shared memory with cp.async (K of the next tile loads during P·V,
+//    V during Q·K^T). F32 caches never take this path: choosing an F32 cache asks for float32
+//    results, so their prefill runs rows_kernel.
+//  - rows_kernel (decode, small n, other head sizes, F32 caches): float32 throughout. A block owns one query
+//    row, one KV head and up to 8 heads of its group, and a range of KV positions: chunks of 128
+//    positions are scored (one K read shared by the group's heads), soft-maxed online and folded
+//    into per-thread output accumulators. For long contexts the KV range is split over several
+//    blocks (flash-decoding) that write partial (max, sum, output) triples into `work`;
+//    split_reduce_kernel merges them.
+// Accuracy against the CPU's float32 llmj_attention: rows_kernel about 1e-6 of max|v|; the tensor
+// core path rounds q*scale and the probabilities to F16: within 1e-3 of max|v| (see
+// tests/cuda/test_cuda_attention.cu).
 #include "common.cuh"
+
+#include <stdint.h>
+
+#include <mutex>
 
 namespace {
 
-constexpr int MAX_PER_LANE = 8;   // head_dim <= 256
+constexpr float LOG2E = 1.4426950408889634f;
 
-template <bool F16>
-__global__ void attention_kernel(const float * __restrict__ q, const void * __restrict__ k, const void * __restrict__ v,
-                                 float * __restrict__ out, int64_t n, int64_t start_pos, const int32_t * __restrict__ dev_pos,
-                                 int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float softcap,
-                                 int64_t window) {
-    if (dev_pos) start_pos = *dev_pos;   // graph replay: the position lives in device memory
-    const int64_t task = (int64_t) blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
-    if (task >= n * n_heads) return;
-    const int lane = threadIdx.x % 32;
-    const int64_t t = task / n_heads, h = task % n_heads;
-    const int64_t kvh = h / (n_heads / n_kv_heads);
-    const int64_t pos = start_pos + t;
-    const int64_t first = window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0;
-    const int64_t kv_row = n_kv_heads * head_dim;
-    const float * qh = q + (t * n_heads + h) * head_dim;
-    float qv[MAX_PER_LANE], acc[MAX_PER_LANE];
-#pragma unroll
-    for (int e = 0; e < MAX_PER_LANE; e++) {
-        const int64_t i = lane + 32 * e;
-        qv[e] = i < head_dim ? qh[i] : 0.0f;
-        acc[e] = 0.0f;
+__device__ __forceinline__ int64_t first_visible(int64_t pos, int64_t window) {
+    return window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0;
+}
+
+// ---- rows kernel (float32, decode and split-K) ------------------------------------------------
+
+constexpr int ROW_THREADS = 256;
+constexpr int ROW_WARPS = ROW_THREADS / 32;
+constexpr int ROW_CHUNK = 256;    // positions scored per pass
+constexpr int MAX_SPLITS = 64;    // KV splits per row (bounds the work buffer)
+constexpr int SPLIT_MAX_ROWS = 8; // split-K only for n <= this (decode, small speculative batches)
+constexpr int SPLIT_MIN_LEN = 128;// positions per split at least
+
+struct RowArgs {
+    const float * q;
+    const void * k;
+    const void * v;
+    float * out;
+    float * part_o;   // [n * n_heads][splits][head_dim]
+    float * part_ml;  // [n * n_heads][splits][2]: max, sum
+    int64_t n, start_pos, n_heads, n_kv_heads, window;
+    int head_dim, group, head_batches, splits;
+    float scale, softcap;
+    const int32_t * dev_pos;   // not NULL: start_pos is read from here (graph replay); start_pos bounds it
+};
+
+// Raw vectors of VEC cache elements: loaded in one instruction, widened to float later.
+template <typename T, int VEC> struct RawVec;
+template <> struct RawVec<__half, 4> {
+    using raw = uint2;
+    static __device__ __forceinline__ raw load(const __half * p) { return *reinterpret_cast<const uint2 *>(p); }
+    static __device__ __forceinline__ raw zero() { return make_uint2(0, 0); }
+    static __device__ __forceinline__ void widen(const raw & r, float (&f)[4]) {
+        const float2 a = __half22float2(*reinterpret_cast<const __half2 *>(&r.x));
+        const float2 b = __half22float2(*reinterpret_cast<const __half2 *>(&r.y));
+        f[0] = a.x; f[1] = a.y; f[2] = b.x; f[3] = b.y;
     }
-    float m = -INFINITY, l = 0.0f;
-    for (int64_t p = first; p <= pos; p++) {
-        const int64_t base = p * kv_row + kvh * head_dim;
-        float s = 0.0f;
+};
+template <> struct RawVec<__half, 1> {
+    using raw = __half;
+    static __device__ __forceinline__ raw load(const __half * p) { return *p; }
+    static __device__ __forceinline__ raw zero() { return __float2half(0.0f); }
+    static __device__ __forceinline__ void widen(const raw & r, float (&f)[1]) { f[0] = __half2float(r); }
+};
+template <> struct RawVec<float, 4> {
+    using raw = float4;
+    static __device__ __forceinline__ raw load(const float * p) { return *reinterpret_cast<const float4 *>(p); }
+    static __device__ __forceinline__ raw zero() { return make_float4(0, 0, 0, 0); }
+    static __device__ __forceinline__ void widen(const raw & r, float (&f)[4]) { f[0] = r.x; f[1] = r.y; f[2] = r.z; f[3] = r.w; }
+};
+template <> struct RawVec<float, 1> {
+    using raw = float;
+    static __device__ __forceinline__ raw load(const float * p) { return *p; }
+    static __device__ __forceinline__ raw zero() { return 0.0f; }
+    static __device__ __forceinline__ void widen(const raw & r, float (&f)[1]) { f[0] = r; }
+};
+
+// Sums each of v[0..NV) over the warp; lane l returns the sum of v[l % NV] (NV a power of two <= 32).
+// Costs (5 - log2 NV) * NV + NV - 1 shuffles instead of 5 * NV.
+template <int NV> __device__ __forceinline__ float reduce_scatter(float (&v)[NV], int lane) {
+    constexpr int LOG_NV = NV >= 32 ? 5 : NV >= 16 ? 4 : NV >= 8 ? 3 : NV >= 4 ? 2 : NV >= 2 ? 1 : 0;
 #pragma unroll
-        for (int e = 0; e < MAX_PER_LANE; e++) {
-            const int64_t i = lane + 32 * e;
-            if (i < head_dim) {
-                const float kk = F16 ? __half2float(static_cast<const __half *>(k)[base + i]) : static_cast<const float *>(k)[base + i];
-                s += qv[e] * kk;
+    for (int k = 0; k < 5 - LOG_NV; k++) {
+#pragma unroll
+        for (int i = 0; i < NV; i++) v[i] += __shfl_xor_sync(0xffffffffu, v[i], 16 >> k);
+    }
+#pragma unroll
+    for (int k = 1; k <= LOG_NV; k++) {
+        const int s = NV >> k;
+        const bool upper = (lane & s) != 0;
+#pragma unroll
+        for (int i = 0; i < NV / 2; i++) {   // constant trip count, so that v stays in registers
+            if (i < s) {
+                const float send = upper ? v[i] : v[i + s];
+                const float keep = upper ? v[i + s] : v[i];
+                v[i] = keep + __shfl_xor_sync(0xffffffffu, send, s);
             }
         }
-        s = warp_reduce_sum(s) * scale;
-        if (softcap > 0.0f) s = softcap * tanhf(s / softcap);
-        const float m_new = fmaxf(m, s);
-        const float corr = expf(m - m_new);
-        const float w = expf(s - m_new);
-        l = l * corr + w;
+    }
+    return v[0];
+}
+
+// Reduces x over the lanes that hold the same head after reduce_scatter<NV> with R positions per head
+// (lanes that differ in the low log2(R) bits or in the bits from log2(NV) up).
+template <int NV, int R, typename Op> __device__ __forceinline__ float reduce_head(float x, Op op) {
 #pragma unroll
-        for (int e = 0; e < MAX_PER_LANE; e++) {
-            const int64_t i = lane + 32 * e;
-            if (i < head_dim) {
-                const float vv = F16 ? __half2float(static_cast<const __half *>(v)[base + i]) : static_cast<const float *>(v)[base + i];
-                acc[e] = acc[e] * corr + w * vv;
+    for (int off = 1; off < R; off <<= 1) x = op(x, __shfl_xor_sync(0xffffffffu, x, off));
+#pragma unroll
+    for (int off = NV; off < 32; off <<= 1) x = op(x, __shfl_xor_sync(0xffffffffu, x, off));
+    return x;
+}
+
+// One block: query row t, KV head kvh, heads g0..g0+GB-1 of its group (clamped: a batch may hold
+// duplicates that are computed and not stored), KV split s of `splits`. Per chunk of ROW_CHUNK
+// positions: (1) warp w scores positions w*R.., R at a time, the K loads of the next R rows in flight
+// while the current ones are reduced; (2) after the block-wide max, the lanes that produced scores
+// turn them into probabilities and add them to their running sums; (3) thread (pg, dv) adds p * V
+// for VEC output elements and positions pg, pg + npg, ..., 8 V rows in flight.
+// Shared memory (floats): q[GB][D] and p[GB][ROW_CHUNK], later red[npg][GB][D]; wmax, wl [8][GB].
+template <typename T, int VEC, int GB>
+__global__ void __launch_bounds__(ROW_THREADS, 2) rows_kernel(RowArgs a) {
+    using RV = RawVec<T, VEC>;
+    using raw = typename RV::raw;
+    constexpr int R = GB <= 4 ? 8 : 4;           // positions a warp scores at once
+    constexpr int NV = GB * R;                   // dot products a warp reduces at once (<= 32)
+    constexpr int ITER = ROW_CHUNK / (ROW_WARPS * R);
+    constexpr int U = sizeof(T) == 2 ? 8 : 4;    // V rows in flight per thread
+    extern __shared__ float smem[];
+    const int D = a.head_dim;
+    const int nvec = D / VEC;                    // D % VEC == 0 (dispatch)
+    const int npg = ROW_THREADS / nvec;          // position groups in the P·V phase (D <= 256)
+    const int nj = (nvec + 31) / 32;             // dimension passes per K row
+    const int big = max(GB * D + GB * ROW_CHUNK, npg * GB * D);
+    float * sq = smem;
+    float * sp = sq + GB * D;
+    float * sred = smem;                         // after the loop
+    float * wmax = smem + big;                   // [ROW_WARPS][GB]
+    float * wl = wmax + ROW_WARPS * GB;          // [ROW_WARPS][GB]
+
+    int64_t bid = blockIdx.x;
+    const int s = (int) (bid % a.splits); bid /= a.splits;
+    const int hb = (int) (bid % a.head_batches); bid /= a.head_batches;
+    const int64_t kvh = bid % a.n_kv_heads;
+    const int64_t t = bid / a.n_kv_heads;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int g0 = hb * GB;
+
+    const int64_t pos = (a.dev_pos ? (int64_t) *a.dev_pos : a.start_pos) + t;
+    const int64_t first = first_visible(pos, a.window);
+    const int64_t len = pos - first + 1;
+    const int64_t lo = first + len * s / a.splits, hi = first + len * (s + 1) / a.splits;
+
+    for (int i = tid; i < GB * D; i += ROW_THREADS) {
+        const int g = min(g0 + i / D, a.group - 1);
+        sq[i] = a.q[(t * a.n_heads + kvh * a.group + g) * D + i % D];
+    }
+    const int64_t kv_row = a.n_kv_heads * D;
+    const T * kb = static_cast<const T *>(a.k) + kvh * D;
+    const T * vb = static_cast<const T *>(a.v) + kvh * D;
+    const int pg = tid / nvec, dv = tid % nvec;
+    const int my_idx = lane % NV, my_g = my_idx / R, my_r = my_idx % R;   // the score this lane ends up with
+    const bool scorer = lane < NV;
+
+    float acc[GB][VEC];
+#pragma unroll
+    for (int g = 0; g < GB; g++) {
+#pragma unroll
+        for (int e = 0; e < VEC; e++) acc[g][e] = 0.0f;
+    }
+    float m_run[GB];
+#pragma unroll
+    for (int g = 0; g < GB; g++) m_run[g] = -INFINITY;
+    float lsum = 0.0f;   // scorer lanes: sum of head my_g's probabilities they produced
+    __syncthreads();
+
+    for (int64_t c0 = lo; c0 < hi; c0 += ROW_CHUNK) {
+        const int cnt = (int) min((int64_t) ROW_CHUNK, hi - c0);
+        // (1) scores
+        const int steps = ITER * nj;
+        auto load_k = [&](int step, raw (&dst)[R]) {
+            const int cb = warp * R + (step / nj) * (ROW_WARPS * R);
+            const int j = lane + 32 * (step % nj);
+#pragma unroll
+            for (int r = 0; r < R; r++) {
+                dst[r] = cb + r < cnt && j < nvec ? RV::load(kb + (c0 + cb + r) * kv_row + j * VEC) : RV::zero();
+            }
+        };
+        raw kc[R], kn[R];
+        load_k(0, kc);
+        float dot[NV];
+#pragma unroll
+        for (int i = 0; i < NV; i++) dot[i] = 0.0f;
+        float lmax = -INFINITY;
+        for (int step = 0; step < steps; step++) {
+            const int cb = warp * R + (step / nj) * (ROW_WARPS * R);
+            if (cb >= cnt) break;   // warp-uniform
+            if (step + 1 < steps) load_k(step + 1, kn);
+            const int j = lane + 32 * (step % nj);
+            if (j < nvec) {
+                float kf[R][VEC];
+#pragma unroll
+                for (int r = 0; r < R; r++) RV::widen(kc[r], kf[r]);
+#pragma unroll
+                for (int g = 0; g < GB; g++) {
+                    float qf[VEC];
+#pragma unroll
+                    for (int e = 0; e < VEC; e++) qf[e] = sq[g * D + j * VEC + e];
+#pragma unroll
+                    for (int r = 0; r < R; r++) {
+#pragma unroll
+                        for (int e = 0; e < VEC; e++) dot[g * R + r] += qf[e] * kf[r][e];
+                    }
+                }
+            }
+            if (step % nj == nj - 1) {
+                const float d = reduce_scatter<NV>(dot, lane);
+                if (scorer && cb + my_r < cnt) {
+                    float sc = d * a.scale;
+                    if (a.softcap > 0.0f) sc = a.softcap * tanhf(sc / a.softcap);
+                    sp[my_g * ROW_CHUNK + cb + my_r] = sc;
+                    lmax = fmaxf(lmax, sc);
+                }
+#pragma unroll
+                for (int i = 0; i < NV; i++) dot[i] = 0.0f;
+            }
+#pragma unroll
+            for (int r = 0; r < R; r++) kc[r] = kn[r];
+        }
+        lmax = reduce_head<NV, R>(lmax, [](float x, float y) { return fmaxf(x, y); });
+        if (lane < NV && my_r == 0) wmax[warp * GB + my_g] = lmax;
+        __syncthreads();
+        // (2) new running max, probabilities, rescaling
+        float corr[GB];
+#pragma unroll
+        for (int g = 0; g < GB; g++) {
+            float mx = wmax[g];
+#pragma unroll
+            for (int w = 1; w < ROW_WARPS; w++) mx = fmaxf(mx, wmax[w * GB + g]);
+            const float m_new = fmaxf(m_run[g], mx);
+            const float m_use = m_new == -INFINITY ? 0.0f : m_new;
+            corr[g] = expf(m_run[g] - m_use);
+            m_run[g] = m_new;
+        }
+        if (scorer) {
+            float mg = 0.0f, cg = 0.0f;
+#pragma unroll
+            for (int g = 0; g < GB; g++) {
+                if (g == my_g) { mg = m_run[g]; cg = corr[g]; }
+            }
+            lsum *= cg;
+#pragma unroll
+            for (int i = 0; i < ITER; i++) {
+                const int c = warp * R + i * (ROW_WARPS * R) + my_r;
+                if (c < cnt) {
+                    const float e = expf(sp[my_g * ROW_CHUNK + c] - mg);
+                    sp[my_g * ROW_CHUNK + c] = e;
+                    lsum += e;
+                }
             }
         }
-        m = m_new;
-    }
-    float * o = out + (t * n_heads + h) * head_dim;
-    const float inv = 1.0f / l;
 #pragma unroll
-    for (int e = 0; e < MAX_PER_LANE; e++) {
-        const int64_t i = lane + 32 * e;
-        if (i < head_dim) o[i] = acc[e] * inv;
+        for (int g = 0; g < GB; g++) {
+#pragma unroll
+            for (int e = 0; e < VEC; e++) acc[g][e] *= corr[g];
+        }
+        __syncthreads();
+        // (3) out += p · V
+        if (pg < npg && pg < cnt) {
+            const T * vp = vb + c0 * kv_row + dv * VEC;
+            const int nu = (cnt - pg + npg - 1) / npg;
+            raw vc[U], vn[U];
+#pragma unroll
+            for (int u = 0; u < U; u++) vc[u] = u < nu ? RV::load(vp + (int64_t) (pg + u * npg) * kv_row) : RV::zero();
+            for (int u0 = 0; u0 < nu; u0 += U) {
+                if (u0 + U < nu) {
+#pragma unroll
+                    for (int u = 0; u < U; u++) {
+                        const int uu = u0 + U + u;
+                        vn[u] = uu < nu ? RV::load(vp + (int64_t) (pg + uu * npg) * kv_row) : RV::zero();
+                    }
+                }
+#pragma unroll
+                for (int u = 0; u < U; u++) {
+                    if (u0 + u < nu) {
+                        const int c = pg + (u0 + u) * npg;
+                        float vf[VEC];
+                        RV::widen(vc[u], vf);
+#pragma unroll
+                        for (int g = 0; g < GB; g++) {
+                            const float w = sp[g * ROW_CHUNK + c];
+#pragma unroll
+                            for (int e = 0; e < VEC; e++) acc[g][e] += w * vf[e];
+                        }
+                    }
+                }
+#pragma unroll
+                for (int u = 0; u < U; u++) vc[u] = vn[u];
+            }
+        }
+        __syncthreads();
+    }
+
+    lsum = reduce_head<NV, R>(lsum, [](float x, float y) { return x + y; });
+    if (lane < NV && my_r == 0) wl[warp * GB + my_g] = lsum;
+    if (pg < npg) {
+#pragma unroll
+        for (int g = 0; g < GB; g++) {
+#pragma unroll
+            for (int e = 0; e < VEC; e++) sred[(pg * GB + g) * D + dv * VEC + e] = acc[g][e];
+        }
+    }
+    __syncthreads();
+    for (int i = tid; i < GB * D; i += ROW_THREADS) {
+        const int g = i / D, d = i % D;
+        if (g0 + g >= a.group) continue;
+        float o = 0.0f, l = 0.0f;
+        for (int p = 0; p < npg; p++) o += sred[(p * GB + g) * D + d];
+#pragma unroll
+        for (int w = 0; w < ROW_WARPS; w++) l += wl[w * GB + g];
+        float m = -INFINITY;
+#pragma unroll
+        for (int gg = 0; gg < GB; gg++) {
+            if (gg == g) m = m_run[gg];
+        }
+        const int64_t row = t * a.n_heads + kvh * a.group + g0 + g;
+        if (a.splits == 1) {
+            a.out[row * D + d] = o / l;
+        } else {
+            a.part_o[(row * a.splits + s) * D + d] = o;
+            if (d == 0) {
+                a.part_ml[(row * a.splits + s) * 2] = m;
+                a.part_ml[(row * a.splits + s) * 2 + 1] = l;
+            }
+        }
     }
 }
 
+// Merges the splits of one (query row, head): out = sum_s e^(m_s - M) o_s / sum_s e^(m_s - M) l_s.
+// An empty split has m = -inf, l = 0, o = 0.
+__global__ void split_reduce_kernel(const float * __restrict__ part_o, const float * __restrict__ part_ml,
+                                    float * __restrict__ out, int D, int splits) {
+    __shared__ float w[MAX_SPLITS];
+    __shared__ float inv;
+    const int64_t row = blockIdx.x;
+    const float * ml = part_ml + row * splits * 2;
+    if (threadIdx.x < 32) {
+        const int lane = threadIdx.x;
+        float mx = -INFINITY;
+        for (int s = lane; s < splits; s += 32) mx = fmaxf(mx, ml[2 * s]);
+        mx = warp_reduce_max(mx);
+        float l = 0.0f;
+        for (int s = lane; s < splits; s += 32) {
+            const float e = expf(ml[2 * s] - mx);
+            w[s] = e;
+            l += e * ml[2 * s + 1];
+        }
+        l = warp_reduce_sum(l);
+        if (lane == 0) inv = 1.0f / l;
+    }
+    __syncthreads();
+    const float * po = part_o + row * splits * D;
+    for (int d = threadIdx.x; d < D; d += blockDim.x) {
+        float o = 0.0f;
+        for (int s = 0; s < splits; s++) o += w[s] * po[(int64_t) s * D + d];
+        out[row * D + d] = o * inv;
+    }
+}
+
+// ---- tensor-core flash kernel (prefill) -------------------------------------------------------
+
+constexpr int MMA_BR = 64;          // rows per block (16 per warp)
+constexpr int MMA_THREADS = 128;
+constexpr int MMA_MIN_ROWS = 16;    // queries per call from which prefill takes the tensor-core path
+
+struct FlashArgs {
+    const float * q;
+    const void * k;
+    const void * v;
+    float * out;
+    int64_t n, start_pos, n_heads, n_kv_heads, window;
+    int group;
+    float qscale;    // scale, times log2(e) when there is no soft-capping
+    float softcap;
+};
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const __half * p) {
+    const unsigned a = (unsigned) __cvta_generic_to_shared(p);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+}
+
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const __half * p) {
+    const unsigned a = (unsigned) __cvta_generic_to_shared(p);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+}
+
+// c += a (16x16, row) * b (16x8, col); F16 inputs, F32 accumulators.
+__device__ __forceinline__ void mma_16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+                 "{%0, %1, %2, %3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ void cp_async16(void * smem, const void * gmem) {
+    const unsigned s = (unsigned) __cvta_generic_to_shared(smem);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(gmem));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::); }
+
+__device__ __forceinline__ uint32_t pack_half2(float x, float y) {
+    const __half2 h = __floats2half2_rn(x, y);
+    return *reinterpret_cast<const uint32_t *>(&h);
+}
+
+template <int D> __host__ __device__ constexpr int mma_bc() { return D <= 128 ? 64 : 32; }
+template <int D> constexpr size_t mma_smem_bytes() { return (size_t) (MMA_BR + 2 * mma_bc<D>()) * (D + 8) * sizeof(__half); }
+
+// Stages rows kv0..kv0+BC-1 of one KV head into shared memory as F16 (rows >= kv_hi are zeroed so
+// that masked probabilities, 0, never meet uninitialised values).
+template <typename T, int D, int BC>
+__device__ __forceinline__ void stage_tile(__half * dst, const T * src, int64_t kv_row, int64_t kv0, int64_t kv_hi, int tid) {
+    static_assert(sizeof(T) == 2, "the tensor-core kernel reads F16 caches");
+    constexpr int SD = D + 8, CPR = D / 8;
+#pragma unroll
+    for (int c = tid; c < BC * CPR; c += MMA_THREADS) {
+        const int r = c / CPR, cc = c % CPR;
+        __half * d = dst + r * SD + cc * 8;
+        const int64_t p = kv0 + r;
+        if (p < kv_hi) {
+            cp_async16(d, src + p * kv_row + cc * 8);
+        } else {
+            *reinterpret_cast<uint4 *>(d) = make_uint4(0, 0, 0, 0);
+        }
+    }
+}
+
+template <typename T, int D>
+__global__ void __launch_bounds__(MMA_THREADS) flash_mma_kernel(FlashArgs a) {
+    constexpr int BC = mma_bc<D>();
+    constexpr int SD = D + 8;          // padded row: ldmatrix rows fall on distinct banks
+    constexpr int NT_S = BC / 8;       // S n-tiles per warp
+    constexpr int KS_QK = D / 16;
+    constexpr int NT_O = D / 8;
+    constexpr int KS_PV = BC / 16;
+    constexpr bool Q_IN_REGS = D <= 128;
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    __half * sQ = reinterpret_cast<__half *>(smem_raw);
+    __half * sK = sQ + MMA_BR * SD;
+    __half * sV = sK + BC * SD;
+
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int64_t G = a.group;
+    const int64_t rows = a.n * G;
+    const int64_t i0 = (int64_t) (gridDim.x - 1 - blockIdx.x) * MMA_BR;   // the longest tiles first
+    const int64_t kvh = blockIdx.y;
+    const int64_t kv_row = a.n_kv_heads * D;
+    const T * kb = static_cast<const T *>(a.k) + kvh * D;
+    const T * vb = static_cast<const T *>(a.v) + kvh * D;
+
+    // Q tile (rows past the end repeat the last row and are not stored)
+    for (int e = tid; e < MMA_BR * D / 2; e += MMA_THREADS) {
+        const int r = e / (D / 2), d2 = e % (D / 2);
+        const int64_t i = min(i0 + r, rows - 1);
+        const int64_t t = i / G, g = i % G;
+        const float2 x = *reinterpret_cast<const float2 *>(a.q + (t * a.n_heads + kvh * G + g) * D + 2 * d2);
+        *reinterpret_cast<uint32_t *>(sQ + r * SD + 2 * d2) = pack_half2(x.x * a.qscale, x.y * a.qscale);
+    }
+
+    const int64_t i_last = min(i0 + MMA_BR - 1, rows - 1);
+    const int64_t kv_lo = first_visible(a.start_pos + i0 / G, a.window);
+    const int64_t kv_hi = a.start_pos + i_last / G + 1;
+    int64_t row_lo[2], row_hi[2];   // visible positions of this thread's two rows
+#pragma unroll
+    for (int j = 0; j < 2; j++) {
+        const int64_t i = min(i0 + warp * 16 + lane / 4 + 8 * j, rows - 1);
+        row_hi[j] = a.start_pos + i / G;
+        row_lo[j] = first_visible(row_hi[j], a.window);
+    }
+
+    stage_tile<T, D, BC>(sK, kb, kv_row, kv_lo, kv_hi, tid);
+    cp_async_commit();
+    __syncthreads();
+
+    uint32_t qf[Q_IN_REGS ? KS_QK : 1][4];
+    if constexpr (Q_IN_REGS) {
+#pragma unroll
+        for (int ks = 0; ks < KS_QK; ks++) ldmatrix_x4(qf[ks], sQ + (warp * 16 + lane % 16) * SD + ks * 16 + (lane / 16) * 8);
+    }
+
+    float o[NT_O][4];
+#pragma unroll
+    for (int dt = 0; dt < NT_O; dt++) o[dt][0] = o[dt][1] = o[dt][2] = o[dt][3] = 0.0f;
+    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+    const bool capped = a.softcap > 0.0f;
+    const float inv_cap = capped ? 1.0f / a.softcap : 0.0f;
+
+    for (int64_t kv0 = kv_lo; kv0 < kv_hi; kv0 += BC) {
+        cp_async_wait_all();
+        __syncthreads();                       // K tile in; every warp is done with the previous V tile
+        stage_tile<T, D, BC>(sV, vb, kv_row, kv0, kv_hi, tid);
+        cp_async_commit();
+
+        float sacc[NT_S][4];
+#pragma unroll
+        for (int nt = 0; nt < NT_S; nt++) sacc[nt][0] = sacc[nt][1] = sacc[nt][2] = sacc[nt][3] = 0.0f;
+#pragma unroll
+        for (int ks = 0; ks < KS_QK; ks++) {
+            uint32_t af[4];
+            if constexpr (Q_IN_REGS) {
+                af[0] = qf[ks][0]; af[1] = qf[ks][1]; af[2] = qf[ks][2]; af[3] = qf[ks][3];
+            } else {
+                ldmatrix_x4(af, sQ + (warp * 16 + lane % 16) * SD + ks * 16 + (lane / 16) * 8);
+            }
+#pragma unroll
+            for (int nt2 = 0; nt2 < NT_S / 2; nt2++) {
+                uint32_t bf[4];
+                ldmatrix_x4(bf, sK + (nt2 * 16 + lane % 8 + 8 * (lane / 16)) * SD + ks * 16 + 8 * ((lane / 8) % 2));
+                mma_16816(sacc[2 * nt2], af, bf[0], bf[1]);
+                mma_16816(sacc[2 * nt2 + 1], af, bf[2], bf[3]);
+            }
+        }
+
+        // mask, soft-cap, online softmax (log2 domain)
+        int lo_rel[2], hi_rel[2];
+#pragma unroll
+        for (int j = 0; j < 2; j++) {
+            lo_rel[j] = (int) max(min(row_lo[j] - kv0, (int64_t) BC), (int64_t) -1);
+            hi_rel[j] = (int) max(min(row_hi[j] - kv0, (int64_t) BC), (int64_t) -1);
+        }
+        float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+        for (int nt = 0; nt < NT_S; nt++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int j = e / 2, col = nt * 8 + 2 * (lane % 4) + (e % 2);
+                float x = sacc[nt][e];
+                if (capped) x = a.softcap * tanhf(x * inv_cap) * LOG2E;
+                if (col < lo_rel[j] || col > hi_rel[j]) x = -INFINITY;
+                sacc[nt][e] = x;
+                mx[j] = fmaxf(mx[j], x);
+            }
+        }
+        float corr[2], m_use[2];
+#pragma unroll
+        for (int j = 0; j < 2; j++) {
+            mx[j] = fmaxf(mx[j], __shfl_xor_sync(0xffffffffu, mx[j], 1));
+            mx[j] = fmaxf(mx[j], __shfl_xor_sync(0xffffffffu, mx[j], 2));
+            const float m_new = fmaxf(m[j], mx[j]);
+            m_use[j] = m_new == -INFINITY ? 0.0f : m_new;
+            corr[j] = exp2f(m[j] - m_use[j]);
+            m[j] = m_new;
+        }
+        float rs[2] = {0.0f, 0.0f};
+#pragma unroll
+        for (int nt = 0; nt < NT_S; nt++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const float p = exp2f(sacc[nt][e] - m_use[e / 2]);
+                sacc[nt][e] = p;
+                rs[e / 2] += p;
+            }
+        }
+#pragma unroll
+        for (int j = 0; j < 2; j++) l[j] = l[j] * corr[j] + rs[j];
+#pragma unroll
+        for (int dt = 0; dt < NT_O; dt++) {
+            o[dt][0] *= corr[0]; o[dt][1] *= corr[0];
+            o[dt][2] *= corr[1]; o[dt][3] *= corr[1];
+        }
+
+        cp_async_wait_all();
+        __syncthreads();                       // V tile in; every warp is done with this K tile
+        if (kv0 + BC < kv_hi) {
+            stage_tile<T, D, BC>(sK, kb, kv_row, kv0 + BC, kv_hi, tid);
+            cp_async_commit();
+        }
+
+#pragma unroll
+        for (int kk = 0; kk < KS_PV; kk++) {
+            uint32_t pa[4];
+            pa[0] = pack_half2(sacc[2 * kk][0], sacc[2 * kk][1]);
+            pa[1] = pack_half2(sacc[2 * kk][2], sacc[2 * kk][3]);
+            pa[2] = pack_half2(sacc[2 * kk + 1][0], sacc[2 * kk + 1][1]);
+            pa[3] = pack_half2(sacc[2 * kk + 1][2], sacc[2 * kk + 1][3]);
+#pragma unroll
+            for (int dt2 = 0; dt2 < NT_O / 2; dt2++) {
+                uint32_t bf[4];
+                ldmatrix_x4_trans(bf, sV + (kk * 16 + lane % 8 + 8 * ((lane / 8) % 2)) * SD + dt2 * 16 + 8 * (lane / 16));
+                mma_16816(o[2 * dt2], pa, bf[0], bf[1]);
+                mma_16816(o[2 * dt2 + 1], pa, bf[2], bf[3]);
+            }
+        }
+    }
+
+#pragma unroll
+    for (int j = 0; j < 2; j++) {
+        l[j] += __shfl_xor_sync(0xffffffffu, l[j], 1);
+        l[j] += __shfl_xor_sync(0xffffffffu, l[j], 2);
+        const int64_t i = i0 + warp * 16 + lane / 4 + 8 * j;
+        if (i >= rows) continue;
+        const int64_t t = i / G, g = i % G;
+        float * dst = a.out + (t * a.n_heads + kvh * G + g) * D;
+        const float inv = 1.0f / l[j];
+#pragma unroll
+        for (int dt = 0; dt < NT_O; dt++) {
+            *reinterpret_cast<float2 *>(dst + dt * 8 + 2 * (lane % 4)) = make_float2(o[dt][2 * j] * inv, o[dt][2 * j + 1] * inv);
+        }
+    }
+}
+
+template <typename T, int D>
+int launch_flash(const FlashArgs & a, cudaStream_t stream) {
+    const size_t smem = mma_smem_bytes<D>();
+    if (smem > 48 * 1024) {
+        const cudaError_t err = cudaFuncSetAttribute(flash_mma_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int) smem);
+        if (err != cudaSuccess) {
+            return llmj_internal_fail(LLMJ_ERR_CUDA, "llmj_cuda_attention", "%zu bytes of shared memory: %s", smem,
+                                      cudaGetErrorString(err));
+        }
+    }
+    const int64_t tiles = (a.n * a.group + MMA_BR - 1) / MMA_BR;
+    if (tiles > INT32_MAX || a.n_kv_heads > 65535) {
+        return LLMJ_FAIL(LLMJ_ERR_UNSUPPORTED, "attention grid too large (%lld tiles, %lld KV heads)", (long long) tiles,
+                         (long long) a.n_kv_heads);
+    }
+    flash_mma_kernel<T, D><<<dim3((unsigned) tiles, (unsigned) a.n_kv_heads), MMA_THREADS, smem, stream>>>(a);
+    return llmj_cuda_check_launch("llmj_cuda_attention");
+}
+
+template <typename T>
+int dispatch_flash(int64_t head_dim, const FlashArgs & a, cudaStream_t stream) {
+    switch (head_dim) {
+        case 64: return launch_flash<T, 64>(a, stream);
+        case 80: return launch_flash<T, 80>(a, stream);
+        case 96: return launch_flash<T, 96>(a, stream);
+        case 128: return launch_flash<T, 128>(a, stream);
+        case 256: return launch_flash<T, 256>(a, stream);
+        default: return LLMJ_FAIL(LLMJ_ERR_UNSUPPORTED, "no tensor-core attention for head_dim %lld", (long long) head_dim);
+    }
+}
+
+bool flash_head_dim(int64_t d) { return d == 64 || d == 80 || d == 96 || d == 128 || d == 256; }
+
+using RowKernel = void (*)(RowArgs);
+
+template <typename T, int VEC>
+RowKernel pick_rows_gb(int gb) {
+    switch (gb) {
+        case 1: return rows_kernel<T, VEC, 1>;
+        case 2: return rows_kernel<T, VEC, 2>;
+        case 4: return rows_kernel<T, VEC, 4>;
+        default: return rows_kernel<T, VEC, 8>;
+    }
+}
+
+size_t rows_smem(int head_dim, int vec, int gb) {
+    const int npg = ROW_THREADS / (head_dim / vec);
+    const int big = max(gb * head_dim + gb * ROW_CHUNK, npg * gb * head_dim);
+    return sizeof(float) * ((size_t) big + 2 * ROW_WARPS * gb);
+}
+
+// Blocks of `k` (with `smem` bytes) resident per SM times the SM count, cached per (kernel, smem, device).
+int64_t rows_capacity(RowKernel k, size_t smem) {
+    struct Entry { RowKernel k; size_t smem; int dev; int64_t capacity; };
+    static Entry cache[16];
+    static int used = 0;
+    static std::mutex lock;
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess) return 0;
+    std::lock_guard<std::mutex> guard(lock);
+    for (int i = 0; i < used; i++) {
+        if (cache[i].k == k && cache[i].smem == smem && cache[i].dev == dev) return cache[i].capacity;
+    }
+    int sms = 0, per_sm = 0;
+    if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess
+            || cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, k, ROW_THREADS, smem) != cudaSuccess) {
+        cudaGetLastError();
+        return 0;
+    }
+    const Entry e = {k, smem, dev, (int64_t) sms * per_sm};
+    cache[used < 16 ? used++ : (int) (e.capacity % 16)] = e;
+    return e.capacity;
+}
+
+bool aligned(const void * p, size_t a) { return reinterpret_cast<uintptr_t>(p) % a == 0; }
+
 }  // namespace
+
+extern "C" size_t llmj_cuda_attention_work_size(int64_t n, int64_t n_heads, int64_t head_dim) {
+    if (n <= 0 || n > SPLIT_MAX_ROWS || n_heads <= 0 || head_dim <= 0) return 0;
+    return (size_t) n * (size_t) n_heads * MAX_SPLITS * (size_t) (head_dim + 2) * sizeof(float);
+}
 
 extern "C" int llmj_cuda_attention(const float * q, const void * k_cache, const void * v_cache, int cache_type, float * out,
                                    int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
-                                   float scale, float softcap, int64_t window, const int32_t * dev_pos, void * stream) {
+                                   float scale, float softcap, int64_t window, const int32_t * dev_pos, void * work,
+                                   size_t work_bytes, void * stream) {
     if (cache_type != LLMJ_TYPE_F32 && cache_type != LLMJ_TYPE_F16) {
         return LLMJ_FAIL(LLMJ_ERR_UNSUPPORTED, "KV cache type %d (F32 and F16 are supported)", cache_type);
     }
     CHECK_STREAM_ARGS(n >= 0 && start_pos >= 0 && n_heads > 0 && n_kv_heads > 0 && n_heads % n_kv_heads == 0 && head_dim > 0
-                      && window >= 0 && softcap >= 0, "bad shape");
-    if (head_dim > 32 * MAX_PER_LANE) {
-        return LLMJ_FAIL(LLMJ_ERR_UNSUPPORTED, "head_dim %lld > %d", (long long) head_dim, 32 * MAX_PER_LANE);
+                      && window >= 0 && softcap >= 0, "bad shape n=%lld pos=%lld heads=%lld kv_heads=%lld head_dim=%lld window=%lld",
+                      (long long) n, (long long) start_pos, (long long) n_heads, (long long) n_kv_heads, (long long) head_dim,
+                      (long long) window);
+    if (head_dim > 256) {
+        return LLMJ_FAIL(LLMJ_ERR_UNSUPPORTED, "head_dim %lld > 256", (long long) head_dim);
     }
     if (n == 0) return LLMJ_OK;
     CHECK_STREAM_ARGS(q && k_cache && v_cache && out, "null device pointer");
-    const int warps = 4;
-    const int64_t tasks = n * n_heads;
-    const unsigned blocks = (unsigned) ((tasks + warps - 1) / warps);
     cudaStream_t s = static_cast<cudaStream_t>(stream);
-    if (cache_type == LLMJ_TYPE_F16) {
-        attention_kernel<true><<<blocks, 32 * warps, 0, s>>>(q, k_cache, v_cache, out, n, start_pos, dev_pos, n_heads, n_kv_heads,
-                                                             head_dim, scale, softcap, window);
-    } else {
-        attention_kernel<false><<<blocks, 32 * warps, 0, s>>>(q, k_cache, v_cache, out, n, start_pos, dev_pos, n_heads, n_kv_heads,
-                                                              head_dim, scale, softcap, window);
+    const bool f16 = cache_type == LLMJ_TYPE_F16;
+    const int64_t group = n_heads / n_kv_heads;
+
+    if (!dev_pos && f16 && n >= MMA_MIN_ROWS && flash_head_dim(head_dim) && aligned(q, 8) && aligned(out, 8) && aligned(k_cache, 16)
+            && aligned(v_cache, 16)) {
+        const FlashArgs a = {q, k_cache, v_cache, out, n, start_pos, n_heads, n_kv_heads, window, (int) group,
+                             softcap > 0 ? scale : scale * LOG2E, softcap};
+        return dispatch_flash<__half>(head_dim, a, s);
     }
+
+    const int gb = group <= 1 ? 1 : group <= 2 ? 2 : group <= 4 ? 4 : 8;
+    const int head_batches = (int) ((group + gb - 1) / gb);
+    const int64_t base_blocks = n * n_kv_heads * head_batches;
+    const bool vec4 = head_dim % 4 == 0 && aligned(k_cache, f16 ? 8 : 16) && aligned(v_cache, f16 ? 8 : 16);
+    const RowKernel kernel = f16 ? (vec4 ? pick_rows_gb<__half, 4>(gb) : pick_rows_gb<__half, 1>(gb))
+                                 : (vec4 ? pick_rows_gb<float, 4>(gb) : pick_rows_gb<float, 1>(gb));
+    const size_t smem = rows_smem((int) head_dim, vec4 ? 4 : 1, gb);
+    int splits = 1;
+    if (work && n <= SPLIT_MAX_ROWS && work_bytes >= llmj_cuda_attention_work_size(n, n_heads, head_dim)) {
+        // one full wave of resident blocks, at least SPLIT_MIN_LEN positions per split
+        const int64_t ctx = window > 0 && window < start_pos + n ? window : start_pos + n;   // the longest row
+        const int64_t want = rows_capacity(kernel, smem) / base_blocks;
+        const int64_t by_len = ctx / SPLIT_MIN_LEN;
+        splits = (int) max((int64_t) 1, min(min(want, by_len), (int64_t) MAX_SPLITS));
+    }
+    const int64_t blocks = base_blocks * splits;
+    if (blocks > INT32_MAX) return LLMJ_FAIL(LLMJ_ERR_UNSUPPORTED, "attention grid too large (%lld blocks)", (long long) blocks);
+    float * part_o = static_cast<float *>(work);
+    float * part_ml = part_o ? part_o + n * n_heads * splits * head_dim : nullptr;
+    const RowArgs a = {q, k_cache, v_cache, out, part_o, part_ml, n, start_pos, n_heads, n_kv_heads, window,
+                       (int) head_dim, (int) group, head_batches, splits, scale, softcap, dev_pos};
+    kernel<<<(unsigned) blocks, ROW_THREADS, smem, s>>>(a);
+    int rc = llmj_cuda_check_launch(__func__);
+    if (rc != LLMJ_OK || splits == 1) return rc;
+    split_reduce_kernel<<<(unsigned) (n * n_heads), 128, 0, s>>>(part_o, part_ml, out, (int) head_dim, splits);
     return llmj_cuda_check_launch(__func__);
 }

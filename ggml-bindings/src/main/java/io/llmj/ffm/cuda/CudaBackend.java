@@ -635,9 +635,11 @@ public final class CudaBackend implements Backend {
     @Override
     public synchronized void attention(Buffer q, Buffer kCache, Buffer vCache, int n, int startPos, AttentionParams p,
                                        Buffer out) {
+        long work = LlmjCuda.llmj_cuda_attention_work_size(n, p.nHeads(), p.headDim());
+        MemorySegment wp = work > 0 ? scratch(work).ptr : MemorySegment.NULL;
         NativeStatus.check(LlmjCuda.llmj_cuda_attention(dev(q).ptr, dev(kCache).ptr, dev(vCache).ptr, dev(kCache).type.id(),
                 dev(out).ptr, n, startPos, p.nHeads(), p.nKvHeads(), p.headDim(), p.scale(), p.softcap(), p.slidingWindow(),
-                devPos(), stream), "llmj_cuda_attention");
+                devPos(), wp, work, stream), "llmj_cuda_attention");
     }
 
     @Override

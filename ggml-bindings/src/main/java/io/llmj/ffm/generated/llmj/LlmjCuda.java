@@ -363,6 +363,68 @@ public class LlmjCuda extends LlmjCuda$shared {
         }
     }
 
+    private static class llmj_cuda_attention_work_size {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_cuda_attention_work_size").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_cuda_attention_work_size"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * size_t llmj_cuda_attention_work_size(int64_t n, int64_t n_heads, int64_t head_dim)
+     * }
+     */
+    public static FunctionDescriptor llmj_cuda_attention_work_size$descriptor() {
+        return llmj_cuda_attention_work_size.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * size_t llmj_cuda_attention_work_size(int64_t n, int64_t n_heads, int64_t head_dim)
+     * }
+     */
+    public static MethodHandle llmj_cuda_attention_work_size$handle() {
+        return llmj_cuda_attention_work_size.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * size_t llmj_cuda_attention_work_size(int64_t n, int64_t n_heads, int64_t head_dim)
+     * }
+     */
+    public static MemorySegment llmj_cuda_attention_work_size$address() {
+        return llmj_cuda_attention_work_size.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * size_t llmj_cuda_attention_work_size(int64_t n, int64_t n_heads, int64_t head_dim)
+     * }
+     */
+    public static long llmj_cuda_attention_work_size(long n, long n_heads, long head_dim) {
+        var mh$ = llmj_cuda_attention_work_size.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_cuda_attention_work_size", n, n_heads, head_dim);
+            }
+            return (long)mh$.invokeExact(n, n_heads, head_dim);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class llmj_cuda_attention {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             LlmjCuda.C_INT,
@@ -380,6 +442,8 @@ public class LlmjCuda extends LlmjCuda$shared {
             LlmjCuda.C_FLOAT,
             LlmjCuda.C_LONG,
             LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_LONG,
             LlmjCuda.C_POINTER
         );
 
@@ -391,7 +455,7 @@ public class LlmjCuda extends LlmjCuda$shared {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * int llmj_cuda_attention(const float *q, const void *k_cache, const void *v_cache, int cache_type, float *out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float softcap, int64_t window, const int32_t *dev_pos, void *stream)
+     * int llmj_cuda_attention(const float *q, const void *k_cache, const void *v_cache, int cache_type, float *out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float softcap, int64_t window, const int32_t *dev_pos, void *work, size_t work_bytes, void *stream)
      * }
      */
     public static FunctionDescriptor llmj_cuda_attention$descriptor() {
@@ -401,7 +465,7 @@ public class LlmjCuda extends LlmjCuda$shared {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * int llmj_cuda_attention(const float *q, const void *k_cache, const void *v_cache, int cache_type, float *out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float softcap, int64_t window, const int32_t *dev_pos, void *stream)
+     * int llmj_cuda_attention(const float *q, const void *k_cache, const void *v_cache, int cache_type, float *out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float softcap, int64_t window, const int32_t *dev_pos, void *work, size_t work_bytes, void *stream)
      * }
      */
     public static MethodHandle llmj_cuda_attention$handle() {
@@ -411,7 +475,7 @@ public class LlmjCuda extends LlmjCuda$shared {
     /**
      * Address for:
      * {@snippet lang=c :
-     * int llmj_cuda_attention(const float *q, const void *k_cache, const void *v_cache, int cache_type, float *out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float softcap, int64_t window, const int32_t *dev_pos, void *stream)
+     * int llmj_cuda_attention(const float *q, const void *k_cache, const void *v_cache, int cache_type, float *out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float softcap, int64_t window, const int32_t *dev_pos, void *work, size_t work_bytes, void *stream)
      * }
      */
     public static MemorySegment llmj_cuda_attention$address() {
@@ -420,16 +484,16 @@ public class LlmjCuda extends LlmjCuda$shared {
 
     /**
      * {@snippet lang=c :
-     * int llmj_cuda_attention(const float *q, const void *k_cache, const void *v_cache, int cache_type, float *out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float softcap, int64_t window, const int32_t *dev_pos, void *stream)
+     * int llmj_cuda_attention(const float *q, const void *k_cache, const void *v_cache, int cache_type, float *out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float softcap, int64_t window, const int32_t *dev_pos, void *work, size_t work_bytes, void *stream)
      * }
      */
-    public static int llmj_cuda_attention(MemorySegment q, MemorySegment k_cache, MemorySegment v_cache, int cache_type, MemorySegment out, long n, long start_pos, long n_heads, long n_kv_heads, long head_dim, float scale, float softcap, long window, MemorySegment dev_pos, MemorySegment stream) {
+    public static int llmj_cuda_attention(MemorySegment q, MemorySegment k_cache, MemorySegment v_cache, int cache_type, MemorySegment out, long n, long start_pos, long n_heads, long n_kv_heads, long head_dim, float scale, float softcap, long window, MemorySegment dev_pos, MemorySegment work, long work_bytes, MemorySegment stream) {
         var mh$ = llmj_cuda_attention.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
-                traceDowncall("llmj_cuda_attention", q, k_cache, v_cache, cache_type, out, n, start_pos, n_heads, n_kv_heads, head_dim, scale, softcap, window, dev_pos, stream);
+                traceDowncall("llmj_cuda_attention", q, k_cache, v_cache, cache_type, out, n, start_pos, n_heads, n_kv_heads, head_dim, scale, softcap, window, dev_pos, work, work_bytes, stream);
             }
-            return (int)mh$.invokeExact(q, k_cache, v_cache, cache_type, out, n, start_pos, n_heads, n_kv_heads, head_dim, scale, softcap, window, dev_pos, stream);
+            return (int)mh$.invokeExact(q, k_cache, v_cache, cache_type, out, n, start_pos, n_heads, n_kv_heads, head_dim, scale, softcap, window, dev_pos, work, work_bytes, stream);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {

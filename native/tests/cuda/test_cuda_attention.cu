@@ -1,0 +1,361 @@
+// llmj_cuda_attention against the CPU's float32 llmj_attention (libllmj, same process) over awkward
+// shapes, then timings. Skips (exit 0, "no device, skipped") where the CUDA runtime finds no device.
+//
+// Error measure: max |gpu - cpu| / max |v| over the output (attention outputs are weighted means of
+// v rows). Tolerances: 1e-3 for the tensor-core prefill path (F16 cache, n >= 16, head_dim
+// 64/80/96/128/256: q * scale and the softmax weights are rounded to F16), 1e-5 for the float32 paths
+// (decode, split-K, F32 caches, other head sizes). Outputs start poisoned (NaN) and are followed by a guard region that must
+// stay untouched.
+//
+// Timing (cudaEvents, medians): decode (n = 1) for 32 heads x 128 at contexts 512/4096/16384 as GB/s
+// of K/V read, next to a device-to-device cudaMemcpy measured in the same run (bytes read + written
+// per second); prefill as TFLOP/s (4 * head_dim flops per visible (query, key) pair and head).
+// Usage: llmj_cuda_attention_tests [--no-bench]
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "llmj.h"
+
+#define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { \
+    std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); std::exit(2); } } while (0)
+
+namespace {
+
+struct Rng {
+    uint64_t s;
+    explicit Rng(uint64_t seed) : s(seed * 0x9E3779B97F4A7C15ull + 1) {}
+    uint32_t next() { s ^= s << 13; s ^= s >> 7; s ^= s << 17; return (uint32_t) (s >> 16); }
+    float uniform() { return (next() & 0xFFFFFF) / 16777216.0f; }
+    float gauss() {   // sum of 4 uniforms, unit variance
+        return (uniform() + uniform() + uniform() + uniform() - 2.0f) * 1.7320508f;
+    }
+};
+
+struct Case {
+    int64_t n, start_pos, heads, kv_heads, head_dim, window;
+    float softcap;
+    int type;
+    bool use_work;
+};
+
+bool tensor_core_path(const Case & c) {
+    const int64_t d = c.head_dim;
+    return c.type == LLMJ_TYPE_F16 && c.n >= 16 && (d == 64 || d == 80 || d == 96 || d == 128 || d == 256);
+}
+
+llmj_threadpool * g_pool = nullptr;
+double g_max_err[2] = {0, 0};   // float32 paths, tensor-core path
+int g_failures = 0, g_cases = 0;
+
+constexpr int GUARD = 64;
+constexpr uint32_t GUARD_BITS = 0x7F7F7F7Fu;
+
+void run_case(const Case & c) {
+    const int64_t ctx = c.start_pos + c.n, qd = c.heads * c.head_dim, kvd = c.kv_heads * c.head_dim;
+    Rng r((uint64_t) (c.n * 1000003 + c.start_pos * 7919 + c.heads * 131 + c.head_dim * 17 + c.window * 3 + c.type)
+          ^ (uint64_t) c.softcap);
+    std::vector<float> q(c.n * qd), k(ctx * kvd), v(ctx * kvd);
+    for (auto & x : q) x = 1.5f * r.gauss();
+    for (auto & x : k) x = r.gauss();
+    for (auto & x : v) x = r.gauss();
+    const bool f16 = c.type == LLMJ_TYPE_F16;
+    std::vector<__half> kh, vh;
+    if (f16) {   // the CPU reads the same F16 values
+        kh.resize(k.size()); vh.resize(v.size());
+        for (size_t i = 0; i < k.size(); i++) { kh[i] = __float2half(k[i]); k[i] = __half2float(kh[i]); }
+        for (size_t i = 0; i < v.size(); i++) { vh[i] = __float2half(v[i]); v[i] = __half2float(vh[i]); }
+    }
+    const void * kc = f16 ? (const void *) kh.data() : (const void *) k.data();
+    const void * vc = f16 ? (const void *) vh.data() : (const void *) v.data();
+    const size_t cache_bytes = (size_t) ctx * kvd * (f16 ? 2 : 4);
+    const float scale = 1.0f / std::sqrt((float) c.head_dim);
+
+    std::vector<float> ref(c.n * qd);
+    if (llmj_attention(g_pool, q.data(), kc, vc, c.type, ref.data(), c.n, c.start_pos, c.heads, c.kv_heads, c.head_dim,
+                       scale, c.softcap, c.window) != LLMJ_OK) {
+        std::printf("FAIL cpu reference: %s\n", llmj_last_error());
+        g_failures++;
+        return;
+    }
+
+    float *dq, *dout;
+    void *dk, *dv, *dwork = nullptr;
+    CK(cudaMalloc(&dq, q.size() * 4));
+    CK(cudaMalloc(&dk, cache_bytes));
+    CK(cudaMalloc(&dv, cache_bytes));
+    CK(cudaMalloc(&dout, (ref.size() + GUARD) * 4));
+    CK(cudaMemcpy(dq, q.data(), q.size() * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(dk, kc, cache_bytes, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(dv, vc, cache_bytes, cudaMemcpyHostToDevice));
+    CK(cudaMemset(dout, 0xFF, ref.size() * 4));   // NaN
+    CK(cudaMemset(dout + ref.size(), 0x7F, GUARD * 4));
+    const size_t work = c.use_work ? llmj_cuda_attention_work_size(c.n, c.heads, c.head_dim) : 0;
+    if (work) CK(cudaMalloc(&dwork, work));
+    const int rc = llmj_cuda_attention(dq, dk, dv, c.type, dout, c.n, c.start_pos, c.heads, c.kv_heads, c.head_dim, scale,
+                                       c.softcap, c.window, nullptr, dwork, work, nullptr);
+    CK(cudaDeviceSynchronize());
+    std::vector<float> got(ref.size() + GUARD);
+    CK(cudaMemcpy(got.data(), dout, got.size() * 4, cudaMemcpyDeviceToHost));
+    // decode rows again with the position in device memory (CUDA-graph replay) and a looser bound on the host
+    std::vector<float> got_dev;
+    int rc_dev = LLMJ_OK;
+    if (c.n <= 8) {
+        int32_t * dpos;
+        const int32_t p32 = (int32_t) c.start_pos;
+        CK(cudaMalloc(&dpos, 4));
+        CK(cudaMemcpy(dpos, &p32, 4, cudaMemcpyHostToDevice));
+        CK(cudaMemset(dout, 0xFF, ref.size() * 4));
+        rc_dev = llmj_cuda_attention(dq, dk, dv, c.type, dout, c.n, c.start_pos + 1000, c.heads, c.kv_heads, c.head_dim,
+                                     scale, c.softcap, c.window, dpos, dwork, work, nullptr);
+        CK(cudaDeviceSynchronize());
+        got_dev.resize(ref.size());
+        CK(cudaMemcpy(got_dev.data(), dout, got_dev.size() * 4, cudaMemcpyDeviceToHost));
+        cudaFree(dpos);
+    }
+    cudaFree(dq); cudaFree(dk); cudaFree(dv); cudaFree(dout);
+    if (dwork) cudaFree(dwork);
+
+    g_cases++;
+    char desc[256];
+    std::snprintf(desc, sizeof desc, "n=%lld pos=%lld heads=%lld/%lld hd=%lld window=%lld softcap=%g %s work=%s",
+                  (long long) c.n, (long long) c.start_pos, (long long) c.heads, (long long) c.kv_heads,
+                  (long long) c.head_dim, (long long) c.window, c.softcap, f16 ? "F16" : "F32", work ? "yes" : "no");
+    if (rc != LLMJ_OK) {
+        std::printf("FAIL %s: status %d: %s\n", desc, rc, llmj_last_error());
+        g_failures++;
+        return;
+    }
+    double vmax = 0, err = 0;
+    for (float x : v) vmax = std::max(vmax, (double) std::fabs(x));
+    int64_t worst = 0;
+    for (size_t i = 0; i < ref.size(); i++) {
+        const double e = std::isfinite(got[i]) ? std::fabs((double) got[i] - ref[i]) : INFINITY;
+        if (!(e <= err)) { err = e; worst = (int64_t) i; }
+    }
+    if (rc_dev != LLMJ_OK) {
+        std::printf("FAIL %s with dev_pos: status %d: %s\n", desc, rc_dev, llmj_last_error());
+        g_failures++;
+        return;
+    }
+    for (size_t i = 0; i < got_dev.size(); i++) {   // device-position run: same tolerance
+        const double e = std::isfinite(got_dev[i]) ? std::fabs((double) got_dev[i] - ref[i]) : INFINITY;
+        if (!(e <= err)) { err = e; worst = (int64_t) i; }
+    }
+    for (int i = 0; i < GUARD; i++) {
+        uint32_t bits;
+        std::memcpy(&bits, &got[ref.size() + i], 4);
+        if (bits != GUARD_BITS) {
+            std::printf("FAIL %s: guard word %d after the output overwritten\n", desc, i);
+            g_failures++;
+            return;
+        }
+    }
+    const int path = tensor_core_path(c) ? 1 : 0;
+    const double rel = err / vmax, tol = path ? 1e-3 : 1e-5;
+    g_max_err[path] = std::max(g_max_err[path], rel);
+    if (!(rel <= tol)) {
+        std::printf("FAIL %s: max error %.3g of max|v| (tolerance %.0e) at element %lld: got %g, cpu %g\n", desc, rel, tol,
+                    (long long) worst, got[worst], ref[worst]);
+        g_failures++;
+    }
+}
+
+bool api_checks() {
+    bool ok = true;
+    float * d;
+    CK(cudaMalloc(&d, 1024));
+    // bad arguments are refused with a status, never a crash
+    ok &= llmj_cuda_attention(d, d, d, LLMJ_TYPE_F16, d, 1, 0, 3, 2, 64, 1, 0, 0, nullptr, nullptr, 0, nullptr) == LLMJ_ERR_INVALID_ARGUMENT;
+    ok &= llmj_cuda_attention(d, d, d, LLMJ_TYPE_BF16, d, 1, 0, 4, 2, 64, 1, 0, 0, nullptr, nullptr, 0, nullptr) == LLMJ_ERR_UNSUPPORTED;
+    ok &= llmj_cuda_attention(d, d, d, LLMJ_TYPE_F16, d, 1, 0, 4, 2, 512, 1, 0, 0, nullptr, nullptr, 0, nullptr) == LLMJ_ERR_UNSUPPORTED;
+    ok &= llmj_cuda_attention(d, d, d, LLMJ_TYPE_F16, d, 0, 0, 4, 2, 64, 1, 0, 0, nullptr, nullptr, 0, nullptr) == LLMJ_OK;
+    ok &= llmj_cuda_attention_work_size(1, 32, 128) > 0 && llmj_cuda_attention_work_size(512, 32, 128) == 0;
+    cudaFree(d);
+    if (!ok) std::printf("FAIL argument checks\n");
+    return ok;
+}
+
+// ---- timing ---------------------------------------------------------------------------------
+
+template <typename F> float median_ms(F && f, int reps) {
+    cudaEvent_t a, b;
+    CK(cudaEventCreate(&a));
+    CK(cudaEventCreate(&b));
+    f();
+    f();
+    CK(cudaDeviceSynchronize());
+    std::vector<float> ms;
+    for (int i = 0; i < reps; i++) {
+        CK(cudaEventRecord(a));
+        f();
+        CK(cudaEventRecord(b));
+        CK(cudaEventSynchronize(b));
+        float t;
+        CK(cudaEventElapsedTime(&t, a, b));
+        ms.push_back(t);
+    }
+    cudaEventDestroy(a);
+    cudaEventDestroy(b);
+    std::sort(ms.begin(), ms.end());
+    return ms[ms.size() / 2];
+}
+
+void fill_random_half(void * d, size_t count, uint64_t seed) {
+    std::vector<__half> h(count);
+    Rng r(seed);
+    for (auto & x : h) x = __float2half(r.gauss());
+    CK(cudaMemcpy(d, h.data(), count * 2, cudaMemcpyHostToDevice));
+}
+
+void bench() {
+    cudaDeviceProp prop;
+    CK(cudaGetDeviceProperties(&prop, 0));
+    std::printf("\n== timing on %s (%d SMs) ==\n", prop.name, prop.multiProcessorCount);
+    const size_t copy_bytes = (size_t) 512 << 20;
+    void *src, *dst;
+    CK(cudaMalloc(&src, copy_bytes));
+    CK(cudaMalloc(&dst, copy_bytes));
+    CK(cudaMemset(src, 1, copy_bytes));
+    const float copy_ms = median_ms([&] { CK(cudaMemcpyAsync(dst, src, copy_bytes, cudaMemcpyDeviceToDevice)); }, 10);
+    const double copy_gbs = 2.0 * copy_bytes / (copy_ms * 1e-3) / 1e9;
+    std::printf("D2D cudaMemcpy 512 MiB: %.3f ms, %.0f GB/s (read + write)\n", copy_ms, copy_gbs);
+    cudaFree(src);
+    cudaFree(dst);
+
+    struct Shape { int64_t heads, kv_heads, head_dim; const char * name; };
+    const Shape shapes[] = {{32, 32, 128, "32x128 (7B, MHA)"}, {32, 8, 128, "32/8x128 (8B, GQA)"}};
+    const int64_t max_ctx = 16384;
+    for (const Shape & sh : shapes) {
+        const int64_t kvd = sh.kv_heads * sh.head_dim;
+        void *dk, *dv, *dwork;
+        float *dq, *dout;
+        CK(cudaMalloc(&dk, (size_t) max_ctx * kvd * 2));
+        CK(cudaMalloc(&dv, (size_t) max_ctx * kvd * 2));
+        fill_random_half(dk, (size_t) max_ctx * kvd, 1);
+        fill_random_half(dv, (size_t) max_ctx * kvd, 2);
+        const size_t work = llmj_cuda_attention_work_size(1, sh.heads, sh.head_dim);
+        CK(cudaMalloc(&dwork, work));
+        CK(cudaMalloc(&dq, 2048 * sh.heads * sh.head_dim * 4));
+        CK(cudaMalloc(&dout, 2048 * sh.heads * sh.head_dim * 4));
+        std::vector<float> hq(2048 * sh.heads * sh.head_dim);
+        Rng r(3);
+        for (auto & x : hq) x = r.gauss();
+        CK(cudaMemcpy(dq, hq.data(), hq.size() * 4, cudaMemcpyHostToDevice));
+        const float scale = 1.0f / std::sqrt((float) sh.head_dim);
+        for (int64_t ctx : {512, 4096, 16384}) {
+            const double bytes = 2.0 * ctx * kvd * 2;
+            float ms[2];
+            for (int w = 0; w < 2; w++) {
+                ms[w] = median_ms([&] {
+                    if (llmj_cuda_attention(dq, dk, dv, LLMJ_TYPE_F16, dout, 1, ctx - 1, sh.heads, sh.kv_heads, sh.head_dim,
+                                            scale, 0, 0, nullptr, w ? dwork : nullptr, w ? work : 0, nullptr) != LLMJ_OK) {
+                        std::printf("FAIL bench: %s\n", llmj_last_error());
+                        std::exit(1);
+                    }
+                }, 50);
+            }
+            std::printf("decode %-20s F16 ctx %6lld: split-K %8.1f us %6.0f GB/s (%3.0f%% of memcpy) | one block per row %8.1f us %6.0f GB/s\n",
+                        sh.name, (long long) ctx, ms[1] * 1e3, bytes / (ms[1] * 1e-3) / 1e9,
+                        100.0 * bytes / (ms[1] * 1e-3) / 1e9 / copy_gbs, ms[0] * 1e3, bytes / (ms[0] * 1e-3) / 1e9);
+        }
+        for (int type : {LLMJ_TYPE_F16, LLMJ_TYPE_F32}) {
+            if (type == LLMJ_TYPE_F32) {   // reuse the buffers: 2048 + 2048 rows fit in max_ctx F16 rows
+                std::vector<float> hk((size_t) 4096 * kvd);
+                for (auto & x : hk) x = r.gauss();
+                CK(cudaMemcpy(dk, hk.data(), hk.size() * 4, cudaMemcpyHostToDevice));
+                CK(cudaMemcpy(dv, hk.data(), hk.size() * 4, cudaMemcpyHostToDevice));
+            }
+            for (auto np : {std::pair<int64_t, int64_t>{512, 0}, {512, 3584}, {2048, 0}}) {
+                const int64_t n = np.first, pos = np.second;
+                double pairs = 0;
+                for (int64_t t = 0; t < n; t++) pairs += (double) (pos + t + 1);
+                const double flops = 4.0 * sh.head_dim * sh.heads * pairs;
+                const float ms = median_ms([&] {
+                    if (llmj_cuda_attention(dq, dk, dv, type, dout, n, pos, sh.heads, sh.kv_heads, sh.head_dim, scale, 0, 0,
+                                            nullptr, nullptr, 0, nullptr) != LLMJ_OK) {
+                        std::printf("FAIL bench: %s\n", llmj_last_error());
+                        std::exit(1);
+                    }
+                }, 20);
+                std::printf("prefill %-20s %-18s n %5lld from pos %5lld: %8.1f us %6.1f TFLOP/s\n", sh.name,
+                            type == LLMJ_TYPE_F16 ? "F16 (tensor cores)" : "F32 (float32 path)", (long long) n, (long long) pos, ms * 1e3,
+                            flops / (ms * 1e-3) / 1e12);
+            }
+        }
+        cudaFree(dk); cudaFree(dv); cudaFree(dwork); cudaFree(dq); cudaFree(dout);
+    }
+}
+
+}  // namespace
+
+int main(int argc, char ** argv) {
+    int devices = 0;
+    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+        std::printf("test_cuda_attention: no device, skipped\n");
+        return 0;
+    }
+    const bool do_bench = !(argc > 1 && std::strcmp(argv[1], "--no-bench") == 0);
+    const int threads = (int) std::max(1u, std::min(32u, std::thread::hardware_concurrency()));
+    if (llmj_threadpool_create(threads, &g_pool) != LLMJ_OK) {
+        std::printf("FAIL thread pool: %s\n", llmj_last_error());
+        return 1;
+    }
+    bool ok = api_checks();
+
+    const int64_t ns[] = {1, 3, 17, 64, 200}, poss[] = {0, 5, 1000, 4000};
+    const int64_t heads[][2] = {{8, 2}, {4, 4}, {14, 2}};
+    const int64_t dims[] = {64, 80, 128, 256};
+    int idx = 0;
+    for (int64_t n : ns) {
+        for (int64_t pos : poss) {
+            for (auto & h : heads) {
+                for (int64_t d : dims) {
+                    const int variant = idx++ % 4;   // (window, softcap) cycles through all four
+                    const int64_t window = variant & 1 ? 7 : 0;
+                    const float cap = variant & 2 ? 50.0f : 0.0f;
+                    run_case({n, pos, h[0], h[1], d, window, cap, LLMJ_TYPE_F16, true});
+                    run_case({n, pos, h[0], h[1], d, window, cap, LLMJ_TYPE_F32, idx % 2 == 0});
+                }
+            }
+        }
+    }
+    // other head sizes (96 on tensor cores; 8, 33 and 112 on the float32 path), stronger soft-capping
+    for (int64_t d : {8, 33, 96, 112}) {
+        for (int type : {LLMJ_TYPE_F16, LLMJ_TYPE_F32}) {
+            run_case({64, 100, 6, 3, d, 0, 0.0f, type, true});
+            run_case({33, 7, 6, 2, d, 20, 5.0f, type, true});
+            run_case({1, 3000, 6, 3, d, 0, 0.0f, type, true});
+            run_case({2, 2999, 12, 1, d, 1000, 5.0f, type, true});
+        }
+    }
+    // the shapes of core's BackendOps attention test (heads, kv heads, head_dim, n, pos, softcap, window)
+    for (int type : {LLMJ_TYPE_F16, LLMJ_TYPE_F32}) {
+        for (auto & b : {std::vector<int>{1, 1, 1, 1, 0, 0, 0}, {4, 2, 16, 5, 0, 0, 0}, {8, 1, 33, 1, 40, 0, 0},
+                         {4, 4, 64, 3, 17, 50, 0}, {6, 3, 8, 7, 9, 0, 4}}) {
+            run_case({b[3], b[4], b[0], b[1], b[2], b[6], (float) b[5], type, true});
+        }
+    }
+    // MHA and wide groups on the split-K path, window longer than the context, tiny window
+    run_case({1, 9000, 16, 16, 128, 0, 0.0f, LLMJ_TYPE_F16, true});
+    run_case({1, 9000, 16, 1, 64, 0, 0.0f, LLMJ_TYPE_F16, true});
+    run_case({4, 5000, 32, 8, 128, 8192, 0.0f, LLMJ_TYPE_F16, true});
+    run_case({100, 50, 8, 8, 128, 1, 0.0f, LLMJ_TYPE_F16, true});
+    run_case({300, 0, 10, 2, 64, 0, 30.0f, LLMJ_TYPE_F32, true});
+
+    std::printf("test_cuda_attention: %d cases, %d failures; max error / max|v|: float32 paths %.3g (tolerance 1e-5), "
+                "tensor-core path %.3g (tolerance 1e-3)\n", g_cases, g_failures, g_max_err[0], g_max_err[1]);
+    ok &= g_failures == 0;
+    if (do_bench) bench();
+    llmj_threadpool_free(g_pool);
+    std::printf("%s\n", ok ? "PASS" : "FAIL");
+    return ok ? 0 : 1;
+}
