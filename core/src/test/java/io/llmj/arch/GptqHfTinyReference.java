@@ -34,7 +34,10 @@ import org.junit.jupiter.params.provider.CsvSource;
  *   <li>loading: every repacked layer dequantizes to exactly the reference F32 weights (so packing,
  *       zero offset, g_idx and the act-order permutation are undone correctly);</li>
  *   <li>logits at 20 positions on the backend under test within {@link #tolerance()} of the F32 model's
- *       on the Java reference backend, and the same 16-token greedy continuation.</li>
+ *       on the Java reference backend, and over a 16-token greedy continuation (teacher-forced with the
+ *       reference's tokens) the same logits within the tolerance and the same argmax except at the
+ *       reference's near-ties (gap below twice the tolerance); on exact backends (tolerance 1e-3 or
+ *       less) the identical continuation.</li>
  * </ul>
  */
 public abstract class GptqHfTinyReference {
@@ -105,14 +108,15 @@ public abstract class GptqHfTinyReference {
             int v = c.vocabSize();
             float[] got = new float[input.length * v];
             float[] want = new float[input.length * v];
-            int[] gotTokens;
+            float[][] wantSteps = new float[16][];
+            float[][] gotSteps = new float[16][];
             int[] wantTokens;
             try (JavaBackend java = new JavaBackend()) {
                 Forward fd = Forwards.create(d.config(), d, java);
-                wantTokens = run(fd, input, want);
+                wantTokens = run(fd, input, want, null, wantSteps);
             }
             Forward fg = Forwards.create(c, g, backend());
-            gotTokens = run(fg, input, got);
+            int[] gotTokens = run(fg, input, got, wantTokens, gotSteps);
             double maxDiff = 0;
             double maxAbs = 0;
             for (int i = 0; i < got.length; i++) {
@@ -128,12 +132,35 @@ public abstract class GptqHfTinyReference {
                     + " vs the unquantized model %.3g, RTN error %.4f scales%n", backend().name(), model, bits, groupSize,
                     descAct, sym, maxDiff, maxAbs, vsOriginal, m.maxErrOverScale());
             assertTrue(maxDiff <= tolerance(), model + ": max |logit diff| " + maxDiff + " > " + tolerance());
-            assertArrayEquals(wantTokens, gotTokens, model + " greedy continuation");
+            // greedy decoding, teacher-forced with the reference's tokens: logits within the tolerance at
+            // every step, and the same argmax except where the reference itself has a near-tie
+            int same = 0;
+            for (int i = 0; i < 16; i++) {
+                double stepDiff = 0;
+                for (int j = 0; j < v; j++) {
+                    stepDiff = Math.max(stepDiff, Math.abs(gotSteps[i][j] - wantSteps[i][j]));
+                }
+                assertTrue(stepDiff <= tolerance(), model + " decode step " + i + ": max |logit diff| " + stepDiff);
+                if (gotTokens[i] == wantTokens[i]) {
+                    same++;
+                } else {
+                    double gap = wantSteps[i][wantTokens[i]] - wantSteps[i][gotTokens[i]];
+                    assertTrue(gap <= 2 * tolerance(), model + " decode step " + i + ": picked " + gotTokens[i] + " over "
+                            + wantTokens[i] + " though the reference prefers it by " + gap);
+                }
+            }
+            System.out.printf("  greedy: %d of 16 tokens as the F32 model's (others near-ties)%n", same);
+            if (tolerance() <= 1e-3) {
+                assertArrayEquals(wantTokens, gotTokens, model + " greedy continuation");
+            }
         }
     }
 
-    /** Logits of the whole input, then a 16-token greedy continuation. */
-    private static int[] run(Forward f, int[] input, float[] logits) {
+    /**
+     * Logits of the whole input, then 16 greedy steps (each step's logits into {@code steps}); with
+     * {@code forced}, those tokens are fed instead of the argmax (teacher forcing). Returns the argmaxes.
+     */
+    private static int[] run(Forward f, int[] input, float[] logits, int[] forced, float[][] steps) {
         int v = f.config().vocabSize();
         try (ForwardState s = f.newState(64, 32, GgmlType.F32)) {
             f.forward(s, input, 0, true, logits);
@@ -141,8 +168,9 @@ public abstract class GptqHfTinyReference {
             System.arraycopy(logits, (input.length - 1) * v, last, 0, v);
             int[] out = new int[16];
             for (int i = 0; i < out.length; i++) {
+                steps[i] = last.clone();
                 out[i] = argmax(last, 0, v);
-                f.forward(s, new int[] {out[i]}, input.length + i, false, last);
+                f.forward(s, new int[] {forced != null ? forced[i] : out[i]}, input.length + i, false, last);
             }
             return out;
         }

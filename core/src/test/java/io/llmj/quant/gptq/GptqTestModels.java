@@ -166,4 +166,49 @@ public final class GptqTestModels {
         }
         return new Layer(q, z, sc, gIdx, groups, maxErr);
     }
+
+    /**
+     * A random repacked layer: quants, zero points (1 .. 2^bits) and scales (fp16 in [0.001, 0.02]) uniform,
+     * g_idx a random permutation of k / groupSize with {@code descAct}.
+     */
+    public static GptqMatrix randomMatrix(int bits, int n, int k, int groupSize, boolean descAct, long seed,
+                                          java.lang.foreign.Arena arena) {
+        Random rnd = new Random(seed);
+        int p = 32 / bits;
+        int groups = GptqPacking.groups(k, groupSize);
+        int[] q = new int[k * n];
+        for (int i = 0; i < q.length; i++) {
+            q[i] = rnd.nextInt(1 << bits);
+        }
+        int[] z = new int[groups * n];
+        short[] s = new short[groups * n];
+        for (int i = 0; i < z.length; i++) {
+            z[i] = 1 + rnd.nextInt(1 << bits);
+            s[i] = Float16.fromFloat(0.001f + 0.019f * rnd.nextFloat());
+        }
+        int[] gIdx = GptqPacking.defaultGidx(k, groupSize);
+        if (descAct && groups > 1) {
+            int[] perm = new int[k];
+            for (int i = 0; i < k; i++) {
+                perm[i] = i;
+            }
+            for (int i = k - 1; i > 0; i--) {
+                int j = rnd.nextInt(i + 1);
+                int t = perm[i];
+                perm[i] = perm[j];
+                perm[j] = t;
+            }
+            for (int j = 0; j < k; j++) {
+                gIdx[perm[j]] = j / groupSize;
+            }
+        }
+        var qw = arena.allocateFrom(java.lang.foreign.ValueLayout.JAVA_INT, GptqPacking.packQweight(q, k, n, bits));
+        var qz = arena.allocateFrom(java.lang.foreign.ValueLayout.JAVA_INT, GptqPacking.packQzeros(z, groups, n, bits));
+        var sc = arena.allocateFrom(java.lang.foreign.ValueLayout.JAVA_SHORT, s);
+        var gi = arena.allocateFrom(java.lang.foreign.ValueLayout.JAVA_INT, gIdx);
+        if (p <= 0) {
+            throw new IllegalStateException();
+        }
+        return GptqMatrix.repack(bits, k, n, groups, groupSize, qw, qz, sc, gi, arena);
+    }
 }
