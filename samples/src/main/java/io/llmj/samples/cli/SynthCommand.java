@@ -67,9 +67,9 @@ final class SynthCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        String t = type.toUpperCase(java.util.Locale.ROOT);
-        if (t.startsWith("GPTQ")) {
-            return gptq(Integer.parseInt(t.substring(4)));
+        String upper = type.toUpperCase(java.util.Locale.ROOT);
+        if (upper.matches("GPTQ[248]")) {
+            return gptq(Integer.parseInt(upper.substring(4)));
         }
         QuantTarget target = QuantTarget.parse(type);
         SyntheticModel.Shape s = shape.preset != null ? SyntheticModel.preset(shape.preset) : SyntheticModel.Shape.parse(shape.dims);
