@@ -185,6 +185,39 @@ LLMJ_API int llmj_matmul_q(llmj_threadpool * pool, int type, const void * w, siz
                            int64_t rows, int64_t cols, int64_t n_tokens,
                            void * work, size_t work_bytes);
 
+/* ---- GPTQ products (llmj's repacked layout: io.llmj.quant.gptq.GptqMatrix) --------------------
+ * A GPTQ linear layer of `rows` output features and `cols` input features, as llmj repacks an
+ * AutoGPTQ/GPTQModel checkpoint at load: rows contiguous, input columns sorted by group (act-order
+ * undone, the activation permuted instead), 32-column blocks (the last zero-padded) each with an fp16
+ * scale and a zero point, W[r, perm[j]] = scale[r][j/32] * (q[r][j] - (zeros[r][j/32] + 1)). */
+typedef struct llmj_gptq_matrix {
+    int32_t bits;             /* 4 or 8 (others: LLMJ_ERR_UNSUPPORTED) */
+    int64_t rows;             /* output features */
+    int64_t cols;             /* input features */
+    const int32_t * perm;     /* cols entries: x'[j] = x[perm[j]]; NULL: no permutation */
+    const uint16_t * scales;  /* fp16 [rows][blocks], blocks = ceil(cols / 32) */
+    const uint8_t * zeros;    /* zero point minus one, [rows][blocks] */
+    const void * qs;          /* [rows][blocks][4 * bits] bytes: 4 bits: byte i = column i (low nibble) |
+                               * column i + 16 (high nibble) of the block; 8 bits: byte i = column i */
+} llmj_gptq_matrix;
+
+/* Bytes of scratch llmj_gptq_matmul needs for n_tokens activation rows of cols (0 if either is <= 0). */
+LLMJ_API size_t llmj_gptq_work_size(int64_t cols, int64_t n_tokens);
+
+/* Y[t, r] = sum_c W[r, c] * X[t, c] for n_tokens rows (token t at x + t * x_stride floats, its output
+ * at y + t * y_stride; strides ignored for one token). Each token's activation is permuted, converted
+ * to Q8_0 blocks as ggml's x86 backend does (llmj_quantize_activations), and each block contributes
+ * scale * d * (sum q * xq - z * sum xq), the bracket an exact integer. Rows are split across the pool;
+ * the result does not depend on the thread count.
+ *   work  >= llmj_gptq_work_size(cols, n_tokens) bytes, or NULL (allocated for the call)
+ * Accuracy: |y - exact on xq| <= ~1e-6 * sum_c |W[r,c] * xq[c]|. */
+LLMJ_API int llmj_gptq_matmul(llmj_threadpool * pool, const llmj_gptq_matrix * m, const float * x, size_t x_stride,
+                              float * y, size_t y_stride, int64_t n_tokens, void * work, size_t work_bytes);
+
+/* llmj_gptq_matmul for one token. */
+LLMJ_API int llmj_gptq_matvec(llmj_threadpool * pool, const llmj_gptq_matrix * m, const float * x, float * y,
+                              void * work, size_t work_bytes);
+
 /* ---- CPU element-wise and attention ops (float32 activations, token-major rows) --------------
  * Each takes an optional thread pool (NULL: the calling thread alone). */
 

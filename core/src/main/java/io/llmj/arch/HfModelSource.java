@@ -7,6 +7,9 @@ import io.llmj.format.safetensors.SafetensorsCheckpoint;
 import io.llmj.format.safetensors.SafetensorsTensor;
 import io.llmj.quant.Float16;
 import io.llmj.quant.GgmlType;
+import io.llmj.quant.gptq.GptqConfig;
+import io.llmj.quant.gptq.GptqMatrix;
+import io.llmj.quant.gptq.GptqPacking;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
@@ -29,12 +32,35 @@ public final class HfModelSource implements TensorSource {
     private final HfConfig hf;
     private final ModelConfig config;
     private final Map<String, SafetensorsTensor> byGgufName = new HashMap<>();
+    /** GPTQ settings, or null for an unquantized checkpoint. */
+    private final GptqConfig gptq;
+    /** GPTQ layers by llama.cpp name: the Hugging Face prefix ("model.layers.0.self_attn.q_proj"). */
+    private final Map<String, String> gptqLayers = new HashMap<>();
+    private final Map<String, TensorRef> repacked = new java.util.concurrent.ConcurrentHashMap<>();
+    private final Map<String, SafetensorsTensor> byHfName = new HashMap<>();
 
     public HfModelSource(Path folder, HfConfig hf, SafetensorsCheckpoint checkpoint) {
         this.folder = folder;
         this.hf = hf;
         Architecture arch = architecture(hf);
+        this.gptq = GptqConfig.detect(folder, hf.file(), hf.raw());
         for (SafetensorsTensor t : checkpoint.tensors()) {
+            byHfName.put(t.name(), t);
+            int dot = t.name().lastIndexOf('.');
+            String suffix = dot < 0 ? "" : t.name().substring(dot + 1);
+            if (GPTQ_PARTS.contains(suffix)) {
+                // GPTQ parts of a linear layer: "x.qweight" stands for the layer's "x.weight"
+                if (gptq == null) {
+                    throw new ModelFormatException(folder, "tensor " + t.name(), "GPTQ tensor in a checkpoint without"
+                            + " quantization_config (config.json) or quantize_config.json");
+                }
+                String layer = t.name().substring(0, dot);
+                String name = suffix.equals("qweight") ? ggufName(arch, layer + ".weight") : null;
+                if (name != null) {
+                    gptqLayers.put(name, layer);
+                }
+                continue;
+            }
             String name = ggufName(arch, t.name());
             if (name != null) {
                 byGgufName.put(name, t);
@@ -43,9 +69,19 @@ public final class HfModelSource implements TensorSource {
         this.config = readConfig(arch);
     }
 
+    /** Suffixes of the tensors of a GPTQ linear layer. */
+    private static final java.util.Set<String> GPTQ_PARTS = java.util.Set.of("qweight", "qzeros", "scales", "g_idx");
+
+    /** The checkpoint's GPTQ settings, or null if it is not GPTQ-quantized. */
+    public GptqConfig gptqConfig() {
+        return gptq;
+    }
+
     /** llama.cpp names of every tensor found (in no particular order). */
     public java.util.Set<String> names() {
-        return java.util.Collections.unmodifiableSet(byGgufName.keySet());
+        java.util.Set<String> all = new java.util.HashSet<>(byGgufName.keySet());
+        all.addAll(gptqLayers.keySet());
+        return java.util.Collections.unmodifiableSet(all);
     }
 
     /** The Hugging Face tensor mapped to llama.cpp's {@code name}, or null. */
@@ -63,6 +99,10 @@ public final class HfModelSource implements TensorSource {
 
     @Override
     public TensorRef find(String name) {
+        String layer = gptqLayers.get(name);
+        if (layer != null) {
+            return repacked.computeIfAbsent(name, n -> repackGptq(n, layer));
+        }
         SafetensorsTensor t = byGgufName.get(name);
         if (t == null) {
             return null;
@@ -85,6 +125,9 @@ public final class HfModelSource implements TensorSource {
     @Override
     public java.util.Set<GgmlType> matrixTypes() {
         java.util.Set<GgmlType> types = java.util.EnumSet.noneOf(GgmlType.class);
+        if (!gptqLayers.isEmpty()) {
+            types.add(GgmlType.gptq(gptq.bits()));
+        }
         for (String name : byGgufName.keySet()) {
             TensorRef t = find(name);
             if (t.shape().length == 2) {
@@ -110,6 +153,78 @@ public final class HfModelSource implements TensorSource {
             throw new ModelFormatException(folder, "tensor " + name, "missing (Hugging Face name for llama.cpp's " + name + ")");
         }
         return t;
+    }
+
+    /**
+     * A GPTQ layer's tensors checked against each other and repacked into a {@link GptqMatrix}
+     * (rows = output features, act-order undone; see there). Blobs are allocated from an automatic
+     * arena: they live as long as a weight refers to them.
+     */
+    private TensorRef repackGptq(String name, String layer) {
+        int bits = gptq.bits();
+        int p = 32 / bits;
+        SafetensorsTensor qweight = gptqPart(layer, "qweight", true);
+        SafetensorsTensor qzeros = gptqPart(layer, "qzeros", true);
+        SafetensorsTensor scales = gptqPart(layer, "scales", true);
+        SafetensorsTensor gIdx = gptqPart(layer, "g_idx", false);
+        expectDtype(qweight, io.llmj.format.safetensors.SafetensorsDtype.I32);
+        expectDtype(qzeros, io.llmj.format.safetensors.SafetensorsDtype.I32);
+        expectDtype(scales, io.llmj.format.safetensors.SafetensorsDtype.F16);
+        long[] qs = qweight.shape();
+        if (qs.length != 2) {
+            throw shape(qweight, "2 dimensions [in / " + p + ", out]");
+        }
+        long k = qs[0] * p;
+        long n = qs[1];
+        if (k > Integer.MAX_VALUE || n > Integer.MAX_VALUE || n % p != 0) {
+            throw shape(qweight, "[in / " + p + ", out] with out a multiple of " + p + " (" + bits + "-bit quants)");
+        }
+        long[] ss = scales.shape();
+        if (ss.length != 2 || ss[1] != n || ss[0] < 1) {
+            throw shape(scales, "[groups, " + n + "]");
+        }
+        long groups = ss[0];
+        long expectGroups = GptqPacking.groups((int) k, gptq.groupSize());
+        if (gIdx == null && groups != expectGroups) {
+            throw shape(scales, "[" + expectGroups + ", " + n + "] for group_size " + gptq.groupSize() + " and " + k + " inputs");
+        }
+        long[] zs = qzeros.shape();
+        if (zs.length != 2 || zs[0] != groups || zs[1] * p != n) {
+            throw shape(qzeros, "[" + groups + ", " + n / p + "]");
+        }
+        if (gIdx != null) {
+            expectDtype(gIdx, io.llmj.format.safetensors.SafetensorsDtype.I32);
+            if (gIdx.shape().length != 1 || gIdx.shape()[0] != k) {
+                throw shape(gIdx, "[" + k + "]");
+            }
+        }
+        try {
+            GptqMatrix m = GptqMatrix.repack(bits, (int) k, (int) n, (int) groups, gptq.groupSize(), qweight.data(),
+                    qzeros.data(), scales.data(), gIdx == null ? null : gIdx.data(), java.lang.foreign.Arena.ofAuto());
+            return new TensorRef(name, m.type(), new long[] {k, n}, m.segment());
+        } catch (IllegalArgumentException e) {
+            throw new ModelFormatException(folder, "tensor " + layer + ".qweight", e.getMessage(), e);
+        }
+    }
+
+    private SafetensorsTensor gptqPart(String layer, String part, boolean required) {
+        SafetensorsTensor t = byHfName.get(layer + "." + part);
+        if (t == null && required) {
+            throw new ModelFormatException(folder, "tensor " + layer + "." + part, "missing (GPTQ layer " + layer
+                    + " needs qweight, qzeros, scales and optionally g_idx)");
+        }
+        return t;
+    }
+
+    private void expectDtype(SafetensorsTensor t, io.llmj.format.safetensors.SafetensorsDtype want) {
+        if (t.dtype() != want) {
+            throw new ModelFormatException(folder, "tensor " + t.name(), "dtype " + t.dtype() + ", GPTQ expects " + want);
+        }
+    }
+
+    private ModelFormatException shape(SafetensorsTensor t, String want) {
+        return new ModelFormatException(folder, "tensor " + t.name(), "shape " + java.util.Arrays.toString(t.shape())
+                + " does not fit GPTQ " + gptq.bits() + "-bit, expected " + want);
     }
 
     static Architecture architecture(HfConfig hf) {

@@ -4,6 +4,7 @@ import io.llmj.quant.Float16;
 import io.llmj.quant.GgmlType;
 import io.llmj.quant.QuantFormat;
 import io.llmj.quant.QuantFormats;
+import io.llmj.quant.gptq.GptqMatrix;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -64,6 +65,27 @@ public abstract class HostBackend implements Backend {
         }
     }
 
+    /**
+     * A GPTQ linear layer ({@link GgmlType#isGptq()}): the repacked {@link GptqMatrix} viewed in place.
+     * Backends that run GPTQ declare it with {@code supports(Op.MATMUL, GPTQn)}.
+     */
+    public record GptqWeight(String name, GptqMatrix matrix) implements Weight {
+        @Override
+        public GgmlType type() {
+            return matrix.type();
+        }
+
+        @Override
+        public int rows() {
+            return matrix.rows();
+        }
+
+        @Override
+        public int cols() {
+            return matrix.cols();
+        }
+    }
+
     protected static MemorySegment seg(Buffer b) {
         return ((HostBuffer) b).segment();
     }
@@ -93,6 +115,14 @@ public abstract class HostBackend implements Backend {
         }
         long cols = shape[0];
         long rows = shape.length == 2 ? shape[1] : 1;
+        if (type.isGptq()) {
+            GptqMatrix m = GptqMatrix.of(data);
+            if (shape.length != 2 || m.cols() != cols || m.rows() != rows || m.type() != type) {
+                throw new IllegalArgumentException(name + ": " + m + " does not match type " + type + " shape "
+                        + java.util.Arrays.toString(shape));
+            }
+            return new GptqWeight(name, m);
+        }
         if (cols <= 0 || rows <= 0 || cols > Integer.MAX_VALUE || rows > Integer.MAX_VALUE) {
             throw new IllegalArgumentException(name + ": bad shape " + cols + " x " + rows);
         }
@@ -172,12 +202,28 @@ public abstract class HostBackend implements Backend {
 
     @Override
     public void matmul(Weight w, Buffer x, int n, Buffer out) {
+        if (w instanceof GptqWeight g) {
+            gptqMatmul(g, x, n, out);
+            return;
+        }
         HostWeight hw = host(w);
         MemorySegment xs = seg(x);
         MemorySegment os = seg(out);
         for (int t = 0; t < n; t++) {
             matvec(hw.type(), hw.data(), hw.rowBytes(), xs.asSlice(4L * t * hw.cols(), 4L * hw.cols()),
                     os.asSlice(4L * t * hw.rows(), 4L * hw.rows()), hw.rows(), hw.cols());
+        }
+    }
+
+    /** The Java reference for GPTQ layers: dequantized float weights times x, summed in double, token by token. */
+    protected void gptqMatmul(GptqWeight w, Buffer x, int n, Buffer out) {
+        GptqMatrix m = w.matrix();
+        float[] xs = new float[m.cols()];
+        float[] ys = new float[m.rows()];
+        for (int t = 0; t < n; t++) {
+            read(x, (long) t * m.cols(), xs, 0, xs.length);
+            m.matvec(xs, ys);
+            write(out, (long) t * m.rows(), ys, 0, ys.length);
         }
     }
 

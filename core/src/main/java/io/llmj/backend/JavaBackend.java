@@ -19,6 +19,9 @@ public final class JavaBackend extends HostBackend {
 
     @Override
     public boolean supports(Op op, GgmlType type) {
+        if (type.isGptq()) {
+            return op == Op.MATMUL;     // GPTQ layers multiply whole weights (HostBackend.gptqMatmul), no row-level matvec
+        }
         QuantFormat f = QuantFormats.of(type);
         return f != null && (!type.isQuantized() || f.vecDotType() != null);
     }

@@ -37,13 +37,25 @@ public enum GgmlType {
     BF16(30, 1, 2),
     TQ1_0(34, 256, 54),
     TQ2_0(35, 256, 66),
-    MXFP4(39, 32, 17);
+    MXFP4(39, 32, 17),
+    /**
+     * llmj's own types, not ggml's (never found in GGUF files, so {@link #byId} does not return them):
+     * a GPTQ linear layer of 2, 4 or 8 bits (AutoGPTQ / GPTQModel "gptq" checkpoints). A "block" is
+     * one int32 of packed quants ({@code 32 / bits} values), so {@link #byteSize} counts a row's
+     * quant bits only; the weight itself is a {@link io.llmj.quant.gptq.GptqMatrix} (quants, per-block
+     * scales and zero points, the act-order permutation) repacked at load.
+     */
+    GPTQ2(1002, 16, 4),
+    GPTQ4(1004, 8, 4),
+    GPTQ8(1008, 4, 4);
 
     private static final GgmlType[] BY_ID = new GgmlType[64];
 
     static {
         for (GgmlType t : values()) {
-            BY_ID[t.id] = t;
+            if (!t.isGptq()) {
+                BY_ID[t.id] = t;
+            }
         }
     }
 
@@ -91,7 +103,30 @@ public enum GgmlType {
         return Math.multiplyExact(elements / blockSize, (long) blockBytes);
     }
 
-    /** The type with ggml id {@code id}, or null if ggml defines none. */
+    /** True for llmj's GPTQ layer types ({@link #GPTQ2}, {@link #GPTQ4}, {@link #GPTQ8}). */
+    public boolean isGptq() {
+        return id >= 1000;
+    }
+
+    /** Bits per weight of a GPTQ type. @throws IllegalStateException for other types */
+    public int gptqBits() {
+        if (!isGptq()) {
+            throw new IllegalStateException(this + " is not a GPTQ type");
+        }
+        return id - 1000;
+    }
+
+    /** The GPTQ type of {@code bits} bits (2, 4 or 8), or null. */
+    public static GgmlType gptq(int bits) {
+        return switch (bits) {
+            case 2 -> GPTQ2;
+            case 4 -> GPTQ4;
+            case 8 -> GPTQ8;
+            default -> null;
+        };
+    }
+
+    /** The type with ggml id {@code id}, or null if ggml defines none (llmj's GPTQ types are not ggml's). */
     public static GgmlType byId(int id) {
         return id >= 0 && id < BY_ID.length ? BY_ID[id] : null;
     }

@@ -52,7 +52,16 @@ class GgmlTypeTest {
         expected.put(GgmlType.TQ1_0, new int[] {34, QK_K, 2 + 4 * 13});
         expected.put(GgmlType.TQ2_0, new int[] {35, QK_K, 2 + 64});
         expected.put(GgmlType.MXFP4, new int[] {39, 32, 1 + 16});
-        assertEquals(GgmlType.values().length, expected.size());
+        // llmj's own GPTQ types are not ggml's: 32 / bits quants per int32, never returned by byId
+        assertEquals(GgmlType.values().length, expected.size() + 3);
+        for (int bits : new int[] {2, 4, 8}) {
+            GgmlType g = GgmlType.gptq(bits);
+            org.junit.jupiter.api.Assertions.assertTrue(g.isGptq());
+            assertEquals(bits, g.gptqBits());
+            assertEquals(32 / bits, g.blockSize());
+            assertEquals(4, g.blockBytes());
+            assertNull(GgmlType.byId(g.id()));
+        }
         expected.forEach((t, e) -> {
             assertEquals(e[0], t.id(), t + " id");
             assertEquals(e[1], t.blockSize(), t + " block size");

@@ -60,7 +60,7 @@ class QuantFormatTest {
 
     @Test
     void ggmlTypeTableIsComplete() {
-        assertEquals(GgmlType.values().length, ggmlTypeTable().count());
+        assertEquals(java.util.Arrays.stream(GgmlType.values()).filter(t -> !t.isGptq()).count(), ggmlTypeTable().count());
     }
 
     // ---------------------------------------------------------------- layouts stated once

@@ -11,6 +11,8 @@ import io.llmj.backend.Weight;
 import io.llmj.ffm.NativeLibraries;
 import io.llmj.ffm.NativeStatus;
 import io.llmj.ffm.generated.llmj.Llmj;
+import io.llmj.ffm.generated.llmj.llmj_gptq_matrix;
+import io.llmj.quant.gptq.GptqMatrix;
 import io.llmj.quant.GgmlType;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -27,7 +29,8 @@ import java.util.Set;
  * bfloat16 checkpoint in float32; single-threaded for now). F32 and the quantized types use
  * {@code llmj_matvec_q} / {@code llmj_matmul_q}, which convert the activations to the weight type's
  * {@code vec_dot_type} as ggml does (F32 stays F32; Q8_0, Q8_1 or Q8_K), on a native thread pool of
- * {@code llmj.cpu.threads} threads (default: available processors).
+ * {@code llmj.cpu.threads} threads (default: available processors). GPTQ layers (4 and 8 bits) use
+ * {@code llmj_gptq_matmul} on their repacked {@link GptqMatrix}.
  */
 public final class NativeCpuBackend extends HostBackend {
     /** System property: threads of the backend's native pool. */
@@ -93,6 +96,9 @@ public final class NativeCpuBackend extends HostBackend {
 
     @Override
     public boolean supports(Op op, GgmlType type) {
+        if (type.isGptq()) {       // GPTQ layers: llmj_gptq_matmul (4 and 8 bits), whole weights only
+            return op == Op.MATMUL && (type == GgmlType.GPTQ4 || type == GgmlType.GPTQ8);
+        }
         return type == GgmlType.F32 || type == GgmlType.F16 || type == GgmlType.BF16 || POOLED.contains(type);
     }
 
@@ -157,6 +163,15 @@ public final class NativeCpuBackend extends HostBackend {
 
     @Override
     public void matmul(Weight w, Buffer x, int n, Buffer out) {
+        if (w instanceof GptqWeight g) {
+            MemorySegment desc = gptqDescriptor(g);
+            long workBytes = Llmj.llmj_gptq_work_size(g.cols(), n);
+            synchronized (this) {
+                NativeStatus.check(Llmj.llmj_gptq_matmul(pool().handle(), desc, seg(x), g.cols(), seg(out), g.rows(), n,
+                        work(workBytes), workBytes), "llmj_gptq_matmul(" + g.name() + ")");
+            }
+            return;
+        }
         HostWeight hw = (HostWeight) w;
         if (!POOLED.contains(hw.type())) {
             super.matmul(w, x, n, out);          // row by row through llmj_matvec
@@ -168,6 +183,27 @@ public final class NativeCpuBackend extends HostBackend {
                     seg(x), hw.cols(), seg(out), hw.rows(), hw.rows(), hw.cols(), n, work(workBytes), workBytes),
                     "llmj_matmul_q(" + hw.name() + ")");
         }
+    }
+
+    private final java.util.Map<GptqMatrix, MemorySegment> gptqDescriptors = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /** The llmj_gptq_matrix descriptor of a GPTQ weight, built once (its pointers are views of the repacked segment). */
+    private MemorySegment gptqDescriptor(GptqWeight w) {
+        GptqMatrix m = w.matrix();
+        return gptqDescriptors.computeIfAbsent(m, k -> {
+            MemorySegment d;
+            synchronized (this) {
+                d = owned.allocate(llmj_gptq_matrix.layout());
+            }
+            llmj_gptq_matrix.bits(d, m.bits());
+            llmj_gptq_matrix.rows(d, m.rows());
+            llmj_gptq_matrix.cols(d, m.cols());
+            llmj_gptq_matrix.perm(d, m.perm() == null ? MemorySegment.NULL : m.perm());
+            llmj_gptq_matrix.scales(d, m.scales());
+            llmj_gptq_matrix.zeros(d, m.zeros());
+            llmj_gptq_matrix.qs(d, m.qs());
+            return d;
+        });
     }
 
     /** Scratch for activation conversion, reused across calls and grown as needed (callers hold the lock). */

@@ -1370,6 +1370,200 @@ public class Llmj extends Llmj$shared {
         }
     }
 
+    private static class llmj_gptq_work_size {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Llmj.C_LONG,
+            Llmj.C_LONG,
+            Llmj.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_gptq_work_size").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_gptq_work_size"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * size_t llmj_gptq_work_size(int64_t cols, int64_t n_tokens)
+     * }
+     */
+    public static FunctionDescriptor llmj_gptq_work_size$descriptor() {
+        return llmj_gptq_work_size.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * size_t llmj_gptq_work_size(int64_t cols, int64_t n_tokens)
+     * }
+     */
+    public static MethodHandle llmj_gptq_work_size$handle() {
+        return llmj_gptq_work_size.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * size_t llmj_gptq_work_size(int64_t cols, int64_t n_tokens)
+     * }
+     */
+    public static MemorySegment llmj_gptq_work_size$address() {
+        return llmj_gptq_work_size.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * size_t llmj_gptq_work_size(int64_t cols, int64_t n_tokens)
+     * }
+     */
+    public static long llmj_gptq_work_size(long cols, long n_tokens) {
+        var mh$ = llmj_gptq_work_size.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_gptq_work_size", cols, n_tokens);
+            }
+            return (long)mh$.invokeExact(cols, n_tokens);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_gptq_matmul {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Llmj.C_INT,
+            Llmj.C_POINTER,
+            Llmj.C_POINTER,
+            Llmj.C_POINTER,
+            Llmj.C_LONG,
+            Llmj.C_POINTER,
+            Llmj.C_LONG,
+            Llmj.C_LONG,
+            Llmj.C_POINTER,
+            Llmj.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_gptq_matmul").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_gptq_matmul"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_gptq_matmul(llmj_threadpool *pool, const llmj_gptq_matrix *m, const float *x, size_t x_stride, float *y, size_t y_stride, int64_t n_tokens, void *work, size_t work_bytes)
+     * }
+     */
+    public static FunctionDescriptor llmj_gptq_matmul$descriptor() {
+        return llmj_gptq_matmul.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_gptq_matmul(llmj_threadpool *pool, const llmj_gptq_matrix *m, const float *x, size_t x_stride, float *y, size_t y_stride, int64_t n_tokens, void *work, size_t work_bytes)
+     * }
+     */
+    public static MethodHandle llmj_gptq_matmul$handle() {
+        return llmj_gptq_matmul.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_gptq_matmul(llmj_threadpool *pool, const llmj_gptq_matrix *m, const float *x, size_t x_stride, float *y, size_t y_stride, int64_t n_tokens, void *work, size_t work_bytes)
+     * }
+     */
+    public static MemorySegment llmj_gptq_matmul$address() {
+        return llmj_gptq_matmul.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_gptq_matmul(llmj_threadpool *pool, const llmj_gptq_matrix *m, const float *x, size_t x_stride, float *y, size_t y_stride, int64_t n_tokens, void *work, size_t work_bytes)
+     * }
+     */
+    public static int llmj_gptq_matmul(MemorySegment pool, MemorySegment m, MemorySegment x, long x_stride, MemorySegment y, long y_stride, long n_tokens, MemorySegment work, long work_bytes) {
+        var mh$ = llmj_gptq_matmul.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_gptq_matmul", pool, m, x, x_stride, y, y_stride, n_tokens, work, work_bytes);
+            }
+            return (int)mh$.invokeExact(pool, m, x, x_stride, y, y_stride, n_tokens, work, work_bytes);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_gptq_matvec {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Llmj.C_INT,
+            Llmj.C_POINTER,
+            Llmj.C_POINTER,
+            Llmj.C_POINTER,
+            Llmj.C_POINTER,
+            Llmj.C_POINTER,
+            Llmj.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_gptq_matvec").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_gptq_matvec"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_gptq_matvec(llmj_threadpool *pool, const llmj_gptq_matrix *m, const float *x, float *y, void *work, size_t work_bytes)
+     * }
+     */
+    public static FunctionDescriptor llmj_gptq_matvec$descriptor() {
+        return llmj_gptq_matvec.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_gptq_matvec(llmj_threadpool *pool, const llmj_gptq_matrix *m, const float *x, float *y, void *work, size_t work_bytes)
+     * }
+     */
+    public static MethodHandle llmj_gptq_matvec$handle() {
+        return llmj_gptq_matvec.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_gptq_matvec(llmj_threadpool *pool, const llmj_gptq_matrix *m, const float *x, float *y, void *work, size_t work_bytes)
+     * }
+     */
+    public static MemorySegment llmj_gptq_matvec$address() {
+        return llmj_gptq_matvec.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_gptq_matvec(llmj_threadpool *pool, const llmj_gptq_matrix *m, const float *x, float *y, void *work, size_t work_bytes)
+     * }
+     */
+    public static int llmj_gptq_matvec(MemorySegment pool, MemorySegment m, MemorySegment x, MemorySegment y, MemorySegment work, long work_bytes) {
+        var mh$ = llmj_gptq_matvec.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_gptq_matvec", pool, m, x, y, work, work_bytes);
+            }
+            return (int)mh$.invokeExact(pool, m, x, y, work, work_bytes);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class llmj_rms_norm {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             Llmj.C_INT,
