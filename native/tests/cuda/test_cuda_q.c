@@ -20,7 +20,7 @@
  * block is a Q8_0 activation block); the other block types random bytes with sane fp16 scales (llmj.h
  * has no weight quantizers; every bit pattern of the quants is valid); float types random in [-1, 1].
  * Layouts: packed rows from cudaMalloc (16-byte aligned: the wide loads), rows padded by 2 bytes at a
- * 2-byte offset (2-byte loads) and, for the block-type matmul, by 1 byte at a 1-byte offset.
+ * 2-byte offset (4 for F32; 2-byte loads) and, for the block-type matmul, by 1 byte at a 1-byte offset.
  *
  * Exit status 0: all passed; 1: failures; 77: no CUDA device (ctest reports the test as skipped).
  * With --bench: a timing section (cudaEvent, median of many repetitions, weight copies rotated over
@@ -170,7 +170,7 @@ static int vec_dot_type(int type) { return llmj_type_vec_dot_type(type); }
 /* ---- matmul ------------------------------------------------------------------------------ */
 /* layout 0: packed at offset 0; 1: stride + 2 at offset 2; 2: stride + 1 at offset 1 */
 static void check_matmul(const tinfo * t, int64_t rows, int64_t cols, int layout, int n, llmj_threadpool * pool) {
-    const size_t pad = layout == 0 ? 0 : layout == 1 ? 2 : 1, off = pad;
+    const size_t pad = layout == 0 ? 0 : layout == 2 ? 1 : t->type == LLMJ_TYPE_F32 ? 4 : 2, off = pad;
     const size_t rb = packed_row(t, cols) + pad;
     const size_t wbytes = rb * (size_t) rows + off;
     uint8_t * hw = malloc(wbytes);
@@ -258,7 +258,7 @@ out:
 
 /* ---- dequantize_f16 and get_rows ------------------------------------------------------------ */
 static void check_dequant(const tinfo * t, int64_t rows, int64_t cols, int layout) {
-    const size_t off = layout ? 2 : 0;
+    const size_t off = layout == 0 ? 0 : t->type == LLMJ_TYPE_F32 ? 4 : 2;
     const size_t rb = packed_row(t, cols) + off;
     const size_t wbytes = rb * (size_t) rows + off;
     const int n_ids = 5;
