@@ -18,7 +18,7 @@ constexpr int ROWS_PER_BLOCK = 4;   // scalar fallback: one warp per row
 
 // ---- wide kernel: 16-byte loads ----------------------------------------------------------------
 // Row base, row stride and x 16-byte aligned. Lane l reads 16-byte vectors l, l + 32, ... of each of
-// its warp's rows (two vectors per row in flight per iteration), the matching x as float4, and the
+// its warp's rows (four vectors per row in flight per iteration), the matching x as float4, and the
 // remaining cols % (elements per vector) elements one by one; a warp reduction gives each row.
 template <int TYPE> struct fvec;
 template <> struct fvec<LLMJ_TYPE_F32> {
@@ -73,21 +73,22 @@ matvec_float_wide_kernel(const char * __restrict__ w, size_t row_bytes, const fl
     const float4 * xv = reinterpret_cast<const float4 *>(x);
     const int64_t nvec = cols / N;
     float acc[ROWS] = {};
+    constexpr int U = 4;                               // vectors per row in flight per lane
     int64_t i = lane;
-    for (; i + WARP < nvec; i += 2 * WARP) {
-        uint4 v[ROWS][2];
+    for (; i + (U - 1) * WARP < nvec; i += U * WARP) {
+        uint4 v[ROWS][U];
 #pragma unroll
         for (int r = 0; r < ROWS; r++) {
-            v[r][0] = __ldcs(wr[r] + i);
-            v[r][1] = __ldcs(wr[r] + i + WARP);
+#pragma unroll
+            for (int u = 0; u < U; u++) v[r][u] = __ldcs(wr[r] + i + u * WARP);
         }
 #pragma unroll
         for (int r = 0; r < ROWS; r++) {
-            acc[r] += fvec<TYPE>::dot(v[r][0], xv + i * (N / 4));
-            acc[r] += fvec<TYPE>::dot(v[r][1], xv + (i + WARP) * (N / 4));
+#pragma unroll
+            for (int u = 0; u < U; u++) acc[r] += fvec<TYPE>::dot(v[r][u], xv + (i + u * WARP) * (N / 4));
         }
     }
-    if (i < nvec) {
+    for (; i < nvec; i += WARP) {
 #pragma unroll
         for (int r = 0; r < ROWS; r++) acc[r] += fvec<TYPE>::dot(__ldcs(wr[r] + i), xv + i * (N / 4));
     }

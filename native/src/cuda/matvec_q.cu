@@ -7,11 +7,12 @@
 //
 // Decode is bound by the weight read, so the kernel is built around the memory stream (as ggml's
 // mmvq): each warp owns ROWS rows; it copies 32 blocks of each row at a time (a "chunk", 32 * block
-// bytes, a multiple of 16) with coalesced 16-byte loads into its slice of shared memory, then lane i
-// decodes block i of the chunk from there and dots it with the activation block (read through L1,
-// shared by the warp's rows and by every warp of the SM). The next chunk's loads are issued before the
-// current chunk is computed, so each lane keeps 2 x ROWS x 16-48 bytes in flight. Rows whose stride or
-// base are not 16-byte aligned use 2-byte (or 1-byte) loads into the same slice.
+// bytes, a multiple of 16) with coalesced 16-byte cp.async copies into shared memory, STAGES - 1 chunks
+// ahead of the one it computes, then lane i reads block i of the chunk with aligned 32-bit loads
+// (funnel-shifted: blocks are 2-byte aligned) and dots it with the activation block (read through L1,
+// shared by the warp's rows and by every warp of the SM). On sm_90 the kernel is a programmatic
+// dependent of the activation quantizer, so its first weight loads overlap that kernel. Rows whose
+// stride or base are not 16-byte aligned use synchronous 2-byte (or 1-byte) loads into the same buffers.
 //
 // Several tokens (n <= 8 per launch) share one pass over the weights: the decoded block stays in
 // registers and is dotted with each token's activations; each token's sum is accumulated in the same
@@ -33,38 +34,64 @@ struct wblock {
     float d, m;
 };
 
-template <int TYPE> __device__ __forceinline__ void decode_block(const uint8_t * b, wblock & w);
-
-template <> __device__ __forceinline__ void decode_block<LLMJ_TYPE_Q4_0>(const uint8_t * b, wblock & w) {
-    w.d = ld_f16(b);
-    w.m = 0.0f;
+// K little-endian words of the bytes at q, q + 4, ... (q even) of a shared-memory slice, read as K + 1
+// aligned 32-bit words and funnel-shifted (a block of 18, 22 or 34 bytes starts 2 bytes off a word
+// every other lane). Reads up to 4 bytes past the last word: slices carry slack.
+template <int K>
+static __device__ __forceinline__ void sm_words(const uint8_t * slice, int q, uint32_t (&out)[K]) {
+    const uint32_t * w = reinterpret_cast<const uint32_t *>(slice + (q & ~3));
+    const int s = (q & 2) * 8;
+    uint32_t prev = w[0];
 #pragma unroll
-    for (int k = 0; k < 4; k++) {
-        const uint32_t q = ld_u32_a2(b + 2 + 4 * k);
-        w.v[k] = (int) (q & 0x0F0F0F0Fu);
-        w.v[4 + k] = (int) ((q >> 4) & 0x0F0F0F0Fu);
+    for (int k = 0; k < K; k++) {
+        const uint32_t next = w[k + 1];
+        out[k] = __funnelshift_r(prev, next, s);
+        prev = next;
     }
 }
 
-template <> __device__ __forceinline__ void decode_block<LLMJ_TYPE_IQ4_NL>(const uint8_t * b, wblock & w) {
-    w.d = ld_f16(b);
+static __device__ __forceinline__ float lo_f16(uint32_t u) { return __half2float(__ushort_as_half((unsigned short) (u & 0xFFFFu))); }
+static __device__ __forceinline__ float hi_f16(uint32_t u) { return __half2float(__ushort_as_half((unsigned short) (u >> 16))); }
+static __device__ __forceinline__ float sm_f16(const uint8_t * slice, int p) {
+    return __half2float(*reinterpret_cast<const __half *>(slice + p));
+}
+
+// The block at byte p of a slice.
+template <int TYPE> __device__ __forceinline__ void decode_block(const uint8_t * s, int p, wblock & w);
+
+template <> __device__ __forceinline__ void decode_block<LLMJ_TYPE_Q4_0>(const uint8_t * s, int p, wblock & w) {
+    uint32_t q[4];
+    sm_words<4>(s, p + 2, q);
+    w.d = sm_f16(s, p);
     w.m = 0.0f;
 #pragma unroll
     for (int k = 0; k < 4; k++) {
-        const uint32_t q = ld_u32_a2(b + 2 + 4 * k);
-        w.v[k] = (int) iq4nl_lookup4(q & 0x0F0F0F0Fu);
-        w.v[4 + k] = (int) iq4nl_lookup4((q >> 4) & 0x0F0F0F0Fu);
+        w.v[k] = (int) (q[k] & 0x0F0F0F0Fu);
+        w.v[4 + k] = (int) ((q[k] >> 4) & 0x0F0F0F0Fu);
     }
 }
 
-template <> __device__ __forceinline__ void decode_block<LLMJ_TYPE_Q4_1>(const uint8_t * b, wblock & w) {
-    w.d = ld_f16(b);
-    w.m = ld_f16(b + 2);
+template <> __device__ __forceinline__ void decode_block<LLMJ_TYPE_IQ4_NL>(const uint8_t * s, int p, wblock & w) {
+    uint32_t q[4];
+    sm_words<4>(s, p + 2, q);
+    w.d = sm_f16(s, p);
+    w.m = 0.0f;
 #pragma unroll
     for (int k = 0; k < 4; k++) {
-        const uint32_t q = ld_u32_a2(b + 4 + 4 * k);
-        w.v[k] = (int) (q & 0x0F0F0F0Fu);
-        w.v[4 + k] = (int) ((q >> 4) & 0x0F0F0F0Fu);
+        w.v[k] = (int) iq4nl_lookup4(q[k] & 0x0F0F0F0Fu);
+        w.v[4 + k] = (int) iq4nl_lookup4((q[k] >> 4) & 0x0F0F0F0Fu);
+    }
+}
+
+template <> __device__ __forceinline__ void decode_block<LLMJ_TYPE_Q4_1>(const uint8_t * s, int p, wblock & w) {
+    uint32_t q[5];   // d | m, qs[16]
+    sm_words<5>(s, p, q);
+    w.d = lo_f16(q[0]);
+    w.m = hi_f16(q[0]);
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+        w.v[k] = (int) (q[1 + k] & 0x0F0F0F0Fu);
+        w.v[4 + k] = (int) ((q[1 + k] >> 4) & 0x0F0F0F0Fu);
     }
 }
 
@@ -73,33 +100,40 @@ static __device__ __forceinline__ uint32_t spread4(uint32_t h) {
     return ((h & 1u) << 4) | ((h & 2u) << 11) | ((h & 4u) << 18) | ((h & 8u) << 25);
 }
 
-template <int OFF> __device__ __forceinline__ void decode_q5(const uint8_t * b, wblock & w) {
-    const uint32_t qh = ld_u32_a2(b + OFF);
+// qh, then qs[16] in q[0..4]
+static __device__ __forceinline__ void decode_q5(const uint32_t (&q)[5], wblock & w) {
+    const uint32_t qh = q[0];
 #pragma unroll
     for (int k = 0; k < 4; k++) {
-        const uint32_t q = ld_u32_a2(b + OFF + 4 + 4 * k);
-        w.v[k] = (int) ((q & 0x0F0F0F0Fu) | spread4(qh >> (4 * k)));
-        w.v[4 + k] = (int) (((q >> 4) & 0x0F0F0F0Fu) | spread4(qh >> (16 + 4 * k)));
+        w.v[k] = (int) ((q[1 + k] & 0x0F0F0F0Fu) | spread4(qh >> (4 * k)));
+        w.v[4 + k] = (int) (((q[1 + k] >> 4) & 0x0F0F0F0Fu) | spread4(qh >> (16 + 4 * k)));
     }
 }
 
-template <> __device__ __forceinline__ void decode_block<LLMJ_TYPE_Q5_0>(const uint8_t * b, wblock & w) {
-    w.d = ld_f16(b);
+template <> __device__ __forceinline__ void decode_block<LLMJ_TYPE_Q5_0>(const uint8_t * s, int p, wblock & w) {
+    uint32_t q[5];
+    sm_words<5>(s, p + 2, q);
+    w.d = sm_f16(s, p);
     w.m = 0.0f;
-    decode_q5<2>(b, w);
+    decode_q5(q, w);
 }
 
-template <> __device__ __forceinline__ void decode_block<LLMJ_TYPE_Q5_1>(const uint8_t * b, wblock & w) {
-    w.d = ld_f16(b);
-    w.m = ld_f16(b + 2);
-    decode_q5<4>(b, w);
+template <> __device__ __forceinline__ void decode_block<LLMJ_TYPE_Q5_1>(const uint8_t * s, int p, wblock & w) {
+    uint32_t q[6];   // d | m, qh, qs[16]: 24-byte blocks start on a word
+    sm_words<6>(s, p, q);
+    w.d = lo_f16(q[0]);
+    w.m = hi_f16(q[0]);
+    const uint32_t r[5] = {q[1], q[2], q[3], q[4], q[5]};
+    decode_q5(r, w);
 }
 
-template <> __device__ __forceinline__ void decode_block<LLMJ_TYPE_Q8_0>(const uint8_t * b, wblock & w) {
-    w.d = ld_f16(b);
+template <> __device__ __forceinline__ void decode_block<LLMJ_TYPE_Q8_0>(const uint8_t * s, int p, wblock & w) {
+    uint32_t q[8];
+    sm_words<8>(s, p + 2, q);
+    w.d = sm_f16(s, p);
     w.m = 0.0f;
 #pragma unroll
-    for (int k = 0; k < 8; k++) w.v[k] = (int) ld_u32_a2(b + 2 + 4 * k);
+    for (int k = 0; k < 8; k++) w.v[k] = (int) q[k];
 }
 
 // One block's contribution, ggml's formula for the type (see the file comment).
@@ -143,8 +177,30 @@ static __device__ __forceinline__ uint4 load_piece(const uint8_t * p, int nbytes
     return make_uint4(u[0], u[1], u[2], u[3]);
 }
 
+// ---- asynchronous copies and programmatic dependent launch (sm_90) ---------------------------------
+// 16-byte global -> shared copy without a register round trip; src_bytes < 16 zero-fills the rest.
+static __device__ __forceinline__ void cp_async16(void * dst, const void * src, int src_bytes) {
+    const unsigned d = (unsigned) __cvta_generic_to_shared(dst);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(src_bytes) : "memory");
+}
+static __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int N> static __device__ __forceinline__ void cp_async_wait() {
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+// Waits until the grid this one depends on (the activation quantizer) has finished and its writes are
+// visible; a no-op when the kernel was not launched as a programmatic dependent.
+static __device__ __forceinline__ void wait_prior_grid() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+
 // ---- the kernel --------------------------------------------------------------------------------
-// Thread block: WARPS warps, warp w owns rows [row0, row0 + ROWS). NT tokens per launch.
+// Thread block: WARPS warps, warp w owns rows [row0, row0 + ROWS). NT tokens per launch. Each warp
+// streams its rows through STAGES chunk buffers in shared memory: chunk c + STAGES - 1 is in flight
+// (cp.async) while chunk c is computed. Weight loads start before the wait for the quantizer.
+constexpr int STAGES = 3;
+
 template <int TYPE, int NT>
 __global__ void __launch_bounds__(WARPS * 32)
 matvec_q_kernel(const uint8_t * __restrict__ w, size_t row_bytes, const int8_t * __restrict__ xq,
@@ -152,9 +208,10 @@ matvec_q_kernel(const uint8_t * __restrict__ w, size_t row_bytes, const int8_t *
                 int mode) {
     constexpr int BB = qtype<TYPE>::BYTES;
     constexpr int CHUNK = 32 * BB;                    // bytes of 32 blocks of one row: a multiple of 64
+    constexpr int SLICE = CHUNK + 16;                 // + slack for sm_words' last read
     constexpr int PIECES = CHUNK / 16;
     constexpr int PER_LANE = (PIECES + 31) / 32;
-    __shared__ __align__(16) uint8_t smem[WARPS][ROWS][CHUNK];
+    __shared__ __align__(16) uint8_t smem[WARPS][STAGES][ROWS][SLICE];
 
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int64_t row0 = ((int64_t) blockIdx.x * WARPS + warp) * ROWS;
@@ -171,38 +228,44 @@ matvec_q_kernel(const uint8_t * __restrict__ w, size_t row_bytes, const int8_t *
         for (int t = 0; t < NT; t++) acc[r][t] = 0.0f;
     }
 
-    uint4 buf[ROWS][PER_LANE];
     const int nchunks = (nb + 31) / 32;
-    auto load = [&](int c) {
+    auto issue = [&](int c) {                          // chunk c of every row into stage c % STAGES
         const int bytes = min(32, nb - 32 * c) * BB;
 #pragma unroll
         for (int r = 0; r < ROWS; r++) {
 #pragma unroll
             for (int k = 0; k < PER_LANE; k++) {
                 const int off = 16 * (lane + 32 * k);
-                if (off < bytes) buf[r][k] = load_piece(wr[r] + (size_t) c * CHUNK + off, min(16, bytes - off), mode);
+                if (off < bytes) {
+                    uint8_t * dst = &smem[warp][c % STAGES][r][off];
+                    const uint8_t * src = wr[r] + (size_t) c * CHUNK + off;
+                    if (mode == LOAD_V16) {
+                        cp_async16(dst, src, min(16, bytes - off));
+                    } else {
+                        *reinterpret_cast<uint4 *>(dst) = load_piece(src, min(16, bytes - off), mode);
+                    }
+                }
             }
         }
     };
 
-    load(0);
+#pragma unroll
+    for (int c = 0; c < STAGES - 1; c++) {
+        if (c < nchunks) issue(c);
+        cp_async_commit();
+    }
+    wait_prior_grid();
     for (int c = 0; c < nchunks; c++) {
+        if (c + STAGES - 1 < nchunks) issue(c + STAGES - 1);
+        cp_async_commit();
+        cp_async_wait<STAGES - 1>();                   // chunk c has landed (this lane's copies)
+        __syncwarp();                                  // ... and every lane's
         const int nbc = min(32, nb - 32 * c);
-#pragma unroll
-        for (int r = 0; r < ROWS; r++) {
-#pragma unroll
-            for (int k = 0; k < PER_LANE; k++) {
-                const int off = 16 * (lane + 32 * k);
-                if (off < nbc * BB) *reinterpret_cast<uint4 *>(&smem[warp][r][off]) = buf[r][k];
-            }
-        }
-        __syncwarp();
-        if (c + 1 < nchunks) load(c + 1);              // in flight while this chunk is computed
         if (lane < nbc) {
             const int b = 32 * c + lane;
             wblock wb[ROWS];
 #pragma unroll
-            for (int r = 0; r < ROWS; r++) decode_block<TYPE>(&smem[warp][r][lane * BB], wb[r]);
+            for (int r = 0; r < ROWS; r++) decode_block<TYPE>(smem[warp][c % STAGES][r], lane * BB, wb[r]);
 #pragma unroll
             for (int t = 0; t < NT; t++) {
                 const int4 * xp = reinterpret_cast<const int4 *>(xq + t * cols + (int64_t) b * 32);
@@ -216,7 +279,7 @@ matvec_q_kernel(const uint8_t * __restrict__ w, size_t row_bytes, const int8_t *
                 for (int r = 0; r < ROWS; r++) acc[r][t] += block_dot<TYPE>(wb[r], xa, xb, a);
             }
         }
-        __syncwarp();
+        __syncwarp();                                  // the stage is refilled in the next iteration
     }
 #pragma unroll
     for (int r = 0; r < ROWS; r++) {
@@ -228,12 +291,34 @@ matvec_q_kernel(const uint8_t * __restrict__ w, size_t row_bytes, const int8_t *
     }
 }
 
+// Programmatic dependent launch (the kernel starts its weight loads while the quantizer finishes)
+// where the device supports it (compute capability 9.0+).
+static bool device_has_pdl() {
+    static int cached[64];                             // 0 unknown, 1 no, 2 yes
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) return false;
+    if (cached[dev] == 0) {
+        int major = 0;
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
+        cached[dev] = major >= 9 ? 2 : 1;
+    }
+    return cached[dev] == 2;
+}
+
 template <int TYPE, int NT>
 void launch_nt(const void * w, size_t row_bytes, const int8_t * xq, const q8_act_meta * xm, float * y, int64_t y_stride,
                int64_t rows, int nb, int mode, cudaStream_t stream) {
-    const unsigned grid = (unsigned) ((rows + WARPS * ROWS - 1) / (WARPS * ROWS));
-    matvec_q_kernel<TYPE, NT><<<grid, WARPS * 32, 0, stream>>>(static_cast<const uint8_t *>(w), row_bytes, xq, xm, y,
-                                                               y_stride, rows, nb, mode);
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3((unsigned) ((rows + WARPS * ROWS - 1) / (WARPS * ROWS)));
+    cfg.blockDim = dim3(WARPS * 32);
+    cfg.stream = stream;
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = attr;
+    cfg.numAttrs = device_has_pdl() ? 1 : 0;
+    cudaLaunchKernelEx(&cfg, matvec_q_kernel<TYPE, NT>, static_cast<const uint8_t *>(w), row_bytes, xq, xm, y, y_stride,
+                       rows, nb, mode);
 }
 
 template <int TYPE>

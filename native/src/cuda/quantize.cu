@@ -16,6 +16,11 @@ template <bool VEC>
 __global__ void __launch_bounds__(THREADS) quantize_q8_act_kernel(const float * __restrict__ x, int64_t x_stride,
                                                                  int8_t * __restrict__ q, q8_act_meta * __restrict__ meta,
                                                                  int64_t n_blocks, int nb, int cols) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    // the block-type matvec launched after this kernel may start (its weight loads) right away; it
+    // waits for this grid to finish before it reads the activations
+    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
     const int64_t g = (int64_t) blockIdx.x * THREADS + threadIdx.x;
     const int64_t blk = g / LANES_PER_BLOCK;              // token * nb + block
     const int part = (int) (g % LANES_PER_BLOCK);
