@@ -27,13 +27,14 @@ import java.util.Set;
  * The CUDA backend: weights, activations and the KV cache live in device memory; every op is a
  * hand-written kernel in libllmj_cuda.so enqueued on the default stream through the generated
  * bindings; only {@link #read} brings results back. Weight types with kernels: F32, F16, BF16,
- * Q8_0 and Q4_0 ({@link #supports}); a model with other types runs on another backend.
+ * Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and IQ4_NL ({@link #supports}); a model with other types runs on
+ * another backend.
  * Methods are synchronized: generators sharing one model take turns on the device.
  */
 public final class CudaBackend implements Backend {
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final Set<GgmlType> TYPES = EnumSet.of(GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0,
-            GgmlType.Q4_0);
+    private static final Set<GgmlType> TYPES = EnumSet.of(GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q4_0,
+            GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q8_0, GgmlType.IQ4_NL);
 
     private final int device;
     private final List<DeviceBuffer> weights = new ArrayList<>();

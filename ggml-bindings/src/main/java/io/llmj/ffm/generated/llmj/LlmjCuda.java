@@ -820,5 +820,71 @@ public class LlmjCuda extends LlmjCuda$shared {
            throw new AssertionError("should not reach here", ex$);
         }
     }
+
+    private static class llmj_cuda_dequantize_f16 {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            LlmjCuda.C_INT,
+            LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_cuda_dequantize_f16").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_cuda_dequantize_f16"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_cuda_dequantize_f16(int type, const void *w, size_t row_bytes, int64_t rows, int64_t cols, void *out, void *stream)
+     * }
+     */
+    public static FunctionDescriptor llmj_cuda_dequantize_f16$descriptor() {
+        return llmj_cuda_dequantize_f16.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_cuda_dequantize_f16(int type, const void *w, size_t row_bytes, int64_t rows, int64_t cols, void *out, void *stream)
+     * }
+     */
+    public static MethodHandle llmj_cuda_dequantize_f16$handle() {
+        return llmj_cuda_dequantize_f16.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_cuda_dequantize_f16(int type, const void *w, size_t row_bytes, int64_t rows, int64_t cols, void *out, void *stream)
+     * }
+     */
+    public static MemorySegment llmj_cuda_dequantize_f16$address() {
+        return llmj_cuda_dequantize_f16.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_cuda_dequantize_f16(int type, const void *w, size_t row_bytes, int64_t rows, int64_t cols, void *out, void *stream)
+     * }
+     */
+    public static int llmj_cuda_dequantize_f16(int type, MemorySegment w, long row_bytes, long rows, long cols, MemorySegment out, MemorySegment stream) {
+        var mh$ = llmj_cuda_dequantize_f16.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_cuda_dequantize_f16", type, w, row_bytes, rows, cols, out, stream);
+            }
+            return (int)mh$.invokeExact(type, w, row_bytes, rows, cols, out, stream);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
 }
 
