@@ -139,7 +139,9 @@ static inline bool llmj_cuda_is_plain(int type) {
     return type == LLMJ_TYPE_F32 || type == LLMJ_TYPE_F16 || type == LLMJ_TYPE_BF16;
 }
 
-// X(TYPE) for every block type with kernels here (the K-quants add theirs in their own file), for
-// switch-based dispatch: switch (type) { LLMJ_CUDA_BLOCK_TYPES(CASE) default: ... }.
-#define LLMJ_CUDA_BLOCK_TYPES(X) X(LLMJ_TYPE_Q4_0) X(LLMJ_TYPE_Q4_1) X(LLMJ_TYPE_Q5_0) X(LLMJ_TYPE_Q5_1) \
-                                 X(LLMJ_TYPE_Q8_0) X(LLMJ_TYPE_IQ4_NL)
+// X(TYPE) for every block type with a dequant8 (get_rows and dequantize_f16 dispatch with it:
+// switch (type) { LLMJ_CUDA_BLOCK_TYPES(CASE) default: ... }); a new block type with a dequant8 adds
+// itself here. LLMJ_CUDA_Q32_TYPES: the 32-element types with matvec_q.cu kernels.
+#define LLMJ_CUDA_Q32_TYPES(X) X(LLMJ_TYPE_Q4_0) X(LLMJ_TYPE_Q4_1) X(LLMJ_TYPE_Q5_0) X(LLMJ_TYPE_Q5_1) \
+                               X(LLMJ_TYPE_Q8_0) X(LLMJ_TYPE_IQ4_NL)
+#define LLMJ_CUDA_BLOCK_TYPES(X) LLMJ_CUDA_Q32_TYPES(X)

@@ -18,6 +18,15 @@
 // registers and is dotted with each token's activations; each token's sum is accumulated in the same
 // order as with n = 1, so results do not depend on how tokens are grouped.
 // kernel -> launcher (launch_matvec_q, declared in matvec_q.cuh; the C entry is in matvec.cu).
+//
+// Measured (native/tests/cuda/test_cuda_q.c --bench, H100 80GB HBM3, D2D cudaMemcpy 2984 GB/s read +
+// write; llmj_cuda_matmul n = 1 including the quantizer; GB/s of weights read): 4096x11008 Q4_0 1505,
+// Q4_1 1724, Q5_0 1469, Q5_1 1566, Q8_0 2106, IQ4_NL 1125; 11008x4096 Q4_0 1559, Q8_0 1896. Short of
+// the float kernels (F16 2258-2343, F32 2762-2818): replacing 2-byte shared loads with funnel-shifted
+// 32-bit ones and adding the cp.async pipeline and PDL gained only ~10%, and IQ4_NL (same bytes as
+// Q4_0, more integer work per block) is slower still, so the next step is fewer instructions per
+// block (e.g. two lanes per block, or more rows per warp sharing the activation loads), measured with
+// a profiler rather than guessed.
 #include "dequant.cuh"
 #include "matvec_q.cuh"
 
@@ -357,7 +366,7 @@ bool launch_matvec_q(int type, const void * w, size_t row_bytes, const void * ac
                      int64_t rows, int64_t cols, int64_t n, cudaStream_t stream) {
     switch (type) {
 #define LLMJ_CASE(T) case T: launch_type<T>(w, row_bytes, act, y, y_stride, rows, cols, n, stream); return true;
-        LLMJ_CUDA_BLOCK_TYPES(LLMJ_CASE)
+        LLMJ_CUDA_Q32_TYPES(LLMJ_CASE)
 #undef LLMJ_CASE
         default: return false;
     }
