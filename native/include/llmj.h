@@ -259,7 +259,9 @@ LLMJ_API int llmj_cuda_matvec(int type, const void * w, size_t row_bytes,
 /* The device-resident ops of the CUDA backend: the same contracts as the CPU ops above, with every
  * pointer in device memory and the work enqueued on `stream` (a cudaStream_t; NULL: the legacy
  * default stream). Launch errors are returned; execution errors surface at the next synchronisation.
- * Weight types with kernels: F32, F16, BF16, Q8_0, Q4_0 (others: LLMJ_ERR_UNSUPPORTED). */
+ * Weight types with kernels: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL (others:
+ * LLMJ_ERR_UNSUPPORTED). Block-type weights (rows and base) must be 2-byte aligned, as every ggml
+ * block is; 16-byte aligned rows (cols a multiple of 256) take the fastest loads. */
 
 /* out[t] = dequantized row ids[t] of table (rows of row_bytes, cols elements) * scale; ids in device memory. */
 LLMJ_API int llmj_cuda_get_rows(int type, const void * table, size_t row_bytes, const int32_t * ids, int64_t n,
@@ -296,17 +298,24 @@ LLMJ_API int llmj_cuda_add(float * x, const float * y, int64_t n, void * stream)
 /* x[t] += b for n rows of dim (biases). */
 LLMJ_API int llmj_cuda_add_rows(float * x, const float * b, int64_t dim, int64_t n, void * stream);
 LLMJ_API int llmj_cuda_softcap(float * x, float cap, int64_t n, void * stream);
-/* Scratch llmj_cuda_matmul needs (activations converted to Q8_0 for Q8_0/Q4_0 weights), in bytes. */
+/* Scratch llmj_cuda_matmul needs (activations converted to Q8_0 / Q8_1 quants for the block types;
+ * 0 for F32/F16/BF16), in bytes. The work buffer must be 16-byte aligned. */
 LLMJ_API size_t llmj_cuda_matmul_work_size(int type, int64_t cols, int64_t n);
-/* y[t] = W x[t] for n token rows; Q8_0/Q4_0 weights multiply Q8_0-converted activations with integer
- * block dot products (ggml's definition), the plain types multiply float32 activations. */
+/* y[t] = W x[t] for n token rows (x: n rows of cols floats, y: n rows of `rows` floats). Block-type
+ * weights multiply activations converted to their vec_dot_type (Q8_0 for Q4_0/Q5_0/Q8_0/IQ4_NL, Q8_1
+ * for Q4_1/Q5_1) exactly as llmj_quantize_activations does, with exact integer block dot products
+ * (ggml's definition) scaled in float32: the result equals llmj_matvec_q up to the order of the float
+ * additions. Weight rows are read once per group of up to 8 tokens. F32/F16/BF16 weights multiply
+ * float32 activations (as llmj_matvec). cols: a multiple of 32 for the block types. */
 LLMJ_API int llmj_cuda_matmul(int type, const void * w, size_t row_bytes, const float * x, float * y, int64_t rows,
                               int64_t cols, int64_t n, void * work, size_t work_bytes, void * stream);
 
 /* ---- CUDA prefill GEMM inputs (the product itself is cuBLAS, called from Java) ------------------- */
-/* Dequantizes rows x cols weights of `type` (row r at (const char *) w + r * row_bytes) into a dense row-major F16 matrix `out` (rows * cols halves, device memory) on `stream` (prefill GEMM input). Types: every type llmj_cuda_matmul supports. */
-LLMJ_API int llmj_cuda_dequantize_f16(int type, const void * w, size_t row_bytes, int64_t rows, int64_t cols, void * out,
-                                      void * stream);
+/* Dequantizes rows x cols weights of `type` (row r at (const char *) w + r * row_bytes) into a dense
+ * row-major F16 matrix `out` (rows * cols halves, device memory) on `stream` (prefill GEMM input).
+ * Types: every type llmj_cuda_matmul supports. */
+LLMJ_API int llmj_cuda_dequantize_f16(int type, const void * w, size_t row_bytes, int64_t rows, int64_t cols,
+                                      void * out, void * stream);
 /* Converts n floats (device memory) to out_type, LLMJ_TYPE_F16 or LLMJ_TYPE_BF16, rounding to nearest
  * even (IEEE: overflow to +-inf, NaN stays NaN), into `out` (n halves, device memory) on `stream`:
  * activations (and F32 weights) for the tensor-core GEMM. Other types: LLMJ_ERR_UNSUPPORTED. */

@@ -29,35 +29,11 @@ static __device__ __forceinline__ float warp_reduce_max(float v) {
     return v;
 }
 
-// ggml block layouts used on the GPU (sizes asserted against the CPU side's constants).
-struct block_q8_0 { __half d; int8_t qs[32]; };
-struct block_q4_0 { __half d; uint8_t qs[16]; };
-static_assert(sizeof(block_q8_0) == 34, "Q8_0 block is 34 bytes");
-static_assert(sizeof(block_q4_0) == 18, "Q4_0 block is 18 bytes");
-
-// Element i of a row of `type` widened to float (plain and 32-element block types).
-static __device__ __forceinline__ float load_elem(int type, const char * row, int64_t i) {
-    switch (type) {
-        case LLMJ_TYPE_F32: return reinterpret_cast<const float *>(row)[i];
-        case LLMJ_TYPE_F16: return __half2float(reinterpret_cast<const __half *>(row)[i]);
-        case LLMJ_TYPE_BF16: return __bfloat162float(reinterpret_cast<const __nv_bfloat16 *>(row)[i]);
-        case LLMJ_TYPE_Q8_0: {
-            const block_q8_0 * b = reinterpret_cast<const block_q8_0 *>(row) + i / 32;
-            return __half2float(b->d) * b->qs[i % 32];
-        }
-        case LLMJ_TYPE_Q4_0: {
-            const block_q4_0 * b = reinterpret_cast<const block_q4_0 *>(row) + i / 32;
-            const int j = i % 32;
-            const int q = j < 16 ? (b->qs[j] & 0xF) : (b->qs[j - 16] >> 4);
-            return __half2float(b->d) * (q - 8);
-        }
-        default: return 0.0f;
-    }
-}
-
+// Weight types with CUDA matmul, get_rows and dequantize_f16 kernels (block types: dequant.cuh).
 static inline bool llmj_cuda_type_ok(int type) {
     return type == LLMJ_TYPE_F32 || type == LLMJ_TYPE_F16 || type == LLMJ_TYPE_BF16
-        || type == LLMJ_TYPE_Q8_0 || type == LLMJ_TYPE_Q4_0;
+        || type == LLMJ_TYPE_Q4_0 || type == LLMJ_TYPE_Q4_1 || type == LLMJ_TYPE_Q5_0 || type == LLMJ_TYPE_Q5_1
+        || type == LLMJ_TYPE_Q8_0 || type == LLMJ_TYPE_IQ4_NL;
 }
 
 #define CHECK_STREAM_ARGS(cond, ...) do { if (!(cond)) return LLMJ_FAIL(LLMJ_ERR_INVALID_ARGUMENT, __VA_ARGS__); } while (0)

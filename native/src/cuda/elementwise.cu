@@ -1,7 +1,7 @@
 // Element-wise ops on the GPU: gated activations, residual add, bias rows, soft-capping, KV-cache
 // writes (float32 -> F32/F16 cache) and embedding-row lookup with dequantization.
 // CPU references: src/cpu/glu.c and the Java backend.
-#include "common.cuh"
+#include "dequant.cuh"
 
 namespace {
 
@@ -42,12 +42,34 @@ __global__ void store_kv_kernel(const float * __restrict__ src, void * cache, in
     else static_cast<float *>(cache)[offset + i] = src[i];
 }
 
-__global__ void get_rows_kernel(int type, const char * __restrict__ table, size_t row_bytes, const int32_t * __restrict__ ids,
-                                int64_t cols, float scale, float * __restrict__ out) {
+// Plain types: one element per thread.
+__global__ void get_rows_plain_kernel(int type, const uint8_t * __restrict__ table, size_t row_bytes,
+                                      const int32_t * __restrict__ ids, int64_t cols, float scale, float * __restrict__ out) {
     const int64_t t = blockIdx.y;
-    const char * row = table + (size_t) ids[t] * row_bytes;
+    const uint8_t * row = table + (size_t) ids[t] * row_bytes;
     for (int64_t c = (int64_t) blockIdx.x * THREADS + threadIdx.x; c < cols; c += (int64_t) gridDim.x * THREADS) {
-        out[t * cols + c] = load_elem(type, row, c) * scale;
+        out[t * cols + c] = load_plain(type, row, c) * scale;
+    }
+}
+
+// Block types: one thread per 8 consecutive elements (dequant.cuh), two float4 stores when aligned.
+template <int TYPE>
+__global__ void get_rows_block_kernel(const uint8_t * __restrict__ table, size_t row_bytes, const int32_t * __restrict__ ids,
+                                      int64_t cols, float scale, float * __restrict__ out, int vec_out) {
+    constexpr int QK = qtype<TYPE>::QK, BYTES = qtype<TYPE>::BYTES;
+    const int64_t t = blockIdx.y;
+    const uint8_t * row = table + (size_t) ids[t] * row_bytes;
+    for (int64_t j = (int64_t) blockIdx.x * THREADS + threadIdx.x; j < cols / 8; j += (int64_t) gridDim.x * THREADS) {
+        float v[8];
+        dequant8<TYPE>(row + (j / (QK / 8)) * BYTES, (int) (j % (QK / 8)) * 8, v);
+        float * dst = out + t * cols + 8 * j;
+        if (vec_out) {
+            reinterpret_cast<float4 *>(dst)[0] = make_float4(v[0] * scale, v[1] * scale, v[2] * scale, v[3] * scale);
+            reinterpret_cast<float4 *>(dst)[1] = make_float4(v[4] * scale, v[5] * scale, v[6] * scale, v[7] * scale);
+        } else {
+#pragma unroll
+            for (int k = 0; k < 8; k++) dst[k] = v[k] * scale;
+        }
     }
 }
 
@@ -100,12 +122,29 @@ extern "C" int llmj_cuda_store_kv(const float * src, void * cache, int cache_typ
 
 extern "C" int llmj_cuda_get_rows(int type, const void * table, size_t row_bytes, const int32_t * ids, int64_t n,
                                   int64_t cols, float scale, float * out, void * stream) {
-    if (!llmj_cuda_type_ok(type)) return LLMJ_FAIL(LLMJ_ERR_UNSUPPORTED, "embedding type %d is not supported on CUDA yet", type);
+    if (!llmj_cuda_type_ok(type)) return LLMJ_FAIL(LLMJ_ERR_UNSUPPORTED, "embedding type %d is not supported on CUDA", type);
     CHECK_STREAM_ARGS(n >= 0 && n < 65536 && cols > 0, "bad shape n=%lld cols=%lld", (long long) n, (long long) cols);
     if (n == 0) return LLMJ_OK;
     CHECK_STREAM_ARGS(table && ids && out, "null device pointer");
-    const dim3 grid((unsigned) ((cols + THREADS - 1) / THREADS < 1024 ? (cols + THREADS - 1) / THREADS : 1024), (unsigned) n);
-    get_rows_kernel<<<grid, THREADS, 0, static_cast<cudaStream_t>(stream)>>>(type, static_cast<const char *>(table),
-                                                                             row_bytes, ids, cols, scale, out);
+    cudaStream_t s = static_cast<cudaStream_t>(stream);
+    const uint8_t * tb = static_cast<const uint8_t *>(table);
+    if (llmj_cuda_is_plain(type)) {
+        const dim3 grid((unsigned) ((cols + THREADS - 1) / THREADS < 1024 ? (cols + THREADS - 1) / THREADS : 1024), (unsigned) n);
+        get_rows_plain_kernel<<<grid, THREADS, 0, s>>>(type, tb, row_bytes, ids, cols, scale, out);
+        return llmj_cuda_check_launch(__func__);
+    }
+    const int qk = llmj_type_block_size(type);
+    CHECK_STREAM_ARGS(cols % qk == 0, "cols %lld is not a multiple of the block size %d", (long long) cols, qk);
+    CHECK_STREAM_ARGS(reinterpret_cast<uintptr_t>(table) % 2 == 0 && row_bytes % 2 == 0,
+                      "table %p and row_bytes %zu must be 2-byte aligned", table, row_bytes);
+    const int64_t groups = cols / 8;
+    const dim3 grid((unsigned) ((groups + THREADS - 1) / THREADS < 1024 ? (groups + THREADS - 1) / THREADS : 1024), (unsigned) n);
+    const int vec_out = reinterpret_cast<uintptr_t>(out) % 16 == 0;
+    switch (type) {
+#define LLMJ_CASE(T) case T: get_rows_block_kernel<T><<<grid, THREADS, 0, s>>>(tb, row_bytes, ids, cols, scale, out, vec_out); break;
+        LLMJ_CUDA_BLOCK_TYPES(LLMJ_CASE)
+#undef LLMJ_CASE
+        default: return LLMJ_FAIL(LLMJ_ERR_INTERNAL, "no get_rows kernel for type %d", type);
+    }
     return llmj_cuda_check_launch(__func__);
 }

@@ -1,134 +1,155 @@
-// Matrix-vector product y = W x for F32, F16 and BF16 weights on the GPU (float32 activations).
-// kernel -> launcher -> C entry point (llmj_cuda_matvec), as in ggml-cuda.
-// The CPU reference is src/cpu/matvec.c (and the Java reference in the tests).
+// Matrix-vector products on the GPU: F32, F16 and BF16 weights times float32 activations (this file),
+// and the C entry points llmj_cuda_matvec / llmj_cuda_matmul, which also dispatch the 32-element block
+// types (activation conversion: quantize.cu; block kernels: matvec_q.cu).
+// kernel -> launcher -> C entry point, as in ggml-cuda. CPU references: src/cpu/matvec.c (float types,
+// float32 x) and src/cpu/matvec_q.c (block types), plus the Java reference in the tests.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 #include "common.cuh"
+#include "matvec_q.cuh"
 
 namespace {
 
 constexpr int WARP = 32;
-constexpr int ROWS_PER_BLOCK = 4;   // one warp per row
+constexpr int WARPS = 4;      // warps per thread block
+constexpr int ROWS = 2;       // rows per warp in the wide kernel (each x vector read serves both)
+constexpr int ROWS_PER_BLOCK = 4;   // scalar fallback: one warp per row
 
-// ---- kernels --------------------------------------------------------------------------------
+// ---- wide kernel: 16-byte loads ----------------------------------------------------------------
+// Row base, row stride and x 16-byte aligned. Lane l reads 16-byte vectors l, l + 32, ... of each of
+// its warp's rows (four vectors per row in flight per iteration), the matching x as float4, and the
+// remaining cols % (elements per vector) elements one by one; a warp reduction gives each row.
+template <int TYPE> struct fvec;
+template <> struct fvec<LLMJ_TYPE_F32> {
+    static constexpr int N = 4;
+    static __device__ __forceinline__ float dot(const uint4 v, const float4 * x) {
+        const float4 a = x[0];
+        return __uint_as_float(v.x) * a.x + __uint_as_float(v.y) * a.y + __uint_as_float(v.z) * a.z
+             + __uint_as_float(v.w) * a.w;
+    }
+};
+template <> struct fvec<LLMJ_TYPE_F16> {
+    static constexpr int N = 8;
+    static __device__ __forceinline__ float2 h2(uint32_t u) {
+        __half2 h;
+        memcpy(&h, &u, 4);
+        return __half22float2(h);
+    }
+    static __device__ __forceinline__ float dot(const uint4 v, const float4 * x) {
+        const float4 a = x[0], b = x[1];
+        const float2 w0 = h2(v.x), w1 = h2(v.y), w2 = h2(v.z), w3 = h2(v.w);
+        return w0.x * a.x + w0.y * a.y + w1.x * a.z + w1.y * a.w + w2.x * b.x + w2.y * b.y + w3.x * b.z + w3.y * b.w;
+    }
+};
+template <> struct fvec<LLMJ_TYPE_BF16> {
+    static constexpr int N = 8;
+    static __device__ __forceinline__ float lo(uint32_t u) { return __uint_as_float(u << 16); }
+    static __device__ __forceinline__ float hi(uint32_t u) { return __uint_as_float(u & 0xFFFF0000u); }
+    static __device__ __forceinline__ float dot(const uint4 v, const float4 * x) {
+        const float4 a = x[0], b = x[1];
+        return lo(v.x) * a.x + hi(v.x) * a.y + lo(v.y) * a.z + hi(v.y) * a.w + lo(v.z) * b.x + hi(v.z) * b.y
+             + lo(v.w) * b.z + hi(v.w) * b.w;
+    }
+};
+
+static __device__ __forceinline__ float plain_elem(int type, const char * row, int64_t i) {
+    if (type == LLMJ_TYPE_F32) return reinterpret_cast<const float *>(row)[i];
+    if (type == LLMJ_TYPE_F16) return __half2float(reinterpret_cast<const __half *>(row)[i]);
+    return __bfloat162float(reinterpret_cast<const __nv_bfloat16 *>(row)[i]);
+}
+
+template <int TYPE>
+__global__ void __launch_bounds__(WARPS * WARP)
+matvec_float_wide_kernel(const char * __restrict__ w, size_t row_bytes, const float * __restrict__ x,
+                         float * __restrict__ y, int64_t rows, int64_t cols) {
+    constexpr int N = fvec<TYPE>::N;
+    const int warp = threadIdx.x / WARP, lane = threadIdx.x % WARP;
+    const int64_t row0 = ((int64_t) blockIdx.x * WARPS + warp) * ROWS;
+    if (row0 >= rows) return;
+    const uint4 * wr[ROWS];
+#pragma unroll
+    for (int r = 0; r < ROWS; r++) wr[r] = reinterpret_cast<const uint4 *>(w + (row0 + r < rows ? row0 + r : row0) * row_bytes);
+    const float4 * xv = reinterpret_cast<const float4 *>(x);
+    const int64_t nvec = cols / N;
+    float acc[ROWS] = {};
+    constexpr int U = 4;                               // vectors per row in flight per lane
+    int64_t i = lane;
+    for (; i + (U - 1) * WARP < nvec; i += U * WARP) {
+        uint4 v[ROWS][U];
+#pragma unroll
+        for (int r = 0; r < ROWS; r++) {
+#pragma unroll
+            for (int u = 0; u < U; u++) v[r][u] = __ldcs(wr[r] + i + u * WARP);
+        }
+#pragma unroll
+        for (int r = 0; r < ROWS; r++) {
+#pragma unroll
+            for (int u = 0; u < U; u++) acc[r] += fvec<TYPE>::dot(v[r][u], xv + (i + u * WARP) * (N / 4));
+        }
+    }
+    for (; i < nvec; i += WARP) {
+#pragma unroll
+        for (int r = 0; r < ROWS; r++) acc[r] += fvec<TYPE>::dot(__ldcs(wr[r] + i), xv + i * (N / 4));
+    }
+    for (int64_t c = nvec * N + lane; c < cols; c += WARP) {
+#pragma unroll
+        for (int r = 0; r < ROWS; r++) acc[r] += plain_elem(TYPE, reinterpret_cast<const char *>(wr[r]), c) * x[c];
+    }
+#pragma unroll
+    for (int r = 0; r < ROWS; r++) {
+        const float s = warp_reduce_sum(acc[r]);
+        if (lane == 0 && row0 + r < rows) y[row0 + r] = s;
+    }
+}
+
+// ---- scalar fallback (any alignment) ---------------------------------------------------------------
 // One warp computes one row: lanes stride over the columns, then a warp-shuffle reduction.
-__global__ void matvec_f32_kernel(const char * __restrict__ w, size_t row_bytes,
-                                  const float * __restrict__ x, float * __restrict__ y,
-                                  int64_t rows, int64_t cols) {
+template <int TYPE>
+__global__ void matvec_float_kernel(const char * __restrict__ w, size_t row_bytes, const float * __restrict__ x,
+                                    float * __restrict__ y, int64_t rows, int64_t cols) {
     const int64_t row = (int64_t) blockIdx.x * ROWS_PER_BLOCK + threadIdx.y;
     if (row >= rows) return;
-    const float * wr = reinterpret_cast<const float *>(w + row * row_bytes);
+    const char * wr = w + row * row_bytes;
     float sum = 0.0f;
-    for (int64_t c = threadIdx.x; c < cols; c += WARP) sum += wr[c] * x[c];
-    sum = warp_reduce_sum(sum);
-    if (threadIdx.x == 0) y[row] = sum;
-}
-
-__global__ void matvec_f16_kernel(const char * __restrict__ w, size_t row_bytes,
-                                  const float * __restrict__ x, float * __restrict__ y,
-                                  int64_t rows, int64_t cols) {
-    const int64_t row = (int64_t) blockIdx.x * ROWS_PER_BLOCK + threadIdx.y;
-    if (row >= rows) return;
-    const __half * wr = reinterpret_cast<const __half *>(w + row * row_bytes);
-    float sum = 0.0f;
-    for (int64_t c = threadIdx.x; c < cols; c += WARP) sum += __half2float(wr[c]) * x[c];
-    sum = warp_reduce_sum(sum);
-    if (threadIdx.x == 0) y[row] = sum;
-}
-
-__global__ void matvec_bf16_kernel(const char * __restrict__ w, size_t row_bytes,
-                                   const float * __restrict__ x, float * __restrict__ y,
-                                   int64_t rows, int64_t cols) {
-    const int64_t row = (int64_t) blockIdx.x * ROWS_PER_BLOCK + threadIdx.y;
-    if (row >= rows) return;
-    const __nv_bfloat16 * wr = reinterpret_cast<const __nv_bfloat16 *>(w + row * row_bytes);
-    float sum = 0.0f;
-    for (int64_t c = threadIdx.x; c < cols; c += WARP) sum += __bfloat162float(wr[c]) * x[c];
+    for (int64_t c = threadIdx.x; c < cols; c += WARP) sum += plain_elem(TYPE, wr, c) * x[c];
     sum = warp_reduce_sum(sum);
     if (threadIdx.x == 0) y[row] = sum;
 }
 
 // ---- launcher -------------------------------------------------------------------------------
+template <int TYPE>
+void launch_float(const char * w, size_t row_bytes, const float * x, float * y, int64_t rows, int64_t cols,
+                  cudaStream_t stream) {
+    const bool wide = reinterpret_cast<uintptr_t>(w) % 16 == 0 && row_bytes % 16 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0;
+    if (wide) {
+        const unsigned grid = (unsigned) ((rows + WARPS * ROWS - 1) / (WARPS * ROWS));
+        matvec_float_wide_kernel<TYPE><<<grid, WARPS * WARP, 0, stream>>>(w, row_bytes, x, y, rows, cols);
+    } else {
+        const dim3 block(WARP, ROWS_PER_BLOCK);
+        const dim3 grid((unsigned) ((rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK));
+        matvec_float_kernel<TYPE><<<grid, block, 0, stream>>>(w, row_bytes, x, y, rows, cols);
+    }
+}
+
 void launch_matvec(int type, const void * w, size_t row_bytes, const float * x, float * y,
                    int64_t rows, int64_t cols, cudaStream_t stream) {
-    const dim3 block(WARP, ROWS_PER_BLOCK);
-    const dim3 grid((unsigned) ((rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK));
     const char * wb = static_cast<const char *>(w);
     if (type == LLMJ_TYPE_F32) {
-        matvec_f32_kernel<<<grid, block, 0, stream>>>(wb, row_bytes, x, y, rows, cols);
+        launch_float<LLMJ_TYPE_F32>(wb, row_bytes, x, y, rows, cols, stream);
     } else if (type == LLMJ_TYPE_F16) {
-        matvec_f16_kernel<<<grid, block, 0, stream>>>(wb, row_bytes, x, y, rows, cols);
+        launch_float<LLMJ_TYPE_F16>(wb, row_bytes, x, y, rows, cols, stream);
     } else {
-        matvec_bf16_kernel<<<grid, block, 0, stream>>>(wb, row_bytes, x, y, rows, cols);
+        launch_float<LLMJ_TYPE_BF16>(wb, row_bytes, x, y, rows, cols, stream);
     }
-}
-
-// Activations to Q8_0 blocks as ggml's reference does (d = amax / 127, q = roundf(x / d)): one warp per block.
-__global__ void quantize_q8_0_kernel(const float * __restrict__ x, block_q8_0 * __restrict__ out, int64_t n_blocks) {
-    const int64_t b = (int64_t) blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
-    if (b >= n_blocks) return;
-    const int lane = threadIdx.x % 32;
-    const float v = x[b * 32 + lane];
-    const float amax = warp_reduce_max(fabsf(v));
-    const float d = amax / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    out[b].qs[lane] = (int8_t) roundf(v * id);
-    if (lane == 0) out[b].d = __float2half_rn(d);
-}
-
-// Q8_0 / Q4_0 weights against Q8_0 activations: one warp per row, lanes over blocks, integer dots
-// with __dp4a scaled by both block scales (ggml's vec_dot definition).
-template <int TYPE>
-__global__ void matvec_q_kernel(const char * __restrict__ w, size_t row_bytes, const block_q8_0 * __restrict__ xq,
-                                float * __restrict__ y, int64_t rows, int64_t n_blocks) {
-    const int64_t row = (int64_t) blockIdx.x * ROWS_PER_BLOCK + threadIdx.y;
-    if (row >= rows) return;
-    float sum = 0.0f;
-    for (int64_t b = threadIdx.x; b < n_blocks; b += WARP) {
-        const block_q8_0 & xb = xq[b];
-        int dot = 0;
-        float dw;
-        if (TYPE == LLMJ_TYPE_Q8_0) {
-            const block_q8_0 & wb = reinterpret_cast<const block_q8_0 *>(w + row * row_bytes)[b];
-            dw = __half2float(wb.d);
-#pragma unroll
-            for (int i = 0; i < 32; i += 4) {
-                int a, c;
-                memcpy(&a, wb.qs + i, 4);
-                memcpy(&c, xb.qs + i, 4);
-                dot = __dp4a(a, c, dot);
-            }
-        } else {
-            const block_q4_0 & wb = reinterpret_cast<const block_q4_0 *>(w + row * row_bytes)[b];
-            dw = __half2float(wb.d);
-#pragma unroll
-            for (int i = 0; i < 16; i += 4) {
-                unsigned packed;
-                memcpy(&packed, wb.qs + i, 4);
-                // per-byte subtraction (no borrow between bytes): nibble - 8 as signed int8 lanes
-                const int lo = (int) __vsub4(packed & 0x0F0F0F0Fu, 0x08080808u);          // elements i..i+3
-                const int hi = (int) __vsub4((packed >> 4) & 0x0F0F0F0Fu, 0x08080808u);   // elements 16+i..
-
-                int xl, xh;
-                memcpy(&xl, xb.qs + i, 4);
-                memcpy(&xh, xb.qs + 16 + i, 4);
-                dot = __dp4a(lo, xl, dot);
-                dot = __dp4a(hi, xh, dot);
-            }
-        }
-        sum += (float) dot * dw * __half2float(xb.d);
-    }
-    sum = warp_reduce_sum(sum);
-    if (threadIdx.x == 0) y[row] = sum;
 }
 
 }  // namespace
 
-// ---- matrix-matrix entry (one launch per token for now) ---------------------------------------
 extern "C" size_t llmj_cuda_matmul_work_size(int type, int64_t cols, int64_t n) {
-    if ((type == LLMJ_TYPE_Q8_0 || type == LLMJ_TYPE_Q4_0) && cols > 0 && n > 0) {
-        return (size_t) n * (size_t) (cols / 32) * sizeof(block_q8_0);
+    if (llmj_cuda_type_ok(type) && type != LLMJ_TYPE_F32 && type != LLMJ_TYPE_F16 && type != LLMJ_TYPE_BF16
+        && cols > 0 && cols % 32 == 0 && n > 0) {
+        return q8_act_bytes(cols, n);
     }
     return 0;
 }
@@ -136,35 +157,33 @@ extern "C" size_t llmj_cuda_matmul_work_size(int type, int64_t cols, int64_t n) 
 extern "C" int llmj_cuda_matmul(int type, const void * w, size_t row_bytes, const float * x, float * y, int64_t rows,
                                 int64_t cols, int64_t n, void * work, size_t work_bytes, void * stream) {
     if (!llmj_cuda_type_ok(type)) {
-        return LLMJ_FAIL(LLMJ_ERR_UNSUPPORTED, "weight type %d has no CUDA kernel yet", type);
+        return LLMJ_FAIL(LLMJ_ERR_UNSUPPORTED, "weight type %d has no CUDA kernel", type);
     }
-    CHECK_STREAM_ARGS(rows > 0 && cols > 0 && n >= 0 && (rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK <= 0x7FFFFFFFLL,
+    CHECK_STREAM_ARGS(rows > 0 && cols > 0 && n >= 0 && rows <= 0x7FFFFFFFLL && cols <= 0x7FFFFFFFLL,
                       "bad shape rows=%lld cols=%lld n=%lld", (long long) rows, (long long) cols, (long long) n);
     if (n == 0) return LLMJ_OK;
     CHECK_STREAM_ARGS(w && x && y, "null device pointer");
     cudaStream_t s = static_cast<cudaStream_t>(stream);
-    const dim3 block(WARP, ROWS_PER_BLOCK);
-    const dim3 grid((unsigned) ((rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK));
-    const char * wb = static_cast<const char *>(w);
-    if (type == LLMJ_TYPE_Q8_0 || type == LLMJ_TYPE_Q4_0) {
-        CHECK_STREAM_ARGS(cols % 32 == 0, "cols %lld is not a multiple of 32", (long long) cols);
-        const size_t need = llmj_cuda_matmul_work_size(type, cols, n);
-        CHECK_STREAM_ARGS(work && work_bytes >= need, "work buffer of %zu bytes, %zu needed", work_bytes, need);
-        block_q8_0 * xq = static_cast<block_q8_0 *>(work);
-        const int64_t nb = cols / 32;
-        quantize_q8_0_kernel<<<(unsigned) ((n * nb + 7) / 8), 256, 0, s>>>(x, xq, n * nb);
+    const bool plain = type == LLMJ_TYPE_F32 || type == LLMJ_TYPE_F16 || type == LLMJ_TYPE_BF16;
+    if (plain) {
+        const size_t elem = type == LLMJ_TYPE_F32 ? 4 : 2;
+        CHECK_STREAM_ARGS(row_bytes >= (size_t) cols * elem && row_bytes % elem == 0,
+                          "row_bytes %zu must be a multiple of %zu and at least cols %lld x %zu", row_bytes, elem,
+                          (long long) cols, elem);
         for (int64_t t = 0; t < n; t++) {
-            if (type == LLMJ_TYPE_Q8_0) {
-                matvec_q_kernel<LLMJ_TYPE_Q8_0><<<grid, block, 0, s>>>(wb, row_bytes, xq + t * nb, y + t * rows, rows, nb);
-            } else {
-                matvec_q_kernel<LLMJ_TYPE_Q4_0><<<grid, block, 0, s>>>(wb, row_bytes, xq + t * nb, y + t * rows, rows, nb);
-            }
+            launch_matvec(type, w, row_bytes, x + t * cols, y + t * rows, rows, cols, s);
         }
         return llmj_cuda_check_launch(__func__);
     }
-    for (int64_t t = 0; t < n; t++) {
-        launch_matvec(type, w, row_bytes, x + t * cols, y + t * rows, rows, cols, s);
-    }
+    CHECK_STREAM_ARGS(cols % 32 == 0, "cols %lld is not a multiple of 32", (long long) cols);
+    const size_t min_row = (size_t) (cols / 32) * (size_t) llmj_type_block_bytes(type);
+    CHECK_STREAM_ARGS(row_bytes >= min_row, "row_bytes %zu < %zu bytes of %lld blocks", row_bytes, min_row,
+                      (long long) (cols / 32));
+    const size_t need = llmj_cuda_matmul_work_size(type, cols, n);
+    CHECK_STREAM_ARGS(work && work_bytes >= need, "work buffer of %zu bytes, %zu needed", work_bytes, need);
+    CHECK_STREAM_ARGS(reinterpret_cast<uintptr_t>(work) % 16 == 0, "work buffer %p is not 16-byte aligned", work);
+    launch_quantize_q8_act(x, cols, n, cols, work, s);
+    launch_matvec_q(type, w, row_bytes, work, y, rows, rows, cols, n, s);
     return llmj_cuda_check_launch(__func__);
 }
 

@@ -33,13 +33,13 @@ import java.util.Set;
 
 /**
  * The CUDA backend: weights, activations and the KV cache live in device memory; every op is a
- * hand-written kernel in libllmj_cuda.so enqueued on the default stream through the generated
+ * hand-written kernel in libllmj_cuda.so enqueued on the backend's own stream through the generated
  * bindings; only {@link #read} brings results back. Weights are uploaded asynchronously through
  * pinned staging buffers ({@link PinnedUploader}); ops that read a weight wait for the uploads first,
  * and {@link #finishLoading} waits and frees the staging memory. A device allocation that fails
  * throws {@link GpuOutOfMemoryException} saying what was asked for and what the device had free.
- * Weight types with kernels: F32, F16, BF16, Q8_0 and Q4_0 ({@link #supports}); a model with other
- * types runs on another backend.
+ * Weight types with kernels: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and IQ4_NL ({@link #supports});
+ * a model with other types runs on another backend.
  * Methods are synchronized: generators sharing one model take turns on the device.
  *
  * <p>Prefill: {@link #matmul} over {@value #GEMM_MIN_TOKENS} or more tokens is one cuBLAS GEMM
@@ -54,8 +54,8 @@ import java.util.Set;
  */
 public final class CudaBackend implements Backend {
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final Set<GgmlType> TYPES = EnumSet.of(GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0,
-            GgmlType.Q4_0);
+    private static final Set<GgmlType> TYPES = EnumSet.of(GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q4_0,
+            GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q8_0, GgmlType.IQ4_NL);
 
     private static final System.Logger LOG = System.getLogger("io.llmj.ffm.cuda");
 

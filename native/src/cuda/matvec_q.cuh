@@ -1,0 +1,35 @@
+// Internal interface between the activation quantizer (quantize.cu), the block-type matrix-vector
+// kernels (matvec_q.cu) and the C entry points (matvec.cu). Not part of the ABI.
+#pragma once
+
+#include "common.cuh"
+
+// Activations converted for the 32-element block types, in the work buffer:
+//   q     n * cols int8 quants, token t's at q + t * cols (block b's 32 quants contiguous)
+//   meta  n * (cols / 32) entries, token t's at meta + t * (cols / 32), at offset q8_act_meta_offset
+// The quants are ggml's Q8_0 / Q8_1 quants as the CPU library makes them (d = amax / 127 rounded to
+// fp16, q = round-half-even(x * 127 / amax)); meta holds what the block dots need per block.
+struct q8_act_meta {
+    float d;     // fp16(amax / 127) widened: Q8_0's and Q8_1's d
+    float s;     // fp16(d * sum q) widened with the unrounded d: Q8_1's s
+    int sum;     // sum of the 32 quants (applies Q4_0's -8 and Q5_0's -16 offsets)
+    int pad;
+};
+static_assert(sizeof(q8_act_meta) == 16, "q8_act_meta is 16 bytes");
+
+static inline size_t q8_act_meta_offset(int64_t cols, int64_t n) {
+    return ((size_t) n * (size_t) cols + 255) & ~(size_t) 255;
+}
+static inline size_t q8_act_bytes(int64_t cols, int64_t n) {
+    return q8_act_meta_offset(cols, n) + (size_t) n * (size_t) (cols / 32) * sizeof(q8_act_meta);
+}
+
+// Quantizes n token rows of cols floats (token t at x + t * x_stride floats; cols a multiple of 32)
+// into the layout above at `work` (16-byte aligned).
+void launch_quantize_q8_act(const float * x, int64_t x_stride, int64_t n, int64_t cols, void * work, cudaStream_t stream);
+
+// y[t * y_stride + r] = sum_b blockdot(W[r, b], act[t, b]) for t < n tokens and r < rows, with
+// `act` the work buffer filled by launch_quantize_q8_act(.., n, cols, ..). Weight rows are read
+// once per group of up to 8 tokens. Returns false if `type` is not a 32-element block type.
+bool launch_matvec_q(int type, const void * w, size_t row_bytes, const void * act, float * y, int64_t y_stride,
+                     int64_t rows, int64_t cols, int64_t n, cudaStream_t stream);
