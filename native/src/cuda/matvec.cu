@@ -5,6 +5,7 @@
 #include <cuda_fp16.h>
 
 #include "common.cuh"
+#include "kquants.cuh"
 
 namespace {
 
@@ -127,6 +128,7 @@ __global__ void matvec_q_kernel(const char * __restrict__ w, size_t row_bytes, c
 
 // ---- matrix-matrix entry (one launch per token for now) ---------------------------------------
 extern "C" size_t llmj_cuda_matmul_work_size(int type, int64_t cols, int64_t n) {
+    if (llmj_cuda_is_kquant(type)) return llmj_cuda_kquant_work_size(type, cols, n);
     if ((type == LLMJ_TYPE_Q8_0 || type == LLMJ_TYPE_Q4_0) && cols > 0 && n > 0) {
         return (size_t) n * (size_t) (cols / 32) * sizeof(block_q8_0);
     }
@@ -137,6 +139,9 @@ extern "C" int llmj_cuda_matmul(int type, const void * w, size_t row_bytes, cons
                                 int64_t cols, int64_t n, void * work, size_t work_bytes, void * stream) {
     if (!llmj_cuda_type_ok(type)) {
         return LLMJ_FAIL(LLMJ_ERR_UNSUPPORTED, "weight type %d has no CUDA kernel yet", type);
+    }
+    if (llmj_cuda_is_kquant(type)) {
+        return llmj_cuda_kquant_matmul(type, w, row_bytes, x, y, rows, cols, n, work, work_bytes, static_cast<cudaStream_t>(stream));
     }
     CHECK_STREAM_ARGS(rows > 0 && cols > 0 && n >= 0 && (rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK <= 0x7FFFFFFFLL,
                       "bad shape rows=%lld cols=%lld n=%lld", (long long) rows, (long long) cols, (long long) n);
