@@ -45,5 +45,9 @@ int llmj_cuda_kquant_get_rows(int type, const void * table, size_t row_bytes, co
 // (qs at work, d at work + llmj_cuda_q8k_d_offset, bsums at work + llmj_cuda_q8k_bsums_offset).
 int llmj_cuda_kquant_quantize_q8k(const float * x, int64_t cols, int64_t n, void * work, size_t work_bytes,
                                   cudaStream_t s);
+// The product alone, on activations already converted by llmj_cuda_kquant_quantize_q8k (n tokens of
+// cols in `work`): lets several matrices share one conversion, and times the product kernel by itself.
+int llmj_cuda_kquant_matmul_preq(int type, const void * w, size_t row_bytes, const void * work, float * y, int64_t rows,
+                                 int64_t cols, int64_t n, cudaStream_t s);
 size_t llmj_cuda_q8k_d_offset(int64_t cols, int64_t n);
 size_t llmj_cuda_q8k_bsums_offset(int64_t cols, int64_t n);

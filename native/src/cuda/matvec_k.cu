@@ -26,8 +26,16 @@
 
 namespace {
 
+// Tuning knobs (compile-time; the defaults were chosen on an H100, see tests/cuda/test_cuda_kquants.cu --bench).
+#ifndef LLMJ_KQ_THREADS
+#define LLMJ_KQ_THREADS 128   // threads per CTA of the product kernel
+#endif
+#ifndef LLMJ_KQ_UNROLL
+#define LLMJ_KQ_UNROLL 2      // pieces each lane loads before computing
+#endif
 constexpr int QK = 256;
-constexpr int THREADS = 128;
+constexpr int THREADS = LLMJ_KQ_THREADS;
+constexpr int UNROLL = LLMJ_KQ_UNROLL;
 constexpr int MAX_NT = 4;
 
 // ---- type traits -----------------------------------------------------------------------------
@@ -474,8 +482,8 @@ __global__ void quantize_q8k_kernel(const float * __restrict__ x, int8_t * __res
 }
 
 // ---- product kernel --------------------------------------------------------------------------
-// Rows of TPR = 1 << tpr_log2 lanes; each lane takes pieces lane, lane + TPR, ... of its row (two per
-// step, loaded before computing). NT tokens share the weight loads.
+// Rows of TPR = 1 << tpr_log2 lanes; each lane takes pieces lane, lane + TPR, ... of its row (UNROLL
+// per step, all loaded before computing). NT tokens share the weight loads.
 template <int T, int NT, int A>
 __global__ void __launch_bounds__(THREADS) mmv_kernel(const uint8_t * __restrict__ w, size_t row_bytes, Q8K act,
                                                       float * __restrict__ y, int rows, int nb, int64_t cols,
@@ -492,16 +500,18 @@ __global__ void __launch_bounds__(THREADS) mmv_kernel(const uint8_t * __restrict
 #pragma unroll
     for (int t = 0; t < NT; t++) acc[t] = 0.0f;
 
-    for (int j0 = 0; j0 < np; j0 += 2 * tpr) {
-        int jj[2] = {j0 + lane_r, j0 + tpr + lane_r};
-        bool ok[2] = {row_ok && jj[0] < np, row_ok && jj[1] < np};
-        P pc[2];
+    for (int j0 = 0; j0 < np; j0 += UNROLL * tpr) {
+        int jj[UNROLL];
+        bool ok[UNROLL];
+        P pc[UNROLL];
 #pragma unroll
-        for (int u = 0; u < 2; u++) {
+        for (int u = 0; u < UNROLL; u++) {
+            jj[u] = j0 + u * tpr + lane_r;
+            ok[u] = row_ok && jj[u] < np;
             if (ok[u]) pc[u].template load<A>(wr + (size_t) (jj[u] >> 2) * BYTES, jj[u] & 3);
         }
 #pragma unroll
-        for (int u = 0; u < 2; u++) {
+        for (int u = 0; u < UNROLL; u++) {
             const int blk = jj[u] >> 2, p = jj[u] & 3;
 #pragma unroll
             for (int t = 0; t < NT; t++) {
@@ -666,18 +676,17 @@ int llmj_cuda_kquant_quantize_q8k(const float * x, int64_t cols, int64_t n, void
     return llmj_cuda_check_launch(__func__);
 }
 
-int llmj_cuda_kquant_matmul(int type, const void * w, size_t row_bytes, const float * x, float * y, int64_t rows,
-                            int64_t cols, int64_t n, void * work, size_t work_bytes, cudaStream_t s) {
-    int st = check_weights(type, row_bytes, rows, cols);
+int llmj_cuda_kquant_matmul_preq(int type, const void * w, size_t row_bytes, const void * work, float * y, int64_t rows,
+                                 int64_t cols, int64_t n, cudaStream_t s) {
+    const int st = check_weights(type, row_bytes, rows, cols);
     if (st != LLMJ_OK) return st;
     CHECK_STREAM_ARGS(n >= 0, "negative n");
     if (n == 0 || rows == 0) return LLMJ_OK;
-    CHECK_STREAM_ARGS(w && x && y, "null device pointer");
-    st = llmj_cuda_kquant_quantize_q8k(x, cols, n, work, work_bytes, s);
-    if (st != LLMJ_OK) return st;
-    char * wb = static_cast<char *>(work);
-    const Q8K all = {reinterpret_cast<int8_t *>(wb), reinterpret_cast<float *>(wb + off_d(cols, n)),
-                     reinterpret_cast<int16_t *>(wb + off_bs(cols, n))};
+    CHECK_STREAM_ARGS(w && work && y, "null device pointer");
+    CHECK_STREAM_ARGS(reinterpret_cast<uintptr_t>(work) % 16 == 0, "work buffer %p is not 16-byte aligned", work);
+    const char * wb = static_cast<const char *>(work);
+    const Q8K all = {reinterpret_cast<int8_t *>(const_cast<char *>(wb)), reinterpret_cast<float *>(const_cast<char *>(wb + off_d(cols, n))),
+                     reinterpret_cast<int16_t *>(const_cast<char *>(wb + off_bs(cols, n)))};
     const int nb = (int) (cols / QK);
     const bool fast = weights_aligned(type, w, row_bytes);
     const uint8_t * wp = static_cast<const uint8_t *>(w);
@@ -695,6 +704,18 @@ int llmj_cuda_kquant_matmul(int type, const void * w, size_t row_bytes, const fl
         }
     }
     return llmj_cuda_check_launch(__func__);
+}
+
+int llmj_cuda_kquant_matmul(int type, const void * w, size_t row_bytes, const float * x, float * y, int64_t rows,
+                            int64_t cols, int64_t n, void * work, size_t work_bytes, cudaStream_t s) {
+    int st = check_weights(type, row_bytes, rows, cols);
+    if (st != LLMJ_OK) return st;
+    CHECK_STREAM_ARGS(n >= 0, "negative n");
+    if (n == 0 || rows == 0) return LLMJ_OK;
+    CHECK_STREAM_ARGS(w && x && y, "null device pointer");
+    st = llmj_cuda_kquant_quantize_q8k(x, cols, n, work, work_bytes, s);
+    if (st != LLMJ_OK) return st;
+    return llmj_cuda_kquant_matmul_preq(type, w, row_bytes, work, y, rows, cols, n, s);
 }
 
 int llmj_cuda_kquant_dequantize_f16(int type, const void * w, size_t row_bytes, int64_t rows, int64_t cols, __half * out,
