@@ -7,11 +7,12 @@
 //   - A super-block of 256 weights is split into 4 "pieces" of 64 weights, one per thread; 4
 //     consecutive lanes take the 4 pieces of a block and consecutive groups take consecutive blocks,
 //     so a warp's loads cover a contiguous stretch of the row. A row is handled by TPR lanes (32, or
-//     the next power of two >= 4 * blocks for short rows); a CTA of 128 threads takes 128 / TPR rows.
-//   - Each lane loads the raw bytes of two pieces (with the widest loads the block alignment
+//     the next power of two >= 4 * blocks for short rows); a CTA of THREADS (64) threads takes
+//     THREADS / TPR rows.
+//   - Each lane loads the raw bytes of its piece(s) (UNROLL per step; with the widest loads the block alignment
 //     allows: 16 bytes for Q4_K/Q5_K, 8 for IQ4_XS, 4 for Q2_K, funnel-shifted 4-byte words for the
-//     2-byte aligned Q3_K/Q6_K and for unaligned strides) before it computes anything, so several
-//     dozen bytes per thread are in flight. Weights use streaming loads (read once); the Q8_K
+//     2-byte aligned Q3_K/Q6_K and for unaligned strides) before it computes anything (32-52 bytes
+//     per piece in flight). Weights use streaming loads (read once); the Q8_K
 //     activations (a few KiB, read by every row) use the read-only cache.
 //   - A piece's integer dot (dp4a on unpacked quants, times the sub-block scales; mins through the
 //     activation's 16-element sums) is summed over the block's 4 lanes exactly in int32 and turned
@@ -26,12 +27,23 @@
 
 namespace {
 
-// Tuning knobs (compile-time; the defaults were chosen on an H100, see tests/cuda/test_cuda_kquants.cu --bench).
+// Tuning knobs (compile-time; the defaults were chosen on an H100 with tests/cuda/test_cuda_kquants.cu --bench:
+// one piece per lane per step and 64-thread CTAs beat two/four pieces per step (register pressure) and
+// 128/256-thread CTAs; read-only (__ldg) weight loads were no faster than streaming ones).
 #ifndef LLMJ_KQ_THREADS
-#define LLMJ_KQ_THREADS 128   // threads per CTA of the product kernel
+#define LLMJ_KQ_THREADS 64    // threads per CTA of the product kernel
 #endif
 #ifndef LLMJ_KQ_UNROLL
-#define LLMJ_KQ_UNROLL 2      // pieces each lane loads before computing
+#define LLMJ_KQ_UNROLL 1      // pieces each lane loads before computing
+#endif
+#ifndef LLMJ_KQ_MINB
+#define LLMJ_KQ_MINB 1        // minimum resident CTAs per SM asked of the register allocator
+#endif
+#ifndef LLMJ_KQ_L2PF
+#define LLMJ_KQ_L2PF 0        // 1: weight loads carry the L2::256B prefetch hint
+#endif
+#ifndef LLMJ_KQ_LDG
+#define LLMJ_KQ_LDG 0         // 1: weights through the read-only path instead of streaming loads
 #endif
 constexpr int QK = 256;
 constexpr int THREADS = LLMJ_KQ_THREADS;
@@ -64,6 +76,31 @@ int block_bytes(int type) {
 __host__ __device__ constexpr int cmin(int a, int b) { return a < b ? a : b; }
 
 // ---- loads -----------------------------------------------------------------------------------
+#if LLMJ_KQ_L2PF
+__device__ __forceinline__ int4 wld_l2(const int4 * p) {
+    int4 v;
+    asm("ld.global.cs.L2::256B.v4.s32 {%0, %1, %2, %3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
+    return v;
+}
+__device__ __forceinline__ int2 wld_l2(const int2 * p) {
+    int2 v;
+    asm("ld.global.cs.L2::256B.v2.s32 {%0, %1}, [%2];" : "=r"(v.x), "=r"(v.y) : "l"(p));
+    return v;
+}
+__device__ __forceinline__ int wld_l2(const int * p) {
+    int v;
+    asm("ld.global.cs.L2::256B.s32 %0, [%1];" : "=r"(v) : "l"(p));
+    return v;
+}
+__device__ __forceinline__ unsigned short wld_l2(const unsigned short * p) { return __ldcs(p); }
+__device__ __forceinline__ unsigned char wld_l2(const unsigned char * p) { return __ldcs(p); }
+#define WLD wld_l2
+#elif LLMJ_KQ_LDG
+#define WLD __ldg
+#else
+#define WLD __ldcs
+#endif
+
 // N little-endian 32-bit words starting at p, which is known to be A-byte aligned. A < 4: two
 // aligned words funnel-shifted per result (each word read holds at least one byte of the range, so
 // no read leaves the pages of the data).
@@ -72,26 +109,26 @@ __device__ __forceinline__ void ldw(const uint8_t * p, int * out) {
     if constexpr (A >= 16 && N % 4 == 0) {
 #pragma unroll
         for (int k = 0; k < N / 4; k++) {
-            const int4 v = __ldcs(reinterpret_cast<const int4 *>(p) + k);
+            const int4 v = WLD(reinterpret_cast<const int4 *>(p) + k);
             out[4 * k] = v.x; out[4 * k + 1] = v.y; out[4 * k + 2] = v.z; out[4 * k + 3] = v.w;
         }
     } else if constexpr (A >= 8 && N % 2 == 0) {
 #pragma unroll
         for (int k = 0; k < N / 2; k++) {
-            const int2 v = __ldcs(reinterpret_cast<const int2 *>(p) + k);
+            const int2 v = WLD(reinterpret_cast<const int2 *>(p) + k);
             out[2 * k] = v.x; out[2 * k + 1] = v.y;
         }
     } else if constexpr (A >= 4) {
 #pragma unroll
-        for (int k = 0; k < N; k++) out[k] = __ldcs(reinterpret_cast<const int *>(p) + k);
+        for (int k = 0; k < N; k++) out[k] = WLD(reinterpret_cast<const int *>(p) + k);
     } else {
         const uintptr_t a = reinterpret_cast<uintptr_t>(p);
         const int * b = reinterpret_cast<const int *>(a & ~(uintptr_t) 3);
         const unsigned sh = (unsigned) (a & 3) * 8;
         int v[N + 1];
 #pragma unroll
-        for (int k = 0; k < N; k++) v[k] = __ldcs(b + k);
-        v[N] = sh ? __ldcs(b + N) : 0;
+        for (int k = 0; k < N; k++) v[k] = WLD(b + k);
+        v[N] = sh ? WLD(b + N) : 0;
 #pragma unroll
         for (int k = 0; k < N; k++) out[k] = (int) __funnelshift_r((unsigned) v[k], (unsigned) v[k + 1], sh);
     }
@@ -101,9 +138,9 @@ __device__ __forceinline__ void ldw(const uint8_t * p, int * out) {
 template <int A>
 __device__ __forceinline__ int ldh(const uint8_t * p) {
     if constexpr (A >= 2) {
-        return __ldcs(reinterpret_cast<const unsigned short *>(p));
+        return WLD(reinterpret_cast<const unsigned short *>(p));
     } else {
-        return (int) __ldcs(p) | ((int) __ldcs(p + 1) << 8);
+        return (int) WLD(p) | ((int) WLD(p + 1) << 8);
     }
 }
 
@@ -485,7 +522,7 @@ __global__ void quantize_q8k_kernel(const float * __restrict__ x, int8_t * __res
 // Rows of TPR = 1 << tpr_log2 lanes; each lane takes pieces lane, lane + TPR, ... of its row (UNROLL
 // per step, all loaded before computing). NT tokens share the weight loads.
 template <int T, int NT, int A>
-__global__ void __launch_bounds__(THREADS) mmv_kernel(const uint8_t * __restrict__ w, size_t row_bytes, Q8K act,
+__global__ void __launch_bounds__(THREADS, LLMJ_KQ_MINB) mmv_kernel(const uint8_t * __restrict__ w, size_t row_bytes, Q8K act,
                                                       float * __restrict__ y, int rows, int nb, int64_t cols,
                                                       int64_t act_stride_blocks, int tpr_log2) {
     using P = Piece<T>;
@@ -669,8 +706,9 @@ int llmj_cuda_kquant_quantize_q8k(const float * x, int64_t cols, int64_t n, void
     CHECK_STREAM_ARGS(reinterpret_cast<uintptr_t>(work) % 16 == 0, "work buffer %p is not 16-byte aligned", work);
     char * wb = static_cast<char *>(work);
     const int64_t blocks = n * (cols / QK);
-    CHECK_STREAM_ARGS((blocks + 3) / 4 <= 0x7FFFFFFFLL, "too many activations");
-    quantize_q8k_kernel<<<(unsigned) ((blocks + 3) / 4), THREADS, 0, s>>>(
+    constexpr int WARPS = THREADS / 32;   // one warp per block
+    CHECK_STREAM_ARGS((blocks + WARPS - 1) / WARPS <= 0x7FFFFFFFLL, "too many activations");
+    quantize_q8k_kernel<<<(unsigned) ((blocks + WARPS - 1) / WARPS), THREADS, 0, s>>>(
         x, reinterpret_cast<int8_t *>(wb), reinterpret_cast<float *>(wb + off_d(cols, n)),
         reinterpret_cast<int16_t *>(wb + off_bs(cols, n)), blocks, cols);
     return llmj_cuda_check_launch(__func__);

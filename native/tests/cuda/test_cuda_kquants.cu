@@ -14,7 +14,7 @@
 //   fields is a valid block, so all scale / min / quant values occur); shapes rows {1, 7, 33, 4097} x
 //   cols {256, 768, 4096, 11008}, plus padded and unaligned row strides (generic load path).
 //
-// --bench: decode timing (cudaEvents, median of many single launches, weight copies rotated so that
+// --bench (after the checks) / --bench-only: decode timing (cudaEvents, median of many single launches, weight copies rotated so that
 // they exceed the L2 several times) for 4096x4096, 11008x4096 and 4096x11008 (rows x cols), as GB/s of
 // weight bytes, next to a device-to-device cudaMemcpy and a plain read kernel measured in the same run.
 //
@@ -377,12 +377,58 @@ __global__ void read_kernel(const int4 * __restrict__ p, size_t n, int * out) {
 
 static double median(std::vector<float> v) { std::sort(v.begin(), v.end()); return v[v.size() / 2]; }
 
+// Holds the stream for `ns` nanoseconds, so the host can queue a batch of launches behind it and the
+// batch then runs back to back (the timings exclude host launch latency).
+__global__ void spin_kernel(long long ns) {
+    long long t0, t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t0));
+    do { asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t)); } while (t - t0 < ns);
+}
+
+// Times `launch(i, stream)` for i = 0, 1, ...: per launch with events between queued launches (median),
+// and per launch inside a CUDA graph of B launches (the way a decode loop runs; average over the graph,
+// median over graph launches), in microseconds.
+template <class F>
+static void time_launches(F launch, double * per_launch_us, double * graph_us) {
+    const int B = 40, batches = 8;
+    static cudaEvent_t ev[B + 1];
+    static cudaStream_t s;
+    static bool made = false;
+    if (!made) { for (auto & e : ev) CK(cudaEventCreate(&e)); CK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking)); made = true; }
+    std::vector<float> each, avg;
+    for (int w = 0; w < 5; w++) launch(w, s);   // warm-up
+    for (int b = 0; b < batches; b++) {
+        spin_kernel<<<1, 1, 0, s>>>(2000000);
+        CK(cudaEventRecord(ev[0], s));
+        for (int i = 0; i < B; i++) { launch(b * B + i, s); CK(cudaEventRecord(ev[i + 1], s)); }
+        CK(cudaEventSynchronize(ev[B]));
+        for (int i = 0; i < B; i++) { float ms; CK(cudaEventElapsedTime(&ms, ev[i], ev[i + 1])); each.push_back(ms); }
+    }
+    cudaGraph_t g;
+    cudaGraphExec_t ge;
+    CK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+    for (int i = 0; i < B; i++) launch(i, s);
+    CK(cudaStreamEndCapture(s, &g));
+    CK(cudaGraphInstantiate(&ge, g, 0));
+    for (int r = 0; r < 12; r++) {
+        CK(cudaEventRecord(ev[0], s));
+        CK(cudaGraphLaunch(ge, s));
+        CK(cudaEventRecord(ev[1], s));
+        CK(cudaEventSynchronize(ev[1]));
+        float ms; CK(cudaEventElapsedTime(&ms, ev[0], ev[1])); if (r >= 2) avg.push_back(ms / B);
+    }
+    CK(cudaGraphExecDestroy(ge)); CK(cudaGraphDestroy(g));
+    CK(cudaGetLastError());
+    *per_launch_us = median(each) * 1e3;
+    *graph_us = median(avg) * 1e3;
+}
+
 static void bench() {
     cudaDeviceProp prop;
     CK(cudaGetDeviceProperties(&prop, 0));
     const size_t l2 = (size_t) prop.l2CacheSize;
     const size_t span = std::max((size_t) 256 << 20, 4 * l2);   // bytes of weight copies rotated through
-    std::printf("\n== timing on %s (%d SMs, L2 %zu MiB); every figure: median of single launches, cudaEvents ==\n",
+    std::printf("\n== timing on %s (%d SMs, L2 %zu MiB); cudaEvents ==\n",
                 prop.name, prop.multiProcessorCount, l2 >> 20);
     cudaEvent_t e0, e1;
     CK(cudaEventCreate(&e0)); CK(cudaEventCreate(&e1));
@@ -410,8 +456,11 @@ static void bench() {
     const double rd = big / (median(ts) * 1e-3) / 1e9;
     CK(cudaFree(a)); CK(cudaFree(b)); CK(cudaFree(dflag));
     std::printf("D2D cudaMemcpy 512 MiB: %.0f GB/s (read + write bytes)   read kernel: %.0f GB/s\n", d2d, rd);
-    std::printf("%-7s %-12s %9s %8s | %9s %9s %7s %7s | %9s %7s\n", "type", "rows x cols", "MB", "copies", "kernel us",
-                "GB/s", "%D2D", "%read", "op us", "op GB/s");
+    std::printf("kern: the product alone (activations converted once); op: llmj_cuda_matmul (Q8_K conversion + product);\n"
+                "read: a plain 16-byte streaming read of the same weight bytes. 'us': median per launch with events between\n"
+                "queued launches; 'graph': average per launch in a CUDA graph of 40 (GB/s from it; %%read: vs the read kernel).\n");
+    std::printf("%-7s %-12s %6s %5s | %7s %8s %6s %5s %5s | %7s %8s %6s | %7s %8s %6s\n", "type", "rows x cols", "MB", "copy",
+                "kern us", "graph us", "GB/s", "%D2D", "%read", "op us", "graph us", "GB/s", "read us", "graph us", "GB/s");
     const int64_t shapes[3][2] = {{4096, 4096}, {11008, 4096}, {4096, 11008}};
     for (const TypeInfo & t : TYPES) {
         for (auto & sh : shapes) {
@@ -430,27 +479,15 @@ static void bench() {
             const size_t wk = llmj_cuda_kquant_work_size(t.type, cols, 1);
             void * work = dalloc(wk);
             llmj_cuda_kquant_quantize_q8k(dx, cols, 1, work, wk, nullptr);
-            const int reps = 300;
-            std::vector<float> tk, top;
-            for (int i = 0; i < reps + 20; i++) {   // product kernel alone
-                CK(cudaEventRecord(e0));
-                llmj_cuda_kquant_matmul_preq(t.type, dw[i % copies], row_bytes, work, dy, rows, cols, 1, nullptr);
-                CK(cudaEventRecord(e1)); CK(cudaEventSynchronize(e1));
-                float ms; CK(cudaEventElapsedTime(&ms, e0, e1)); if (i >= 20) tk.push_back(ms);
-            }
-            for (int i = 0; i < reps + 20; i++) {   // whole op: Q8_K conversion + product (public entry)
-                CK(cudaEventRecord(e0));
-                llmj_cuda_matmul(t.type, dw[i % copies], row_bytes, dx, dy, rows, cols, 1, work, wk, nullptr);
-                CK(cudaEventRecord(e1)); CK(cudaEventSynchronize(e1));
-                float ms; CK(cudaEventElapsedTime(&ms, e0, e1)); if (i >= 20) top.push_back(ms);
-            }
-            CK(cudaGetLastError());
-            const double mk = median(tk), mo = median(top);
-            const double gk = bytes / (mk * 1e-3) / 1e9, go = bytes / (mo * 1e-3) / 1e9;
+            double mk, gk_us, mo, go_us, mr, gr_us;
+            time_launches([&](int i, cudaStream_t s) { llmj_cuda_kquant_matmul_preq(t.type, dw[i % copies], row_bytes, work, dy, rows, cols, 1, s); }, &mk, &gk_us);
+            time_launches([&](int i, cudaStream_t s) { llmj_cuda_matmul(t.type, dw[i % copies], row_bytes, dx, dy, rows, cols, 1, work, wk, s); }, &mo, &go_us);
+            time_launches([&](int i, cudaStream_t s) { read_kernel<<<prop.multiProcessorCount * 8, 256, 0, s>>>((const int4 *) dw[i % copies], bytes / 16, (int *) dy); }, &mr, &gr_us);
+            const double gk = bytes / (gk_us * 1e-6) / 1e9, go = bytes / (go_us * 1e-6) / 1e9, gr = bytes / (gr_us * 1e-6) / 1e9;
             char shape[32];
             std::snprintf(shape, sizeof shape, "%lldx%lld", (long long) rows, (long long) cols);
-            std::printf("%-7s %-12s %9.1f %8d | %9.2f %9.0f %6.0f%% %6.0f%% | %9.2f %7.0f\n", t.name, shape, bytes / 1e6, copies,
-                        mk * 1e3, gk, 100 * gk / d2d, 100 * gk / rd, mo * 1e3, go);
+            std::printf("%-7s %-12s %6.1f %5d | %7.2f %8.2f %6.0f %4.0f%% %4.0f%% | %7.2f %8.2f %6.0f | %7.2f %8.2f %6.0f\n", t.name, shape,
+                        bytes / 1e6, copies, mk, gk_us, gk, 100 * gk / d2d, 100 * gk / gr, mo, go_us, go, mr, gr_us, gr);
             for (void * p : dw) CK(cudaFree(p));
             CK(cudaFree(dx)); CK(cudaFree(dy)); CK(cudaFree(work));
         }
@@ -472,16 +509,11 @@ static void bench() {
         CK(cudaMemcpy(dx, x.data(), x.size() * 4, cudaMemcpyHostToDevice));
         const size_t wk = llmj_cuda_kquant_work_size(t.type, cols, 8);
         void * work = dalloc(wk);
-        std::printf("Q4_K 4096x4096, n tokens (whole op):");
+        std::printf("Q4_K 4096x4096, n tokens (whole op, us per launch in a graph):");
         for (int n = 1; n <= 8; n++) {
-            std::vector<float> ts2;
-            for (int i = 0; i < 120; i++) {
-                CK(cudaEventRecord(e0));
-                llmj_cuda_matmul(t.type, dw[i % copies], row_bytes, dx, dy, rows, cols, n, work, wk, nullptr);
-                CK(cudaEventRecord(e1)); CK(cudaEventSynchronize(e1));
-                float ms; CK(cudaEventElapsedTime(&ms, e0, e1)); if (i >= 20) ts2.push_back(ms);
-            }
-            std::printf("  n=%d %.2f us", n, median(ts2) * 1e3);
+            double m, bavg;
+            time_launches([&](int i, cudaStream_t s) { llmj_cuda_matmul(t.type, dw[i % copies], row_bytes, dx, dy, rows, cols, n, work, wk, s); }, &m, &bavg);
+            std::printf("  n=%d %.2f", n, bavg);
         }
         std::printf("\n");
         for (void * p : dw) CK(cudaFree(p));
@@ -497,7 +529,11 @@ int main(int argc, char ** argv) {
         std::printf("no CUDA device, skipped (%s)\n", e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
         return 0;
     }
-    const bool do_bench = argc > 1 && std::strcmp(argv[1], "--bench") == 0;
+    const bool do_bench = argc > 1 && std::strncmp(argv[1], "--bench", 7) == 0;
+    if (argc > 1 && std::strcmp(argv[1], "--bench-only") == 0) {
+        bench();
+        return 0;
+    }
     check_q8k();
     check_errors();
     const int64_t rows_list[] = {1, 7, 33, 4097};
