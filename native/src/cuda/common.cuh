@@ -33,7 +33,9 @@ static __device__ __forceinline__ float warp_reduce_max(float v) {
 static inline bool llmj_cuda_type_ok(int type) {
     return type == LLMJ_TYPE_F32 || type == LLMJ_TYPE_F16 || type == LLMJ_TYPE_BF16
         || type == LLMJ_TYPE_Q4_0 || type == LLMJ_TYPE_Q4_1 || type == LLMJ_TYPE_Q5_0 || type == LLMJ_TYPE_Q5_1
-        || type == LLMJ_TYPE_Q8_0 || type == LLMJ_TYPE_IQ4_NL;
+        || type == LLMJ_TYPE_Q8_0 || type == LLMJ_TYPE_IQ4_NL
+        || type == LLMJ_TYPE_Q2_K || type == LLMJ_TYPE_Q3_K || type == LLMJ_TYPE_Q4_K   // K-quants: matvec_k.cu
+        || type == LLMJ_TYPE_Q5_K || type == LLMJ_TYPE_Q6_K || type == LLMJ_TYPE_IQ4_XS;
 }
 
 #define CHECK_STREAM_ARGS(cond, ...) do { if (!(cond)) return LLMJ_FAIL(LLMJ_ERR_INVALID_ARGUMENT, __VA_ARGS__); } while (0)

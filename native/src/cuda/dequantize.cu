@@ -4,6 +4,7 @@
 // F16 rows are copied. CPU reference: the decoders in the tests (and io.llmj.quant.QuantFormats).
 // kernel -> launcher -> C entry point (llmj_cuda_dequantize_f16).
 #include "dequant.cuh"
+#include "kquants.cuh"
 
 namespace {
 
@@ -72,6 +73,9 @@ extern "C" int llmj_cuda_dequantize_f16(int type, const void * w, size_t row_byt
     if (rows == 0) return LLMJ_OK;
     CHECK_STREAM_ARGS(w && out, "null device pointer (w=%p out=%p)", w, out);
     cudaStream_t s = static_cast<cudaStream_t>(stream);
+    if (llmj_cuda_is_kquant(type)) {   // 256-element super-blocks: matvec_k.cu
+        return llmj_cuda_kquant_dequantize_f16(type, w, row_bytes, rows, cols, static_cast<__half *>(out), s);
+    }
     const uintptr_t wa = reinterpret_cast<uintptr_t>(w);
     if (llmj_cuda_is_plain(type)) {
         const size_t elem = type == LLMJ_TYPE_F32 ? 4 : 2;

@@ -2,6 +2,7 @@
 // writes (float32 -> F32/F16 cache) and embedding-row lookup with dequantization.
 // CPU references: src/cpu/glu.c and the Java backend.
 #include "dequant.cuh"
+#include "kquants.cuh"
 
 namespace {
 
@@ -123,6 +124,9 @@ extern "C" int llmj_cuda_store_kv(const float * src, void * cache, int cache_typ
 extern "C" int llmj_cuda_get_rows(int type, const void * table, size_t row_bytes, const int32_t * ids, int64_t n,
                                   int64_t cols, float scale, float * out, void * stream) {
     if (!llmj_cuda_type_ok(type)) return LLMJ_FAIL(LLMJ_ERR_UNSUPPORTED, "embedding type %d is not supported on CUDA", type);
+    if (llmj_cuda_is_kquant(type)) {
+        return llmj_cuda_kquant_get_rows(type, table, row_bytes, ids, n, cols, scale, out, static_cast<cudaStream_t>(stream));
+    }
     CHECK_STREAM_ARGS(n >= 0 && n < 65536 && cols > 0, "bad shape n=%lld cols=%lld", (long long) n, (long long) cols);
     if (n == 0) return LLMJ_OK;
     CHECK_STREAM_ARGS(table && ids && out, "null device pointer");

@@ -8,6 +8,7 @@
 
 #include "common.cuh"
 #include "matvec_q.cuh"
+#include "kquants.cuh"
 
 namespace {
 
@@ -147,6 +148,7 @@ void launch_matvec(int type, const void * w, size_t row_bytes, const float * x, 
 }  // namespace
 
 extern "C" size_t llmj_cuda_matmul_work_size(int type, int64_t cols, int64_t n) {
+    if (llmj_cuda_is_kquant(type)) return llmj_cuda_kquant_work_size(type, cols, n);
     if (llmj_cuda_type_ok(type) && type != LLMJ_TYPE_F32 && type != LLMJ_TYPE_F16 && type != LLMJ_TYPE_BF16
         && cols > 0 && cols % 32 == 0 && n > 0) {
         return q8_act_bytes(cols, n);
@@ -158,6 +160,9 @@ extern "C" int llmj_cuda_matmul(int type, const void * w, size_t row_bytes, cons
                                 int64_t cols, int64_t n, void * work, size_t work_bytes, void * stream) {
     if (!llmj_cuda_type_ok(type)) {
         return LLMJ_FAIL(LLMJ_ERR_UNSUPPORTED, "weight type %d has no CUDA kernel", type);
+    }
+    if (llmj_cuda_is_kquant(type)) {
+        return llmj_cuda_kquant_matmul(type, w, row_bytes, x, y, rows, cols, n, work, work_bytes, static_cast<cudaStream_t>(stream));
     }
     CHECK_STREAM_ARGS(rows > 0 && cols > 0 && n >= 0 && rows <= 0x7FFFFFFFLL && cols <= 0x7FFFFFFFLL,
                       "bad shape rows=%lld cols=%lld n=%lld", (long long) rows, (long long) cols, (long long) n);

@@ -141,6 +141,42 @@ public abstract class BackendOps {
         }
     }
 
+    public static Stream<Arguments> embedCases() {
+        return Stream.of(GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q4_0, GgmlType.Q8_0, GgmlType.Q2_K,
+                GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.IQ4_XS).map(Arguments::of);
+    }
+
+    /** Embedding rows (dequantized, scaled) against the reference: atol 1e-6, rtol 1e-6 of |ref|. */
+    @ParameterizedTest(name = "embed {0}")
+    @MethodSource("embedCases")
+    public void embed(GgmlType type) {
+        Backend b = backend();
+        Assumptions.assumeTrue(b.supports(Op.EMBED, type) && REF.supports(Op.EMBED, type),
+                type + ": not supported by " + b.name());
+        int rows = 9;
+        int cols = type.blockSize() == 256 ? 512 : 96;
+        SplittableRandom r = new SplittableRandom(type.id() * 17L + 5);
+        QuantFormat f = QuantFormats.require(type);
+        float[] wf = random(r, rows * cols, 0.5);
+        try (Arena arena = Arena.ofConfined()) {
+            long rowBytes = type.byteSize(cols);
+            MemorySegment data = arena.allocate(rowBytes * rows, 64);
+            for (int row = 0; row < rows; row++) {
+                f.quantize(wf, row * cols, cols, data, row * rowBytes);
+            }
+            long[] shape = {cols, rows};
+            Weight wb = b.weight("emb", type, shape, data);
+            Weight wr = REF.weight("emb", type, shape, data);
+            int[] ids = {8, 0, 3, 3, 7};
+            try (Buffer ob = b.allocate((long) ids.length * cols); Buffer or = REF.allocate((long) ids.length * cols)) {
+                b.embed(wb, ids, 1.5f, ob);
+                REF.embed(wr, ids, 1.5f, or);
+                assertNull(compare(read(b, ob, ids.length * cols), read(REF, or, ids.length * cols), 1e-6, 1e-6, null),
+                        type::toString);
+            }
+        }
+    }
+
     public static Stream<Arguments> normCases() {
         List<Arguments> list = new ArrayList<>();
         for (int dim : new int[] {1, 7, 64, 4097}) {

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
+import io.llmj.backend.JavaBackend;
 import io.llmj.ffm.MatvecCases;
 import io.llmj.ffm.MatvecCases.Case;
 import io.llmj.ffm.MatvecCases.Data;
@@ -11,14 +12,20 @@ import io.llmj.ffm.NativeStatus;
 import io.llmj.ffm.generated.cuda.CudaRuntime;
 import io.llmj.ffm.generated.llmj.LlmjCuda;
 import io.llmj.quant.GgmlType;
+import io.llmj.quant.QuantFormat;
+import io.llmj.quant.QuantFormats;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.SplittableRandom;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
@@ -58,6 +65,92 @@ class CudaMatvecTest {
                 dy.download(hostY);
             }
             assertNull(d.compare(hostY, c.rows()), c::toString);
+        }
+    }
+
+    static Stream<Arguments> kQuantCases() {
+        List<Arguments> list = new ArrayList<>();
+        for (GgmlType t : new GgmlType[] {GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K,
+                GgmlType.IQ4_XS}) {
+            for (int[] c : new int[][] {{1, 256, 0, 1}, {7, 768, 0, 3}, {33, 4096, 0, 1}, {33, 768, 6, 1}, {5, 512, 1, 5}}) {
+                list.add(Arguments.of(t, c[0], c[1], c[2], c[3]));
+            }
+        }
+        return list.stream();
+    }
+
+    /**
+     * K-quant weights (Java reference quantizers) through llmj_cuda_matmul, n tokens, row stride padded by
+     * {@code pad} bytes (odd pads take the unaligned load path), against {@link JavaBackend#matvec} per
+     * token (the same Q8_K activations and exact block sums; only the float summation order differs).
+     * Tolerance: {@code 1e-6 + 2e-5 * sum_c |W[r,c] x[c]|}; guard bands around y must stay untouched.
+     */
+    @ParameterizedTest(name = "{0} rows={1} cols={2} pad={3} n={4}")
+    @MethodSource("kQuantCases")
+    void kQuantsMatchJavaReference(GgmlType type, int rows, int cols, int pad, int n) {
+        QuantFormat f = QuantFormats.require(type);
+        SplittableRandom rnd = new SplittableRandom(type.id() * 1000003L + rows * 31L + cols + pad);
+        long rowBytes = type.byteSize(cols) + pad;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment w = arena.allocate(rowBytes * rows, 64);
+            float[] wf = new float[cols];
+            for (int r = 0; r < rows; r++) {
+                for (int i = 0; i < cols; i++) {
+                    wf[i] = (float) (rnd.nextGaussian() * 0.5);
+                }
+                f.quantize(wf, 0, cols, w, r * rowBytes);
+            }
+            float[] x = new float[n * cols];
+            for (int i = 0; i < x.length; i++) {
+                x[i] = (float) rnd.nextDouble(-1, 1);
+            }
+            MemorySegment xs = arena.allocateFrom(ValueLayout.JAVA_FLOAT, x);
+            float[] ref = new float[n * rows];
+            double[] tol = new double[n * rows];
+            JavaBackend jb = new JavaBackend();
+            MemorySegment yr = arena.allocate(4L * rows);
+            float[] wrow = new float[cols];
+            for (int t = 0; t < n; t++) {
+                jb.matvec(type, w, rowBytes, xs.asSlice(4L * t * cols, 4L * cols), yr, rows, cols);
+                for (int r = 0; r < rows; r++) {
+                    ref[t * rows + r] = yr.getAtIndex(ValueLayout.JAVA_FLOAT, r);
+                    f.dequantize(w, r * rowBytes, wrow, 0, cols);
+                    double mag = 0;
+                    for (int i = 0; i < cols; i++) {
+                        mag += Math.abs((double) wrow[i] * x[t * cols + i]);
+                    }
+                    tol[t * rows + r] = 1e-6 + 2e-5 * mag;
+                }
+            }
+            MemorySegment hostY = Data.guarded(arena, n * rows);
+            long work = LlmjCuda.llmj_cuda_matmul_work_size(type.id(), cols, n);
+            assertEquals(true, work > 0, "work size for " + type);
+            try (CudaBackend.DeviceBuffer dw = new CudaBackend.DeviceBuffer(w.byteSize());
+                 CudaBackend.DeviceBuffer dx = new CudaBackend.DeviceBuffer(xs.byteSize());
+                 CudaBackend.DeviceBuffer dy = new CudaBackend.DeviceBuffer(hostY.byteSize());
+                 CudaBackend.DeviceBuffer dwork = new CudaBackend.DeviceBuffer(work)) {
+                dw.upload(w);
+                dx.upload(xs);
+                dy.upload(hostY);
+                MemorySegment yAt = MemorySegment.ofAddress(dy.ptr.address() + 4L * MatvecCases.GUARD);
+                NativeStatus.check(LlmjCuda.llmj_cuda_matmul(type.id(), dw.ptr, rowBytes, dx.ptr, yAt, rows, cols, n,
+                        dwork.ptr, work, MemorySegment.NULL), "llmj_cuda_matmul");
+                Cuda.check(CudaRuntime.cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+                dy.download(hostY);
+            }
+            for (int i = 0; i < MatvecCases.GUARD; i++) {
+                assertEquals(Float.floatToRawIntBits(MatvecCases.SENTINEL),
+                        Float.floatToRawIntBits(hostY.getAtIndex(ValueLayout.JAVA_FLOAT, i)), "guard before y");
+                assertEquals(Float.floatToRawIntBits(MatvecCases.SENTINEL), Float.floatToRawIntBits(
+                        hostY.getAtIndex(ValueLayout.JAVA_FLOAT, MatvecCases.GUARD + n * rows + i)), "guard after y");
+            }
+            for (int i = 0; i < n * rows; i++) {
+                float got = hostY.getAtIndex(ValueLayout.JAVA_FLOAT, MatvecCases.GUARD + i);
+                int row = i % rows;
+                int tok = i / rows;
+                assertEquals(true, Math.abs(got - ref[i]) <= tol[i],
+                        "token " + tok + " row " + row + ": got " + got + ", reference " + ref[i] + ", tolerance " + tol[i]);
+            }
         }
     }
 
