@@ -324,8 +324,9 @@ static void check_errors(void) {
     void * d = NULL;
     CK(cudaMalloc(&d, 1 << 16));
     float * f = d;
-    expect(llmj_cuda_matmul(LLMJ_TYPE_Q2_K, d, 84, f, f, 1, 256, 1, d, 1 << 16, NULL), LLMJ_ERR_UNSUPPORTED, "matmul Q2_K");
-    expect(llmj_cuda_dequantize_f16(LLMJ_TYPE_Q6_K, d, 210, 1, 256, d, NULL), LLMJ_ERR_UNSUPPORTED, "dequantize Q6_K");
+    /* Q8_1 and Q8_K are activation types: no weight kernels */
+    expect(llmj_cuda_matmul(LLMJ_TYPE_Q8_1, d, 36, f, f, 1, 256, 1, d, 1 << 16, NULL), LLMJ_ERR_UNSUPPORTED, "matmul Q8_1");
+    expect(llmj_cuda_dequantize_f16(LLMJ_TYPE_Q8_K, d, 292, 1, 256, d, NULL), LLMJ_ERR_UNSUPPORTED, "dequantize Q8_K");
     expect(llmj_cuda_get_rows(LLMJ_TYPE_Q8_1, d, 36, (const int32_t *) d, 1, 32, 1.0f, f, NULL), LLMJ_ERR_UNSUPPORTED, "get_rows Q8_1");
     expect(llmj_cuda_matmul(LLMJ_TYPE_Q4_0, d, 18 * 2, f, f, 1, 48, 1, d, 1 << 16, NULL), LLMJ_ERR_INVALID_ARGUMENT, "matmul cols 48");
     expect(llmj_cuda_matmul(LLMJ_TYPE_Q4_0, d, 18 * 2, f, f, 1, 64, 1, d, 8, NULL), LLMJ_ERR_INVALID_ARGUMENT, "matmul small work");

@@ -149,8 +149,8 @@ class CudaDequantizeTest {
 
     @Test
     void unsupportedTypeIsReported() {
-        int status = LlmjCuda.llmj_cuda_dequantize_f16(GgmlType.Q4_K.id(), MemorySegment.NULL, 144, 1, 256,
-                MemorySegment.NULL, MemorySegment.NULL);
+        int status = LlmjCuda.llmj_cuda_dequantize_f16(GgmlType.Q8_1.id(), MemorySegment.NULL, 36, 1, 256,
+                MemorySegment.NULL, MemorySegment.NULL);   // Q8_1 is an activation type: no weight kernels
         assertEquals(2, status);   // LLMJ_ERR_UNSUPPORTED
     }
 }

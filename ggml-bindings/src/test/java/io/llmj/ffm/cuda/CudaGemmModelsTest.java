@@ -48,6 +48,12 @@ class CudaGemmModelsTest {
     /** Relative logits error allowed with BF16 activations: 3.3x what the H100 showed for llama3-bf16 (4.5e-3). */
     static final double BF16_REL = 1.5e-2;
     static final double F32_ABS = 1e-4;
+    /**
+     * Relative logits error allowed for quantized weights on the GEMM path (weights dequantized to F16,
+     * activations rounded to F16) against the Java reference, which follows ggml's definition
+     * (activations converted to Q8_0/Q8_1/Q8_K): most of the difference is the reference's 8-bit activations.
+     */
+    static final double QUANT_REL = 2e-2;
 
     @BeforeAll
     static void requireGpu() {
@@ -94,6 +100,11 @@ class CudaGemmModelsTest {
     }
 
     private static void check(String model, ModelConfig c, TensorSource src, boolean bf16, List<int[]> prompts) {
+        check(model, c, src, bf16, false, prompts);
+    }
+
+    private static void check(String model, ModelConfig c, TensorSource src, boolean bf16, boolean quant,
+                              List<int[]> prompts) {
         try (JavaBackend java = new JavaBackend()) {
             for (Gemm mode : new Gemm[] {Gemm.AUTO, Gemm.F16}) {
                 try (CudaBackend cuda = new CudaBackend(0, mode, 2)) {
@@ -115,7 +126,9 @@ class CudaGemmModelsTest {
                     }
                     Stats st = compare(g, r, c.vocabSize());
                     System.out.printf("[gemm-models] %-12s %-4s %s%n", model, mode, st);
-                    if (mode == Gemm.AUTO && !bf16) {
+                    if (quant) {
+                        assertTrue(st.rel() <= QUANT_REL, model + " " + mode + ": " + st + ", bound " + QUANT_REL);
+                    } else if (mode == Gemm.AUTO && !bf16) {
                         assertTrue(st.maxAbs() <= F32_ABS, model + " " + mode + ": " + st);
                     } else {
                         double bound = mode == Gemm.AUTO || bf16 ? BF16_REL : F16_REL;
@@ -135,6 +148,20 @@ class CudaGemmModelsTest {
         try (GgufFile f = GgufFile.open(TestData.require("models/stories260K.gguf"))) {
             GgufModelSource src = new GgufModelSource(f);
             check(model, src.config(), src, false, prompts);
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"synth-llama-Q8_0", "synth-llama-Q4_0", "synth-llama-Q4_K_M", "synth-llama-Q6_K",
+            "stories260K-Q8_0-f16ffn"})
+    void quantModels(String model) {
+        Map<String, Object> ref = ReferenceFile.read(TestData.require("quant/quant-models-reference.json"));
+        int[] ids = ((List<?>) ref.get("models")).stream().map(m -> (Map<?, ?>) m)
+                .filter(m -> m.get("file").equals(model + ".gguf")).findFirst()
+                .map(m -> ReferenceFile.ints(m.get("prompt_token_ids"))).orElseThrow();
+        try (GgufFile f = GgufFile.open(TestData.require("quant/" + model + ".gguf"))) {
+            GgufModelSource src = new GgufModelSource(f);
+            check(model, src.config(), src, false, true, List.of(ids));
         }
     }
 

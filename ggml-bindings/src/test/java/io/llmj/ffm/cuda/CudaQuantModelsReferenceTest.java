@@ -5,7 +5,12 @@ import io.llmj.backend.Backend;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 
-/** {@link QuantModelsReference} on the CUDA backend; skipped where CUDA is unusable. */
+/**
+ * {@link QuantModelsReference} on the CUDA backend with the per-token kernels (ggml's definition: activations
+ * converted to the weights' vec_dot_type, integer block dots), against llama.cpp's logits; skipped where
+ * CUDA is unusable. The prefill GEMM (F16 operands) is measured against the Java reference in
+ * {@link CudaGemmModelsTest}.
+ */
 class CudaQuantModelsReferenceTest extends QuantModelsReference {
     private static CudaBackend backend;
 
@@ -14,7 +19,7 @@ class CudaQuantModelsReferenceTest extends QuantModelsReference {
         String why = Cuda.unavailableReason();
         Assumptions.assumeTrue(why == null, () -> "CUDA unavailable: " + why);
         if (backend == null) {
-            backend = new CudaBackend();
+            backend = new CudaBackend(0, CudaBackend.Gemm.OFF);
         }
         return backend;
     }
