@@ -27,6 +27,7 @@
  *     kernels.
  *   - K-quant sub-block scales are decoded and broadcast in registers (storing them to a byte
  *     array and reloading them as a vector costs a store-forwarding stall per super-block). */
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -913,6 +914,11 @@ VNNI512 static inline __m512 tile_dw(const char * const * wr, size_t off) {
     return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *) h));
 }
 
+#ifndef LLMJ_TILE_PF
+#define LLMJ_TILE_PF 256   /* bytes ahead in each of the 16 rows (measured: 256 > 1024 > none on Q8_0 decode) */
+#endif
+#define TILE_PREFETCH(wr, off) do { if (LLMJ_TILE_PF) for (int i_ = 0; i_ < TILE_R; i_++) _mm_prefetch((wr)[i_] + (off) + LLMJ_TILE_PF, _MM_HINT_T0); } while (0)
+
 /* out[t * TILE_R + lane] for T tokens; a points at token 0's activation row, a_stride apart */
 VNNI512 static inline __attribute__((always_inline)) void tile_q4_0_impl(const char * const * wr, int64_t nb,
         const char * a, size_t a_stride, float * out, const int T) {
@@ -926,6 +932,7 @@ VNNI512 static inline __attribute__((always_inline)) void tile_q4_0_impl(const c
     }
     for (int64_t b = 0; b < nb; b++) {
         const size_t off = (size_t) b * sizeof(block_q4_0);
+        TILE_PREFETCH(wr, off);
         __m512i q[4], lo[4], hi[4];
         TRANSPOSE16x4(q, wr, off + 2);
         for (int k = 0; k < 4; k++) {
@@ -960,6 +967,7 @@ VNNI512 static inline __attribute__((always_inline)) void tile_q8_0_impl(const c
     }
     for (int64_t b = 0; b < nb; b++) {
         const size_t off = (size_t) b * sizeof(block_q8_0);
+        TILE_PREFETCH(wr, off);
         __m512i q[8];
         TRANSPOSE16x4(q, wr, off + 2);
         TRANSPOSE16x4(q + 4, wr, off + 18);
@@ -1099,6 +1107,7 @@ typedef struct {
     _Atomic int64_t next;     /* next work item to claim */
     int64_t q_chunk;          /* activation blocks per quantization work item */
     _Atomic int64_t q_next;
+    _Atomic int64_t q_done;   /* activation blocks converted so far */
 } job;
 
 /* Phase 1: convert activations; (token, block) ranges claimed from a counter. */
@@ -1111,6 +1120,7 @@ static void job_quantize(void * ctx, int ith, int nth) {
         int64_t b0 = atomic_fetch_add_explicit(&j->q_next, 1, memory_order_relaxed) * j->q_chunk;
         if (b0 >= total) break;
         int64_t b1 = b0 + j->q_chunk < total ? b0 + j->q_chunk : total;
+        const int64_t claimed = b1 - b0;
         while (b0 < b1) {
             int64_t t = b0 / j->act_blocks, first = b0 % j->act_blocks;
             int64_t last = t == b1 / j->act_blocks ? b1 % j->act_blocks : j->act_blocks;
@@ -1121,7 +1131,26 @@ static void job_quantize(void * ctx, int ith, int nth) {
             if (j->vt == LLMJ_TYPE_Q8_1) q8_1_fill_side(row, j->act_blocks, first, last);
             b0 += last - first;
         }
+        atomic_fetch_add_explicit(&j->q_done, claimed, memory_order_release);
     }
+}
+
+/* Both phases in one dispatch of the pool (one wake-up per product instead of two): a thread
+ * converts what it can claim, then waits until every claimed range has been converted (only
+ * threads that are running a claimed range are waited for, so a late or absent worker cannot stall
+ * it), then takes rows. */
+static void job_dot(void * ctx, int ith, int nth);
+static void job_quantize_dot(void * ctx, int ith, int nth) {
+    job * j = ctx;
+    job_quantize(ctx, ith, nth);
+    const int64_t total = j->n_tokens * j->act_blocks;
+    for (int spins = 0; atomic_load_explicit(&j->q_done, memory_order_acquire) < total; spins++) {
+#ifdef LLMJ_X86
+        _mm_pause();
+#endif
+        if (spins > 2000) sched_yield();
+    }
+    job_dot(ctx, ith, nth);
 }
 
 /* Phase 2: threads claim chunks of rows from an atomic counter (about 8 per thread), so a thread
@@ -1229,6 +1258,7 @@ static int run(const char * fn, llmj_threadpool * pool, int type, const void * w
         .n_tokens = n_tokens, .act_blocks = cols / at->block_size, .act_bs = at->block_size,
     };
     void * owned = NULL;
+    int fused = 0;
     if (vt == LLMJ_TYPE_F32) {
         j.act_bytes = x_stride * sizeof(float);     /* dot straight from x */
     } else {
@@ -1245,14 +1275,16 @@ static int run(const char * fn, llmj_threadpool * pool, int type, const void * w
         const int nthq = llmj_threadpool_size(pool);
         j.q_chunk = total < 64 || nthq == 1 ? total : (total + 4 * nthq - 1) / (4 * nthq);
         atomic_init(&j.q_next, 0);
-        if (total > 0) llmj_threadpool_run_dynamic(total >= 64 ? pool : NULL, job_quantize, &j);
+        atomic_init(&j.q_done, 0);
+        if (total > 0 && total < 64) job_quantize(&j, 0, 1);      /* small: the caller converts it */
+        else if (total > 0) fused = 1;
     }
     const int nth = llmj_threadpool_size(pool);
     j.chunk = nth == 1 ? rows : (rows + 8 * nth - 1) / (8 * nth);
     j.tile = select_tile(type);
     if (j.tile) j.chunk = (j.chunk + TILE_R - 1) / TILE_R * TILE_R;
     atomic_init(&j.next, 0);
-    llmj_threadpool_run_dynamic(pool, job_dot, &j);
+    llmj_threadpool_run_dynamic(pool, fused ? job_quantize_dot : job_dot, &j);
     free(owned);
     return LLMJ_OK;
 }
