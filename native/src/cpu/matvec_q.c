@@ -19,8 +19,16 @@
  *     one multiply; the activation scales (as float) and quant sums sit in side arrays after the
  *     ggml blocks in the work buffer. Q4_0 then multiplies unsigned nibbles and subtracts
  *     8 * sum(a), with no sign fix-ups.
- *   - At the AVX-512 level a CPU with AVX512-VNNI runs vpdpbusd on 256-bit registers for Q4_0 and
- *     Q8_0. The 512-bit block kernels written first (two 32-blocks, or two 64-element K-quant
+ *   - At the AVX-512 level a CPU with AVX512-VNNI runs Q4_0 and Q8_0 through the row-interleaved
+ *     tile kernels (16 rows x up to 8 tokens, 512-bit, see "Row-interleaved tiles" below) for
+ *     matvec and matmul alike: the weights are transposed in registers so that no horizontal
+ *     reduction is needed, and prefill reuses each transposed block for 8 tokens. In cache, one
+ *     thread, 2048 x 2048 x 64 tokens: 54 GMAC/s with the 4-token reduce-per-block kernels below,
+ *     145-180 GMAC/s with the tiles (CPU time; the development box was shared). Their per-row
+ *     float order (one fma per block) differs from the eight-block kernels', so at that level
+ *     results differ from the AVX2 level by float rounding only.
+ *   - Otherwise (AVX2, or AVX-512 without VNNI) Q4_0/Q8_0 run the eight-block kernels, matmul
+ *     through the four-token kernels. The 512-bit block kernels written first (two 32-blocks, or two 64-element K-quant
  *     chunks, per register) were slower on the development machine (AMD EPYC, AVX-512) than the
  *     256-bit eight-block / scales-in-registers kernels that replaced them, so the quantized
  *     types run 256-bit code at the AVX-512 level; the float types (F32, F16, BF16) use 512-bit
@@ -915,7 +923,9 @@ VNNI512 static inline __m512 tile_dw(const char * const * wr, size_t off) {
 }
 
 #ifndef LLMJ_TILE_PF
-#define LLMJ_TILE_PF 256   /* bytes ahead in each of the 16 rows (measured: 256 > 1024 > none on Q8_0 decode) */
+#define LLMJ_TILE_PF 256   /* bytes ahead in each of the 16 rows: on a busy shared box, single-thread DRAM
+                              * matvec (bytes / CPU time) was higher with 256 than with 1024 or none, clearest
+                              * for Q8_0; re-measure on a quiet machine */
 #endif
 #define TILE_PREFETCH(wr, off) do { if (LLMJ_TILE_PF) for (int i_ = 0; i_ < TILE_R; i_++) _mm_prefetch((wr)[i_] + (off) + LLMJ_TILE_PF, _MM_HINT_T0); } while (0)
 
