@@ -12,7 +12,8 @@
  *
  * Cases: every product type x every ISA level the CPU has; rows 1, 3, 17, 64; cols 1, 2, 3, 5
  * (and 67 for 32-blocks) blocks; padded row stride; guard bands around y. Threaded (pools of 2
- * and 3) and matmul (several tokens, padded strides) must equal single-threaded matvec bit for bit. */
+ * and 3) and matmul (1, 2, 3, 5, 8, 9, 17, 64, 70 tokens, padded strides; 67 rows, not a multiple of the
+ * 16-row tiles) must equal single-threaded matvec bit for bit. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -300,7 +301,11 @@ static void check_threads_and_matmul(const tinfo * t, llmj_threadpool * p2, llmj
                 failures++;
             }
         }
-        for (int64_t nt = 1; nt <= ntok; nt += 69) {   /* 1 and 70 tokens (70 > the 64-token tile) */
+        /* token counts around the 8-token tile of the interleaved kernels and the 4-token kernels,
+         * and 70 > the 64-token tile */
+        static const int64_t NTS[] = { 1, 2, 3, 5, 8, 9, 17, 64, 70 };
+        for (size_t ni = 0; ni < sizeof NTS / sizeof NTS[0]; ni++) {
+            const int64_t nt = NTS[ni];
             checks++;
             for (size_t i = 0; i < ys * ntok; i++) ym[i] = SENT;
             size_t need = llmj_matmul_work_size(t->type, cols, nt);
