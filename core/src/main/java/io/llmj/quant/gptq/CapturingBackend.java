@@ -16,8 +16,8 @@ import java.util.List;
  * layer, so GPTQ can collect the inputs of that layer's linear weights without the forward passes
  * knowing. The products of a layer fall into <em>stages</em>: maximal runs of consecutive products
  * reading the same input buffer (q/k/v, then o, then gate/up, then down in a llama block). The
- * inputs of the target stage go into one {@link GptqHessian}; the first product after the target
- * stage ends the pass by throwing {@link StopPass}, since nothing later is needed.
+ * inputs of each captured stage (one, or all of the layer's) go into a {@link GptqHessian}; the first
+ * product after them ends the pass by throwing {@link StopPass}, since nothing later is needed.
  */
 final class CapturingBackend implements Backend {
     /** Ends a forward pass early; carries no stack trace. */
@@ -27,14 +27,20 @@ final class CapturingBackend implements Backend {
         }
     }
 
+    /** The products of one stage: its weights in call order and the Hessian of their shared input. */
+    static final class Stage {
+        final List<Weight> weights = new ArrayList<>();
+        GptqHessian hessian;
+    }
+
     private final Backend d;
     private final String layerPrefix;
+    /** The stage to capture, or -1 for every stage of the layer. */
     private final int targetStage;
-    /** Weights of the target stage in call order, recorded during the first forward pass. */
-    final List<Weight> stageWeights = new ArrayList<>();
-    /** Whether the layer has a product after the target stage. */
+    /** The captured stages (one, or all of the layer's), recorded during the first forward pass. */
+    final List<Stage> stages = new ArrayList<>();
+    /** Whether the layer has a product after the captured stage(s). */
     boolean moreStages;
-    GptqHessian hessian;
 
     private int stage = -1;
     private Buffer lastInput;
@@ -47,13 +53,13 @@ final class CapturingBackend implements Backend {
         this.targetStage = targetStage;
     }
 
-    /** Resets the per-pass state before the next forward pass (the stage list is kept from the first). */
+    /** Resets the per-pass state before the next forward pass. */
     void startPass() {
         stage = -1;
         lastInput = null;
     }
 
-    /** Called after the first pass: later passes check their stage against the recorded one. */
+    /** Called after the first pass: the stages and their weights are known from then on. */
     void stopRecording() {
         recording = false;
     }
@@ -66,27 +72,32 @@ final class CapturingBackend implements Backend {
             stage++;
             lastInput = x;
         }
-        if (stage > targetStage || (!inLayer && stage >= 0)) {
+        if ((!inLayer && stage >= 0) || (targetStage >= 0 && stage > targetStage)) {
             moreStages = inLayer;
-            throw new StopPass();
+            throw new StopPass();                             // past what is being captured
         }
-        if (inLayer && stage == targetStage) {
+        if (inLayer && (targetStage < 0 || stage == targetStage)) {
+            int index = targetStage < 0 ? stage : 0;
             if (recording) {
-                stageWeights.add(w);
+                if (stageStarts) {
+                    stages.add(new Stage());
+                }
+                stages.get(index).weights.add(w);
             }
+            Stage st = stages.get(index);
             if (stageStarts) {                                // the stage's weights share this input: take it once
-                if (hessian == null) {
-                    hessian = new GptqHessian(w.cols());
+                if (st.hessian == null) {
+                    st.hessian = new GptqHessian(w.cols());
                 }
                 int len = n * w.cols();
                 if (rows.length < len) {
                     rows = new float[len];
                 }
                 d.read(x, 0, rows, 0, len);
-                hessian.add(rows, n);
-            } else if (hessian.cols() != w.cols()) {
+                st.hessian.add(rows, n);
+            } else if (st.hessian.cols() != w.cols()) {
                 throw new IllegalStateException(w.name() + " has " + w.cols() + " inputs, the stage's first weight "
-                        + hessian.cols());
+                        + st.hessian.cols());
             }
         }
         d.matmul(w, x, n, out);

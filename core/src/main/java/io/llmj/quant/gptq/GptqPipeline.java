@@ -22,17 +22,17 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * GPTQ over a whole model, layer by layer and, inside a layer, stage by stage ("true sequential"):
- * q/k/v (one shared input), then o, then gate/up, then down. For each stage the calibration
- * sequences run through the model's own forward pass with every weight quantized so far replaced by
- * its dequantized values, so a stage sees the activations of the already-quantized layers; a
- * {@link CapturingBackend} accumulates the stage's input Hessian and ends each pass right after the
- * stage. The stage's matrices are then quantized with {@link GptqQuantizer#gptq} (and, for
+ * GPTQ over a whole model, layer by layer and, optionally, inside a layer stage by stage ("true
+ * sequential"): q/k/v (one shared input), then o, then gate/up, then down. For each layer (or stage)
+ * the calibration sequences run through the model's own forward pass with every weight quantized so
+ * far replaced by its dequantized values, so it sees the activations of the already-quantized
+ * layers; a {@link CapturingBackend} accumulates the input Hessian of each stage and ends each pass
+ * right after what it captures. The stage's matrices are then quantized with {@link GptqQuantizer#gptq} (and, for
  * comparison, {@link GptqQuantizer#rtn}).
  *
  * <p>Cost: a pass stops after its stage, but starts from the embeddings, so the work grows with
- * the square of the layer count (about {@code 2 L} full forward passes over the calibration set for
- * {@code L} layers). Fine for the small models this runs on today; a forward pass that can resume
+ * the square of the layer count (about {@code L / 2} full forward passes over the calibration set for
+ * {@code L} layers, four times that when true sequential). Fine for the small models this runs on today; a forward pass that can resume
  * from stored layer inputs would make it linear.
  */
 public final class GptqPipeline {
@@ -78,9 +78,11 @@ public final class GptqPipeline {
      *
      * @param backend runs the calibration passes (the Java reference or a native CPU backend)
      * @param samples calibration token sequences, each at most the model's context
+     * @param trueSequential a pass per stage, so o sees the quantized q/k/v, down the quantized gate/up
+     *                       (AutoGPTQ's default); otherwise one pass per layer captures all its stages
      */
     public static Outcome run(ModelConfig config, TensorSource source, Backend backend, List<int[]> samples,
-                              GptqQuantizer.Params params, MatrixFilter filter, Progress progress) {
+                              GptqQuantizer.Params params, boolean trueSequential, MatrixFilter filter, Progress progress) {
         if (samples.isEmpty()) {
             throw new IllegalArgumentException("no calibration samples");
         }
@@ -94,13 +96,15 @@ public final class GptqPipeline {
         for (int l = 0; l < layers; l++) {
             boolean more = true;
             for (int stage = 0; more; stage++) {
-                CapturingBackend cap = new CapturingBackend(backend, l, stage);
+                // true sequential: one pass per stage; otherwise one pass captures the whole layer
+                CapturingBackend cap = new CapturingBackend(backend, l, trueSequential ? stage : -1);
                 Forward forward = Forwards.create(config, overlay(source, done), cap);
                 try (ForwardState state = forward.newState(maxLen, maxLen, 1, GgmlType.F32)) {
                     float[] logits = new float[config.vocabSize()];
                     for (int i = 0; i < samples.size(); i++) {
                         if (progress != null) {
-                            progress.update(l, layers, "stage " + (stage + 1) + ": calibration input " + (i + 1) + "/" + samples.size());
+                            progress.update(l, layers, (trueSequential ? "stage " + (stage + 1) + ": " : "")
+                                    + "calibration input " + (i + 1) + "/" + samples.size());
                         }
                         cap.startPass();
                         try {
@@ -111,34 +115,59 @@ public final class GptqPipeline {
                         cap.stopRecording();
                     }
                 }
-                if (cap.hessian == null) {
+                if (cap.stages.isEmpty()) {
                     throw new IllegalStateException("layer " + l + " has no matrix product at stage " + stage);
                 }
-                more = cap.moreStages;
-                double[] h = cap.hessian.matrix();
-                for (Weight w : cap.stageWeights) {
-                    if (progress != null) {
-                        progress.update(l, layers, "stage " + (stage + 1) + ": quantizing " + w.name());
+                more = trueSequential && cap.moreStages;
+                for (CapturingBackend.Stage st : cap.stages) {
+                    double[] h = st.hessian.matrix();
+                    for (Weight w : st.weights) {
+                        if (progress != null) {
+                            progress.update(l, layers, "quantizing " + w.name());
+                        }
+                        TensorRef t = source.find(w.name());
+                        String why = t == null || t.shape().length != 2 ? "not a tensor of its own in the checkpoint (fused)"
+                                : filter == null ? null : filter.skipReason(w.name(), w.rows(), w.cols());
+                        if (why != null) {
+                            skipped.add(new Skipped(w.name(), w.rows(), w.cols(), why));
+                            continue;
+                        }
+                        float[] weights = toFloat(t, w.rows(), w.cols());
+                        GptqQuantizer.Result g = GptqQuantizer.gptq(weights, w.rows(), w.cols(), h, params);
+                        GptqQuantizer.Result r = GptqQuantizer.rtn(weights, w.rows(), w.cols(), params);
+                        quantized.add(new Quantized(w.name(), w.rows(), w.cols(), g, r,
+                                GptqQuantizer.outputError(weights, g.dequantized(), w.rows(), w.cols(), h),
+                                GptqQuantizer.outputError(weights, r.dequantized(), w.rows(), w.cols(), h)));
+                        done.put(w.name(), g.dequantized());
                     }
-                    TensorRef t = source.find(w.name());
-                    String why = t == null || t.shape().length != 2 ? "not a tensor of its own in the checkpoint (fused)"
-                            : filter == null ? null : filter.skipReason(w.name(), w.rows(), w.cols());
-                    if (why != null) {
-                        skipped.add(new Skipped(w.name(), w.rows(), w.cols(), why));
-                        continue;
-                    }
-                    float[] weights = toFloat(t, w.rows(), w.cols());
-                    GptqQuantizer.Result g = GptqQuantizer.gptq(weights, w.rows(), w.cols(), h, params);
-                    GptqQuantizer.Result r = GptqQuantizer.rtn(weights, w.rows(), w.cols(), params);
-                    quantized.add(new Quantized(w.name(), w.rows(), w.cols(), g, r,
-                            GptqQuantizer.outputError(weights, g.dequantized(), w.rows(), w.cols(), h),
-                            GptqQuantizer.outputError(weights, r.dequantized(), w.rows(), w.cols(), h)));
-                    done.put(w.name(), g.dequantized());
                 }
             }
         }
         return new Outcome(Collections.unmodifiableList(quantized), Collections.unmodifiableList(skipped), tokens,
                 (System.nanoTime() - t0) / 1e9);
+    }
+
+    /**
+     * Calibration sequences from a tokenized text: up to {@code count} consecutive, non-overlapping
+     * windows of {@code length} tokens, each starting with {@code bos} (unless it is negative), as
+     * llama.cpp's imatrix cuts its input. Fewer when the text runs out.
+     */
+    public static List<int[]> windows(int[] tokens, int bos, int count, int length) {
+        if (count <= 0 || length < 2) {
+            throw new IllegalArgumentException(count + " windows of " + length + " tokens");
+        }
+        List<int[]> out = new ArrayList<>();
+        for (int start = 0; out.size() < count && start + length <= tokens.length; start += length) {
+            int[] w = java.util.Arrays.copyOfRange(tokens, start, start + length);
+            if (bos >= 0) {
+                w[0] = bos;
+            }
+            out.add(w);
+        }
+        if (out.isEmpty()) {
+            throw new IllegalArgumentException("the calibration text has " + tokens.length + " tokens, fewer than one window of " + length);
+        }
+        return out;
     }
 
     /** A matrix of any type with a Java reference, as floats ({@code rows x cols}, row-major). */
