@@ -136,7 +136,7 @@ public final class GptqWriter {
             config.put("head_dim", c.headDim());
         }
         config.put("hidden_act", "silu");
-        config.put("rms_norm_eps", (double) c.normEps());
+        config.put("rms_norm_eps", Double.parseDouble(Float.toString(c.normEps())));
         config.put("rope_theta", f.number(p0 + "rope.freq_base").orElse(10000.0));
         if (f.tensor("rope_freqs.weight") != null) {
             throw new QuantizationException(f.path() + ": rope_freqs.weight (llama3 RoPE scaling) is not converted yet");
@@ -198,7 +198,8 @@ public final class GptqWriter {
             Map<String, Object> dynamic = new LinkedHashMap<>();
             for (GptqPipeline.Skipped s : outcome.skipped()) {
                 String hf = hfOf.getOrDefault(s.name(), s.name());
-                dynamic.put("-:" + Pattern.quote(hf.substring(0, hf.length() - ".weight".length())), Map.of());
+                // a Python regular expression (GPTQModel matches with re): escape the dots
+                dynamic.put("-:" + hf.substring(0, hf.length() - ".weight".length()).replace(".", "\\."), Map.of());
             }
             qc.put("dynamic", dynamic);
         }
