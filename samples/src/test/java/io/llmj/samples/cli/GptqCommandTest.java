@@ -55,8 +55,8 @@ class GptqCommandTest {
         String calib = TestData.require("text/calib.txt").toString();
         String eval = TestData.require("text/eval.txt").toString();
         Path out = tmp.resolve("stories260K-gptq");
-        String[] r = run("gptq", "-m", model, "-c", calib, "--bits", "4", "--group-size", "32", "--samples", "64",
-                "--seq-len", "128", "-o", out.toString(), "--eval", eval, "--eval-ctx", "128", "--eval-chunks", "200", "-q");
+        String[] r = run("gptq", "-m", model, "-c", calib, "--bits", "4", "--group-size", "32", "--samples", "32",
+                "--seq-len", "128", "-o", out.toString(), "--eval", eval, "--eval-ctx", "128", "--eval-chunks", "100", "-q");
         System.out.println(r[0] + r[1]);
         Map<String, Double> ppl = perplexities(r[0]);
         assertTrue(ppl.get("gptq") < ppl.get("round-to-nearest"), r[0]);
@@ -78,11 +78,5 @@ class GptqCommandTest {
         }
         Tokenizer t = Tokenizers.load(out.resolve("tokenizer.gguf"));
         assertArrayEquals(new int[] {1, 403, 407, 261, 378}, t.encode("Once upon a time", true, false));
-
-        // act-order, reported
-        String[] a = run("gptq", "-m", model, "-c", calib, "--bits", "4", "--group-size", "32", "--act-order", "--samples", "64",
-                "--seq-len", "128", "-o", tmp.resolve("act").toString(), "--eval", eval, "--eval-ctx", "128", "--eval-chunks", "200", "-q");
-        System.out.println("act-order: " + a[0]);
-        assertTrue(perplexities(a[0]).get("gptq") < ppl.get("round-to-nearest"), a[0]);
     }
 }
