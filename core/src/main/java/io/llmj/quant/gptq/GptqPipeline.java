@@ -27,13 +27,13 @@ import java.util.Set;
  * the calibration sequences run through the model's own forward pass with every weight quantized so
  * far replaced by its dequantized values, so it sees the activations of the already-quantized
  * layers; a {@link CapturingBackend} accumulates the input Hessian of each stage and ends each pass
- * right after what it captures. The stage's matrices are then quantized with {@link GptqQuantizer#gptq} (and, for
- * comparison, {@link GptqQuantizer#rtn}).
+ * right after what it captures. The stage's matrices are then quantized with
+ * {@link GptqQuantizer#gptq} (and, for comparison, {@link GptqQuantizer#rtn}).
  *
- * <p>Cost: a pass stops after its stage, but starts from the embeddings, so the work grows with
- * the square of the layer count (about {@code L / 2} full forward passes over the calibration set for
- * {@code L} layers, four times that when true sequential). Fine for the small models this runs on today; a forward pass that can resume
- * from stored layer inputs would make it linear.
+ * <p>Cost: a pass stops after its stage but starts from the embeddings, so the work grows with the
+ * square of the layer count (about {@code L / 2} full forward passes over the calibration set for
+ * {@code L} layers, four times that when true sequential). Fine for the small models this runs on
+ * today; resuming each pass from the stored inputs of the layer would make it linear.
  */
 public final class GptqPipeline {
     private GptqPipeline() {}
