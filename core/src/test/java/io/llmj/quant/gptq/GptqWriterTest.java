@@ -128,6 +128,48 @@ class GptqWriterTest {
         assertTrue(Files.isRegularFile(out.resolve("generation_config.json")));
     }
 
+    /**
+     * From a GGUF (stories260K): with nothing quantized, the folder holds the model in Hugging Face
+     * layout (names, un-permuted Q/K rows, config.json), and llmj's Hugging Face loader computes the
+     * GGUF model's logits from it. Checks the name mapping, the un-permutation and the config.
+     */
+    @Test
+    void ggufSourceBecomesAHuggingFaceFolder(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("stories");
+        int[] ids = {1, 403, 407, 261, 378, 432, 383, 286, 261, 376};
+        float[] expected = new float[ids.length * 512];
+        GptqQuantizer.Params p = GptqQuantizer.Params.of(4, 32, false, false);
+        try (io.llmj.format.gguf.GgufFile g = io.llmj.format.gguf.GgufFile.open(TestData.require("models/stories260K.gguf"));
+             JavaBackend b = new JavaBackend()) {
+            io.llmj.arch.GgufModelSource src = new io.llmj.arch.GgufModelSource(g);
+            GptqPipeline.Outcome o = GptqPipeline.run(src.config(), src, b, List.of(ids), p, false,
+                    (n, r, c) -> "kept for this test", null);
+            assertTrue(o.matrices().isEmpty());
+            assertEquals(35, o.skipped().size());
+            GptqWriter.writeFromGguf(out, src, o, p, false);
+            var f = io.llmj.arch.Forwards.create(src.config(), src, b);
+            try (var s = f.newState(ids.length, ids.length, ids.length, io.llmj.quant.GgmlType.F32)) {
+                f.forward(s, ids, 0, true, expected);
+            }
+        }
+        float[] actual = new float[expected.length];
+        try (Arena arena = Arena.ofConfined(); SafetensorsCheckpoint ck = SafetensorsCheckpoint.open(out, arena);
+             JavaBackend b = new JavaBackend()) {
+            HfModelSource hf = new HfModelSource(out, HfConfig.read(out.resolve("config.json")), ck);
+            var f = io.llmj.arch.Forwards.create(hf.config(), hf, b);
+            try (var s = f.newState(ids.length, ids.length, ids.length, io.llmj.quant.GgmlType.F32)) {
+                f.forward(s, ids, 0, true, actual);
+            }
+        }
+        double max = 0;
+        for (int i = 0; i < expected.length; i++) {
+            max = Math.max(max, Math.abs(expected[i] - actual[i]));
+        }
+        assertTrue(max < 1e-4, "logits differ by " + max);
+        assertArrayEquals(new int[] {1, 403, 407, 261, 378},
+                io.llmj.tokenizer.Tokenizers.load(out.resolve("tokenizer.gguf")).encode("Once upon a time", true, false));
+    }
+
     /** The gptq format's dequantization, written out independently of the writer. */
     static float[] decode(SafetensorsCheckpoint ck, String prefix, int out, int in, int bits) {
         var I32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
