@@ -42,6 +42,11 @@ public final class SafetensorsWriter {
         return this;
     }
 
+    /** Adds a tensor whose little-endian bytes are {@code data} (copied when the file is written). */
+    public SafetensorsWriter add(String name, SafetensorsDtype dtype, long[] shape, java.lang.foreign.MemorySegment data) {
+        return add(name, dtype, shape, out -> writeFully(out, data.asByteBuffer()));
+    }
+
     /** Adds a tensor from a little-endian byte array. */
     public SafetensorsWriter add(String name, SafetensorsDtype dtype, long[] shape, byte[] bytes) {
         return add(name, dtype, shape, out -> writeFully(out, ByteBuffer.wrap(bytes)));

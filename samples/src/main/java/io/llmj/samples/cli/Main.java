@@ -9,7 +9,7 @@ import picocli.CommandLine.Command;
 @Command(name = "llmj", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Run large language models from Java: GGUF and safetensors, CPU and CUDA.",
         subcommands = {GenerateCommand.class, ChatCommand.class, InfoCommand.class, TokenizeCommand.class, LogitsCommand.class,
-                PerplexityCommand.class, BenchCommand.class, QuantizeCommand.class, SynthCommand.class, CommandLine.HelpCommand.class})
+                PerplexityCommand.class, BenchCommand.class, QuantizeCommand.class, GptqCommand.class, SynthCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     @CommandLine.Spec
