@@ -22,8 +22,12 @@ public final class Tokenizers {
     public static Tokenizer load(Path path) {
         if (Files.isDirectory(path)) {
             Path tj = path.resolve("tokenizer.json");
+            Path tg = path.resolve("tokenizer.gguf");        // vocab-only GGUF (what `llmj gptq` writes for a GGUF source)
+            if (!Files.isRegularFile(tj) && Files.isRegularFile(tg)) {
+                return load(tg);
+            }
             if (!Files.isRegularFile(tj)) {
-                throw new ModelFormatException(path, null, "folder has no tokenizer.json");
+                throw new ModelFormatException(path, null, "folder has no tokenizer.json (nor tokenizer.gguf)");
             }
             return HfTokenizer.load(tj);
         }

@@ -78,5 +78,19 @@ class GptqCommandTest {
         }
         Tokenizer t = Tokenizers.load(out.resolve("tokenizer.gguf"));
         assertArrayEquals(new int[] {1, 403, 407, 261, 378}, t.encode("Once upon a time", true, false));
+
+        // the written folder loads as a GPTQ model: on the Java reference its perplexity is the one the tool
+        // measured on the dequantized weights; the native CPU kernels (activations rounded to Q8_0) stay close
+        Pattern p = Pattern.compile("perplexity: ([0-9.]+) over (\\d+) windows");
+        for (String backend : new String[] {"java", "cpu"}) {
+            String o = run("perplexity", "-m", out.toString(), "-f", eval, "--ctx", "128", "--chunks", "100",
+                    "--backend", backend)[0];
+            Matcher x = p.matcher(o);
+            assertTrue(x.find(), o);
+            double loaded = Double.parseDouble(x.group(1));
+            double tol = backend.equals("java") ? 1e-3 : 1e-2;
+            System.out.printf("GPTQ folder on %s: perplexity %.4f (tool: %.4f)%n", backend, loaded, ppl.get("gptq"));
+            assertEquals(ppl.get("gptq"), loaded, tol * ppl.get("gptq"), o);
+        }
     }
 }
