@@ -15,7 +15,10 @@
 // starts at a multiple of 64 bytes, block bytes are 16 or 32). U blocks per row are loaded before any is
 // used, so ROWS * U 16-byte loads (per 4-bit row) are in flight per lane. The activation blocks (int8
 // quants and their d / sum) are read through L1 and shared by the warp's rows. Up to 8 tokens share
-// one pass over the weights (each token's sum in the same order whatever the grouping).
+// one pass over the weights (each token's sum in the same order whatever the grouping). On sm_90 the
+// kernel is a programmatic dependent of the activation conversion: its first weight loads are issued
+// before it waits for that kernel (as matvec_q.cu does). Act-order and padded columns: the gather is
+// fused into the conversion (gptq_quantize_kernel), one kernel before the product.
 // kernel -> launcher -> C entry points (llmj_cuda_gptq_work_size, llmj_cuda_gptq_matmul,
 // llmj_cuda_gptq_dequantize_f16).
 #include "matvec_q.cuh"
@@ -29,22 +32,66 @@ constexpr int U = 2;             // blocks per row per lane in flight
 constexpr int MAX_TOKENS = 8;    // tokens per pass over the weights
 constexpr int THREADS = 256;     // element-wise kernels
 
-inline size_t al256(size_t v) { return (v + 255) & ~(size_t) 255; }
-
-// Work buffer: the permuted, padded activations (n x cols32 floats), then the Q8_0 activation blocks.
+// Work buffer: the Q8_0 activation blocks of the permuted rows padded to cols32 = whole blocks
+// (launch_quantize_q8_act's layout, matvec_q.cuh).
 inline int64_t padded_cols(int64_t cols) { return (cols + 31) / 32 * 32; }
-inline size_t xp_bytes(int64_t cols, int64_t n) { return al256((size_t) n * (size_t) padded_cols(cols) * 4); }
 
-// x'[t][c] = x[t][perm[c]] (or x[t][c]) for c < cols, 0 for the padding up to cols32.
-__global__ void __launch_bounds__(THREADS) gptq_permute_kernel(const float * __restrict__ x, const int32_t * __restrict__ perm,
-                                                              float * __restrict__ xp, int64_t cols, int64_t cols32, int64_t n) {
-    const int64_t total = n * cols32;
-    for (int64_t i = (int64_t) blockIdx.x * THREADS + threadIdx.x; i < total; i += (int64_t) gridDim.x * THREADS) {
-        const int64_t t = i / cols32, c = i - t * cols32;
-        float v = 0.0f;
-        if (c < cols) v = x[t * cols + (perm ? (int64_t) perm[c] : c)];
-        xp[i] = v;
+// Act-order or a padded last block: gathers x'[t][c] = x[t][perm[c]] (or x[t][c]) for c < cols, 0 for the
+// padding, and converts it to Q8_0 blocks in the same pass: quantize.cu's kernel (8 lanes per 32-value
+// block, 4 values each) with gathered loads, the same arithmetic, so the same integers and d as
+// launch_quantize_q8_act on the permuted rows (and the CPU). Layout: launch_quantize_q8_act's with cols32.
+__global__ void __launch_bounds__(THREADS) gptq_quantize_kernel(const float * __restrict__ x, const int32_t * __restrict__ perm,
+                                                               int8_t * __restrict__ q, q8_act_meta * __restrict__ meta,
+                                                               int64_t n_blocks, int nb, int64_t cols) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");   // the matmul may start its weight loads
+#endif
+    constexpr int LANES = 8;
+    const int64_t g = (int64_t) blockIdx.x * THREADS + threadIdx.x;
+    const int64_t blk = g / LANES;                  // token * nb + block
+    const int part = (int) (g % LANES);
+    const bool active = blk < n_blocks;
+    const int64_t t = active ? blk / nb : 0;
+    const int b = active ? (int) (blk % nb) : 0;
+    float v[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    if (active) {
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            const int64_t c = (int64_t) b * 32 + part * 4 + i;
+            if (c < cols) v[i] = x[t * cols + (perm ? (int64_t) perm[c] : c)];
+        }
     }
+    float amax = fmaxf(fmaxf(fabsf(v[0]), fabsf(v[1])), fmaxf(fabsf(v[2]), fabsf(v[3])));
+#pragma unroll
+    for (int o = LANES / 2; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+    const float d = __fdiv_rn(amax, 127.0f);
+    const float id = amax != 0.0f ? __fdiv_rn(127.0f, amax) : 0.0f;
+    int packed = 0, sum = 0;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        const int qi = __float2int_rn(__fmul_rn(v[i], id));
+        sum += qi;
+        packed |= (qi & 0xFF) << (8 * i);
+    }
+#pragma unroll
+    for (int o = LANES / 2; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    if (!active) return;
+    *reinterpret_cast<int *>(q + t * ((int64_t) nb * 32) + (int64_t) b * 32 + part * 4) = packed;
+    if (part == 0) {
+        q8_act_meta m;
+        m.d = __half2float(__float2half_rn(d));
+        m.s = __half2float(__float2half_rn(__fmul_rn(d, (float) sum)));
+        m.sum = sum;
+        m.pad = 0;
+        meta[blk] = m;
+    }
+}
+
+// Waits for the grid this one depends on (the quantizer) to finish; a no-op without programmatic launch.
+static __device__ __forceinline__ void wait_prior_grid() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
 }
 
 // a (4 bytes, unsigned) . b (4 bytes, signed) + c
@@ -101,6 +148,7 @@ gptq_matmul_kernel(const uint8_t * __restrict__ qs, const unsigned short * __res
 #pragma unroll
         for (int r = 0; r < ROWS; r++) acc[t][r] = 0.0f;
     }
+    bool waited = false;
     for (int b0 = lane; b0 < nb; b0 += U * WARP) {
         wq<BITS> w[ROWS][U];
         float sc[ROWS][U];
@@ -118,6 +166,10 @@ gptq_matmul_kernel(const uint8_t * __restrict__ qs, const unsigned short * __res
                     z[r][u] = (int) __ldcs(zeros + (size_t) rr[r] * nb + b) + 1;
                 }
             }
+        }
+        if (!waited) {          // the first weights are in flight: now wait for the activations
+            wait_prior_grid();
+            waited = true;
         }
 #pragma unroll
         for (int u = 0; u < U; u++) {
@@ -147,18 +199,45 @@ gptq_matmul_kernel(const uint8_t * __restrict__ qs, const unsigned short * __res
     }
 }
 
+// Programmatic dependent launch (weight loads start while the quantizer finishes) on compute capability 9.0+.
+bool device_has_pdl() {
+    static int cached[64];                             // 0 unknown, 1 no, 2 yes
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) return false;
+    if (cached[dev] == 0) {
+        int major = 0;
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
+        cached[dev] = major >= 9 ? 2 : 1;
+    }
+    return cached[dev] == 2;
+}
+
+template <int BITS, int NT>
+void launch_nt(const uint8_t * qs, const unsigned short * sc, const uint8_t * zs, const int8_t * aq, const q8_act_meta * am,
+               float * y, int64_t rows, int nb, int64_t t0, cudaStream_t stream) {
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3((unsigned) ((rows + WARPS * ROWS - 1) / (WARPS * ROWS)));
+    cfg.blockDim = dim3(WARPS * WARP);
+    cfg.stream = stream;
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = attr;
+    cfg.numAttrs = device_has_pdl() ? 1 : 0;
+    cudaLaunchKernelEx(&cfg, gptq_matmul_kernel<BITS, NT>, qs, sc, zs, aq, am, y, rows, nb, t0);
+}
+
 template <int BITS>
 void launch_gptq_bits(const llmj_gptq_matrix & m, const void * act, int64_t cols32, float * y, int64_t n,
                       cudaStream_t stream) {
     const int nb = (int) (cols32 / 32);
     const int8_t * aq = static_cast<const int8_t *>(act);
     const q8_act_meta * am = reinterpret_cast<const q8_act_meta *>(static_cast<const char *>(act) + q8_act_meta_offset(cols32, n));
-    const unsigned grid = (unsigned) ((m.rows + WARPS * ROWS - 1) / (WARPS * ROWS));
     const uint8_t * qs = static_cast<const uint8_t *>(m.qs);
     const unsigned short * sc = reinterpret_cast<const unsigned short *>(m.scales);
     for (int64_t t0 = 0; t0 < n; t0 += MAX_TOKENS) {
         const int64_t k = n - t0 < MAX_TOKENS ? n - t0 : MAX_TOKENS;
-#define GPTQ_CASE(K) case K: gptq_matmul_kernel<BITS, K><<<grid, WARPS * WARP, 0, stream>>>(qs, sc, m.zeros, aq, am, y, m.rows, nb, t0); break;
+#define GPTQ_CASE(K) case K: launch_nt<BITS, K>(qs, sc, m.zeros, aq, am, y, m.rows, nb, t0, stream); break;
         switch ((int) k) {
             GPTQ_CASE(1) GPTQ_CASE(2) GPTQ_CASE(3) GPTQ_CASE(4) GPTQ_CASE(5) GPTQ_CASE(6) GPTQ_CASE(7) GPTQ_CASE(8)
         }
@@ -221,7 +300,7 @@ unsigned grid_for(int64_t items) {
 
 extern "C" size_t llmj_cuda_gptq_work_size(int64_t cols, int64_t n) {
     if (cols <= 0 || n <= 0) return 0;
-    return xp_bytes(cols, n) + q8_act_bytes(padded_cols(cols), n);
+    return q8_act_bytes(padded_cols(cols), n);
 }
 
 extern "C" int llmj_cuda_gptq_matmul(const llmj_gptq_matrix * m, const float * x, float * y, int64_t n, void * work,
@@ -236,13 +315,14 @@ extern "C" int llmj_cuda_gptq_matmul(const llmj_gptq_matrix * m, const float * x
     CHECK_STREAM_ARGS(reinterpret_cast<uintptr_t>(work) % 16 == 0, "work buffer %p is not 16-byte aligned", work);
     cudaStream_t s = static_cast<cudaStream_t>(stream);
     const int64_t cols32 = padded_cols(m->cols);
-    char * act = static_cast<char *>(work) + xp_bytes(m->cols, n);
+    char * act = static_cast<char *>(work);
     if (!m->perm && cols32 == m->cols) {
         launch_quantize_q8_act(x, m->cols, n, cols32, act, s);          // already in order and whole blocks
     } else {
-        float * xp = static_cast<float *>(work);
-        gptq_permute_kernel<<<grid_for(n * cols32), THREADS, 0, s>>>(x, m->perm, xp, m->cols, cols32, n);
-        launch_quantize_q8_act(xp, cols32, n, cols32, act, s);
+        const int64_t n_blocks = n * (cols32 / 32);
+        gptq_quantize_kernel<<<(unsigned) ((n_blocks * 8 + THREADS - 1) / THREADS), THREADS, 0, s>>>(
+            x, m->perm, reinterpret_cast<int8_t *>(act),
+            reinterpret_cast<q8_act_meta *>(act + q8_act_meta_offset(cols32, n)), n_blocks, (int) (cols32 / 32), m->cols);
     }
     if (m->bits == 4) {
         launch_gptq_bits<4>(*m, act, cols32, y, n, s);
