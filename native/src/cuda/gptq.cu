@@ -19,6 +19,12 @@
 // kernel is a programmatic dependent of the activation conversion: its first weight loads are issued
 // before it waits for that kernel (as matvec_q.cu does). Act-order and padded columns: the gather is
 // fused into the conversion (gptq_quantize_kernel), one kernel before the product.
+//
+// Measured (native/tests/cuda/test_cuda_gptq.c --bench, H100 80GB HBM3, same run's D2D cudaMemcpy 2991 GB/s
+// read + write; one llmj_cuda_gptq_matmul call including the activation conversion; GB/s of weight bytes,
+// quants + scales + zeros): 4-bit 4096x11008 1918, 11008x4096 1890, 11008x4096 act-order 1878; 8-bit
+// 2362 / 2421 / 2330. Eight tokens in one pass: 4-bit 29.1 us (2.0x one token), 8-bit 38.9 us (1.9x).
+// Accuracy against llmj_gptq_matmul over the harness's 192 cases: max |gpu - cpu| / sum |w * a| 2.8e-8.
 // kernel -> launcher -> C entry points (llmj_cuda_gptq_work_size, llmj_cuda_gptq_matmul,
 // llmj_cuda_gptq_dequantize_f16).
 #include "matvec_q.cuh"
