@@ -310,6 +310,21 @@ LLMJ_API size_t llmj_cuda_matmul_work_size(int type, int64_t cols, int64_t n);
 LLMJ_API int llmj_cuda_matmul(int type, const void * w, size_t row_bytes, const float * x, float * y, int64_t rows,
                               int64_t cols, int64_t n, void * work, size_t work_bytes, void * stream);
 
+/* ---- CUDA GPTQ products (src/cuda/gptq.cu) -------------------------------------------------
+ * `m` is a host struct whose pointers (perm, scales, zeros, qs) are device memory (qs 16-byte
+ * aligned, as in a device copy of a GptqMatrix segment); bits 4 or 8. */
+/* Scratch llmj_cuda_gptq_matmul needs for n tokens of cols (bytes; 0 if either is <= 0). */
+LLMJ_API size_t llmj_cuda_gptq_work_size(int64_t cols, int64_t n);
+/* y[t] = W x[t] for n dense token rows (x: n x cols floats, y: n x rows floats, device memory): each
+ * activation permuted, converted to Q8_0 blocks as llmj_gptq_matmul does, exact integer block dots
+ * scaled in float32: equals llmj_gptq_matmul up to the order of the float additions. Weight rows are
+ * read once per group of up to 8 tokens. work: >= llmj_cuda_gptq_work_size bytes, 16-byte aligned. */
+LLMJ_API int llmj_cuda_gptq_matmul(const llmj_gptq_matrix * m, const float * x, float * y, int64_t n, void * work,
+                                   size_t work_bytes, void * stream);
+/* W as a dense row-major F16 matrix `out` (rows * cols halves, device memory, original column order:
+ * out[r][perm[j]] = fp16(scale * (q - z))): the input of the cuBLAS prefill GEMM. */
+LLMJ_API int llmj_cuda_gptq_dequantize_f16(const llmj_gptq_matrix * m, void * out, void * stream);
+
 /* ---- CUDA prefill GEMM inputs (the product itself is cuBLAS, called from Java) ------------------- */
 /* Dequantizes rows x cols weights of `type` (row r at (const char *) w + r * row_bytes) into a dense
  * row-major F16 matrix `out` (rows * cols halves, device memory) on `stream` (prefill GEMM input).

@@ -16,8 +16,10 @@ import io.llmj.ffm.generated.cublas.Cublas;
 import io.llmj.ffm.generated.cuda.CudaRuntime;
 import io.llmj.ffm.generated.llmj.Llmj;
 import io.llmj.ffm.generated.llmj.LlmjCuda;
+import io.llmj.ffm.generated.llmj.llmj_gptq_matrix;
 import io.llmj.quant.GgmlType;
 import io.llmj.quant.QuantFormats;
+import io.llmj.quant.gptq.GptqMatrix;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
@@ -38,8 +40,10 @@ import java.util.Set;
  * pinned staging buffers ({@link PinnedUploader}); ops that read a weight wait for the uploads first,
  * and {@link #finishLoading} waits and frees the staging memory. A device allocation that fails
  * throws {@link GpuOutOfMemoryException} saying what was asked for and what the device had free.
- * Weight types with kernels: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and IQ4_NL ({@link #supports});
- * a model with other types runs on another backend.
+ * Weight types with kernels: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and IQ4_NL, the K-quants, and
+ * GPTQ layers of 4 and 8 bits (matmul only: {@code llmj_cuda_gptq_matmul} on the uploaded {@link GptqMatrix}
+ * segment; prefill dequantizes them to F16 for the GEMM) ({@link #supports}); a model with other types runs on
+ * another backend.
  * Methods are synchronized: generators sharing one model take turns on the device.
  *
  * <p>Prefill: {@link #matmul} over {@value #GEMM_MIN_TOKENS} or more tokens is one cuBLAS GEMM
@@ -119,6 +123,9 @@ public final class CudaBackend implements Backend {
     private boolean syncUploads;      // pinned staging unavailable: plain cudaMemcpy
     private final Map<RopeConfig, DeviceBuffer> ropeTables = new HashMap<>();
     private final Set<GgmlType> noDequantize = EnumSet.noneOf(GgmlType.class);
+    /** llmj_gptq_matrix descriptors (host memory, device pointers into the weight's segment) of GPTQ weights. */
+    private final Map<DeviceWeight, MemorySegment> gptq = new HashMap<>();
+    private final Arena descriptors = Arena.ofShared();
     private DeviceBuffer scratch;     // matmul activations / embedding ids
     /** Scratch buffers replaced by bigger ones; kept until close() because captured graphs may point into them. */
     private final List<DeviceBuffer> retired = new ArrayList<>();
@@ -198,6 +205,9 @@ public final class CudaBackend implements Backend {
 
     @Override
     public boolean supports(Op op, GgmlType type) {
+        if (type.isGptq()) {        // GPTQ layers: matmul only (llmj_cuda_gptq_matmul), 4 and 8 bits
+            return op == Op.MATMUL && (type == GgmlType.GPTQ4 || type == GgmlType.GPTQ8);
+        }
         return TYPES.contains(type);
     }
 
@@ -322,6 +332,9 @@ public final class CudaBackend implements Backend {
 
     @Override
     public synchronized Weight weight(String name, GgmlType type, long[] shape, MemorySegment data) {
+        if (type.isGptq()) {
+            return gptqWeight(name, type, shape, data);
+        }
         long cols = shape[0];
         long rows = shape.length == 2 ? shape[1] : 1;
         if (shape.length > 2 || cols <= 0 || rows <= 0 || cols > Integer.MAX_VALUE || rows > Integer.MAX_VALUE) {
@@ -346,6 +359,43 @@ public final class CudaBackend implements Backend {
         weights.add(buf);
         upload(buf, src.asSlice(0, bytes));
         return new DeviceWeight(name, t, (int) rows, (int) cols, rowBytes, buf);
+    }
+
+    /**
+     * A GPTQ layer: its repacked segment (header, perm, scales, zeros, quants; sections 64-byte aligned) uploaded
+     * as it is, and an llmj_gptq_matrix descriptor whose pointers are the device addresses of its sections.
+     */
+    private Weight gptqWeight(String name, GgmlType type, long[] shape, MemorySegment data) {
+        if (type != GgmlType.GPTQ4 && type != GgmlType.GPTQ8) {
+            throw new UnsupportedOperationException("cuda backend: no kernels for " + type + " weights (" + name + ")");
+        }
+        GptqMatrix m;
+        try {
+            m = GptqMatrix.of(data);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(name + ": " + e.getMessage(), e);
+        }
+        if (shape.length != 2 || m.cols() != shape[0] || m.rows() != shape[1] || m.type() != type) {
+            throw new IllegalArgumentException(name + ": " + m + " does not match type " + type + " shape "
+                    + java.util.Arrays.toString(shape));
+        }
+        long base = data.address();
+        long bytes = m.qs().address() + m.qs().byteSize() - base;
+        onDevice();
+        DeviceBuffer buf = new DeviceBuffer(bytes, bytes, GgmlType.I8, name, false);
+        weights.add(buf);
+        upload(buf, data.asSlice(0, bytes));
+        MemorySegment d = descriptors.allocate(llmj_gptq_matrix.layout());
+        llmj_gptq_matrix.bits(d, m.bits());
+        llmj_gptq_matrix.rows(d, m.rows());
+        llmj_gptq_matrix.cols(d, m.cols());
+        llmj_gptq_matrix.perm(d, m.perm() == null ? MemorySegment.NULL : buf.at(m.perm().address() - base));
+        llmj_gptq_matrix.scales(d, buf.at(m.scales().address() - base));
+        llmj_gptq_matrix.zeros(d, buf.at(m.zeros().address() - base));
+        llmj_gptq_matrix.qs(d, buf.at(m.qs().address() - base));
+        DeviceWeight w = new DeviceWeight(name, type, m.rows(), m.cols(), m.rowQBytes(), buf);
+        gptq.put(w, d);
+        return w;
     }
 
     /** Enqueues the copy through pinned staging, or copies synchronously where pinned memory is not to be had. */
@@ -455,6 +505,13 @@ public final class CudaBackend implements Backend {
         }
         GemmPath path = gemmPath(m, n);
         if (path != GemmPath.EXACT && gemm(m, dev(x), n, dev(out), path)) {
+            return;
+        }
+        MemorySegment gd = gptq.get(m);
+        if (gd != null) {
+            long work = LlmjCuda.llmj_cuda_gptq_work_size(m.cols(), n);
+            NativeStatus.check(LlmjCuda.llmj_cuda_gptq_matmul(gd, dev(x).ptr, dev(out).ptr, n, scratch(work).ptr, work, stream),
+                    "llmj_cuda_gptq_matmul(" + m.name() + ")");
             return;
         }
         long work = LlmjCuda.llmj_cuda_matmul_work_size(m.type().id(), m.cols(), n);
@@ -574,7 +631,10 @@ public final class CudaBackend implements Backend {
                 lda = (int) (m.rowBytes() / 2);
             } else {
                 DeviceBuffer wh = gemmWeights(2L * rows * cols);
-                if (m.type() == GgmlType.F32) {                            // Gemm.F16: F32 rows are dense
+                if (gptq.containsKey(m)) {                                 // GPTQ: dequantized in input order
+                    NativeStatus.check(LlmjCuda.llmj_cuda_gptq_dequantize_f16(gptq.get(m), wh.ptr, stream),
+                            "llmj_cuda_gptq_dequantize_f16(" + m.name() + ")");
+                } else if (m.type() == GgmlType.F32) {                     // Gemm.F16: F32 rows are dense
                     NativeStatus.check(LlmjCuda.llmj_cuda_convert_f32(a, wh.ptr, GgmlType.F16.id(), (long) rows * cols,
                             stream), "llmj_cuda_convert_f32(" + m.name() + ")");
                 } else {
@@ -831,6 +891,8 @@ public final class CudaBackend implements Backend {
         graphs.clear();
         weights.forEach(DeviceBuffer::close);
         weights.clear();
+        gptq.clear();
+        descriptors.close();
         retired.forEach(DeviceBuffer::close);
         retired.clear();
         ropeTables.values().forEach(DeviceBuffer::close);

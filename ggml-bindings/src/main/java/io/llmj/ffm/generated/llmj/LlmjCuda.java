@@ -888,6 +888,195 @@ public class LlmjCuda extends LlmjCuda$shared {
         }
     }
 
+    private static class llmj_cuda_gptq_work_size {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_cuda_gptq_work_size").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_cuda_gptq_work_size"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * size_t llmj_cuda_gptq_work_size(int64_t cols, int64_t n)
+     * }
+     */
+    public static FunctionDescriptor llmj_cuda_gptq_work_size$descriptor() {
+        return llmj_cuda_gptq_work_size.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * size_t llmj_cuda_gptq_work_size(int64_t cols, int64_t n)
+     * }
+     */
+    public static MethodHandle llmj_cuda_gptq_work_size$handle() {
+        return llmj_cuda_gptq_work_size.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * size_t llmj_cuda_gptq_work_size(int64_t cols, int64_t n)
+     * }
+     */
+    public static MemorySegment llmj_cuda_gptq_work_size$address() {
+        return llmj_cuda_gptq_work_size.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * size_t llmj_cuda_gptq_work_size(int64_t cols, int64_t n)
+     * }
+     */
+    public static long llmj_cuda_gptq_work_size(long cols, long n) {
+        var mh$ = llmj_cuda_gptq_work_size.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_cuda_gptq_work_size", cols, n);
+            }
+            return (long)mh$.invokeExact(cols, n);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_cuda_gptq_matmul {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_cuda_gptq_matmul").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_cuda_gptq_matmul"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_cuda_gptq_matmul(const llmj_gptq_matrix *m, const float *x, float *y, int64_t n, void *work, size_t work_bytes, void *stream)
+     * }
+     */
+    public static FunctionDescriptor llmj_cuda_gptq_matmul$descriptor() {
+        return llmj_cuda_gptq_matmul.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_cuda_gptq_matmul(const llmj_gptq_matrix *m, const float *x, float *y, int64_t n, void *work, size_t work_bytes, void *stream)
+     * }
+     */
+    public static MethodHandle llmj_cuda_gptq_matmul$handle() {
+        return llmj_cuda_gptq_matmul.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_cuda_gptq_matmul(const llmj_gptq_matrix *m, const float *x, float *y, int64_t n, void *work, size_t work_bytes, void *stream)
+     * }
+     */
+    public static MemorySegment llmj_cuda_gptq_matmul$address() {
+        return llmj_cuda_gptq_matmul.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_cuda_gptq_matmul(const llmj_gptq_matrix *m, const float *x, float *y, int64_t n, void *work, size_t work_bytes, void *stream)
+     * }
+     */
+    public static int llmj_cuda_gptq_matmul(MemorySegment m, MemorySegment x, MemorySegment y, long n, MemorySegment work, long work_bytes, MemorySegment stream) {
+        var mh$ = llmj_cuda_gptq_matmul.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_cuda_gptq_matmul", m, x, y, n, work, work_bytes, stream);
+            }
+            return (int)mh$.invokeExact(m, x, y, n, work, work_bytes, stream);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_cuda_gptq_dequantize_f16 {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_cuda_gptq_dequantize_f16").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_cuda_gptq_dequantize_f16"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_cuda_gptq_dequantize_f16(const llmj_gptq_matrix *m, void *out, void *stream)
+     * }
+     */
+    public static FunctionDescriptor llmj_cuda_gptq_dequantize_f16$descriptor() {
+        return llmj_cuda_gptq_dequantize_f16.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_cuda_gptq_dequantize_f16(const llmj_gptq_matrix *m, void *out, void *stream)
+     * }
+     */
+    public static MethodHandle llmj_cuda_gptq_dequantize_f16$handle() {
+        return llmj_cuda_gptq_dequantize_f16.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_cuda_gptq_dequantize_f16(const llmj_gptq_matrix *m, void *out, void *stream)
+     * }
+     */
+    public static MemorySegment llmj_cuda_gptq_dequantize_f16$address() {
+        return llmj_cuda_gptq_dequantize_f16.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_cuda_gptq_dequantize_f16(const llmj_gptq_matrix *m, void *out, void *stream)
+     * }
+     */
+    public static int llmj_cuda_gptq_dequantize_f16(MemorySegment m, MemorySegment out, MemorySegment stream) {
+        var mh$ = llmj_cuda_gptq_dequantize_f16.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_cuda_gptq_dequantize_f16", m, out, stream);
+            }
+            return (int)mh$.invokeExact(m, out, stream);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class llmj_cuda_dequantize_f16 {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             LlmjCuda.C_INT,
