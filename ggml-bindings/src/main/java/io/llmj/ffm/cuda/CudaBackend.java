@@ -177,7 +177,12 @@ public final class CudaBackend implements Backend {
         THREAD_DEVICE.get()[0] = this.device;
         try (Arena a = Arena.ofConfined()) {
             MemorySegment p = a.allocate(ValueLayout.ADDRESS);
-            Cuda.check(CudaRuntime.cudaStreamCreateWithFlags(p, 0), "cudaStreamCreateWithFlags");
+            int st = CudaRuntime.cudaStreamCreateWithFlags(p, 0);
+            if (st == CudaRuntime.cudaErrorMemoryAllocation()) {   // a full device fails here first
+                CudaRuntime.cudaGetLastError();
+                throw Cuda.outOfMemory("the backend's stream", 0);
+            }
+            Cuda.check(st, "cudaStreamCreateWithFlags");
             stream = p.get(ValueLayout.ADDRESS, 0);
         }
         if (gemmMinTokens < 1) {

@@ -1,5 +1,6 @@
 package io.llmj.ffm.cuda;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.llmj.arch.Forward;
@@ -50,10 +51,12 @@ class CudaGemmModelsTest {
     static final double F32_ABS = 1e-4;
     /**
      * Relative logits error allowed for quantized weights on the GEMM path (weights dequantized to F16,
-     * activations rounded to F16) against the Java reference, which follows ggml's definition
-     * (activations converted to Q8_0/Q8_1/Q8_K): most of the difference is the reference's 8-bit activations.
+     * activations rounded to F16) against the Java reference, which follows ggml's definition (activations
+     * converted to Q8_0/Q8_1/Q8_K, 8-bit: the larger rounding of the two). The H100 showed 0.0054
+     * (stories260K-Q8_0-f16ffn), 0.025 (synth Q8_0, Q4_0), 0.034 (Q4_K_M) and 0.036 (Q6_K), with the top
+     * token equal at every position; allowed: 1.7x the largest, and the top token must agree everywhere.
      */
-    static final double QUANT_REL = 2e-2;
+    static final double QUANT_REL = 6e-2;
 
     @BeforeAll
     static void requireGpu() {
@@ -128,6 +131,7 @@ class CudaGemmModelsTest {
                     System.out.printf("[gemm-models] %-12s %-4s %s%n", model, mode, st);
                     if (quant) {
                         assertTrue(st.rel() <= QUANT_REL, model + " " + mode + ": " + st + ", bound " + QUANT_REL);
+                        assertEquals(st.positions(), st.argmaxAgree(), model + " " + mode + ": " + st);
                     } else if (mode == Gemm.AUTO && !bf16) {
                         assertTrue(st.maxAbs() <= F32_ABS, model + " " + mode + ": " + st);
                     } else {
