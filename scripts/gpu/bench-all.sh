@@ -2,7 +2,9 @@
 # Runs on the GPU machine with .gpu/ carried (after run-tests.sh or full-tests.sh unpacked the bundle, or
 # unpacking it itself): `llmj synth` llama2-7b in each type given, `llmj bench --backend cuda` on each
 # (pp512, TTFT, tg128; for the first type also tg128 at depth 4096), the JMH GenerationBenchmark on the
-# first type when .gpu/jmhrt.tgz and the benchmarks jar are there, and an ncu look at one decode token.
+# first type when the benchmarks jar is there (the bundle's runtime then needs java.management: pack a bundle
+# built with -Dbundle.modules=java.base,java.logging,jdk.unsupported,java.management,jdk.management), and an
+# ncu look at the decode kernels (graphs off, so ncu sees each kernel).
 # Usage: bench-all.sh TYPE[,TYPE...]      Logs land in $OUT.
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -23,9 +25,8 @@ for t in ${1//,/ }; do
   if [ $first = 1 ]; then
     first=0
     "$llmj" bench -m "$m" --backend cuda -p 0 -n 128 -r 2 -d 4096 2>&1 | grep -E "tg|bandwidth" | tee -a "$out/bench-$t.txt"
-    if [ -f "$here/jmhrt.tgz" ] && [ -f "$here/llmj-benchmarks.jar" ]; then
-      tar xzf "$here/jmhrt.tgz" -C $work
-      timeout 150 $work/jmhrt/bin/java -jar "$here/llmj-benchmarks.jar" Generation -p model="$m" -p backend=cuda \
+    if [ -f "$here/llmj-benchmarks.jar" ]; then
+      timeout 150 $bundle/runtime/bin/java -jar "$here/llmj-benchmarks.jar" Generation -p model="$m" -p backend=cuda \
         -wi 1 -w 3 -i 3 -r 3 -f 1 -jvmArgsAppend "-Dllmj.library.path=$bundle/native" > "$out/jmh-$t.txt" 2>&1
       tail -3 "$out/jmh-$t.txt"
     fi
