@@ -80,7 +80,7 @@ public class GenerationBenchmark {
         prefillGen = m.generator(GenerationOptions.builder().maxTokens(1).batchSize(promptTokens)
                 .contextLength(promptTokens + 1).cacheType(GenerationOptions.CacheType.F16).build());
         prompt = new SplittableRandom(42).ints(promptTokens, 0, m.vocabSize()).toArray();
-        start = new int[] {m.tokenizer().bos()};
+        start = new int[] {m.tokenizer().bos() >= 0 ? m.tokenizer().bos() : id};   // a model without BOS: any token
     }
 
     @TearDown(Level.Trial)

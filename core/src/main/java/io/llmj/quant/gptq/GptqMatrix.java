@@ -8,6 +8,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.util.Arrays;
+import java.util.stream.IntStream;
 
 /**
  * A GPTQ linear layer as llmj keeps it: the checkpoint's {@code qweight / qzeros / scales / g_idx}
@@ -355,20 +356,26 @@ public final class GptqMatrix {
         }
         int qb = blockQBytes(bits);
         long rowQ = (long) blocks * qb;
-        byte[] row = new byte[(int) rowQ];
         int[] inv = new int[k];   // checkpoint column -> sorted position
         for (int j = 0; j < k; j++) {
             inv[order[j]] = j;
         }
-        int[] q = new int[k];
-        for (int r = 0; r < n; r++) {
+        // rows in parallel where both segments may be touched from other threads (a model's shared arena):
+        // qweight is read with a stride of n words, so one core repacks a 7B model's layers slowly
+        Thread probe = new Thread(() -> {});
+        IntStream rows = IntStream.range(0, n);
+        if (qweight.isAccessibleBy(probe) && out.isAccessibleBy(probe) && (long) n * k >= 1 << 20) {
+            rows = rows.parallel();
+        }
+        rows.forEach(r -> {
+            int[] q = new int[k];
+            byte[] row = new byte[(int) rowQ];
             for (int w = 0; w < k / p; w++) {
                 int word = qweight.getAtIndex(I32, (long) w * n + r);
                 for (int j = 0; j < p; j++) {
                     q[inv[w * p + j]] = (word >>> (j * bits)) & mask;
                 }
             }
-            Arrays.fill(row, (byte) 0);
             for (int j = 0; j < k; j++) {
                 int b = j / BLOCK;
                 int i = j % BLOCK;
@@ -380,7 +387,7 @@ public final class GptqMatrix {
                 }
             }
             MemorySegment.copy(row, 0, out, ValueLayout.JAVA_BYTE, off[3] + r * rowQ, row.length);
-        }
+        });
         return new GptqMatrix(out);
     }
 

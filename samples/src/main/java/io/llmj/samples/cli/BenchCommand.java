@@ -95,7 +95,8 @@ final class BenchCommand implements Callable<Integer> {
                 GenerationOptions o = GenerationOptions.builder().maxTokens(nGen + 1).sampler(constant)
                         .contextLength(depth + nGen + 2).batchSize(Math.max(1, Math.min(depth, 512))).cacheType(cacheType)
                         .build();
-                int[] start = depth > 0 ? rnd.ints(depth, 0, model.vocabSize()).toArray() : new int[] {model.tokenizer().bos()};
+                int bos = model.tokenizer().bos() >= 0 ? model.tokenizer().bos() : fixed;   // a model without BOS: any token
+                int[] start = depth > 0 ? rnd.ints(depth, 0, model.vocabSize()).toArray() : new int[] {bos};
                 double[] tps = new double[reps];
                 try (Generator g = model.generator(o)) {
                     g.stream(start).limit(4).count();   // warm-up
