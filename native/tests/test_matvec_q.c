@@ -226,10 +226,6 @@ static void fill_weights(const tinfo * t, uint8_t * w, size_t row_bytes, int64_t
 static int failures = 0, checks = 0;
 static const float SENT = -12345.678f;
 
-static int act_bytes(const tinfo * t, int64_t cols) {
-    return (int) llmj_matvec_work_size(t->type, cols);
-}
-
 /* one matvec case at the current ISA against the double reference */
 static void check_case(const tinfo * t, int isa, int64_t rows, int64_t cols) {
     checks++;
@@ -280,6 +276,10 @@ out:
 }
 
 /* pools of 2 and 3, and matmul with padded strides, equal single-threaded matvec bit for bit */
+/* Counts a failure when a kernel call does not return LLMJ_OK (its output is then not worth comparing). */
+#define EXPECT_OK(name, call) do { int st_ = (call); if (st_ != LLMJ_OK) { \
+        printf("FAIL %s: %s returned %d: %s\n", (name), #call, st_, llmj_last_error()); failures++; } } while (0)
+
 static void check_threads_and_matmul(const tinfo * t, llmj_threadpool * p2, llmj_threadpool * p3) {
     const int64_t rows = 67, cols = t->bs == 1 ? 200 : t->bs * 3, ntok = 70;
     const size_t row_bytes = (size_t) (cols / t->bs) * t->bytes + 4;
@@ -294,8 +294,8 @@ static void check_threads_and_matmul(const tinfo * t, llmj_threadpool * p2, llmj
         llmj_threadpool * p = pi ? p3 : p2;
         for (int64_t tok = 0; tok < 5; tok++) {
             checks++;
-            llmj_matvec_q(NULL, t->type, w, row_bytes, x + tok * xs, y1, rows, cols, NULL, 0);
-            llmj_matvec_q(p, t->type, w, row_bytes, x + tok * xs, y2, rows, cols, NULL, 0);
+            EXPECT_OK(t->name, llmj_matvec_q(NULL, t->type, w, row_bytes, x + tok * xs, y1, rows, cols, NULL, 0));
+            EXPECT_OK(t->name, llmj_matvec_q(p, t->type, w, row_bytes, x + tok * xs, y2, rows, cols, NULL, 0));
             if (memcmp(y1, y2, sizeof(float) * rows) != 0) {
                 printf("FAIL %s: pool of %d differs from single-threaded (token %lld)\n", t->name, llmj_threadpool_size(p), (long long) tok);
                 failures++;
@@ -314,7 +314,7 @@ static void check_threads_and_matmul(const tinfo * t, llmj_threadpool * p2, llmj
             free(work);
             if (st != LLMJ_OK) { printf("FAIL %s matmul: %s\n", t->name, llmj_last_error()); failures++; continue; }
             for (int64_t tok = 0; tok < nt; tok++) {
-                llmj_matvec_q(NULL, t->type, w, row_bytes, x + tok * xs, y1, rows, cols, NULL, 0);
+                EXPECT_OK(t->name, llmj_matvec_q(NULL, t->type, w, row_bytes, x + tok * xs, y1, rows, cols, NULL, 0));
                 int bad = memcmp(y1, ym + tok * ys, sizeof(float) * rows) != 0;
                 for (size_t i = rows; i < ys; i++) bad |= ym[tok * ys + i] != SENT;
                 if (bad) {
@@ -338,13 +338,15 @@ static void check_threads_large(const tinfo * t, llmj_threadpool * p2, llmj_thre
     float * y1 = malloc(sizeof(float) * rows * ntok), * y2 = malloc(sizeof(float) * rows * ntok);
     fill_weights(t, w, row_bytes, rows, cols);
     for (int64_t i = 0; i < cols * ntok; i++) x[i] = frand();
-    for (int64_t tok = 0; tok < ntok; tok++) llmj_matvec_q(NULL, t->type, w, row_bytes, x + tok * cols, y1 + tok * rows, rows, cols, NULL, 0);
+    for (int64_t tok = 0; tok < ntok; tok++) {
+        EXPECT_OK(t->name, llmj_matvec_q(NULL, t->type, w, row_bytes, x + tok * cols, y1 + tok * rows, rows, cols, NULL, 0));
+    }
     for (int pi = 0; pi < 2; pi++) {
         llmj_threadpool * p = pi ? p3 : p2;
         checks += 2;
-        llmj_matvec_q(p, t->type, w, row_bytes, x, y2, rows, cols, NULL, 0);
+        EXPECT_OK(t->name, llmj_matvec_q(p, t->type, w, row_bytes, x, y2, rows, cols, NULL, 0));
         if (memcmp(y1, y2, sizeof(float) * rows) != 0) { printf("FAIL %s: large matvec on a pool of %d differs\n", t->name, llmj_threadpool_size(p)); failures++; }
-        llmj_matmul_q(p, t->type, w, row_bytes, x, cols, y2, rows, rows, cols, ntok, NULL, 0);
+        EXPECT_OK(t->name, llmj_matmul_q(p, t->type, w, row_bytes, x, cols, y2, rows, rows, cols, ntok, NULL, 0));
         if (memcmp(y1, y2, sizeof(float) * rows * ntok) != 0) { printf("FAIL %s: large matmul on a pool of %d differs\n", t->name, llmj_threadpool_size(p)); failures++; }
     }
     free(w); free(x); free(y1); free(y2);

@@ -295,11 +295,11 @@ int llmj_gptq_matmul(llmj_threadpool * pool, const llmj_gptq_matrix * m, const f
                .y_stride = n_tokens > 1 ? y_stride : (size_t) m->rows, .n_tokens = n_tokens, .act = work,
                .act_bytes = act_bytes(nb) };
     atomic_init(&j.q_next, 0);
-    llmj_threadpool_run_dynamic(n_tokens > 1 ? pool : NULL, job_act, &j);
+    llmj_threadpool_run(n_tokens > 1 ? pool : NULL, job_act, &j);
     const int nth = llmj_threadpool_size(pool);
     j.chunk = nth == 1 ? m->rows : (m->rows + 8 * nth - 1) / (8 * nth);
     atomic_init(&j.next, 0);
-    llmj_threadpool_run_dynamic(pool, job_rows, &j);
+    llmj_threadpool_run(pool, job_rows, &j);
     free(owned);
     return LLMJ_OK;
 }

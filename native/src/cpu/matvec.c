@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cpu.h"
+#include "quants.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -41,21 +42,16 @@ static float dot_f16_scalar(const uint16_t * w, const float * x, int64_t n) {
     return (s0 + s1) + (s2 + s3);
 }
 
-static inline float bf16_to_f32(uint16_t h) {
-    union { uint32_t u; float f; } v = { (uint32_t) h << 16 };
-    return v.f;
-}
-
 static float dot_bf16_scalar(const uint16_t * w, const float * x, int64_t n) {
     float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
     int64_t i = 0;
     for (; i + 4 <= n; i += 4) {
-        s0 += bf16_to_f32(w[i]) * x[i];
-        s1 += bf16_to_f32(w[i + 1]) * x[i + 1];
-        s2 += bf16_to_f32(w[i + 2]) * x[i + 2];
-        s3 += bf16_to_f32(w[i + 3]) * x[i + 3];
+        s0 += llmj_bf16_to_fp32(w[i]) * x[i];
+        s1 += llmj_bf16_to_fp32(w[i + 1]) * x[i + 1];
+        s2 += llmj_bf16_to_fp32(w[i + 2]) * x[i + 2];
+        s3 += llmj_bf16_to_fp32(w[i + 3]) * x[i + 3];
     }
-    for (; i < n; i++) s0 += bf16_to_f32(w[i]) * x[i];
+    for (; i < n; i++) s0 += llmj_bf16_to_fp32(w[i]) * x[i];
     return (s0 + s1) + (s2 + s3);
 }
 
@@ -120,7 +116,7 @@ AVX2_TARGET static float dot_bf16_avx2(const uint16_t * w, const float * x, int6
     }
     for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(load_bf16x8(w + i), _mm256_loadu_ps(x + i), a0);
     float s = hsum256(_mm256_add_ps(a0, a1));
-    for (; i < n; i++) s += bf16_to_f32(w[i]) * x[i];
+    for (; i < n; i++) s += llmj_bf16_to_fp32(w[i]) * x[i];
     return s;
 }
 
@@ -167,7 +163,6 @@ AVX512_TARGET static float dot_f16_avx512(const uint16_t * w, const float * x, i
     }
     return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
 }
-#endif /* LLMJ_X86 */
 
 AVX512_TARGET static inline __m512 load_bf16x16(const uint16_t * p) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *) p)), 16));
@@ -188,6 +183,7 @@ AVX512_TARGET static float dot_bf16_avx512(const uint16_t * w, const float * x, 
     }
     return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
 }
+#endif /* LLMJ_X86 */
 
 /* ---- dispatch ---------------------------------------------------------------------------- */
 

@@ -1294,7 +1294,7 @@ static int run(const char * fn, llmj_threadpool * pool, int type, const void * w
     j.tile = select_tile(type);
     if (j.tile) j.chunk = (j.chunk + TILE_R - 1) / TILE_R * TILE_R;
     atomic_init(&j.next, 0);
-    llmj_threadpool_run_dynamic(pool, fused ? job_quantize_dot : job_dot, &j);
+    llmj_threadpool_run(pool, fused ? job_quantize_dot : job_dot, &j);
     free(owned);
     return LLMJ_OK;
 }

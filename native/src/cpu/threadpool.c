@@ -153,6 +153,3 @@ static void run(llmj_threadpool * p, llmj_job_fn fn, void * ctx) {
 
 void llmj_threadpool_run(llmj_threadpool * p, llmj_job_fn fn, void * ctx) { run(p, fn, ctx); }
 
-/* Jobs that claim their work from a shared counter: every worker still runs them (a late one finds
- * nothing left to claim), so they need no separate protocol. */
-void llmj_threadpool_run_dynamic(llmj_threadpool * p, llmj_job_fn fn, void * ctx) { run(p, fn, ctx); }

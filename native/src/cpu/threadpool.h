@@ -8,14 +8,9 @@
 typedef void (*llmj_job_fn)(void * ctx, int ith, int nth);
 
 /* Runs fn on every thread of the pool (or once, ith 0 of 1, for NULL) and returns when all have
- * finished; fn may split work statically by ith. Not re-entrant for one pool. */
+ * finished. fn may split work statically by ith, or claim chunks from an atomic counter in ctx
+ * (a late thread then finds nothing left). Not re-entrant for one pool. */
 void llmj_threadpool_run(llmj_threadpool * pool, llmj_job_fn fn, void * ctx);
-
-/* For jobs that share work dynamically (claim chunks from an atomic counter in ctx, never split
- * by ith), so that whichever threads get there first do the work. It runs exactly like
- * llmj_threadpool_run (every thread runs fn, the call returns when all have finished); the
- * separate entry keeps that contract visible at the call sites. */
-void llmj_threadpool_run_dynamic(llmj_threadpool * pool, llmj_job_fn fn, void * ctx);
 
 /* [*begin, *end) of n items for thread ith of nth, in contiguous chunks. */
 static inline void llmj_split(int64_t n, int ith, int nth, int64_t * begin, int64_t * end) {

@@ -742,7 +742,7 @@ public final class CudaBackend implements Backend {
         final MemorySegment host;                              // pinned: the async copy reads it when it runs
         final int maxPos;
         MemorySegment exec;                                    // cudaGraphExec_t, null until recorded
-        int uncapturedRuns;
+        boolean warmedUp;                                      // one plain run sized scratch and RoPE tables
 
         StepGraph(int maxPos) {
             this.maxPos = maxPos;
@@ -775,8 +775,8 @@ public final class CudaBackend implements Backend {
     private static final boolean GRAPHS = !"false".equalsIgnoreCase(System.getProperty("llmj.cuda.graphs"));
 
     /**
-     * Runs a one-token decode step: the first two times as plain launches (the second sizes nothing new),
-     * then records {@code step} once as a CUDA graph for {@code owner} and from then on only replays it,
+     * Runs a one-token decode step: the first time as plain launches (which size the scratch and the RoPE
+     * tables, so recording allocates nothing), then records {@code step} once as a CUDA graph for {@code owner} and from then on only replays it,
      * with {@code token} and {@code pos} delivered through the owner's device slot.
      */
     @Override
@@ -793,12 +793,12 @@ public final class CudaBackend implements Backend {
             g = new StepGraph(maxPos);
             graphs.put(owner, g);
         }
-        g.setSlot(token, pos);
-        if (g.exec == null && g.uncapturedRuns < 1) {
-            g.uncapturedRuns++;                                // warm-up: scratch, RoPE tables, modules
+        if (!g.warmedUp) {
+            g.warmedUp = true;                                 // warm-up: scratch, RoPE tables, modules
             step.run();
             return;
         }
+        g.setSlot(token, pos);
         if (g.exec == null) {
             record(g, step);
         }

@@ -167,8 +167,9 @@ class CudaSplitTest {
             long before = free(a);
             GpuOutOfMemoryException e = assertThrows(GpuOutOfMemoryException.class,
                     () -> Model.load(path, ModelOptions.defaults().withBackend("cuda")));
-            // requestedBytes is 0 when the device is too full for the backend's stream (the driver's own need)
-            assertTrue(e.requestedBytes() >= 0 && e.totalBytes() > 0 && e.getMessage().contains("--gpu-layers"), e.getMessage());
+            // a buffer of known size, or (requestedBytes 0) the backend's stream, whose size the driver decides
+            assertTrue((e.requestedBytes() > 0 || e.getMessage().contains("the backend's stream")) && e.totalBytes() > 0
+                    && e.getMessage().contains("--gpu-layers"), e.getMessage());
             assertEquals(before, free(a), "everything the failed load allocated is freed");
             try (Model m = Model.load(path)) {
                 assertEquals("cpu", m.backendName(), "auto falls back to the CPU");
