@@ -2,7 +2,6 @@ package io.llmj.arch;
 
 import io.llmj.backend.Backend;
 import io.llmj.backend.Weight;
-import java.util.List;
 
 /**
  * What every decoder-only architecture shares: the config, the {@link Placement} of its layers on
@@ -76,9 +75,8 @@ abstract class DecoderForward implements Forward {
     @Override
     public final void forward(ForwardState s, int[] tokens, int pos, boolean allLogits, float[] logits) {
         int n = Forwards.checkBatch(s, tokens, pos);
-        List<Backend> backends = placement.backends();
-        if (n == 1 && !allLogits && backends.size() == 1) {
-            backends.get(0).decodeStep(s, tokens[0], pos, s.contextLength - 1, () -> compute(s, tokens, pos, 1, false));
+        if (n == 1 && !allLogits && placement.isSingle()) {
+            placement.output().decodeStep(s, tokens[0], pos, s.contextLength - 1, () -> compute(s, tokens, pos, 1, false));
         } else {
             compute(s, tokens, pos, n, allLogits);
         }

@@ -220,18 +220,15 @@ public final class GptqWriter {
             throw new IllegalArgumentException(prefix + ": " + why);
         }
         int per = 32 / bits;
-        st.add(prefix + ".qweight", SafetensorsDtype.I32, new long[] {r.cols() / per, r.rows()},
-                ints(packQweight(r.codes(), r.rows(), r.cols(), bits)));
-        st.add(prefix + ".qzeros", SafetensorsDtype.I32, new long[] {r.groups(), r.rows() / per},
-                ints(packQzeros(r.zeros(), r.groups(), r.rows(), bits)));
+        st.addI32(prefix + ".qweight", new long[] {r.cols() / per, r.rows()}, packQweight(r.codes(), r.rows(), r.cols(), bits));
+        st.addI32(prefix + ".qzeros", new long[] {r.groups(), r.rows() / per},
+                GptqPacking.packQzeros(r.zeros(), r.groups(), r.rows(), bits));
         short[] scales = new short[r.scales().length];
         for (int i = 0; i < scales.length; i++) {
             scales[i] = Float16.fromFloat(r.scales()[i]);
         }
-        MemorySegment s = MemorySegment.ofArray(new byte[2 * scales.length]);
-        MemorySegment.copy(scales, 0, s, ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0, scales.length);
-        st.add(prefix + ".scales", SafetensorsDtype.F16, new long[] {r.groups(), r.rows()}, s);
-        st.add(prefix + ".g_idx", SafetensorsDtype.I32, new long[] {r.cols()}, ints(r.gIdx()));
+        st.addF16(prefix + ".scales", new long[] {r.groups(), r.rows()}, scales);
+        st.addI32(prefix + ".g_idx", new long[] {r.cols()}, r.gIdx());
     }
 
     private static void addPlain(SafetensorsWriter st, String name, TensorRef t, int unpermuteHeads) {
@@ -271,11 +268,6 @@ public final class GptqWriter {
             }
         }
         return GptqPacking.packQweight(byInput, cols, rows, bits);
-    }
-
-    /** qzeros {@code [groups][rows * bits / 32]} of zero points {@code [groups][rows]}, stored minus one. */
-    static int[] packQzeros(int[] zeros, int groups, int rows, int bits) {
-        return GptqPacking.packQzeros(zeros, groups, rows, bits);
     }
 
     // ---- helpers ------------------------------------------------------------------------------------
@@ -335,12 +327,6 @@ public final class GptqWriter {
             }
         }
         return new GptqQuantizer.Result(rows, cols, r.bits(), r.groups(), codes, scales, zeros, r.gIdx(), deq);
-    }
-
-    private static MemorySegment ints(int[] v) {
-        MemorySegment s = MemorySegment.ofArray(new byte[4 * v.length]);
-        MemorySegment.copy(v, 0, s, ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0, v.length);
-        return s;
     }
 
     private static void copy(Path from, Path to) {

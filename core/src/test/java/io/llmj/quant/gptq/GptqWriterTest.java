@@ -54,11 +54,11 @@ class GptqWriterTest {
 
         // qzeros: 2 groups x 8 outputs, stored zero - 1, 8 per word along the outputs
         int[] zeros = {1, 2, 3, 4, 5, 6, 7, 8,   16, 15, 14, 13, 12, 11, 10, 9};
-        int[] z = GptqWriter.packQzeros(zeros, 2, rows, 4);
+        int[] z = GptqPacking.packQzeros(zeros, 2, rows, 4);
         assertArrayEquals(new int[] {0x76543210, 0x89ABCDEF}, z);
         // a zero point of 0 cannot be stored minus one: rejected (the writer's quantizer never produces it)
         assertThrows(IllegalArgumentException.class,
-                () -> GptqWriter.packQzeros(new int[] {0, 1, 1, 1, 1, 1, 1, 1}, 1, 8, 4));
+                () -> GptqPacking.packQzeros(new int[] {0, 1, 1, 1, 1, 1, 1, 1}, 1, 8, 4));
 
         // 2 bits: 16 codes per word; 8 bits: 4
         int[] c2 = new int[32];
