@@ -196,7 +196,8 @@ typedef struct llmj_gptq_matrix {
     int64_t cols;             /* input features */
     const int32_t * perm;     /* cols entries: x'[j] = x[perm[j]]; NULL: no permutation */
     const uint16_t * scales;  /* fp16 [rows][blocks], blocks = ceil(cols / 32) */
-    const uint8_t * zeros;    /* zero point minus one, [rows][blocks] */
+    const uint8_t * zeros;    /* zero point minus one, [rows][blocks]; NULL: symmetric, every zero point
+                               * 2^(bits-1) (what llmj_cuda_gptq_repack_q makes of Q4_0 / Q8_0) */
     const void * qs;          /* [rows][blocks][4 * bits] bytes: 4 bits: byte i = column i (low nibble) |
                                * column i + 16 (high nibble) of the block; 8 bits: byte i = column i */
 } llmj_gptq_matrix;
@@ -324,6 +325,25 @@ LLMJ_API int llmj_cuda_gptq_matmul(const llmj_gptq_matrix * m, const float * x, 
 /* W as a dense row-major F16 matrix `out` (rows * cols halves, device memory, original column order:
  * out[r][perm[j]] = fp16(scale * (q - z))): the input of the cuBLAS prefill GEMM. */
 LLMJ_API int llmj_cuda_gptq_dequantize_f16(const llmj_gptq_matrix * m, void * out, void * stream);
+/* y_k[t] = W_k x[t] for count (1..4) matrices that share their input (a layer's q/k/v or gate/up): same
+ * bits, cols and perm pointer, all with zeros or all without. The activation is converted once and the
+ * products run as one kernel; each y_k equals llmj_cuda_gptq_matmul(&ms[k], ...) bit for bit.
+ * ys[k]: n * ms[k].rows floats (token t at ys[k] + t * ms[k].rows). work: llmj_cuda_gptq_work_size. */
+LLMJ_API int llmj_cuda_gptq_matmul_multi(int count, const llmj_gptq_matrix * ms, const float * x, float * const * ys,
+                                         int64_t n, void * work, size_t work_bytes, void * stream);
+/* out[t][c] = scale * W[ids[t]][c] for n ids (device memory; 0 <= ids[t] < rows): an embedding lookup on a
+ * table in this layout, values as llmj_cuda_gptq_dequantize_f16's before the F16 rounding. */
+LLMJ_API int llmj_cuda_gptq_get_rows(const llmj_gptq_matrix * m, const int32_t * ids, int64_t n, float scale, float * out,
+                                     void * stream);
+/* Repacks rows x cols weights of type LLMJ_TYPE_Q4_0 or LLMJ_TYPE_Q8_0 (row r at src + r * row_bytes,
+ * 2-byte aligned; device memory) into this layout with perm NULL and zeros NULL: scales[r][b] = the
+ * block's d; 4 bits: qs bytes as they are (element i low nibble, i + 16 high; zero point 8); 8 bits:
+ * q + 128 (zero point 128). qs: rows * cols / 2 (Q4_0) or rows * cols (Q8_0) bytes, 16-byte aligned;
+ * scales: rows * cols / 32 fp16. The GPTQ products then compute ggml's Q4_0 / Q8_0 block dots with the
+ * same integers and scales (llmj_cuda_matmul's, up to the order of the float additions) from 16-byte
+ * aligned, coalesced loads. */
+LLMJ_API int llmj_cuda_gptq_repack_q(int type, const void * src, size_t row_bytes, int64_t rows, int64_t cols, void * qs,
+                                     uint16_t * scales, void * stream);
 
 /* ---- CUDA prefill GEMM inputs (the product itself is cuBLAS, called from Java) ------------------- */
 /* Dequantizes rows x cols weights of `type` (row r at (const char *) w + r * row_bytes) into a dense
