@@ -196,6 +196,8 @@ typedef struct {
     char * act;
     size_t act_bytes;
     int64_t chunk;
+    const uint8_t * zeros;    /* m->zeros, or one row of 2^(bits-1) - 1 shared by every row (zeros NULL) */
+    size_t z_stride;          /* nb, or 0 for the shared row */
     _Atomic int64_t next;
     _Atomic int64_t q_next;
 } gjob;
@@ -249,7 +251,7 @@ static void job_rows(void * ctx, int ith, int nth) {
                 float * yt = j->y + (size_t) t * j->y_stride;
                 for (int64_t r = r0; r < r1; r++) {
                     yt[r] = j->dot((const uint8_t *) m->qs + (size_t) r * j->row_q, m->scales + (size_t) r * j->nb,
-                                   m->zeros + (size_t) r * j->nb, a, j->nb);
+                                   j->zeros + (size_t) r * j->z_stride, a, j->nb);
                 }
             }
         }
@@ -272,9 +274,9 @@ int llmj_gptq_matmul(llmj_threadpool * pool, const llmj_gptq_matrix * m, const f
                          (long long) m->rows, (long long) m->cols, (long long) n_tokens);
     }
     if (m->rows == 0 || m->cols == 0 || n_tokens == 0) return LLMJ_OK;
-    if (!m->qs || !m->scales || !m->zeros || !x || !y) {
-        return LLMJ_FAIL(LLMJ_ERR_INVALID_ARGUMENT, "null pointer (qs=%p scales=%p zeros=%p x=%p y=%p)", m->qs,
-                         (const void *) m->scales, (const void *) m->zeros, (const void *) x, (void *) y);
+    if (!m->qs || !m->scales || !x || !y) {
+        return LLMJ_FAIL(LLMJ_ERR_INVALID_ARGUMENT, "null pointer (qs=%p scales=%p x=%p y=%p)", m->qs,
+                         (const void *) m->scales, (const void *) x, (void *) y);
     }
     if (n_tokens > 1 && (x_stride < (size_t) m->cols || y_stride < (size_t) m->rows)) {
         return LLMJ_FAIL(LLMJ_ERR_INVALID_ARGUMENT, "x_stride %zu < cols %lld or y_stride %zu < rows %lld",
@@ -294,12 +296,27 @@ int llmj_gptq_matmul(llmj_threadpool * pool, const llmj_gptq_matrix * m, const f
                .x = x, .x_stride = n_tokens > 1 ? x_stride : (size_t) m->cols, .y = y,
                .y_stride = n_tokens > 1 ? y_stride : (size_t) m->rows, .n_tokens = n_tokens, .act = work,
                .act_bytes = act_bytes(nb) };
+    uint8_t * sym = NULL;            /* zeros NULL: symmetric, every stored zero 2^(bits-1) - 1 */
+    if (m->zeros) {
+        j.zeros = m->zeros;
+        j.z_stride = (size_t) nb;
+    } else {
+        sym = malloc((size_t) nb);
+        if (!sym) {
+            free(owned);
+            return LLMJ_FAIL(LLMJ_ERR_OUT_OF_MEMORY, "allocation of %lld zero points failed", (long long) nb);
+        }
+        memset(sym, (1 << (m->bits - 1)) - 1, (size_t) nb);
+        j.zeros = sym;
+        j.z_stride = 0;
+    }
     atomic_init(&j.q_next, 0);
     llmj_threadpool_run(n_tokens > 1 ? pool : NULL, job_act, &j);
     const int nth = llmj_threadpool_size(pool);
     j.chunk = nth == 1 ? m->rows : (m->rows + 8 * nth - 1) / (8 * nth);
     atomic_init(&j.next, 0);
     llmj_threadpool_run(pool, job_rows, &j);
+    free(sym);
     free(owned);
     return LLMJ_OK;
 }

@@ -33,8 +33,6 @@ namespace {
 
 constexpr int WARP = 32;
 constexpr int WARPS = 4;         // warps per thread block
-constexpr int ROWS = 2;          // rows per warp
-constexpr int U = 2;             // blocks per row per lane in flight
 constexpr int MAX_TOKENS = 8;    // tokens per pass over the weights
 constexpr int THREADS = 256;     // element-wise kernels
 
@@ -135,19 +133,45 @@ static __device__ __forceinline__ int block_isum(const wq<BITS> & w, const int4 
     }
 }
 
-template <int BITS, int NT>
+// ---- the matmul kernel -------------------------------------------------------------------------
+// One launch multiplies up to MAX_PARTS matrices that share the activation (a layer's q/k/v, gate/up):
+// thread blocks [end[k-1], end[k]) work on part k, each part writes its own y.
+constexpr int MAX_PARTS = 4;
+struct gptq_part {
+    const uint8_t * qs;
+    const unsigned short * sc;
+    const uint8_t * z;           // NULL: symmetric (every zero point 2^(bits-1))
+    float * y;
+    int64_t rows;
+};
+struct gptq_parts {
+    gptq_part p[MAX_PARTS];
+    unsigned end[MAX_PARTS];     // cumulative thread-block counts
+    int count;
+};
+
+// Shape of the work: ROWS rows per warp, U blocks per row per lane in flight, KS warps of the thread
+// block sharing the same rows (KS = 1: each warp owns its rows; KS = WARPS: the warps split the row's
+// blocks and add their sums through shared memory, in a fixed order).
+template <int BITS, bool SYM, int NT, int ROWS, int U, int KS>
 __global__ void __launch_bounds__(WARPS * WARP)
-gptq_matmul_kernel(const uint8_t * __restrict__ qs, const unsigned short * __restrict__ scales,
-                   const uint8_t * __restrict__ zeros, const int8_t * __restrict__ aq, const q8_act_meta * __restrict__ am,
-                   float * __restrict__ y, int64_t rows, int nb, int64_t t0) {
-    constexpr int QB = BITS * 4;                // quant bytes per block
+gptq_matmul_kernel(const gptq_parts parts, const int8_t * __restrict__ aq, const q8_act_meta * __restrict__ am, int nb,
+                   int64_t t0) {
+    constexpr int QB = BITS * 4;                 // quant bytes per block
+    constexpr int ROWS_PER_BLOCK = ROWS * (WARPS / KS);
+    constexpr int KG = WARP * KS;                // lanes that share a row
+    int k = 0;
+    while (k + 1 < parts.count && blockIdx.x >= parts.end[k]) k++;
+    const gptq_part & P = parts.p[k];
+    const unsigned blk = blockIdx.x - (k > 0 ? parts.end[k - 1] : 0u);
     const int warp = threadIdx.x / WARP, lane = threadIdx.x % WARP;
-    const int64_t row0 = ((int64_t) blockIdx.x * WARPS + warp) * ROWS;
-    if (row0 >= rows) return;
+    const int64_t row0 = (int64_t) blk * ROWS_PER_BLOCK + (KS == 1 ? warp * ROWS : 0);
+    if (row0 >= P.rows) return;                  // KS > 1: the whole thread block returns together
+    const int kl = KS == 1 ? lane : warp * WARP + lane;
     const int64_t cols32 = (int64_t) nb * 32;
     int64_t rr[ROWS];
 #pragma unroll
-    for (int r = 0; r < ROWS; r++) rr[r] = row0 + r < rows ? row0 + r : row0;   // tail rows repeat row0, not stored
+    for (int r = 0; r < ROWS; r++) rr[r] = row0 + r < P.rows ? row0 + r : row0;   // tail rows repeat row0, not stored
     float acc[NT][ROWS];
 #pragma unroll
     for (int t = 0; t < NT; t++) {
@@ -155,21 +179,22 @@ gptq_matmul_kernel(const uint8_t * __restrict__ qs, const unsigned short * __res
         for (int r = 0; r < ROWS; r++) acc[t][r] = 0.0f;
     }
     bool waited = false;
-    for (int b0 = lane; b0 < nb; b0 += U * WARP) {
+    for (int b0 = kl; b0 < nb; b0 += U * KG) {
         wq<BITS> w[ROWS][U];
         float sc[ROWS][U];
         int z[ROWS][U];
 #pragma unroll
         for (int u = 0; u < U; u++) {
-            const int b = b0 + u * WARP;
+            const int b = b0 + u * KG;
             if (b < nb) {
 #pragma unroll
                 for (int r = 0; r < ROWS; r++) {
-                    const uint4 * p = reinterpret_cast<const uint4 *>(qs + ((size_t) rr[r] * nb + b) * QB);
+                    const size_t i = (size_t) rr[r] * nb + b;
+                    const uint4 * p = reinterpret_cast<const uint4 *>(P.qs + i * QB);
 #pragma unroll
-                    for (int k = 0; k < BITS / 4; k++) w[r][u].v[k] = __ldcs(p + k);
-                    sc[r][u] = __half2float(__ushort_as_half(__ldcs(scales + (size_t) rr[r] * nb + b)));
-                    z[r][u] = (int) __ldcs(zeros + (size_t) rr[r] * nb + b) + 1;
+                    for (int q = 0; q < BITS / 4; q++) w[r][u].v[q] = __ldcs(p + q);
+                    sc[r][u] = __half2float(__ushort_as_half(__ldcs(P.sc + i)));
+                    z[r][u] = SYM ? 1 << (BITS - 1) : (int) __ldcs(P.z + i) + 1;
                 }
             }
         }
@@ -179,7 +204,7 @@ gptq_matmul_kernel(const uint8_t * __restrict__ qs, const unsigned short * __res
         }
 #pragma unroll
         for (int u = 0; u < U; u++) {
-            const int b = b0 + u * WARP;
+            const int b = b0 + u * KG;
             if (b < nb) {
 #pragma unroll
                 for (int t = 0; t < NT; t++) {
@@ -198,9 +223,34 @@ gptq_matmul_kernel(const uint8_t * __restrict__ qs, const unsigned short * __res
 #pragma unroll
     for (int t = 0; t < NT; t++) {
 #pragma unroll
-        for (int r = 0; r < ROWS; r++) {
-            const float s = warp_reduce_sum(acc[t][r]);
-            if (lane == 0 && row0 + r < rows) y[(t0 + t) * rows + row0 + r] = s;
+        for (int r = 0; r < ROWS; r++) acc[t][r] = warp_reduce_sum(acc[t][r]);
+    }
+    if (KS == 1) {
+        if (lane == 0) {
+#pragma unroll
+            for (int t = 0; t < NT; t++) {
+#pragma unroll
+                for (int r = 0; r < ROWS; r++) {
+                    if (row0 + r < P.rows) P.y[(t0 + t) * P.rows + row0 + r] = acc[t][r];
+                }
+            }
+        }
+    } else {
+        __shared__ float red[KS][NT * ROWS];
+        if (lane == 0) {
+#pragma unroll
+            for (int t = 0; t < NT; t++) {
+#pragma unroll
+                for (int r = 0; r < ROWS; r++) red[warp][t * ROWS + r] = acc[t][r];
+            }
+        }
+        __syncthreads();
+        if (threadIdx.x < NT * ROWS) {
+            const int t = threadIdx.x / ROWS, r = threadIdx.x % ROWS;
+            float s = red[0][threadIdx.x];
+#pragma unroll
+            for (int w = 1; w < KS; w++) s += red[w][threadIdx.x];
+            if (row0 + r < P.rows) P.y[(t0 + t) * P.rows + row0 + r] = s;
         }
     }
 }
@@ -218,11 +268,32 @@ bool device_has_pdl() {
     return cached[dev] == 2;
 }
 
-template <int BITS, int NT>
-void launch_nt(const uint8_t * qs, const unsigned short * sc, const uint8_t * zs, const int8_t * aq, const q8_act_meta * am,
-               float * y, int64_t rows, int nb, int64_t t0, cudaStream_t stream) {
+// The one-token kernel shape: LLMJ_GPTQ_KERNEL=0..5 picks a variant (for measurements; read once).
+struct shape { int rows, u, ks; };
+// A lane's blocks are summed in the same order whatever ROWS and U; only KS changes it (and the reduction).
+constexpr shape VARIANTS[] = {{2, 2, 1}, {2, 4, 1}, {4, 2, 1}, {2, 2, 4}, {4, 2, 4}, {1, 4, 4}};
+constexpr int N_VARIANTS = (int) (sizeof(VARIANTS) / sizeof(VARIANTS[0]));
+constexpr int DEFAULT_VARIANT = 0;
+int one_token_variant() {
+    static int v = -1;
+    if (v < 0) {
+        const char * e = getenv("LLMJ_GPTQ_KERNEL");
+        const int x = e ? atoi(e) : DEFAULT_VARIANT;
+        v = x >= 0 && x < N_VARIANTS ? x : DEFAULT_VARIANT;
+    }
+    return v;
+}
+
+template <int BITS, bool SYM, int NT, int ROWS, int U, int KS>
+void launch_shape(gptq_parts parts, const int8_t * aq, const q8_act_meta * am, int nb, int64_t t0, cudaStream_t stream) {
+    constexpr int RPB = ROWS * (WARPS / KS);
+    unsigned total = 0;
+    for (int k = 0; k < parts.count; k++) {
+        total += (unsigned) ((parts.p[k].rows + RPB - 1) / RPB);
+        parts.end[k] = total;
+    }
     cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3((unsigned) ((rows + WARPS * ROWS - 1) / (WARPS * ROWS)));
+    cfg.gridDim = dim3(total);
     cfg.blockDim = dim3(WARPS * WARP);
     cfg.stream = stream;
     cudaLaunchAttribute attr[1];
@@ -230,20 +301,35 @@ void launch_nt(const uint8_t * qs, const unsigned short * sc, const uint8_t * zs
     attr[0].val.programmaticStreamSerializationAllowed = 1;
     cfg.attrs = attr;
     cfg.numAttrs = device_has_pdl() ? 1 : 0;
-    cudaLaunchKernelEx(&cfg, gptq_matmul_kernel<BITS, NT>, qs, sc, zs, aq, am, y, rows, nb, t0);
+    cudaLaunchKernelEx(&cfg, gptq_matmul_kernel<BITS, SYM, NT, ROWS, U, KS>, parts, aq, am, nb, t0);
 }
 
-template <int BITS>
-void launch_gptq_bits(const llmj_gptq_matrix & m, const void * act, int64_t cols32, float * y, int64_t n,
-                      cudaStream_t stream) {
+template <int BITS, bool SYM, int NT>
+void launch_nt(const gptq_parts & parts, const int8_t * aq, const q8_act_meta * am, int nb, int64_t t0, cudaStream_t stream) {
+    if constexpr (NT > 1) {
+        // the same split of each row over lanes (KS) as the one-token variant: the same float order per token
+        if (VARIANTS[one_token_variant()].ks == 1) {
+            launch_shape<BITS, SYM, NT, 2, 2, 1>(parts, aq, am, nb, t0, stream);
+        } else {
+            launch_shape<BITS, SYM, NT, 2, 2, WARPS>(parts, aq, am, nb, t0, stream);
+        }
+    } else {
+        switch (one_token_variant()) {
+#define GPTQ_VARIANT(I) case I: launch_shape<BITS, SYM, NT, VARIANTS[I].rows, VARIANTS[I].u, VARIANTS[I].ks>(parts, aq, am, nb, t0, stream); break;
+            GPTQ_VARIANT(0) GPTQ_VARIANT(1) GPTQ_VARIANT(2) GPTQ_VARIANT(3) GPTQ_VARIANT(4) GPTQ_VARIANT(5)
+#undef GPTQ_VARIANT
+        }
+    }
+}
+
+template <int BITS, bool SYM>
+void launch_gptq(const gptq_parts & parts, const void * act, int64_t cols32, int64_t n, cudaStream_t stream) {
     const int nb = (int) (cols32 / 32);
     const int8_t * aq = static_cast<const int8_t *>(act);
     const q8_act_meta * am = reinterpret_cast<const q8_act_meta *>(static_cast<const char *>(act) + q8_act_meta_offset(cols32, n));
-    const uint8_t * qs = static_cast<const uint8_t *>(m.qs);
-    const unsigned short * sc = reinterpret_cast<const unsigned short *>(m.scales);
     for (int64_t t0 = 0; t0 < n; t0 += MAX_TOKENS) {
         const int64_t k = n - t0 < MAX_TOKENS ? n - t0 : MAX_TOKENS;
-#define GPTQ_CASE(K) case K: launch_nt<BITS, K>(qs, sc, m.zeros, aq, am, y, m.rows, nb, t0, stream); break;
+#define GPTQ_CASE(K) case K: launch_nt<BITS, SYM, K>(parts, aq, am, nb, t0, stream); break;
         switch ((int) k) {
             GPTQ_CASE(1) GPTQ_CASE(2) GPTQ_CASE(3) GPTQ_CASE(4) GPTQ_CASE(5) GPTQ_CASE(6) GPTQ_CASE(7) GPTQ_CASE(8)
         }
@@ -251,28 +337,109 @@ void launch_gptq_bits(const llmj_gptq_matrix & m, const void * act, int64_t cols
     }
 }
 
-// out[r][perm[c]] = half(scale * (q - (z + 1))) for c < cols: one thread per (row, block).
+// ---- dequantization, embedding rows, repacking ---------------------------------------------------
+// The 8 quants of sorted columns j0 .. j0 + 7 (j0 a multiple of 8) of the block at q (16-byte aligned):
+// 4 bits: byte i = column i | column i + 16 << 4; 8 bits: byte i = column i.
+template <int BITS>
+static __device__ __forceinline__ void quants8(const uint8_t * q, int j0, int (&v)[8]) {
+    const uint2 u = *reinterpret_cast<const uint2 *>(q + (BITS == 4 ? (j0 & 15) : j0));
+    const uint32_t w[2] = {u.x, u.y};
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        const uint32_t byte = (w[i / 4] >> (8 * (i % 4))) & 0xFFu;
+        v[i] = BITS == 4 ? (int) (j0 < 16 ? byte & 15u : byte >> 4) : (int) byte;
+    }
+}
+
+// Dense F16 W in the original column order, out[r][perm[c]] = half(scale * (q - z)) (c < cols): one thread
+// per 8 consecutive sorted columns of a row, one 16-byte store where the columns stay in order.
 template <int BITS>
 __global__ void __launch_bounds__(THREADS) gptq_dequant_f16_kernel(const uint8_t * __restrict__ qs,
                                                                   const unsigned short * __restrict__ scales,
                                                                   const uint8_t * __restrict__ zeros,
                                                                   const int32_t * __restrict__ perm, __half * __restrict__ out,
-                                                                  int64_t rows, int64_t cols, int nb) {
+                                                                  int64_t rows, int64_t cols, int nb, int vec_out) {
     constexpr int QB = BITS * 4;
+    const int64_t total = rows * nb * 4;
+    for (int64_t g = (int64_t) blockIdx.x * THREADS + threadIdx.x; g < total; g += (int64_t) gridDim.x * THREADS) {
+        const int64_t i = g / 4;                    // row * nb + block
+        const int j0 = (int) (g % 4) * 8;
+        const int64_t r = i / nb;
+        const int64_t c0 = (i - r * nb) * 32 + j0;
+        if (c0 >= cols) continue;
+        int q[8];
+        quants8<BITS>(qs + (size_t) i * QB, j0, q);
+        const float s = __half2float(__ushort_as_half(scales[i]));
+        const int z = zeros ? (int) zeros[i] + 1 : 1 << (BITS - 1);
+        __half * dst = out + r * cols;
+        if (vec_out && !perm && c0 + 8 <= cols) {
+            __half2 h[4];
+#pragma unroll
+            for (int k = 0; k < 4; k++) h[k] = __floats2half2_rn(s * (float) (q[2 * k] - z), s * (float) (q[2 * k + 1] - z));
+            uint4 u;
+            memcpy(&u, h, 16);
+            *reinterpret_cast<uint4 *>(dst + c0) = u;
+        } else {
+#pragma unroll
+            for (int k = 0; k < 8; k++) {
+                const int64_t c = c0 + k;
+                if (c < cols) dst[perm ? (int64_t) perm[c] : c] = __float2half_rn(s * (float) (q[k] - z));
+            }
+        }
+    }
+}
+
+// out[t][perm[c]] = (scale_blk * (q - z)) * scale for the rows ids[t]: one thread per 8 sorted columns.
+template <int BITS>
+__global__ void __launch_bounds__(THREADS) gptq_get_rows_kernel(const uint8_t * __restrict__ qs,
+                                                               const unsigned short * __restrict__ scales,
+                                                               const uint8_t * __restrict__ zeros,
+                                                               const int32_t * __restrict__ perm,
+                                                               const int32_t * __restrict__ ids, int64_t n, float scale,
+                                                               float * __restrict__ out, int64_t cols, int nb) {
+    constexpr int QB = BITS * 4;
+    const int64_t total = n * nb * 4;
+    for (int64_t g = (int64_t) blockIdx.x * THREADS + threadIdx.x; g < total; g += (int64_t) gridDim.x * THREADS) {
+        const int64_t t = g / ((int64_t) nb * 4);
+        const int64_t rest = g - t * nb * 4;
+        const int b = (int) (rest / 4), j0 = (int) (rest % 4) * 8;
+        const int64_t c0 = (int64_t) b * 32 + j0;
+        if (c0 >= cols) continue;
+        const size_t i = (size_t) ids[t] * nb + b;
+        int q[8];
+        quants8<BITS>(qs + i * QB, j0, q);
+        const float s = __half2float(__ushort_as_half(scales[i]));
+        const int z = zeros ? (int) zeros[i] + 1 : 1 << (BITS - 1);
+        float * dst = out + t * cols;
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            const int64_t c = c0 + k;
+            if (c < cols) dst[perm ? (int64_t) perm[c] : c] = __fmul_rn(__fmul_rn(s, (float) (q[k] - z)), scale);
+        }
+    }
+}
+
+// Q4_0 (BB = 18) / Q8_0 (BB = 34) blocks -> scales and 16-byte aligned quants, one thread per block.
+template <int BB>
+__global__ void __launch_bounds__(THREADS) repack_q_kernel(const uint8_t * __restrict__ src, size_t row_bytes, int64_t rows,
+                                                          int nb, uint4 * __restrict__ qs, unsigned short * __restrict__ scales) {
+    constexpr int NQ = (BB - 2) / 16;               // 16-byte quant vectors per block
     const int64_t total = rows * nb;
     for (int64_t i = (int64_t) blockIdx.x * THREADS + threadIdx.x; i < total; i += (int64_t) gridDim.x * THREADS) {
         const int64_t r = i / nb;
-        const int b = (int) (i - r * nb);
-        const uint8_t * q = qs + (size_t) i * QB;
-        const float s = __half2float(__ushort_as_half(scales[i]));
-        const int z = (int) zeros[i] + 1;
-        __half * dst = out + r * cols;
-#pragma unroll 4
-        for (int j = 0; j < 32; j++) {
-            const int64_t c = (int64_t) b * 32 + j;
-            if (c >= cols) break;
-            const int qv = BITS == 4 ? (j < 16 ? (q[j] & 15) : (q[j - 16] >> 4)) : q[j];
-            dst[perm ? (int64_t) perm[c] : c] = __float2half_rn(s * (float) (qv - z));
+        const uint8_t * b = src + r * row_bytes + (i - r * nb) * BB;
+        scales[i] = *reinterpret_cast<const unsigned short *>(b);
+#pragma unroll
+        for (int v = 0; v < NQ; v++) {
+            uint32_t w[4];
+#pragma unroll
+            for (int k = 0; k < 4; k++) {
+                const uint32_t lo = *reinterpret_cast<const unsigned short *>(b + 2 + 16 * v + 4 * k);
+                const uint32_t hi = *reinterpret_cast<const unsigned short *>(b + 4 + 16 * v + 4 * k);
+                w[k] = lo | (hi << 16);
+                if (BB == 34) w[k] ^= 0x80808080u;   // int8 q -> q + 128
+            }
+            qs[i * NQ + v] = make_uint4(w[0], w[1], w[2], w[3]);
         }
     }
 }
@@ -286,9 +453,9 @@ int check_matrix(const llmj_gptq_matrix * m, const char * where) {
         return llmj_internal_fail(LLMJ_ERR_INVALID_ARGUMENT, where, "bad shape rows=%lld cols=%lld", (long long) m->rows,
                                   (long long) m->cols);
     }
-    if (!m->qs || !m->scales || !m->zeros) {
-        return llmj_internal_fail(LLMJ_ERR_INVALID_ARGUMENT, where, "null device pointer (qs=%p scales=%p zeros=%p)",
-                                  m->qs, (const void *) m->scales, (const void *) m->zeros);
+    if (!m->qs || !m->scales) {
+        return llmj_internal_fail(LLMJ_ERR_INVALID_ARGUMENT, where, "null device pointer (qs=%p scales=%p)", m->qs,
+                                  (const void *) m->scales);
     }
     if (reinterpret_cast<uintptr_t>(m->qs) % 16 != 0 || reinterpret_cast<uintptr_t>(m->scales) % 2 != 0) {
         return llmj_internal_fail(LLMJ_ERR_INVALID_ARGUMENT, where, "qs %p must be 16-byte and scales %p 2-byte aligned",
@@ -309,48 +476,133 @@ extern "C" size_t llmj_cuda_gptq_work_size(int64_t cols, int64_t n) {
     return q8_act_bytes(padded_cols(cols), n);
 }
 
+extern "C" int llmj_cuda_gptq_matmul_multi(int count, const llmj_gptq_matrix * ms, const float * x, float * const * ys,
+                                           int64_t n, void * work, size_t work_bytes, void * stream) {
+    CHECK_STREAM_ARGS(count >= 1 && count <= MAX_PARTS, "count %d is not 1..%d", count, MAX_PARTS);
+    CHECK_STREAM_ARGS(ms && ys, "null matrix or output array");
+    for (int k = 0; k < count; k++) {
+        const int st = check_matrix(&ms[k], __func__);
+        if (st != LLMJ_OK) return st;
+        CHECK_STREAM_ARGS(ms[k].bits == ms[0].bits && ms[k].cols == ms[0].cols && ms[k].perm == ms[0].perm
+                              && (ms[k].zeros == NULL) == (ms[0].zeros == NULL),
+                          "matrix %d (%d bits, %lld cols, perm %p, zeros %s) does not share matrix 0's input layout "
+                          "(%d bits, %lld cols, perm %p, zeros %s)", k, ms[k].bits, (long long) ms[k].cols,
+                          (const void *) ms[k].perm, ms[k].zeros ? "set" : "NULL", ms[0].bits, (long long) ms[0].cols,
+                          (const void *) ms[0].perm, ms[0].zeros ? "set" : "NULL");
+        CHECK_STREAM_ARGS(ys[k] || n == 0, "null output %d", k);
+    }
+    CHECK_STREAM_ARGS(n >= 0, "negative token count %lld", (long long) n);
+    if (n == 0) return LLMJ_OK;
+    CHECK_STREAM_ARGS(x, "null input pointer");
+    const llmj_gptq_matrix & m0 = ms[0];
+    const size_t need = llmj_cuda_gptq_work_size(m0.cols, n);
+    CHECK_STREAM_ARGS(work && work_bytes >= need, "work buffer of %zu bytes, %zu needed", work_bytes, need);
+    CHECK_STREAM_ARGS(reinterpret_cast<uintptr_t>(work) % 16 == 0, "work buffer %p is not 16-byte aligned", work);
+    cudaStream_t s = static_cast<cudaStream_t>(stream);
+    const int64_t cols32 = padded_cols(m0.cols);
+    char * act = static_cast<char *>(work);
+    if (!m0.perm && cols32 == m0.cols) {
+        launch_quantize_q8_act(x, m0.cols, n, cols32, act, s);          // already in order and whole blocks
+    } else {
+        const int64_t n_blocks = n * (cols32 / 32);
+        gptq_quantize_kernel<<<(unsigned) ((n_blocks * 8 + THREADS - 1) / THREADS), THREADS, 0, s>>>(
+            x, m0.perm, reinterpret_cast<int8_t *>(act),
+            reinterpret_cast<q8_act_meta *>(act + q8_act_meta_offset(cols32, n)), n_blocks, (int) (cols32 / 32), m0.cols);
+    }
+    gptq_parts parts = {};
+    parts.count = count;
+    for (int k = 0; k < count; k++) {
+        parts.p[k].qs = static_cast<const uint8_t *>(ms[k].qs);
+        parts.p[k].sc = reinterpret_cast<const unsigned short *>(ms[k].scales);
+        parts.p[k].z = ms[k].zeros;
+        parts.p[k].y = ys[k];
+        parts.p[k].rows = ms[k].rows;
+    }
+    const bool sym = m0.zeros == NULL;
+    if (m0.bits == 4) {
+        if (sym) launch_gptq<4, true>(parts, act, cols32, n, s); else launch_gptq<4, false>(parts, act, cols32, n, s);
+    } else {
+        if (sym) launch_gptq<8, true>(parts, act, cols32, n, s); else launch_gptq<8, false>(parts, act, cols32, n, s);
+    }
+    return llmj_cuda_check_launch(__func__);
+}
+
 extern "C" int llmj_cuda_gptq_matmul(const llmj_gptq_matrix * m, const float * x, float * y, int64_t n, void * work,
                                      size_t work_bytes, void * stream) {
-    int st = check_matrix(m, __func__);
+    const int st = check_matrix(m, __func__);
     if (st != LLMJ_OK) return st;
     CHECK_STREAM_ARGS(n >= 0, "negative token count %lld", (long long) n);
     if (n == 0) return LLMJ_OK;
     CHECK_STREAM_ARGS(x && y, "null device pointer (x=%p y=%p)", (const void *) x, (void *) y);
-    const size_t need = llmj_cuda_gptq_work_size(m->cols, n);
-    CHECK_STREAM_ARGS(work && work_bytes >= need, "work buffer of %zu bytes, %zu needed", work_bytes, need);
-    CHECK_STREAM_ARGS(reinterpret_cast<uintptr_t>(work) % 16 == 0, "work buffer %p is not 16-byte aligned", work);
-    cudaStream_t s = static_cast<cudaStream_t>(stream);
-    const int64_t cols32 = padded_cols(m->cols);
-    char * act = static_cast<char *>(work);
-    if (!m->perm && cols32 == m->cols) {
-        launch_quantize_q8_act(x, m->cols, n, cols32, act, s);          // already in order and whole blocks
-    } else {
-        const int64_t n_blocks = n * (cols32 / 32);
-        gptq_quantize_kernel<<<(unsigned) ((n_blocks * 8 + THREADS - 1) / THREADS), THREADS, 0, s>>>(
-            x, m->perm, reinterpret_cast<int8_t *>(act),
-            reinterpret_cast<q8_act_meta *>(act + q8_act_meta_offset(cols32, n)), n_blocks, (int) (cols32 / 32), m->cols);
-    }
-    if (m->bits == 4) {
-        launch_gptq_bits<4>(*m, act, cols32, y, n, s);
-    } else {
-        launch_gptq_bits<8>(*m, act, cols32, y, n, s);
-    }
-    return llmj_cuda_check_launch(__func__);
+    float * ys[1] = {y};
+    return llmj_cuda_gptq_matmul_multi(1, m, x, ys, n, work, work_bytes, stream);
 }
 
 extern "C" int llmj_cuda_gptq_dequantize_f16(const llmj_gptq_matrix * m, void * out, void * stream) {
     int st = check_matrix(m, __func__);
     if (st != LLMJ_OK) return st;
     CHECK_STREAM_ARGS(out, "null output pointer");
+    CHECK_STREAM_ARGS(reinterpret_cast<uintptr_t>(out) % 2 == 0, "out %p is not 2-byte aligned", out);
     cudaStream_t s = static_cast<cudaStream_t>(stream);
     const int nb = (int) ((m->cols + 31) / 32);
     const uint8_t * qs = static_cast<const uint8_t *>(m->qs);
     const unsigned short * sc = reinterpret_cast<const unsigned short *>(m->scales);
     __half * o = static_cast<__half *>(out);
+    const int vec_out = reinterpret_cast<uintptr_t>(out) % 16 == 0 && m->cols % 8 == 0;
+    const unsigned grid = grid_for(m->rows * nb * 4);
     if (m->bits == 4) {
-        gptq_dequant_f16_kernel<4><<<grid_for(m->rows * nb), THREADS, 0, s>>>(qs, sc, m->zeros, m->perm, o, m->rows, m->cols, nb);
+        gptq_dequant_f16_kernel<4><<<grid, THREADS, 0, s>>>(qs, sc, m->zeros, m->perm, o, m->rows, m->cols, nb, vec_out);
     } else {
-        gptq_dequant_f16_kernel<8><<<grid_for(m->rows * nb), THREADS, 0, s>>>(qs, sc, m->zeros, m->perm, o, m->rows, m->cols, nb);
+        gptq_dequant_f16_kernel<8><<<grid, THREADS, 0, s>>>(qs, sc, m->zeros, m->perm, o, m->rows, m->cols, nb, vec_out);
+    }
+    return llmj_cuda_check_launch(__func__);
+}
+
+extern "C" int llmj_cuda_gptq_get_rows(const llmj_gptq_matrix * m, const int32_t * ids, int64_t n, float scale, float * out,
+                                       void * stream) {
+    int st = check_matrix(m, __func__);
+    if (st != LLMJ_OK) return st;
+    CHECK_STREAM_ARGS(n >= 0, "negative id count %lld", (long long) n);
+    if (n == 0) return LLMJ_OK;
+    CHECK_STREAM_ARGS(ids && out, "null device pointer (ids=%p out=%p)", (const void *) ids, (void *) out);
+    cudaStream_t s = static_cast<cudaStream_t>(stream);
+    const int nb = (int) ((m->cols + 31) / 32);
+    const uint8_t * qs = static_cast<const uint8_t *>(m->qs);
+    const unsigned short * sc = reinterpret_cast<const unsigned short *>(m->scales);
+    const unsigned grid = grid_for(n * nb * 4);
+    if (m->bits == 4) {
+        gptq_get_rows_kernel<4><<<grid, THREADS, 0, s>>>(qs, sc, m->zeros, m->perm, ids, n, scale, out, m->cols, nb);
+    } else {
+        gptq_get_rows_kernel<8><<<grid, THREADS, 0, s>>>(qs, sc, m->zeros, m->perm, ids, n, scale, out, m->cols, nb);
+    }
+    return llmj_cuda_check_launch(__func__);
+}
+
+extern "C" int llmj_cuda_gptq_repack_q(int type, const void * src, size_t row_bytes, int64_t rows, int64_t cols, void * qs,
+                                       uint16_t * scales, void * stream) {
+    if (type != LLMJ_TYPE_Q4_0 && type != LLMJ_TYPE_Q8_0) {
+        return LLMJ_FAIL(LLMJ_ERR_UNSUPPORTED, "type %d cannot be repacked (Q4_0 = %d and Q8_0 = %d can)", type,
+                         LLMJ_TYPE_Q4_0, LLMJ_TYPE_Q8_0);
+    }
+    CHECK_STREAM_ARGS(rows >= 0 && cols > 0 && cols % 32 == 0 && rows <= 0x7FFFFFFFLL && cols <= 0x7FFFFFFFLL,
+                      "bad shape rows=%lld cols=%lld (cols must be a positive multiple of 32)", (long long) rows,
+                      (long long) cols);
+    if (rows == 0) return LLMJ_OK;
+    const int bb = type == LLMJ_TYPE_Q4_0 ? 18 : 34;
+    CHECK_STREAM_ARGS(src && qs && scales, "null device pointer (src=%p qs=%p scales=%p)", src, qs, (void *) scales);
+    CHECK_STREAM_ARGS(row_bytes >= (size_t) (cols / 32) * bb && row_bytes % 2 == 0 && reinterpret_cast<uintptr_t>(src) % 2 == 0,
+                      "row_bytes %zu must be even and hold %lld blocks of %d bytes, src %p 2-byte aligned", row_bytes,
+                      (long long) (cols / 32), bb, src);
+    CHECK_STREAM_ARGS(reinterpret_cast<uintptr_t>(qs) % 16 == 0 && reinterpret_cast<uintptr_t>(scales) % 2 == 0,
+                      "qs %p must be 16-byte and scales %p 2-byte aligned", qs, (void *) scales);
+    cudaStream_t s = static_cast<cudaStream_t>(stream);
+    const int nb = (int) (cols / 32);
+    const uint8_t * in = static_cast<const uint8_t *>(src);
+    unsigned short * sc = reinterpret_cast<unsigned short *>(scales);
+    if (type == LLMJ_TYPE_Q4_0) {
+        repack_q_kernel<18><<<grid_for(rows * nb), THREADS, 0, s>>>(in, row_bytes, rows, nb, static_cast<uint4 *>(qs), sc);
+    } else {
+        repack_q_kernel<34><<<grid_for(rows * nb), THREADS, 0, s>>>(in, row_bytes, rows, nb, static_cast<uint4 *>(qs), sc);
     }
     return llmj_cuda_check_launch(__func__);
 }

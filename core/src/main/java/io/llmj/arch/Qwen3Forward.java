@@ -2,6 +2,7 @@ package io.llmj.arch;
 
 import io.llmj.backend.AttentionParams;
 import io.llmj.backend.Backend;
+import io.llmj.backend.Buffer;
 import io.llmj.backend.Weight;
 
 /**
@@ -51,9 +52,8 @@ public final class Qwen3Forward extends DecoderForward {
             Layer L = layers[l];
             Backend b = enter(s, l, n);                                        // layer l's backend (x crosses at a split)
             b.rmsNorm(s.x, L.attnNorm(), c.normEps(), 0f, c.dim(), n, s.xb);  // h = rmsnorm(x) * attn_norm
-            b.matmul(L.wq(), s.xb, n, s.q);                                    // q, k, v projections
-            b.matmul(L.wk(), s.xb, n, s.k);
-            b.matmul(L.wv(), s.xb, n, s.v);
+            // q, k, v = Wq h, Wk h, Wv h: one input, so a backend may convert h once and run them together
+            b.matmulShared(s.xb, n, new Weight[] {L.wq(), L.wk(), L.wv()}, new Buffer[] {s.q, s.k, s.v});
             b.rmsNorm(s.q, L.qNorm(), c.normEps(), 0f, hd, n * c.nHeads(), s.q);    // per-head q_norm
             b.rmsNorm(s.k, L.kNorm(), c.normEps(), 0f, hd, n * c.nKvHeads(), s.k);  // per-head k_norm
             b.rope(s.q, c.nHeads(), hd, n, pos, c.rope());                     // rotate q and k
@@ -64,8 +64,8 @@ public final class Qwen3Forward extends DecoderForward {
             b.matmul(L.wo(), s.att, n, s.xb2);                                 // output projection
             b.add(s.x, s.xb2, (long) n * c.dim());                             // residual
             b.rmsNorm(s.x, L.ffnNorm(), c.normEps(), 0f, c.dim(), n, s.xb);   // h = rmsnorm(x) * ffn_norm
-            b.matmul(L.gate(), s.xb, n, s.hb);
-            b.matmul(L.up(), s.xb, n, s.hb2);
+            // gate, up = Wgate h, Wup h
+            b.matmulShared(s.xb, n, new Weight[] {L.gate(), L.up()}, new Buffer[] {s.hb, s.hb2});
             b.swiglu(s.hb, s.hb2, (long) n * c.ffDim(), s.hb);                 // silu(gate) * up
             b.matmul(L.down(), s.hb, n, s.xb2);
             b.add(s.x, s.xb2, (long) n * c.dim());                             // residual

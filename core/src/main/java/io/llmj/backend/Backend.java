@@ -76,6 +76,20 @@ public interface Backend extends AutoCloseable {
     /** {@code out[t] = W x[t]} for {@code n} rows of {@code x} ({@code w.cols()} each) into rows of {@code w.rows()}. */
     void matmul(Weight w, Buffer x, int n, Buffer out);
 
+    /**
+     * {@code outs[i] = ws[i] x} for weights that share their input (a layer's q/k/v, or gate/up), each as
+     * {@link #matmul} would compute it; a backend may convert {@code x} once and run the products as one kernel.
+     * The default calls {@link #matmul} per weight.
+     */
+    default void matmulShared(Buffer x, int n, Weight[] ws, Buffer[] outs) {
+        if (ws.length != outs.length) {
+            throw new IllegalArgumentException(ws.length + " weights but " + outs.length + " outputs");
+        }
+        for (int i = 0; i < ws.length; i++) {
+            matmul(ws[i], x, n, outs[i]);
+        }
+    }
+
     /** {@code x[t] += bias} for {@code n} rows of {@code bias.cols()}. */
     void addBias(Buffer x, Weight bias, int n);
 

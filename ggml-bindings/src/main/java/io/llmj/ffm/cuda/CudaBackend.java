@@ -111,6 +111,15 @@ public final class CudaBackend implements Backend {
         }
     }
 
+    /**
+     * {@code -Dllmj.cuda.repack=false} keeps Q4_0 / Q8_0 matrices in ggml's block layout (llmj_cuda_matmul's
+     * kernels). By default they are repacked at load into the GPTQ layout with symmetric zero points
+     * ({@code llmj_cuda_gptq_repack_q}: scales apart, 16-byte aligned quants), whose kernels compute the same
+     * block dots from coalesced loads, and whose products for q/k/v and gate/up run as one kernel
+     * ({@link #matmulShared}).
+     */
+    public static final String REPACK_PROPERTY = "llmj.cuda.repack";
+
     /** The operands a batch is multiplied with; {@link #EXACT}: the per-token kernels. */
     enum GemmPath { EXACT, F32, F16, BF16 }
 
@@ -123,9 +132,11 @@ public final class CudaBackend implements Backend {
     private boolean syncUploads;      // pinned staging unavailable: plain cudaMemcpy
     private final Map<RopeConfig, DeviceBuffer> ropeTables = new HashMap<>();
     private final Set<GgmlType> noDequantize = EnumSet.noneOf(GgmlType.class);
-    /** llmj_gptq_matrix descriptors (host memory, device pointers into the weight's segment) of GPTQ weights. */
-    private final Map<DeviceWeight, MemorySegment> gptq = new HashMap<>();
+    /** Where the llmj_gptq_matrix descriptors of GPTQ-layout weights live (host memory, device pointers). */
     private final Arena descriptors = Arena.ofShared();
+    /** Whether Q4_0 / Q8_0 matrices are repacked into the GPTQ layout at load ({@link #REPACK_PROPERTY}). */
+    private final boolean repack = Boolean.parseBoolean(System.getProperty(REPACK_PROPERTY, "true"));
+    private DeviceBuffer repackStaging; // raw Q4_0 / Q8_0 rows on their way to the repacked layout
     private DeviceBuffer scratch;     // matmul activations / embedding ids
     /** Scratch buffers replaced by bigger ones; kept until close() because captured graphs may point into them. */
     private final List<DeviceBuffer> retired = new ArrayList<>();
@@ -291,7 +302,16 @@ public final class CudaBackend implements Backend {
     }
 
     /** A weight matrix (or vector) in device memory. */
-    record DeviceWeight(String name, GgmlType type, int rows, int cols, long rowBytes, DeviceBuffer data) implements Weight {}
+    /**
+     * A weight on the device. {@code gptq}: its llmj_gptq_matrix descriptor where the data is in the GPTQ layout
+     * (GPTQ checkpoints, repacked Q4_0 / Q8_0), else null.
+     */
+    record DeviceWeight(String name, GgmlType type, int rows, int cols, long rowBytes, DeviceBuffer data, MemorySegment gptq)
+            implements Weight {
+        DeviceWeight(String name, GgmlType type, int rows, int cols, long rowBytes, DeviceBuffer data) {
+            this(name, type, rows, cols, rowBytes, data, null);
+        }
+    }
 
     /** The device buffer; makes the calling thread use this backend's device. */
     private DeviceBuffer dev(Buffer b) {
@@ -360,10 +380,49 @@ public final class CudaBackend implements Backend {
             throw new IllegalArgumentException(name + ": " + src.byteSize() + " bytes of data, need " + bytes);
         }
         onDevice();
+        if (repack && shape.length == 2 && (t == GgmlType.Q4_0 || t == GgmlType.Q8_0) && cols % 32 == 0) {
+            return repackedWeight(name, t, (int) rows, (int) cols, rowBytes, src.asSlice(0, bytes));
+        }
         DeviceBuffer buf = new DeviceBuffer(cols * rows, bytes, t, name, false);
         weights.add(buf);
         upload(buf, src.asSlice(0, bytes));
         return new DeviceWeight(name, t, (int) rows, (int) cols, rowBytes, buf);
+    }
+
+    /**
+     * A Q4_0 / Q8_0 matrix in the GPTQ layout: the raw rows go through a device staging buffer, and
+     * {@code llmj_cuda_gptq_repack_q}, enqueued behind the copy, writes the scales (first, 256-byte aligned) and
+     * the quants of the weight's buffer. Same bytes as the raw rows.
+     */
+    private Weight repackedWeight(String name, GgmlType t, int rows, int cols, long rowBytes, MemorySegment raw) {
+        long blocks = (long) rows * (cols / 32);
+        long scaleBytes = (2 * blocks + 255) & ~255L;
+        long quantBytes = blocks * (t == GgmlType.Q4_0 ? 16 : 32);
+        DeviceBuffer buf = new DeviceBuffer((long) rows * cols, scaleBytes + quantBytes, t, name, false);
+        weights.add(buf);
+        long rawBytes = raw.byteSize();
+        if (repackStaging == null || repackStaging.bytes < rawBytes) {
+            if (repackStaging != null) {
+                repackStaging.close();        // cudaFree waits for the repacks still reading it
+            }
+            repackStaging = new DeviceBuffer(rawBytes, rawBytes, GgmlType.I8, "the repacking of " + name, false);
+        }
+        upload(repackStaging, raw);
+        MemorySegment s = uploader != null ? uploader.stream() : stream;
+        NativeStatus.check(LlmjCuda.llmj_cuda_gptq_repack_q(t.id(), repackStaging.ptr, rowBytes, rows, cols,
+                buf.at(scaleBytes), buf.ptr, s), "llmj_cuda_gptq_repack_q(" + name + ")");
+        if (uploader == null) {
+            Cuda.check(CudaRuntime.cudaStreamSynchronize(stream), "cudaStreamSynchronize (repacking " + name + ")");
+        }
+        MemorySegment d = descriptors.allocate(llmj_gptq_matrix.layout());
+        llmj_gptq_matrix.bits(d, t == GgmlType.Q4_0 ? 4 : 8);
+        llmj_gptq_matrix.rows(d, rows);
+        llmj_gptq_matrix.cols(d, cols);
+        llmj_gptq_matrix.perm(d, MemorySegment.NULL);
+        llmj_gptq_matrix.scales(d, buf.ptr);
+        llmj_gptq_matrix.zeros(d, MemorySegment.NULL);
+        llmj_gptq_matrix.qs(d, buf.at(scaleBytes));
+        return new DeviceWeight(name, t, rows, cols, rowBytes, buf, d);
     }
 
     /**
@@ -398,9 +457,7 @@ public final class CudaBackend implements Backend {
         llmj_gptq_matrix.scales(d, buf.at(m.scales().address() - base));
         llmj_gptq_matrix.zeros(d, buf.at(m.zeros().address() - base));
         llmj_gptq_matrix.qs(d, buf.at(m.qs().address() - base));
-        DeviceWeight w = new DeviceWeight(name, type, m.rows(), m.cols(), m.rowQBytes(), buf);
-        gptq.put(w, d);
-        return w;
+        return new DeviceWeight(name, type, m.rows(), m.cols(), m.rowQBytes(), buf, d);
     }
 
     /** Enqueues the copy through pinned staging, or copies synchronously where pinned memory is not to be had. */
@@ -426,6 +483,10 @@ public final class CudaBackend implements Backend {
                 uploader.close();
                 uploader = null;
             }
+        }
+        if (repackStaging != null) {
+            repackStaging.close();
+            repackStaging = null;
         }
         syncUploads = false;
     }
@@ -490,6 +551,11 @@ public final class CudaBackend implements Backend {
             }
             idsDev = s.ptr;
         }
+        if (w.gptq() != null) {
+            NativeStatus.check(LlmjCuda.llmj_cuda_gptq_get_rows(w.gptq(), idsDev, ids.length, scale, dev(out).ptr, stream),
+                    "llmj_cuda_gptq_get_rows(" + w.name() + ")");
+            return;
+        }
         NativeStatus.check(LlmjCuda.llmj_cuda_get_rows(w.type().id(), w.data().ptr, w.rowBytes(), idsDev, ids.length,
                 w.cols(), scale, dev(out).ptr, stream), "llmj_cuda_get_rows(" + w.name() + ")");
     }
@@ -512,17 +578,77 @@ public final class CudaBackend implements Backend {
         if (path != GemmPath.EXACT && gemm(m, dev(x), n, dev(out), path)) {
             return;
         }
-        MemorySegment gd = gptq.get(m);
-        if (gd != null) {
+        if (m.gptq() != null) {
             long work = LlmjCuda.llmj_cuda_gptq_work_size(m.cols(), n);
-            NativeStatus.check(LlmjCuda.llmj_cuda_gptq_matmul(gd, dev(x).ptr, dev(out).ptr, n, scratch(work).ptr, work, stream),
-                    "llmj_cuda_gptq_matmul(" + m.name() + ")");
+            NativeStatus.check(LlmjCuda.llmj_cuda_gptq_matmul(m.gptq(), dev(x).ptr, dev(out).ptr, n, scratch(work).ptr, work,
+                    stream), "llmj_cuda_gptq_matmul(" + m.name() + ")");
             return;
         }
         long work = LlmjCuda.llmj_cuda_matmul_work_size(m.type().id(), m.cols(), n);
         MemorySegment wp = work > 0 ? scratch(work).ptr : MemorySegment.NULL;
         NativeStatus.check(LlmjCuda.llmj_cuda_matmul(m.type().id(), m.data().ptr, m.rowBytes(), dev(x).ptr, dev(out).ptr,
                 m.rows(), m.cols(), n, wp, work, stream), "llmj_cuda_matmul(" + m.name() + ")");
+    }
+
+    /**
+     * One llmj_cuda_gptq_matmul_multi call (one activation conversion, one kernel) where every weight is in the
+     * GPTQ layout with the same bits, columns, permutation and zero-point kind and the batch runs the per-token
+     * kernels; otherwise {@link #matmul} per weight. The results are the same either way.
+     */
+    @Override
+    public synchronized void matmulShared(Buffer x, int n, Weight[] ws, Buffer[] outs) {
+        if (ws.length != outs.length) {
+            throw new IllegalArgumentException(ws.length + " weights but " + outs.length + " outputs");
+        }
+        if (!shareable(ws, n)) {
+            Backend.super.matmulShared(x, n, ws, outs);
+            return;
+        }
+        DeviceWeight m0 = dw(ws[0]);
+        if (dev(x).bytes < 4L * n * m0.cols()) {
+            throw new IllegalArgumentException(m0.name() + ": matmul of " + n + " tokens needs " + n * (long) m0.cols()
+                    + " input floats, the buffer holds " + dev(x).bytes / 4);
+        }
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment ms = a.allocate(llmj_gptq_matrix.layout(), ws.length);
+            MemorySegment ys = a.allocate(ValueLayout.ADDRESS, ws.length);
+            StringBuilder names = new StringBuilder();
+            for (int i = 0; i < ws.length; i++) {
+                DeviceWeight m = dw(ws[i]);
+                if (dev(outs[i]).bytes < 4L * n * m.rows()) {
+                    throw new IllegalArgumentException(m.name() + ": matmul of " + n + " tokens needs " + n * (long) m.rows()
+                            + " output floats, the buffer holds " + dev(outs[i]).bytes / 4);
+                }
+                MemorySegment.copy(m.gptq(), 0, ms, i * llmj_gptq_matrix.layout().byteSize(), llmj_gptq_matrix.layout().byteSize());
+                ys.setAtIndex(ValueLayout.ADDRESS, i, dev(outs[i]).ptr);
+                names.append(i == 0 ? "" : ", ").append(m.name());
+            }
+            long work = LlmjCuda.llmj_cuda_gptq_work_size(m0.cols(), n);
+            NativeStatus.check(LlmjCuda.llmj_cuda_gptq_matmul_multi(ws.length, ms, dev(x).ptr, ys, n, scratch(work).ptr, work,
+                    stream), "llmj_cuda_gptq_matmul_multi(" + names + ")");
+        }
+    }
+
+    /** Whether {@link #matmulShared} can run {@code ws} as one llmj_cuda_gptq_matmul_multi call. */
+    private boolean shareable(Weight[] ws, int n) {
+        if (ws.length < 2 || ws.length > 4 || n < 1) {
+            return false;
+        }
+        MemorySegment d0 = null;
+        for (Weight w : ws) {
+            if (!(w instanceof DeviceWeight m) || m.gptq() == null || gemmPath(m, n) != GemmPath.EXACT) {
+                return false;
+            }
+            MemorySegment d = m.gptq();
+            if (d0 == null) {
+                d0 = d;
+            } else if (llmj_gptq_matrix.bits(d) != llmj_gptq_matrix.bits(d0) || llmj_gptq_matrix.cols(d) != llmj_gptq_matrix.cols(d0)
+                    || llmj_gptq_matrix.perm(d).address() != llmj_gptq_matrix.perm(d0).address()
+                    || (llmj_gptq_matrix.zeros(d).address() == 0) != (llmj_gptq_matrix.zeros(d0).address() == 0)) {
+                return false;
+            }
+        }
+        return true;
     }
 
     // ---- prefill GEMM (cuBLAS) -----------------------------------------------------------------
@@ -636,8 +762,8 @@ public final class CudaBackend implements Backend {
                 lda = (int) (m.rowBytes() / 2);
             } else {
                 DeviceBuffer wh = gemmWeights(2L * rows * cols);
-                if (gptq.containsKey(m)) {                                 // GPTQ: dequantized in input order
-                    NativeStatus.check(LlmjCuda.llmj_cuda_gptq_dequantize_f16(gptq.get(m), wh.ptr, stream),
+                if (m.gptq() != null) {                                    // GPTQ layout: dequantized in input order
+                    NativeStatus.check(LlmjCuda.llmj_cuda_gptq_dequantize_f16(m.gptq(), wh.ptr, stream),
                             "llmj_cuda_gptq_dequantize_f16(" + m.name() + ")");
                 } else if (m.type() == GgmlType.F32) {                     // Gemm.F16: F32 rows are dense
                     NativeStatus.check(LlmjCuda.llmj_cuda_convert_f32(a, wh.ptr, GgmlType.F16.id(), (long) rows * cols,
@@ -896,7 +1022,9 @@ public final class CudaBackend implements Backend {
         graphs.clear();
         weights.forEach(DeviceBuffer::close);
         weights.clear();
-        gptq.clear();
+        if (repackStaging != null) {
+            repackStaging.close();
+        }
         descriptors.close();
         retired.forEach(DeviceBuffer::close);
         retired.clear();

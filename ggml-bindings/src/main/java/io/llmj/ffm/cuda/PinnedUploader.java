@@ -37,6 +37,11 @@ final class PinnedUploader implements AutoCloseable {
     private boolean pending;
     private boolean closed;
 
+    /** The copy stream: work enqueued on it after {@link #upload} runs once that copy has landed. */
+    MemorySegment stream() {
+        return stream;
+    }
+
     private PinnedUploader(MemorySegment stream) {
         this.stream = stream;
     }

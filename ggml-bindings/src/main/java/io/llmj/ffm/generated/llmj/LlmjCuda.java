@@ -1077,6 +1077,205 @@ public class LlmjCuda extends LlmjCuda$shared {
         }
     }
 
+    private static class llmj_cuda_gptq_matmul_multi {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            LlmjCuda.C_INT,
+            LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_cuda_gptq_matmul_multi").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_cuda_gptq_matmul_multi"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_cuda_gptq_matmul_multi(int count, const llmj_gptq_matrix *ms, const float *x, float *const *ys, int64_t n, void *work, size_t work_bytes, void *stream)
+     * }
+     */
+    public static FunctionDescriptor llmj_cuda_gptq_matmul_multi$descriptor() {
+        return llmj_cuda_gptq_matmul_multi.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_cuda_gptq_matmul_multi(int count, const llmj_gptq_matrix *ms, const float *x, float *const *ys, int64_t n, void *work, size_t work_bytes, void *stream)
+     * }
+     */
+    public static MethodHandle llmj_cuda_gptq_matmul_multi$handle() {
+        return llmj_cuda_gptq_matmul_multi.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_cuda_gptq_matmul_multi(int count, const llmj_gptq_matrix *ms, const float *x, float *const *ys, int64_t n, void *work, size_t work_bytes, void *stream)
+     * }
+     */
+    public static MemorySegment llmj_cuda_gptq_matmul_multi$address() {
+        return llmj_cuda_gptq_matmul_multi.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_cuda_gptq_matmul_multi(int count, const llmj_gptq_matrix *ms, const float *x, float *const *ys, int64_t n, void *work, size_t work_bytes, void *stream)
+     * }
+     */
+    public static int llmj_cuda_gptq_matmul_multi(int count, MemorySegment ms, MemorySegment x, MemorySegment ys, long n, MemorySegment work, long work_bytes, MemorySegment stream) {
+        var mh$ = llmj_cuda_gptq_matmul_multi.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_cuda_gptq_matmul_multi", count, ms, x, ys, n, work, work_bytes, stream);
+            }
+            return (int)mh$.invokeExact(count, ms, x, ys, n, work, work_bytes, stream);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_cuda_gptq_get_rows {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_FLOAT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_cuda_gptq_get_rows").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_cuda_gptq_get_rows"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_cuda_gptq_get_rows(const llmj_gptq_matrix *m, const int32_t *ids, int64_t n, float scale, float *out, void *stream)
+     * }
+     */
+    public static FunctionDescriptor llmj_cuda_gptq_get_rows$descriptor() {
+        return llmj_cuda_gptq_get_rows.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_cuda_gptq_get_rows(const llmj_gptq_matrix *m, const int32_t *ids, int64_t n, float scale, float *out, void *stream)
+     * }
+     */
+    public static MethodHandle llmj_cuda_gptq_get_rows$handle() {
+        return llmj_cuda_gptq_get_rows.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_cuda_gptq_get_rows(const llmj_gptq_matrix *m, const int32_t *ids, int64_t n, float scale, float *out, void *stream)
+     * }
+     */
+    public static MemorySegment llmj_cuda_gptq_get_rows$address() {
+        return llmj_cuda_gptq_get_rows.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_cuda_gptq_get_rows(const llmj_gptq_matrix *m, const int32_t *ids, int64_t n, float scale, float *out, void *stream)
+     * }
+     */
+    public static int llmj_cuda_gptq_get_rows(MemorySegment m, MemorySegment ids, long n, float scale, MemorySegment out, MemorySegment stream) {
+        var mh$ = llmj_cuda_gptq_get_rows.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_cuda_gptq_get_rows", m, ids, n, scale, out, stream);
+            }
+            return (int)mh$.invokeExact(m, ids, n, scale, out, stream);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_cuda_gptq_repack_q {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            LlmjCuda.C_INT,
+            LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_cuda_gptq_repack_q").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_cuda_gptq_repack_q"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_cuda_gptq_repack_q(int type, const void *src, size_t row_bytes, int64_t rows, int64_t cols, void *qs, uint16_t *scales, void *stream)
+     * }
+     */
+    public static FunctionDescriptor llmj_cuda_gptq_repack_q$descriptor() {
+        return llmj_cuda_gptq_repack_q.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_cuda_gptq_repack_q(int type, const void *src, size_t row_bytes, int64_t rows, int64_t cols, void *qs, uint16_t *scales, void *stream)
+     * }
+     */
+    public static MethodHandle llmj_cuda_gptq_repack_q$handle() {
+        return llmj_cuda_gptq_repack_q.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_cuda_gptq_repack_q(int type, const void *src, size_t row_bytes, int64_t rows, int64_t cols, void *qs, uint16_t *scales, void *stream)
+     * }
+     */
+    public static MemorySegment llmj_cuda_gptq_repack_q$address() {
+        return llmj_cuda_gptq_repack_q.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_cuda_gptq_repack_q(int type, const void *src, size_t row_bytes, int64_t rows, int64_t cols, void *qs, uint16_t *scales, void *stream)
+     * }
+     */
+    public static int llmj_cuda_gptq_repack_q(int type, MemorySegment src, long row_bytes, long rows, long cols, MemorySegment qs, MemorySegment scales, MemorySegment stream) {
+        var mh$ = llmj_cuda_gptq_repack_q.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_cuda_gptq_repack_q", type, src, row_bytes, rows, cols, qs, scales, stream);
+            }
+            return (int)mh$.invokeExact(type, src, row_bytes, rows, cols, qs, scales, stream);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class llmj_cuda_dequantize_f16 {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             LlmjCuda.C_INT,
