@@ -5,7 +5,7 @@
 # first type when the benchmarks jar is there (the bundle's runtime then needs java.management: pack a bundle
 # built with -Dbundle.modules=java.base,java.logging,jdk.unsupported,java.management,jdk.management), and an
 # ncu look at the decode kernels (graphs off, so ncu sees each kernel).
-# Usage: bench-all.sh TYPE[,TYPE...]      Logs land in $OUT.
+# Usage: [NCU=0] bench-all.sh TYPE[,TYPE...]      Logs land in $OUT. NCU=0 skips the ncu profile.
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 out="${OUT:-/tmp/llmj-gpu/out}"; mkdir -p "$out"
@@ -30,7 +30,7 @@ for t in ${1//,/ }; do
         -wi 1 -w 3 -i 3 -r 3 -f 1 -jvmArgsAppend "-Dllmj.library.path=$bundle/native" > "$out/jmh-$t.txt" 2>&1
       tail -3 "$out/jmh-$t.txt"
     fi
-    if command -v ncu > /dev/null; then
+    if [ "${NCU:-1}" = 1 ] && command -v ncu > /dev/null; then
       LLMJ_JAVA_OPTS="-Dllmj.cuda.graphs=false" timeout 150 ncu --target-processes all --launch-skip 3000 \
         --launch-count 40 --section SpeedOfLight --csv "$llmj" bench -m "$m" --backend cuda -p 0 -n 32 -r 1 \
         > "$out/ncu-$t.csv" 2>&1

@@ -9,24 +9,29 @@
 // with the bracket an exact int32 (dp4a; 8-bit quants through dp4a.u32.s32). Only the order of the
 // float additions differs from the CPU.
 //
-// Matmul kernel, built for the weight stream: a warp owns ROWS rows; lane l takes blocks l, l + 32, ...
-// of each row, so one warp step reads 32 consecutive 16-byte (4-bit) or 32-byte (8-bit) blocks of a
-// row: fully coalesced 16-byte streaming loads (rows are 16-byte aligned: every section of the segment
-// starts at a multiple of 64 bytes, block bytes are 16 or 32). U blocks per row are loaded before any is
-// used, so ROWS * U 16-byte loads (per 4-bit row) are in flight per lane. The activation blocks (int8
-// quants and their d / sum) are read through L1 and shared by the warp's rows. Up to 8 tokens share
-// one pass over the weights (each token's sum in the same order whatever the grouping). On sm_90 the
-// kernel is a programmatic dependent of the activation conversion: its first weight loads are issued
-// before it waits for that kernel (as matvec_q.cu does). Act-order and padded columns: the gather is
-// fused into the conversion (gptq_quantize_kernel), one kernel before the product.
+// Matmul kernel, built for the weight stream: a thread block of 4 warps owns ROWS rows (KS = 4: the warps
+// split each row's blocks; KS = 1: each warp its own ROWS rows); lane l of the row's 32 * KS lanes takes
+// blocks l, l + 32 * KS, ..., so one warp step reads 32 consecutive 16-byte (4-bit) or 32-byte (8-bit)
+// blocks of a row: fully coalesced 16-byte streaming loads (rows are 16-byte aligned: every section of the
+// segment starts at a multiple of 64 bytes, block bytes are 16 or 32). U blocks per row are loaded before
+// any is used. The activation blocks (int8 quants and their d / sum) are read through L1 and shared by the
+// rows. Up to 8 tokens share one pass over the weights (each token's sum in the same order whatever the
+// grouping). One launch can cover up to 4 matrices that share the activation (llmj_cuda_gptq_matmul_multi:
+// q/k/v, gate/up), which converts the activation once and fills the GPU with one grid. On sm_90 the kernel
+// is a programmatic dependent of the activation conversion: its first weight loads are issued before it
+// waits for that kernel (as matvec_q.cu does). Act-order and padded columns: the gather is fused into the
+// conversion (gptq_quantize_kernel), one kernel before the product. Symmetric matrices (zeros NULL) read no
+// zero points: Q4_0 and Q8_0 repacked into this layout (llmj_cuda_gptq_repack_q) run here, with ggml's
+// block dots (Q4_0: d (q - 8) as q with zero point 8; Q8_0: q + 128 with zero point 128, the same integer).
 //
-// Measured (native/tests/cuda/test_cuda_gptq.c --bench, H100 80GB HBM3, same run's D2D cudaMemcpy 2991 GB/s
-// read + write; one llmj_cuda_gptq_matmul call including the activation conversion; GB/s of weight bytes,
-// quants + scales + zeros): 4-bit 4096x11008 1918, 11008x4096 1890, 11008x4096 act-order 1878; 8-bit
-// 2362 / 2421 / 2330. Eight tokens in one pass: 4-bit 29.1 us (2.0x one token), 8-bit 38.9 us (1.9x).
-// Accuracy against llmj_gptq_matmul over the harness's 192 cases: max |gpu - cpu| / sum |w * a| 2.8e-8.
-// kernel -> launcher -> C entry points (llmj_cuda_gptq_work_size, llmj_cuda_gptq_matmul,
-// llmj_cuda_gptq_dequantize_f16).
+// Measured (native/tests/cuda/test_cuda_gptq.c --bench-only, H100 80GB HBM3, same run's D2D cudaMemcpy
+// 2990 GB/s read + write; one call including the activation conversion; GB/s of weight bytes, quants +
+// scales + zeros), the default shape: 4-bit asym 4096x11008 1975, 11008x4096 2046, act-order 1978; 8-bit
+// asym 2307 / 2461 / 2406; more shapes at VARIANTS below. Eight tokens in one pass: 4-bit 40.7 us, 8-bit
+// 39.1 us. Dequantize to F16 (prefill): 2558 GB/s of input + output in order, 179 GB/s with act-order (the
+// output is scattered by perm). Accuracy against llmj_gptq_matmul: max |gpu - cpu| / sum |w * a| < 1e-8.
+// kernel -> launcher -> C entry points (llmj_cuda_gptq_work_size, llmj_cuda_gptq_matmul(_multi),
+// llmj_cuda_gptq_dequantize_f16, llmj_cuda_gptq_get_rows, llmj_cuda_gptq_repack_q).
 #include "matvec_q.cuh"
 
 namespace {
@@ -268,10 +273,17 @@ bool device_has_pdl() {
     return cached[dev] == 2;
 }
 
-// The one-token kernel shape: LLMJ_GPTQ_KERNEL=0..5 picks a variant (for measurements; read once).
-struct shape { int rows, u, ks; };
+// The one-token kernel shape {ROWS, U, KS}; LLMJ_GPTQ_KERNEL=0..2 picks one (measurements; read once).
 // A lane's blocks are summed in the same order whatever ROWS and U; only KS changes it (and the reduction).
-constexpr shape VARIANTS[] = {{2, 2, 1}, {2, 4, 1}, {4, 2, 1}, {2, 2, 4}, {4, 2, 4}, {1, 4, 4}};
+// Measured on the H100 (test_cuda_gptq --bench-only, GB/s of weights per one-token call including the
+// activation conversion; D2D copy 2990): 4-bit sym 4096x4096 / 11008x4096 / 4096x11008 / 32000x4096,
+// multi 3 x 4096x4096 and 2 x 11008x4096:
+//   {2, 2, 4}  1196 / 1944 / 1887 / 2644, multi 2023 / 2456   (the default: best or close on every shape)
+//   {2, 2, 1}  1238 / 1688 / 1700 / 2538, multi 1779 / 2348   (the shape before: each warp its own rows)
+//   {4, 2, 4}   894 / 1978 / 1803 / 2691, multi 2057 / 2525
+// ({2, 4, 1}, {4, 2, 1} and {1, 4, 4} were slower than {2, 2, 4} everywhere but 4096x4096.)
+struct shape { int rows, u, ks; };
+constexpr shape VARIANTS[] = {{2, 2, 4}, {2, 2, 1}, {4, 2, 4}};
 constexpr int N_VARIANTS = (int) (sizeof(VARIANTS) / sizeof(VARIANTS[0]));
 constexpr int DEFAULT_VARIANT = 0;
 int one_token_variant() {
@@ -316,7 +328,7 @@ void launch_nt(const gptq_parts & parts, const int8_t * aq, const q8_act_meta * 
     } else {
         switch (one_token_variant()) {
 #define GPTQ_VARIANT(I) case I: launch_shape<BITS, SYM, NT, VARIANTS[I].rows, VARIANTS[I].u, VARIANTS[I].ks>(parts, aq, am, nb, t0, stream); break;
-            GPTQ_VARIANT(0) GPTQ_VARIANT(1) GPTQ_VARIANT(2) GPTQ_VARIANT(3) GPTQ_VARIANT(4) GPTQ_VARIANT(5)
+            GPTQ_VARIANT(0) GPTQ_VARIANT(1) GPTQ_VARIANT(2)
 #undef GPTQ_VARIANT
         }
     }
