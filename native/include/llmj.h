@@ -280,6 +280,23 @@ LLMJ_API int llmj_cuda_rope(float * x, int64_t n, int64_t n_heads, int64_t head_
                             const int32_t * dev_pos, void * stream);
 LLMJ_API int llmj_cuda_store_kv(const float * src, void * cache, int cache_type, int64_t kv_dim, int64_t n,
                                 int64_t start_pos, const int32_t * dev_pos, void * stream);
+/* Fused decode steps (each equals the unfused calls bit for bit):
+ * llmj_cuda_rope_store_kv: llmj_cuda_rope of q (n rows of n_heads heads) and of k (n rows of n_kv_heads
+ * heads), then llmj_cuda_store_kv of k and v (rows of n_kv_heads * head_dim) into the caches: one kernel. */
+LLMJ_API int llmj_cuda_rope_store_kv(float * q, float * k, const float * v, int64_t n, int64_t n_heads, int64_t n_kv_heads,
+                                     int64_t head_dim, int64_t rope_dims, int64_t start_pos, const float * inv_freq,
+                                     float pos_scale, int neox, void * k_cache, void * v_cache, int cache_type,
+                                     const int32_t * dev_pos, void * stream);
+/* llmj_cuda_rms_norm with two optional parts: y != NULL first adds the residual (x += y, written back,
+ * as llmj_cuda_add), and act != NULL (dim a multiple of 32) also converts each output row to the Q8
+ * activation blocks the GPTQ kernels read (llmj_cuda_gptq_matmul_act: the same integers and scales
+ * llmj_cuda_gptq_matmul computes from out); act: llmj_cuda_gptq_work_size(dim, n) bytes, 16-byte aligned. */
+LLMJ_API int llmj_cuda_rms_norm_fused(float * x, const float * y, const float * w, float w_offset, float * out,
+                                      int64_t dim, int64_t n, float eps, void * act, void * stream);
+/* llmj_cuda_glu that also converts out (n floats, n a multiple of 32: token rows of any multiple of 32
+ * columns) to Q8 activation blocks in act, as llmj_cuda_rms_norm_fused does. */
+LLMJ_API int llmj_cuda_glu_q8(const float * gate, const float * up, float * out, int64_t n, int gelu, void * act,
+                              void * stream);
 /* Scratch llmj_cuda_attention may use for n query rows (bytes; 0: it needs none). With it, decoding over
  * a long context splits each row's KV range over several blocks (flash-decoding); without it
  * (work NULL or smaller), one block walks the whole range. */
@@ -333,6 +350,10 @@ LLMJ_API int llmj_cuda_gptq_matmul_multi(int count, const llmj_gptq_matrix * ms,
                                          int64_t n, void * work, size_t work_bytes, void * stream);
 /* out[t][c] = scale * W[ids[t]][c] for n ids (device memory; 0 <= ids[t] < rows): an embedding lookup on a
  * table in this layout, values as llmj_cuda_gptq_dequantize_f16's before the F16 rounding. */
+/* llmj_cuda_gptq_matmul_multi from an activation already converted (act: n rows of cols = ms[0].cols, made
+ * by llmj_cuda_rms_norm_fused or llmj_cuda_glu_q8): perm NULL and cols a multiple of 32. */
+LLMJ_API int llmj_cuda_gptq_matmul_act(int count, const llmj_gptq_matrix * ms, const void * act, float * const * ys,
+                                       int64_t n, void * stream);
 LLMJ_API int llmj_cuda_gptq_get_rows(const llmj_gptq_matrix * m, const int32_t * ids, int64_t n, float scale, float * out,
                                      void * stream);
 /* Repacks rows x cols weights of type LLMJ_TYPE_Q4_0 or LLMJ_TYPE_Q8_0 (row r at src + r * row_bytes,

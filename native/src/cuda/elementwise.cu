@@ -3,6 +3,7 @@
 // CPU references: src/cpu/glu.c and the Java backend.
 #include "dequant.cuh"
 #include "kquants.cuh"
+#include "matvec_q.cuh"
 
 namespace {
 
@@ -10,13 +11,18 @@ constexpr int THREADS = 256;
 
 inline unsigned blocks_for(int64_t n) { return (unsigned) ((n + THREADS - 1) / THREADS); }
 
-__global__ void glu_kernel(const float * __restrict__ gate, const float * __restrict__ up, float * out, int64_t n, int gelu) {
+// Q8: also converts out to Q8 activation blocks (n a multiple of 32, so every warp holds one whole block).
+template <bool Q8>
+__global__ void glu_kernel(const float * __restrict__ gate, const float * __restrict__ up, float * out, int64_t n, int gelu,
+                           int8_t * __restrict__ aq, q8_act_meta * __restrict__ am) {
     const int64_t i = (int64_t) blockIdx.x * THREADS + threadIdx.x;
     if (i >= n) return;
     const float x = gate[i];
     const float a = gelu ? 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)))
                          : x / (1.0f + expf(-x));
-    out[i] = a * up[i];
+    const float v = a * up[i];
+    out[i] = v;
+    if (Q8) warp_quantize_q8(v, aq + (i / 32) * 32, am + i / 32);
 }
 
 __global__ void add_kernel(float * x, const float * __restrict__ y, int64_t n) {
@@ -80,7 +86,21 @@ extern "C" int llmj_cuda_glu(const float * gate, const float * up, float * out, 
     CHECK_STREAM_ARGS(n >= 0, "negative n");
     if (n == 0) return LLMJ_OK;
     CHECK_STREAM_ARGS(gate && up && out, "null device pointer");
-    glu_kernel<<<blocks_for(n), THREADS, 0, static_cast<cudaStream_t>(stream)>>>(gate, up, out, n, gelu);
+    glu_kernel<false><<<blocks_for(n), THREADS, 0, static_cast<cudaStream_t>(stream)>>>(gate, up, out, n, gelu, nullptr,
+                                                                                      nullptr);
+    return llmj_cuda_check_launch(__func__);
+}
+
+extern "C" int llmj_cuda_glu_q8(const float * gate, const float * up, float * out, int64_t n, int gelu, void * act,
+                                void * stream) {
+    CHECK_STREAM_ARGS(n >= 0 && n % 32 == 0, "n %lld is not a non-negative multiple of 32", (long long) n);
+    if (n == 0) return LLMJ_OK;
+    CHECK_STREAM_ARGS(gate && up && out && act, "null device pointer");
+    CHECK_STREAM_ARGS(reinterpret_cast<uintptr_t>(act) % 16 == 0, "act %p is not 16-byte aligned", act);
+    // n values as n / 32 one-block rows: the same layout as any token split of them into rows of whole blocks
+    int8_t * aq = static_cast<int8_t *>(act);
+    q8_act_meta * am = reinterpret_cast<q8_act_meta *>(static_cast<char *>(act) + q8_act_meta_offset(n, 1));
+    glu_kernel<true><<<blocks_for(n), THREADS, 0, static_cast<cudaStream_t>(stream)>>>(gate, up, out, n, gelu, aq, am);
     return llmj_cuda_check_launch(__func__);
 }
 

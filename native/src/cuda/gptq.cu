@@ -488,22 +488,58 @@ extern "C" size_t llmj_cuda_gptq_work_size(int64_t cols, int64_t n) {
     return q8_act_bytes(padded_cols(cols), n);
 }
 
+namespace {
+
+// The checks of llmj_cuda_gptq_matmul_multi / _act: 1..MAX_PARTS valid matrices with one input layout.
+int check_shared(int count, const llmj_gptq_matrix * ms, float * const * ys, int64_t n, const char * where) {
+    if (count < 1 || count > MAX_PARTS) {
+        return llmj_internal_fail(LLMJ_ERR_INVALID_ARGUMENT, where, "count %d is not 1..%d", count, MAX_PARTS);
+    }
+    if (!ms || !ys) return llmj_internal_fail(LLMJ_ERR_INVALID_ARGUMENT, where, "null matrix or output array");
+    if (n < 0) return llmj_internal_fail(LLMJ_ERR_INVALID_ARGUMENT, where, "negative token count %lld", (long long) n);
+    for (int k = 0; k < count; k++) {
+        const int st = check_matrix(&ms[k], where);
+        if (st != LLMJ_OK) return st;
+        if (ms[k].bits != ms[0].bits || ms[k].cols != ms[0].cols || ms[k].perm != ms[0].perm
+            || (ms[k].zeros == NULL) != (ms[0].zeros == NULL)) {
+            return llmj_internal_fail(LLMJ_ERR_INVALID_ARGUMENT, where,
+                                      "matrix %d (%d bits, %lld cols, perm %p, zeros %s) does not share matrix 0's input "
+                                      "layout (%d bits, %lld cols, perm %p, zeros %s)", k, ms[k].bits,
+                                      (long long) ms[k].cols, (const void *) ms[k].perm, ms[k].zeros ? "set" : "NULL",
+                                      ms[0].bits, (long long) ms[0].cols, (const void *) ms[0].perm,
+                                      ms[0].zeros ? "set" : "NULL");
+        }
+        if (!ys[k] && n > 0) return llmj_internal_fail(LLMJ_ERR_INVALID_ARGUMENT, where, "null output %d", k);
+    }
+    return LLMJ_OK;
+}
+
+// The products of count checked matrices from the converted activation act (rows of cols32).
+void launch_products(int count, const llmj_gptq_matrix * ms, const void * act, int64_t cols32, float * const * ys, int64_t n,
+                     cudaStream_t s) {
+    gptq_parts parts = {};
+    parts.count = count;
+    for (int k = 0; k < count; k++) {
+        parts.p[k].qs = static_cast<const uint8_t *>(ms[k].qs);
+        parts.p[k].sc = reinterpret_cast<const unsigned short *>(ms[k].scales);
+        parts.p[k].z = ms[k].zeros;
+        parts.p[k].y = ys[k];
+        parts.p[k].rows = ms[k].rows;
+    }
+    const bool sym = ms[0].zeros == NULL;
+    if (ms[0].bits == 4) {
+        if (sym) launch_gptq<4, true>(parts, act, cols32, n, s); else launch_gptq<4, false>(parts, act, cols32, n, s);
+    } else {
+        if (sym) launch_gptq<8, true>(parts, act, cols32, n, s); else launch_gptq<8, false>(parts, act, cols32, n, s);
+    }
+}
+
+}  // namespace
+
 extern "C" int llmj_cuda_gptq_matmul_multi(int count, const llmj_gptq_matrix * ms, const float * x, float * const * ys,
                                            int64_t n, void * work, size_t work_bytes, void * stream) {
-    CHECK_STREAM_ARGS(count >= 1 && count <= MAX_PARTS, "count %d is not 1..%d", count, MAX_PARTS);
-    CHECK_STREAM_ARGS(ms && ys, "null matrix or output array");
-    for (int k = 0; k < count; k++) {
-        const int st = check_matrix(&ms[k], __func__);
-        if (st != LLMJ_OK) return st;
-        CHECK_STREAM_ARGS(ms[k].bits == ms[0].bits && ms[k].cols == ms[0].cols && ms[k].perm == ms[0].perm
-                              && (ms[k].zeros == NULL) == (ms[0].zeros == NULL),
-                          "matrix %d (%d bits, %lld cols, perm %p, zeros %s) does not share matrix 0's input layout "
-                          "(%d bits, %lld cols, perm %p, zeros %s)", k, ms[k].bits, (long long) ms[k].cols,
-                          (const void *) ms[k].perm, ms[k].zeros ? "set" : "NULL", ms[0].bits, (long long) ms[0].cols,
-                          (const void *) ms[0].perm, ms[0].zeros ? "set" : "NULL");
-        CHECK_STREAM_ARGS(ys[k] || n == 0, "null output %d", k);
-    }
-    CHECK_STREAM_ARGS(n >= 0, "negative token count %lld", (long long) n);
+    const int st = check_shared(count, ms, ys, n, __func__);
+    if (st != LLMJ_OK) return st;
     if (n == 0) return LLMJ_OK;
     CHECK_STREAM_ARGS(x, "null input pointer");
     const llmj_gptq_matrix & m0 = ms[0];
@@ -521,21 +557,19 @@ extern "C" int llmj_cuda_gptq_matmul_multi(int count, const llmj_gptq_matrix * m
             x, m0.perm, reinterpret_cast<int8_t *>(act),
             reinterpret_cast<q8_act_meta *>(act + q8_act_meta_offset(cols32, n)), n_blocks, (int) (cols32 / 32), m0.cols);
     }
-    gptq_parts parts = {};
-    parts.count = count;
-    for (int k = 0; k < count; k++) {
-        parts.p[k].qs = static_cast<const uint8_t *>(ms[k].qs);
-        parts.p[k].sc = reinterpret_cast<const unsigned short *>(ms[k].scales);
-        parts.p[k].z = ms[k].zeros;
-        parts.p[k].y = ys[k];
-        parts.p[k].rows = ms[k].rows;
-    }
-    const bool sym = m0.zeros == NULL;
-    if (m0.bits == 4) {
-        if (sym) launch_gptq<4, true>(parts, act, cols32, n, s); else launch_gptq<4, false>(parts, act, cols32, n, s);
-    } else {
-        if (sym) launch_gptq<8, true>(parts, act, cols32, n, s); else launch_gptq<8, false>(parts, act, cols32, n, s);
-    }
+    launch_products(count, ms, act, cols32, ys, n, s);
+    return llmj_cuda_check_launch(__func__);
+}
+
+extern "C" int llmj_cuda_gptq_matmul_act(int count, const llmj_gptq_matrix * ms, const void * act, float * const * ys,
+                                         int64_t n, void * stream) {
+    const int st = check_shared(count, ms, ys, n, __func__);
+    if (st != LLMJ_OK) return st;
+    if (n == 0) return LLMJ_OK;
+    CHECK_STREAM_ARGS(!ms[0].perm && ms[0].cols % 32 == 0, "a converted activation needs perm NULL and cols %lld a multiple "
+                      "of 32", (long long) ms[0].cols);
+    CHECK_STREAM_ARGS(act && reinterpret_cast<uintptr_t>(act) % 16 == 0, "act %p is null or not 16-byte aligned", act);
+    launch_products(count, ms, act, ms[0].cols, ys, n, static_cast<cudaStream_t>(stream));
     return llmj_cuda_check_launch(__func__);
 }
 

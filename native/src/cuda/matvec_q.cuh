@@ -33,3 +33,28 @@ void launch_quantize_q8_act(const float * x, int64_t x_stride, int64_t n, int64_
 // once per group of up to 8 tokens. Returns false if `type` is not a 32-element block type.
 bool launch_matvec_q(int type, const void * w, size_t row_bytes, const void * act, float * y, int64_t y_stride,
                      int64_t rows, int64_t cols, int64_t n, cudaStream_t stream);
+
+// The conversion of one 32-value block held one value per lane of a warp (lane i: element i), with the
+// arithmetic of launch_quantize_q8_act: writes the lane's quant to q[lane] and, from lane 0, the block's
+// meta. Every lane of the warp must call it (warp shuffles).
+static __device__ __forceinline__ void warp_quantize_q8(float v, int8_t * __restrict__ q, q8_act_meta * __restrict__ meta) {
+    const int lane = threadIdx.x % 32;
+    float amax = fabsf(v);
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+    const float d = __fdiv_rn(amax, 127.0f);
+    const float id = amax != 0.0f ? __fdiv_rn(127.0f, amax) : 0.0f;
+    const int qi = __float2int_rn(__fmul_rn(v, id));
+    int sum = qi;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    q[lane] = (int8_t) qi;
+    if (lane == 0) {
+        q8_act_meta m;
+        m.d = __half2float(__float2half_rn(d));
+        m.s = __half2float(__float2half_rn(__fmul_rn(d, (float) sum)));
+        m.sum = sum;
+        m.pad = 0;
+        *meta = m;
+    }
+}

@@ -1,18 +1,33 @@
-// RMSNorm on the GPU: one block per row; sum of squares in float, block-reduced.
+// RMSNorm on the GPU: one block per row; sum of squares in float, block-reduced. Fused variants
+// (llmj_cuda_rms_norm_fused) add a residual first (x += y) and/or convert each output row to the Q8
+// activation blocks of the GPTQ kernels: the same kernel with the parts switched on, so the values are
+// those of llmj_cuda_add, llmj_cuda_rms_norm and the activation conversion run one after another.
 // CPU reference: src/cpu/norm.c.
-#include "common.cuh"
+#include "matvec_q.cuh"
 
 namespace {
 
 constexpr int THREADS = 256;
 
-__global__ void rms_norm_kernel(const float * __restrict__ x, const float * __restrict__ w, float w_offset,
-                                float * __restrict__ out, int64_t dim, float eps) {
+// Thread i handles elements i, i + THREADS, ...: warp w's elements of one pass are the 32-aligned block
+// (pass * THREADS + 32 w) / 32, which is what lets a warp convert a block (dim a multiple of 32).
+template <bool RESID, bool Q8>
+__global__ void __launch_bounds__(THREADS) rms_norm_kernel(float * __restrict__ x, const float * __restrict__ y,
+                                                          const float * __restrict__ w, float w_offset,
+                                                          float * __restrict__ out, int64_t dim, float eps,
+                                                          int8_t * __restrict__ aq, q8_act_meta * __restrict__ am) {
     const int64_t row = blockIdx.x;
-    const float * xr = x + row * dim;
+    float * xr = x + row * dim;
     float * o = out + row * dim;
     float ss = 0.0f;
-    for (int64_t i = threadIdx.x; i < dim; i += THREADS) ss += xr[i] * xr[i];
+    for (int64_t i = threadIdx.x; i < dim; i += THREADS) {
+        float v = xr[i];
+        if (RESID) {
+            v += y[row * dim + i];
+            xr[i] = v;
+        }
+        ss += v * v;
+    }
     __shared__ float partial[THREADS / 32];
     ss = warp_reduce_sum(ss);
     if (threadIdx.x % 32 == 0) partial[threadIdx.x / 32] = ss;
@@ -24,7 +39,14 @@ __global__ void rms_norm_kernel(const float * __restrict__ x, const float * __re
     }
     __syncthreads();
     const float scale = rsqrtf(partial[0] / (float) dim + eps);
-    for (int64_t i = threadIdx.x; i < dim; i += THREADS) o[i] = xr[i] * scale * (w[i] + w_offset);
+    for (int64_t i = threadIdx.x; i < dim; i += THREADS) {
+        const float v = xr[i] * scale * (w[i] + w_offset);
+        o[i] = v;
+        if (Q8) {
+            const int64_t b = (row * dim + i) / 32;     // this warp's block (whole warps: dim % 32 == 0)
+            warp_quantize_q8(v, aq + b * 32, am + b);
+        }
+    }
 }
 
 }  // namespace
@@ -34,6 +56,31 @@ extern "C" int llmj_cuda_rms_norm(const float * x, const float * w, float w_offs
     CHECK_STREAM_ARGS(dim > 0 && n >= 0 && n < 0x7FFFFFFF, "bad shape dim=%lld n=%lld", (long long) dim, (long long) n);
     if (n == 0) return LLMJ_OK;
     CHECK_STREAM_ARGS(x && w && out, "null device pointer");
-    rms_norm_kernel<<<(unsigned) n, THREADS, 0, static_cast<cudaStream_t>(stream)>>>(x, w, w_offset, out, dim, eps);
+    rms_norm_kernel<false, false><<<(unsigned) n, THREADS, 0, static_cast<cudaStream_t>(stream)>>>(
+        const_cast<float *>(x), nullptr, w, w_offset, out, dim, eps, nullptr, nullptr);
+    return llmj_cuda_check_launch(__func__);
+}
+
+extern "C" int llmj_cuda_rms_norm_fused(float * x, const float * y, const float * w, float w_offset, float * out,
+                                        int64_t dim, int64_t n, float eps, void * act, void * stream) {
+    CHECK_STREAM_ARGS(dim > 0 && n >= 0 && n < 0x7FFFFFFF, "bad shape dim=%lld n=%lld", (long long) dim, (long long) n);
+    if (n == 0) return LLMJ_OK;
+    CHECK_STREAM_ARGS(x && w && out, "null device pointer");
+    CHECK_STREAM_ARGS(!act || dim % 32 == 0, "dim %lld is not a multiple of 32 (needed to convert the activation)",
+                      (long long) dim);
+    CHECK_STREAM_ARGS(reinterpret_cast<uintptr_t>(act) % 16 == 0, "act %p is not 16-byte aligned", act);
+    int8_t * aq = static_cast<int8_t *>(act);
+    q8_act_meta * am = act ? reinterpret_cast<q8_act_meta *>(static_cast<char *>(act) + q8_act_meta_offset(dim, n)) : nullptr;
+    cudaStream_t s = static_cast<cudaStream_t>(stream);
+    const unsigned grid = (unsigned) n;
+    if (y && act) {
+        rms_norm_kernel<true, true><<<grid, THREADS, 0, s>>>(x, y, w, w_offset, out, dim, eps, aq, am);
+    } else if (y) {
+        rms_norm_kernel<true, false><<<grid, THREADS, 0, s>>>(x, y, w, w_offset, out, dim, eps, aq, am);
+    } else if (act) {
+        rms_norm_kernel<false, true><<<grid, THREADS, 0, s>>>(x, y, w, w_offset, out, dim, eps, aq, am);
+    } else {
+        rms_norm_kernel<false, false><<<grid, THREADS, 0, s>>>(x, y, w, w_offset, out, dim, eps, aq, am);
+    }
     return llmj_cuda_check_launch(__func__);
 }

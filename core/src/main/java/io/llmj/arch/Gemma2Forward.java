@@ -58,15 +58,12 @@ public final class Gemma2Forward extends DecoderForward {
             b.rmsNorm(s.x, L.attnNorm(), c.normEps(), off, c.dim(), n, s.xb);     // pre-attention norm
             // q, k, v = Wq h, Wk h, Wv h: one input, so a backend may convert h once and run them together
             b.matmulShared(s.xb, n, new Weight[] {L.wq(), L.wk(), L.wv()}, new Buffer[] {s.q, s.k, s.v});
-            b.rope(s.q, c.nHeads(), c.headDim(), n, pos, c.rope());                // rotate q and k
-            b.rope(s.k, c.nKvHeads(), c.headDim(), n, pos, c.rope());
-            b.storeKv(s.k, s.kCache[l], c.kvDim(), n, pos);                        // append k, v to the cache
-            b.storeKv(s.v, s.vCache[l], c.kvDim(), n, pos);
+            // rotate q and k by position, append k and v to the cache
+            b.ropeStoreKv(s.q, s.k, s.v, c.nHeads(), c.nKvHeads(), c.headDim(), n, pos, c.rope(), s.kCache[l], s.vCache[l]);
             b.attention(s.q, s.kCache[l], s.vCache[l], n, pos, l % 2 == 0 ? local : global, s.att);
             b.matmul(L.wo(), s.att, n, s.xb2);                                     // output projection
             b.rmsNorm(s.xb2, L.postAttnNorm(), c.normEps(), off, c.dim(), n, s.xb2); // post-attention norm
-            b.add(s.x, s.xb2, (long) n * c.dim());                                 // residual
-            b.rmsNorm(s.x, L.ffnNorm(), c.normEps(), off, c.dim(), n, s.xb);       // pre-feed-forward norm
+            b.addRmsNorm(s.x, s.xb2, L.ffnNorm(), c.normEps(), off, c.dim(), n, s.xb); // residual; pre-feed-forward norm
             // gate, up = Wgate h, Wup h
             b.matmulShared(s.xb, n, new Weight[] {L.gate(), L.up()}, new Buffer[] {s.hb, s.hb2});
             b.geglu(s.hb, s.hb2, (long) n * c.ffDim(), s.hb);                      // gelu_tanh(gate) * up

@@ -57,15 +57,12 @@ public final class LlamaForward extends DecoderForward {
             b.rmsNorm(s.x, L.attnNorm(), c.normEps(), 0f, c.dim(), n, s.xb);  // h = rmsnorm(x) * attn_norm
             // q, k, v = Wq h, Wk h, Wv h: one input, so a backend may convert h once and run them together
             b.matmulShared(s.xb, n, new Weight[] {L.wq(), L.wk(), L.wv()}, new Buffer[] {s.q, s.k, s.v});
-            b.rope(s.q, c.nHeads(), c.headDim(), n, pos, c.rope());            // rotate q and k by position
-            b.rope(s.k, c.nKvHeads(), c.headDim(), n, pos, c.rope());
-            b.storeKv(s.k, s.kCache[l], c.kvDim(), n, pos);                    // append k, v to the cache
-            b.storeKv(s.v, s.vCache[l], c.kvDim(), n, pos);
+            // rotate q and k by position, append k and v to the cache
+            b.ropeStoreKv(s.q, s.k, s.v, c.nHeads(), c.nKvHeads(), c.headDim(), n, pos, c.rope(), s.kCache[l], s.vCache[l]);
             b.attention(s.q, s.kCache[l], s.vCache[l], n, pos, attn, s.att);  // softmax(q k^T / sqrt(hd)) v
             b.matmul(L.wo(), s.att, n, s.xb2);                                 // project heads back to dim
-            b.add(s.x, s.xb2, (long) n * c.dim());                             // residual
             // feed-forward block
-            b.rmsNorm(s.x, L.ffnNorm(), c.normEps(), 0f, c.dim(), n, s.xb);   // h = rmsnorm(x) * ffn_norm
+            b.addRmsNorm(s.x, s.xb2, L.ffnNorm(), c.normEps(), 0f, c.dim(), n, s.xb); // x += attn; h = rmsnorm(x) * ffn_norm
             // gate, up = Wgate h, Wup h
             b.matmulShared(s.xb, n, new Weight[] {L.gate(), L.up()}, new Buffer[] {s.hb, s.hb2});
             b.swiglu(s.hb, s.hb2, (long) n * c.ffDim(), s.hb);                 // silu(gate) * up

@@ -53,14 +53,11 @@ public final class Qwen2Forward extends DecoderForward {
             b.addBias(s.q, L.bq(), n);                                         // + bq, bk, bv
             b.addBias(s.k, L.bk(), n);
             b.addBias(s.v, L.bv(), n);
-            b.rope(s.q, c.nHeads(), c.headDim(), n, pos, c.rope());            // rotate q and k
-            b.rope(s.k, c.nKvHeads(), c.headDim(), n, pos, c.rope());
-            b.storeKv(s.k, s.kCache[l], c.kvDim(), n, pos);                    // append k, v to the cache
-            b.storeKv(s.v, s.vCache[l], c.kvDim(), n, pos);
+            // rotate q and k by position, append k and v to the cache
+            b.ropeStoreKv(s.q, s.k, s.v, c.nHeads(), c.nKvHeads(), c.headDim(), n, pos, c.rope(), s.kCache[l], s.vCache[l]);
             b.attention(s.q, s.kCache[l], s.vCache[l], n, pos, attn, s.att);
             b.matmul(L.wo(), s.att, n, s.xb2);                                 // output projection
-            b.add(s.x, s.xb2, (long) n * c.dim());                             // residual
-            b.rmsNorm(s.x, L.ffnNorm(), c.normEps(), 0f, c.dim(), n, s.xb);   // h = rmsnorm(x) * ffn_norm
+            b.addRmsNorm(s.x, s.xb2, L.ffnNorm(), c.normEps(), 0f, c.dim(), n, s.xb); // x += attn; h = rmsnorm(x) * ffn_norm
             // gate, up = Wgate h, Wup h
             b.matmulShared(s.xb, n, new Weight[] {L.gate(), L.up()}, new Buffer[] {s.hb, s.hb2});
             b.swiglu(s.hb, s.hb2, (long) n * c.ffDim(), s.hb);                 // silu(gate) * up

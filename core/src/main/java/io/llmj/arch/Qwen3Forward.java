@@ -56,14 +56,11 @@ public final class Qwen3Forward extends DecoderForward {
             b.matmulShared(s.xb, n, new Weight[] {L.wq(), L.wk(), L.wv()}, new Buffer[] {s.q, s.k, s.v});
             b.rmsNorm(s.q, L.qNorm(), c.normEps(), 0f, hd, n * c.nHeads(), s.q);    // per-head q_norm
             b.rmsNorm(s.k, L.kNorm(), c.normEps(), 0f, hd, n * c.nKvHeads(), s.k);  // per-head k_norm
-            b.rope(s.q, c.nHeads(), hd, n, pos, c.rope());                     // rotate q and k
-            b.rope(s.k, c.nKvHeads(), hd, n, pos, c.rope());
-            b.storeKv(s.k, s.kCache[l], c.kvDim(), n, pos);                    // append k, v to the cache
-            b.storeKv(s.v, s.vCache[l], c.kvDim(), n, pos);
+            // rotate q and k by position, append k and v to the cache
+            b.ropeStoreKv(s.q, s.k, s.v, c.nHeads(), c.nKvHeads(), hd, n, pos, c.rope(), s.kCache[l], s.vCache[l]);
             b.attention(s.q, s.kCache[l], s.vCache[l], n, pos, attn, s.att);
             b.matmul(L.wo(), s.att, n, s.xb2);                                 // output projection
-            b.add(s.x, s.xb2, (long) n * c.dim());                             // residual
-            b.rmsNorm(s.x, L.ffnNorm(), c.normEps(), 0f, c.dim(), n, s.xb);   // h = rmsnorm(x) * ffn_norm
+            b.addRmsNorm(s.x, s.xb2, L.ffnNorm(), c.normEps(), 0f, c.dim(), n, s.xb); // x += attn; h = rmsnorm(x) * ffn_norm
             // gate, up = Wgate h, Wup h
             b.matmulShared(s.xb, n, new Weight[] {L.gate(), L.up()}, new Buffer[] {s.hb, s.hb2});
             b.swiglu(s.hb, s.hb2, (long) n * c.ffDim(), s.hb);                 // silu(gate) * up

@@ -100,6 +100,19 @@ public interface Backend extends AutoCloseable {
     void storeKv(Buffer src, Buffer cache, int kvDim, int n, int startPos);
 
     /**
+     * {@link #rope} of {@code q} ({@code nHeads} heads) and {@code k} ({@code nKvHeads} heads), then {@link #storeKv}
+     * of {@code k} and {@code v} (rows of {@code nKvHeads * headDim}): a backend may do it in one kernel. The default
+     * makes the four calls.
+     */
+    default void ropeStoreKv(Buffer q, Buffer k, Buffer v, int nHeads, int nKvHeads, int headDim, int n, int startPos,
+                             RopeConfig rope, Buffer kCache, Buffer vCache) {
+        rope(q, nHeads, headDim, n, startPos, rope);
+        rope(k, nKvHeads, headDim, n, startPos, rope);
+        storeKv(k, kCache, nKvHeads * headDim, n, startPos);
+        storeKv(v, vCache, nKvHeads * headDim, n, startPos);
+    }
+
+    /**
      * Causal attention of {@code n} query rows (positions {@code startPos..startPos+n-1}) over cache rows
      * {@code 0..startPos+n-1}; output rows of {@code p.qDim()}.
      */
@@ -113,6 +126,16 @@ public interface Backend extends AutoCloseable {
 
     /** {@code x += y} over {@code count} elements. */
     void add(Buffer x, Buffer y, long count);
+
+    /**
+     * {@code x += y}, then {@code out = rmsNorm(x)} ({@link #add} and {@link #rmsNorm} over {@code n} rows of
+     * {@code dim}): a residual followed by the next block's norm, which a backend may do in one kernel. The default
+     * makes the two calls.
+     */
+    default void addRmsNorm(Buffer x, Buffer y, Weight gain, float eps, float gainOffset, int dim, int n, Buffer out) {
+        add(x, y, (long) n * dim);
+        rmsNorm(x, gain, eps, gainOffset, dim, n, out);
+    }
 
     /** {@code x = cap * tanh(x / cap)} over {@code count} elements. */
     void softcap(Buffer x, float cap, long count);

@@ -120,6 +120,14 @@ public final class CudaBackend implements Backend {
      */
     public static final String REPACK_PROPERTY = "llmj.cuda.repack";
 
+    /**
+     * {@code -Dllmj.cuda.fuse=false} runs every op as its own kernel. By default {@link #ropeStoreKv} and
+     * {@link #addRmsNorm} are one kernel each, and a norm or GLU whose output feeds a per-token product of
+     * GPTQ-layout weights also writes that product's Q8 activation (so the product skips its conversion);
+     * the results are the same bit for bit.
+     */
+    public static final String FUSE_PROPERTY = "llmj.cuda.fuse";
+
     /** The operands a batch is multiplied with; {@link #EXACT}: the per-token kernels. */
     enum GemmPath { EXACT, F32, F16, BF16 }
 
@@ -137,6 +145,14 @@ public final class CudaBackend implements Backend {
     /** Whether Q4_0 / Q8_0 matrices are repacked into the GPTQ layout at load ({@link #REPACK_PROPERTY}). */
     private final boolean repack = Boolean.parseBoolean(System.getProperty(REPACK_PROPERTY, "true"));
     private DeviceBuffer repackStaging; // raw Q4_0 / Q8_0 rows on their way to the repacked layout
+    private final boolean fuse = Boolean.parseBoolean(System.getProperty(FUSE_PROPERTY, "true"));
+    /** Q8 activation blocks written by the last fused norm / GLU ({@link #FUSE_PROPERTY}). */
+    private DeviceBuffer act8;
+    /** The buffer whose current contents {@link #act8} converts ({@link #act8Count} floats), or null. */
+    private Buffer act8Of;
+    private long act8Count;
+    /** Tokens of the last norm: whether the layer's products run per token (so a GLU's conversion is used). */
+    private int layerTokens = Integer.MAX_VALUE;
     private DeviceBuffer scratch;     // matmul activations / embedding ids
     /** Scratch buffers replaced by bigger ones; kept until close() because captured graphs may point into them. */
     private final List<DeviceBuffer> retired = new ArrayList<>();
@@ -493,6 +509,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public synchronized void write(Buffer dst, long offset, float[] src, int srcOff, int n) {
+        wrote(dst);
         try (Arena a = Arena.ofConfined()) {
             MemorySegment h = a.allocate(4L * n, 64);
             MemorySegment.copy(src, srcOff, h, F32, 0, n);
@@ -513,6 +530,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public synchronized void copy(Buffer src, long srcOff, Buffer dst, long dstOff, long n) {
+        wrote(dst);
         Cuda.check(CudaRuntime.cudaMemcpy(dev(dst).at(4 * dstOff), dev(src).at(4 * srcOff), 4 * n,
                 CudaRuntime.cudaMemcpyDeviceToDevice()), "cudaMemcpy device->device");
     }
@@ -531,10 +549,44 @@ public final class CudaBackend implements Backend {
         return scratch;
     }
 
+    /** The fused conversions' buffer, at least {@code bytes} (replaced, not freed, when it grows: graphs may use it). */
+    private DeviceBuffer act8(long bytes) {
+        if (act8 == null || act8.bytes < bytes) {
+            if (capturing != null) {
+                throw new IllegalStateException("the activation buffer must not grow while a graph is recorded");
+            }
+            if (act8 != null) {
+                retired.add(act8);
+                act8 = null;
+            }
+            act8 = new DeviceBuffer(Math.max(bytes, 1 << 16));
+        }
+        return act8;
+    }
+
+    /** Forgets the converted activation if {@code b}, which an op is about to write, is what it converts. */
+    private void wrote(Buffer b) {
+        if (b == act8Of) {
+            act8Of = null;
+        }
+    }
+
+    /** Whether products over {@code n} tokens run the per-token kernels (where a converted activation is read). */
+    private boolean perToken(int n) {
+        return gemm == Gemm.OFF || n < gemmMinTokens || !cublasReady();
+    }
+
+    /** Whether {@link #act8} holds {@code x} converted for a GPTQ-layout product of {@code m} over {@code n} tokens. */
+    private boolean converted(Buffer x, int n, DeviceWeight m) {
+        return x == act8Of && act8Count == (long) n * m.cols() && m.gptq() != null && m.cols() % 32 == 0
+                && llmj_gptq_matrix.perm(m.gptq()).address() == 0;
+    }
+
     // ---- ops ---------------------------------------------------------------------------------
 
     @Override
     public synchronized void embed(Weight table, int[] ids, float scale, Buffer out) {
+        wrote(out);
         DeviceWeight w = dw(table);
         for (int id : ids) {
             if (id < 0 || id >= w.rows()) {
@@ -562,8 +614,37 @@ public final class CudaBackend implements Backend {
 
     @Override
     public synchronized void rmsNorm(Buffer x, Weight gain, float eps, float gainOffset, int dim, int n, Buffer out) {
-        NativeStatus.check(LlmjCuda.llmj_cuda_rms_norm(dev(x).ptr, dw(gain).data().ptr, gainOffset, dev(out).ptr, dim, n, eps,
-                stream), "llmj_cuda_rms_norm");
+        norm(x, null, gain, eps, gainOffset, dim, n, out);
+    }
+
+    @Override
+    public synchronized void addRmsNorm(Buffer x, Buffer y, Weight gain, float eps, float gainOffset, int dim, int n,
+                                        Buffer out) {
+        if (!fuse) {
+            Backend.super.addRmsNorm(x, y, gain, eps, gainOffset, dim, n, out);
+            return;
+        }
+        norm(x, y, gain, eps, gainOffset, dim, n, out);
+    }
+
+    /** RMSNorm, after {@code x += y} when y is not null, converting the output for the next products where they read it. */
+    private void norm(Buffer x, Buffer y, Weight gain, float eps, float gainOffset, int dim, int n, Buffer out) {
+        layerTokens = n;
+        wrote(x);
+        wrote(out);
+        boolean convert = fuse && dim % 32 == 0 && perToken(n);
+        if (y == null && !convert) {
+            NativeStatus.check(LlmjCuda.llmj_cuda_rms_norm(dev(x).ptr, dw(gain).data().ptr, gainOffset, dev(out).ptr, dim, n,
+                    eps, stream), "llmj_cuda_rms_norm");
+            return;
+        }
+        MemorySegment act = convert ? act8(LlmjCuda.llmj_cuda_gptq_work_size(dim, n)).ptr : MemorySegment.NULL;
+        NativeStatus.check(LlmjCuda.llmj_cuda_rms_norm_fused(dev(x).ptr, y == null ? MemorySegment.NULL : dev(y).ptr,
+                dw(gain).data().ptr, gainOffset, dev(out).ptr, dim, n, eps, act, stream), "llmj_cuda_rms_norm_fused");
+        if (convert) {
+            act8Of = out;
+            act8Count = (long) n * dim;
+        }
     }
 
     @Override
@@ -574,8 +655,16 @@ public final class CudaBackend implements Backend {
                     + " input and " + n * (long) m.rows() + " output floats, buffers hold " + dev(x).bytes / 4 + " and "
                     + dev(out).bytes / 4);
         }
+        wrote(out);
         GemmPath path = gemmPath(m, n);
         if (path != GemmPath.EXACT && gemm(m, dev(x), n, dev(out), path)) {
+            return;
+        }
+        if (converted(x, n, m)) {                                 // the norm / GLU before converted x already
+            try (Arena a = Arena.ofConfined()) {
+                NativeStatus.check(LlmjCuda.llmj_cuda_gptq_matmul_act(1, m.gptq(), act8.ptr,
+                        a.allocateFrom(ValueLayout.ADDRESS, dev(out).ptr), n, stream), "llmj_cuda_gptq_matmul_act(" + m.name() + ")");
+            }
             return;
         }
         if (m.gptq() != null) {
@@ -622,6 +711,14 @@ public final class CudaBackend implements Backend {
                 MemorySegment.copy(m.gptq(), 0, ms, i * llmj_gptq_matrix.layout().byteSize(), llmj_gptq_matrix.layout().byteSize());
                 ys.setAtIndex(ValueLayout.ADDRESS, i, dev(outs[i]).ptr);
                 names.append(i == 0 ? "" : ", ").append(m.name());
+            }
+            for (Buffer o : outs) {
+                wrote(o);
+            }
+            if (converted(x, n, m0)) {                            // the norm before converted x already
+                NativeStatus.check(LlmjCuda.llmj_cuda_gptq_matmul_act(ws.length, ms, act8.ptr, ys, n, stream),
+                        "llmj_cuda_gptq_matmul_act(" + names + ")");
+                return;
             }
             long work = LlmjCuda.llmj_cuda_gptq_work_size(m0.cols(), n);
             NativeStatus.check(LlmjCuda.llmj_cuda_gptq_matmul_multi(ws.length, ms, dev(x).ptr, ys, n, scratch(work).ptr, work,
@@ -794,6 +891,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public synchronized void addBias(Buffer x, Weight bias, int n) {
+        wrote(x);
         DeviceWeight b = dw(bias);
         NativeStatus.check(LlmjCuda.llmj_cuda_add_rows(dev(x).ptr, b.data().ptr, b.cols(), n, stream),
                 "llmj_cuda_add_rows");
@@ -801,7 +899,14 @@ public final class CudaBackend implements Backend {
 
     @Override
     public synchronized void rope(Buffer x, int nHeads, int headDim, int n, int startPos, RopeConfig rope) {
-        DeviceBuffer table = ropeTables.computeIfAbsent(rope, r -> {
+        wrote(x);
+        NativeStatus.check(LlmjCuda.llmj_cuda_rope(dev(x).ptr, n, nHeads, headDim, rope.dims(), startPos, ropeTable(rope).ptr,
+                rope.positionScale(), rope.neox() ? 1 : 0, devPos(), stream), "llmj_cuda_rope");
+    }
+
+    /** The rope's inverse frequencies on the device (uploaded on first use). */
+    private DeviceBuffer ropeTable(RopeConfig rope) {
+        return ropeTables.computeIfAbsent(rope, r -> {
             float[] f = r.invFreq();
             DeviceBuffer b = new DeviceBuffer(f.length, 4L * f.length, GgmlType.F32);
             try (Arena a = Arena.ofConfined()) {
@@ -809,24 +914,46 @@ public final class CudaBackend implements Backend {
             }
             return b;
         });
-        NativeStatus.check(LlmjCuda.llmj_cuda_rope(dev(x).ptr, n, nHeads, headDim, rope.dims(), startPos, table.ptr,
-                rope.positionScale(), rope.neox() ? 1 : 0, devPos(), stream), "llmj_cuda_rope");
     }
 
     @Override
     public synchronized void storeKv(Buffer src, Buffer cache, int kvDim, int n, int startPos) {
+        DeviceBuffer c = cacheFor(cache, kvDim, n, startPos);
+        NativeStatus.check(LlmjCuda.llmj_cuda_store_kv(dev(src).ptr, c.ptr, c.type.id(), kvDim, n, startPos, devPos(),
+                stream), "llmj_cuda_store_kv");
+    }
+
+    /** The cache buffer, checked to hold positions up to startPos + n of kvDim values. */
+    private DeviceBuffer cacheFor(Buffer cache, int kvDim, int n, int startPos) {
         DeviceBuffer c = dev(cache);
         if ((long) (startPos + n) * kvDim > c.size()) {
             throw new IllegalArgumentException("KV cache of " + c.size() / kvDim + " positions cannot take positions up to "
                     + (startPos + n));
         }
-        NativeStatus.check(LlmjCuda.llmj_cuda_store_kv(dev(src).ptr, c.ptr, c.type.id(), kvDim, n, startPos, devPos(),
-                stream), "llmj_cuda_store_kv");
+        return c;
+    }
+
+    @Override
+    public synchronized void ropeStoreKv(Buffer q, Buffer k, Buffer v, int nHeads, int nKvHeads, int headDim, int n,
+                                         int startPos, RopeConfig rope, Buffer kCache, Buffer vCache) {
+        int kvDim = nKvHeads * headDim;
+        DeviceBuffer kc = cacheFor(kCache, kvDim, n, startPos);
+        DeviceBuffer vc = cacheFor(vCache, kvDim, n, startPos);
+        if (!fuse || kc.type != vc.type) {
+            Backend.super.ropeStoreKv(q, k, v, nHeads, nKvHeads, headDim, n, startPos, rope, kCache, vCache);
+            return;
+        }
+        wrote(q);
+        wrote(k);
+        NativeStatus.check(LlmjCuda.llmj_cuda_rope_store_kv(dev(q).ptr, dev(k).ptr, dev(v).ptr, n, nHeads, nKvHeads, headDim,
+                rope.dims(), startPos, ropeTable(rope).ptr, rope.positionScale(), rope.neox() ? 1 : 0, kc.ptr, vc.ptr,
+                kc.type.id(), devPos(), stream), "llmj_cuda_rope_store_kv");
     }
 
     @Override
     public synchronized void attention(Buffer q, Buffer kCache, Buffer vCache, int n, int startPos, AttentionParams p,
                                        Buffer out) {
+        wrote(out);
         long work = LlmjCuda.llmj_cuda_attention_work_size(n, p.nHeads(), p.headDim());
         MemorySegment wp = work > 0 ? scratch(work).ptr : MemorySegment.NULL;
         NativeStatus.check(LlmjCuda.llmj_cuda_attention(dev(q).ptr, dev(kCache).ptr, dev(vCache).ptr, dev(kCache).type.id(),
@@ -836,23 +963,38 @@ public final class CudaBackend implements Backend {
 
     @Override
     public synchronized void swiglu(Buffer gate, Buffer up, long count, Buffer out) {
-        NativeStatus.check(LlmjCuda.llmj_cuda_glu(dev(gate).ptr, dev(up).ptr, dev(out).ptr, count, 0, stream),
-                "llmj_cuda_glu");
+        glu(gate, up, count, out, 0);
     }
 
     @Override
     public synchronized void geglu(Buffer gate, Buffer up, long count, Buffer out) {
-        NativeStatus.check(LlmjCuda.llmj_cuda_glu(dev(gate).ptr, dev(up).ptr, dev(out).ptr, count, 1, stream),
+        glu(gate, up, count, out, 1);
+    }
+
+    /** SwiGLU / GeGLU, converting the output for the down projection where it runs per token. */
+    private void glu(Buffer gate, Buffer up, long count, Buffer out, int gelu) {
+        wrote(out);
+        if (fuse && count % 32 == 0 && perToken(layerTokens)) {
+            MemorySegment act = act8(LlmjCuda.llmj_cuda_gptq_work_size(count, 1)).ptr;
+            NativeStatus.check(LlmjCuda.llmj_cuda_glu_q8(dev(gate).ptr, dev(up).ptr, dev(out).ptr, count, gelu, act, stream),
+                    "llmj_cuda_glu_q8");
+            act8Of = out;
+            act8Count = count;
+            return;
+        }
+        NativeStatus.check(LlmjCuda.llmj_cuda_glu(dev(gate).ptr, dev(up).ptr, dev(out).ptr, count, gelu, stream),
                 "llmj_cuda_glu");
     }
 
     @Override
     public synchronized void add(Buffer x, Buffer y, long count) {
+        wrote(x);
         NativeStatus.check(LlmjCuda.llmj_cuda_add(dev(x).ptr, dev(y).ptr, count, stream), "llmj_cuda_add");
     }
 
     @Override
     public synchronized void softcap(Buffer x, float cap, long count) {
+        wrote(x);
         NativeStatus.check(LlmjCuda.llmj_cuda_softcap(dev(x).ptr, cap, count, stream), "llmj_cuda_softcap");
     }
 
@@ -1038,6 +1180,9 @@ public final class CudaBackend implements Backend {
         }
         if (gemmInput != null) {
             gemmInput.close();
+        }
+        if (act8 != null) {
+            act8.close();
         }
         if (cublas != null) {
             Cublas.cublasDestroy_v2(cublas);

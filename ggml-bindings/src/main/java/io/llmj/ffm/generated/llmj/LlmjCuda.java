@@ -363,6 +363,217 @@ public class LlmjCuda extends LlmjCuda$shared {
         }
     }
 
+    private static class llmj_cuda_rope_store_kv {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_FLOAT,
+            LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_cuda_rope_store_kv").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_cuda_rope_store_kv"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_cuda_rope_store_kv(float *q, float *k, const float *v, int64_t n, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, int64_t rope_dims, int64_t start_pos, const float *inv_freq, float pos_scale, int neox, void *k_cache, void *v_cache, int cache_type, const int32_t *dev_pos, void *stream)
+     * }
+     */
+    public static FunctionDescriptor llmj_cuda_rope_store_kv$descriptor() {
+        return llmj_cuda_rope_store_kv.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_cuda_rope_store_kv(float *q, float *k, const float *v, int64_t n, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, int64_t rope_dims, int64_t start_pos, const float *inv_freq, float pos_scale, int neox, void *k_cache, void *v_cache, int cache_type, const int32_t *dev_pos, void *stream)
+     * }
+     */
+    public static MethodHandle llmj_cuda_rope_store_kv$handle() {
+        return llmj_cuda_rope_store_kv.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_cuda_rope_store_kv(float *q, float *k, const float *v, int64_t n, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, int64_t rope_dims, int64_t start_pos, const float *inv_freq, float pos_scale, int neox, void *k_cache, void *v_cache, int cache_type, const int32_t *dev_pos, void *stream)
+     * }
+     */
+    public static MemorySegment llmj_cuda_rope_store_kv$address() {
+        return llmj_cuda_rope_store_kv.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_cuda_rope_store_kv(float *q, float *k, const float *v, int64_t n, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, int64_t rope_dims, int64_t start_pos, const float *inv_freq, float pos_scale, int neox, void *k_cache, void *v_cache, int cache_type, const int32_t *dev_pos, void *stream)
+     * }
+     */
+    public static int llmj_cuda_rope_store_kv(MemorySegment q, MemorySegment k, MemorySegment v, long n, long n_heads, long n_kv_heads, long head_dim, long rope_dims, long start_pos, MemorySegment inv_freq, float pos_scale, int neox, MemorySegment k_cache, MemorySegment v_cache, int cache_type, MemorySegment dev_pos, MemorySegment stream) {
+        var mh$ = llmj_cuda_rope_store_kv.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_cuda_rope_store_kv", q, k, v, n, n_heads, n_kv_heads, head_dim, rope_dims, start_pos, inv_freq, pos_scale, neox, k_cache, v_cache, cache_type, dev_pos, stream);
+            }
+            return (int)mh$.invokeExact(q, k, v, n, n_heads, n_kv_heads, head_dim, rope_dims, start_pos, inv_freq, pos_scale, neox, k_cache, v_cache, cache_type, dev_pos, stream);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_cuda_rms_norm_fused {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_FLOAT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_FLOAT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_cuda_rms_norm_fused").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_cuda_rms_norm_fused"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_cuda_rms_norm_fused(float *x, const float *y, const float *w, float w_offset, float *out, int64_t dim, int64_t n, float eps, void *act, void *stream)
+     * }
+     */
+    public static FunctionDescriptor llmj_cuda_rms_norm_fused$descriptor() {
+        return llmj_cuda_rms_norm_fused.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_cuda_rms_norm_fused(float *x, const float *y, const float *w, float w_offset, float *out, int64_t dim, int64_t n, float eps, void *act, void *stream)
+     * }
+     */
+    public static MethodHandle llmj_cuda_rms_norm_fused$handle() {
+        return llmj_cuda_rms_norm_fused.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_cuda_rms_norm_fused(float *x, const float *y, const float *w, float w_offset, float *out, int64_t dim, int64_t n, float eps, void *act, void *stream)
+     * }
+     */
+    public static MemorySegment llmj_cuda_rms_norm_fused$address() {
+        return llmj_cuda_rms_norm_fused.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_cuda_rms_norm_fused(float *x, const float *y, const float *w, float w_offset, float *out, int64_t dim, int64_t n, float eps, void *act, void *stream)
+     * }
+     */
+    public static int llmj_cuda_rms_norm_fused(MemorySegment x, MemorySegment y, MemorySegment w, float w_offset, MemorySegment out, long dim, long n, float eps, MemorySegment act, MemorySegment stream) {
+        var mh$ = llmj_cuda_rms_norm_fused.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_cuda_rms_norm_fused", x, y, w, w_offset, out, dim, n, eps, act, stream);
+            }
+            return (int)mh$.invokeExact(x, y, w, w_offset, out, dim, n, eps, act, stream);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_cuda_glu_q8 {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_cuda_glu_q8").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_cuda_glu_q8"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_cuda_glu_q8(const float *gate, const float *up, float *out, int64_t n, int gelu, void *act, void *stream)
+     * }
+     */
+    public static FunctionDescriptor llmj_cuda_glu_q8$descriptor() {
+        return llmj_cuda_glu_q8.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_cuda_glu_q8(const float *gate, const float *up, float *out, int64_t n, int gelu, void *act, void *stream)
+     * }
+     */
+    public static MethodHandle llmj_cuda_glu_q8$handle() {
+        return llmj_cuda_glu_q8.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_cuda_glu_q8(const float *gate, const float *up, float *out, int64_t n, int gelu, void *act, void *stream)
+     * }
+     */
+    public static MemorySegment llmj_cuda_glu_q8$address() {
+        return llmj_cuda_glu_q8.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_cuda_glu_q8(const float *gate, const float *up, float *out, int64_t n, int gelu, void *act, void *stream)
+     * }
+     */
+    public static int llmj_cuda_glu_q8(MemorySegment gate, MemorySegment up, MemorySegment out, long n, int gelu, MemorySegment act, MemorySegment stream) {
+        var mh$ = llmj_cuda_glu_q8.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_cuda_glu_q8", gate, up, out, n, gelu, act, stream);
+            }
+            return (int)mh$.invokeExact(gate, up, out, n, gelu, act, stream);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class llmj_cuda_attention_work_size {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             LlmjCuda.C_LONG,
@@ -1137,6 +1348,71 @@ public class LlmjCuda extends LlmjCuda$shared {
                 traceDowncall("llmj_cuda_gptq_matmul_multi", count, ms, x, ys, n, work, work_bytes, stream);
             }
             return (int)mh$.invokeExact(count, ms, x, ys, n, work, work_bytes, stream);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_cuda_gptq_matmul_act {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            LlmjCuda.C_INT,
+            LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_cuda_gptq_matmul_act").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_cuda_gptq_matmul_act"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_cuda_gptq_matmul_act(int count, const llmj_gptq_matrix *ms, const void *act, float *const *ys, int64_t n, void *stream)
+     * }
+     */
+    public static FunctionDescriptor llmj_cuda_gptq_matmul_act$descriptor() {
+        return llmj_cuda_gptq_matmul_act.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_cuda_gptq_matmul_act(int count, const llmj_gptq_matrix *ms, const void *act, float *const *ys, int64_t n, void *stream)
+     * }
+     */
+    public static MethodHandle llmj_cuda_gptq_matmul_act$handle() {
+        return llmj_cuda_gptq_matmul_act.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_cuda_gptq_matmul_act(int count, const llmj_gptq_matrix *ms, const void *act, float *const *ys, int64_t n, void *stream)
+     * }
+     */
+    public static MemorySegment llmj_cuda_gptq_matmul_act$address() {
+        return llmj_cuda_gptq_matmul_act.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_cuda_gptq_matmul_act(int count, const llmj_gptq_matrix *ms, const void *act, float *const *ys, int64_t n, void *stream)
+     * }
+     */
+    public static int llmj_cuda_gptq_matmul_act(int count, MemorySegment ms, MemorySegment act, MemorySegment ys, long n, MemorySegment stream) {
+        var mh$ = llmj_cuda_gptq_matmul_act.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_cuda_gptq_matmul_act", count, ms, act, ys, n, stream);
+            }
+            return (int)mh$.invokeExact(count, ms, act, ys, n, stream);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
