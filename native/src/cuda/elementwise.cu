@@ -15,6 +15,10 @@ inline unsigned blocks_for(int64_t n) { return (unsigned) ((n + THREADS - 1) / T
 template <bool Q8>
 __global__ void glu_kernel(const float * __restrict__ gate, const float * __restrict__ up, float * out, int64_t n, int gelu,
                            int8_t * __restrict__ aq, q8_act_meta * __restrict__ am) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    // the product that reads the converted activation may start its weight loads (it waits for this grid)
+    if (Q8) asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
     const int64_t i = (int64_t) blockIdx.x * THREADS + threadIdx.x;
     if (i >= n) return;
     const float x = gate[i];

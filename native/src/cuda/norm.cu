@@ -7,7 +7,17 @@
 
 namespace {
 
-constexpr int THREADS = 256;
+// One row per block: decode normalises a single row, so the whole row is spread over 1024 threads (with 256,
+// the one block of a 4096-wide row, and the conversion it carries, took several microseconds).
+constexpr int THREADS = 1024;
+
+// Lets the kernel launched after this one as a programmatic dependent (the GPTQ product reading the
+// converted activation) start its weight loads now; it waits for this grid before reading the activation.
+static __device__ __forceinline__ void allow_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
 
 // Thread i handles elements i, i + THREADS, ...: warp w's elements of one pass are the 32-aligned block
 // (pass * THREADS + 32 w) / 32, which is what lets a warp convert a block (dim a multiple of 32).
@@ -16,6 +26,7 @@ __global__ void __launch_bounds__(THREADS) rms_norm_kernel(float * __restrict__ 
                                                           const float * __restrict__ w, float w_offset,
                                                           float * __restrict__ out, int64_t dim, float eps,
                                                           int8_t * __restrict__ aq, q8_act_meta * __restrict__ am) {
+    if (Q8) allow_dependents();
     const int64_t row = blockIdx.x;
     float * xr = x + row * dim;
     float * o = out + row * dim;

@@ -65,7 +65,7 @@ class CudaFusionTest {
         Forward f = Forwards.create(c, src, b);
         int v = c.vocabSize();
         float[] out = new float[(ids.length + 8) * v];
-        try (ForwardState s = f.newState(64, 16, GgmlType.F16)) {
+        try (ForwardState s = f.newState(64, 32, GgmlType.F16)) {
             for (int p = 0; p < ids.length; p += chunk) {
                 int n = Math.min(chunk, ids.length - p);
                 int[] part = java.util.Arrays.copyOfRange(ids, p, p + n);
