@@ -130,6 +130,9 @@ template <int NV, int R, typename Op> __device__ __forceinline__ float reduce_he
 // Shared memory (floats): q[GB][D] and p[GB][ROW_CHUNK], later red[npg][GB][D]; wmax, wl [8][GB].
 template <typename T, int VEC, int GB>
 __global__ void __launch_bounds__(ROW_THREADS, 2) rows_kernel(RowArgs a) {
+    pdl_trigger();
+    pdl_wait();
+
     using RV = RawVec<T, VEC>;
     using raw = typename RV::raw;
     constexpr int R = GB <= 4 ? 8 : 4;           // positions a warp scores at once
@@ -350,6 +353,9 @@ __global__ void __launch_bounds__(ROW_THREADS, 2) rows_kernel(RowArgs a) {
 // An empty split has m = -inf, l = 0, o = 0.
 __global__ void split_reduce_kernel(const float * __restrict__ part_o, const float * __restrict__ part_ml,
                                     float * __restrict__ out, int D, int splits) {
+    pdl_trigger();
+    pdl_wait();
+
     __shared__ float w[MAX_SPLITS];
     __shared__ float inv;
     const int64_t row = blockIdx.x;
@@ -450,6 +456,9 @@ __device__ __forceinline__ void stage_tile(__half * dst, const T * src, int64_t 
 
 template <typename T, int D>
 __global__ void __launch_bounds__(MMA_THREADS) flash_mma_kernel(FlashArgs a) {
+    pdl_trigger();
+    pdl_wait();
+
     constexpr int BC = mma_bc<D>();
     constexpr int SD = D + 8;          // padded row: ldmatrix rows fall on distinct banks
     constexpr int NT_S = BC / 8;       // S n-tiles per warp
@@ -637,7 +646,7 @@ int launch_flash(const FlashArgs & a, cudaStream_t stream) {
         return LLMJ_FAIL(LLMJ_ERR_UNSUPPORTED, "attention grid too large (%lld tiles, %lld KV heads)", (long long) tiles,
                          (long long) a.n_kv_heads);
     }
-    flash_mma_kernel<T, D><<<dim3((unsigned) tiles, (unsigned) a.n_kv_heads), MMA_THREADS, smem, stream>>>(a);
+    launch_pdl(flash_mma_kernel<T, D>, dim3((unsigned) tiles, (unsigned) a.n_kv_heads), MMA_THREADS, smem, stream, a);
     return llmj_cuda_check_launch("llmj_cuda_attention");
 }
 
@@ -753,9 +762,9 @@ extern "C" int llmj_cuda_attention(const float * q, const void * k_cache, const 
     float * part_ml = part_o ? part_o + n * n_heads * splits * head_dim : nullptr;
     const RowArgs a = {q, k_cache, v_cache, out, part_o, part_ml, n, start_pos, n_heads, n_kv_heads, window,
                        (int) head_dim, (int) group, head_batches, splits, scale, softcap, dev_pos};
-    kernel<<<(unsigned) blocks, ROW_THREADS, smem, s>>>(a);
+    launch_pdl(kernel, (unsigned) blocks, ROW_THREADS, smem, s, a);
     int rc = llmj_cuda_check_launch(__func__);
     if (rc != LLMJ_OK || splits == 1) return rc;
-    split_reduce_kernel<<<(unsigned) (n * n_heads), 128, 0, s>>>(part_o, part_ml, out, (int) head_dim, splits);
+    launch_pdl(split_reduce_kernel, (unsigned) (n * n_heads), 128, 0, s, part_o, part_ml, out, (int) head_dim, splits);
     return llmj_cuda_check_launch(__func__);
 }

@@ -4,6 +4,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
+#include <stdlib.h>
 
 #include "../common.h"
 
@@ -39,3 +40,53 @@ static inline bool llmj_cuda_type_ok(int type) {
 }
 
 #define CHECK_STREAM_ARGS(cond, ...) do { if (!(cond)) return LLMJ_FAIL(LLMJ_ERR_INVALID_ARGUMENT, __VA_ARGS__); } while (0)
+
+// ---- programmatic dependent launch (compute capability 9.0+) ------------------------------------------
+// Decode is a chain of small kernels. Launched with launch_pdl, a kernel's blocks are scheduled while its
+// predecessor still runs (once every block of the predecessor has called pdl_trigger, or it has ended) and
+// start work the moment the predecessor finishes, instead of one launch latency later. Contract of every
+// kernel launched with launch_pdl: it calls pdl_wait() before touching memory an earlier kernel writes or
+// reads (only never-written weights may be read before; the wait also orders this kernel after every
+// kernel before its predecessor, which waited in turn), and calls pdl_trigger() early so its successor can
+// be scheduled. Both are no-ops without a programmatic launch. LLMJ_CUDA_PDL=0 turns the launches plain.
+static __device__ __forceinline__ void pdl_trigger() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+static __device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+
+// Whether launch_pdl launches programmatically on the current device (compute capability 9.0+, LLMJ_CUDA_PDL
+// not 0); cached per device.
+static inline bool llmj_cuda_pdl_enabled() {
+    static int cached[64];   // 0 unknown, 1 no, 2 yes
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) return false;
+    if (cached[dev] == 0) {
+        int major = 0;
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
+        const char * e = getenv("LLMJ_CUDA_PDL");
+        cached[dev] = major >= 9 && !(e && e[0] == '0') ? 2 : 1;
+    }
+    return cached[dev] == 2;
+}
+
+// kernel<<<grid, block, smem, stream>>>(args...) as a programmatic dependent of the kernel before it.
+template <typename... P, typename... A>
+static inline void launch_pdl(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream, A... args) {
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = stream;
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = attr;
+    cfg.numAttrs = llmj_cuda_pdl_enabled() ? 1 : 0;
+    cudaLaunchKernelEx(&cfg, kernel, args...);
+}

@@ -15,10 +15,9 @@ inline unsigned blocks_for(int64_t n) { return (unsigned) ((n + THREADS - 1) / T
 template <bool Q8>
 __global__ void glu_kernel(const float * __restrict__ gate, const float * __restrict__ up, float * out, int64_t n, int gelu,
                            int8_t * __restrict__ aq, q8_act_meta * __restrict__ am) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    // the product that reads the converted activation may start its weight loads (it waits for this grid)
-    if (Q8) asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
-#endif
+    pdl_trigger();
+    pdl_wait();
+
     const int64_t i = (int64_t) blockIdx.x * THREADS + threadIdx.x;
     if (i >= n) return;
     const float x = gate[i];
@@ -30,22 +29,34 @@ __global__ void glu_kernel(const float * __restrict__ gate, const float * __rest
 }
 
 __global__ void add_kernel(float * x, const float * __restrict__ y, int64_t n) {
+    pdl_trigger();
+    pdl_wait();
+
     const int64_t i = (int64_t) blockIdx.x * THREADS + threadIdx.x;
     if (i < n) x[i] += y[i];
 }
 
 __global__ void add_rows_kernel(float * x, const float * __restrict__ b, int64_t dim, int64_t n) {
+    pdl_trigger();
+    pdl_wait();
+
     const int64_t i = (int64_t) blockIdx.x * THREADS + threadIdx.x;
     if (i < n * dim) x[i] += b[i % dim];
 }
 
 __global__ void softcap_kernel(float * x, float cap, int64_t n) {
+    pdl_trigger();
+    pdl_wait();
+
     const int64_t i = (int64_t) blockIdx.x * THREADS + threadIdx.x;
     if (i < n) x[i] = cap * tanhf(x[i] / cap);
 }
 
 __global__ void store_kv_kernel(const float * __restrict__ src, void * cache, int f16, int64_t offset,
                                 const int32_t * __restrict__ dev_pos, int64_t kv_dim, int64_t n) {
+    pdl_trigger();
+    pdl_wait();
+
     const int64_t i = (int64_t) blockIdx.x * THREADS + threadIdx.x;
     if (i >= n) return;
     if (dev_pos) offset = (int64_t) *dev_pos * kv_dim;   // graph replay: the position lives in device memory
@@ -56,6 +67,9 @@ __global__ void store_kv_kernel(const float * __restrict__ src, void * cache, in
 // Plain types: one element per thread.
 __global__ void get_rows_plain_kernel(int type, const uint8_t * __restrict__ table, size_t row_bytes,
                                       const int32_t * __restrict__ ids, int64_t cols, float scale, float * __restrict__ out) {
+    pdl_trigger();
+    pdl_wait();
+
     const int64_t t = blockIdx.y;
     const uint8_t * row = table + (size_t) ids[t] * row_bytes;
     for (int64_t c = (int64_t) blockIdx.x * THREADS + threadIdx.x; c < cols; c += (int64_t) gridDim.x * THREADS) {
@@ -67,6 +81,9 @@ __global__ void get_rows_plain_kernel(int type, const uint8_t * __restrict__ tab
 template <int TYPE>
 __global__ void get_rows_block_kernel(const uint8_t * __restrict__ table, size_t row_bytes, const int32_t * __restrict__ ids,
                                       int64_t cols, float scale, float * __restrict__ out, int vec_out) {
+    pdl_trigger();
+    pdl_wait();
+
     constexpr int QK = qtype<TYPE>::QK, BYTES = qtype<TYPE>::BYTES;
     const int64_t t = blockIdx.y;
     const uint8_t * row = table + (size_t) ids[t] * row_bytes;
@@ -90,7 +107,7 @@ extern "C" int llmj_cuda_glu(const float * gate, const float * up, float * out, 
     CHECK_STREAM_ARGS(n >= 0, "negative n");
     if (n == 0) return LLMJ_OK;
     CHECK_STREAM_ARGS(gate && up && out, "null device pointer");
-    glu_kernel<false><<<blocks_for(n), THREADS, 0, static_cast<cudaStream_t>(stream)>>>(gate, up, out, n, gelu, nullptr,
+    launch_pdl(glu_kernel<false>, blocks_for(n), THREADS, 0, static_cast<cudaStream_t>(stream), gate, up, out, n, gelu, nullptr,
                                                                                       nullptr);
     return llmj_cuda_check_launch(__func__);
 }
@@ -104,7 +121,7 @@ extern "C" int llmj_cuda_glu_q8(const float * gate, const float * up, float * ou
     // n values as n / 32 one-block rows: the same layout as any token split of them into rows of whole blocks
     int8_t * aq = static_cast<int8_t *>(act);
     q8_act_meta * am = reinterpret_cast<q8_act_meta *>(static_cast<char *>(act) + q8_act_meta_offset(n, 1));
-    glu_kernel<true><<<blocks_for(n), THREADS, 0, static_cast<cudaStream_t>(stream)>>>(gate, up, out, n, gelu, aq, am);
+    launch_pdl(glu_kernel<true>, blocks_for(n), THREADS, 0, static_cast<cudaStream_t>(stream), gate, up, out, n, gelu, aq, am);
     return llmj_cuda_check_launch(__func__);
 }
 
@@ -112,7 +129,7 @@ extern "C" int llmj_cuda_add(float * x, const float * y, int64_t n, void * strea
     CHECK_STREAM_ARGS(n >= 0, "negative n");
     if (n == 0) return LLMJ_OK;
     CHECK_STREAM_ARGS(x && y, "null device pointer");
-    add_kernel<<<blocks_for(n), THREADS, 0, static_cast<cudaStream_t>(stream)>>>(x, y, n);
+    launch_pdl(add_kernel, blocks_for(n), THREADS, 0, static_cast<cudaStream_t>(stream), x, y, n);
     return llmj_cuda_check_launch(__func__);
 }
 
@@ -120,7 +137,7 @@ extern "C" int llmj_cuda_add_rows(float * x, const float * b, int64_t dim, int64
     CHECK_STREAM_ARGS(dim > 0 && n >= 0, "bad shape");
     if (n == 0) return LLMJ_OK;
     CHECK_STREAM_ARGS(x && b, "null device pointer");
-    add_rows_kernel<<<blocks_for(n * dim), THREADS, 0, static_cast<cudaStream_t>(stream)>>>(x, b, dim, n);
+    launch_pdl(add_rows_kernel, blocks_for(n * dim), THREADS, 0, static_cast<cudaStream_t>(stream), x, b, dim, n);
     return llmj_cuda_check_launch(__func__);
 }
 
@@ -128,7 +145,7 @@ extern "C" int llmj_cuda_softcap(float * x, float cap, int64_t n, void * stream)
     CHECK_STREAM_ARGS(n >= 0 && cap > 0, "bad arguments");
     if (n == 0) return LLMJ_OK;
     CHECK_STREAM_ARGS(x, "null device pointer");
-    softcap_kernel<<<blocks_for(n), THREADS, 0, static_cast<cudaStream_t>(stream)>>>(x, cap, n);
+    launch_pdl(softcap_kernel, blocks_for(n), THREADS, 0, static_cast<cudaStream_t>(stream), x, cap, n);
     return llmj_cuda_check_launch(__func__);
 }
 
@@ -140,7 +157,7 @@ extern "C" int llmj_cuda_store_kv(const float * src, void * cache, int cache_typ
     CHECK_STREAM_ARGS(kv_dim > 0 && n >= 0 && start_pos >= 0, "bad shape");
     if (n == 0) return LLMJ_OK;
     CHECK_STREAM_ARGS(src && cache, "null device pointer");
-    store_kv_kernel<<<blocks_for(n * kv_dim), THREADS, 0, static_cast<cudaStream_t>(stream)>>>(
+    launch_pdl(store_kv_kernel, blocks_for(n * kv_dim), THREADS, 0, static_cast<cudaStream_t>(stream), 
         src, cache, cache_type == LLMJ_TYPE_F16, start_pos * kv_dim, dev_pos, kv_dim, n * kv_dim);
     return llmj_cuda_check_launch(__func__);
 }
@@ -158,7 +175,7 @@ extern "C" int llmj_cuda_get_rows(int type, const void * table, size_t row_bytes
     const uint8_t * tb = static_cast<const uint8_t *>(table);
     if (llmj_cuda_is_plain(type)) {
         const dim3 grid((unsigned) ((cols + THREADS - 1) / THREADS < 1024 ? (cols + THREADS - 1) / THREADS : 1024), (unsigned) n);
-        get_rows_plain_kernel<<<grid, THREADS, 0, s>>>(type, tb, row_bytes, ids, cols, scale, out);
+        launch_pdl(get_rows_plain_kernel, grid, THREADS, 0, s, type, tb, row_bytes, ids, cols, scale, out);
         return llmj_cuda_check_launch(__func__);
     }
     const int qk = llmj_type_block_size(type);
@@ -169,7 +186,7 @@ extern "C" int llmj_cuda_get_rows(int type, const void * table, size_t row_bytes
     const dim3 grid((unsigned) ((groups + THREADS - 1) / THREADS < 1024 ? (groups + THREADS - 1) / THREADS : 1024), (unsigned) n);
     const int vec_out = reinterpret_cast<uintptr_t>(out) % 16 == 0;
     switch (type) {
-#define LLMJ_CASE(T) case T: get_rows_block_kernel<T><<<grid, THREADS, 0, s>>>(tb, row_bytes, ids, cols, scale, out, vec_out); break;
+#define LLMJ_CASE(T) case T: launch_pdl(get_rows_block_kernel<T>, grid, THREADS, 0, s, tb, row_bytes, ids, cols, scale, out, vec_out); break;
         LLMJ_CUDA_BLOCK_TYPES(LLMJ_CASE)
 #undef LLMJ_CASE
         default: return LLMJ_FAIL(LLMJ_ERR_INTERNAL, "no get_rows kernel for type %d", type);

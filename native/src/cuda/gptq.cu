@@ -52,9 +52,8 @@ inline int64_t padded_cols(int64_t cols) { return (cols + 31) / 32 * 32; }
 __global__ void __launch_bounds__(THREADS) gptq_quantize_kernel(const float * __restrict__ x, const int32_t * __restrict__ perm,
                                                                int8_t * __restrict__ q, q8_act_meta * __restrict__ meta,
                                                                int64_t n_blocks, int nb, int64_t cols) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");   // the matmul may start its weight loads
-#endif
+    pdl_trigger();   // the product after this kernel may start its weight loads
+    pdl_wait();
     constexpr int LANES = 8;
     const int64_t g = (int64_t) blockIdx.x * THREADS + threadIdx.x;
     const int64_t blk = g / LANES;                  // token * nb + block
@@ -96,12 +95,6 @@ __global__ void __launch_bounds__(THREADS) gptq_quantize_kernel(const float * __
     }
 }
 
-// Waits for the grid this one depends on (the quantizer) to finish; a no-op without programmatic launch.
-static __device__ __forceinline__ void wait_prior_grid() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.wait;\n" ::: "memory");
-#endif
-}
 
 // a (4 bytes, unsigned) . b (4 bytes, signed) + c
 static __device__ __forceinline__ int dp4a_us(uint32_t a, int b, int c) {
@@ -165,6 +158,7 @@ gptq_matmul_kernel(const gptq_parts parts, const int8_t * __restrict__ aq, const
     constexpr int QB = BITS * 4;                 // quant bytes per block
     constexpr int ROWS_PER_BLOCK = ROWS * (WARPS / KS);
     constexpr int KG = WARP * KS;                // lanes that share a row
+    pdl_trigger();
     int k = 0;
     while (k + 1 < parts.count && blockIdx.x >= parts.end[k]) k++;
     const gptq_part & P = parts.p[k];
@@ -204,7 +198,7 @@ gptq_matmul_kernel(const gptq_parts parts, const int8_t * __restrict__ aq, const
             }
         }
         if (!waited) {          // the first weights are in flight: now wait for the activations
-            wait_prior_grid();
+            pdl_wait();
             waited = true;
         }
 #pragma unroll
@@ -225,6 +219,7 @@ gptq_matmul_kernel(const gptq_parts parts, const int8_t * __restrict__ aq, const
             }
         }
     }
+    pdl_wait();                                  // (lanes without blocks): y is written after the kernels before
 #pragma unroll
     for (int t = 0; t < NT; t++) {
 #pragma unroll
@@ -260,18 +255,6 @@ gptq_matmul_kernel(const gptq_parts parts, const int8_t * __restrict__ aq, const
     }
 }
 
-// Programmatic dependent launch (weight loads start while the quantizer finishes) on compute capability 9.0+.
-bool device_has_pdl() {
-    static int cached[64];                             // 0 unknown, 1 no, 2 yes
-    int dev = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) return false;
-    if (cached[dev] == 0) {
-        int major = 0;
-        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
-        cached[dev] = major >= 9 ? 2 : 1;
-    }
-    return cached[dev] == 2;
-}
 
 // The one-token kernel shape {ROWS, U, KS}; LLMJ_GPTQ_KERNEL=0..2 picks one (measurements; read once).
 // A lane's blocks are summed in the same order whatever ROWS and U; only KS changes it (and the reduction).
@@ -304,16 +287,7 @@ void launch_shape(gptq_parts parts, const int8_t * aq, const q8_act_meta * am, i
         total += (unsigned) ((parts.p[k].rows + RPB - 1) / RPB);
         parts.end[k] = total;
     }
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3(total);
-    cfg.blockDim = dim3(WARPS * WARP);
-    cfg.stream = stream;
-    cudaLaunchAttribute attr[1];
-    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr[0].val.programmaticStreamSerializationAllowed = 1;
-    cfg.attrs = attr;
-    cfg.numAttrs = device_has_pdl() ? 1 : 0;
-    cudaLaunchKernelEx(&cfg, gptq_matmul_kernel<BITS, SYM, NT, ROWS, U, KS>, parts, aq, am, nb, t0);
+    launch_pdl(gptq_matmul_kernel<BITS, SYM, NT, ROWS, U, KS>, total, WARPS * WARP, 0, stream, parts, aq, am, nb, t0);
 }
 
 template <int BITS, bool SYM, int NT>
@@ -409,6 +383,9 @@ __global__ void __launch_bounds__(THREADS) gptq_get_rows_kernel(const uint8_t * 
                                                                const int32_t * __restrict__ perm,
                                                                const int32_t * __restrict__ ids, int64_t n, float scale,
                                                                float * __restrict__ out, int64_t cols, int nb) {
+    pdl_trigger();
+    pdl_wait();
+
     constexpr int QB = BITS * 4;
     const int64_t total = n * nb * 4;
     for (int64_t g = (int64_t) blockIdx.x * THREADS + threadIdx.x; g < total; g += (int64_t) gridDim.x * THREADS) {
@@ -553,7 +530,7 @@ extern "C" int llmj_cuda_gptq_matmul_multi(int count, const llmj_gptq_matrix * m
         launch_quantize_q8_act(x, m0.cols, n, cols32, act, s);          // already in order and whole blocks
     } else {
         const int64_t n_blocks = n * (cols32 / 32);
-        gptq_quantize_kernel<<<(unsigned) ((n_blocks * 8 + THREADS - 1) / THREADS), THREADS, 0, s>>>(
+        launch_pdl(gptq_quantize_kernel, (unsigned) ((n_blocks * 8 + THREADS - 1) / THREADS), THREADS, 0, s, 
             x, m0.perm, reinterpret_cast<int8_t *>(act),
             reinterpret_cast<q8_act_meta *>(act + q8_act_meta_offset(cols32, n)), n_blocks, (int) (cols32 / 32), m0.cols);
     }
@@ -617,9 +594,9 @@ extern "C" int llmj_cuda_gptq_get_rows(const llmj_gptq_matrix * m, const int32_t
     const unsigned short * sc = reinterpret_cast<const unsigned short *>(m->scales);
     const unsigned grid = grid_for(n * nb * 4);
     if (m->bits == 4) {
-        gptq_get_rows_kernel<4><<<grid, THREADS, 0, s>>>(qs, sc, m->zeros, m->perm, ids, n, scale, out, m->cols, nb);
+        launch_pdl(gptq_get_rows_kernel<4>, grid, THREADS, 0, s, qs, sc, m->zeros, m->perm, ids, n, scale, out, m->cols, nb);
     } else {
-        gptq_get_rows_kernel<8><<<grid, THREADS, 0, s>>>(qs, sc, m->zeros, m->perm, ids, n, scale, out, m->cols, nb);
+        launch_pdl(gptq_get_rows_kernel<8>, grid, THREADS, 0, s, qs, sc, m->zeros, m->perm, ids, n, scale, out, m->cols, nb);
     }
     return llmj_cuda_check_launch(__func__);
 }

@@ -64,6 +64,9 @@ template <int TYPE>
 __global__ void __launch_bounds__(WARPS * WARP)
 matvec_float_wide_kernel(const char * __restrict__ w, size_t row_bytes, const float * __restrict__ x,
                          float * __restrict__ y, int64_t rows, int64_t cols) {
+    pdl_trigger();
+    pdl_wait();
+
     constexpr int N = fvec<TYPE>::N;
     const int warp = threadIdx.x / WARP, lane = threadIdx.x % WARP;
     const int64_t row0 = ((int64_t) blockIdx.x * WARPS + warp) * ROWS;
@@ -109,6 +112,9 @@ matvec_float_wide_kernel(const char * __restrict__ w, size_t row_bytes, const fl
 template <int TYPE>
 __global__ void matvec_float_kernel(const char * __restrict__ w, size_t row_bytes, const float * __restrict__ x,
                                     float * __restrict__ y, int64_t rows, int64_t cols) {
+    pdl_trigger();
+    pdl_wait();
+
     const int64_t row = (int64_t) blockIdx.x * ROWS_PER_BLOCK + threadIdx.y;
     if (row >= rows) return;
     const char * wr = w + row * row_bytes;
@@ -125,11 +131,11 @@ void launch_float(const char * w, size_t row_bytes, const float * x, float * y, 
     const bool wide = reinterpret_cast<uintptr_t>(w) % 16 == 0 && row_bytes % 16 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0;
     if (wide) {
         const unsigned grid = (unsigned) ((rows + WARPS * ROWS - 1) / (WARPS * ROWS));
-        matvec_float_wide_kernel<TYPE><<<grid, WARPS * WARP, 0, stream>>>(w, row_bytes, x, y, rows, cols);
+        launch_pdl(matvec_float_wide_kernel<TYPE>, grid, WARPS * WARP, 0, stream, w, row_bytes, x, y, rows, cols);
     } else {
         const dim3 block(WARP, ROWS_PER_BLOCK);
         const dim3 grid((unsigned) ((rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK));
-        matvec_float_kernel<TYPE><<<grid, block, 0, stream>>>(w, row_bytes, x, y, rows, cols);
+        launch_pdl(matvec_float_kernel<TYPE>, grid, block, 0, stream, w, row_bytes, x, y, rows, cols);
     }
 }
 

@@ -472,6 +472,9 @@ size_t q8k_bytes(int64_t cols, int64_t n) { return off_bs(cols, n) + (size_t) n 
 // q = min(127, round-half-even(iscale * x)), d = 1 / iscale, bsums of 16.
 __global__ void quantize_q8k_kernel(const float * __restrict__ x, int8_t * __restrict__ qs, float * __restrict__ d,
                                     int16_t * __restrict__ bs, int64_t n_blocks, int64_t cols) {
+    pdl_trigger();
+    pdl_wait();
+
     const int64_t blk = (int64_t) blockIdx.x * (THREADS / 32) + threadIdx.x / 32;
     if (blk >= n_blocks) return;
     const int lane = threadIdx.x % 32;
@@ -525,6 +528,9 @@ template <int T, int NT, int A>
 __global__ void __launch_bounds__(THREADS, LLMJ_KQ_MINB) mmv_kernel(const uint8_t * __restrict__ w, size_t row_bytes, Q8K act,
                                                       float * __restrict__ y, int rows, int nb, int64_t cols,
                                                       int64_t act_stride_blocks, int tpr_log2) {
+    pdl_trigger();
+    pdl_wait();
+
     using P = Piece<T>;
     constexpr int BYTES = KT<T>::bytes;
     const int tpr = 1 << tpr_log2;
@@ -618,6 +624,9 @@ template <int T>
 __global__ void __launch_bounds__(THREADS) get_rows_kernel(const uint8_t * __restrict__ table, size_t row_bytes,
                                                            const int32_t * __restrict__ ids, int64_t cols, float scale,
                                                            float * __restrict__ out, bool w_aligned, bool out_aligned) {
+    pdl_trigger();
+    pdl_wait();
+
     const int64_t t = blockIdx.y;
     const int64_t j = (int64_t) blockIdx.x * THREADS + threadIdx.x;
     if (j >= cols / QK * 4) return;
@@ -649,9 +658,9 @@ void launch_mmv_nt(bool fast, const uint8_t * w, size_t row_bytes, const Q8K & a
     const int rows_per_cta = THREADS >> tpr_log2;
     const unsigned grid = (unsigned) ((rows + rows_per_cta - 1) / rows_per_cta);
     if (fast) {
-        mmv_kernel<T, NT, KT<T>::align><<<grid, THREADS, 0, s>>>(w, row_bytes, act, y, rows, nb, cols, stride_blocks, tpr_log2);
+        launch_pdl(mmv_kernel<T, NT, KT<T>::align>, grid, THREADS, 0, s, w, row_bytes, act, y, rows, nb, cols, stride_blocks, tpr_log2);
     } else {
-        mmv_kernel<T, NT, 1><<<grid, THREADS, 0, s>>>(w, row_bytes, act, y, rows, nb, cols, stride_blocks, tpr_log2);
+        launch_pdl(mmv_kernel<T, NT, 1>, grid, THREADS, 0, s, w, row_bytes, act, y, rows, nb, cols, stride_blocks, tpr_log2);
     }
 }
 
@@ -708,7 +717,7 @@ int llmj_cuda_kquant_quantize_q8k(const float * x, int64_t cols, int64_t n, void
     const int64_t blocks = n * (cols / QK);
     constexpr int WARPS = THREADS / 32;   // one warp per block
     CHECK_STREAM_ARGS((blocks + WARPS - 1) / WARPS <= 0x7FFFFFFFLL, "too many activations");
-    quantize_q8k_kernel<<<(unsigned) ((blocks + WARPS - 1) / WARPS), THREADS, 0, s>>>(
+    launch_pdl(quantize_q8k_kernel, (unsigned) ((blocks + WARPS - 1) / WARPS), THREADS, 0, s, 
         x, reinterpret_cast<int8_t *>(wb), reinterpret_cast<float *>(wb + off_d(cols, n)),
         reinterpret_cast<int16_t *>(wb + off_bs(cols, n)), blocks, cols);
     return llmj_cuda_check_launch(__func__);
@@ -789,12 +798,12 @@ int llmj_cuda_kquant_get_rows(int type, const void * table, size_t row_bytes, co
     const uint8_t * tp = static_cast<const uint8_t *>(table);
     const bool wa = weights_aligned(type, table, row_bytes), oa = reinterpret_cast<uintptr_t>(out) % 16 == 0;
     switch (type) {
-        case LLMJ_TYPE_Q2_K: get_rows_kernel<LLMJ_TYPE_Q2_K><<<grid, THREADS, 0, s>>>(tp, row_bytes, ids, cols, scale, out, wa, oa); break;
-        case LLMJ_TYPE_Q3_K: get_rows_kernel<LLMJ_TYPE_Q3_K><<<grid, THREADS, 0, s>>>(tp, row_bytes, ids, cols, scale, out, wa, oa); break;
-        case LLMJ_TYPE_Q4_K: get_rows_kernel<LLMJ_TYPE_Q4_K><<<grid, THREADS, 0, s>>>(tp, row_bytes, ids, cols, scale, out, wa, oa); break;
-        case LLMJ_TYPE_Q5_K: get_rows_kernel<LLMJ_TYPE_Q5_K><<<grid, THREADS, 0, s>>>(tp, row_bytes, ids, cols, scale, out, wa, oa); break;
-        case LLMJ_TYPE_Q6_K: get_rows_kernel<LLMJ_TYPE_Q6_K><<<grid, THREADS, 0, s>>>(tp, row_bytes, ids, cols, scale, out, wa, oa); break;
-        default: get_rows_kernel<LLMJ_TYPE_IQ4_XS><<<grid, THREADS, 0, s>>>(tp, row_bytes, ids, cols, scale, out, wa, oa); break;
+        case LLMJ_TYPE_Q2_K: launch_pdl(get_rows_kernel<LLMJ_TYPE_Q2_K>, grid, THREADS, 0, s, tp, row_bytes, ids, cols, scale, out, wa, oa); break;
+        case LLMJ_TYPE_Q3_K: launch_pdl(get_rows_kernel<LLMJ_TYPE_Q3_K>, grid, THREADS, 0, s, tp, row_bytes, ids, cols, scale, out, wa, oa); break;
+        case LLMJ_TYPE_Q4_K: launch_pdl(get_rows_kernel<LLMJ_TYPE_Q4_K>, grid, THREADS, 0, s, tp, row_bytes, ids, cols, scale, out, wa, oa); break;
+        case LLMJ_TYPE_Q5_K: launch_pdl(get_rows_kernel<LLMJ_TYPE_Q5_K>, grid, THREADS, 0, s, tp, row_bytes, ids, cols, scale, out, wa, oa); break;
+        case LLMJ_TYPE_Q6_K: launch_pdl(get_rows_kernel<LLMJ_TYPE_Q6_K>, grid, THREADS, 0, s, tp, row_bytes, ids, cols, scale, out, wa, oa); break;
+        default: launch_pdl(get_rows_kernel<LLMJ_TYPE_IQ4_XS>, grid, THREADS, 0, s, tp, row_bytes, ids, cols, scale, out, wa, oa); break;
     }
     return llmj_cuda_check_launch(__func__);
 }

@@ -196,13 +196,6 @@ static __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.asyn
 template <int N> static __device__ __forceinline__ void cp_async_wait() {
     asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
-// Waits until the grid this one depends on (the activation quantizer) has finished and its writes are
-// visible; a no-op when the kernel was not launched as a programmatic dependent.
-static __device__ __forceinline__ void wait_prior_grid() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.wait;\n" ::: "memory");
-#endif
-}
 
 // ---- the kernel --------------------------------------------------------------------------------
 // Thread block: WARPS warps, warp w owns rows [row0, row0 + ROWS). NT tokens per launch. Each warp
@@ -222,6 +215,7 @@ matvec_q_kernel(const uint8_t * __restrict__ w, size_t row_bytes, const int8_t *
     constexpr int PER_LANE = (PIECES + 31) / 32;
     __shared__ __align__(16) uint8_t smem[WARPS][STAGES][ROWS][SLICE];
 
+    pdl_trigger();
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int64_t row0 = ((int64_t) blockIdx.x * WARPS + warp) * ROWS;
     if (row0 >= rows) return;                          // only warp-level synchronisation below
@@ -263,7 +257,7 @@ matvec_q_kernel(const uint8_t * __restrict__ w, size_t row_bytes, const int8_t *
         if (c < nchunks) issue(c);
         cp_async_commit();
     }
-    wait_prior_grid();
+    pdl_wait();
     for (int c = 0; c < nchunks; c++) {
         if (c + STAGES - 1 < nchunks) issue(c + STAGES - 1);
         cp_async_commit();
@@ -300,34 +294,12 @@ matvec_q_kernel(const uint8_t * __restrict__ w, size_t row_bytes, const int8_t *
     }
 }
 
-// Programmatic dependent launch (the kernel starts its weight loads while the quantizer finishes)
-// where the device supports it (compute capability 9.0+).
-static bool device_has_pdl() {
-    static int cached[64];                             // 0 unknown, 1 no, 2 yes
-    int dev = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) return false;
-    if (cached[dev] == 0) {
-        int major = 0;
-        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
-        cached[dev] = major >= 9 ? 2 : 1;
-    }
-    return cached[dev] == 2;
-}
 
 template <int TYPE, int NT>
 void launch_nt(const void * w, size_t row_bytes, const int8_t * xq, const q8_act_meta * xm, float * y, int64_t y_stride,
                int64_t rows, int nb, int mode, cudaStream_t stream) {
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3((unsigned) ((rows + WARPS * ROWS - 1) / (WARPS * ROWS)));
-    cfg.blockDim = dim3(WARPS * 32);
-    cfg.stream = stream;
-    cudaLaunchAttribute attr[1];
-    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr[0].val.programmaticStreamSerializationAllowed = 1;
-    cfg.attrs = attr;
-    cfg.numAttrs = device_has_pdl() ? 1 : 0;
-    cudaLaunchKernelEx(&cfg, matvec_q_kernel<TYPE, NT>, static_cast<const uint8_t *>(w), row_bytes, xq, xm, y, y_stride,
-                       rows, nb, mode);
+    launch_pdl(matvec_q_kernel<TYPE, NT>, (unsigned) ((rows + WARPS * ROWS - 1) / (WARPS * ROWS)), WARPS * 32, 0, stream,
+               static_cast<const uint8_t *>(w), row_bytes, xq, xm, y, y_stride, rows, nb, mode);
 }
 
 template <int TYPE>

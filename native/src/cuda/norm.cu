@@ -11,13 +11,6 @@ namespace {
 // the one block of a 4096-wide row, and the conversion it carries, took several microseconds).
 constexpr int THREADS = 1024;
 
-// Lets the kernel launched after this one as a programmatic dependent (the GPTQ product reading the
-// converted activation) start its weight loads now; it waits for this grid before reading the activation.
-static __device__ __forceinline__ void allow_dependents() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
-#endif
-}
 
 // Thread i handles elements i, i + THREADS, ...: warp w's elements of one pass are the 32-aligned block
 // (pass * THREADS + 32 w) / 32, which is what lets a warp convert a block (dim a multiple of 32).
@@ -26,7 +19,9 @@ __global__ void __launch_bounds__(THREADS) rms_norm_kernel(float * __restrict__ 
                                                           const float * __restrict__ w, float w_offset,
                                                           float * __restrict__ out, int64_t dim, float eps,
                                                           int8_t * __restrict__ aq, q8_act_meta * __restrict__ am) {
-    if (Q8) allow_dependents();
+    pdl_trigger();
+    pdl_wait();
+
     const int64_t row = blockIdx.x;
     float * xr = x + row * dim;
     float * o = out + row * dim;
@@ -67,7 +62,7 @@ extern "C" int llmj_cuda_rms_norm(const float * x, const float * w, float w_offs
     CHECK_STREAM_ARGS(dim > 0 && n >= 0 && n < 0x7FFFFFFF, "bad shape dim=%lld n=%lld", (long long) dim, (long long) n);
     if (n == 0) return LLMJ_OK;
     CHECK_STREAM_ARGS(x && w && out, "null device pointer");
-    rms_norm_kernel<false, false><<<(unsigned) n, THREADS, 0, static_cast<cudaStream_t>(stream)>>>(
+    launch_pdl(rms_norm_kernel<false, false>, (unsigned) n, THREADS, 0, static_cast<cudaStream_t>(stream), 
         const_cast<float *>(x), nullptr, w, w_offset, out, dim, eps, nullptr, nullptr);
     return llmj_cuda_check_launch(__func__);
 }
@@ -85,13 +80,13 @@ extern "C" int llmj_cuda_rms_norm_fused(float * x, const float * y, const float 
     cudaStream_t s = static_cast<cudaStream_t>(stream);
     const unsigned grid = (unsigned) n;
     if (y && act) {
-        rms_norm_kernel<true, true><<<grid, THREADS, 0, s>>>(x, y, w, w_offset, out, dim, eps, aq, am);
+        launch_pdl(rms_norm_kernel<true, true>, grid, THREADS, 0, s, x, y, w, w_offset, out, dim, eps, aq, am);
     } else if (y) {
-        rms_norm_kernel<true, false><<<grid, THREADS, 0, s>>>(x, y, w, w_offset, out, dim, eps, aq, am);
+        launch_pdl(rms_norm_kernel<true, false>, grid, THREADS, 0, s, x, y, w, w_offset, out, dim, eps, aq, am);
     } else if (act) {
-        rms_norm_kernel<false, true><<<grid, THREADS, 0, s>>>(x, y, w, w_offset, out, dim, eps, aq, am);
+        launch_pdl(rms_norm_kernel<false, true>, grid, THREADS, 0, s, x, y, w, w_offset, out, dim, eps, aq, am);
     } else {
-        rms_norm_kernel<false, false><<<grid, THREADS, 0, s>>>(x, y, w, w_offset, out, dim, eps, aq, am);
+        launch_pdl(rms_norm_kernel<false, false>, grid, THREADS, 0, s, x, y, w, w_offset, out, dim, eps, aq, am);
     }
     return llmj_cuda_check_launch(__func__);
 }

@@ -16,11 +16,8 @@ template <bool VEC>
 __global__ void __launch_bounds__(THREADS) quantize_q8_act_kernel(const float * __restrict__ x, int64_t x_stride,
                                                                  int8_t * __restrict__ q, q8_act_meta * __restrict__ meta,
                                                                  int64_t n_blocks, int nb, int cols) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    // the block-type matvec launched after this kernel may start (its weight loads) right away; it
-    // waits for this grid to finish before it reads the activations
-    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
-#endif
+    pdl_trigger();   // the product after this kernel may start its weight loads
+    pdl_wait();
     const int64_t g = (int64_t) blockIdx.x * THREADS + threadIdx.x;
     const int64_t blk = g / LANES_PER_BLOCK;              // token * nb + block
     const int part = (int) (g % LANES_PER_BLOCK);
@@ -74,8 +71,8 @@ void launch_quantize_q8_act(const float * x, int64_t x_stride, int64_t n, int64_
     const unsigned grid = (unsigned) ((n_blocks * LANES_PER_BLOCK + THREADS - 1) / THREADS);
     const bool vec = reinterpret_cast<uintptr_t>(x) % 16 == 0 && x_stride % 4 == 0;
     if (vec) {
-        quantize_q8_act_kernel<true><<<grid, THREADS, 0, stream>>>(x, x_stride, q, meta, n_blocks, nb, (int) cols);
+        launch_pdl(quantize_q8_act_kernel<true>, grid, THREADS, 0, stream, x, x_stride, q, meta, n_blocks, nb, (int) cols);
     } else {
-        quantize_q8_act_kernel<false><<<grid, THREADS, 0, stream>>>(x, x_stride, q, meta, n_blocks, nb, (int) cols);
+        launch_pdl(quantize_q8_act_kernel<false>, grid, THREADS, 0, stream, x, x_stride, q, meta, n_blocks, nb, (int) cols);
     }
 }

@@ -30,6 +30,9 @@ static __device__ __forceinline__ void store_cache(void * cache, int f16, int64_
 __global__ void rope_kernel(float * __restrict__ x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t half,
                             int64_t start_pos, const int32_t * __restrict__ dev_pos,
                             const float * __restrict__ inv_freq, float pos_scale, int neox) {
+    pdl_trigger();
+    pdl_wait();
+
     if (dev_pos) start_pos = *dev_pos;   // graph replay: the position lives in device memory
     const int64_t idx = (int64_t) blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= n * n_heads * half) return;
@@ -48,6 +51,9 @@ __global__ void rope_store_kv_kernel(float * __restrict__ q, float * __restrict_
                                      int64_t start_pos, const int32_t * __restrict__ dev_pos,
                                      const float * __restrict__ inv_freq, float pos_scale, int neox,
                                      void * __restrict__ k_cache, void * __restrict__ v_cache, int f16) {
+    pdl_trigger();
+    pdl_wait();
+
     if (dev_pos) start_pos = *dev_pos;
     const int64_t idx = (int64_t) blockIdx.x * blockDim.x + threadIdx.x;
     const int64_t heads = n_heads + n_kv_heads;
@@ -90,7 +96,7 @@ extern "C" int llmj_cuda_rope(float * x, int64_t n, int64_t n_heads, int64_t hea
     CHECK_STREAM_ARGS(x && inv_freq, "null device pointer");
     const int64_t total = n * n_heads * (rope_dims / 2);
     const int threads = 256;
-    rope_kernel<<<(unsigned) ((total + threads - 1) / threads), threads, 0, static_cast<cudaStream_t>(stream)>>>(
+    launch_pdl(rope_kernel, (unsigned) ((total + threads - 1) / threads), threads, 0, static_cast<cudaStream_t>(stream), 
         x, n, n_heads, head_dim, rope_dims / 2, start_pos, dev_pos, inv_freq, pos_scale, neox);
     return llmj_cuda_check_launch(__func__);
 }
@@ -108,7 +114,7 @@ extern "C" int llmj_cuda_rope_store_kv(float * q, float * k, const float * v, in
     CHECK_STREAM_ARGS(q && k && v && inv_freq && k_cache && v_cache, "null device pointer");
     const int64_t total = n * (n_heads + n_kv_heads) * (rope_dims / 2) + n * n_kv_heads * head_dim;
     const int threads = 256;
-    rope_store_kv_kernel<<<(unsigned) ((total + threads - 1) / threads), threads, 0, static_cast<cudaStream_t>(stream)>>>(
+    launch_pdl(rope_store_kv_kernel, (unsigned) ((total + threads - 1) / threads), threads, 0, static_cast<cudaStream_t>(stream), 
         q, k, v, n, n_heads, n_kv_heads, head_dim, rope_dims / 2, start_pos, dev_pos, inv_freq, pos_scale, neox, k_cache,
         v_cache, cache_type == LLMJ_TYPE_F16);
     return llmj_cuda_check_launch(__func__);
