@@ -328,6 +328,13 @@ LLMJ_API size_t llmj_cuda_matmul_work_size(int type, int64_t cols, int64_t n);
 LLMJ_API int llmj_cuda_matmul(int type, const void * w, size_t row_bytes, const float * x, float * y, int64_t rows,
                               int64_t cols, int64_t n, void * work, size_t work_bytes, void * stream);
 
+/* llmj_cuda_matmul for count (1..4) F32 / F16 / BF16 matrices of one type that share their input (a layer's
+ * q/k/v or gate/up): rows[k] rows of row_bytes at ws[k], outputs ys[k] (n * rows[k] floats, token t at
+ * ys[k] + t * rows[k]); one launch per token for all of them. Each output equals llmj_cuda_matmul's bit for
+ * bit. Other types: LLMJ_ERR_UNSUPPORTED. */
+LLMJ_API int llmj_cuda_matmul_multi(int type, int count, const void * const * ws, const int64_t * rows, size_t row_bytes,
+                                    const float * x, float * const * ys, int64_t cols, int64_t n, void * stream);
+
 /* ---- CUDA GPTQ products (src/cuda/gptq.cu) -------------------------------------------------
  * `m` is a host struct whose pointers (perm, scales, zeros, qs) are device memory (qs 16-byte
  * aligned, as in a device copy of a GptqMatrix segment); bits 4 or 8. */

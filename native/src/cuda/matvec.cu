@@ -60,50 +60,103 @@ static __device__ __forceinline__ float plain_elem(int type, const char * row, i
     return __bfloat162float(reinterpret_cast<const __nv_bfloat16 *>(row)[i]);
 }
 
-template <int TYPE>
-__global__ void __launch_bounds__(WARPS * WARP)
-matvec_float_wide_kernel(const char * __restrict__ w, size_t row_bytes, const float * __restrict__ x,
-                         float * __restrict__ y, int64_t rows, int64_t cols) {
-    pdl_trigger();
-    pdl_wait();
+// Up to MAX_PARTS matrices sharing x (q/k/v, gate/up) in one launch: thread blocks [end[k-1], end[k]) work
+// on part k. KS warps of a block share its rows and split each row's vectors (KS = 1: a warp owns its
+// rows), adding their sums through shared memory in a fixed order. The first weight loads are issued
+// before the wait for the kernel that wrote x (programmatic launch).
+constexpr int MAX_PARTS = 4;
+struct fpart {
+    const char * w;
+    float * y;
+    int64_t rows;
+};
+struct fparts {
+    fpart p[MAX_PARTS];
+    unsigned end[MAX_PARTS];       // cumulative thread-block counts
+    int count;
+};
 
+template <int TYPE, int KS>
+__global__ void __launch_bounds__(WARPS * WARP)
+matvec_float_wide_kernel(const fparts parts, size_t row_bytes, const float * __restrict__ x, int64_t cols) {
+    pdl_trigger();
     constexpr int N = fvec<TYPE>::N;
+    constexpr int KG = WARP * KS;                      // lanes sharing a row
+    constexpr int U = 4;                               // vectors per row in flight per lane
+    fpart P = parts.p[0];                              // this block's part (constant indices: no local copy)
+    unsigned base = 0;
+#pragma unroll
+    for (int j = 1; j < MAX_PARTS; j++) {
+        if (j < parts.count && blockIdx.x >= parts.end[j - 1]) {
+            P = parts.p[j];
+            base = parts.end[j - 1];
+        }
+    }
+    const unsigned blk = blockIdx.x - base;
     const int warp = threadIdx.x / WARP, lane = threadIdx.x % WARP;
-    const int64_t row0 = ((int64_t) blockIdx.x * WARPS + warp) * ROWS;
-    if (row0 >= rows) return;
+    const int64_t rows = P.rows;
+    const int64_t row0 = (int64_t) blk * (ROWS * (WARPS / KS)) + (KS == 1 ? warp * ROWS : 0);
+    if (row0 >= rows) return;                          // KS > 1: the whole block returns together
+    const int kl = KS == 1 ? lane : warp * WARP + lane;
     const uint4 * wr[ROWS];
 #pragma unroll
-    for (int r = 0; r < ROWS; r++) wr[r] = reinterpret_cast<const uint4 *>(w + (row0 + r < rows ? row0 + r : row0) * row_bytes);
+    for (int r = 0; r < ROWS; r++) {
+        wr[r] = reinterpret_cast<const uint4 *>(P.w + (row0 + r < rows ? row0 + r : row0) * row_bytes);
+    }
     const float4 * xv = reinterpret_cast<const float4 *>(x);
     const int64_t nvec = cols / N;
     float acc[ROWS] = {};
-    constexpr int U = 4;                               // vectors per row in flight per lane
-    int64_t i = lane;
-    for (; i + (U - 1) * WARP < nvec; i += U * WARP) {
+    bool waited = false;
+    int64_t i = kl;
+    for (; i + (U - 1) * KG < nvec; i += U * KG) {
         uint4 v[ROWS][U];
 #pragma unroll
         for (int r = 0; r < ROWS; r++) {
 #pragma unroll
-            for (int u = 0; u < U; u++) v[r][u] = __ldcs(wr[r] + i + u * WARP);
+            for (int u = 0; u < U; u++) v[r][u] = __ldcs(wr[r] + i + u * KG);
+        }
+        if (!waited) {                                 // weights in flight: now wait for x
+            pdl_wait();
+            waited = true;
         }
 #pragma unroll
         for (int r = 0; r < ROWS; r++) {
 #pragma unroll
-            for (int u = 0; u < U; u++) acc[r] += fvec<TYPE>::dot(v[r][u], xv + (i + u * WARP) * (N / 4));
+            for (int u = 0; u < U; u++) acc[r] += fvec<TYPE>::dot(v[r][u], xv + (i + u * KG) * (N / 4));
         }
     }
-    for (; i < nvec; i += WARP) {
+    pdl_wait();
+    for (; i < nvec; i += KG) {
 #pragma unroll
         for (int r = 0; r < ROWS; r++) acc[r] += fvec<TYPE>::dot(__ldcs(wr[r] + i), xv + i * (N / 4));
     }
-    for (int64_t c = nvec * N + lane; c < cols; c += WARP) {
+    for (int64_t c = nvec * N + kl; c < cols; c += KG) {
 #pragma unroll
         for (int r = 0; r < ROWS; r++) acc[r] += plain_elem(TYPE, reinterpret_cast<const char *>(wr[r]), c) * x[c];
     }
 #pragma unroll
-    for (int r = 0; r < ROWS; r++) {
-        const float s = warp_reduce_sum(acc[r]);
-        if (lane == 0 && row0 + r < rows) y[row0 + r] = s;
+    for (int r = 0; r < ROWS; r++) acc[r] = warp_reduce_sum(acc[r]);
+    float * y = P.y;
+    if (KS == 1) {
+        if (lane == 0) {
+#pragma unroll
+            for (int r = 0; r < ROWS; r++) {
+                if (row0 + r < rows) y[row0 + r] = acc[r];
+            }
+        }
+    } else {
+        __shared__ float red[KS][ROWS];
+        if (lane == 0) {
+#pragma unroll
+            for (int r = 0; r < ROWS; r++) red[warp][r] = acc[r];
+        }
+        __syncthreads();
+        if (threadIdx.x < ROWS && row0 + threadIdx.x < rows) {
+            float s = red[0][threadIdx.x];
+#pragma unroll
+            for (int w = 1; w < KS; w++) s += red[w][threadIdx.x];
+            y[row0 + threadIdx.x] = s;
+        }
     }
 }
 
@@ -125,13 +178,42 @@ __global__ void matvec_float_kernel(const char * __restrict__ w, size_t row_byte
 }
 
 // ---- launcher -------------------------------------------------------------------------------
+// KS of the wide kernel: LLMJ_MATVEC_KS=1 or 4 (measurements; read once), default 4.
+int wide_ks() {
+    static int ks = 0;
+    if (ks == 0) {
+        const char * e = getenv("LLMJ_MATVEC_KS");
+        ks = e && atoi(e) == 1 ? 1 : WARPS;
+    }
+    return ks;
+}
+
+// The products of count matrices sharing x (16-byte aligned weights, rows and x: the wide kernel).
+template <int TYPE>
+void launch_wide(fparts parts, size_t row_bytes, const float * x, int64_t cols, cudaStream_t stream) {
+    const int ks = wide_ks();
+    const int rpb = ROWS * (WARPS / ks);
+    unsigned total = 0;
+    for (int k = 0; k < parts.count; k++) {
+        total += (unsigned) ((parts.p[k].rows + rpb - 1) / rpb);
+        parts.end[k] = total;
+    }
+    if (ks == 1) {
+        launch_pdl(matvec_float_wide_kernel<TYPE, 1>, total, WARPS * WARP, 0, stream, parts, row_bytes, x, cols);
+    } else {
+        launch_pdl(matvec_float_wide_kernel<TYPE, WARPS>, total, WARPS * WARP, 0, stream, parts, row_bytes, x, cols);
+    }
+}
+
 template <int TYPE>
 void launch_float(const char * w, size_t row_bytes, const float * x, float * y, int64_t rows, int64_t cols,
                   cudaStream_t stream) {
     const bool wide = reinterpret_cast<uintptr_t>(w) % 16 == 0 && row_bytes % 16 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0;
     if (wide) {
-        const unsigned grid = (unsigned) ((rows + WARPS * ROWS - 1) / (WARPS * ROWS));
-        launch_pdl(matvec_float_wide_kernel<TYPE>, grid, WARPS * WARP, 0, stream, w, row_bytes, x, y, rows, cols);
+        fparts parts = {};
+        parts.count = 1;
+        parts.p[0] = {w, y, rows};
+        launch_wide<TYPE>(parts, row_bytes, x, cols, stream);
     } else {
         const dim3 block(WARP, ROWS_PER_BLOCK);
         const dim3 grid((unsigned) ((rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK));
@@ -195,6 +277,45 @@ extern "C" int llmj_cuda_matmul(int type, const void * w, size_t row_bytes, cons
     CHECK_STREAM_ARGS(reinterpret_cast<uintptr_t>(work) % 16 == 0, "work buffer %p is not 16-byte aligned", work);
     launch_quantize_q8_act(x, cols, n, cols, work, s);
     launch_matvec_q(type, w, row_bytes, work, y, rows, rows, cols, n, s);
+    return llmj_cuda_check_launch(__func__);
+}
+
+extern "C" int llmj_cuda_matmul_multi(int type, int count, const void * const * ws, const int64_t * rows, size_t row_bytes,
+                                      const float * x, float * const * ys, int64_t cols, int64_t n, void * stream) {
+    if (type != LLMJ_TYPE_F32 && type != LLMJ_TYPE_F16 && type != LLMJ_TYPE_BF16) {
+        return LLMJ_FAIL(LLMJ_ERR_UNSUPPORTED, "weight type %d: shared-input products take F32, F16 or BF16", type);
+    }
+    CHECK_STREAM_ARGS(count >= 1 && count <= MAX_PARTS, "count %d is not 1..%d", count, MAX_PARTS);
+    CHECK_STREAM_ARGS(ws && rows && ys, "null weight, row-count or output array");
+    CHECK_STREAM_ARGS(cols > 0 && cols <= 0x7FFFFFFFLL && n >= 0, "bad shape cols=%lld n=%lld", (long long) cols, (long long) n);
+    const size_t elem = type == LLMJ_TYPE_F32 ? 4 : 2;
+    CHECK_STREAM_ARGS(row_bytes >= (size_t) cols * elem && row_bytes % elem == 0,
+                      "row_bytes %zu must be a multiple of %zu and at least cols %lld x %zu", row_bytes, elem,
+                      (long long) cols, elem);
+    bool aligned = row_bytes % 16 == 0;
+    for (int k = 0; k < count; k++) {
+        CHECK_STREAM_ARGS(rows[k] > 0 && rows[k] <= 0x7FFFFFFFLL, "bad row count %lld of matrix %d", (long long) rows[k], k);
+        CHECK_STREAM_ARGS(ws[k] && ys[k], "null device pointer of matrix %d", k);
+        aligned = aligned && reinterpret_cast<uintptr_t>(ws[k]) % 16 == 0;
+    }
+    if (n == 0) return LLMJ_OK;
+    CHECK_STREAM_ARGS(x, "null input pointer");
+    cudaStream_t s = static_cast<cudaStream_t>(stream);
+    for (int64_t t = 0; t < n; t++) {
+        const float * xt = x + t * cols;
+        if (aligned && reinterpret_cast<uintptr_t>(xt) % 16 == 0) {   // llmj_cuda_matmul's choice, for all at once
+            fparts parts = {};
+            parts.count = count;
+            for (int k = 0; k < count; k++) {
+                parts.p[k] = {static_cast<const char *>(ws[k]), ys[k] + t * rows[k], rows[k]};
+            }
+            if (type == LLMJ_TYPE_F32) launch_wide<LLMJ_TYPE_F32>(parts, row_bytes, xt, cols, s);
+            else if (type == LLMJ_TYPE_F16) launch_wide<LLMJ_TYPE_F16>(parts, row_bytes, xt, cols, s);
+            else launch_wide<LLMJ_TYPE_BF16>(parts, row_bytes, xt, cols, s);
+        } else {
+            for (int k = 0; k < count; k++) launch_matvec(type, ws[k], row_bytes, xt, ys[k] + t * rows[k], rows[k], cols, s);
+        }
+    }
     return llmj_cuda_check_launch(__func__);
 }
 

@@ -680,14 +680,20 @@ public final class CudaBackend implements Backend {
     }
 
     /**
-     * One llmj_cuda_gptq_matmul_multi call (one activation conversion, one kernel) where every weight is in the
-     * GPTQ layout with the same bits, columns, permutation and zero-point kind and the batch runs the per-token
-     * kernels; otherwise {@link #matmul} per weight. The results are the same either way.
+     * One kernel for all the products where the batch runs the per-token kernels and the weights allow it:
+     * llmj_cuda_gptq_matmul_multi / _act (one activation conversion) where every weight is in the GPTQ layout
+     * with the same bits, columns, permutation and zero-point kind, llmj_cuda_matmul_multi where all are F32,
+     * F16 or BF16 of one type and row size; otherwise {@link #matmul} per weight. The results are the same
+     * either way.
      */
     @Override
     public synchronized void matmulShared(Buffer x, int n, Weight[] ws, Buffer[] outs) {
         if (ws.length != outs.length) {
             throw new IllegalArgumentException(ws.length + " weights but " + outs.length + " outputs");
+        }
+        if (plainShareable(ws, n)) {
+            plainShared(x, n, ws, outs);
+            return;
         }
         if (!shareable(ws, n)) {
             Backend.super.matmulShared(x, n, ws, outs);
@@ -723,6 +729,53 @@ public final class CudaBackend implements Backend {
             long work = LlmjCuda.llmj_cuda_gptq_work_size(m0.cols(), n);
             NativeStatus.check(LlmjCuda.llmj_cuda_gptq_matmul_multi(ws.length, ms, dev(x).ptr, ys, n, scratch(work).ptr, work,
                     stream), "llmj_cuda_gptq_matmul_multi(" + names + ")");
+        }
+    }
+
+    /** Whether {@code ws} are F32 / F16 / BF16 matrices of one type, columns and row size, multiplied per token. */
+    private boolean plainShareable(Weight[] ws, int n) {
+        if (ws.length < 2 || ws.length > 4 || n < 1 || !(ws[0] instanceof DeviceWeight m0)) {
+            return false;
+        }
+        GgmlType t = m0.type();
+        if (t != GgmlType.F16 && t != GgmlType.BF16 && t != GgmlType.F32) {
+            return false;
+        }
+        for (Weight w : ws) {
+            if (!(w instanceof DeviceWeight m) || m.type() != t || m.gptq() != null || m.cols() != m0.cols()
+                    || m.rowBytes() != m0.rowBytes() || gemmPath(m, n) != GemmPath.EXACT) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** The products of {@link #plainShareable} weights: one llmj_cuda_matmul_multi call. */
+    private void plainShared(Buffer x, int n, Weight[] ws, Buffer[] outs) {
+        DeviceWeight m0 = dw(ws[0]);
+        if (dev(x).bytes < 4L * n * m0.cols()) {
+            throw new IllegalArgumentException(m0.name() + ": matmul of " + n + " tokens needs " + n * (long) m0.cols()
+                    + " input floats, the buffer holds " + dev(x).bytes / 4);
+        }
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment wp = a.allocate(ValueLayout.ADDRESS, ws.length);
+            MemorySegment rows = a.allocate(ValueLayout.JAVA_LONG, ws.length);
+            MemorySegment ys = a.allocate(ValueLayout.ADDRESS, ws.length);
+            StringBuilder names = new StringBuilder();
+            for (int i = 0; i < ws.length; i++) {
+                DeviceWeight m = dw(ws[i]);
+                if (dev(outs[i]).bytes < 4L * n * m.rows()) {
+                    throw new IllegalArgumentException(m.name() + ": matmul of " + n + " tokens needs " + n * (long) m.rows()
+                            + " output floats, the buffer holds " + dev(outs[i]).bytes / 4);
+                }
+                wrote(outs[i]);
+                wp.setAtIndex(ValueLayout.ADDRESS, i, m.data().ptr);
+                rows.setAtIndex(ValueLayout.JAVA_LONG, i, m.rows());
+                ys.setAtIndex(ValueLayout.ADDRESS, i, dev(outs[i]).ptr);
+                names.append(i == 0 ? "" : ", ").append(m.name());
+            }
+            NativeStatus.check(LlmjCuda.llmj_cuda_matmul_multi(m0.type().id(), ws.length, wp, rows, m0.rowBytes(), dev(x).ptr,
+                    ys, m0.cols(), n, stream), "llmj_cuda_matmul_multi(" + names + ")");
         }
     }
 

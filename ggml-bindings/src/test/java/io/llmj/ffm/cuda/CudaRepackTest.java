@@ -31,8 +31,9 @@ import org.junit.jupiter.params.provider.CsvSource;
  *       order of the float additions differs, so |Δ| ≤ 2⁻²⁴ · 2 · (blocks + 64) · Σ|w · a| per output;</li>
  *   <li>the F16 GEMM of a batch: both dequantize to the same F16 values, so the outputs are equal;</li>
  *   <li>the embedding lookup: the same values (d · (q − 8) or d · q, then the scale), equal;</li>
- *   <li>{@link CudaBackend#matmulShared} over three and two repacked matrices: each output equal, bit for bit,
- *       to its own {@link CudaBackend#matmul}; with a matrix of another type it falls back to matmul per weight.</li>
+ *   <li>{@link CudaBackend#matmulShared} over three and two repacked matrices, and over F16 / BF16 / F32 ones: each
+ *       output equal, bit for bit, to its own {@link CudaBackend#matmul}; with a matrix of another type it falls back
+ *       to matmul per weight.</li>
  * </ul>
  * Skipped where CUDA is unusable.
  */
@@ -185,6 +186,24 @@ class CudaRepackTest {
             GgmlType other = type == GgmlType.Q4_0 ? GgmlType.F16 : GgmlType.Q4_1;   // not repacked: falls back
             Weight odd = b.weight("odd", other, new long[] {cols, 48}, quantized(arena, other, 48, cols, r, new float[48 * cols]));
             check(b, new Weight[] {ws[2], odd}, x, n, "mixed types");
+        }
+    }
+
+    @ParameterizedTest(name = "{0} cols={1} n={2}")
+    @CsvSource({"F16, 4096, 1", "F16, 4096, 3", "BF16, 2080, 1", "F32, 96, 2", "F16, 100, 1", "F16, 33, 2"})
+    void plainSharedProductsEqualSeparateOnes(GgmlType type, int cols, int n) {
+        // cols 100 and 33: rows not 16-byte multiples, so the products fall back to one launch per matrix
+        Random r = new Random(cols * 5L + n);
+        int[] rows = {cols >= 2048 ? 4096 : 64, 1024, 7};
+        float[] x = gaussian(r, n * cols);
+        try (Arena arena = Arena.ofConfined(); CudaBackend b = backend(true, Gemm.OFF)) {
+            Weight[] ws = new Weight[3];
+            for (int i = 0; i < 3; i++) {
+                ws[i] = b.weight("w" + i, type, new long[] {cols, rows[i]}, quantized(arena, type, rows[i], cols, r,
+                        new float[rows[i] * cols]));
+            }
+            check(b, ws, x, n, type + " 3 shared");
+            check(b, new Weight[] {ws[2], ws[0]}, x, n, type + " 2 shared");
         }
     }
 

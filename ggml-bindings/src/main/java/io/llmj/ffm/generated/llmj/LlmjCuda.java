@@ -1099,6 +1099,75 @@ public class LlmjCuda extends LlmjCuda$shared {
         }
     }
 
+    private static class llmj_cuda_matmul_multi {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            LlmjCuda.C_INT,
+            LlmjCuda.C_INT,
+            LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_cuda_matmul_multi").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_cuda_matmul_multi"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_cuda_matmul_multi(int type, int count, const void *const *ws, const int64_t *rows, size_t row_bytes, const float *x, float *const *ys, int64_t cols, int64_t n, void *stream)
+     * }
+     */
+    public static FunctionDescriptor llmj_cuda_matmul_multi$descriptor() {
+        return llmj_cuda_matmul_multi.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_cuda_matmul_multi(int type, int count, const void *const *ws, const int64_t *rows, size_t row_bytes, const float *x, float *const *ys, int64_t cols, int64_t n, void *stream)
+     * }
+     */
+    public static MethodHandle llmj_cuda_matmul_multi$handle() {
+        return llmj_cuda_matmul_multi.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_cuda_matmul_multi(int type, int count, const void *const *ws, const int64_t *rows, size_t row_bytes, const float *x, float *const *ys, int64_t cols, int64_t n, void *stream)
+     * }
+     */
+    public static MemorySegment llmj_cuda_matmul_multi$address() {
+        return llmj_cuda_matmul_multi.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_cuda_matmul_multi(int type, int count, const void *const *ws, const int64_t *rows, size_t row_bytes, const float *x, float *const *ys, int64_t cols, int64_t n, void *stream)
+     * }
+     */
+    public static int llmj_cuda_matmul_multi(int type, int count, MemorySegment ws, MemorySegment rows, long row_bytes, MemorySegment x, MemorySegment ys, long cols, long n, MemorySegment stream) {
+        var mh$ = llmj_cuda_matmul_multi.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_cuda_matmul_multi", type, count, ws, rows, row_bytes, x, ys, cols, n, stream);
+            }
+            return (int)mh$.invokeExact(type, count, ws, rows, row_bytes, x, ys, cols, n, stream);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class llmj_cuda_gptq_work_size {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             LlmjCuda.C_LONG,
