@@ -13,19 +13,72 @@ constexpr int THREADS = 1024;
 
 
 // Thread i handles elements i, i + THREADS, ...: warp w's elements of one pass are the 32-aligned block
-// (pass * THREADS + 32 w) / 32, which is what lets a warp convert a block (dim a multiple of 32).
+// (pass * THREADS + 32 w) / 32, which is what lets a warp convert a block (dim a multiple of 32). Rows of up
+// to THREADS * PER elements stay in registers: all their loads are issued at once (a loop that loads, then
+// uses, pays one memory latency per pass, several microseconds per row), and the output pass reads no memory.
+constexpr int PER = 8;
+
 template <bool RESID, bool Q8>
-__global__ void __launch_bounds__(THREADS) rms_norm_kernel(float * __restrict__ x, const float * __restrict__ y,
+__global__ void __launch_bounds__(THREADS, 1) rms_norm_kernel(float * __restrict__ x, const float * __restrict__ y,
                                                           const float * __restrict__ w, float w_offset,
                                                           float * __restrict__ out, int64_t dim, float eps,
                                                           int8_t * __restrict__ aq, q8_act_meta * __restrict__ am) {
     pdl_trigger();
     pdl_wait();
-
     const int64_t row = blockIdx.x;
     float * xr = x + row * dim;
     float * o = out + row * dim;
-    float ss = 0.0f;
+    __shared__ float partial[THREADS / 32];
+    auto block_sum = [&](float ss) {
+        ss = warp_reduce_sum(ss);
+        if (threadIdx.x % 32 == 0) partial[threadIdx.x / 32] = ss;
+        __syncthreads();
+        if (threadIdx.x < 32) {
+            float v = threadIdx.x < THREADS / 32 ? partial[threadIdx.x] : 0.0f;
+            v = warp_reduce_sum(v);
+            if (threadIdx.x == 0) partial[0] = v;
+        }
+        __syncthreads();
+        return partial[0];
+    };
+    auto emit = [&](int64_t i, float v) {
+        o[i] = v;
+        if (Q8) {
+            const int64_t b = (row * dim + i) / 32;     // this warp's block (whole warps: dim % 32 == 0)
+            warp_quantize_q8(v, aq + b * 32, am + b);
+        }
+    };
+    if (dim <= (int64_t) THREADS * PER) {
+        float v[PER], g[PER];
+#pragma unroll
+        for (int k = 0; k < PER; k++) {
+            const int64_t i = threadIdx.x + (int64_t) k * THREADS;
+            v[k] = 0.0f;
+            g[k] = 0.0f;
+            if (i < dim) {
+                v[k] = xr[i];
+                if (RESID) v[k] += y[row * dim + i];
+                g[k] = w[i];
+            }
+        }
+        float ss = 0.0f;
+#pragma unroll
+        for (int k = 0; k < PER; k++) {
+            const int64_t i = threadIdx.x + (int64_t) k * THREADS;
+            if (i < dim) {
+                if (RESID) xr[i] = v[k];
+                ss += v[k] * v[k];
+            }
+        }
+        const float scale = rsqrtf(block_sum(ss) / (float) dim + eps);
+#pragma unroll
+        for (int k = 0; k < PER; k++) {
+            const int64_t i = threadIdx.x + (int64_t) k * THREADS;
+            if (i < dim) emit(i, v[k] * scale * (g[k] + w_offset));
+        }
+        return;
+    }
+    float ss = 0.0f;                                   // longer rows: the same sums, looping
     for (int64_t i = threadIdx.x; i < dim; i += THREADS) {
         float v = xr[i];
         if (RESID) {
@@ -34,25 +87,8 @@ __global__ void __launch_bounds__(THREADS) rms_norm_kernel(float * __restrict__ 
         }
         ss += v * v;
     }
-    __shared__ float partial[THREADS / 32];
-    ss = warp_reduce_sum(ss);
-    if (threadIdx.x % 32 == 0) partial[threadIdx.x / 32] = ss;
-    __syncthreads();
-    if (threadIdx.x < 32) {
-        float v = threadIdx.x < THREADS / 32 ? partial[threadIdx.x] : 0.0f;
-        v = warp_reduce_sum(v);
-        if (threadIdx.x == 0) partial[0] = v;
-    }
-    __syncthreads();
-    const float scale = rsqrtf(partial[0] / (float) dim + eps);
-    for (int64_t i = threadIdx.x; i < dim; i += THREADS) {
-        const float v = xr[i] * scale * (w[i] + w_offset);
-        o[i] = v;
-        if (Q8) {
-            const int64_t b = (row * dim + i) / 32;     // this warp's block (whole warps: dim % 32 == 0)
-            warp_quantize_q8(v, aq + b * 32, am + b);
-        }
-    }
+    const float scale = rsqrtf(block_sum(ss) / (float) dim + eps);
+    for (int64_t i = threadIdx.x; i < dim; i += THREADS) emit(i, xr[i] * scale * (w[i] + w_offset));
 }
 
 }  // namespace
