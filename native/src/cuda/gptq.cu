@@ -26,8 +26,8 @@
 //
 // Measured (native/tests/cuda/test_cuda_gptq.c --bench-only, H100 80GB HBM3, same run's D2D cudaMemcpy
 // 2990 GB/s read + write; one call including the activation conversion; GB/s of weight bytes, quants +
-// scales + zeros), the default shape: 4-bit asym 4096x11008 1975, 11008x4096 2046, act-order 1978; 8-bit
-// asym 2307 / 2461 / 2406; more shapes at VARIANTS below. Eight tokens in one pass: 4-bit 40.7 us, 8-bit
+// scales + zeros), shape {2, 2, 4}: 4-bit asym 4096x11008 1975, 11008x4096 2046, act-order 1978; 8-bit
+// asym 2307 / 2461 / 2406; more shapes and the defaults at VARIANTS below. Eight tokens in one pass: 4-bit 40.7 us, 8-bit
 // 39.1 us. Dequantize to F16 (prefill): 2558 GB/s of input + output in order, 179 GB/s with act-order (the
 // output is scattered by perm). Accuracy against llmj_gptq_matmul: max |gpu - cpu| / sum |w * a| < 1e-8.
 // kernel -> launcher -> C entry points (llmj_cuda_gptq_work_size, llmj_cuda_gptq_matmul(_multi),
@@ -256,25 +256,28 @@ gptq_matmul_kernel(const gptq_parts parts, const int8_t * __restrict__ aq, const
 }
 
 
-// The one-token kernel shape {ROWS, U, KS}; LLMJ_GPTQ_KERNEL=0..2 picks one (measurements; read once).
+// The one-token kernel shape {ROWS, U, KS}; LLMJ_GPTQ_KERNEL=0..3 picks one (measurements; read once).
 // A lane's blocks are summed in the same order whatever ROWS and U; only KS changes it (and the reduction).
-// Measured on the H100 (test_cuda_gptq --bench-only, GB/s of weights per one-token call including the
-// activation conversion; D2D copy 2990): 4-bit sym 4096x4096 / 11008x4096 / 4096x11008 / 32000x4096,
+// Measured on the H100: (a) test_cuda_gptq --bench-only, GB/s of weights per one-token call including
+// the activation conversion (D2D copy 2990), 4-bit sym 4096x4096 / 11008x4096 / 4096x11008 / 32000x4096,
 // multi 3 x 4096x4096 and 2 x 11008x4096:
-//   {2, 2, 4}  1196 / 1944 / 1887 / 2644, multi 2023 / 2456   (the default: best or close on every shape)
-//   {2, 2, 1}  1238 / 1688 / 1700 / 2538, multi 1779 / 2348   (the shape before: each warp its own rows)
+//   {2, 2, 4}  1196 / 1944 / 1887 / 2644, multi 2023 / 2456
+//   {2, 2, 1}  1238 / 1688 / 1700 / 2538, multi 1779 / 2348   (each warp its own rows: the first shape)
 //   {4, 2, 4}   894 / 1978 / 1803 / 2691, multi 2057 / 2525
-// ({2, 4, 1}, {4, 2, 1} and {1, 4, 4} were slower than {2, 2, 4} everywhere but 4096x4096.)
+// ({2, 4, 1}, {4, 2, 1} and {1, 4, 4} were slower than {2, 2, 4} everywhere but 4096x4096); (b) llmj bench
+// tg128 on llama2-7b, two runs each: Q8_0 (8-bit) {4, 2, 4} 320 t/s, {2, 2, 4} 314, {8, 1, 4} 314,
+// {4, 1, 4} 304; Q4_0 (4-bit) {8, 1, 4} 466-469, {4, 1, 4} 465-468, {4, 2, 4} 450-457, {2, 2, 4} 443.
+// Defaults: 8-bit {4, 2, 4}, 4-bit {8, 1, 4}.
 struct shape { int rows, u, ks; };
-constexpr shape VARIANTS[] = {{2, 2, 4}, {2, 2, 1}, {4, 2, 4}};
+constexpr shape VARIANTS[] = {{4, 2, 4}, {2, 2, 1}, {2, 2, 4}, {8, 1, 4}};
 constexpr int N_VARIANTS = (int) (sizeof(VARIANTS) / sizeof(VARIANTS[0]));
-constexpr int DEFAULT_VARIANT = 0;
-int one_token_variant() {
+template <int BITS> int one_token_variant() {
     static int v = -1;
     if (v < 0) {
+        const int dflt = BITS == 4 ? 3 : 0;
         const char * e = getenv("LLMJ_GPTQ_KERNEL");
-        const int x = e ? atoi(e) : DEFAULT_VARIANT;
-        v = x >= 0 && x < N_VARIANTS ? x : DEFAULT_VARIANT;
+        const int x = e ? atoi(e) : dflt;
+        v = x >= 0 && x < N_VARIANTS ? x : dflt;
     }
     return v;
 }
@@ -294,15 +297,15 @@ template <int BITS, bool SYM, int NT>
 void launch_nt(const gptq_parts & parts, const int8_t * aq, const q8_act_meta * am, int nb, int64_t t0, cudaStream_t stream) {
     if constexpr (NT > 1) {
         // the same split of each row over lanes (KS) as the one-token variant: the same float order per token
-        if (VARIANTS[one_token_variant()].ks == 1) {
+        if (VARIANTS[one_token_variant<BITS>()].ks == 1) {
             launch_shape<BITS, SYM, NT, 2, 2, 1>(parts, aq, am, nb, t0, stream);
         } else {
             launch_shape<BITS, SYM, NT, 2, 2, WARPS>(parts, aq, am, nb, t0, stream);
         }
     } else {
-        switch (one_token_variant()) {
+        switch (one_token_variant<BITS>()) {
 #define GPTQ_VARIANT(I) case I: launch_shape<BITS, SYM, NT, VARIANTS[I].rows, VARIANTS[I].u, VARIANTS[I].ks>(parts, aq, am, nb, t0, stream); break;
-            GPTQ_VARIANT(0) GPTQ_VARIANT(1) GPTQ_VARIANT(2)
+            GPTQ_VARIANT(0) GPTQ_VARIANT(1) GPTQ_VARIANT(2) GPTQ_VARIANT(3)
 #undef GPTQ_VARIANT
         }
     }
