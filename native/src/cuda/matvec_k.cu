@@ -529,8 +529,6 @@ __global__ void __launch_bounds__(THREADS, LLMJ_KQ_MINB) mmv_kernel(const uint8_
                                                       float * __restrict__ y, int rows, int nb, int64_t cols,
                                                       int64_t act_stride_blocks, int tpr_log2) {
     pdl_trigger();
-    pdl_wait();
-
     using P = Piece<T>;
     constexpr int BYTES = KT<T>::bytes;
     const int tpr = 1 << tpr_log2;
@@ -543,6 +541,7 @@ __global__ void __launch_bounds__(THREADS, LLMJ_KQ_MINB) mmv_kernel(const uint8_
 #pragma unroll
     for (int t = 0; t < NT; t++) acc[t] = 0.0f;
 
+    bool waited = false;
     for (int j0 = 0; j0 < np; j0 += UNROLL * tpr) {
         int jj[UNROLL];
         bool ok[UNROLL];
@@ -552,6 +551,10 @@ __global__ void __launch_bounds__(THREADS, LLMJ_KQ_MINB) mmv_kernel(const uint8_
             jj[u] = j0 + u * tpr + lane_r;
             ok[u] = row_ok && jj[u] < np;
             if (ok[u]) pc[u].template load<A>(wr + (size_t) (jj[u] >> 2) * BYTES, jj[u] & 3);
+        }
+        if (!waited) {              // the first weights are in flight: now wait for the activation's kernel
+            pdl_wait();
+            waited = true;
         }
 #pragma unroll
         for (int u = 0; u < UNROLL; u++) {
@@ -572,6 +575,7 @@ __global__ void __launch_bounds__(THREADS, LLMJ_KQ_MINB) mmv_kernel(const uint8_
             }
         }
     }
+    pdl_wait();                     // (threads without pieces): y is written after the kernels before
 #pragma unroll
     for (int t = 0; t < NT; t++) {
         float v = acc[t];
