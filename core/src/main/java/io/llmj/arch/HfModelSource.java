@@ -137,11 +137,24 @@ public final class HfModelSource implements TensorSource {
         return types;
     }
 
+    /** The bytes the model's tensors take once prepared: GPTQ layers at their repacked size (load progress). */
     @Override
     public long totalBytes() {
         long sum = 0;
         for (SafetensorsTensor t : byGgufName.values()) {
             sum += t.data().byteSize();
+        }
+        for (String layer : gptqLayers.values()) {
+            SafetensorsTensor qweight = byHfName.get(layer + ".qweight");
+            long[] s = qweight == null ? new long[0] : qweight.shape();
+            if (s.length == 2) {               // [in / (32 / bits), out]; malformed layers fail when prepared
+                long k = s[0] * (32 / gptq.bits());
+                SafetensorsTensor gIdx = byHfName.get(layer + ".g_idx");
+                if (k <= Integer.MAX_VALUE && s[1] <= Integer.MAX_VALUE && (gIdx == null || gIdx.data().byteSize() >= 4 * k)) {
+                    boolean perm = GptqMatrix.needsPermutation(gIdx == null ? null : gIdx.data(), (int) k);
+                    sum += GptqMatrix.segmentBytes(gptq.bits(), (int) s[1], (int) k, perm);
+                }
+            }
         }
         return sum;
     }

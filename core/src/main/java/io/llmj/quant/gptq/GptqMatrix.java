@@ -108,6 +108,27 @@ public final class GptqMatrix {
         return (v + 63) & ~63L;
     }
 
+    /** Bytes of the segment {@link #repack} writes for a layer of this shape (with a permutation or not). */
+    public static long segmentBytes(int bits, int rows, int cols, boolean hasPerm) {
+        return offsets(bits, rows, cols, hasPerm)[4];
+    }
+
+    /**
+     * Whether {@link #repack} keeps a permutation for this g_idx ({@code k} int32 values, or null): whether the
+     * group of some column is lower than the one before it (a stable sort by group is then not the identity).
+     */
+    public static boolean needsPermutation(MemorySegment gIdx, int k) {
+        if (gIdx == null) {
+            return false;
+        }
+        for (int i = 1; i < k; i++) {
+            if (gIdx.getAtIndex(I32, i) < gIdx.getAtIndex(I32, i - 1)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** Offsets of perm, scales, zeros, qs and the total size. */
     private static long[] offsets(int bits, int rows, int cols, boolean hasPerm) {
         long blocks = (cols + BLOCK - 1) / BLOCK;
