@@ -45,57 +45,6 @@ constexpr int THREADS = 256;     // element-wise kernels
 // (launch_quantize_q8_act's layout, matvec_q.cuh).
 inline int64_t padded_cols(int64_t cols) { return (cols + 31) / 32 * 32; }
 
-// Act-order or a padded last block: gathers x'[t][c] = x[t][perm[c]] (or x[t][c]) for c < cols, 0 for the
-// padding, and converts it to Q8_0 blocks in the same pass: quantize.cu's kernel (8 lanes per 32-value
-// block, 4 values each) with gathered loads, the same arithmetic, so the same integers and d as
-// launch_quantize_q8_act on the permuted rows (and the CPU). Layout: launch_quantize_q8_act's with cols32.
-__global__ void __launch_bounds__(THREADS) gptq_quantize_kernel(const float * __restrict__ x, const int32_t * __restrict__ perm,
-                                                               int8_t * __restrict__ q, q8_act_meta * __restrict__ meta,
-                                                               int64_t n_blocks, int nb, int64_t cols) {
-    pdl_trigger();   // the product after this kernel may start its weight loads
-    pdl_wait();
-    constexpr int LANES = 8;
-    const int64_t g = (int64_t) blockIdx.x * THREADS + threadIdx.x;
-    const int64_t blk = g / LANES;                  // token * nb + block
-    const int part = (int) (g % LANES);
-    const bool active = blk < n_blocks;
-    const int64_t t = active ? blk / nb : 0;
-    const int b = active ? (int) (blk % nb) : 0;
-    float v[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    if (active) {
-#pragma unroll
-        for (int i = 0; i < 4; i++) {
-            const int64_t c = (int64_t) b * 32 + part * 4 + i;
-            if (c < cols) v[i] = x[t * cols + (perm ? (int64_t) perm[c] : c)];
-        }
-    }
-    float amax = fmaxf(fmaxf(fabsf(v[0]), fabsf(v[1])), fmaxf(fabsf(v[2]), fabsf(v[3])));
-#pragma unroll
-    for (int o = LANES / 2; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
-    const float d = __fdiv_rn(amax, 127.0f);
-    const float id = amax != 0.0f ? __fdiv_rn(127.0f, amax) : 0.0f;
-    int packed = 0, sum = 0;
-#pragma unroll
-    for (int i = 0; i < 4; i++) {
-        const int qi = __float2int_rn(__fmul_rn(v[i], id));
-        sum += qi;
-        packed |= (qi & 0xFF) << (8 * i);
-    }
-#pragma unroll
-    for (int o = LANES / 2; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-    if (!active) return;
-    *reinterpret_cast<int *>(q + t * ((int64_t) nb * 32) + (int64_t) b * 32 + part * 4) = packed;
-    if (part == 0) {
-        q8_act_meta m;
-        m.d = __half2float(__float2half_rn(d));
-        m.s = __half2float(__float2half_rn(__fmul_rn(d, (float) sum)));
-        m.sum = sum;
-        m.pad = 0;
-        meta[blk] = m;
-    }
-}
-
-
 // a (4 bytes, unsigned) . b (4 bytes, signed) + c
 static __device__ __forceinline__ int dp4a_us(uint32_t a, int b, int c) {
     int r;
@@ -532,10 +481,7 @@ extern "C" int llmj_cuda_gptq_matmul_multi(int count, const llmj_gptq_matrix * m
     if (!m0.perm && cols32 == m0.cols) {
         launch_quantize_q8_act(x, m0.cols, n, cols32, act, s);          // already in order and whole blocks
     } else {
-        const int64_t n_blocks = n * (cols32 / 32);
-        launch_pdl(gptq_quantize_kernel, (unsigned) ((n_blocks * 8 + THREADS - 1) / THREADS), THREADS, 0, s, 
-            x, m0.perm, reinterpret_cast<int8_t *>(act),
-            reinterpret_cast<q8_act_meta *>(act + q8_act_meta_offset(cols32, n)), n_blocks, (int) (cols32 / 32), m0.cols);
+        launch_quantize_q8_act_gather(x, m0.perm, m0.cols, n, cols32, act, s);
     }
     launch_products(count, ms, act, cols32, ys, n, s);
     return llmj_cuda_check_launch(__func__);

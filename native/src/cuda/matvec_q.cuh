@@ -24,6 +24,12 @@ static inline size_t q8_act_bytes(int64_t cols, int64_t n) {
     return q8_act_meta_offset(cols, n) + (size_t) n * (size_t) (cols / 32) * sizeof(q8_act_meta);
 }
 
+// Gathers and quantizes n dense token rows of cols floats (token t at x + t * cols) into rows of cols32 =
+// cols rounded up to whole blocks: x'[t][c] = x[t][perm[c]] (perm NULL: x[t][c]) for c < cols, 0 beyond
+// (GPTQ act-order and padded last blocks); the layout above with cols32 columns.
+void launch_quantize_q8_act_gather(const float * x, const int32_t * perm, int64_t cols, int64_t n, int64_t cols32, void * work,
+                                   cudaStream_t stream);
+
 // Quantizes n token rows of cols floats (token t at x + t * x_stride floats; cols a multiple of 32)
 // into the layout above at `work` (16-byte aligned).
 void launch_quantize_q8_act(const float * x, int64_t x_stride, int64_t n, int64_t cols, void * work, cudaStream_t stream);
@@ -34,6 +40,22 @@ void launch_quantize_q8_act(const float * x, int64_t x_stride, int64_t n, int64_
 bool launch_matvec_q(int type, const void * w, size_t row_bytes, const void * act, float * y, int64_t y_stride,
                      int64_t rows, int64_t cols, int64_t n, cudaStream_t stream);
 
+// 127 / amax (0 for an all-zero block): the CPU's inverse scale.
+static __device__ __forceinline__ float q8_inverse_scale(float amax) {
+    return amax != 0.0f ? __fdiv_rn(127.0f, amax) : 0.0f;
+}
+
+// The meta of a block with max |x| = amax and quant sum `sum`: d = amax / 127 rounded to fp16, s = fp16(d * sum).
+static __device__ __forceinline__ q8_act_meta q8_meta(float amax, int sum) {
+    const float d = __fdiv_rn(amax, 127.0f);
+    q8_act_meta m;
+    m.d = __half2float(__float2half_rn(d));
+    m.s = __half2float(__float2half_rn(__fmul_rn(d, (float) sum)));
+    m.sum = sum;
+    m.pad = 0;
+    return m;
+}
+
 // The conversion of one 32-value block held one value per lane of a warp (lane i: element i), with the
 // arithmetic of launch_quantize_q8_act: writes the lane's quant to q[lane] and, from lane 0, the block's
 // meta. Every lane of the warp must call it (warp shuffles).
@@ -42,19 +64,10 @@ static __device__ __forceinline__ void warp_quantize_q8(float v, int8_t * __rest
     float amax = fabsf(v);
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
-    const float d = __fdiv_rn(amax, 127.0f);
-    const float id = amax != 0.0f ? __fdiv_rn(127.0f, amax) : 0.0f;
-    const int qi = __float2int_rn(__fmul_rn(v, id));
+    const int qi = __float2int_rn(__fmul_rn(v, q8_inverse_scale(amax)));
     int sum = qi;
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
     q[lane] = (int8_t) qi;
-    if (lane == 0) {
-        q8_act_meta m;
-        m.d = __half2float(__float2half_rn(d));
-        m.s = __half2float(__float2half_rn(__fmul_rn(d, (float) sum)));
-        m.sum = sum;
-        m.pad = 0;
-        *meta = m;
-    }
+    if (lane == 0) *meta = q8_meta(amax, sum);
 }

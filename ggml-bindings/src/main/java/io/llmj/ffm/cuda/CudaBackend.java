@@ -650,11 +650,7 @@ public final class CudaBackend implements Backend {
     @Override
     public synchronized void matmul(Weight w, Buffer x, int n, Buffer out) {
         DeviceWeight m = dw(w);
-        if (dev(x).bytes < 4L * n * m.cols() || dev(out).bytes < 4L * n * m.rows()) {
-            throw new IllegalArgumentException(m.name() + ": matmul of " + n + " tokens needs " + n * (long) m.cols()
-                    + " input and " + n * (long) m.rows() + " output floats, buffers hold " + dev(x).bytes / 4 + " and "
-                    + dev(out).bytes / 4);
-        }
+        checkBuffers(m, x, n, out);
         wrote(out);
         GemmPath path = gemmPath(m, n);
         if (path != GemmPath.EXACT && gemm(m, dev(x), n, dev(out), path)) {
@@ -691,35 +687,30 @@ public final class CudaBackend implements Backend {
         if (ws.length != outs.length) {
             throw new IllegalArgumentException(ws.length + " weights but " + outs.length + " outputs");
         }
-        if (plainShareable(ws, n)) {
-            plainShared(x, n, ws, outs);
-            return;
-        }
-        if (!shareable(ws, n)) {
+        boolean plain = plainShareable(ws, n);
+        if (!plain && !shareable(ws, n)) {
             Backend.super.matmulShared(x, n, ws, outs);
             return;
         }
-        DeviceWeight m0 = dw(ws[0]);
-        if (dev(x).bytes < 4L * n * m0.cols()) {
-            throw new IllegalArgumentException(m0.name() + ": matmul of " + n + " tokens needs " + n * (long) m0.cols()
-                    + " input floats, the buffer holds " + dev(x).bytes / 4);
+        StringBuilder names = new StringBuilder();
+        for (int i = 0; i < ws.length; i++) {
+            DeviceWeight m = dw(ws[i]);
+            checkBuffers(m, x, n, outs[i]);
+            wrote(outs[i]);
+            names.append(i == 0 ? "" : ", ").append(m.name());
         }
+        if (plain) {
+            plainShared(x, n, ws, outs, names);
+            return;
+        }
+        DeviceWeight m0 = dw(ws[0]);
         try (Arena a = Arena.ofConfined()) {
             MemorySegment ms = a.allocate(llmj_gptq_matrix.layout(), ws.length);
             MemorySegment ys = a.allocate(ValueLayout.ADDRESS, ws.length);
-            StringBuilder names = new StringBuilder();
             for (int i = 0; i < ws.length; i++) {
-                DeviceWeight m = dw(ws[i]);
-                if (dev(outs[i]).bytes < 4L * n * m.rows()) {
-                    throw new IllegalArgumentException(m.name() + ": matmul of " + n + " tokens needs " + n * (long) m.rows()
-                            + " output floats, the buffer holds " + dev(outs[i]).bytes / 4);
-                }
-                MemorySegment.copy(m.gptq(), 0, ms, i * llmj_gptq_matrix.layout().byteSize(), llmj_gptq_matrix.layout().byteSize());
+                long size = llmj_gptq_matrix.layout().byteSize();
+                MemorySegment.copy(dw(ws[i]).gptq(), 0, ms, i * size, size);
                 ys.setAtIndex(ValueLayout.ADDRESS, i, dev(outs[i]).ptr);
-                names.append(i == 0 ? "" : ", ").append(m.name());
-            }
-            for (Buffer o : outs) {
-                wrote(o);
             }
             if (converted(x, n, m0)) {                            // the norm before converted x already
                 NativeStatus.check(LlmjCuda.llmj_cuda_gptq_matmul_act(ws.length, ms, act8.ptr, ys, n, stream),
@@ -751,28 +742,17 @@ public final class CudaBackend implements Backend {
     }
 
     /** The products of {@link #plainShareable} weights: one llmj_cuda_matmul_multi call. */
-    private void plainShared(Buffer x, int n, Weight[] ws, Buffer[] outs) {
+    private void plainShared(Buffer x, int n, Weight[] ws, Buffer[] outs, CharSequence names) {
         DeviceWeight m0 = dw(ws[0]);
-        if (dev(x).bytes < 4L * n * m0.cols()) {
-            throw new IllegalArgumentException(m0.name() + ": matmul of " + n + " tokens needs " + n * (long) m0.cols()
-                    + " input floats, the buffer holds " + dev(x).bytes / 4);
-        }
         try (Arena a = Arena.ofConfined()) {
             MemorySegment wp = a.allocate(ValueLayout.ADDRESS, ws.length);
             MemorySegment rows = a.allocate(ValueLayout.JAVA_LONG, ws.length);
             MemorySegment ys = a.allocate(ValueLayout.ADDRESS, ws.length);
-            StringBuilder names = new StringBuilder();
             for (int i = 0; i < ws.length; i++) {
                 DeviceWeight m = dw(ws[i]);
-                if (dev(outs[i]).bytes < 4L * n * m.rows()) {
-                    throw new IllegalArgumentException(m.name() + ": matmul of " + n + " tokens needs " + n * (long) m.rows()
-                            + " output floats, the buffer holds " + dev(outs[i]).bytes / 4);
-                }
-                wrote(outs[i]);
                 wp.setAtIndex(ValueLayout.ADDRESS, i, m.data().ptr);
                 rows.setAtIndex(ValueLayout.JAVA_LONG, i, m.rows());
                 ys.setAtIndex(ValueLayout.ADDRESS, i, dev(outs[i]).ptr);
-                names.append(i == 0 ? "" : ", ").append(m.name());
             }
             NativeStatus.check(LlmjCuda.llmj_cuda_matmul_multi(m0.type().id(), ws.length, wp, rows, m0.rowBytes(), dev(x).ptr,
                     ys, m0.cols(), n, stream), "llmj_cuda_matmul_multi(" + names + ")");
@@ -799,6 +779,15 @@ public final class CudaBackend implements Backend {
             }
         }
         return true;
+    }
+
+    /** Throws unless x and out hold n tokens' input and output of m. */
+    private void checkBuffers(DeviceWeight m, Buffer x, int n, Buffer out) {
+        if (dev(x).bytes < 4L * n * m.cols() || dev(out).bytes < 4L * n * m.rows()) {
+            throw new IllegalArgumentException(m.name() + ": matmul of " + n + " tokens needs " + n * (long) m.cols()
+                    + " input and " + n * (long) m.rows() + " output floats, buffers hold " + dev(x).bytes / 4 + " and "
+                    + dev(out).bytes / 4);
+        }
     }
 
     // ---- prefill GEMM (cuBLAS) -----------------------------------------------------------------

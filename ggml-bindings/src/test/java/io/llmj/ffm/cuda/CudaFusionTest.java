@@ -47,17 +47,7 @@ class CudaFusionTest {
     }
 
     static CudaBackend backend(boolean fuse, Gemm gemm) {
-        String old = System.getProperty(CudaBackend.FUSE_PROPERTY);
-        System.setProperty(CudaBackend.FUSE_PROPERTY, Boolean.toString(fuse));
-        try {
-            return new CudaBackend(0, gemm, 4);
-        } finally {
-            if (old == null) {
-                System.clearProperty(CudaBackend.FUSE_PROPERTY);
-            } else {
-                System.setProperty(CudaBackend.FUSE_PROPERTY, old);
-            }
-        }
+        return CudaTestBackends.with(CudaBackend.FUSE_PROPERTY, fuse, gemm);
     }
 
     /** Prompt logits (every position; in chunks of {@code chunk} tokens) and 8 greedy decode steps' logits. */

@@ -47,17 +47,7 @@ class CudaRepackTest {
 
     /** A backend built with {@code -Dllmj.cuda.repack=repack}. */
     static CudaBackend backend(boolean repack, Gemm gemm) {
-        String old = System.getProperty(CudaBackend.REPACK_PROPERTY);
-        System.setProperty(CudaBackend.REPACK_PROPERTY, Boolean.toString(repack));
-        try {
-            return new CudaBackend(0, gemm, 4);
-        } finally {
-            if (old == null) {
-                System.clearProperty(CudaBackend.REPACK_PROPERTY);
-            } else {
-                System.setProperty(CudaBackend.REPACK_PROPERTY, old);
-            }
-        }
+        return CudaTestBackends.with(CudaBackend.REPACK_PROPERTY, repack, gemm);
     }
 
     /** rows x cols random weights quantized to {@code type} (dense rows, as in GGUF); their values into {@code dequantized}. */
@@ -176,11 +166,7 @@ class CudaRepackTest {
         int[] rows = {cols == 4096 ? 4096 : 64, 1024, 1024};
         float[] x = gaussian(r, n * cols);
         try (Arena arena = Arena.ofConfined(); CudaBackend b = backend(true, Gemm.OFF)) {
-            Weight[] ws = new Weight[3];
-            for (int i = 0; i < 3; i++) {
-                ws[i] = b.weight("w" + i, type, new long[] {cols, rows[i]}, quantized(arena, type, rows[i], cols, r,
-                        new float[rows[i] * cols]));
-            }
+            Weight[] ws = weights(b, arena, type, rows, cols, r);
             check(b, ws, x, n, "3 shared");
             check(b, new Weight[] {ws[1], ws[0]}, x, n, "2 shared");
             GgmlType other = type == GgmlType.Q4_0 ? GgmlType.F16 : GgmlType.Q4_1;   // not repacked: falls back
@@ -197,14 +183,20 @@ class CudaRepackTest {
         int[] rows = {cols >= 2048 ? 4096 : 64, 1024, 7};
         float[] x = gaussian(r, n * cols);
         try (Arena arena = Arena.ofConfined(); CudaBackend b = backend(true, Gemm.OFF)) {
-            Weight[] ws = new Weight[3];
-            for (int i = 0; i < 3; i++) {
-                ws[i] = b.weight("w" + i, type, new long[] {cols, rows[i]}, quantized(arena, type, rows[i], cols, r,
-                        new float[rows[i] * cols]));
-            }
+            Weight[] ws = weights(b, arena, type, rows, cols, r);
             check(b, ws, x, n, type + " 3 shared");
             check(b, new Weight[] {ws[2], ws[0]}, x, n, type + " 2 shared");
         }
+    }
+
+    /** One random matrix of {@code type} per entry of {@code rows}, all of {@code cols} columns. */
+    static Weight[] weights(CudaBackend b, Arena arena, GgmlType type, int[] rows, int cols, Random r) {
+        Weight[] ws = new Weight[rows.length];
+        for (int i = 0; i < rows.length; i++) {
+            ws[i] = b.weight("w" + i, type, new long[] {cols, rows[i]}, quantized(arena, type, rows[i], cols, r,
+                    new float[rows[i] * cols]));
+        }
+        return ws;
     }
 
     /** matmulShared's outputs against one matmul per weight: equal bit for bit. */
