@@ -108,18 +108,27 @@ gptq_matmul_kernel(const gptq_parts parts, const int8_t * __restrict__ aq, const
     constexpr int ROWS_PER_BLOCK = ROWS * (WARPS / KS);
     constexpr int KG = WARP * KS;                // lanes that share a row
     pdl_trigger();
-    int k = 0;
-    while (k + 1 < parts.count && blockIdx.x >= parts.end[k]) k++;
-    const gptq_part & P = parts.p[k];
-    const unsigned blk = blockIdx.x - (k > 0 ? parts.end[k - 1] : 0u);
+    gptq_part P = parts.p[0];                    // this block's part (constant indices: no local copy)
+    unsigned base = 0;
+#pragma unroll
+    for (int j = 1; j < MAX_PARTS; j++) {
+        if (j < parts.count && blockIdx.x >= parts.end[j - 1]) {
+            P = parts.p[j];
+            base = parts.end[j - 1];
+        }
+    }
+    const unsigned blk = blockIdx.x - base;
     const int warp = threadIdx.x / WARP, lane = threadIdx.x % WARP;
     const int64_t row0 = (int64_t) blk * ROWS_PER_BLOCK + (KS == 1 ? warp * ROWS : 0);
     if (row0 >= P.rows) return;                  // KS > 1: the whole thread block returns together
     const int kl = KS == 1 ? lane : warp * WARP + lane;
     const int64_t cols32 = (int64_t) nb * 32;
-    int64_t rr[ROWS];
-#pragma unroll
-    for (int r = 0; r < ROWS; r++) rr[r] = row0 + r < P.rows ? row0 + r : row0;   // tail rows repeat row0, not stored
+    // Rows row0 .. row0 + valid - 1 exist; the others repeat row0 and are not stored. Addresses: one base
+    // pointer per array and 32-bit offsets (few registers: the kernel is bound by loads in flight).
+    const int valid = (int) min((int64_t) ROWS, P.rows - row0);
+    const uint8_t * q0 = P.qs + (size_t) row0 * nb * QB;
+    const unsigned short * s0 = P.sc + (size_t) row0 * nb;
+    const uint8_t * z0 = SYM ? nullptr : P.z + (size_t) row0 * nb;
     float acc[NT][ROWS];
 #pragma unroll
     for (int t = 0; t < NT; t++) {
@@ -137,12 +146,12 @@ gptq_matmul_kernel(const gptq_parts parts, const int8_t * __restrict__ aq, const
             if (b < nb) {
 #pragma unroll
                 for (int r = 0; r < ROWS; r++) {
-                    const size_t i = (size_t) rr[r] * nb + b;
-                    const uint4 * p = reinterpret_cast<const uint4 *>(P.qs + i * QB);
+                    const int i = (r < valid ? r : 0) * nb + b;
+                    const uint4 * p = reinterpret_cast<const uint4 *>(q0 + i * QB);
 #pragma unroll
                     for (int q = 0; q < BITS / 4; q++) w[r][u].v[q] = __ldcs(p + q);
-                    sc[r][u] = __half2float(__ushort_as_half(__ldcs(P.sc + i)));
-                    z[r][u] = SYM ? 1 << (BITS - 1) : (int) __ldcs(P.z + i) + 1;
+                    sc[r][u] = __half2float(__ushort_as_half(__ldcs(s0 + i)));
+                    z[r][u] = SYM ? 1 << (BITS - 1) : (int) __ldcs(z0 + i) + 1;
                 }
             }
         }
