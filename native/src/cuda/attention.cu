@@ -130,7 +130,6 @@ template <int NV, int R, typename Op> __device__ __forceinline__ float reduce_he
 // Shared memory (floats): q[GB][D] and p[GB][ROW_CHUNK], later red[npg][GB][D]; wmax, wl [8][GB].
 template <typename T, int VEC, int GB>
 __global__ void __launch_bounds__(ROW_THREADS, 2) rows_kernel(RowArgs a) {
-    pdl_trigger();
     pdl_wait();
 
     using RV = RawVec<T, VEC>;
@@ -353,7 +352,6 @@ __global__ void __launch_bounds__(ROW_THREADS, 2) rows_kernel(RowArgs a) {
 // An empty split has m = -inf, l = 0, o = 0.
 __global__ void split_reduce_kernel(const float * __restrict__ part_o, const float * __restrict__ part_ml,
                                     float * __restrict__ out, int D, int splits) {
-    pdl_trigger();
     pdl_wait();
 
     __shared__ float w[MAX_SPLITS];
@@ -456,7 +454,6 @@ __device__ __forceinline__ void stage_tile(__half * dst, const T * src, int64_t 
 
 template <typename T, int D>
 __global__ void __launch_bounds__(MMA_THREADS) flash_mma_kernel(FlashArgs a) {
-    pdl_trigger();
     pdl_wait();
 
     constexpr int BC = mma_bc<D>();

@@ -43,20 +43,18 @@ static inline bool llmj_cuda_type_ok(int type) {
 
 // ---- programmatic dependent launch (compute capability 9.0+) ------------------------------------------
 // Decode is a chain of small kernels. Launched with launch_pdl, a kernel's blocks are scheduled while its
-// predecessor still runs (once every block of the predecessor has called pdl_trigger, or it has ended) and
-// start work the moment the predecessor finishes, instead of one launch latency later. Contract of every
-// kernel launched with launch_pdl: it calls pdl_wait() before touching memory an earlier kernel writes or
-// reads (only never-written weights may be read before; the wait also orders this kernel after every
-// kernel before its predecessor, which waited in turn), and calls pdl_trigger() early so its successor can
-// be scheduled. Both are no-ops without a programmatic launch. LLMJ_CUDA_PDL=0 turns the launches plain.
-static __device__ __forceinline__ void pdl_trigger() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
-#endif
-}
+// predecessor still runs and start work the moment it finishes, instead of one launch latency later; a
+// matrix product issues its first weight loads before that. Contract of every kernel launched with
+// launch_pdl: it calls pdl_wait() before touching memory an earlier kernel writes or reads (only never-written
+// weights may be read before). pdl_wait() returns once the predecessor has finished (which had itself waited
+// for its own predecessor), and only then lets this kernel's successor be scheduled: at most two kernels are
+// in flight, so no kernel still running can leave stale cache lines of a buffer that a later kernel rewrites
+// and the next one reads (a deeper chain, every kernel releasing its successor at its start, gave wrong
+// decode results on the H100). A no-op without a programmatic launch. LLMJ_CUDA_PDL=0 turns launches plain.
 static __device__ __forceinline__ void pdl_wait() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.wait;\n" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
 #endif
 }
 

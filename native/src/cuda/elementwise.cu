@@ -15,7 +15,6 @@ inline unsigned blocks_for(int64_t n) { return (unsigned) ((n + THREADS - 1) / T
 template <bool Q8>
 __global__ void glu_kernel(const float * __restrict__ gate, const float * __restrict__ up, float * out, int64_t n, int gelu,
                            int8_t * __restrict__ aq, q8_act_meta * __restrict__ am) {
-    pdl_trigger();
     pdl_wait();
 
     const int64_t i = (int64_t) blockIdx.x * THREADS + threadIdx.x;
@@ -29,7 +28,6 @@ __global__ void glu_kernel(const float * __restrict__ gate, const float * __rest
 }
 
 __global__ void add_kernel(float * x, const float * __restrict__ y, int64_t n) {
-    pdl_trigger();
     pdl_wait();
 
     const int64_t i = (int64_t) blockIdx.x * THREADS + threadIdx.x;
@@ -37,7 +35,6 @@ __global__ void add_kernel(float * x, const float * __restrict__ y, int64_t n) {
 }
 
 __global__ void add_rows_kernel(float * x, const float * __restrict__ b, int64_t dim, int64_t n) {
-    pdl_trigger();
     pdl_wait();
 
     const int64_t i = (int64_t) blockIdx.x * THREADS + threadIdx.x;
@@ -45,7 +42,6 @@ __global__ void add_rows_kernel(float * x, const float * __restrict__ b, int64_t
 }
 
 __global__ void softcap_kernel(float * x, float cap, int64_t n) {
-    pdl_trigger();
     pdl_wait();
 
     const int64_t i = (int64_t) blockIdx.x * THREADS + threadIdx.x;
@@ -54,7 +50,6 @@ __global__ void softcap_kernel(float * x, float cap, int64_t n) {
 
 __global__ void store_kv_kernel(const float * __restrict__ src, void * cache, int f16, int64_t offset,
                                 const int32_t * __restrict__ dev_pos, int64_t kv_dim, int64_t n) {
-    pdl_trigger();
     pdl_wait();
 
     const int64_t i = (int64_t) blockIdx.x * THREADS + threadIdx.x;
@@ -67,7 +62,6 @@ __global__ void store_kv_kernel(const float * __restrict__ src, void * cache, in
 // Plain types: one element per thread.
 __global__ void get_rows_plain_kernel(int type, const uint8_t * __restrict__ table, size_t row_bytes,
                                       const int32_t * __restrict__ ids, int64_t cols, float scale, float * __restrict__ out) {
-    pdl_trigger();
     pdl_wait();
 
     const int64_t t = blockIdx.y;
@@ -81,7 +75,6 @@ __global__ void get_rows_plain_kernel(int type, const uint8_t * __restrict__ tab
 template <int TYPE>
 __global__ void get_rows_block_kernel(const uint8_t * __restrict__ table, size_t row_bytes, const int32_t * __restrict__ ids,
                                       int64_t cols, float scale, float * __restrict__ out, int vec_out) {
-    pdl_trigger();
     pdl_wait();
 
     constexpr int QK = qtype<TYPE>::QK, BYTES = qtype<TYPE>::BYTES;

@@ -79,7 +79,6 @@ struct fparts {
 template <int TYPE, int KS>
 __global__ void __launch_bounds__(WARPS * WARP)
 matvec_float_wide_kernel(const fparts parts, size_t row_bytes, const float * __restrict__ x, int64_t cols) {
-    pdl_trigger();
     constexpr int N = fvec<TYPE>::N;
     constexpr int KG = WARP * KS;                      // lanes sharing a row
     constexpr int U = 4;                               // vectors per row in flight per lane
@@ -165,7 +164,6 @@ matvec_float_wide_kernel(const fparts parts, size_t row_bytes, const float * __r
 template <int TYPE>
 __global__ void matvec_float_kernel(const char * __restrict__ w, size_t row_bytes, const float * __restrict__ x,
                                     float * __restrict__ y, int64_t rows, int64_t cols) {
-    pdl_trigger();
     pdl_wait();
 
     const int64_t row = (int64_t) blockIdx.x * ROWS_PER_BLOCK + threadIdx.y;

@@ -472,7 +472,6 @@ size_t q8k_bytes(int64_t cols, int64_t n) { return off_bs(cols, n) + (size_t) n 
 // q = min(127, round-half-even(iscale * x)), d = 1 / iscale, bsums of 16.
 __global__ void quantize_q8k_kernel(const float * __restrict__ x, int8_t * __restrict__ qs, float * __restrict__ d,
                                     int16_t * __restrict__ bs, int64_t n_blocks, int64_t cols) {
-    pdl_trigger();
     pdl_wait();
 
     const int64_t blk = (int64_t) blockIdx.x * (THREADS / 32) + threadIdx.x / 32;
@@ -528,7 +527,6 @@ template <int T, int NT, int A>
 __global__ void __launch_bounds__(THREADS, LLMJ_KQ_MINB) mmv_kernel(const uint8_t * __restrict__ w, size_t row_bytes, Q8K act,
                                                       float * __restrict__ y, int rows, int nb, int64_t cols,
                                                       int64_t act_stride_blocks, int tpr_log2) {
-    pdl_trigger();
     using P = Piece<T>;
     constexpr int BYTES = KT<T>::bytes;
     const int tpr = 1 << tpr_log2;
@@ -628,7 +626,6 @@ template <int T>
 __global__ void __launch_bounds__(THREADS) get_rows_kernel(const uint8_t * __restrict__ table, size_t row_bytes,
                                                            const int32_t * __restrict__ ids, int64_t cols, float scale,
                                                            float * __restrict__ out, bool w_aligned, bool out_aligned) {
-    pdl_trigger();
     pdl_wait();
 
     const int64_t t = blockIdx.y;

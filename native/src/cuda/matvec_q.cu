@@ -215,7 +215,6 @@ matvec_q_kernel(const uint8_t * __restrict__ w, size_t row_bytes, const int8_t *
     constexpr int PER_LANE = (PIECES + 31) / 32;
     __shared__ __align__(16) uint8_t smem[WARPS][STAGES][ROWS][SLICE];
 
-    pdl_trigger();
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int64_t row0 = ((int64_t) blockIdx.x * WARPS + warp) * ROWS;
     if (row0 >= rows) return;                          // only warp-level synchronisation below

@@ -23,7 +23,6 @@ __global__ void __launch_bounds__(THREADS, 1) rms_norm_kernel(float * __restrict
                                                           const float * __restrict__ w, float w_offset,
                                                           float * __restrict__ out, int64_t dim, float eps,
                                                           int8_t * __restrict__ aq, q8_act_meta * __restrict__ am) {
-    pdl_trigger();
     pdl_wait();
     const int64_t row = blockIdx.x;
     float * xr = x + row * dim;

@@ -21,7 +21,6 @@ __global__ void __launch_bounds__(THREADS) quantize_q8_act_kernel(const float * 
                                                                  const int32_t * __restrict__ perm, int64_t src_cols,
                                                                  int8_t * __restrict__ q, q8_act_meta * __restrict__ meta,
                                                                  int64_t n_blocks, int nb) {
-    pdl_trigger();   // the product after this kernel may start its weight loads
     pdl_wait();
     const int64_t g = (int64_t) blockIdx.x * THREADS + threadIdx.x;
     const int64_t blk = g / LANES_PER_BLOCK;              // token * nb + block

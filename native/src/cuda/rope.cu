@@ -30,7 +30,6 @@ static __device__ __forceinline__ void store_cache(void * cache, int f16, int64_
 __global__ void rope_kernel(float * __restrict__ x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t half,
                             int64_t start_pos, const int32_t * __restrict__ dev_pos,
                             const float * __restrict__ inv_freq, float pos_scale, int neox) {
-    pdl_trigger();
     pdl_wait();
 
     if (dev_pos) start_pos = *dev_pos;   // graph replay: the position lives in device memory
@@ -51,7 +50,6 @@ __global__ void rope_store_kv_kernel(float * __restrict__ q, float * __restrict_
                                      int64_t start_pos, const int32_t * __restrict__ dev_pos,
                                      const float * __restrict__ inv_freq, float pos_scale, int neox,
                                      void * __restrict__ k_cache, void * __restrict__ v_cache, int f16) {
-    pdl_trigger();
     pdl_wait();
 
     if (dev_pos) start_pos = *dev_pos;
