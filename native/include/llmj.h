@@ -194,6 +194,12 @@ LLMJ_API int llmj_matmul_q(llmj_threadpool * pool, int type, const void * w, siz
  * llmj_matmul_q / llmj_matvec_q on the ggml rows bit for bit at that level, and the same bits at every
  * ISA level (below AVX512-VNNI a portable kernel runs them, slowly) and for any pool. */
 
+/* Zero-filled, page-aligned memory of `bytes` (> 0) for data prepared at load, such as packed
+ * matrices: an anonymous mapping that asks for transparent huge pages (much cheaper to fault in than
+ * 4 KiB pages on some virtual machines). Free it with llmj_pages_free(p, the same bytes). */
+LLMJ_API int llmj_pages_alloc(size_t bytes, void ** out);
+LLMJ_API void llmj_pages_free(void * p, size_t bytes);
+
 /* Bytes of the packed form of a rows x cols matrix of `type`; 0 if the type has none (types other
  * than Q4_0 and Q8_0), rows or cols is not positive, or cols is not a multiple of 32. */
 LLMJ_API size_t llmj_matmul_q_packed_size(int type, int64_t rows, int64_t cols);
