@@ -221,6 +221,15 @@ LLMJ_API int llmj_matmul_q_packed(llmj_threadpool * pool, int type, const void *
                                   int64_t rows, int64_t cols, int64_t n_tokens,
                                   void * work, size_t work_bytes);
 
+/* Up to LLMJ_MATMUL_MULTI_MAX packed matrices of one type and `cols` sharing the input x (q/k/v,
+ * gate/up): x is converted once and the matrices' rows are shared out in one pool dispatch. Matrix k
+ * (packed[k], packed_bytes[k], rows[k] rows) writes token t's outputs at ys[k] + t * rows[k]. Each
+ * output equals llmj_matmul_q_packed on that matrix alone bit for bit. work: llmj_matmul_work_size. */
+#define LLMJ_MATMUL_MULTI_MAX 4
+LLMJ_API int llmj_matmul_q_packed_multi(llmj_threadpool * pool, int type, int n_mats, const void * const * packed,
+                                        const size_t * packed_bytes, const int64_t * rows, const float * x, size_t x_stride,
+                                        float * const * ys, int64_t cols, int64_t n_tokens, void * work, size_t work_bytes);
+
 /* ---- GPTQ products (llmj's repacked layout: io.llmj.quant.gptq.GptqMatrix) --------------------
  * A GPTQ linear layer of `rows` output features and `cols` input features, as llmj repacks an
  * AutoGPTQ/GPTQModel checkpoint at load: rows contiguous, input columns sorted by group (act-order

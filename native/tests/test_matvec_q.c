@@ -454,6 +454,57 @@ out:
     free(w); free(pk); free(pk2); free(x); free(y); free(y1); free(yref); free(ym); free(act); free(ad); free(as);
 }
 
+/* llmj_matmul_q_packed_multi: three matrices (rows around the groups) sharing x, each output equal to
+ * llmj_matmul_q_packed on its matrix alone, bit for bit, for 1..9 tokens and pools of 1..3 */
+static void check_packed_multi(const tinfo * t, int isa, llmj_threadpool * p2, llmj_threadpool * p3) {
+    enum { M = 3 };
+    const int64_t rows[M] = { 67, 17, 130 }, cols = 96, ntok = 9;
+    const size_t row_bytes = (size_t) (cols / 32) * t->bytes;
+    const void * pk[M]; size_t pb[M]; float * ys[M], * yr[M];
+    float * x = malloc(sizeof(float) * cols * ntok);
+    for (int64_t i = 0; i < cols * ntok; i++) x[i] = frand();
+    for (int k = 0; k < M; k++) {
+        uint8_t * w = malloc(row_bytes * rows[k]);
+        fill_weights(t, w, row_bytes, rows[k], cols);
+        pb[k] = llmj_matmul_q_packed_size(t->type, rows[k], cols);
+        void * p = aligned64(pb[k]);
+        EXPECT_OK(t->name, llmj_matmul_q_pack(NULL, t->type, w, row_bytes, rows[k], cols, p, pb[k]));
+        pk[k] = p;
+        free(w);
+        ys[k] = malloc(sizeof(float) * rows[k] * ntok);
+        yr[k] = malloc(sizeof(float) * rows[k] * ntok);
+    }
+    static const int64_t NTS[] = { 1, 3, 9 };
+    for (int pi = 0; pi < 3; pi++) {
+        llmj_threadpool * p = pi == 0 ? NULL : pi == 1 ? p2 : p3;
+        for (int ni = 0; ni < 3; ni++) {
+            checks++;
+            const int64_t nt = NTS[ni];
+            for (int k = 0; k < M; k++) {
+                EXPECT_OK(t->name, llmj_matmul_q_packed(NULL, t->type, pk[k], pb[k], x, cols, yr[k], rows[k], rows[k], cols, nt, NULL, 0));
+                for (int64_t i = 0; i < rows[k] * nt; i++) ys[k][i] = SENT;
+            }
+            EXPECT_OK(t->name, llmj_matmul_q_packed_multi(p, t->type, M, pk, pb, rows, x, cols, ys, cols, nt, NULL, 0));
+            for (int k = 0; k < M; k++) {
+                if (memcmp(ys[k], yr[k], sizeof(float) * rows[k] * nt) != 0) {
+                    printf("FAIL %s packed multi isa=%d matrix %d (%lld tokens, pool %d) differs from llmj_matmul_q_packed\n",
+                           t->name, isa, k, (long long) nt, llmj_threadpool_size(p));
+                    failures++;
+                }
+            }
+        }
+    }
+    checks++;
+    int bad = 0;
+    bad |= llmj_matmul_q_packed_multi(NULL, t->type, 0, pk, pb, rows, x, cols, ys, cols, 1, NULL, 0) != LLMJ_ERR_INVALID_ARGUMENT;
+    bad |= llmj_matmul_q_packed_multi(NULL, t->type, LLMJ_MATMUL_MULTI_MAX + 1, pk, pb, rows, x, cols, ys, cols, 1, NULL, 0) != LLMJ_ERR_INVALID_ARGUMENT;
+    size_t small[M] = { pb[0], pb[1] - 64, pb[2] };
+    bad |= llmj_matmul_q_packed_multi(NULL, t->type, M, pk, small, rows, x, cols, ys, cols, 1, NULL, 0) != LLMJ_ERR_INVALID_ARGUMENT;
+    if (bad) { printf("FAIL %s packed multi argument validation\n", t->name); failures++; }
+    for (int k = 0; k < M; k++) { free((void *) pk[k]); free(ys[k]); free(yr[k]); }
+    free(x);
+}
+
 static void check_packed(llmj_threadpool * p2, llmj_threadpool * p3) {
     static const int64_t rows[] = { 1, 3, 15, 16, 17, 33, 64, 67, 100, 1500 };
     static const int64_t blocks[] = { 1, 2, 3, 5, 67 };
@@ -467,6 +518,7 @@ static void check_packed(llmj_threadpool * p2, llmj_threadpool * p3) {
                     check_packed_case(&PT[ti], isa, rows[ri], 32 * blocks[bi], p2, p3);
                 }
             }
+            check_packed_multi(&PT[ti], isa, p2, p3);
         }
     }
     llmj_cpu_set_isa(LLMJ_ISA_AUTO);

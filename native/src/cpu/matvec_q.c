@@ -1373,6 +1373,12 @@ typedef struct {
     int64_t act_blocks;       /* activation blocks per token */
     int act_bs;               /* activation block size (elements) */
     int64_t chunk;            /* rows per work item */
+    int n_mats;               /* > 0: packed matrices sharing the input (mats[]), instead of w / rows / y */
+    struct {
+        const char * w;
+        int64_t rows, chunk, items;   /* items: work items (chunks) of this matrix */
+        float * y;                    /* token t at y + t * rows */
+    } mats[LLMJ_MATMUL_MULTI_MAX];
     _Atomic int64_t next;     /* next work item to claim */
     int64_t q_chunk;          /* activation blocks per quantization work item */
     _Atomic int64_t q_next;
@@ -1435,34 +1441,45 @@ static void job_quantize_dot(void * ctx, int ith, int nth) {
 static void job_tiles(job * j, const char * act) {
     float out[TILE_T * TILE_R];   /* also PGROUPS x TILE_R */
     for (;;) {
-        int64_t c0 = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed) * j->chunk;
-        if (c0 >= j->rows) break;
-        int64_t c1 = c0 + j->chunk < j->rows ? c0 + j->chunk : j->rows;
+        int64_t item = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        const char * w = j->w;
+        float * y = j->y;
+        size_t y_stride = j->y_stride;
+        int64_t rows = j->rows, chunk = j->chunk;
+        if (j->n_mats > 0) {   /* items run through the matrices in order */
+            int k = 0;
+            while (k < j->n_mats && item >= j->mats[k].items) item -= j->mats[k++].items;
+            if (k == j->n_mats) break;
+            w = j->mats[k].w; y = j->mats[k].y; rows = j->mats[k].rows; y_stride = (size_t) rows; chunk = j->mats[k].chunk;
+        }
+        int64_t c0 = item * chunk;
+        if (c0 >= rows) break;
+        int64_t c1 = c0 + chunk < rows ? c0 + chunk : rows;
         if (j->pgroups && j->n_tokens == 1) {
             for (int64_t r0 = c0; r0 < c1; r0 += (int64_t) TILE_R * j->n_groups) {
                 const int64_t ng = (c1 - r0 + TILE_R - 1) / TILE_R;
                 const int G = (int) (ng < j->n_groups ? ng : j->n_groups);
                 const char * gs[PGROUPS];
-                for (int gi = 0; gi < G; gi++) gs[gi] = j->w + (size_t) (r0 / TILE_R + gi) * j->group_bytes;
+                for (int gi = 0; gi < G; gi++) gs[gi] = w + (size_t) (r0 / TILE_R + gi) * j->group_bytes;
                 j->pgroups(gs, j->nb, act, out, G);
                 const int64_t n = c1 - r0 < (int64_t) TILE_R * G ? c1 - r0 : (int64_t) TILE_R * G;
-                memcpy(j->y + r0, out, sizeof(float) * (size_t) n);
+                memcpy(y + r0, out, sizeof(float) * (size_t) n);
             }
             continue;
         }
         for (int64_t r0 = c0; r0 < c1; r0 += TILE_R) {
             const int nr = (int) (c1 - r0 < TILE_R ? c1 - r0 : TILE_R);
             const char * wr[TILE_R];
-            const char * g = j->w + (size_t) (r0 / TILE_R) * j->group_bytes;
+            const char * g = w + (size_t) (r0 / TILE_R) * j->group_bytes;
             if (!j->ptile) {
-                for (int i = 0; i < TILE_R; i++) wr[i] = j->w + (size_t) (r0 + (i < nr ? i : nr - 1)) * j->row_bytes;
+                for (int i = 0; i < TILE_R; i++) wr[i] = w + (size_t) (r0 + (i < nr ? i : nr - 1)) * j->row_bytes;
             }
             for (int64_t t0 = 0; t0 < j->n_tokens; t0 += TILE_T) {
                 const int nt = (int) (j->n_tokens - t0 < TILE_T ? j->n_tokens - t0 : TILE_T);
                 if (j->ptile) j->ptile(g, j->nb, act + (size_t) t0 * j->act_bytes, j->act_bytes, out, nt);
                 else j->tile(wr, j->nb, act + (size_t) t0 * j->act_bytes, j->act_bytes, out, nt);
                 for (int t = 0; t < nt; t++) {
-                    float * yt = j->y + (size_t) (t0 + t) * j->y_stride + r0;
+                    float * yt = y + (size_t) (t0 + t) * y_stride + r0;
                     for (int i = 0; i < nr; i++) yt[i] = out[t * TILE_R + i];
                 }
             }
@@ -1506,9 +1523,12 @@ static void job_dot(void * ctx, int ith, int nth) {
 }
 
 /* packed: w is a packed matrix of packed_bytes (llmj_matmul_q_pack), row_bytes is unused */
-static int run(const char * fn, llmj_threadpool * pool, int type, const void * w, size_t row_bytes, int packed,
+/* n_mats > 1: packed matrices m_w[k] (m_bytes[k] bytes, m_rows[k] rows, outputs m_y[k] with stride
+ * m_rows[k]) share x; w / packed_bytes / rows / y / y_stride are those of matrix 0 */
+static int run_multi(const char * fn, llmj_threadpool * pool, int type, const void * w, size_t row_bytes, int packed,
                size_t packed_bytes, const float * x, size_t x_stride, float * y, size_t y_stride,
-               int64_t rows, int64_t cols, int64_t n_tokens, void * work, size_t work_bytes) {
+               int64_t rows, int64_t cols, int64_t n_tokens, void * work, size_t work_bytes,
+               int n_mats, const void * const * m_w, const size_t * m_bytes, const int64_t * m_rows, float * const * m_y) {
     const llmj_type_info * ti = llmj_type_get(type);
     qdot_fn dot = select_kernel(type);
     if (!ti || !dot) {
@@ -1586,10 +1606,28 @@ static int run(const char * fn, llmj_threadpool * pool, int type, const void * w
         if (j.pgroups) j.chunk = (j.chunk + PGROUPS * TILE_R - 1) / (PGROUPS * TILE_R) * (PGROUPS * TILE_R);
     }
     if (j.tile || j.ptile) j.chunk = (j.chunk + TILE_R - 1) / TILE_R * TILE_R;
+    (void) m_bytes;     /* checked by the caller, with the rest of each matrix */
+    if (n_mats > 1) {   /* checked by the caller: packed, rows > 0 */
+        j.n_mats = n_mats;
+        const int64_t unit = j.pgroups ? (int64_t) PGROUPS * TILE_R : TILE_R;
+        for (int k = 0; k < n_mats; k++) {
+            int64_t c = nth == 1 ? m_rows[k] : (m_rows[k] + 8 * nth - 1) / (8 * nth);
+            c = (c + unit - 1) / unit * unit;
+            j.mats[k].w = m_w[k]; j.mats[k].rows = m_rows[k]; j.mats[k].y = m_y[k];
+            j.mats[k].chunk = c; j.mats[k].items = (m_rows[k] + c - 1) / c;
+        }
+    }
     atomic_init(&j.next, 0);
     llmj_threadpool_run(pool, fused ? job_quantize_dot : job_dot, &j);
     free(owned);
     return LLMJ_OK;
+}
+
+static int run(const char * fn, llmj_threadpool * pool, int type, const void * w, size_t row_bytes, int packed,
+               size_t packed_bytes, const float * x, size_t x_stride, float * y, size_t y_stride,
+               int64_t rows, int64_t cols, int64_t n_tokens, void * work, size_t work_bytes) {
+    return run_multi(fn, pool, type, w, row_bytes, packed, packed_bytes, x, x_stride, y, y_stride, rows, cols, n_tokens,
+                     work, work_bytes, 1, NULL, NULL, NULL, NULL);
 }
 
 size_t llmj_matvec_work_size(int type, int64_t cols) { return llmj_matmul_work_size(type, cols, 1); }
@@ -1705,4 +1743,21 @@ int llmj_matmul_q_packed(llmj_threadpool * pool, int type, const void * packed, 
                          const float * x, size_t x_stride, float * y, size_t y_stride,
                          int64_t rows, int64_t cols, int64_t n_tokens, void * work, size_t work_bytes) {
     return run(__func__, pool, type, packed, 0, 1, packed_bytes, x, x_stride, y, y_stride, rows, cols, n_tokens, work, work_bytes);
+}
+
+int llmj_matmul_q_packed_multi(llmj_threadpool * pool, int type, int n_mats, const void * const * packed,
+                               const size_t * packed_bytes, const int64_t * rows, const float * x, size_t x_stride,
+                               float * const * ys, int64_t cols, int64_t n_tokens, void * work, size_t work_bytes) {
+    if (n_mats < 1 || n_mats > LLMJ_MATMUL_MULTI_MAX || !packed || !packed_bytes || !rows || !ys) {
+        return LLMJ_FAIL(LLMJ_ERR_INVALID_ARGUMENT, "n_mats %d (1..%d) or a null array", n_mats, LLMJ_MATMUL_MULTI_MAX);
+    }
+    for (int k = 0; k < n_mats; k++) {   /* each matrix as llmj_matmul_q_packed would check it */
+        const size_t need = llmj_matmul_q_packed_size(type, rows[k], cols);
+        if (rows[k] <= 0 || need == 0 || packed_bytes[k] < need || !packed[k] || ((uintptr_t) packed[k] & 63) != 0 || !ys[k]) {
+            return LLMJ_FAIL(LLMJ_ERR_INVALID_ARGUMENT, "matrix %d: type %d, %lld x %lld, %zu bytes at %p (need %zu, 64-byte aligned), y %p",
+                             k, type, (long long) rows[k], (long long) cols, packed_bytes[k], packed[k], need, (void *) ys[k]);
+        }
+    }
+    return run_multi(__func__, pool, type, packed[0], 0, 1, packed_bytes[0], x, x_stride, ys[0], (size_t) rows[0], rows[0],
+                     cols, n_tokens, work, work_bytes, n_mats, packed, packed_bytes, rows, ys);
 }

@@ -106,6 +106,7 @@ public final class NativeCpuBackend extends HostBackend {
             pool = null;
         }
         packed.clear();
+        multiArgs = null;
         if (owned.scope().isAlive()) {
             owned.close();           // frees the packed matrices too
         }
@@ -223,6 +224,52 @@ public final class NativeCpuBackend extends HostBackend {
                     "llmj_matmul_q(" + hw.name() + ")");
         }
     }
+
+    /**
+     * Packed matrices of one type and width sharing the input (q/k/v, gate/up) run as one
+     * {@code llmj_matmul_q_packed_multi}: the input is converted once and one pool dispatch covers them all,
+     * with each output the same bits as its own {@link #matmul}. Anything else goes one matrix at a time.
+     */
+    @Override
+    public void matmulShared(Buffer x, int n, Weight[] ws, Buffer[] outs) {
+        if (ws.length != outs.length) {
+            throw new IllegalArgumentException(ws.length + " weights but " + outs.length + " outputs");
+        }
+        int k = ws.length;
+        boolean multi = k > 1 && k <= Llmj.LLMJ_MATMUL_MULTI_MAX() && ws[0] instanceof HostWeight first && packable(first);
+        for (int i = 1; multi && i < k; i++) {
+            multi = ws[i] instanceof HostWeight hw && hw.type() == ws[0].type() && hw.cols() == ws[0].cols() && packable(hw);
+        }
+        if (!multi) {
+            super.matmulShared(x, n, ws, outs);
+            return;
+        }
+        HostWeight w0 = (HostWeight) ws[0];
+        long workBytes = Llmj.llmj_matmul_work_size(w0.type().id(), w0.cols(), n);
+        synchronized (this) {
+            if (multiArgs == null) {
+                multiArgs = owned.allocate(4L * 8 * Llmj.LLMJ_MATMUL_MULTI_MAX(), 64);
+            }
+            long m = Llmj.LLMJ_MATMUL_MULTI_MAX();
+            MemorySegment ptrs = multiArgs.asSlice(0, 8 * m);
+            MemorySegment bytes = multiArgs.asSlice(8 * m, 8 * m);
+            MemorySegment rows = multiArgs.asSlice(16 * m, 8 * m);
+            MemorySegment ys = multiArgs.asSlice(24 * m, 8 * m);
+            for (int i = 0; i < k; i++) {
+                HostWeight hw = (HostWeight) ws[i];
+                MemorySegment p = packedForm(hw);
+                ptrs.setAtIndex(ValueLayout.ADDRESS, i, p);
+                bytes.setAtIndex(ValueLayout.JAVA_LONG, i, p.byteSize());
+                rows.setAtIndex(ValueLayout.JAVA_LONG, i, hw.rows());
+                ys.setAtIndex(ValueLayout.ADDRESS, i, seg(outs[i]));
+            }
+            NativeStatus.check(Llmj.llmj_matmul_q_packed_multi(pool().handle(), w0.type().id(), k, ptrs, bytes, rows, seg(x),
+                    w0.cols(), ys, w0.cols(), n, work(workBytes), workBytes), "llmj_matmul_q_packed_multi(" + w0.name() + ", ...)");
+        }
+    }
+
+    /** Argument arrays of llmj_matmul_q_packed_multi (pointers, bytes, rows, outputs), reused under the lock. */
+    private MemorySegment multiArgs;
 
     /** Whether {@code w} is (or will be) multiplied in the packed layout ({@link #PACK_PROPERTY}). */
     private boolean packable(HostWeight w) {

@@ -37,6 +37,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * (per token, equal to the single-threaded one-token product); where packing is recommended (AVX512-VNNI)
  * they equal {@code llmj_matvec_q} on the ggml rows bit for bit, so a backend that packs computes exactly
  * what one that does not computes. The token embedding stays unpacked for lookups until a product needs it.
+ * {@code matmulShared} (one {@code llmj_matmul_q_packed_multi}) gives each output the bits of its own matmul.
  * The C harness (ctest {@code native_matvec_q}) checks the same with its own double reference.
  */
 class NativeCpuPackedTest {
@@ -179,6 +180,54 @@ class NativeCpuPackedTest {
                     assertEquals(recommended, on.isPacked(wOn), name + " " + t + " packed after its first product");
                     if (embedding) {
                         assertArrayEquals(embed(on, wOn, c), embed(off, wOff, c), t + " embedding rows after packing");
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void sharedInputProductsMatchOneByOne() {
+        NativeCpu.init();
+        try (Arena arena = Arena.ofConfined(); NativeCpuBackend on = new NativeCpuBackend(3, true);
+                NativeCpuBackend off = new NativeCpuBackend(3, false)) {
+            for (GgmlType t : new GgmlType[] {GgmlType.Q4_0, GgmlType.Q8_0}) {
+                int[] rows = {67, 17, 130};
+                int blocks = 3;
+                Weight[] wOn = new Weight[rows.length];
+                Weight[] wOff = new Weight[rows.length];
+                for (int i = 0; i < rows.length; i++) {
+                    Case c = new Case(t, rows[i], blocks);
+                    MemorySegment data = arena.allocate(t.byteSize(c.cols()) * c.rows(), 64);
+                    MemorySegment w = NativeQuantMatvecTest.weights(arena, c, 100 + i);
+                    for (int r = 0; r < c.rows(); r++) {
+                        MemorySegment.copy(w, r * c.rowBytes(), data, r * t.byteSize(c.cols()), t.byteSize(c.cols()));
+                    }
+                    wOn[i] = on.weight("blk.0.m" + i + ".weight", t, new long[] {c.cols(), c.rows()}, data);
+                    wOff[i] = off.weight("blk.0.m" + i + ".weight", t, new long[] {c.cols(), c.rows()}, data);
+                }
+                int cols = 32 * blocks;
+                for (int n : new int[] {1, 4, 9}) {
+                    float[] x = new float[cols * n];
+                    for (int i = 0; i < x.length; i++) {
+                        x[i] = (float) Math.cos(0.91 * i - n);
+                    }
+                    for (NativeCpuBackend b : new NativeCpuBackend[] {on, off}) {
+                        Weight[] ws = b == on ? wOn : wOff;
+                        Buffer xb = b.allocate((long) cols * n);
+                        b.write(xb, 0, x, 0, x.length);
+                        Buffer[] outs = new Buffer[rows.length];
+                        for (int i = 0; i < rows.length; i++) {
+                            outs[i] = b.allocate((long) rows[i] * n);
+                        }
+                        b.matmulShared(xb, n, ws, outs);
+                        for (int i = 0; i < rows.length; i++) {
+                            float[] got = new float[rows[i] * n];
+                            b.read(outs[i], 0, got, 0, got.length);
+                            Case c = new Case(t, rows[i], blocks);
+                            assertArrayEquals(matmul(b, ws[i], x, c, n), got, t + " matrix " + i + " n=" + n + " pack=" + (b == on));
+                            assertArrayEquals(matmul(off, wOff[i], x, c, n), got, t + " matrix " + i + " n=" + n + " vs unpacked");
+                        }
                     }
                 }
             }

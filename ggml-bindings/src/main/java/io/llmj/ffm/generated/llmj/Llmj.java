@@ -266,6 +266,15 @@ public class Llmj extends Llmj$shared {
     public static int LLMJ_ISA_AVX512() {
         return LLMJ_ISA_AVX512;
     }
+    private static final int LLMJ_MATMUL_MULTI_MAX = (int)4L;
+    /**
+     * {@snippet lang=c :
+     * #define LLMJ_MATMUL_MULTI_MAX 4
+     * }
+     */
+    public static int LLMJ_MATMUL_MULTI_MAX() {
+        return LLMJ_MATMUL_MULTI_MAX;
+    }
 
     private static class llmj_version {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
@@ -1745,6 +1754,78 @@ public class Llmj extends Llmj$shared {
                 traceDowncall("llmj_matmul_q_packed", pool, type, packed, packed_bytes, x, x_stride, y, y_stride, rows, cols, n_tokens, work, work_bytes);
             }
             return (int)mh$.invokeExact(pool, type, packed, packed_bytes, x, x_stride, y, y_stride, rows, cols, n_tokens, work, work_bytes);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_matmul_q_packed_multi {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Llmj.C_INT,
+            Llmj.C_POINTER,
+            Llmj.C_INT,
+            Llmj.C_INT,
+            Llmj.C_POINTER,
+            Llmj.C_POINTER,
+            Llmj.C_POINTER,
+            Llmj.C_POINTER,
+            Llmj.C_LONG,
+            Llmj.C_POINTER,
+            Llmj.C_LONG,
+            Llmj.C_LONG,
+            Llmj.C_POINTER,
+            Llmj.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_matmul_q_packed_multi").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_matmul_q_packed_multi"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_matmul_q_packed_multi(llmj_threadpool *pool, int type, int n_mats, const void *const *packed, const size_t *packed_bytes, const int64_t *rows, const float *x, size_t x_stride, float *const *ys, int64_t cols, int64_t n_tokens, void *work, size_t work_bytes)
+     * }
+     */
+    public static FunctionDescriptor llmj_matmul_q_packed_multi$descriptor() {
+        return llmj_matmul_q_packed_multi.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_matmul_q_packed_multi(llmj_threadpool *pool, int type, int n_mats, const void *const *packed, const size_t *packed_bytes, const int64_t *rows, const float *x, size_t x_stride, float *const *ys, int64_t cols, int64_t n_tokens, void *work, size_t work_bytes)
+     * }
+     */
+    public static MethodHandle llmj_matmul_q_packed_multi$handle() {
+        return llmj_matmul_q_packed_multi.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_matmul_q_packed_multi(llmj_threadpool *pool, int type, int n_mats, const void *const *packed, const size_t *packed_bytes, const int64_t *rows, const float *x, size_t x_stride, float *const *ys, int64_t cols, int64_t n_tokens, void *work, size_t work_bytes)
+     * }
+     */
+    public static MemorySegment llmj_matmul_q_packed_multi$address() {
+        return llmj_matmul_q_packed_multi.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_matmul_q_packed_multi(llmj_threadpool *pool, int type, int n_mats, const void *const *packed, const size_t *packed_bytes, const int64_t *rows, const float *x, size_t x_stride, float *const *ys, int64_t cols, int64_t n_tokens, void *work, size_t work_bytes)
+     * }
+     */
+    public static int llmj_matmul_q_packed_multi(MemorySegment pool, int type, int n_mats, MemorySegment packed, MemorySegment packed_bytes, MemorySegment rows, MemorySegment x, long x_stride, MemorySegment ys, long cols, long n_tokens, MemorySegment work, long work_bytes) {
+        var mh$ = llmj_matmul_q_packed_multi.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_matmul_q_packed_multi", pool, type, n_mats, packed, packed_bytes, rows, x, x_stride, ys, cols, n_tokens, work, work_bytes);
+            }
+            return (int)mh$.invokeExact(pool, type, n_mats, packed, packed_bytes, rows, x, x_stride, ys, cols, n_tokens, work, work_bytes);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
