@@ -39,7 +39,10 @@
  *     single core did not keep enough DRAM reads in flight for it (software prefetch at 0.5-8 KiB
  *     ahead, to L1 or L2, gained little); with 4 streams, one thread, weights from DRAM, llama-1b
  *     shapes, the shared box at load ~1: Q4_0 23-33 GB/s (unpacked tiles 13-20), Q8_0 31-36 GB/s
- *     (unpacked 20-27); 8 groups was no better than 4.
+ *     (unpacked 20-27); 8 groups was no better than 4. The 4 streams are 4 contiguous runs of a work
+ *     item's groups (long sequential runs rather than 4 adjacent groups at a time), Q4_0's high nibbles
+ *     are multiplied in place (16 x, the int32 sum shifted back exactly) and the activation offsets start
+ *     the integer chains: a few % more, single thread (the box was too busy for a clean 2-thread figure).
  *   - K-quant sub-block scales are decoded and broadcast in registers (storing them to a byte
  *     array and reloading them as a vector costs a store-forwarding stall per super-block). */
 #include <math.h>
@@ -1119,18 +1122,20 @@ VNNI512 static inline __attribute__((always_inline)) void pgroups_q4_0_impl(cons
     for (int64_t b = 0; b < nb; b++) {
         const int32_t * qa = (const int32_t *) aq[b].qs;
         const __m512 da = _mm512_set1_ps(ad[b]);
-        const __m512i off = _mm512_set1_epi32(8 * as[b]);
+        const __m512i noff = _mm512_set1_epi32(-8 * as[b]);
         for (int gi = 0; gi < G; gi++) {
             const __m512i * q = (const __m512i *) (gs[gi] + (size_t) b * 256);
             const uint16_t * sc = (const uint16_t *) (gs[gi] + (size_t) nb * 256);
-            __m512i c0 = _mm512_setzero_si512(), c1 = _mm512_setzero_si512();
+            /* low nibbles as bytes; high nibbles left in place (16 x the value, so their sum is shifted
+             * back exactly); the -8 * sum(a) offset starts the low chain */
+            __m512i c0 = noff, c1 = _mm512_setzero_si512();
             for (int k = 0; k < 4; k++) {
                 const __m512i v = _mm512_load_si512(q + k);
                 c0 = _mm512_dpbusd_epi32(c0, _mm512_and_si512(v, m4), _mm512_set1_epi32(qa[k]));
-                c1 = _mm512_dpbusd_epi32(c1, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4), _mm512_set1_epi32(qa[4 + k]));
+                c1 = _mm512_dpbusd_epi32(c1, _mm512_andnot_si512(m4, v), _mm512_set1_epi32(qa[4 + k]));
             }
             const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *) (sc + 16 * b)));
-            __m512i s = _mm512_sub_epi32(_mm512_add_epi32(c0, c1), off);
+            __m512i s = _mm512_add_epi32(c0, _mm512_srai_epi32(c1, 4));
             acc[gi] = _mm512_fmadd_ps(_mm512_mul_ps(dw, da), _mm512_cvtepi32_ps(s), acc[gi]);
         }
     }
@@ -1146,17 +1151,17 @@ VNNI512 static inline __attribute__((always_inline)) void pgroups_q8_0_impl(cons
     for (int64_t b = 0; b < nb; b++) {
         const int32_t * qa = (const int32_t *) aq[b].qs;
         const __m512 da = _mm512_set1_ps(ad[b]);
-        const __m512i off = _mm512_set1_epi32(128 * as[b]);
+        const __m512i noff = _mm512_set1_epi32(-128 * as[b]);
         for (int gi = 0; gi < G; gi++) {
             const __m512i * q = (const __m512i *) (gs[gi] + (size_t) b * 512);
             const uint16_t * sc = (const uint16_t *) (gs[gi] + (size_t) nb * 512);
-            __m512i c0 = _mm512_setzero_si512(), c1 = _mm512_setzero_si512();
+            __m512i c0 = noff, c1 = _mm512_setzero_si512();   /* the +128 bias's -128 * sum(a) starts one chain */
             for (int k = 0; k < 4; k++) {
                 c0 = _mm512_dpbusd_epi32(c0, _mm512_load_si512(q + k), _mm512_set1_epi32(qa[k]));
                 c1 = _mm512_dpbusd_epi32(c1, _mm512_load_si512(q + 4 + k), _mm512_set1_epi32(qa[4 + k]));
             }
             const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *) (sc + 16 * b)));
-            __m512i s = _mm512_sub_epi32(_mm512_add_epi32(c0, c1), off);
+            __m512i s = _mm512_add_epi32(c0, c1);
             acc[gi] = _mm512_fmadd_ps(_mm512_mul_ps(dw, da), _mm512_cvtepi32_ps(s), acc[gi]);
         }
     }
@@ -1456,14 +1461,23 @@ static void job_tiles(job * j, const char * act) {
         if (c0 >= rows) break;
         int64_t c1 = c0 + chunk < rows ? c0 + chunk : rows;
         if (j->pgroups && j->n_tokens == 1) {
-            for (int64_t r0 = c0; r0 < c1; r0 += (int64_t) TILE_R * j->n_groups) {
-                const int64_t ng = (c1 - r0 + TILE_R - 1) / TILE_R;
-                const int G = (int) (ng < j->n_groups ? ng : j->n_groups);
+            /* the chunk's groups in PGROUPS contiguous runs walked side by side: each run is one long
+             * sequential stream (groups are back to back), so the prefetchers stay on it */
+            const int64_t g0 = c0 / TILE_R, ng = (c1 - c0 + TILE_R - 1) / TILE_R;
+            const int64_t per = (ng + PGROUPS - 1) / PGROUPS;
+            for (int64_t i = 0; i < per; i++) {
                 const char * gs[PGROUPS];
-                for (int gi = 0; gi < G; gi++) gs[gi] = w + (size_t) (r0 / TILE_R + gi) * j->group_bytes;
+                int64_t gid[PGROUPS];
+                int G = 0;
+                for (int k = 0; k < PGROUPS; k++) {
+                    const int64_t g = k * per + i;
+                    if (g < ng) { gid[G] = g0 + g; gs[G] = w + (size_t) (g0 + g) * j->group_bytes; G++; }
+                }
                 j->pgroups(gs, j->nb, act, out, G);
-                const int64_t n = c1 - r0 < (int64_t) TILE_R * G ? c1 - r0 : (int64_t) TILE_R * G;
-                memcpy(y + r0, out, sizeof(float) * (size_t) n);
+                for (int k = 0; k < G; k++) {
+                    const int64_t r0 = gid[k] * TILE_R, n = c1 - r0 < TILE_R ? c1 - r0 : TILE_R;
+                    memcpy(y + r0, out + k * TILE_R, sizeof(float) * (size_t) n);
+                }
             }
             continue;
         }
