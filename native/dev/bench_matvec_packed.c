@@ -1,7 +1,7 @@
 /* Kernel lab: batch-1 (and n-token) products over packed Q4_0 / Q8_0 (llmj_matmul_q_pack) against
  * the same matrices in ggml's rows (llmj_matvec_q / llmj_matmul_q). Not run by ctest:
- *   cmake --build build/native --target llmj_bench_matvec_packed
- *   build/native/llmj_bench_matvec_packed [threads [tokens]]
+ *   cmake -S native -B target/native && cmake --build target/native --target llmj_bench_matvec_packed
+ *   target/native/llmj_bench_matvec_packed [threads [tokens]]    (LLMJ_BENCH_MIB: MiB cycled, default 512)
  * Shapes: llama-1b's q (2048 x 2048), k/v (512 x 2048), gate/up (8192 x 2048), down (2048 x 8192).
  * Each figure cycles through copies covering >= 512 MiB, so the weights come from DRAM as in decode;
  * the two variants alternate (A B A B ...) and the best of 5 passes of each is reported, with the
