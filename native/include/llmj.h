@@ -185,6 +185,51 @@ LLMJ_API int llmj_matmul_q(llmj_threadpool * pool, int type, const void * w, siz
                            int64_t rows, int64_t cols, int64_t n_tokens,
                            void * work, size_t work_bytes);
 
+/* ---- packed Q4_0 / Q8_0 (prepared once at load, like ggml-cpu's "repack" buffers) ------------
+ * A Q4_0 or Q8_0 matrix rearranged so that the AVX512-VNNI kernels stream it with no transposes:
+ * groups of 16 rows, each block column of a group stored as the 16 rows' quants interleaved 4 bytes
+ * at a time (Q8_0 biased to unsigned) with the 16 fp16 scales apart. Same size as the ggml rows plus
+ * the last group's padding. Products over it compute every row as the AVX512-VNNI tile kernels do
+ * (exact integer block sums, one fused multiply-add per block in block order), so they equal
+ * llmj_matmul_q / llmj_matvec_q on the ggml rows bit for bit at that level, and the same bits at every
+ * ISA level (below AVX512-VNNI a portable kernel runs them, slowly) and for any pool. */
+
+/* Zero-filled, page-aligned memory of `bytes` (> 0) for data prepared at load, such as packed
+ * matrices: an anonymous mapping that asks for transparent huge pages (much cheaper to fault in than
+ * 4 KiB pages on some virtual machines). Free it with llmj_pages_free(p, the same bytes). */
+LLMJ_API int llmj_pages_alloc(size_t bytes, void ** out);
+LLMJ_API void llmj_pages_free(void * p, size_t bytes);
+
+/* Bytes of the packed form of a rows x cols matrix of `type`; 0 if the type has none (types other
+ * than Q4_0 and Q8_0), rows or cols is not positive, or cols is not a multiple of 32. */
+LLMJ_API size_t llmj_matmul_q_packed_size(int type, int64_t rows, int64_t cols);
+
+/* 1 if packing `type` pays at the active ISA level (AVX-512 with VNNI, where the packed kernels run),
+ * else 0 (then keep the ggml rows: llmj_matmul_q is the faster path). */
+LLMJ_API int llmj_matmul_q_pack_recommended(int type);
+
+/* Packs rows x cols weights of `type` (row r at (const char *) w + r * row_bytes) into `packed`,
+ * which must be 64-byte aligned and hold llmj_matmul_q_packed_size(type, rows, cols) bytes; groups
+ * are split across the pool's threads. */
+LLMJ_API int llmj_matmul_q_pack(llmj_threadpool * pool, int type, const void * w, size_t row_bytes,
+                                int64_t rows, int64_t cols, void * packed, size_t packed_bytes);
+
+/* llmj_matmul_q (n_tokens >= 1; 1 is the matvec) over a packed matrix of packed_bytes bytes;
+ * work >= llmj_matmul_work_size(type, cols, n_tokens) bytes, or NULL (allocated). */
+LLMJ_API int llmj_matmul_q_packed(llmj_threadpool * pool, int type, const void * packed, size_t packed_bytes,
+                                  const float * x, size_t x_stride, float * y, size_t y_stride,
+                                  int64_t rows, int64_t cols, int64_t n_tokens,
+                                  void * work, size_t work_bytes);
+
+/* Up to LLMJ_MATMUL_MULTI_MAX packed matrices of one type and `cols` sharing the input x (q/k/v,
+ * gate/up): x is converted once and the matrices' rows are shared out in one pool dispatch. Matrix k
+ * (packed[k], packed_bytes[k], rows[k] rows) writes token t's outputs at ys[k] + t * rows[k]. Each
+ * output equals llmj_matmul_q_packed on that matrix alone bit for bit. work: llmj_matmul_work_size. */
+#define LLMJ_MATMUL_MULTI_MAX 4
+LLMJ_API int llmj_matmul_q_packed_multi(llmj_threadpool * pool, int type, int n_mats, const void * const * packed,
+                                        const size_t * packed_bytes, const int64_t * rows, const float * x, size_t x_stride,
+                                        float * const * ys, int64_t cols, int64_t n_tokens, void * work, size_t work_bytes);
+
 /* ---- GPTQ products (llmj's repacked layout: io.llmj.quant.gptq.GptqMatrix) --------------------
  * A GPTQ linear layer of `rows` output features and `cols` input features, as llmj repacks an
  * AutoGPTQ/GPTQModel checkpoint at load: rows contiguous, input columns sorted by group (act-order

@@ -13,7 +13,7 @@
  * Cases: every product type x every ISA level the CPU has; rows 1, 3, 17, 64; cols 1, 2, 3, 5
  * (and 67 for 32-blocks) blocks; padded row stride; guard bands around y. Threaded (pools of 2
  * and 3) and matmul (1, 2, 3, 5, 8, 9, 17, 64, 70 tokens, padded strides; 67 rows, not a multiple of the
- * 16-row tiles) must equal single-threaded matvec bit for bit. */
+ * 16-row tiles) must equal single-threaded matvec bit for bit. Packed Q4_0 / Q8_0: see check_packed. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -352,6 +352,199 @@ static void check_threads_large(const tinfo * t, llmj_threadpool * p2, llmj_thre
     free(w); free(x); free(y1); free(y2);
 }
 
+/* ---- packed Q4_0 / Q8_0 (llmj_matmul_q_pack / llmj_matmul_q_packed) ----
+ * At the current ISA, for rows around the 16-row groups and the 4-group one-token path and cols of
+ * 1..67 blocks: the packed matvec against the double reference (tolerance above); equal bit for bit
+ * to the portable kernel (the scalar ISA level) and, where packing is recommended (AVX512-VNNI, the
+ * same kernel order as the unpacked tiles), to llmj_matvec_q; matmul (pools of 2 and 3, padded
+ * strides, 1..70 tokens) equal to the single-threaded packed matvec per token bit for bit, padding and
+ * guard bands untouched; packing on a pool writes the same bytes as on the calling thread. */
+static void *aligned64(size_t n) { return aligned_alloc(64, (n + 63) / 64 * 64); }
+
+static void check_packed_case(const tinfo * t, int isa, int64_t rows, int64_t cols, llmj_threadpool * p2, llmj_threadpool * p3) {
+    checks++;
+    const int64_t nb = cols / 32, ntok = 70;
+    const size_t row_bytes = (size_t) nb * t->bytes + 6;
+    const size_t xs = (size_t) cols + 3, ys = (size_t) rows + 5;
+    const size_t pbytes = llmj_matmul_q_packed_size(t->type, rows, cols);
+    uint8_t * w = malloc(row_bytes * rows);
+    uint8_t * pk = aligned64(pbytes), * pk2 = aligned64(pbytes);
+    float * x = malloc(sizeof(float) * xs * ntok);
+    float * y = malloc(sizeof(float) * (rows + 2 * GUARD)), * y1 = malloc(sizeof(float) * rows);
+    float * yref = malloc(sizeof(float) * rows * ntok), * ym = malloc(sizeof(float) * ys * ntok);
+    size_t wsz = llmj_matvec_work_size(t->type, cols);
+    uint8_t * act = malloc(wsz + 64);
+    double * ad = malloc(sizeof(double) * cols), * as = malloc(sizeof(double) * (cols / 32 + 1));
+    double wd[32];
+    fill_weights(t, w, row_bytes, rows, cols);
+    for (size_t i = 0; i < xs * ntok; i++) x[i] = frand() * 2.0f;
+    if (pbytes == 0 || pbytes < (size_t) ((rows + 15) / 16 * 16) * (size_t) nb * t->bytes) {
+        printf("FAIL %s packed size %zu for %lld x %lld\n", t->name, pbytes, (long long) rows, (long long) cols); failures++; goto out;
+    }
+    memset(pk, 0xA5, pbytes); memset(pk2, 0x5A, pbytes);
+    EXPECT_OK(t->name, llmj_matmul_q_pack(NULL, t->type, w, row_bytes, rows, cols, pk, pbytes));
+    EXPECT_OK(t->name, llmj_matmul_q_pack(p3, t->type, w, row_bytes, rows, cols, pk2, pbytes));
+    if (memcmp(pk, pk2, pbytes) != 0) { printf("FAIL %s: packing on a pool differs (%lld x %lld)\n", t->name, (long long) rows, (long long) cols); failures++; }
+    /* one token against the double reference, with guard bands */
+    for (int i = 0; i < rows + 2 * GUARD; i++) y[i] = SENT;
+    EXPECT_OK(t->name, llmj_matmul_q_packed(NULL, t->type, pk, pbytes, x, cols, y + GUARD, rows, rows, cols, 1, NULL, 0));
+    if (llmj_quantize_activations(LLMJ_TYPE_Q8_0, x, act, cols) != LLMJ_OK) { printf("FAIL quantize\n"); failures++; goto out; }
+    decode_act(LLMJ_TYPE_Q8_0, act, cols, ad, as);
+    for (int64_t r = 0; r < rows; r++) {
+        double ref = 0, mag = 0, m;
+        for (int64_t b = 0; b < nb; b++) {
+            decode_block(t->type, w + r * row_bytes + b * t->bytes, wd, &m);
+            for (int i = 0; i < 32; i++) { ref += wd[i] * ad[b * 32 + i]; mag += fabs(wd[i] * ad[b * 32 + i]); }
+        }
+        double tol = ((double) nb + 8) * ldexp(1, -24) * mag;
+        if (!(fabs(y[GUARD + r] - ref) <= tol)) {
+            printf("FAIL %s packed isa=%d rows=%lld cols=%lld row %lld: got %.9g want %.9g (tol %.3g)\n", t->name, isa,
+                   (long long) rows, (long long) cols, (long long) r, y[GUARD + r], ref, tol);
+            failures++;
+            break;
+        }
+    }
+    for (int i = 0; i < GUARD; i++) {
+        if (y[i] != SENT || y[GUARD + rows + i] != SENT) { printf("FAIL %s packed: guard band written\n", t->name); failures++; break; }
+    }
+    if (llmj_matmul_q_pack_recommended(t->type)) {   /* same order as the unpacked tiles */
+        EXPECT_OK(t->name, llmj_matvec_q(NULL, t->type, w, row_bytes, x, y1, rows, cols, NULL, 0));
+        if (memcmp(y1, y + GUARD, sizeof(float) * rows) != 0) {
+            printf("FAIL %s packed isa=%d %lld x %lld: differs from llmj_matvec_q\n", t->name, isa, (long long) rows, (long long) cols);
+            failures++;
+        }
+    }
+    /* per-token single-threaded packed matvecs: the bit-for-bit reference for everything below */
+    for (int64_t tok = 0; tok < ntok; tok++) {
+        EXPECT_OK(t->name, llmj_matmul_q_packed(NULL, t->type, pk, pbytes, x + tok * xs, cols, yref + tok * rows, rows, rows, cols, 1, NULL, 0));
+    }
+    if (isa != LLMJ_ISA_SCALAR) {   /* the portable kernel computes the same bits */
+        llmj_cpu_set_isa(LLMJ_ISA_SCALAR);
+        EXPECT_OK(t->name, llmj_matmul_q_packed(NULL, t->type, pk, pbytes, x, cols, y1, rows, rows, cols, 1, NULL, 0));
+        llmj_cpu_set_isa(isa);
+        if (memcmp(y1, yref, sizeof(float) * rows) != 0) {
+            printf("FAIL %s packed isa=%d %lld x %lld: differs from the portable kernel\n", t->name, isa, (long long) rows, (long long) cols);
+            failures++;
+        }
+    }
+    static const int64_t NTS[] = { 1, 2, 3, 5, 8, 9, 17, 70 };
+    for (int pi = 0; pi < 3; pi++) {
+        llmj_threadpool * p = pi == 0 ? NULL : pi == 1 ? p2 : p3;
+        for (size_t ni = 0; ni < sizeof NTS / sizeof NTS[0]; ni++) {
+            const int64_t nt = NTS[ni];
+            for (size_t i = 0; i < ys * ntok; i++) ym[i] = SENT;
+            size_t need = llmj_matmul_work_size(t->type, cols, nt);
+            void * work = malloc(need + 1);
+            int st = llmj_matmul_q_packed(p, t->type, pk, pbytes, x, xs, ym, ys, rows, cols, nt, work, need);
+            free(work);
+            if (st != LLMJ_OK) { printf("FAIL %s packed matmul: %s\n", t->name, llmj_last_error()); failures++; continue; }
+            for (int64_t tok = 0; tok < nt; tok++) {
+                int bad = memcmp(yref + tok * rows, ym + tok * ys, sizeof(float) * rows) != 0;
+                for (size_t i = rows; i < ys; i++) bad |= ym[tok * ys + i] != SENT;
+                if (bad) {
+                    printf("FAIL %s packed isa=%d %lld x %lld: matmul (%lld tokens, pool %d) token %lld differs from matvec or wrote the padding\n",
+                           t->name, isa, (long long) rows, (long long) cols, (long long) nt, llmj_threadpool_size(p), (long long) tok);
+                    failures++;
+                    break;
+                }
+            }
+        }
+    }
+out:
+    free(w); free(pk); free(pk2); free(x); free(y); free(y1); free(yref); free(ym); free(act); free(ad); free(as);
+}
+
+/* llmj_matmul_q_packed_multi: three matrices (rows around the groups) sharing x, each output equal to
+ * llmj_matmul_q_packed on its matrix alone, bit for bit, for 1..9 tokens and pools of 1..3 */
+static void check_packed_multi(const tinfo * t, int isa, llmj_threadpool * p2, llmj_threadpool * p3) {
+    enum { M = 3 };
+    const int64_t rows[M] = { 67, 17, 130 }, cols = 96, ntok = 9;
+    const size_t row_bytes = (size_t) (cols / 32) * t->bytes;
+    const void * pk[M]; size_t pb[M]; float * ys[M], * yr[M];
+    float * x = malloc(sizeof(float) * cols * ntok);
+    for (int64_t i = 0; i < cols * ntok; i++) x[i] = frand();
+    for (int k = 0; k < M; k++) {
+        uint8_t * w = malloc(row_bytes * rows[k]);
+        fill_weights(t, w, row_bytes, rows[k], cols);
+        pb[k] = llmj_matmul_q_packed_size(t->type, rows[k], cols);
+        void * p = aligned64(pb[k]);
+        EXPECT_OK(t->name, llmj_matmul_q_pack(NULL, t->type, w, row_bytes, rows[k], cols, p, pb[k]));
+        pk[k] = p;
+        free(w);
+        ys[k] = malloc(sizeof(float) * rows[k] * ntok);
+        yr[k] = malloc(sizeof(float) * rows[k] * ntok);
+    }
+    static const int64_t NTS[] = { 1, 3, 9 };
+    for (int pi = 0; pi < 3; pi++) {
+        llmj_threadpool * p = pi == 0 ? NULL : pi == 1 ? p2 : p3;
+        for (int ni = 0; ni < 3; ni++) {
+            checks++;
+            const int64_t nt = NTS[ni];
+            for (int k = 0; k < M; k++) {
+                EXPECT_OK(t->name, llmj_matmul_q_packed(NULL, t->type, pk[k], pb[k], x, cols, yr[k], rows[k], rows[k], cols, nt, NULL, 0));
+                for (int64_t i = 0; i < rows[k] * nt; i++) ys[k][i] = SENT;
+            }
+            EXPECT_OK(t->name, llmj_matmul_q_packed_multi(p, t->type, M, pk, pb, rows, x, cols, ys, cols, nt, NULL, 0));
+            for (int k = 0; k < M; k++) {
+                if (memcmp(ys[k], yr[k], sizeof(float) * rows[k] * nt) != 0) {
+                    printf("FAIL %s packed multi isa=%d matrix %d (%lld tokens, pool %d) differs from llmj_matmul_q_packed\n",
+                           t->name, isa, k, (long long) nt, llmj_threadpool_size(p));
+                    failures++;
+                }
+            }
+        }
+    }
+    checks++;
+    int bad = 0;
+    bad |= llmj_matmul_q_packed_multi(NULL, t->type, 0, pk, pb, rows, x, cols, ys, cols, 1, NULL, 0) != LLMJ_ERR_INVALID_ARGUMENT;
+    bad |= llmj_matmul_q_packed_multi(NULL, t->type, LLMJ_MATMUL_MULTI_MAX + 1, pk, pb, rows, x, cols, ys, cols, 1, NULL, 0) != LLMJ_ERR_INVALID_ARGUMENT;
+    size_t small[M] = { pb[0], pb[1] - 64, pb[2] };
+    bad |= llmj_matmul_q_packed_multi(NULL, t->type, M, pk, small, rows, x, cols, ys, cols, 1, NULL, 0) != LLMJ_ERR_INVALID_ARGUMENT;
+    if (bad) { printf("FAIL %s packed multi argument validation\n", t->name); failures++; }
+    for (int k = 0; k < M; k++) { free((void *) pk[k]); free(ys[k]); free(yr[k]); }
+    free(x);
+}
+
+static void check_packed(llmj_threadpool * p2, llmj_threadpool * p3) {
+    static const int64_t rows[] = { 1, 3, 15, 16, 17, 33, 64, 67, 100, 1500 };
+    static const int64_t blocks[] = { 1, 2, 3, 5, 67 };
+    static const tinfo PT[] = { { LLMJ_TYPE_Q4_0, 32, 18, LLMJ_TYPE_Q8_0, "Q4_0" }, { LLMJ_TYPE_Q8_0, 32, 34, LLMJ_TYPE_Q8_0, "Q8_0" } };
+    for (int isa = LLMJ_ISA_SCALAR; isa <= LLMJ_ISA_AVX512; isa++) {
+        if (llmj_cpu_set_isa(isa) != LLMJ_OK) continue;
+        for (int ti = 0; ti < 2; ti++) {
+            for (size_t ri = 0; ri < sizeof rows / sizeof rows[0]; ri++) {
+                for (size_t bi = 0; bi < sizeof blocks / sizeof blocks[0]; bi++) {
+                    if (rows[ri] > 100 && (blocks[bi] != 67 || isa == LLMJ_ISA_SCALAR)) continue;   /* large: one shape, SIMD */
+                    check_packed_case(&PT[ti], isa, rows[ri], 32 * blocks[bi], p2, p3);
+                }
+            }
+            check_packed_multi(&PT[ti], isa, p2, p3);
+        }
+    }
+    llmj_cpu_set_isa(LLMJ_ISA_AUTO);
+    /* argument checks */
+    checks++;
+    int bad = 0;
+    uint8_t * pk = aligned64(4096);
+    uint8_t w[34 * 4] = { 0 }; float x[64] = { 0 }, y[4];
+    bad |= llmj_matmul_q_packed_size(LLMJ_TYPE_Q4_1, 16, 32) != 0 || llmj_matmul_q_packed_size(LLMJ_TYPE_Q4_0, 16, 48) != 0;
+    bad |= llmj_matmul_q_packed_size(LLMJ_TYPE_Q4_0, 0, 32) != 0 || llmj_matmul_q_packed_size(LLMJ_TYPE_Q8_0, 17, 64) != 2 * 1088;   /* 2 groups of 2 x (512 + 32) bytes */
+    bad |= llmj_matmul_q_pack_recommended(LLMJ_TYPE_Q4_K) != 0;
+    bad |= llmj_matmul_q_pack(NULL, LLMJ_TYPE_Q4_1, w, 20, 1, 32, pk, 4096) != LLMJ_ERR_UNSUPPORTED;
+    bad |= llmj_matmul_q_pack(NULL, LLMJ_TYPE_Q4_0, w, 18, 1, 32, pk + 32, 4000) != LLMJ_ERR_INVALID_ARGUMENT;   /* alignment */
+    bad |= llmj_matmul_q_pack(NULL, LLMJ_TYPE_Q4_0, w, 18, 1, 32, pk, 100) != LLMJ_ERR_INVALID_ARGUMENT;        /* too small */
+    bad |= llmj_matmul_q_pack(NULL, LLMJ_TYPE_Q8_0, w, 33, 1, 32, pk, 4096) != LLMJ_ERR_INVALID_ARGUMENT;       /* row_bytes */
+    bad |= llmj_matmul_q_pack(NULL, LLMJ_TYPE_Q8_0, w, 34, 1, 40, pk, 4096) != LLMJ_ERR_INVALID_ARGUMENT;       /* cols % 32 */
+    bad |= llmj_matmul_q_pack(NULL, LLMJ_TYPE_Q8_0, w, 34, 4, 32, pk, 4096) != LLMJ_OK;
+    bad |= llmj_matmul_q_packed(NULL, LLMJ_TYPE_Q8_0, pk, 4096, x, 32, y, 4, 4, 32, 1, NULL, 0) != LLMJ_OK;
+    bad |= llmj_matmul_q_packed(NULL, LLMJ_TYPE_Q8_0, pk, 100, x, 32, y, 4, 4, 32, 1, NULL, 0) != LLMJ_ERR_INVALID_ARGUMENT;
+    bad |= llmj_matmul_q_packed(NULL, LLMJ_TYPE_Q8_0, pk + 32, 4000, x, 32, y, 4, 4, 32, 1, NULL, 0) != LLMJ_ERR_INVALID_ARGUMENT;
+    bad |= llmj_matmul_q_packed(NULL, LLMJ_TYPE_Q4_1, pk, 4096, x, 32, y, 4, 4, 32, 1, NULL, 0) != LLMJ_ERR_UNSUPPORTED;
+    bad |= llmj_matmul_q_packed(NULL, LLMJ_TYPE_Q8_0, pk, 4096, x, 16, y, 4, 4, 32, 2, NULL, 0) != LLMJ_ERR_INVALID_ARGUMENT; /* x_stride */
+    free(pk);
+    if (bad) { printf("FAIL packed argument validation\n"); failures++; }
+}
+
 static void check_errors(void) {
     float x[256] = { 0 }, y[4];
     uint8_t w[1024] = { 0 };
@@ -414,6 +607,7 @@ int main(void) {
         for (int ti = 0; ti < N_TYPES; ti++) check_threads_large(&TYPES[ti], p2, p3);
     }
     llmj_cpu_set_isa(LLMJ_ISA_AUTO);
+    check_packed(p2, p3);
     {   /* informational: per-call overhead of a tiny product on the 2-thread pool */
         uint8_t w[2 * 18] = { 0 }; float x[32] = { 0 }, y[2]; uint8_t work[256];
         for (int i = 0; i < 1000; i++) llmj_matvec_q(p2, LLMJ_TYPE_Q4_0, w, 18, x, y, 2, 32, work, sizeof work);

@@ -33,8 +33,19 @@
  *     256-bit eight-block / scales-in-registers kernels that replaced them, so the quantized
  *     types run 256-bit code at the AVX-512 level; the float types (F32, F16, BF16) use 512-bit
  *     kernels.
+ *   - Packed Q4_0 / Q8_0 (llmj_matmul_q_pack, at load): the tiles' transposed form stored once, so
+ *     the kernels load 64-byte vectors with no inserts, shuffles or scale gathers. Decode (one token)
+ *     reads PGROUPS = 4 groups of 16 rows side by side: one group is one sequential stream, and a
+ *     single core did not keep enough DRAM reads in flight for it (software prefetch at 0.5-8 KiB
+ *     ahead, to L1 or L2, gained little); with 4 streams, one thread, weights from DRAM, llama-1b
+ *     shapes, the shared box at load ~1: Q4_0 23-33 GB/s (unpacked tiles 13-20), Q8_0 31-36 GB/s
+ *     (unpacked 20-27); 8 groups was no better than 4. The 4 streams are 4 contiguous runs of a work
+ *     item's groups (long sequential runs rather than 4 adjacent groups at a time), Q4_0's high nibbles
+ *     are multiplied in place (16 x, the int32 sum shifted back exactly) and the activation offsets start
+ *     the integer chains: a few % more, single thread (the box was too busy for a clean 2-thread figure).
  *   - K-quant sub-block scales are decoded and broadcast in registers (storing them to a byte
  *     array and reloading them as a vector costs a store-forwarding stall per super-block). */
+#include <math.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -51,6 +62,7 @@
 typedef float (*qdot_fn)(const void * w, const void * a, int64_t nb);
 
 enum { TILE_R = 16, TILE_T = 8 };   /* rows x tokens of the row-interleaved tile kernels */
+enum { PGROUPS = 4 };                /* packed matrices, one token: 16-row groups read side by side */
 
 static inline float h2f(uint16_t h) { return llmj_fp16_to_fp32(h); }
 
@@ -81,6 +93,13 @@ static size_t act_stride(int vt, int64_t cols) {
     if (vt == LLMJ_TYPE_Q8_1) return q8_1_act_bytes((cols + QK8_1 - 1) / QK8_1);
     const llmj_type_info * at = llmj_type_get(vt);
     return (size_t) ((cols + at->block_size - 1) / at->block_size) * (size_t) at->block_bytes;
+}
+
+/* Packed Q4_0 / Q8_0 matrices (llmj_matmul_q_pack; layout under "Packed" below): quant bytes per
+ * 16-row block column and bytes per 16-row group */
+static inline int pack_qbytes(int type) { return type == LLMJ_TYPE_Q4_0 ? 256 : 512; }
+static inline size_t pack_group_bytes(int type, int64_t nb) {
+    return ((size_t) nb * (size_t) (pack_qbytes(type) + 32) + 63) & ~(size_t) 63;
 }
 
 static void q8_0_fill_side(void * a, int64_t nb, int64_t first, int64_t last) {
@@ -1014,7 +1033,221 @@ VNNI512 static void NAME(const char * const * wr, int64_t nb, const char * a, si
 DEFINE_TILE(tile_q4_0_vnni512, tile_q4_0_impl)
 DEFINE_TILE(tile_q8_0_vnni512, tile_q8_0_impl)
 
+/* ==== Packed (row-interleaved at load) Q4_0 / Q8_0: the tiles above, without the transposes ======
+ * llmj_matmul_q_pack stores each group of TILE_R = 16 rows as the tile kernels see them after
+ * TRANSPOSE16x4: per block, the 16 rows' quants as 64-byte vectors whose 32-bit lane i holds four
+ * consecutive quant bytes of row i (Q4_0: 4 vectors, the nibbles still packed; Q8_0: 8 vectors, biased
+ * to unsigned, w + 128), and apart from them the 16 rows' fp16 scales per block. A group is read as
+ * two contiguous streams, with no gathers, inserts or shuffles; the arithmetic and its order are the
+ * tile kernels' exactly, so packed and unpacked products agree bit for bit.
+ *
+ * Group layout (group_bytes = pack_group_bytes(type, nb), a multiple of 64; groups back to back):
+ *   [nb x qbytes quants: block b at b * qbytes, vector k at + 64 k] [nb x 32 bytes: block b's 16 scales]
+ * Rows past the end of the matrix (the last group's padding) are zero (scale 0). */
+
+VNNI512 static inline __attribute__((always_inline)) void ptile_q4_0_impl(const char * g, int64_t nb,
+        const char * a, size_t a_stride, float * out, const int T) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const uint16_t * sc = (const uint16_t *) (g + (size_t) nb * 256);
+    const float * ad[TILE_T]; const int32_t * as[TILE_T]; const block_q8_0 * aq[TILE_T];
+    __m512 acc[TILE_T];
+    for (int t = 0; t < T; t++) {
+        const char * at = a + (size_t) t * a_stride;
+        aq[t] = (const block_q8_0 *) at; ad[t] = q8_0_side_d(at, nb); as[t] = q8_0_side_s(at, nb);
+        acc[t] = _mm512_setzero_ps();
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        const __m512i * q = (const __m512i *) (g + (size_t) b * 256);
+        __m512i lo[4], hi[4];
+        for (int k = 0; k < 4; k++) {
+            const __m512i v = _mm512_load_si512(q + k);
+            lo[k] = _mm512_and_si512(v, m4);
+            hi[k] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        }
+        const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *) (sc + 16 * b)));
+        for (int t = 0; t < T; t++) {
+            const int32_t * qa = (const int32_t *) aq[t][b].qs;
+            __m512i c0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo[0], _mm512_set1_epi32(qa[0]));
+            __m512i c1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi[0], _mm512_set1_epi32(qa[4]));
+            for (int k = 1; k < 4; k++) {
+                c0 = _mm512_dpbusd_epi32(c0, lo[k], _mm512_set1_epi32(qa[k]));
+                c1 = _mm512_dpbusd_epi32(c1, hi[k], _mm512_set1_epi32(qa[4 + k]));
+            }
+            __m512i s = _mm512_sub_epi32(_mm512_add_epi32(c0, c1), _mm512_set1_epi32(8 * as[t][b]));
+            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(ad[t][b])), _mm512_cvtepi32_ps(s), acc[t]);
+        }
+    }
+    for (int t = 0; t < T; t++) _mm512_storeu_ps(out + t * TILE_R, acc[t]);
+}
+
+VNNI512 static inline __attribute__((always_inline)) void ptile_q8_0_impl(const char * g, int64_t nb,
+        const char * a, size_t a_stride, float * out, const int T) {
+    const uint16_t * sc = (const uint16_t *) (g + (size_t) nb * 512);
+    const float * ad[TILE_T]; const int32_t * as[TILE_T]; const block_q8_0 * aq[TILE_T];
+    __m512 acc[TILE_T];
+    for (int t = 0; t < T; t++) {
+        const char * at = a + (size_t) t * a_stride;
+        aq[t] = (const block_q8_0 *) at; ad[t] = q8_0_side_d(at, nb); as[t] = q8_0_side_s(at, nb);
+        acc[t] = _mm512_setzero_ps();
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        const __m512i * q = (const __m512i *) (g + (size_t) b * 512);
+        __m512i w[8];
+        for (int k = 0; k < 8; k++) w[k] = _mm512_load_si512(q + k);
+        const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *) (sc + 16 * b)));
+        for (int t = 0; t < T; t++) {
+            const int32_t * qa = (const int32_t *) aq[t][b].qs;
+            __m512i c0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[0], _mm512_set1_epi32(qa[0]));
+            __m512i c1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[4], _mm512_set1_epi32(qa[4]));
+            for (int k = 1; k < 4; k++) {
+                c0 = _mm512_dpbusd_epi32(c0, w[k], _mm512_set1_epi32(qa[k]));
+                c1 = _mm512_dpbusd_epi32(c1, w[4 + k], _mm512_set1_epi32(qa[4 + k]));
+            }
+            __m512i s = _mm512_sub_epi32(_mm512_add_epi32(c0, c1), _mm512_set1_epi32(128 * as[t][b]));
+            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(ad[t][b])), _mm512_cvtepi32_ps(s), acc[t]);
+        }
+    }
+    for (int t = 0; t < T; t++) _mm512_storeu_ps(out + t * TILE_R, acc[t]);
+}
+
+/* One token over G groups at once (G independent streams in flight; per group the arithmetic of
+ * ptile_*_impl with T = 1). out[gi * TILE_R + lane]. */
+VNNI512 static inline __attribute__((always_inline)) void pgroups_q4_0_impl(const char * const * gs, int64_t nb,
+        const char * a, float * out, const int G) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const block_q8_0 * aq = (const block_q8_0 *) a;
+    const float * ad = q8_0_side_d(a, nb); const int32_t * as = q8_0_side_s(a, nb);
+    __m512 acc[PGROUPS];
+    for (int gi = 0; gi < G; gi++) acc[gi] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const int32_t * qa = (const int32_t *) aq[b].qs;
+        const __m512 da = _mm512_set1_ps(ad[b]);
+        const __m512i noff = _mm512_set1_epi32(-8 * as[b]);
+        for (int gi = 0; gi < G; gi++) {
+            const __m512i * q = (const __m512i *) (gs[gi] + (size_t) b * 256);
+            const uint16_t * sc = (const uint16_t *) (gs[gi] + (size_t) nb * 256);
+            /* low nibbles as bytes; high nibbles left in place (16 x the value, so their sum is shifted
+             * back exactly); the -8 * sum(a) offset starts the low chain */
+            __m512i c0 = noff, c1 = _mm512_setzero_si512();
+            for (int k = 0; k < 4; k++) {
+                const __m512i v = _mm512_load_si512(q + k);
+                c0 = _mm512_dpbusd_epi32(c0, _mm512_and_si512(v, m4), _mm512_set1_epi32(qa[k]));
+                c1 = _mm512_dpbusd_epi32(c1, _mm512_andnot_si512(m4, v), _mm512_set1_epi32(qa[4 + k]));
+            }
+            const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *) (sc + 16 * b)));
+            __m512i s = _mm512_add_epi32(c0, _mm512_srai_epi32(c1, 4));
+            acc[gi] = _mm512_fmadd_ps(_mm512_mul_ps(dw, da), _mm512_cvtepi32_ps(s), acc[gi]);
+        }
+    }
+    for (int gi = 0; gi < G; gi++) _mm512_storeu_ps(out + gi * TILE_R, acc[gi]);
+}
+
+VNNI512 static inline __attribute__((always_inline)) void pgroups_q8_0_impl(const char * const * gs, int64_t nb,
+        const char * a, float * out, const int G) {
+    const block_q8_0 * aq = (const block_q8_0 *) a;
+    const float * ad = q8_0_side_d(a, nb); const int32_t * as = q8_0_side_s(a, nb);
+    __m512 acc[PGROUPS];
+    for (int gi = 0; gi < G; gi++) acc[gi] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const int32_t * qa = (const int32_t *) aq[b].qs;
+        const __m512 da = _mm512_set1_ps(ad[b]);
+        const __m512i noff = _mm512_set1_epi32(-128 * as[b]);
+        for (int gi = 0; gi < G; gi++) {
+            const __m512i * q = (const __m512i *) (gs[gi] + (size_t) b * 512);
+            const uint16_t * sc = (const uint16_t *) (gs[gi] + (size_t) nb * 512);
+            __m512i c0 = noff, c1 = _mm512_setzero_si512();   /* the +128 bias's -128 * sum(a) starts one chain */
+            for (int k = 0; k < 4; k++) {
+                c0 = _mm512_dpbusd_epi32(c0, _mm512_load_si512(q + k), _mm512_set1_epi32(qa[k]));
+                c1 = _mm512_dpbusd_epi32(c1, _mm512_load_si512(q + 4 + k), _mm512_set1_epi32(qa[4 + k]));
+            }
+            const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *) (sc + 16 * b)));
+            __m512i s = _mm512_add_epi32(c0, c1);
+            acc[gi] = _mm512_fmadd_ps(_mm512_mul_ps(dw, da), _mm512_cvtepi32_ps(s), acc[gi]);
+        }
+    }
+    for (int gi = 0; gi < G; gi++) _mm512_storeu_ps(out + gi * TILE_R, acc[gi]);
+}
+
+VNNI512 static void pgroups_q4_0_vnni512(const char * const * gs, int64_t nb, const char * a, float * out, int G) {
+    switch (G) {
+    case 4: pgroups_q4_0_impl(gs, nb, a, out, 4); break;
+    case 3: pgroups_q4_0_impl(gs, nb, a, out, 3); break;
+    case 2: pgroups_q4_0_impl(gs, nb, a, out, 2); break;
+    default: pgroups_q4_0_impl(gs, nb, a, out, 1); break;
+    }
+}
+VNNI512 static void pgroups_q8_0_vnni512(const char * const * gs, int64_t nb, const char * a, float * out, int G) {
+    switch (G) {
+    case 4: pgroups_q8_0_impl(gs, nb, a, out, 4); break;
+    case 3: pgroups_q8_0_impl(gs, nb, a, out, 3); break;
+    case 2: pgroups_q8_0_impl(gs, nb, a, out, 2); break;
+    default: pgroups_q8_0_impl(gs, nb, a, out, 1); break;
+    }
+}
+
+#define DEFINE_PTILE(NAME, IMPL)                                                                         \
+VNNI512 static void NAME(const char * g, int64_t nb, const char * a, size_t a_stride, float * out, int T) { \
+    switch (T) {                                                                                         \
+    case 8: IMPL(g, nb, a, a_stride, out, 8); break;                                                     \
+    case 7: IMPL(g, nb, a, a_stride, out, 7); break;                                                     \
+    case 6: IMPL(g, nb, a, a_stride, out, 6); break;                                                     \
+    case 5: IMPL(g, nb, a, a_stride, out, 5); break;                                                     \
+    case 4: IMPL(g, nb, a, a_stride, out, 4); break;                                                     \
+    case 3: IMPL(g, nb, a, a_stride, out, 3); break;                                                     \
+    case 2: IMPL(g, nb, a, a_stride, out, 2); break;                                                     \
+    default: IMPL(g, nb, a, a_stride, out, 1); break;                                                    \
+    }                                                                                                    \
+}
+DEFINE_PTILE(ptile_q4_0_vnni512, ptile_q4_0_impl)
+DEFINE_PTILE(ptile_q8_0_vnni512, ptile_q8_0_impl)
+
 #endif /* LLMJ_X86 */
+
+/* ==== packed layout, portable: the reference for the packed kernels and the fallback below the
+ * AVX512-VNNI level. Per row and token the same integer block sums and the same float operations in the
+ * same order as the tile kernels (product of the two scales rounded, then one fused multiply-add per
+ * block), so every ISA computes packed products bit for bit alike. */
+
+/* byte j (0..3) of the dword that holds row i's quants 4k..4k+3 in packed vector k */
+static inline uint8_t packed_byte(const uint8_t * blk, int k, int i, int j) { return blk[64 * k + 4 * i + j]; }
+
+static void ptile_packed_s(int type, const char * g, int64_t nb, const char * a, size_t a_stride, float * out, int T) {
+    const int qb = pack_qbytes(type);
+    const uint16_t * sc = (const uint16_t *) (g + (size_t) nb * (size_t) qb);
+    for (int t = 0; t < T; t++) {
+        const char * at = a + (size_t) t * a_stride;
+        const block_q8_0 * aq = (const block_q8_0 *) at;
+        const float * ad = q8_0_side_d(at, nb);
+        for (int i = 0; i < TILE_R; i++) {
+            float acc = 0;
+            for (int64_t b = 0; b < nb; b++) {
+                const uint8_t * blk = (const uint8_t *) g + (size_t) b * (size_t) qb;
+                int isum = 0;
+                if (type == LLMJ_TYPE_Q4_0) {
+                    for (int k = 0; k < 4; k++) {
+                        for (int j = 0; j < 4; j++) {
+                            const int v = packed_byte(blk, k, i, j);
+                            isum += ((v & 0xF) - 8) * aq[b].qs[4 * k + j] + ((v >> 4) - 8) * aq[b].qs[16 + 4 * k + j];
+                        }
+                    }
+                } else {
+                    for (int k = 0; k < 8; k++) {
+                        for (int j = 0; j < 4; j++) isum += (packed_byte(blk, k, i, j) - 128) * aq[b].qs[4 * k + j];
+                    }
+                }
+                const float d = h2f(sc[16 * b + i]) * ad[b];
+                acc = fmaf(d, (float) isum, acc);
+            }
+            out[t * TILE_R + i] = acc;
+        }
+    }
+}
+static void ptile_q4_0_s(const char * g, int64_t nb, const char * a, size_t a_stride, float * out, int T) {
+    ptile_packed_s(LLMJ_TYPE_Q4_0, g, nb, a, a_stride, out, T);
+}
+static void ptile_q8_0_s(const char * g, int64_t nb, const char * a, size_t a_stride, float * out, int T) {
+    ptile_packed_s(LLMJ_TYPE_Q8_0, g, nb, a, a_stride, out, T);
+}
 
 /* ==== dispatch ============================================================================ */
 
@@ -1095,12 +1328,43 @@ static qtile_fn select_tile(int type) {
     return NULL;
 }
 
+typedef void (*qptile_fn)(const char * g, int64_t nb, const char * a, size_t a_stride, float * out, int T);
+typedef void (*qpgroups_fn)(const char * const * gs, int64_t nb, const char * a, float * out, int G);
+
+static qpgroups_fn select_pgroups(int type) {
+#ifdef LLMJ_X86
+    if (llmj_cpu_active_isa() == LLMJ_ISA_AVX512 && (llmj_cpu_features() & LLMJ_CPU_AVX512VNNI)) {
+        if (type == LLMJ_TYPE_Q4_0) return pgroups_q4_0_vnni512;
+        if (type == LLMJ_TYPE_Q8_0) return pgroups_q8_0_vnni512;
+    }
+#endif
+    (void) type;
+    return NULL;
+}
+
+/* The kernel for packed Q4_0 / Q8_0 at the active ISA: AVX512-VNNI, else the portable one. */
+static qptile_fn select_ptile(int type) {
+#ifdef LLMJ_X86
+    if (llmj_cpu_active_isa() == LLMJ_ISA_AVX512 && (llmj_cpu_features() & LLMJ_CPU_AVX512VNNI)) {
+        if (type == LLMJ_TYPE_Q4_0) return ptile_q4_0_vnni512;
+        if (type == LLMJ_TYPE_Q8_0) return ptile_q8_0_vnni512;
+    }
+#endif
+    if (type == LLMJ_TYPE_Q4_0) return ptile_q4_0_s;
+    if (type == LLMJ_TYPE_Q8_0) return ptile_q8_0_s;
+    return NULL;
+}
+
 /* ==== drivers ============================================================================= */
 
 typedef struct {
     qdot_fn dot;
     qdot4_fn dot4;            /* NULL: tokens one at a time */
     qtile_fn tile;            /* non-NULL: 16-row x 8-token tiles for every call */
+    qptile_fn ptile;          /* non-NULL: the same tiles over a packed matrix (w = its first group) */
+    size_t group_bytes;       /* packed: bytes per 16-row group */
+    qpgroups_fn pgroups;      /* packed, one token: several groups at once, or NULL */
+    int n_groups;             /* groups per pgroups call */
     int vt;
     const char * w;
     size_t row_bytes;
@@ -1114,6 +1378,12 @@ typedef struct {
     int64_t act_blocks;       /* activation blocks per token */
     int act_bs;               /* activation block size (elements) */
     int64_t chunk;            /* rows per work item */
+    int n_mats;               /* > 0: packed matrices sharing the input (mats[]), instead of w / rows / y */
+    struct {
+        const char * w;
+        int64_t rows, chunk, items;   /* items: work items (chunks) of this matrix */
+        float * y;                    /* token t at y + t * rows */
+    } mats[LLMJ_MATMUL_MULTI_MAX];
     _Atomic int64_t next;     /* next work item to claim */
     int64_t q_chunk;          /* activation blocks per quantization work item */
     _Atomic int64_t q_next;
@@ -1174,20 +1444,56 @@ static void job_quantize_dot(void * ctx, int ith, int nth) {
  * unused lanes, whose results are dropped) against groups of up to TILE_T tokens. A group's
  * weights (16 rows, ~74 KiB for a 4096-wide Q4_0 row) stay in L2 across the token groups. */
 static void job_tiles(job * j, const char * act) {
-    float out[TILE_T * TILE_R];
+    float out[TILE_T * TILE_R];   /* also PGROUPS x TILE_R */
     for (;;) {
-        int64_t c0 = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed) * j->chunk;
-        if (c0 >= j->rows) break;
-        int64_t c1 = c0 + j->chunk < j->rows ? c0 + j->chunk : j->rows;
+        int64_t item = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        const char * w = j->w;
+        float * y = j->y;
+        size_t y_stride = j->y_stride;
+        int64_t rows = j->rows, chunk = j->chunk;
+        if (j->n_mats > 0) {   /* items run through the matrices in order */
+            int k = 0;
+            while (k < j->n_mats && item >= j->mats[k].items) item -= j->mats[k++].items;
+            if (k == j->n_mats) break;
+            w = j->mats[k].w; y = j->mats[k].y; rows = j->mats[k].rows; y_stride = (size_t) rows; chunk = j->mats[k].chunk;
+        }
+        int64_t c0 = item * chunk;
+        if (c0 >= rows) break;
+        int64_t c1 = c0 + chunk < rows ? c0 + chunk : rows;
+        if (j->pgroups && j->n_tokens == 1) {
+            /* the chunk's groups in PGROUPS contiguous runs walked side by side: each run is one long
+             * sequential stream (groups are back to back), so the prefetchers stay on it */
+            const int64_t g0 = c0 / TILE_R, ng = (c1 - c0 + TILE_R - 1) / TILE_R;
+            const int64_t per = (ng + PGROUPS - 1) / PGROUPS;
+            for (int64_t i = 0; i < per; i++) {
+                const char * gs[PGROUPS];
+                int64_t gid[PGROUPS];
+                int G = 0;
+                for (int k = 0; k < PGROUPS; k++) {
+                    const int64_t g = k * per + i;
+                    if (g < ng) { gid[G] = g0 + g; gs[G] = w + (size_t) (g0 + g) * j->group_bytes; G++; }
+                }
+                j->pgroups(gs, j->nb, act, out, G);
+                for (int k = 0; k < G; k++) {
+                    const int64_t r0 = gid[k] * TILE_R, n = c1 - r0 < TILE_R ? c1 - r0 : TILE_R;
+                    memcpy(y + r0, out + k * TILE_R, sizeof(float) * (size_t) n);
+                }
+            }
+            continue;
+        }
         for (int64_t r0 = c0; r0 < c1; r0 += TILE_R) {
             const int nr = (int) (c1 - r0 < TILE_R ? c1 - r0 : TILE_R);
             const char * wr[TILE_R];
-            for (int i = 0; i < TILE_R; i++) wr[i] = j->w + (size_t) (r0 + (i < nr ? i : nr - 1)) * j->row_bytes;
+            const char * g = w + (size_t) (r0 / TILE_R) * j->group_bytes;
+            if (!j->ptile) {
+                for (int i = 0; i < TILE_R; i++) wr[i] = w + (size_t) (r0 + (i < nr ? i : nr - 1)) * j->row_bytes;
+            }
             for (int64_t t0 = 0; t0 < j->n_tokens; t0 += TILE_T) {
                 const int nt = (int) (j->n_tokens - t0 < TILE_T ? j->n_tokens - t0 : TILE_T);
-                j->tile(wr, j->nb, act + (size_t) t0 * j->act_bytes, j->act_bytes, out, nt);
+                if (j->ptile) j->ptile(g, j->nb, act + (size_t) t0 * j->act_bytes, j->act_bytes, out, nt);
+                else j->tile(wr, j->nb, act + (size_t) t0 * j->act_bytes, j->act_bytes, out, nt);
                 for (int t = 0; t < nt; t++) {
-                    float * yt = j->y + (size_t) (t0 + t) * j->y_stride + r0;
+                    float * yt = y + (size_t) (t0 + t) * y_stride + r0;
                     for (int i = 0; i < nr; i++) yt[i] = out[t * TILE_R + i];
                 }
             }
@@ -1199,7 +1505,7 @@ static void job_dot(void * ctx, int ith, int nth) {
     (void) ith; (void) nth;
     job * j = ctx;
     const char * act = j->act ? j->act : (const char *) j->x;
-    if (j->tile) {
+    if (j->tile || j->ptile) {
         job_tiles(j, act);
         return;
     }
@@ -1230,9 +1536,13 @@ static void job_dot(void * ctx, int ith, int nth) {
     }
 }
 
-static int run(const char * fn, llmj_threadpool * pool, int type, const void * w, size_t row_bytes,
-               const float * x, size_t x_stride, float * y, size_t y_stride,
-               int64_t rows, int64_t cols, int64_t n_tokens, void * work, size_t work_bytes) {
+/* packed: w is a packed matrix of packed_bytes (llmj_matmul_q_pack), row_bytes is unused */
+/* n_mats > 1: packed matrices m_w[k] (m_bytes[k] bytes, m_rows[k] rows, outputs m_y[k] with stride
+ * m_rows[k]) share x; w / packed_bytes / rows / y / y_stride are those of matrix 0 */
+static int run_multi(const char * fn, llmj_threadpool * pool, int type, const void * w, size_t row_bytes, int packed,
+               size_t packed_bytes, const float * x, size_t x_stride, float * y, size_t y_stride,
+               int64_t rows, int64_t cols, int64_t n_tokens, void * work, size_t work_bytes,
+               int n_mats, const void * const * m_w, const size_t * m_bytes, const int64_t * m_rows, float * const * m_y) {
     const llmj_type_info * ti = llmj_type_get(type);
     qdot_fn dot = select_kernel(type);
     if (!ti || !dot) {
@@ -1251,7 +1561,17 @@ static int run(const char * fn, llmj_threadpool * pool, int type, const void * w
         return llmj_internal_fail(LLMJ_ERR_INVALID_ARGUMENT, fn, "null pointer (w=%p x=%p y=%p)", w, (const void *) x, (void *) y);
     }
     const int64_t nb = cols / ti->block_size;
-    if (row_bytes < (size_t) nb * (size_t) ti->block_bytes) {
+    qptile_fn ptile = NULL;
+    if (packed) {
+        ptile = select_ptile(type);
+        if (!ptile) return llmj_internal_fail(LLMJ_ERR_UNSUPPORTED, fn, "weight type %d has no packed layout", type);
+        const size_t need = llmj_matmul_q_packed_size(type, rows, cols);
+        if (packed_bytes < need) {
+            return llmj_internal_fail(LLMJ_ERR_INVALID_ARGUMENT, fn, "packed_bytes %zu is less than the %zu of a %lld x %lld matrix",
+                                      packed_bytes, need, (long long) rows, (long long) cols);
+        }
+        if (((uintptr_t) w & 63) != 0) return llmj_internal_fail(LLMJ_ERR_INVALID_ARGUMENT, fn, "packed matrix %p is not 64-byte aligned", w);
+    } else if (row_bytes < (size_t) nb * (size_t) ti->block_bytes) {
         return llmj_internal_fail(LLMJ_ERR_INVALID_ARGUMENT, fn, "row_bytes %zu is less than %lld blocks x %d bytes",
                                   row_bytes, (long long) nb, ti->block_bytes);
     }
@@ -1291,12 +1611,37 @@ static int run(const char * fn, llmj_threadpool * pool, int type, const void * w
     }
     const int nth = llmj_threadpool_size(pool);
     j.chunk = nth == 1 ? rows : (rows + 8 * nth - 1) / (8 * nth);
-    j.tile = select_tile(type);
-    if (j.tile) j.chunk = (j.chunk + TILE_R - 1) / TILE_R * TILE_R;
+    j.tile = packed ? NULL : select_tile(type);
+    j.ptile = ptile;
+    if (ptile) {
+        j.dot = NULL; j.dot4 = NULL; j.group_bytes = pack_group_bytes(type, nb);
+        j.pgroups = select_pgroups(type);
+        j.n_groups = PGROUPS;
+        if (j.pgroups) j.chunk = (j.chunk + PGROUPS * TILE_R - 1) / (PGROUPS * TILE_R) * (PGROUPS * TILE_R);
+    }
+    if (j.tile || j.ptile) j.chunk = (j.chunk + TILE_R - 1) / TILE_R * TILE_R;
+    (void) m_bytes;     /* checked by the caller, with the rest of each matrix */
+    if (n_mats > 1) {   /* checked by the caller: packed, rows > 0 */
+        j.n_mats = n_mats;
+        const int64_t unit = j.pgroups ? (int64_t) PGROUPS * TILE_R : TILE_R;
+        for (int k = 0; k < n_mats; k++) {
+            int64_t c = nth == 1 ? m_rows[k] : (m_rows[k] + 8 * nth - 1) / (8 * nth);
+            c = (c + unit - 1) / unit * unit;
+            j.mats[k].w = m_w[k]; j.mats[k].rows = m_rows[k]; j.mats[k].y = m_y[k];
+            j.mats[k].chunk = c; j.mats[k].items = (m_rows[k] + c - 1) / c;
+        }
+    }
     atomic_init(&j.next, 0);
     llmj_threadpool_run(pool, fused ? job_quantize_dot : job_dot, &j);
     free(owned);
     return LLMJ_OK;
+}
+
+static int run(const char * fn, llmj_threadpool * pool, int type, const void * w, size_t row_bytes, int packed,
+               size_t packed_bytes, const float * x, size_t x_stride, float * y, size_t y_stride,
+               int64_t rows, int64_t cols, int64_t n_tokens, void * work, size_t work_bytes) {
+    return run_multi(fn, pool, type, w, row_bytes, packed, packed_bytes, x, x_stride, y, y_stride, rows, cols, n_tokens,
+                     work, work_bytes, 1, NULL, NULL, NULL, NULL);
 }
 
 size_t llmj_matvec_work_size(int type, int64_t cols) { return llmj_matmul_work_size(type, cols, 1); }
@@ -1310,11 +1655,123 @@ size_t llmj_matmul_work_size(int type, int64_t cols, int64_t n_tokens) {
 
 int llmj_matvec_q(llmj_threadpool * pool, int type, const void * w, size_t row_bytes,
                   const float * x, float * y, int64_t rows, int64_t cols, void * work, size_t work_bytes) {
-    return run(__func__, pool, type, w, row_bytes, x, (size_t) cols, y, (size_t) rows, rows, cols, 1, work, work_bytes);
+    return run(__func__, pool, type, w, row_bytes, 0, 0, x, (size_t) cols, y, (size_t) rows, rows, cols, 1, work, work_bytes);
 }
 
 int llmj_matmul_q(llmj_threadpool * pool, int type, const void * w, size_t row_bytes,
                   const float * x, size_t x_stride, float * y, size_t y_stride,
                   int64_t rows, int64_t cols, int64_t n_tokens, void * work, size_t work_bytes) {
-    return run(__func__, pool, type, w, row_bytes, x, x_stride, y, y_stride, rows, cols, n_tokens, work, work_bytes);
+    return run(__func__, pool, type, w, row_bytes, 0, 0, x, x_stride, y, y_stride, rows, cols, n_tokens, work, work_bytes);
+}
+
+/* ---- packed Q4_0 / Q8_0 ---- */
+
+size_t llmj_matmul_q_packed_size(int type, int64_t rows, int64_t cols) {
+    if ((type != LLMJ_TYPE_Q4_0 && type != LLMJ_TYPE_Q8_0) || rows <= 0 || cols <= 0 || cols % 32 != 0) return 0;
+    return (size_t) ((rows + TILE_R - 1) / TILE_R) * pack_group_bytes(type, cols / 32);
+}
+
+int llmj_matmul_q_pack_recommended(int type) {
+    if (type != LLMJ_TYPE_Q4_0 && type != LLMJ_TYPE_Q8_0) return 0;
+    return llmj_cpu_active_isa() == LLMJ_ISA_AVX512 && (llmj_cpu_features() & LLMJ_CPU_AVX512VNNI) ? 1 : 0;
+}
+
+typedef struct {
+    int type;
+    const char * w;
+    size_t row_bytes;
+    char * dst;
+    int64_t rows, nb, groups;
+    size_t group_bytes;
+    _Atomic int64_t next;
+} pack_job;
+
+/* one 16-row group: each source row is read once, block by block, and its quant dwords and scale
+ * scattered into the group (a few KiB to tens of KiB, in cache) */
+static void pack_group(const pack_job * p, int64_t gi) {
+    char * g = p->dst + (size_t) gi * p->group_bytes;
+    const int qb = pack_qbytes(p->type);
+    uint16_t * sc = (uint16_t *) (g + (size_t) p->nb * (size_t) qb);
+    memset(g, 0, p->group_bytes);
+    for (int i = 0; i < TILE_R; i++) {
+        const int64_t r = gi * TILE_R + i;
+        if (r >= p->rows) break;
+        const char * row = p->w + (size_t) r * p->row_bytes;
+        for (int64_t b = 0; b < p->nb; b++) {
+            uint8_t * blk = (uint8_t *) g + (size_t) b * (size_t) qb;
+            if (p->type == LLMJ_TYPE_Q4_0) {
+                const block_q4_0 * src = (const block_q4_0 *) row + b;
+                sc[16 * b + i] = src->d;
+                for (int k = 0; k < 4; k++) memcpy(blk + 64 * k + 4 * i, src->qs + 4 * k, 4);
+            } else {
+                const block_q8_0 * src = (const block_q8_0 *) row + b;
+                sc[16 * b + i] = src->d;
+                for (int k = 0; k < 8; k++) {
+                    uint32_t v; memcpy(&v, src->qs + 4 * k, 4);
+                    v ^= 0x80808080u;                       /* w + 128 as unsigned bytes */
+                    memcpy(blk + 64 * k + 4 * i, &v, 4);
+                }
+            }
+        }
+    }
+}
+
+static void job_pack(void * ctx, int ith, int nth) {
+    (void) ith; (void) nth;
+    pack_job * p = ctx;
+    for (;;) {
+        int64_t gi = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
+        if (gi >= p->groups) break;
+        pack_group(p, gi);
+    }
+}
+
+int llmj_matmul_q_pack(llmj_threadpool * pool, int type, const void * w, size_t row_bytes, int64_t rows, int64_t cols,
+                       void * packed, size_t packed_bytes) {
+    if (type != LLMJ_TYPE_Q4_0 && type != LLMJ_TYPE_Q8_0) {
+        return LLMJ_FAIL(LLMJ_ERR_UNSUPPORTED, "weight type %d has no packed layout (Q4_0 and Q8_0 have)", type);
+    }
+    if (rows <= 0 || cols <= 0 || cols % 32 != 0) {
+        return LLMJ_FAIL(LLMJ_ERR_INVALID_ARGUMENT, "shape rows=%lld cols=%lld (both positive, cols a multiple of 32)",
+                         (long long) rows, (long long) cols);
+    }
+    if (!w || !packed) return LLMJ_FAIL(LLMJ_ERR_INVALID_ARGUMENT, "null pointer (w=%p packed=%p)", w, packed);
+    if (((uintptr_t) packed & 63) != 0) return LLMJ_FAIL(LLMJ_ERR_INVALID_ARGUMENT, "packed %p is not 64-byte aligned", packed);
+    const int64_t nb = cols / 32;
+    const size_t blk = type == LLMJ_TYPE_Q4_0 ? sizeof(block_q4_0) : sizeof(block_q8_0);
+    if (row_bytes < (size_t) nb * blk) {
+        return LLMJ_FAIL(LLMJ_ERR_INVALID_ARGUMENT, "row_bytes %zu is less than %lld blocks x %zu bytes", row_bytes, (long long) nb, blk);
+    }
+    const size_t need = llmj_matmul_q_packed_size(type, rows, cols);
+    if (packed_bytes < need) {
+        return LLMJ_FAIL(LLMJ_ERR_INVALID_ARGUMENT, "packed_bytes %zu is less than the %zu needed", packed_bytes, need);
+    }
+    pack_job p = { .type = type, .w = w, .row_bytes = row_bytes, .dst = packed, .rows = rows, .nb = nb,
+                   .groups = (rows + TILE_R - 1) / TILE_R, .group_bytes = pack_group_bytes(type, nb) };
+    atomic_init(&p.next, 0);
+    llmj_threadpool_run(pool, job_pack, &p);
+    return LLMJ_OK;
+}
+
+int llmj_matmul_q_packed(llmj_threadpool * pool, int type, const void * packed, size_t packed_bytes,
+                         const float * x, size_t x_stride, float * y, size_t y_stride,
+                         int64_t rows, int64_t cols, int64_t n_tokens, void * work, size_t work_bytes) {
+    return run(__func__, pool, type, packed, 0, 1, packed_bytes, x, x_stride, y, y_stride, rows, cols, n_tokens, work, work_bytes);
+}
+
+int llmj_matmul_q_packed_multi(llmj_threadpool * pool, int type, int n_mats, const void * const * packed,
+                               const size_t * packed_bytes, const int64_t * rows, const float * x, size_t x_stride,
+                               float * const * ys, int64_t cols, int64_t n_tokens, void * work, size_t work_bytes) {
+    if (n_mats < 1 || n_mats > LLMJ_MATMUL_MULTI_MAX || !packed || !packed_bytes || !rows || !ys) {
+        return LLMJ_FAIL(LLMJ_ERR_INVALID_ARGUMENT, "n_mats %d (1..%d) or a null array", n_mats, LLMJ_MATMUL_MULTI_MAX);
+    }
+    for (int k = 0; k < n_mats; k++) {   /* each matrix as llmj_matmul_q_packed would check it */
+        const size_t need = llmj_matmul_q_packed_size(type, rows[k], cols);
+        if (rows[k] <= 0 || need == 0 || packed_bytes[k] < need || !packed[k] || ((uintptr_t) packed[k] & 63) != 0 || !ys[k]) {
+            return LLMJ_FAIL(LLMJ_ERR_INVALID_ARGUMENT, "matrix %d: type %d, %lld x %lld, %zu bytes at %p (need %zu, 64-byte aligned), y %p",
+                             k, type, (long long) rows[k], (long long) cols, packed_bytes[k], packed[k], need, (void *) ys[k]);
+        }
+    }
+    return run_multi(__func__, pool, type, packed[0], 0, 1, packed_bytes[0], x, x_stride, ys[0], (size_t) rows[0], rows[0],
+                     cols, n_tokens, work, work_bytes, n_mats, packed, packed_bytes, rows, ys);
 }

@@ -36,12 +36,24 @@ public final class NativeCpuBackend extends HostBackend {
     /** System property: threads of the backend's native pool. */
     public static final String THREADS_PROPERTY = "llmj.cpu.threads";
 
+    /**
+     * System property: {@code false} keeps Q4_0 / Q8_0 matrices in ggml's block rows. By default, where
+     * {@code llmj_matmul_q_pack_recommended} says it pays (AVX-512 with VNNI), they are packed at load
+     * ({@code llmj_matmul_q_pack}: 16-row groups, quants interleaved, scales apart) and multiplied by
+     * {@code llmj_matmul_q_packed}, with the same results bit for bit. The token embedding is packed on its
+     * first product only (a tied output), as lookups read its ggml rows.
+     */
+    public static final String PACK_PROPERTY = "llmj.cpu.pack";
+
     /** Types multiplied by llmj_matvec_q / llmj_matmul_q on the pool (F32 activations stay F32 there). */
     private static final Set<GgmlType> POOLED = EnumSet.of(GgmlType.F32, GgmlType.Q4_0, GgmlType.Q4_1,
             GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q8_0, GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K,
             GgmlType.Q6_K, GgmlType.IQ4_NL, GgmlType.IQ4_XS);
 
     private final int threads;
+    private final boolean pack;
+    /** Packed forms of Q4_0 / Q8_0 matrices (by identity: the weights are records). */
+    private final java.util.Map<HostWeight, MemorySegment> packed = new java.util.IdentityHashMap<>();
     private final Arena owned = Arena.ofShared();
     private final java.util.Map<RopeConfig, MemorySegment> ropeTables = new java.util.HashMap<>();
     private Arena workArena;
@@ -54,11 +66,25 @@ public final class NativeCpuBackend extends HostBackend {
 
     /** A backend whose native pool has {@code threads} threads. */
     public NativeCpuBackend(int threads) {
+        this(threads, Boolean.parseBoolean(System.getProperty(PACK_PROPERTY, "true")));
+    }
+
+    /**
+     * A backend whose native pool has {@code threads} threads; {@code pack}: whether Q4_0 / Q8_0 matrices are
+     * packed at load where that pays ({@link #PACK_PROPERTY}).
+     */
+    public NativeCpuBackend(int threads, boolean pack) {
         NativeCpu.init();
         if (threads <= 0) {
             throw new IllegalArgumentException("threads must be positive: " + threads);
         }
         this.threads = Math.min(256, threads);
+        this.pack = pack;
+    }
+
+    /** Whether {@code w} is multiplied in the packed layout (made at load, or for the token embedding on first use). */
+    public synchronized boolean isPacked(Weight w) {
+        return w instanceof HostWeight hw && packed.containsKey(hw);
     }
 
     /** Threads of the native pool. */
@@ -79,8 +105,10 @@ public final class NativeCpuBackend extends HostBackend {
             pool.close();
             pool = null;
         }
+        packed.clear();
+        multiArgs = null;
         if (owned.scope().isAlive()) {
-            owned.close();
+            owned.close();           // frees the packed matrices too
         }
         if (workArena != null) {
             workArena.close();
@@ -106,6 +134,11 @@ public final class NativeCpuBackend extends HostBackend {
     @Override
     public Weight weight(String name, GgmlType type, long[] shape, MemorySegment data) {
         Weight w = super.weight(name, type, shape, data);
+        if (shape.length == 2 && !name.endsWith("token_embd.weight") && w instanceof HostWeight hw && packable(hw)) {
+            synchronized (this) {
+                packedForm(hw);
+            }
+        }
         if (shape.length != 1 || type == GgmlType.F32) {
             return w;
         }
@@ -179,10 +212,89 @@ public final class NativeCpuBackend extends HostBackend {
         }
         long workBytes = Llmj.llmj_matmul_work_size(hw.type().id(), hw.cols(), n);
         synchronized (this) {
+            MemorySegment p = packable(hw) ? packedForm(hw) : null;
+            if (p != null) {
+                NativeStatus.check(Llmj.llmj_matmul_q_packed(pool().handle(), hw.type().id(), p, p.byteSize(),
+                        seg(x), hw.cols(), seg(out), hw.rows(), hw.rows(), hw.cols(), n, work(workBytes), workBytes),
+                        "llmj_matmul_q_packed(" + hw.name() + ")");
+                return;
+            }
             NativeStatus.check(Llmj.llmj_matmul_q(pool().handle(), hw.type().id(), hw.data(), hw.rowBytes(),
                     seg(x), hw.cols(), seg(out), hw.rows(), hw.rows(), hw.cols(), n, work(workBytes), workBytes),
                     "llmj_matmul_q(" + hw.name() + ")");
         }
+    }
+
+    /**
+     * Packed matrices of one type and width sharing the input (q/k/v, gate/up) run as one
+     * {@code llmj_matmul_q_packed_multi}: the input is converted once and one pool dispatch covers them all,
+     * with each output the same bits as its own {@link #matmul}. Anything else goes one matrix at a time.
+     */
+    @Override
+    public void matmulShared(Buffer x, int n, Weight[] ws, Buffer[] outs) {
+        if (ws.length != outs.length) {
+            throw new IllegalArgumentException(ws.length + " weights but " + outs.length + " outputs");
+        }
+        int k = ws.length;
+        boolean multi = k > 1 && k <= Llmj.LLMJ_MATMUL_MULTI_MAX() && ws[0] instanceof HostWeight first && packable(first);
+        for (int i = 1; multi && i < k; i++) {
+            multi = ws[i] instanceof HostWeight hw && hw.type() == ws[0].type() && hw.cols() == ws[0].cols() && packable(hw);
+        }
+        if (!multi) {
+            super.matmulShared(x, n, ws, outs);
+            return;
+        }
+        HostWeight w0 = (HostWeight) ws[0];
+        long workBytes = Llmj.llmj_matmul_work_size(w0.type().id(), w0.cols(), n);
+        synchronized (this) {
+            if (multiArgs == null) {
+                multiArgs = owned.allocate(4L * 8 * Llmj.LLMJ_MATMUL_MULTI_MAX(), 64);
+            }
+            long m = Llmj.LLMJ_MATMUL_MULTI_MAX();
+            MemorySegment ptrs = multiArgs.asSlice(0, 8 * m);
+            MemorySegment bytes = multiArgs.asSlice(8 * m, 8 * m);
+            MemorySegment rows = multiArgs.asSlice(16 * m, 8 * m);
+            MemorySegment ys = multiArgs.asSlice(24 * m, 8 * m);
+            for (int i = 0; i < k; i++) {
+                HostWeight hw = (HostWeight) ws[i];
+                MemorySegment p = packedForm(hw);
+                ptrs.setAtIndex(ValueLayout.ADDRESS, i, p);
+                bytes.setAtIndex(ValueLayout.JAVA_LONG, i, p.byteSize());
+                rows.setAtIndex(ValueLayout.JAVA_LONG, i, hw.rows());
+                ys.setAtIndex(ValueLayout.ADDRESS, i, seg(outs[i]));
+            }
+            NativeStatus.check(Llmj.llmj_matmul_q_packed_multi(pool().handle(), w0.type().id(), k, ptrs, bytes, rows, seg(x),
+                    w0.cols(), ys, w0.cols(), n, work(workBytes), workBytes), "llmj_matmul_q_packed_multi(" + w0.name() + ", ...)");
+        }
+    }
+
+    /** Argument arrays of llmj_matmul_q_packed_multi (pointers, bytes, rows, outputs), reused under the lock. */
+    private MemorySegment multiArgs;
+
+    /** Whether {@code w} is (or will be) multiplied in the packed layout ({@link #PACK_PROPERTY}). */
+    private boolean packable(HostWeight w) {
+        GgmlType t = w.type();
+        return pack && (t == GgmlType.Q4_0 || t == GgmlType.Q8_0) && w.rows() > 1 && w.cols() % 32 == 0
+                && Llmj.llmj_matmul_q_pack_recommended(t.id()) == 1;
+    }
+
+    /** The packed form of {@code w}, made on first use in page memory freed with the backend (callers hold the lock). */
+    private MemorySegment packedForm(HostWeight w) {
+        MemorySegment p = packed.get(w);
+        if (p != null) {
+            return p;
+        }
+        int type = w.type().id();
+        long bytes = Llmj.llmj_matmul_q_packed_size(type, w.rows(), w.cols());
+        try (Arena tmp = Arena.ofConfined()) {
+            MemorySegment out = tmp.allocate(ValueLayout.ADDRESS);
+            NativeStatus.check(Llmj.llmj_pages_alloc(bytes, out), "llmj_pages_alloc(" + bytes + " bytes for " + w.name() + ")");
+            p = out.get(ValueLayout.ADDRESS, 0).reinterpret(bytes, owned, s -> Llmj.llmj_pages_free(s, bytes));
+        }
+        NativeStatus.check(Llmj.llmj_matmul_q_pack(pool().handle(), type, w.data(), w.rowBytes(), w.rows(), w.cols(), p, bytes),
+                "llmj_matmul_q_pack(" + w.name() + ")");
+        packed.put(w, p);
+        return p;
     }
 
     private final java.util.Map<GptqMatrix, MemorySegment> gptqDescriptors = new java.util.concurrent.ConcurrentHashMap<>();

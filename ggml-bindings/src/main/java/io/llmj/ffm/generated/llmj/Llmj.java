@@ -266,6 +266,15 @@ public class Llmj extends Llmj$shared {
     public static int LLMJ_ISA_AVX512() {
         return LLMJ_ISA_AVX512;
     }
+    private static final int LLMJ_MATMUL_MULTI_MAX = (int)4L;
+    /**
+     * {@snippet lang=c :
+     * #define LLMJ_MATMUL_MULTI_MAX 4
+     * }
+     */
+    public static int LLMJ_MATMUL_MULTI_MAX() {
+        return LLMJ_MATMUL_MULTI_MAX;
+    }
 
     private static class llmj_version {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
@@ -1363,6 +1372,460 @@ public class Llmj extends Llmj$shared {
                 traceDowncall("llmj_matmul_q", pool, type, w, row_bytes, x, x_stride, y, y_stride, rows, cols, n_tokens, work, work_bytes);
             }
             return (int)mh$.invokeExact(pool, type, w, row_bytes, x, x_stride, y, y_stride, rows, cols, n_tokens, work, work_bytes);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_pages_alloc {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Llmj.C_INT,
+            Llmj.C_LONG,
+            Llmj.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_pages_alloc").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_pages_alloc"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_pages_alloc(size_t bytes, void **out)
+     * }
+     */
+    public static FunctionDescriptor llmj_pages_alloc$descriptor() {
+        return llmj_pages_alloc.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_pages_alloc(size_t bytes, void **out)
+     * }
+     */
+    public static MethodHandle llmj_pages_alloc$handle() {
+        return llmj_pages_alloc.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_pages_alloc(size_t bytes, void **out)
+     * }
+     */
+    public static MemorySegment llmj_pages_alloc$address() {
+        return llmj_pages_alloc.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_pages_alloc(size_t bytes, void **out)
+     * }
+     */
+    public static int llmj_pages_alloc(long bytes, MemorySegment out) {
+        var mh$ = llmj_pages_alloc.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_pages_alloc", bytes, out);
+            }
+            return (int)mh$.invokeExact(bytes, out);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_pages_free {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(
+            Llmj.C_POINTER,
+            Llmj.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_pages_free").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_pages_free"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * void llmj_pages_free(void *p, size_t bytes)
+     * }
+     */
+    public static FunctionDescriptor llmj_pages_free$descriptor() {
+        return llmj_pages_free.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * void llmj_pages_free(void *p, size_t bytes)
+     * }
+     */
+    public static MethodHandle llmj_pages_free$handle() {
+        return llmj_pages_free.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * void llmj_pages_free(void *p, size_t bytes)
+     * }
+     */
+    public static MemorySegment llmj_pages_free$address() {
+        return llmj_pages_free.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * void llmj_pages_free(void *p, size_t bytes)
+     * }
+     */
+    public static void llmj_pages_free(MemorySegment p, long bytes) {
+        var mh$ = llmj_pages_free.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_pages_free", p, bytes);
+            }
+            mh$.invokeExact(p, bytes);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_matmul_q_packed_size {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Llmj.C_LONG,
+            Llmj.C_INT,
+            Llmj.C_LONG,
+            Llmj.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_matmul_q_packed_size").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_matmul_q_packed_size"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * size_t llmj_matmul_q_packed_size(int type, int64_t rows, int64_t cols)
+     * }
+     */
+    public static FunctionDescriptor llmj_matmul_q_packed_size$descriptor() {
+        return llmj_matmul_q_packed_size.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * size_t llmj_matmul_q_packed_size(int type, int64_t rows, int64_t cols)
+     * }
+     */
+    public static MethodHandle llmj_matmul_q_packed_size$handle() {
+        return llmj_matmul_q_packed_size.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * size_t llmj_matmul_q_packed_size(int type, int64_t rows, int64_t cols)
+     * }
+     */
+    public static MemorySegment llmj_matmul_q_packed_size$address() {
+        return llmj_matmul_q_packed_size.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * size_t llmj_matmul_q_packed_size(int type, int64_t rows, int64_t cols)
+     * }
+     */
+    public static long llmj_matmul_q_packed_size(int type, long rows, long cols) {
+        var mh$ = llmj_matmul_q_packed_size.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_matmul_q_packed_size", type, rows, cols);
+            }
+            return (long)mh$.invokeExact(type, rows, cols);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_matmul_q_pack_recommended {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Llmj.C_INT,
+            Llmj.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_matmul_q_pack_recommended").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_matmul_q_pack_recommended"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_matmul_q_pack_recommended(int type)
+     * }
+     */
+    public static FunctionDescriptor llmj_matmul_q_pack_recommended$descriptor() {
+        return llmj_matmul_q_pack_recommended.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_matmul_q_pack_recommended(int type)
+     * }
+     */
+    public static MethodHandle llmj_matmul_q_pack_recommended$handle() {
+        return llmj_matmul_q_pack_recommended.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_matmul_q_pack_recommended(int type)
+     * }
+     */
+    public static MemorySegment llmj_matmul_q_pack_recommended$address() {
+        return llmj_matmul_q_pack_recommended.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_matmul_q_pack_recommended(int type)
+     * }
+     */
+    public static int llmj_matmul_q_pack_recommended(int type) {
+        var mh$ = llmj_matmul_q_pack_recommended.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_matmul_q_pack_recommended", type);
+            }
+            return (int)mh$.invokeExact(type);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_matmul_q_pack {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Llmj.C_INT,
+            Llmj.C_POINTER,
+            Llmj.C_INT,
+            Llmj.C_POINTER,
+            Llmj.C_LONG,
+            Llmj.C_LONG,
+            Llmj.C_LONG,
+            Llmj.C_POINTER,
+            Llmj.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_matmul_q_pack").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_matmul_q_pack"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_matmul_q_pack(llmj_threadpool *pool, int type, const void *w, size_t row_bytes, int64_t rows, int64_t cols, void *packed, size_t packed_bytes)
+     * }
+     */
+    public static FunctionDescriptor llmj_matmul_q_pack$descriptor() {
+        return llmj_matmul_q_pack.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_matmul_q_pack(llmj_threadpool *pool, int type, const void *w, size_t row_bytes, int64_t rows, int64_t cols, void *packed, size_t packed_bytes)
+     * }
+     */
+    public static MethodHandle llmj_matmul_q_pack$handle() {
+        return llmj_matmul_q_pack.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_matmul_q_pack(llmj_threadpool *pool, int type, const void *w, size_t row_bytes, int64_t rows, int64_t cols, void *packed, size_t packed_bytes)
+     * }
+     */
+    public static MemorySegment llmj_matmul_q_pack$address() {
+        return llmj_matmul_q_pack.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_matmul_q_pack(llmj_threadpool *pool, int type, const void *w, size_t row_bytes, int64_t rows, int64_t cols, void *packed, size_t packed_bytes)
+     * }
+     */
+    public static int llmj_matmul_q_pack(MemorySegment pool, int type, MemorySegment w, long row_bytes, long rows, long cols, MemorySegment packed, long packed_bytes) {
+        var mh$ = llmj_matmul_q_pack.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_matmul_q_pack", pool, type, w, row_bytes, rows, cols, packed, packed_bytes);
+            }
+            return (int)mh$.invokeExact(pool, type, w, row_bytes, rows, cols, packed, packed_bytes);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_matmul_q_packed {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Llmj.C_INT,
+            Llmj.C_POINTER,
+            Llmj.C_INT,
+            Llmj.C_POINTER,
+            Llmj.C_LONG,
+            Llmj.C_POINTER,
+            Llmj.C_LONG,
+            Llmj.C_POINTER,
+            Llmj.C_LONG,
+            Llmj.C_LONG,
+            Llmj.C_LONG,
+            Llmj.C_LONG,
+            Llmj.C_POINTER,
+            Llmj.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_matmul_q_packed").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_matmul_q_packed"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_matmul_q_packed(llmj_threadpool *pool, int type, const void *packed, size_t packed_bytes, const float *x, size_t x_stride, float *y, size_t y_stride, int64_t rows, int64_t cols, int64_t n_tokens, void *work, size_t work_bytes)
+     * }
+     */
+    public static FunctionDescriptor llmj_matmul_q_packed$descriptor() {
+        return llmj_matmul_q_packed.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_matmul_q_packed(llmj_threadpool *pool, int type, const void *packed, size_t packed_bytes, const float *x, size_t x_stride, float *y, size_t y_stride, int64_t rows, int64_t cols, int64_t n_tokens, void *work, size_t work_bytes)
+     * }
+     */
+    public static MethodHandle llmj_matmul_q_packed$handle() {
+        return llmj_matmul_q_packed.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_matmul_q_packed(llmj_threadpool *pool, int type, const void *packed, size_t packed_bytes, const float *x, size_t x_stride, float *y, size_t y_stride, int64_t rows, int64_t cols, int64_t n_tokens, void *work, size_t work_bytes)
+     * }
+     */
+    public static MemorySegment llmj_matmul_q_packed$address() {
+        return llmj_matmul_q_packed.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_matmul_q_packed(llmj_threadpool *pool, int type, const void *packed, size_t packed_bytes, const float *x, size_t x_stride, float *y, size_t y_stride, int64_t rows, int64_t cols, int64_t n_tokens, void *work, size_t work_bytes)
+     * }
+     */
+    public static int llmj_matmul_q_packed(MemorySegment pool, int type, MemorySegment packed, long packed_bytes, MemorySegment x, long x_stride, MemorySegment y, long y_stride, long rows, long cols, long n_tokens, MemorySegment work, long work_bytes) {
+        var mh$ = llmj_matmul_q_packed.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_matmul_q_packed", pool, type, packed, packed_bytes, x, x_stride, y, y_stride, rows, cols, n_tokens, work, work_bytes);
+            }
+            return (int)mh$.invokeExact(pool, type, packed, packed_bytes, x, x_stride, y, y_stride, rows, cols, n_tokens, work, work_bytes);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_matmul_q_packed_multi {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Llmj.C_INT,
+            Llmj.C_POINTER,
+            Llmj.C_INT,
+            Llmj.C_INT,
+            Llmj.C_POINTER,
+            Llmj.C_POINTER,
+            Llmj.C_POINTER,
+            Llmj.C_POINTER,
+            Llmj.C_LONG,
+            Llmj.C_POINTER,
+            Llmj.C_LONG,
+            Llmj.C_LONG,
+            Llmj.C_POINTER,
+            Llmj.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_matmul_q_packed_multi").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_matmul_q_packed_multi"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_matmul_q_packed_multi(llmj_threadpool *pool, int type, int n_mats, const void *const *packed, const size_t *packed_bytes, const int64_t *rows, const float *x, size_t x_stride, float *const *ys, int64_t cols, int64_t n_tokens, void *work, size_t work_bytes)
+     * }
+     */
+    public static FunctionDescriptor llmj_matmul_q_packed_multi$descriptor() {
+        return llmj_matmul_q_packed_multi.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_matmul_q_packed_multi(llmj_threadpool *pool, int type, int n_mats, const void *const *packed, const size_t *packed_bytes, const int64_t *rows, const float *x, size_t x_stride, float *const *ys, int64_t cols, int64_t n_tokens, void *work, size_t work_bytes)
+     * }
+     */
+    public static MethodHandle llmj_matmul_q_packed_multi$handle() {
+        return llmj_matmul_q_packed_multi.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_matmul_q_packed_multi(llmj_threadpool *pool, int type, int n_mats, const void *const *packed, const size_t *packed_bytes, const int64_t *rows, const float *x, size_t x_stride, float *const *ys, int64_t cols, int64_t n_tokens, void *work, size_t work_bytes)
+     * }
+     */
+    public static MemorySegment llmj_matmul_q_packed_multi$address() {
+        return llmj_matmul_q_packed_multi.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_matmul_q_packed_multi(llmj_threadpool *pool, int type, int n_mats, const void *const *packed, const size_t *packed_bytes, const int64_t *rows, const float *x, size_t x_stride, float *const *ys, int64_t cols, int64_t n_tokens, void *work, size_t work_bytes)
+     * }
+     */
+    public static int llmj_matmul_q_packed_multi(MemorySegment pool, int type, int n_mats, MemorySegment packed, MemorySegment packed_bytes, MemorySegment rows, MemorySegment x, long x_stride, MemorySegment ys, long cols, long n_tokens, MemorySegment work, long work_bytes) {
+        var mh$ = llmj_matmul_q_packed_multi.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_matmul_q_packed_multi", pool, type, n_mats, packed, packed_bytes, rows, x, x_stride, ys, cols, n_tokens, work, work_bytes);
+            }
+            return (int)mh$.invokeExact(pool, type, n_mats, packed, packed_bytes, rows, x, x_stride, ys, cols, n_tokens, work, work_bytes);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
