@@ -949,6 +949,21 @@ VNNI512 static inline __m512 tile_dw(const char * const * wr, size_t off) {
 #define TILE_PREFETCH(wr, off) do { if (LLMJ_TILE_PF) for (int i_ = 0; i_ < TILE_R; i_++) _mm_prefetch((wr)[i_] + (off) + LLMJ_TILE_PF, _MM_HINT_T0); } while (0)
 
 /* out[t * TILE_R + lane] for T tokens; a points at token 0's activation row, a_stride apart */
+/* One block of one token in the tile kernels: acc + (dw * d_a) * (w[0..3] . qa[0..3] + w[4..7] . qa[4..7] - off),
+ * two dpbusd chains, with w the 16 rows' unsigned quants (Q4_0: low then high nibbles, off = 8 sum(a); Q8_0:
+ * w + 128, off = 128 sum(a)). Shared by the row-interleaved and the packed kernels, so their bits agree. */
+VNNI512 static inline __attribute__((always_inline)) __m512 tile_block(const __m512i * w, const int32_t * qa, int32_t off,
+                                                                      __m512 dw, float da, __m512 acc) {
+    __m512i c0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[0], _mm512_set1_epi32(qa[0]));
+    __m512i c1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[4], _mm512_set1_epi32(qa[4]));
+    for (int k = 1; k < 4; k++) {
+        c0 = _mm512_dpbusd_epi32(c0, w[k], _mm512_set1_epi32(qa[k]));
+        c1 = _mm512_dpbusd_epi32(c1, w[4 + k], _mm512_set1_epi32(qa[4 + k]));
+    }
+    const __m512i sum = _mm512_sub_epi32(_mm512_add_epi32(c0, c1), _mm512_set1_epi32(off));
+    return _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(da)), _mm512_cvtepi32_ps(sum), acc);
+}
+
 VNNI512 static inline __attribute__((always_inline)) void tile_q4_0_impl(const char * const * wr, int64_t nb,
         const char * a, size_t a_stride, float * out, const int T) {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
@@ -969,16 +984,9 @@ VNNI512 static inline __attribute__((always_inline)) void tile_q4_0_impl(const c
             hi[k] = _mm512_and_si512(_mm512_srli_epi16(q[k], 4), m4);
         }
         const __m512 dw = tile_dw(wr, off);
+        const __m512i w[8] = {lo[0], lo[1], lo[2], lo[3], hi[0], hi[1], hi[2], hi[3]};
         for (int t = 0; t < T; t++) {
-            const int32_t * qa = (const int32_t *) aq[t][b].qs;
-            __m512i c0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo[0], _mm512_set1_epi32(qa[0]));
-            __m512i c1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi[0], _mm512_set1_epi32(qa[4]));
-            for (int k = 1; k < 4; k++) {
-                c0 = _mm512_dpbusd_epi32(c0, lo[k], _mm512_set1_epi32(qa[k]));
-                c1 = _mm512_dpbusd_epi32(c1, hi[k], _mm512_set1_epi32(qa[4 + k]));
-            }
-            __m512i s = _mm512_sub_epi32(_mm512_add_epi32(c0, c1), _mm512_set1_epi32(8 * as[t][b]));
-            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(ad[t][b])), _mm512_cvtepi32_ps(s), acc[t]);
+            acc[t] = tile_block(w, (const int32_t *) aq[t][b].qs, 8 * as[t][b], dw, ad[t][b], acc[t]);
         }
     }
     for (int t = 0; t < T; t++) _mm512_storeu_ps(out + t * TILE_R, acc[t]);
@@ -1003,15 +1011,7 @@ VNNI512 static inline __attribute__((always_inline)) void tile_q8_0_impl(const c
         for (int k = 0; k < 8; k++) q[k] = _mm512_xor_si512(q[k], bias);   /* w + 128, unsigned */
         const __m512 dw = tile_dw(wr, off);
         for (int t = 0; t < T; t++) {
-            const int32_t * qa = (const int32_t *) aq[t][b].qs;
-            __m512i c0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[0], _mm512_set1_epi32(qa[0]));
-            __m512i c1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[4], _mm512_set1_epi32(qa[4]));
-            for (int k = 1; k < 4; k++) {
-                c0 = _mm512_dpbusd_epi32(c0, q[k], _mm512_set1_epi32(qa[k]));
-                c1 = _mm512_dpbusd_epi32(c1, q[4 + k], _mm512_set1_epi32(qa[4 + k]));
-            }
-            __m512i s = _mm512_sub_epi32(_mm512_add_epi32(c0, c1), _mm512_set1_epi32(128 * as[t][b]));
-            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(ad[t][b])), _mm512_cvtepi32_ps(s), acc[t]);
+            acc[t] = tile_block(q, (const int32_t *) aq[t][b].qs, 128 * as[t][b], dw, ad[t][b], acc[t]);
         }
     }
     for (int t = 0; t < T; t++) _mm512_storeu_ps(out + t * TILE_R, acc[t]);
@@ -1065,16 +1065,9 @@ VNNI512 static inline __attribute__((always_inline)) void ptile_q4_0_impl(const 
             hi[k] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
         }
         const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *) (sc + 16 * b)));
+        const __m512i w[8] = {lo[0], lo[1], lo[2], lo[3], hi[0], hi[1], hi[2], hi[3]};
         for (int t = 0; t < T; t++) {
-            const int32_t * qa = (const int32_t *) aq[t][b].qs;
-            __m512i c0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo[0], _mm512_set1_epi32(qa[0]));
-            __m512i c1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi[0], _mm512_set1_epi32(qa[4]));
-            for (int k = 1; k < 4; k++) {
-                c0 = _mm512_dpbusd_epi32(c0, lo[k], _mm512_set1_epi32(qa[k]));
-                c1 = _mm512_dpbusd_epi32(c1, hi[k], _mm512_set1_epi32(qa[4 + k]));
-            }
-            __m512i s = _mm512_sub_epi32(_mm512_add_epi32(c0, c1), _mm512_set1_epi32(8 * as[t][b]));
-            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(ad[t][b])), _mm512_cvtepi32_ps(s), acc[t]);
+            acc[t] = tile_block(w, (const int32_t *) aq[t][b].qs, 8 * as[t][b], dw, ad[t][b], acc[t]);
         }
     }
     for (int t = 0; t < T; t++) _mm512_storeu_ps(out + t * TILE_R, acc[t]);
@@ -1096,15 +1089,7 @@ VNNI512 static inline __attribute__((always_inline)) void ptile_q8_0_impl(const 
         for (int k = 0; k < 8; k++) w[k] = _mm512_load_si512(q + k);
         const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *) (sc + 16 * b)));
         for (int t = 0; t < T; t++) {
-            const int32_t * qa = (const int32_t *) aq[t][b].qs;
-            __m512i c0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[0], _mm512_set1_epi32(qa[0]));
-            __m512i c1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[4], _mm512_set1_epi32(qa[4]));
-            for (int k = 1; k < 4; k++) {
-                c0 = _mm512_dpbusd_epi32(c0, w[k], _mm512_set1_epi32(qa[k]));
-                c1 = _mm512_dpbusd_epi32(c1, w[4 + k], _mm512_set1_epi32(qa[4 + k]));
-            }
-            __m512i s = _mm512_sub_epi32(_mm512_add_epi32(c0, c1), _mm512_set1_epi32(128 * as[t][b]));
-            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(ad[t][b])), _mm512_cvtepi32_ps(s), acc[t]);
+            acc[t] = tile_block(w, (const int32_t *) aq[t][b].qs, 128 * as[t][b], dw, ad[t][b], acc[t]);
         }
     }
     for (int t = 0; t < T; t++) _mm512_storeu_ps(out + t * TILE_R, acc[t]);

@@ -24,6 +24,23 @@ static __device__ __forceinline__ float warp_reduce_sum(float v) {
     return v;
 }
 
+// The part of a multi-matrix launch that thread block blockIdx.x works on (end: cumulative block counts of the
+// parts), with its first block in `base`; constant indices, so the kernel's parameter struct stays in place.
+template <typename Part, int N>
+static __device__ __forceinline__ Part launch_part(const Part (&parts)[N], const unsigned (&end)[N], int count,
+                                                   unsigned & base) {
+    Part p = parts[0];
+    base = 0;
+#pragma unroll
+    for (int j = 1; j < N; j++) {
+        if (j < count && blockIdx.x >= end[j - 1]) {
+            p = parts[j];
+            base = end[j - 1];
+        }
+    }
+    return p;
+}
+
 static __device__ __forceinline__ float warp_reduce_max(float v) {
 #pragma unroll
     for (int offset = 16; offset > 0; offset >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));

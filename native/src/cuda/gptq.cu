@@ -107,15 +107,8 @@ gptq_matmul_kernel(const gptq_parts parts, const int8_t * __restrict__ aq, const
     constexpr int QB = BITS * 4;                 // quant bytes per block
     constexpr int ROWS_PER_BLOCK = ROWS * (WARPS / KS);
     constexpr int KG = WARP * KS;                // lanes that share a row
-    gptq_part P = parts.p[0];                    // this block's part (constant indices: no local copy)
-    unsigned base = 0;
-#pragma unroll
-    for (int j = 1; j < MAX_PARTS; j++) {
-        if (j < parts.count && blockIdx.x >= parts.end[j - 1]) {
-            P = parts.p[j];
-            base = parts.end[j - 1];
-        }
-    }
+    unsigned base;
+    const auto P = launch_part(parts.p, parts.end, parts.count, base);
     const unsigned blk = blockIdx.x - base;
     const int warp = threadIdx.x / WARP, lane = threadIdx.x % WARP;
     const int64_t row0 = (int64_t) blk * ROWS_PER_BLOCK + (KS == 1 ? warp * ROWS : 0);

@@ -82,15 +82,8 @@ matvec_float_wide_kernel(const fparts parts, size_t row_bytes, const float * __r
     constexpr int N = fvec<TYPE>::N;
     constexpr int KG = WARP * KS;                      // lanes sharing a row
     constexpr int U = 4;                               // vectors per row in flight per lane
-    fpart P = parts.p[0];                              // this block's part (constant indices: no local copy)
-    unsigned base = 0;
-#pragma unroll
-    for (int j = 1; j < MAX_PARTS; j++) {
-        if (j < parts.count && blockIdx.x >= parts.end[j - 1]) {
-            P = parts.p[j];
-            base = parts.end[j - 1];
-        }
-    }
+    unsigned base;
+    const auto P = launch_part(parts.p, parts.end, parts.count, base);
     const unsigned blk = blockIdx.x - base;
     const int warp = threadIdx.x / WARP, lane = threadIdx.x % WARP;
     const int64_t rows = P.rows;
