@@ -1017,21 +1017,23 @@ VNNI512 static inline __attribute__((always_inline)) void tile_q8_0_impl(const c
     for (int t = 0; t < T; t++) _mm512_storeu_ps(out + t * TILE_R, acc[t]);
 }
 
-#define DEFINE_TILE(NAME, IMPL)                                                                          \
-VNNI512 static void NAME(const char * const * wr, int64_t nb, const char * a, size_t a_stride, float * out, int T) { \
+/* NAME(w, nb, a, a_stride, out, T): IMPL with T a constant 1..8, so the always-inline impls unroll per
+ * token count. W: the weights' parameter type (row pointers, or one packed group). */
+#define DEFINE_TILE(NAME, IMPL, W)                                                                       \
+VNNI512 static void NAME(W w, int64_t nb, const char * a, size_t a_stride, float * out, int T) {        \
     switch (T) {                                                                                         \
-    case 8: IMPL(wr, nb, a, a_stride, out, 8); break;                                                    \
-    case 7: IMPL(wr, nb, a, a_stride, out, 7); break;                                                    \
-    case 6: IMPL(wr, nb, a, a_stride, out, 6); break;                                                    \
-    case 5: IMPL(wr, nb, a, a_stride, out, 5); break;                                                    \
-    case 4: IMPL(wr, nb, a, a_stride, out, 4); break;                                                    \
-    case 3: IMPL(wr, nb, a, a_stride, out, 3); break;                                                    \
-    case 2: IMPL(wr, nb, a, a_stride, out, 2); break;                                                    \
-    default: IMPL(wr, nb, a, a_stride, out, 1); break;                                                   \
+    case 8: IMPL(w, nb, a, a_stride, out, 8); break;                                                     \
+    case 7: IMPL(w, nb, a, a_stride, out, 7); break;                                                     \
+    case 6: IMPL(w, nb, a, a_stride, out, 6); break;                                                     \
+    case 5: IMPL(w, nb, a, a_stride, out, 5); break;                                                     \
+    case 4: IMPL(w, nb, a, a_stride, out, 4); break;                                                     \
+    case 3: IMPL(w, nb, a, a_stride, out, 3); break;                                                     \
+    case 2: IMPL(w, nb, a, a_stride, out, 2); break;                                                     \
+    default: IMPL(w, nb, a, a_stride, out, 1); break;                                                    \
     }                                                                                                    \
 }
-DEFINE_TILE(tile_q4_0_vnni512, tile_q4_0_impl)
-DEFINE_TILE(tile_q8_0_vnni512, tile_q8_0_impl)
+DEFINE_TILE(tile_q4_0_vnni512, tile_q4_0_impl, const char * const *)
+DEFINE_TILE(tile_q8_0_vnni512, tile_q8_0_impl, const char * const *)
 
 /* ==== Packed (row-interleaved at load) Q4_0 / Q8_0: the tiles above, without the transposes ======
  * llmj_matmul_q_pack stores each group of TILE_R = 16 rows as the tile kernels see them after
@@ -1170,21 +1172,8 @@ VNNI512 static void pgroups_q8_0_vnni512(const char * const * gs, int64_t nb, co
     }
 }
 
-#define DEFINE_PTILE(NAME, IMPL)                                                                         \
-VNNI512 static void NAME(const char * g, int64_t nb, const char * a, size_t a_stride, float * out, int T) { \
-    switch (T) {                                                                                         \
-    case 8: IMPL(g, nb, a, a_stride, out, 8); break;                                                     \
-    case 7: IMPL(g, nb, a, a_stride, out, 7); break;                                                     \
-    case 6: IMPL(g, nb, a, a_stride, out, 6); break;                                                     \
-    case 5: IMPL(g, nb, a, a_stride, out, 5); break;                                                     \
-    case 4: IMPL(g, nb, a, a_stride, out, 4); break;                                                     \
-    case 3: IMPL(g, nb, a, a_stride, out, 3); break;                                                     \
-    case 2: IMPL(g, nb, a, a_stride, out, 2); break;                                                     \
-    default: IMPL(g, nb, a, a_stride, out, 1); break;                                                    \
-    }                                                                                                    \
-}
-DEFINE_PTILE(ptile_q4_0_vnni512, ptile_q4_0_impl)
-DEFINE_PTILE(ptile_q8_0_vnni512, ptile_q8_0_impl)
+DEFINE_TILE(ptile_q4_0_vnni512, ptile_q4_0_impl, const char *)
+DEFINE_TILE(ptile_q8_0_vnni512, ptile_q8_0_impl, const char *)
 
 #endif /* LLMJ_X86 */
 

@@ -2,6 +2,7 @@ package io.llmj;
 
 import io.llmj.arch.Forward;
 import io.llmj.arch.ForwardState;
+import io.llmj.eval.Perplexity;
 import io.llmj.quant.GgmlType;
 import java.util.List;
 import java.util.Spliterator;
@@ -151,21 +152,12 @@ public final class Generator implements AutoCloseable {
                 float logprob;
                 int id;
                 {
-                    double max = Double.NEGATIVE_INFINITY;
-                    for (float l : logits) {
-                        max = Math.max(max, l);
-                    }
-                    double sum = 0;
-                    for (float l : logits) {
-                        sum += Math.exp(l - max);
-                    }
-                    double logZ = max + Math.log(sum);
                     float[] work = logits.clone();
                     id = options.sampler().sample(work, this);
                     if (id < 0 || id >= logits.length) {
                         throw new IllegalStateException("sampler returned token id " + id + " outside the vocabulary");
                     }
-                    logprob = (float) (logits[id] - logZ);
+                    logprob = (float) Perplexity.logSoftmax(logits, id);
                 }
                 history[size++] = id;
                 produced++;
