@@ -355,6 +355,14 @@ LLMJ_API int llmj_cuda_attention(const float * q, const void * k_cache, const vo
                                  float * out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads,
                                  int64_t head_dim, float scale, float softcap, int64_t window, const int32_t * dev_pos,
                                  void * work, size_t work_bytes, void * stream);
+/* llmj_cuda_attention that also converts out (n rows of n_heads * head_dim) to Q8 activation blocks in act
+ * (llmj_cuda_gptq_work_size(n_heads * head_dim, n) bytes, 16-byte aligned), as llmj_cuda_rms_norm_fused does:
+ * the input of the llmj_cuda_gptq_matmul_act that follows. head_dim a multiple of 32. Split-K decode converts
+ * in its reduce kernel; the other paths run the quantizer after the attention kernel. */
+LLMJ_API int llmj_cuda_attention_q8(const float * q, const void * k_cache, const void * v_cache, int cache_type,
+                                    float * out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads,
+                                    int64_t head_dim, float scale, float softcap, int64_t window, const int32_t * dev_pos,
+                                    void * work, size_t work_bytes, void * act, void * stream);
 /* gelu != 0: GeGLU (tanh GELU), else SwiGLU; out may alias gate. */
 LLMJ_API int llmj_cuda_glu(const float * gate, const float * up, float * out, int64_t n, int gelu, void * stream);
 LLMJ_API int llmj_cuda_add(float * x, const float * y, int64_t n, void * stream);
@@ -400,12 +408,17 @@ LLMJ_API int llmj_cuda_gptq_dequantize_f16(const llmj_gptq_matrix * m, void * ou
  * ys[k]: n * ms[k].rows floats (token t at ys[k] + t * ms[k].rows). work: llmj_cuda_gptq_work_size. */
 LLMJ_API int llmj_cuda_gptq_matmul_multi(int count, const llmj_gptq_matrix * ms, const float * x, float * const * ys,
                                          int64_t n, void * work, size_t work_bytes, void * stream);
-/* out[t][c] = scale * W[ids[t]][c] for n ids (device memory; 0 <= ids[t] < rows): an embedding lookup on a
- * table in this layout, values as llmj_cuda_gptq_dequantize_f16's before the F16 rounding. */
 /* llmj_cuda_gptq_matmul_multi from an activation already converted (act: n rows of cols = ms[0].cols, made
  * by llmj_cuda_rms_norm_fused or llmj_cuda_glu_q8): perm NULL and cols a multiple of 32. */
 LLMJ_API int llmj_cuda_gptq_matmul_act(int count, const llmj_gptq_matrix * ms, const void * act, float * const * ys,
                                        int64_t n, void * stream);
+/* y[t] += W x[t] from an activation already converted (as llmj_cuda_gptq_matmul_act with count 1): a
+ * product and the residual add after it in one kernel, each y equal bit for bit to the product followed
+ * by llmj_cuda_add. */
+LLMJ_API int llmj_cuda_gptq_matmul_act_add(const llmj_gptq_matrix * m, const void * act, float * y, int64_t n,
+                                           void * stream);
+/* out[t][c] = scale * W[ids[t]][c] for n ids (device memory; 0 <= ids[t] < rows): an embedding lookup on a
+ * table in this layout, values as llmj_cuda_gptq_dequantize_f16's before the F16 rounding. */
 LLMJ_API int llmj_cuda_gptq_get_rows(const llmj_gptq_matrix * m, const int32_t * ids, int64_t n, float scale, float * out,
                                      void * stream);
 /* Repacks rows x cols weights of type LLMJ_TYPE_Q4_0 or LLMJ_TYPE_Q8_0 (row r at src + r * row_bytes,

@@ -19,7 +19,7 @@
 // Accuracy against the CPU's float32 llmj_attention: rows_kernel about 1e-6 of max|v|; the tensor
 // core path rounds q*scale and the probabilities to F16: within 1e-3 of max|v| (see
 // tests/cuda/test_cuda_attention.cu).
-#include "common.cuh"
+#include "matvec_q.cuh"
 
 #include <stdint.h>
 
@@ -350,8 +350,12 @@ __global__ void __launch_bounds__(ROW_THREADS, 2) rows_kernel(RowArgs a) {
 
 // Merges the splits of one (query row, head): out = sum_s e^(m_s - M) o_s / sum_s e^(m_s - M) l_s.
 // An empty split has m = -inf, l = 0, o = 0.
-__global__ void split_reduce_kernel(const float * __restrict__ part_o, const float * __restrict__ part_ml,
-                                    float * __restrict__ out, int D, int splits) {
+// With act_q (head_dim a multiple of 32, 128 threads: warp w writes elements 32w .. 32w + 31 of a pass),
+// each warp also converts its 32 outputs to a Q8 activation block (warp_quantize_q8: the quantizer's
+// arithmetic), the input of the GPTQ-layout product that follows.
+__global__ void split_reduce_kernel(const float * part_o, const float * part_ml,
+                                    float * __restrict__ out, int D, int splits, int8_t * __restrict__ act_q,
+                                    q8_act_meta * __restrict__ act_meta) {
     pdl_wait();
 
     __shared__ float w[MAX_SPLITS];
@@ -378,6 +382,10 @@ __global__ void split_reduce_kernel(const float * __restrict__ part_o, const flo
         float o = 0.0f;
         for (int s = 0; s < splits; s++) o += w[s] * po[(int64_t) s * D + d];
         out[row * D + d] = o * inv;
+        if (act_q) {
+            const int64_t b0 = row * D + d - threadIdx.x % 32;       // the warp's block
+            warp_quantize_q8(o * inv, act_q + b0, act_meta + b0 / 32);
+        }
     }
 }
 
@@ -711,23 +719,28 @@ extern "C" size_t llmj_cuda_attention_work_size(int64_t n, int64_t n_heads, int6
     return (size_t) n * (size_t) n_heads * MAX_SPLITS * (size_t) (head_dim + 2) * sizeof(float);
 }
 
-extern "C" int llmj_cuda_attention(const float * q, const void * k_cache, const void * v_cache, int cache_type, float * out,
-                                   int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
-                                   float scale, float softcap, int64_t window, const int32_t * dev_pos, void * work,
-                                   size_t work_bytes, void * stream) {
+namespace {
+
+// CHECK_STREAM_ARGS and LLMJ_FAIL naming the entry point `where` the shared body runs for.
+#define CHECK_ARGS_AT(where, cond, ...) \
+    do { if (!(cond)) return llmj_internal_fail(LLMJ_ERR_INVALID_ARGUMENT, where, __VA_ARGS__); } while (0)
+
+int attention(const float * q, const void * k_cache, const void * v_cache, int cache_type, float * out, int64_t n,
+              int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float softcap,
+              int64_t window, const int32_t * dev_pos, void * work, size_t work_bytes, void * act, cudaStream_t s,
+              const char * where) {
     if (cache_type != LLMJ_TYPE_F32 && cache_type != LLMJ_TYPE_F16) {
-        return LLMJ_FAIL(LLMJ_ERR_UNSUPPORTED, "KV cache type %d (F32 and F16 are supported)", cache_type);
+        return llmj_internal_fail(LLMJ_ERR_UNSUPPORTED, where, "KV cache type %d (F32 and F16 are supported)", cache_type);
     }
-    CHECK_STREAM_ARGS(n >= 0 && start_pos >= 0 && n_heads > 0 && n_kv_heads > 0 && n_heads % n_kv_heads == 0 && head_dim > 0
+    CHECK_ARGS_AT(where, n >= 0 && start_pos >= 0 && n_heads > 0 && n_kv_heads > 0 && n_heads % n_kv_heads == 0 && head_dim > 0
                       && window >= 0 && softcap >= 0, "bad shape n=%lld pos=%lld heads=%lld kv_heads=%lld head_dim=%lld window=%lld",
                       (long long) n, (long long) start_pos, (long long) n_heads, (long long) n_kv_heads, (long long) head_dim,
                       (long long) window);
     if (head_dim > 256) {
-        return LLMJ_FAIL(LLMJ_ERR_UNSUPPORTED, "head_dim %lld > 256", (long long) head_dim);
+        return llmj_internal_fail(LLMJ_ERR_UNSUPPORTED, where, "head_dim %lld > 256", (long long) head_dim);
     }
     if (n == 0) return LLMJ_OK;
-    CHECK_STREAM_ARGS(q && k_cache && v_cache && out, "null device pointer");
-    cudaStream_t s = static_cast<cudaStream_t>(stream);
+    CHECK_ARGS_AT(where, q && k_cache && v_cache && out, "null device pointer");
     const bool f16 = cache_type == LLMJ_TYPE_F16;
     const int64_t group = n_heads / n_kv_heads;
 
@@ -735,7 +748,10 @@ extern "C" int llmj_cuda_attention(const float * q, const void * k_cache, const 
             && aligned(v_cache, 16)) {
         const FlashArgs a = {q, k_cache, v_cache, out, n, start_pos, n_heads, n_kv_heads, window, (int) group,
                              softcap > 0 ? scale : scale * LOG2E, softcap};
-        return dispatch_flash<__half>(head_dim, a, s);
+        const int rc = dispatch_flash<__half>(head_dim, a, s);
+        if (rc != LLMJ_OK || !act) return rc;
+        launch_quantize_q8_act(out, n_heads * head_dim, n, n_heads * head_dim, act, s);
+        return llmj_cuda_check_launch(where);
     }
 
     const int gb = group <= 1 ? 1 : group <= 2 ? 2 : group <= 4 ? 4 : 8;
@@ -754,14 +770,42 @@ extern "C" int llmj_cuda_attention(const float * q, const void * k_cache, const 
         splits = (int) max((int64_t) 1, min(min(want, by_len), (int64_t) MAX_SPLITS));
     }
     const int64_t blocks = base_blocks * splits;
-    if (blocks > INT32_MAX) return LLMJ_FAIL(LLMJ_ERR_UNSUPPORTED, "attention grid too large (%lld blocks)", (long long) blocks);
+    if (blocks > INT32_MAX) return llmj_internal_fail(LLMJ_ERR_UNSUPPORTED, where, "attention grid too large (%lld blocks)", (long long) blocks);
     float * part_o = static_cast<float *>(work);
     float * part_ml = part_o ? part_o + n * n_heads * splits * head_dim : nullptr;
     const RowArgs a = {q, k_cache, v_cache, out, part_o, part_ml, n, start_pos, n_heads, n_kv_heads, window,
                        (int) head_dim, (int) group, head_batches, splits, scale, softcap, dev_pos};
     launch_pdl(kernel, (unsigned) blocks, ROW_THREADS, smem, s, a);
-    int rc = llmj_cuda_check_launch(__func__);
-    if (rc != LLMJ_OK || splits == 1) return rc;
-    launch_pdl(split_reduce_kernel, (unsigned) (n * n_heads), 128, 0, s, part_o, part_ml, out, (int) head_dim, splits);
-    return llmj_cuda_check_launch(__func__);
+    int rc = llmj_cuda_check_launch(where);
+    if (rc != LLMJ_OK) return rc;
+    int8_t * act_q = static_cast<int8_t *>(act);
+    q8_act_meta * act_meta = act ? reinterpret_cast<q8_act_meta *>(static_cast<char *>(act) + q8_act_meta_offset(n_heads * head_dim, n))
+                                 : nullptr;
+    if (splits == 1) {
+        if (act) launch_quantize_q8_act(out, n_heads * head_dim, n, n_heads * head_dim, act, s);
+        return llmj_cuda_check_launch(where);
+    }
+    launch_pdl(split_reduce_kernel, (unsigned) (n * n_heads), 128, 0, s, part_o, part_ml, out, (int) head_dim, splits,
+               act_q, act_meta);
+    return llmj_cuda_check_launch(where);
+}
+
+}  // namespace
+
+extern "C" int llmj_cuda_attention(const float * q, const void * k_cache, const void * v_cache, int cache_type, float * out,
+                                   int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
+                                   float scale, float softcap, int64_t window, const int32_t * dev_pos, void * work,
+                                   size_t work_bytes, void * stream) {
+    return attention(q, k_cache, v_cache, cache_type, out, n, start_pos, n_heads, n_kv_heads, head_dim, scale, softcap, window,
+                     dev_pos, work, work_bytes, nullptr, static_cast<cudaStream_t>(stream), __func__);
+}
+
+extern "C" int llmj_cuda_attention_q8(const float * q, const void * k_cache, const void * v_cache, int cache_type, float * out,
+                                      int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
+                                      float scale, float softcap, int64_t window, const int32_t * dev_pos, void * work,
+                                      size_t work_bytes, void * act, void * stream) {
+    CHECK_STREAM_ARGS(head_dim % 32 == 0 && head_dim <= 256, "head_dim %lld is not a multiple of 32 up to 256", (long long) head_dim);
+    CHECK_STREAM_ARGS(act && reinterpret_cast<uintptr_t>(act) % 16 == 0, "act %p is null or not 16-byte aligned", act);
+    return attention(q, k_cache, v_cache, cache_type, out, n, start_pos, n_heads, n_kv_heads, head_dim, scale, softcap, window,
+                     dev_pos, work, work_bytes, act, static_cast<cudaStream_t>(stream), __func__);
 }

@@ -75,6 +75,13 @@ static __device__ __forceinline__ void pdl_wait() {
 #endif
 }
 
+// Loads of data an earlier kernel wrote (activations), after pdl_wait(): never the read-only path (ld.global.nc,
+// __ldg, or what the compiler makes of a `const T * __restrict__` it proves unwritten), whose contract is data
+// constant for the kernel's lifetime: a programmatic dependent starts before its predecessor has written, and a
+// 4-bit GPTQ product that loaded its activation through it gave wrong decode results replayed from a graph.
+// ld.global.ca: cached in L1 (rows of a product share the activation), coherent after the wait.
+template <typename T> static __device__ __forceinline__ T ld_act(const T * p) { return __ldca(p); }
+
 // Whether launch_pdl launches programmatically on the current device (compute capability 9.0+, LLMJ_CUDA_PDL
 // not 0); cached per device.
 static inline bool llmj_cuda_pdl_enabled() {

@@ -13,7 +13,7 @@ inline unsigned blocks_for(int64_t n) { return (unsigned) ((n + THREADS - 1) / T
 
 // Q8: also converts out to Q8 activation blocks (n a multiple of 32, so every warp holds one whole block).
 template <bool Q8>
-__global__ void glu_kernel(const float * __restrict__ gate, const float * __restrict__ up, float * out, int64_t n, int gelu,
+__global__ void glu_kernel(const float * gate, const float * up, float * out, int64_t n, int gelu,
                            int8_t * __restrict__ aq, q8_act_meta * __restrict__ am) {
     pdl_wait();
 
@@ -27,7 +27,7 @@ __global__ void glu_kernel(const float * __restrict__ gate, const float * __rest
     if (Q8) warp_quantize_q8(v, aq + (i / 32) * 32, am + i / 32);
 }
 
-__global__ void add_kernel(float * x, const float * __restrict__ y, int64_t n) {
+__global__ void add_kernel(float * x, const float * y, int64_t n) {
     pdl_wait();
 
     const int64_t i = (int64_t) blockIdx.x * THREADS + threadIdx.x;
@@ -48,7 +48,7 @@ __global__ void softcap_kernel(float * x, float cap, int64_t n) {
     if (i < n) x[i] = cap * tanhf(x[i] / cap);
 }
 
-__global__ void store_kv_kernel(const float * __restrict__ src, void * cache, int f16, int64_t offset,
+__global__ void store_kv_kernel(const float * src, void * cache, int f16, int64_t offset,
                                 const int32_t * __restrict__ dev_pos, int64_t kv_dim, int64_t n) {
     pdl_wait();
 

@@ -9,13 +9,13 @@
 // with the bracket an exact int32 (dp4a; 8-bit quants through dp4a.u32.s32). Only the order of the
 // float additions differs from the CPU.
 //
-// Matmul kernel, built for the weight stream: a thread block of 4 warps owns ROWS rows (KS = 4: the warps
-// split each row's blocks; KS = 1: each warp its own ROWS rows); lane l of the row's 32 * KS lanes takes
+// Matmul kernel, built for the weight stream: groups of KS warps of a 4-warp thread block own ROWS rows (KS = 4:
+// the warps split each row's blocks; KS = 1: each warp its own ROWS rows); lane l of the row's 32 * KS lanes takes
 // blocks l, l + 32 * KS, ..., so one warp step reads 32 consecutive 16-byte (4-bit) or 32-byte (8-bit)
 // blocks of a row: fully coalesced 16-byte streaming loads (rows are 16-byte aligned: every section of the
 // segment starts at a multiple of 64 bytes, block bytes are 16 or 32). U blocks per row are loaded before
-// any is used. The activation blocks (int8 quants and their d / sum) are read through L1 and shared by the
-// rows. Up to 8 tokens share one pass over the weights (each token's sum in the same order whatever the
+// any is used. The activation blocks (int8 quants and their d / sum) are read through L1 (ld_act) and shared by
+// the rows. Up to 8 tokens share one pass over the weights (each token's sum in the same order whatever the
 // grouping). One launch can cover up to 4 matrices that share the activation (llmj_cuda_gptq_matmul_multi:
 // q/k/v, gate/up), which converts the activation once and fills the GPU with one grid. On sm_90 the kernel
 // is a programmatic dependent of the activation conversion: its first weight loads are issued before it
@@ -30,7 +30,9 @@
 // asym 2307 / 2461 / 2406; more shapes and the defaults at VARIANTS below. Eight tokens in one pass: 4-bit 40.7 us, 8-bit
 // 39.1 us. Dequantize to F16 (prefill): 2558 GB/s of input + output in order, 179 GB/s with act-order (the
 // output is scattered by perm). Accuracy against llmj_gptq_matmul: max |gpu - cpu| / sum |w * a| < 1e-8.
-// kernel -> launcher -> C entry points (llmj_cuda_gptq_work_size, llmj_cuda_gptq_matmul(_multi),
+// The product can add into its output (llmj_cuda_gptq_matmul_act_add: the residual add after a layer's down
+// projection, one kernel fewer per layer).
+// kernel -> launcher -> C entry points (llmj_cuda_gptq_work_size, llmj_cuda_gptq_matmul(_multi, _act, _act_add),
 // llmj_cuda_gptq_dequantize_f16, llmj_cuda_gptq_get_rows, llmj_cuda_gptq_repack_q).
 #include "matvec_q.cuh"
 
@@ -95,15 +97,19 @@ struct gptq_parts {
     gptq_part p[MAX_PARTS];
     unsigned end[MAX_PARTS];     // cumulative thread-block counts
     int count;
+    int accumulate;              // 1: y += W x (the residual add of llmj_cuda_gptq_matmul_act_add), 0: y = W x
 };
 
+// A finished sum: y = s, or y + s where the product adds into a residual (the same float addition as
+// llmj_cuda_add of a separate product, so the fused and unfused results agree bit for bit).
+static __device__ __forceinline__ void store(float * y, float s, int accumulate) { *y = accumulate ? *y + s : s; }
+
 // Shape of the work: ROWS rows per warp, U blocks per row per lane in flight, KS warps of the thread
-// block sharing the same rows (KS = 1: each warp owns its rows; KS = WARPS: the warps split the row's
-// blocks and add their sums through shared memory, in a fixed order).
+// block sharing the same rows (KS = 1: each warp owns its rows; KS = 2 or WARPS: groups of KS warps
+// split their rows' blocks and add their sums through shared memory, in a fixed order).
 template <int BITS, bool SYM, int NT, int ROWS, int U, int KS>
 __global__ void __launch_bounds__(WARPS * WARP)
-gptq_matmul_kernel(const gptq_parts parts, const int8_t * __restrict__ aq, const q8_act_meta * __restrict__ am, int nb,
-                   int64_t t0) {
+gptq_matmul_kernel(const gptq_parts parts, const int8_t * aq, const q8_act_meta * am, int nb, int64_t t0) {
     constexpr int QB = BITS * 4;                 // quant bytes per block
     constexpr int ROWS_PER_BLOCK = ROWS * (WARPS / KS);
     constexpr int KG = WARP * KS;                // lanes that share a row
@@ -111,13 +117,16 @@ gptq_matmul_kernel(const gptq_parts parts, const int8_t * __restrict__ aq, const
     const auto P = launch_part(parts.p, parts.end, parts.count, base);
     const unsigned blk = blockIdx.x - base;
     const int warp = threadIdx.x / WARP, lane = threadIdx.x % WARP;
-    const int64_t row0 = (int64_t) blk * ROWS_PER_BLOCK + (KS == 1 ? warp * ROWS : 0);
-    if (row0 >= P.rows) return;                  // KS > 1: the whole thread block returns together
-    const int kl = KS == 1 ? lane : warp * WARP + lane;
+    const int group = warp / KS;                 // the warps group..group + KS - 1 share rows
+    const int64_t row0 = (int64_t) blk * ROWS_PER_BLOCK + group * ROWS;
+    if (KS == 1 && row0 >= P.rows) return;       // KS > 1: every warp reaches the reduction's barrier
+    const int kl = (warp % KS) * WARP + lane;
     const int64_t cols32 = (int64_t) nb * 32;
-    // Rows row0 .. row0 + valid - 1 exist; the others repeat row0 and are not stored. Addresses: one base
-    // pointer per array and 32-bit offsets (few registers: the kernel is bound by loads in flight).
-    const int valid = (int) min((int64_t) ROWS, P.rows - row0);
+    // Rows row0 .. row0 + valid - 1 exist; the others repeat row0 and are not stored (valid <= 0: a group
+    // past the last row loads nothing). Addresses: one base pointer per array and 32-bit offsets (few
+    // registers: the kernel is bound by loads in flight).
+    const int valid = (int) max((int64_t) 0, min((int64_t) ROWS, P.rows - row0));
+    const int nbv = valid > 0 ? nb : 0;
     const uint8_t * q0 = P.qs + (size_t) row0 * nb * QB;
     const unsigned short * s0 = P.sc + (size_t) row0 * nb;
     const uint8_t * z0 = SYM ? nullptr : P.z + (size_t) row0 * nb;
@@ -128,7 +137,7 @@ gptq_matmul_kernel(const gptq_parts parts, const int8_t * __restrict__ aq, const
         for (int r = 0; r < ROWS; r++) acc[t][r] = 0.0f;
     }
     bool waited = false;
-    for (int b0 = kl; b0 < nb; b0 += U * KG) {
+    for (int b0 = kl; b0 < nbv; b0 += U * KG) {
         wq<BITS> w[ROWS][U];
         float sc[ROWS][U];
         int z[ROWS][U];
@@ -158,12 +167,13 @@ gptq_matmul_kernel(const gptq_parts parts, const int8_t * __restrict__ aq, const
 #pragma unroll
                 for (int t = 0; t < NT; t++) {
                     const int4 * xp = reinterpret_cast<const int4 *>(aq + (t0 + t) * cols32 + (int64_t) b * 32);
-                    const int4 xa = __ldg(xp), xb = __ldg(xp + 1);
-                    const q8_act_meta m = am[(t0 + t) * nb + b];
+                    const int4 xa = ld_act(xp), xb = ld_act(xp + 1);
+                    const int4 m = ld_act(reinterpret_cast<const int4 *>(am + (t0 + t) * nb + b));   // d, s, sum
+                    const float md = __int_as_float(m.x);
 #pragma unroll
                     for (int r = 0; r < ROWS; r++) {
-                        const int s = block_isum<BITS>(w[r][u], xa, xb) - z[r][u] * m.sum;
-                        acc[t][r] += (float) s * __fmul_rn(sc[r][u], m.d);
+                        const int s = block_isum<BITS>(w[r][u], xa, xb) - z[r][u] * m.z;
+                        acc[t][r] += (float) s * __fmul_rn(sc[r][u], md);
                     }
                 }
             }
@@ -181,12 +191,12 @@ gptq_matmul_kernel(const gptq_parts parts, const int8_t * __restrict__ aq, const
             for (int t = 0; t < NT; t++) {
 #pragma unroll
                 for (int r = 0; r < ROWS; r++) {
-                    if (row0 + r < P.rows) P.y[(t0 + t) * P.rows + row0 + r] = acc[t][r];
+                    if (row0 + r < P.rows) store(P.y + (t0 + t) * P.rows + row0 + r, acc[t][r], parts.accumulate);
                 }
             }
         }
     } else {
-        __shared__ float red[KS][NT * ROWS];
+        __shared__ float red[WARPS][NT * ROWS];
         if (lane == 0) {
 #pragma unroll
             for (int t = 0; t < NT; t++) {
@@ -195,38 +205,37 @@ gptq_matmul_kernel(const gptq_parts parts, const int8_t * __restrict__ aq, const
             }
         }
         __syncthreads();
-        if (threadIdx.x < NT * ROWS) {
-            const int t = threadIdx.x / ROWS, r = threadIdx.x % ROWS;
-            float s = red[0][threadIdx.x];
+        if (threadIdx.x < (WARPS / KS) * NT * ROWS) {       // one thread per (group, token, row)
+            const int g = threadIdx.x / (NT * ROWS), i = threadIdx.x % (NT * ROWS);
+            const int t = i / ROWS, r = i % ROWS;
+            const int64_t row = (int64_t) blk * ROWS_PER_BLOCK + g * ROWS + r;
+            float s = red[g * KS][i];
 #pragma unroll
-            for (int w = 1; w < KS; w++) s += red[w][threadIdx.x];
-            if (row0 + r < P.rows) P.y[(t0 + t) * P.rows + row0 + r] = s;
+            for (int w = 1; w < KS; w++) s += red[g * KS + w][i];
+            if (row < P.rows) store(P.y + (t0 + t) * P.rows + row, s, parts.accumulate);
         }
     }
 }
 
-
-// The one-token kernel shape {ROWS, U, KS}; LLMJ_GPTQ_KERNEL=0..2 picks one (measurements; read once).
+// The one-token kernel shape {ROWS, U, KS}; LLMJ_GPTQ_KERNEL=0..6 picks one (measurements; read once).
 // A lane's blocks are summed in the same order whatever ROWS and U; only KS changes it (and the reduction).
-// Measured on the H100: (a) test_cuda_gptq --bench-only, GB/s of weights per one-token call including
-// the activation conversion (D2D copy 2990), 4-bit sym 4096x4096 / 11008x4096 / 4096x11008 / 32000x4096,
-// multi 3 x 4096x4096 and 2 x 11008x4096:
-//   {2, 2, 4}  1196 / 1944 / 1887 / 2644, multi 2023 / 2456
-//   {2, 2, 1}  1238 / 1688 / 1700 / 2538, multi 1779 / 2348   (each warp its own rows: the first shape)
-//   {4, 2, 4}   894 / 1978 / 1803 / 2691, multi 2057 / 2525
-// ({2, 4, 1}, {4, 2, 1} and {1, 4, 4} were slower than {2, 2, 4} everywhere but 4096x4096); (b) llmj bench
-// tg128 on llama2-7b, two runs each: Q8_0 (8-bit) {4, 2, 4} 320 t/s, {2, 2, 4} 314, {8, 1, 4} 314,
-// {4, 1, 4} 304; Q4_0 (4-bit) {8, 1, 4} 466-469, {4, 1, 4} 465-468, {4, 2, 4} 450-457, {2, 2, 4} 443.
-// {8, 1, 4} for 4 bits gave wrong decode logits on the H100 when its launches were programmatic and
-// replayed from a CUDA graph (right with either off, and in the C harness); not understood, so it is not
-// offered. Defaults: 8-bit {4, 2, 4}, 4-bit {2, 2, 4} (the tested shapes).
+// Measured on the H100 (llmj bench tg128, llama2-7b synth; t/s, compare within a run: machines differ by a
+// few percent from one loan to the next), 4-bit Q4_0 / 8-bit Q8_0:
+//   run A: {4, 1, 4} 508 / 328, {8, 1, 4} 502 / 335, {2, 1, 4} 487 / 336, {4, 2, 4} 472 / 331, {2, 2, 4} 453 / 324
+//   run B: {4, 1, 4} 505 / 330, {4, 1, 2} 501 / 335, {8, 1, 4} 491 / 328, {2, 1, 4} 475 / 331, {4, 1, 1} 452 / 318
+// (GPTQ4 g128 in run A: {4, 1, 4} 475, {2, 2, 4} 433). One block per row per lane in flight (U = 1) beats two:
+// fewer registers, more thread blocks resident. A persistent grid (one wave of thread blocks looping over the
+// tiles) was no faster ({4, 1, 4}: 479 against 490 t/s in one run), so thread-block scheduling is not the limit.
+// The U = 1 shapes gave wrong decode logits as long as the activation was read through the read-only path
+// (ld_act in common.cuh says why); with coherent loads every shape passes the GPU tests.
+// Defaults: 4-bit {4, 1, 4}, 8-bit {2, 1, 4}.
 struct shape { int rows, u, ks; };
-constexpr shape VARIANTS[] = {{4, 2, 4}, {2, 2, 1}, {2, 2, 4}};
+constexpr shape VARIANTS[] = {{4, 1, 4}, {2, 1, 4}, {4, 1, 2}, {8, 1, 4}, {4, 2, 4}, {2, 2, 4}, {2, 2, 1}};
 constexpr int N_VARIANTS = (int) (sizeof(VARIANTS) / sizeof(VARIANTS[0]));
 template <int BITS> int one_token_variant() {
     static int v = -1;
     if (v < 0) {
-        const int dflt = BITS == 4 ? 2 : 0;
+        const int dflt = BITS == 4 ? 0 : 1;
         const char * e = getenv("LLMJ_GPTQ_KERNEL");
         const int x = e ? atoi(e) : dflt;
         v = x >= 0 && x < N_VARIANTS ? x : dflt;
@@ -249,15 +258,19 @@ template <int BITS, bool SYM, int NT>
 void launch_nt(const gptq_parts & parts, const int8_t * aq, const q8_act_meta * am, int nb, int64_t t0, cudaStream_t stream) {
     if constexpr (NT > 1) {
         // the same split of each row over lanes (KS) as the one-token variant: the same float order per token
-        if (VARIANTS[one_token_variant<BITS>()].ks == 1) {
+        const int ks = VARIANTS[one_token_variant<BITS>()].ks;
+        if (ks == 1) {
             launch_shape<BITS, SYM, NT, 2, 2, 1>(parts, aq, am, nb, t0, stream);
+        } else if (ks == 2) {
+            launch_shape<BITS, SYM, NT, 2, 2, 2>(parts, aq, am, nb, t0, stream);
         } else {
             launch_shape<BITS, SYM, NT, 2, 2, WARPS>(parts, aq, am, nb, t0, stream);
         }
     } else {
         switch (one_token_variant<BITS>()) {
 #define GPTQ_VARIANT(I) case I: launch_shape<BITS, SYM, NT, VARIANTS[I].rows, VARIANTS[I].u, VARIANTS[I].ks>(parts, aq, am, nb, t0, stream); break;
-            GPTQ_VARIANT(0) GPTQ_VARIANT(1) GPTQ_VARIANT(2)
+            GPTQ_VARIANT(0) GPTQ_VARIANT(1) GPTQ_VARIANT(2) GPTQ_VARIANT(3) GPTQ_VARIANT(4) GPTQ_VARIANT(5)
+            GPTQ_VARIANT(6)
 #undef GPTQ_VARIANT
         }
     }
@@ -447,9 +460,10 @@ int check_shared(int count, const llmj_gptq_matrix * ms, float * const * ys, int
 
 // The products of count checked matrices from the converted activation act (rows of cols32).
 void launch_products(int count, const llmj_gptq_matrix * ms, const void * act, int64_t cols32, float * const * ys, int64_t n,
-                     cudaStream_t s) {
+                     cudaStream_t s, bool accumulate = false) {
     gptq_parts parts = {};
     parts.count = count;
+    parts.accumulate = accumulate ? 1 : 0;
     for (int k = 0; k < count; k++) {
         parts.p[k].qs = static_cast<const uint8_t *>(ms[k].qs);
         parts.p[k].sc = reinterpret_cast<const unsigned short *>(ms[k].scales);
@@ -498,6 +512,19 @@ extern "C" int llmj_cuda_gptq_matmul_act(int count, const llmj_gptq_matrix * ms,
                       "of 32", (long long) ms[0].cols);
     CHECK_STREAM_ARGS(act && reinterpret_cast<uintptr_t>(act) % 16 == 0, "act %p is null or not 16-byte aligned", act);
     launch_products(count, ms, act, ms[0].cols, ys, n, static_cast<cudaStream_t>(stream));
+    return llmj_cuda_check_launch(__func__);
+}
+
+extern "C" int llmj_cuda_gptq_matmul_act_add(const llmj_gptq_matrix * m, const void * act, float * y, int64_t n,
+                                           void * stream) {
+    float * ys[1] = {y};
+    const int st = check_shared(1, m, ys, n, __func__);
+    if (st != LLMJ_OK) return st;
+    if (n == 0) return LLMJ_OK;
+    CHECK_STREAM_ARGS(!m->perm && m->cols % 32 == 0, "a converted activation needs perm NULL and cols %lld a multiple "
+                      "of 32", (long long) m->cols);
+    CHECK_STREAM_ARGS(act && reinterpret_cast<uintptr_t>(act) % 16 == 0, "act %p is null or not 16-byte aligned", act);
+    launch_products(1, m, act, m->cols, ys, n, static_cast<cudaStream_t>(stream), true);
     return llmj_cuda_check_launch(__func__);
 }
 

@@ -78,7 +78,7 @@ struct fparts {
 
 template <int TYPE, int KS>
 __global__ void __launch_bounds__(WARPS * WARP)
-matvec_float_wide_kernel(const fparts parts, size_t row_bytes, const float * __restrict__ x, int64_t cols) {
+matvec_float_wide_kernel(const fparts parts, size_t row_bytes, const float * x, int64_t cols) {
     constexpr int N = fvec<TYPE>::N;
     constexpr int KG = WARP * KS;                      // lanes sharing a row
     constexpr int U = 4;                               // vectors per row in flight per lane
@@ -155,7 +155,7 @@ matvec_float_wide_kernel(const fparts parts, size_t row_bytes, const float * __r
 // ---- scalar fallback (any alignment) ---------------------------------------------------------------
 // One warp computes one row: lanes stride over the columns, then a warp-shuffle reduction.
 template <int TYPE>
-__global__ void matvec_float_kernel(const char * __restrict__ w, size_t row_bytes, const float * __restrict__ x,
+__global__ void matvec_float_kernel(const char * __restrict__ w, size_t row_bytes, const float * x,
                                     float * __restrict__ y, int64_t rows, int64_t cols) {
     pdl_wait();
 

@@ -144,7 +144,7 @@ __device__ __forceinline__ int ldh(const uint8_t * p) {
     }
 }
 
-__device__ __forceinline__ int4 lda(const int8_t * p) { return __ldg(reinterpret_cast<const int4 *>(p)); }
+__device__ __forceinline__ int4 lda(const int8_t * p) { return ld_act(reinterpret_cast<const int4 *>(p)); }
 
 __device__ __forceinline__ float h2f(int bits16) { return __half2float(__ushort_as_half((unsigned short) bits16)); }
 
@@ -197,7 +197,7 @@ template <> struct Piece<LLMJ_TYPE_Q2_K> {
     __device__ static int run_start(int p, int r) { return 128 * (p >> 1) + 32 * r + 16 * (p & 1); }
     __device__ __forceinline__ void dot(int p, const int8_t * a, const int16_t * bs, int & isum, int & summ) const {
         const int h = p >> 1, lh = p & 1;
-        const int4 s4 = __ldg(reinterpret_cast<const int4 *>(bs + 8 * h));
+        const int4 s4 = ld_act(reinterpret_cast<const int4 *>(bs + 8 * h));
         const int sw[4] = {s4.x, s4.y, s4.z, s4.w};
         isum = 0; summ = 0;
 #pragma unroll
@@ -322,7 +322,7 @@ template <bool FIVE> struct PieceK45 {
         dlo = dot4(lo[4], lo[5], lo[6], lo[7], lda(ap + 16), dlo);
         int dhi = dot4(hi[0], hi[1], hi[2], hi[3], lda(ap + 32), 0);
         dhi = dot4(hi[4], hi[5], hi[6], hi[7], lda(ap + 48), dhi);
-        const int2 s2 = __ldg(reinterpret_cast<const int2 *>(bs + 4 * p));
+        const int2 s2 = ld_act(reinterpret_cast<const int2 *>(bs + 4 * p));
         const int b01 = (int) (int16_t) s2.x + (s2.x >> 16), b23 = (int) (int16_t) s2.y + (s2.y >> 16);
         int s0, m0, s1, m1;
         scale_min(2 * p, s0, m0);
@@ -470,7 +470,7 @@ size_t q8k_bytes(int64_t cols, int64_t n) { return off_bs(cols, n) + (size_t) n 
 // One warp per 256-block; lane l holds elements 8l .. 8l + 7. Same operations as quantize_row_q8_K
 // (src/cpu/quants.c): the signed value of largest magnitude (first index on ties), iscale = -127 / max,
 // q = min(127, round-half-even(iscale * x)), d = 1 / iscale, bsums of 16.
-__global__ void quantize_q8k_kernel(const float * __restrict__ x, int8_t * __restrict__ qs, float * __restrict__ d,
+__global__ void quantize_q8k_kernel(const float * x, int8_t * __restrict__ qs, float * __restrict__ d,
                                     int16_t * __restrict__ bs, int64_t n_blocks, int64_t cols) {
     pdl_wait();
 
@@ -569,7 +569,7 @@ __global__ void __launch_bounds__(THREADS, LLMJ_KQ_MINB) mmv_kernel(const uint8_
                     summ += __shfl_xor_sync(0xffffffffu, summ, 1);
                     summ += __shfl_xor_sync(0xffffffffu, summ, 2);
                 }
-                if (ok[u] && p == (t & 3)) acc[t] += pc[u].term(__ldg(act.d + t * act_stride_blocks + blk), isum, summ);
+                if (ok[u] && p == (t & 3)) acc[t] += pc[u].term(ld_act(act.d + t * act_stride_blocks + blk), isum, summ);
             }
         }
     }

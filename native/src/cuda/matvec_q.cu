@@ -205,8 +205,8 @@ constexpr int STAGES = 3;
 
 template <int TYPE, int NT>
 __global__ void __launch_bounds__(WARPS * 32)
-matvec_q_kernel(const uint8_t * __restrict__ w, size_t row_bytes, const int8_t * __restrict__ xq,
-                const q8_act_meta * __restrict__ xm, float * __restrict__ y, int64_t y_stride, int64_t rows, int nb,
+matvec_q_kernel(const uint8_t * __restrict__ w, size_t row_bytes, const int8_t * xq,
+                const q8_act_meta * xm, float * __restrict__ y, int64_t y_stride, int64_t rows, int nb,
                 int mode) {
     constexpr int BB = qtype<TYPE>::BYTES;
     constexpr int CHUNK = 32 * BB;                    // bytes of 32 blocks of one row: a multiple of 64

@@ -17,7 +17,7 @@ constexpr int LANES_PER_BLOCK = 8;   // each lane converts 4 of the block's 32 v
 enum { LOAD_PLAIN = 0, LOAD_VEC = 1, LOAD_GATHER = 2 };
 
 template <int LOAD>
-__global__ void __launch_bounds__(THREADS) quantize_q8_act_kernel(const float * __restrict__ x, int64_t x_stride,
+__global__ void __launch_bounds__(THREADS) quantize_q8_act_kernel(const float * x, int64_t x_stride,
                                                                  const int32_t * __restrict__ perm, int64_t src_cols,
                                                                  int8_t * __restrict__ q, q8_act_meta * __restrict__ meta,
                                                                  int64_t n_blocks, int nb) {

@@ -45,7 +45,7 @@ __global__ void rope_kernel(float * __restrict__ x, int64_t n, int64_t n_heads, 
 
 // Threads [0, pairs): the q pairs, then the k pairs (rotated k also goes to the cache); threads
 // [pairs, pairs + n * kv_dim): v, and the k dimensions past rope_dims, copied to the caches.
-__global__ void rope_store_kv_kernel(float * __restrict__ q, float * __restrict__ k, const float * __restrict__ v,
+__global__ void rope_store_kv_kernel(float * __restrict__ q, float * __restrict__ k, const float * v,
                                      int64_t n, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, int64_t half,
                                      int64_t start_pos, const int32_t * __restrict__ dev_pos,
                                      const float * __restrict__ inv_freq, float pos_scale, int neox,

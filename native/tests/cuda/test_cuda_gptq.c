@@ -45,7 +45,7 @@
  *               output buffers prefilled with different bytes), and within the matmul bound of the CPU.
  *
  * Exit status 0: all passed; 1: failures; 77: no CUDA device (ctest: skipped).
- * LLMJ_GPTQ_KERNEL (0..2, gptq.cu's VARIANTS; unset: the library's default) selects the one-token matmul kernel variant; the
+ * LLMJ_GPTQ_KERNEL (0..3, gptq.cu's VARIANTS; unset: the library's default) selects the one-token matmul kernel variant; the
  * library reads it once per process, so run this binary once per variant; every line of the benchmark
  * names the value it ran with.
  * --bench: after the correctness cases, a timing section (cudaEvents, mean of many calls after a warm-up,

@@ -66,8 +66,7 @@ public final class LlamaForward extends DecoderForward {
             // gate, up = Wgate h, Wup h
             b.matmulShared(s.xb, n, new Weight[] {L.gate(), L.up()}, new Buffer[] {s.hb, s.hb2});
             b.swiglu(s.hb, s.hb2, (long) n * c.ffDim(), s.hb);                 // silu(gate) * up
-            b.matmul(L.down(), s.hb, n, s.xb2);                                // down projection
-            b.add(s.x, s.xb2, (long) n * c.dim());                             // residual
+            b.matmulAdd(L.down(), s.hb, n, s.x, s.xb2);                       // x += Wdown (residual; xb2 scratch)
         }
         logits(s, n, allLogits, 0f);                                   // final norm + output projection
     }

@@ -90,6 +90,16 @@ public interface Backend extends AutoCloseable {
         }
     }
 
+    /**
+     * {@code acc[t] += W x[t]}: a product and the residual add after it ({@code x += Wdown h}), the same
+     * floats as {@link #matmul} into {@code tmp} followed by {@link #add}; a backend may do both in one kernel.
+     * The default does exactly that ({@code tmp}: scratch of {@code n * w.rows()} floats).
+     */
+    default void matmulAdd(Weight w, Buffer x, int n, Buffer acc, Buffer tmp) {
+        matmul(w, x, n, tmp);
+        add(acc, tmp, (long) n * w.rows());
+    }
+
     /** {@code x[t] += bias} for {@code n} rows of {@code bias.cols()}. */
     void addBias(Buffer x, Weight bias, int n);
 

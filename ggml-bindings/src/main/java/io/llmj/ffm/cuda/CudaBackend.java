@@ -122,8 +122,9 @@ public final class CudaBackend implements Backend {
 
     /**
      * {@code -Dllmj.cuda.fuse=false} runs every op as its own kernel. By default {@link #ropeStoreKv} and
-     * {@link #addRmsNorm} are one kernel each, and a norm or GLU whose output feeds a per-token product of
-     * GPTQ-layout weights also writes that product's Q8 activation (so the product skips its conversion);
+     * {@link #addRmsNorm} are one kernel each; a norm, GLU or attention whose output feeds a per-token
+     * product of GPTQ-layout weights also writes that product's Q8 activation (so the product skips its
+     * conversion), and {@link #matmulAdd} of such a product adds into the residual in the product's kernel;
      * the results are the same bit for bit.
      */
     public static final String FUSE_PROPERTY = "llmj.cuda.fuse";
@@ -148,6 +149,8 @@ public final class CudaBackend implements Backend {
     private final boolean fuse = Boolean.parseBoolean(System.getProperty(FUSE_PROPERTY, "true"));
     /** Q8 activation blocks written by the last fused norm / GLU ({@link #FUSE_PROPERTY}). */
     private DeviceBuffer act8;
+    /** Whether a weight in the GPTQ layout was loaded: only then do norms, GLUs and attention convert their outputs. */
+    private volatile boolean gptqLayout;
     /** The buffer whose current contents {@link #act8} converts ({@link #act8Count} floats), or null. */
     private Buffer act8Of;
     private long act8Count;
@@ -431,6 +434,7 @@ public final class CudaBackend implements Backend {
             Cuda.check(CudaRuntime.cudaStreamSynchronize(stream), "cudaStreamSynchronize (repacking " + name + ")");
         }
         MemorySegment d = descriptors.allocate(llmj_gptq_matrix.layout());
+        gptqLayout = true;
         llmj_gptq_matrix.bits(d, t == GgmlType.Q4_0 ? 4 : 8);
         llmj_gptq_matrix.rows(d, rows);
         llmj_gptq_matrix.cols(d, cols);
@@ -466,6 +470,7 @@ public final class CudaBackend implements Backend {
         weights.add(buf);
         upload(buf, data.asSlice(0, bytes));
         MemorySegment d = descriptors.allocate(llmj_gptq_matrix.layout());
+        gptqLayout = true;
         llmj_gptq_matrix.bits(d, m.bits());
         llmj_gptq_matrix.rows(d, m.rows());
         llmj_gptq_matrix.cols(d, m.cols());
@@ -632,7 +637,7 @@ public final class CudaBackend implements Backend {
         layerTokens = n;
         wrote(x);
         wrote(out);
-        boolean convert = fuse && dim % 32 == 0 && perToken(n);
+        boolean convert = fuse && gptqLayout && dim % 32 == 0 && perToken(n);
         if (y == null && !convert) {
             NativeStatus.check(LlmjCuda.llmj_cuda_rms_norm(dev(x).ptr, dw(gain).data().ptr, gainOffset, dev(out).ptr, dim, n,
                     eps, stream), "llmj_cuda_rms_norm");
@@ -673,6 +678,24 @@ public final class CudaBackend implements Backend {
         MemorySegment wp = work > 0 ? scratch(work).ptr : MemorySegment.NULL;
         NativeStatus.check(LlmjCuda.llmj_cuda_matmul(m.type().id(), m.data().ptr, m.rowBytes(), dev(x).ptr, dev(out).ptr,
                 m.rows(), m.cols(), n, wp, work, stream), "llmj_cuda_matmul(" + m.name() + ")");
+    }
+
+    /**
+     * {@code acc += W x} in one kernel ({@code llmj_cuda_gptq_matmul_act_add}) where x was converted by the
+     * GLU before for a GPTQ-layout product; otherwise {@link #matmul} into {@code tmp} and {@link #add}. The
+     * results are the same either way.
+     */
+    @Override
+    public synchronized void matmulAdd(Weight w, Buffer x, int n, Buffer acc, Buffer tmp) {
+        DeviceWeight m = dw(w);
+        if (!fuse || !converted(x, n, m) || gemmPath(m, n) != GemmPath.EXACT) {
+            Backend.super.matmulAdd(w, x, n, acc, tmp);
+            return;
+        }
+        checkBuffers(m, x, n, acc);
+        wrote(acc);
+        NativeStatus.check(LlmjCuda.llmj_cuda_gptq_matmul_act_add(m.gptq(), act8.ptr, dev(acc).ptr, n, stream),
+                "llmj_cuda_gptq_matmul_act_add(" + m.name() + ")");
     }
 
     /**
@@ -998,6 +1021,17 @@ public final class CudaBackend implements Backend {
         wrote(out);
         long work = LlmjCuda.llmj_cuda_attention_work_size(n, p.nHeads(), p.headDim());
         MemorySegment wp = work > 0 ? scratch(work).ptr : MemorySegment.NULL;
+        long dim = (long) p.nHeads() * p.headDim();
+        if (fuse && gptqLayout && p.headDim() % 32 == 0 && p.headDim() <= 256 && perToken(n)) {
+            // the output projection after it reads the Q8 conversion (split-K decode: made by the reduce kernel)
+            MemorySegment act = act8(LlmjCuda.llmj_cuda_gptq_work_size(dim, n)).ptr;
+            NativeStatus.check(LlmjCuda.llmj_cuda_attention_q8(dev(q).ptr, dev(kCache).ptr, dev(vCache).ptr,
+                    dev(kCache).type.id(), dev(out).ptr, n, startPos, p.nHeads(), p.nKvHeads(), p.headDim(), p.scale(),
+                    p.softcap(), p.slidingWindow(), devPos(), wp, work, act, stream), "llmj_cuda_attention_q8");
+            act8Of = out;
+            act8Count = n * dim;
+            return;
+        }
         NativeStatus.check(LlmjCuda.llmj_cuda_attention(dev(q).ptr, dev(kCache).ptr, dev(vCache).ptr, dev(kCache).type.id(),
                 dev(out).ptr, n, startPos, p.nHeads(), p.nKvHeads(), p.headDim(), p.scale(), p.softcap(), p.slidingWindow(),
                 devPos(), wp, work, stream), "llmj_cuda_attention");
@@ -1016,7 +1050,7 @@ public final class CudaBackend implements Backend {
     /** SwiGLU / GeGLU, converting the output for the down projection where it runs per token. */
     private void glu(Buffer gate, Buffer up, long count, Buffer out, int gelu) {
         wrote(out);
-        if (fuse && count % 32 == 0 && perToken(layerTokens)) {
+        if (fuse && gptqLayout && count % 32 == 0 && perToken(layerTokens)) {
             MemorySegment act = act8(LlmjCuda.llmj_cuda_gptq_work_size(count, 1)).ptr;
             NativeStatus.check(LlmjCuda.llmj_cuda_glu_q8(dev(gate).ptr, dev(up).ptr, dev(out).ptr, count, gelu, act, stream),
                     "llmj_cuda_glu_q8");

@@ -55,7 +55,7 @@ class CudaFusionTest {
         Forward f = Forwards.create(c, src, b);
         int v = c.vocabSize();
         float[] out = new float[(ids.length + 8) * v];
-        try (ForwardState s = f.newState(64, 32, GgmlType.F16)) {
+        try (ForwardState s = f.newState(512, 32, GgmlType.F16)) {   // 512: graph decode splits attention (split-K)
             for (int p = 0; p < ids.length; p += chunk) {
                 int n = Math.min(chunk, ids.length - p);
                 int[] part = java.util.Arrays.copyOfRange(ids, p, p + n);

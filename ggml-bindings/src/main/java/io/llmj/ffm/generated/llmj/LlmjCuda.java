@@ -712,6 +712,83 @@ public class LlmjCuda extends LlmjCuda$shared {
         }
     }
 
+    private static class llmj_cuda_attention_q8 {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_FLOAT,
+            LlmjCuda.C_FLOAT,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_cuda_attention_q8").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_cuda_attention_q8"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_cuda_attention_q8(const float *q, const void *k_cache, const void *v_cache, int cache_type, float *out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float softcap, int64_t window, const int32_t *dev_pos, void *work, size_t work_bytes, void *act, void *stream)
+     * }
+     */
+    public static FunctionDescriptor llmj_cuda_attention_q8$descriptor() {
+        return llmj_cuda_attention_q8.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_cuda_attention_q8(const float *q, const void *k_cache, const void *v_cache, int cache_type, float *out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float softcap, int64_t window, const int32_t *dev_pos, void *work, size_t work_bytes, void *act, void *stream)
+     * }
+     */
+    public static MethodHandle llmj_cuda_attention_q8$handle() {
+        return llmj_cuda_attention_q8.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_cuda_attention_q8(const float *q, const void *k_cache, const void *v_cache, int cache_type, float *out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float softcap, int64_t window, const int32_t *dev_pos, void *work, size_t work_bytes, void *act, void *stream)
+     * }
+     */
+    public static MemorySegment llmj_cuda_attention_q8$address() {
+        return llmj_cuda_attention_q8.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_cuda_attention_q8(const float *q, const void *k_cache, const void *v_cache, int cache_type, float *out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float softcap, int64_t window, const int32_t *dev_pos, void *work, size_t work_bytes, void *act, void *stream)
+     * }
+     */
+    public static int llmj_cuda_attention_q8(MemorySegment q, MemorySegment k_cache, MemorySegment v_cache, int cache_type, MemorySegment out, long n, long start_pos, long n_heads, long n_kv_heads, long head_dim, float scale, float softcap, long window, MemorySegment dev_pos, MemorySegment work, long work_bytes, MemorySegment act, MemorySegment stream) {
+        var mh$ = llmj_cuda_attention_q8.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_cuda_attention_q8", q, k_cache, v_cache, cache_type, out, n, start_pos, n_heads, n_kv_heads, head_dim, scale, softcap, window, dev_pos, work, work_bytes, act, stream);
+            }
+            return (int)mh$.invokeExact(q, k_cache, v_cache, cache_type, out, n, start_pos, n_heads, n_kv_heads, head_dim, scale, softcap, window, dev_pos, work, work_bytes, act, stream);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class llmj_cuda_glu {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             LlmjCuda.C_INT,
@@ -1482,6 +1559,70 @@ public class LlmjCuda extends LlmjCuda$shared {
                 traceDowncall("llmj_cuda_gptq_matmul_act", count, ms, act, ys, n, stream);
             }
             return (int)mh$.invokeExact(count, ms, act, ys, n, stream);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_cuda_gptq_matmul_act_add {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_cuda_gptq_matmul_act_add").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_cuda_gptq_matmul_act_add"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_cuda_gptq_matmul_act_add(const llmj_gptq_matrix *m, const void *act, float *y, int64_t n, void *stream)
+     * }
+     */
+    public static FunctionDescriptor llmj_cuda_gptq_matmul_act_add$descriptor() {
+        return llmj_cuda_gptq_matmul_act_add.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_cuda_gptq_matmul_act_add(const llmj_gptq_matrix *m, const void *act, float *y, int64_t n, void *stream)
+     * }
+     */
+    public static MethodHandle llmj_cuda_gptq_matmul_act_add$handle() {
+        return llmj_cuda_gptq_matmul_act_add.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_cuda_gptq_matmul_act_add(const llmj_gptq_matrix *m, const void *act, float *y, int64_t n, void *stream)
+     * }
+     */
+    public static MemorySegment llmj_cuda_gptq_matmul_act_add$address() {
+        return llmj_cuda_gptq_matmul_act_add.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_cuda_gptq_matmul_act_add(const llmj_gptq_matrix *m, const void *act, float *y, int64_t n, void *stream)
+     * }
+     */
+    public static int llmj_cuda_gptq_matmul_act_add(MemorySegment m, MemorySegment act, MemorySegment y, long n, MemorySegment stream) {
+        var mh$ = llmj_cuda_gptq_matmul_act_add.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_cuda_gptq_matmul_act_add", m, act, y, n, stream);
+            }
+            return (int)mh$.invokeExact(m, act, y, n, stream);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
