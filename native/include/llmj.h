@@ -357,8 +357,8 @@ LLMJ_API int llmj_cuda_attention(const float * q, const void * k_cache, const vo
                                  void * work, size_t work_bytes, void * stream);
 /* llmj_cuda_attention that also converts out (n rows of n_heads * head_dim) to Q8 activation blocks in act
  * (llmj_cuda_gptq_work_size(n_heads * head_dim, n) bytes, 16-byte aligned), as llmj_cuda_rms_norm_fused does:
- * the input of the llmj_cuda_gptq_matmul_act that follows. head_dim a multiple of 32. Split-K decode converts
- * in its reduce kernel; the other paths run the quantizer after the attention kernel. */
+ * the input of the llmj_cuda_gptq_matmul_act that follows. head_dim a multiple of 32. The decode kernels
+ * convert as they write out (split-K: the reduce kernel); tensor-core prefill runs the quantizer after. */
 LLMJ_API int llmj_cuda_attention_q8(const float * q, const void * k_cache, const void * v_cache, int cache_type,
                                     float * out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads,
                                     int64_t head_dim, float scale, float softcap, int64_t window, const int32_t * dev_pos,

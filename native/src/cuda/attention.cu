@@ -53,6 +53,8 @@ struct RowArgs {
     int head_dim, group, head_batches, splits;
     float scale, softcap;
     const int32_t * dev_pos;   // not NULL: start_pos is read from here (graph replay); start_pos bounds it
+    int8_t * act_q;            // not NULL (splits == 1, head_dim % 32 == 0): out also converted to Q8 blocks
+    q8_act_meta * act_meta;
 };
 
 // Raw vectors of VEC cache elements: loaded in one instruction, widened to float later.
@@ -337,7 +339,12 @@ __global__ void __launch_bounds__(ROW_THREADS, 2) rows_kernel(RowArgs a) {
         }
         const int64_t row = t * a.n_heads + kvh * a.group + g0 + g;
         if (a.splits == 1) {
-            a.out[row * D + d] = o / l;
+            const float y = o / l;
+            a.out[row * D + d] = y;
+            if (a.act_q) {                       // whole warps here: D % 32 == 0, g uniform per warp
+                const int64_t b0 = row * D + d - lane;
+                warp_quantize_q8(y, a.act_q + b0, a.act_meta + b0 / 32);
+            }
         } else {
             a.part_o[(row * a.splits + s) * D + d] = o;
             if (d == 0) {
@@ -687,6 +694,19 @@ size_t rows_smem(int head_dim, int vec, int gb) {
     return sizeof(float) * ((size_t) big + 2 * ROW_WARPS * gb);
 }
 
+// Percent of one wave of resident blocks split-K decode aims for: LLMJ_ATTN_WAVE_PCT (10..800, default 100;
+// a measurement knob). H100, llama2-7b Q4_0 tg128 at depth 4096 (t/s): 50% 297, 75% 331, 100% 340, 200% 320,
+// 400% 296: one wave.
+int wave_pct() {
+    static int w = 0;
+    if (w == 0) {
+        const char * e = getenv("LLMJ_ATTN_WAVE_PCT");
+        const int x = e ? atoi(e) : 100;
+        w = x >= 10 && x <= 800 ? x : 100;
+    }
+    return w;
+}
+
 // Blocks of `k` (with `smem` bytes) resident per SM times the SM count, cached per (kernel, smem, device).
 int64_t rows_capacity(RowKernel k, size_t smem) {
     struct Entry { RowKernel k; size_t smem; int dev; int64_t capacity; };
@@ -765,7 +785,7 @@ int attention(const float * q, const void * k_cache, const void * v_cache, int c
     if (work && n <= SPLIT_MAX_ROWS && work_bytes >= llmj_cuda_attention_work_size(n, n_heads, head_dim)) {
         // one full wave of resident blocks, at least SPLIT_MIN_LEN positions per split
         const int64_t ctx = window > 0 && window < start_pos + n ? window : start_pos + n;   // the longest row
-        const int64_t want = rows_capacity(kernel, smem) / base_blocks;
+        const int64_t want = rows_capacity(kernel, smem) * wave_pct() / 100 / base_blocks;
         const int64_t by_len = ctx / SPLIT_MIN_LEN;
         splits = (int) max((int64_t) 1, min(min(want, by_len), (int64_t) MAX_SPLITS));
     }
@@ -773,18 +793,15 @@ int attention(const float * q, const void * k_cache, const void * v_cache, int c
     if (blocks > INT32_MAX) return llmj_internal_fail(LLMJ_ERR_UNSUPPORTED, where, "attention grid too large (%lld blocks)", (long long) blocks);
     float * part_o = static_cast<float *>(work);
     float * part_ml = part_o ? part_o + n * n_heads * splits * head_dim : nullptr;
-    const RowArgs a = {q, k_cache, v_cache, out, part_o, part_ml, n, start_pos, n_heads, n_kv_heads, window,
-                       (int) head_dim, (int) group, head_batches, splits, scale, softcap, dev_pos};
-    launch_pdl(kernel, (unsigned) blocks, ROW_THREADS, smem, s, a);
-    int rc = llmj_cuda_check_launch(where);
-    if (rc != LLMJ_OK) return rc;
     int8_t * act_q = static_cast<int8_t *>(act);
     q8_act_meta * act_meta = act ? reinterpret_cast<q8_act_meta *>(static_cast<char *>(act) + q8_act_meta_offset(n_heads * head_dim, n))
                                  : nullptr;
-    if (splits == 1) {
-        if (act) launch_quantize_q8_act(out, n_heads * head_dim, n, n_heads * head_dim, act, s);
-        return llmj_cuda_check_launch(where);
-    }
+    const RowArgs a = {q, k_cache, v_cache, out, part_o, part_ml, n, start_pos, n_heads, n_kv_heads, window,
+                       (int) head_dim, (int) group, head_batches, splits, scale, softcap, dev_pos,
+                       splits == 1 ? act_q : nullptr, splits == 1 ? act_meta : nullptr};
+    launch_pdl(kernel, (unsigned) blocks, ROW_THREADS, smem, s, a);
+    int rc = llmj_cuda_check_launch(where);
+    if (rc != LLMJ_OK || splits == 1) return rc;
     launch_pdl(split_reduce_kernel, (unsigned) (n * n_heads), 128, 0, s, part_o, part_ml, out, (int) head_dim, splits,
                act_q, act_meta);
     return llmj_cuda_check_launch(where);
