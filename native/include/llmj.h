@@ -358,11 +358,13 @@ LLMJ_API int llmj_cuda_attention(const float * q, const void * k_cache, const vo
 /* llmj_cuda_attention that also converts out (n rows of n_heads * head_dim) to Q8 activation blocks in act
  * (llmj_cuda_gptq_work_size(n_heads * head_dim, n) bytes, 16-byte aligned), as llmj_cuda_rms_norm_fused does:
  * the input of the llmj_cuda_gptq_matmul_act that follows. head_dim a multiple of 32. The decode kernels
- * convert as they write out (split-K: the reduce kernel); tensor-core prefill runs the quantizer after. */
+ * convert as they write out; tensor-core prefill runs the quantizer after. counters: NULL, or
+ * n * n_heads uint32 of device memory, zeroed before the first call and left zeroed by each: split-K decode
+ * then merges the splits in the last block of each row to finish instead of a reduce kernel (same results). */
 LLMJ_API int llmj_cuda_attention_q8(const float * q, const void * k_cache, const void * v_cache, int cache_type,
                                     float * out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads,
                                     int64_t head_dim, float scale, float softcap, int64_t window, const int32_t * dev_pos,
-                                    void * work, size_t work_bytes, void * act, void * stream);
+                                    void * work, size_t work_bytes, void * act, uint32_t * counters, void * stream);
 /* gelu != 0: GeGLU (tanh GELU), else SwiGLU; out may alias gate. */
 LLMJ_API int llmj_cuda_glu(const float * gate, const float * up, float * out, int64_t n, int gelu, void * stream);
 LLMJ_API int llmj_cuda_add(float * x, const float * y, int64_t n, void * stream);

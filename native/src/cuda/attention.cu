@@ -15,7 +15,9 @@
 //    positions are scored (one K read shared by the group's heads), soft-maxed online and folded
 //    into per-thread output accumulators. For long contexts the KV range is split over several
 //    blocks (flash-decoding) that write partial (max, sum, output) triples into `work`;
-//    split_reduce_kernel merges them.
+//    split_reduce_kernel merges them, or (llmj_cuda_attention_q8 with counters) the last block of a row
+//    to finish does, one kernel fewer per layer. llmj_cuda_attention_q8 also writes the Q8 activation of
+//    the output projection as it writes out.
 // Accuracy against the CPU's float32 llmj_attention: rows_kernel about 1e-6 of max|v|; the tensor
 // core path rounds q*scale and the probabilities to F16: within 1e-3 of max|v| (see
 // tests/cuda/test_cuda_attention.cu).
@@ -31,6 +33,36 @@ constexpr float LOG2E = 1.4426950408889634f;
 
 __device__ __forceinline__ int64_t first_visible(int64_t pos, int64_t window) {
     return window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0;
+}
+
+// ---- merging split-K partials -------------------------------------------------------------------
+// One row's splits s (max m_s, sum l_s, unnormalised output o_s): out = sum_s e^(m_s - M) o_s / sum_s e^(m_s - M) l_s,
+// an empty split having m = -inf, l = 0, o = 0. The reduce kernel and the rows kernel's last block (counters)
+// share this arithmetic, so either gives the same bits. L2: read through L2 only (partials other thread blocks
+// of the running kernel wrote).
+template <bool L2> static __device__ __forceinline__ float ld_part(const float * p) { return L2 ? __ldcg(p) : *p; }
+
+// One warp: w[s] = e^(m_s - M) for s < splits (lane-strided), returns 1 / sum_s w[s] l_s.
+template <bool L2> static __device__ __forceinline__ float merge_weights(const float * ml, int splits, float * w) {
+    const int lane = threadIdx.x % 32;
+    float mx = -INFINITY;
+    for (int s = lane; s < splits; s += 32) mx = fmaxf(mx, ld_part<L2>(ml + 2 * s));
+    mx = warp_reduce_max(mx);
+    float l = 0.0f;
+    for (int s = lane; s < splits; s += 32) {
+        const float e = expf(ld_part<L2>(ml + 2 * s) - mx);
+        w[s] = e;
+        l += e * ld_part<L2>(ml + 2 * s + 1);
+    }
+    l = warp_reduce_sum(l);
+    return 1.0f / l;
+}
+
+// sum_s w[s] o_s[d] (po: the row's splits x D partial outputs).
+template <bool L2> static __device__ __forceinline__ float merge_out(const float * po, const float * w, int splits, int D, int d) {
+    float o = 0.0f;
+    for (int s = 0; s < splits; s++) o += w[s] * ld_part<L2>(po + (int64_t) s * D + d);
+    return o;
 }
 
 // ---- rows kernel (float32, decode and split-K) ------------------------------------------------
@@ -53,8 +85,10 @@ struct RowArgs {
     int head_dim, group, head_batches, splits;
     float scale, softcap;
     const int32_t * dev_pos;   // not NULL: start_pos is read from here (graph replay); start_pos bounds it
-    int8_t * act_q;            // not NULL (splits == 1, head_dim % 32 == 0): out also converted to Q8 blocks
+    int8_t * act_q;            // not NULL (head_dim % 32 == 0): out also converted to Q8 blocks (not with a reduce kernel)
     q8_act_meta * act_meta;
+    unsigned * counters;       // splits > 1: NULL, or one zeroed counter per (query row, KV head, head batch): the last
+                               // split block to finish merges the splits (and leaves the counter zeroed)
 };
 
 // Raw vectors of VEC cache elements: loaded in one instruction, widened to float later.
@@ -130,8 +164,8 @@ template <int NV, int R, typename Op> __device__ __forceinline__ float reduce_he
 // turn them into probabilities and add them to their running sums; (3) thread (pg, dv) adds p * V
 // for VEC output elements and positions pg, pg + npg, ..., 8 V rows in flight.
 // Shared memory (floats): q[GB][D] and p[GB][ROW_CHUNK], later red[npg][GB][D]; wmax, wl [8][GB].
-template <typename T, int VEC, int GB>
-__global__ void __launch_bounds__(ROW_THREADS, 2) rows_kernel(RowArgs a) {
+template <typename T, int VEC, int GB, int MINB>
+__global__ void __launch_bounds__(ROW_THREADS, MINB) rows_kernel(RowArgs a) {
     pdl_wait();
 
     using RV = RawVec<T, VEC>;
@@ -353,10 +387,39 @@ __global__ void __launch_bounds__(ROW_THREADS, 2) rows_kernel(RowArgs a) {
             }
         }
     }
+    if (a.splits == 1 || !a.counters) return;
+    // The last of the row's split blocks to finish merges them (threadFenceReduction's pattern).
+    __shared__ bool last;
+    __threadfence();                             // this block's partials are visible before it is counted
+    __syncthreads();
+    const int64_t cid = blockIdx.x / a.splits;
+    if (tid == 0) last = atomicAdd(a.counters + cid, 1u) == (unsigned) (a.splits - 1);
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    float * w = smem;                            // [GB][MAX_SPLITS], then inv[GB] (the scores are done with)
+    float * inv = smem + GB * MAX_SPLITS;
+    if (warp < GB && g0 + warp < a.group) {
+        const int64_t row = t * a.n_heads + kvh * a.group + g0 + warp;
+        const float iv = merge_weights<true>(a.part_ml + row * a.splits * 2, a.splits, w + warp * MAX_SPLITS);
+        if (lane == 0) inv[warp] = iv;
+    }
+    __syncthreads();
+    for (int i = tid; i < GB * D; i += ROW_THREADS) {
+        const int g = i / D, d = i % D;
+        if (g0 + g >= a.group) continue;         // warp-uniform when D % 32 == 0
+        const int64_t row = t * a.n_heads + kvh * a.group + g0 + g;
+        const float y = merge_out<true>(a.part_o + row * a.splits * D, w + g * MAX_SPLITS, a.splits, D, d) * inv[g];
+        a.out[row * D + d] = y;
+        if (a.act_q) {
+            const int64_t b0 = row * D + d - lane;
+            warp_quantize_q8(y, a.act_q + b0, a.act_meta + b0 / 32);
+        }
+    }
+    if (tid == 0) a.counters[cid] = 0;           // ready for the next call
 }
 
-// Merges the splits of one (query row, head): out = sum_s e^(m_s - M) o_s / sum_s e^(m_s - M) l_s.
-// An empty split has m = -inf, l = 0, o = 0.
+// Merges the splits of one (query row, head) (merge_weights / merge_out).
 // With act_q (head_dim a multiple of 32, 128 threads: warp w writes elements 32w .. 32w + 31 of a pass),
 // each warp also converts its 32 outputs to a Q8 activation block (warp_quantize_q8: the quantizer's
 // arithmetic), the input of the GPTQ-layout product that follows.
@@ -368,30 +431,18 @@ __global__ void split_reduce_kernel(const float * part_o, const float * part_ml,
     __shared__ float w[MAX_SPLITS];
     __shared__ float inv;
     const int64_t row = blockIdx.x;
-    const float * ml = part_ml + row * splits * 2;
     if (threadIdx.x < 32) {
-        const int lane = threadIdx.x;
-        float mx = -INFINITY;
-        for (int s = lane; s < splits; s += 32) mx = fmaxf(mx, ml[2 * s]);
-        mx = warp_reduce_max(mx);
-        float l = 0.0f;
-        for (int s = lane; s < splits; s += 32) {
-            const float e = expf(ml[2 * s] - mx);
-            w[s] = e;
-            l += e * ml[2 * s + 1];
-        }
-        l = warp_reduce_sum(l);
-        if (lane == 0) inv = 1.0f / l;
+        const float iv = merge_weights<false>(part_ml + row * splits * 2, splits, w);
+        if (threadIdx.x == 0) inv = iv;
     }
     __syncthreads();
     const float * po = part_o + row * splits * D;
     for (int d = threadIdx.x; d < D; d += blockDim.x) {
-        float o = 0.0f;
-        for (int s = 0; s < splits; s++) o += w[s] * po[(int64_t) s * D + d];
-        out[row * D + d] = o * inv;
+        const float y = merge_out<false>(po, w, splits, D, d) * inv;
+        out[row * D + d] = y;
         if (act_q) {
             const int64_t b0 = row * D + d - threadIdx.x % 32;       // the warp's block
-            warp_quantize_q8(o * inv, act_q + b0, act_meta + b0 / 32);
+            warp_quantize_q8(y, act_q + b0, act_meta + b0 / 32);
         }
     }
 }
@@ -678,14 +729,36 @@ bool flash_head_dim(int64_t d) { return d == 64 || d == 80 || d == 96 || d == 12
 
 using RowKernel = void (*)(RowArgs);
 
+template <typename T, int VEC, int MINB>
+RowKernel pick_rows_gb_minb(int gb) {
+    switch (gb) {
+        case 1: return rows_kernel<T, VEC, 1, MINB>;
+        case 2: return rows_kernel<T, VEC, 2, MINB>;
+        case 4: return rows_kernel<T, VEC, 4, MINB>;
+        default: return rows_kernel<T, VEC, 8, MINB>;
+    }
+}
+
+// Resident blocks per SM the F16-cache kernel is compiled for: LLMJ_ATTN_MINB (2..4, default 3; a measurement
+// knob). H100, llama2-7b Q4_0 tg128 at depth 4096, pairs of runs (t/s): 2: 338 / 341 / 341 / 345, 3: 343 / 347 /
+// 347 / 345 (80 registers and 64 bytes of spills instead of 106 registers), 4: 313 (64 registers, more spills).
+int attn_minb() {
+    static int m = 0;
+    if (m == 0) {
+        const char * e = getenv("LLMJ_ATTN_MINB");
+        const int x = e ? atoi(e) : 3;
+        m = x >= 2 && x <= 4 ? x : 3;
+    }
+    return m;
+}
+
 template <typename T, int VEC>
 RowKernel pick_rows_gb(int gb) {
-    switch (gb) {
-        case 1: return rows_kernel<T, VEC, 1>;
-        case 2: return rows_kernel<T, VEC, 2>;
-        case 4: return rows_kernel<T, VEC, 4>;
-        default: return rows_kernel<T, VEC, 8>;
+    if constexpr (sizeof(T) == 2 && VEC == 4) {
+        if (attn_minb() == 3) return pick_rows_gb_minb<T, VEC, 3>(gb);
+        if (attn_minb() == 4) return pick_rows_gb_minb<T, VEC, 4>(gb);
     }
+    return pick_rows_gb_minb<T, VEC, 2>(gb);
 }
 
 size_t rows_smem(int head_dim, int vec, int gb) {
@@ -747,8 +820,8 @@ namespace {
 
 int attention(const float * q, const void * k_cache, const void * v_cache, int cache_type, float * out, int64_t n,
               int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float softcap,
-              int64_t window, const int32_t * dev_pos, void * work, size_t work_bytes, void * act, cudaStream_t s,
-              const char * where) {
+              int64_t window, const int32_t * dev_pos, void * work, size_t work_bytes, void * act, unsigned * counters,
+              cudaStream_t s, const char * where) {
     if (cache_type != LLMJ_TYPE_F32 && cache_type != LLMJ_TYPE_F16) {
         return llmj_internal_fail(LLMJ_ERR_UNSUPPORTED, where, "KV cache type %d (F32 and F16 are supported)", cache_type);
     }
@@ -796,12 +869,15 @@ int attention(const float * q, const void * k_cache, const void * v_cache, int c
     int8_t * act_q = static_cast<int8_t *>(act);
     q8_act_meta * act_meta = act ? reinterpret_cast<q8_act_meta *>(static_cast<char *>(act) + q8_act_meta_offset(n_heads * head_dim, n))
                                  : nullptr;
+    const bool merge_in_kernel = splits > 1 && counters;
+    const bool convert_in_kernel = splits == 1 || merge_in_kernel;
     const RowArgs a = {q, k_cache, v_cache, out, part_o, part_ml, n, start_pos, n_heads, n_kv_heads, window,
                        (int) head_dim, (int) group, head_batches, splits, scale, softcap, dev_pos,
-                       splits == 1 ? act_q : nullptr, splits == 1 ? act_meta : nullptr};
+                       convert_in_kernel ? act_q : nullptr, convert_in_kernel ? act_meta : nullptr,
+                       merge_in_kernel ? counters : nullptr};
     launch_pdl(kernel, (unsigned) blocks, ROW_THREADS, smem, s, a);
     int rc = llmj_cuda_check_launch(where);
-    if (rc != LLMJ_OK || splits == 1) return rc;
+    if (rc != LLMJ_OK || splits == 1 || merge_in_kernel) return rc;
     launch_pdl(split_reduce_kernel, (unsigned) (n * n_heads), 128, 0, s, part_o, part_ml, out, (int) head_dim, splits,
                act_q, act_meta);
     return llmj_cuda_check_launch(where);
@@ -814,15 +890,15 @@ extern "C" int llmj_cuda_attention(const float * q, const void * k_cache, const 
                                    float scale, float softcap, int64_t window, const int32_t * dev_pos, void * work,
                                    size_t work_bytes, void * stream) {
     return attention(q, k_cache, v_cache, cache_type, out, n, start_pos, n_heads, n_kv_heads, head_dim, scale, softcap, window,
-                     dev_pos, work, work_bytes, nullptr, static_cast<cudaStream_t>(stream), __func__);
+                     dev_pos, work, work_bytes, nullptr, nullptr, static_cast<cudaStream_t>(stream), __func__);
 }
 
 extern "C" int llmj_cuda_attention_q8(const float * q, const void * k_cache, const void * v_cache, int cache_type, float * out,
                                       int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
                                       float scale, float softcap, int64_t window, const int32_t * dev_pos, void * work,
-                                      size_t work_bytes, void * act, void * stream) {
+                                      size_t work_bytes, void * act, uint32_t * counters, void * stream) {
     CHECK_STREAM_ARGS(head_dim % 32 == 0 && head_dim <= 256, "head_dim %lld is not a multiple of 32 up to 256", (long long) head_dim);
     CHECK_STREAM_ARGS(act && reinterpret_cast<uintptr_t>(act) % 16 == 0, "act %p is null or not 16-byte aligned", act);
     return attention(q, k_cache, v_cache, cache_type, out, n, start_pos, n_heads, n_kv_heads, head_dim, scale, softcap, window,
-                     dev_pos, work, work_bytes, act, static_cast<cudaStream_t>(stream), __func__);
+                     dev_pos, work, work_bytes, act, counters, static_cast<cudaStream_t>(stream), __func__);
 }

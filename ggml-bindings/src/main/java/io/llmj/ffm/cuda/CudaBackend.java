@@ -149,6 +149,7 @@ public final class CudaBackend implements Backend {
     private final boolean fuse = Boolean.parseBoolean(System.getProperty(FUSE_PROPERTY, "true"));
     /** Q8 activation blocks written by the last fused norm / GLU ({@link #FUSE_PROPERTY}). */
     private DeviceBuffer act8;
+    private DeviceBuffer attnCounters;
     /** Whether a weight in the GPTQ layout was loaded: only then do norms, GLUs and attention convert their outputs. */
     private volatile boolean gptqLayout;
     /** The buffer whose current contents {@link #act8} converts ({@link #act8Count} floats), or null. */
@@ -567,6 +568,24 @@ public final class CudaBackend implements Backend {
             act8 = new DeviceBuffer(Math.max(bytes, 1 << 16));
         }
         return act8;
+    }
+
+    /**
+     * Zeroed counters for llmj_cuda_attention_q8's in-kernel merge of split-K decode (each call leaves them
+     * zeroed), at least {@code bytes}; like {@link #act8}, never grown while a graph is recorded.
+     */
+    private DeviceBuffer attentionCounters(long bytes) {
+        if (attnCounters == null || attnCounters.bytes < bytes) {
+            if (capturing != null) {
+                throw new IllegalStateException("the attention counters must not grow while a graph is recorded");
+            }
+            if (attnCounters != null) {
+                retired.add(attnCounters);
+            }
+            attnCounters = new DeviceBuffer(Math.max(bytes, 4096), Math.max(bytes, 4096), GgmlType.I8,
+                    "attention split counters", true);
+        }
+        return attnCounters;
     }
 
     /** Forgets the converted activation if {@code b}, which an op is about to write, is what it converts. */
@@ -1027,7 +1046,8 @@ public final class CudaBackend implements Backend {
             MemorySegment act = act8(LlmjCuda.llmj_cuda_gptq_work_size(dim, n)).ptr;
             NativeStatus.check(LlmjCuda.llmj_cuda_attention_q8(dev(q).ptr, dev(kCache).ptr, dev(vCache).ptr,
                     dev(kCache).type.id(), dev(out).ptr, n, startPos, p.nHeads(), p.nKvHeads(), p.headDim(), p.scale(),
-                    p.softcap(), p.slidingWindow(), devPos(), wp, work, act, stream), "llmj_cuda_attention_q8");
+                    p.softcap(), p.slidingWindow(), devPos(), wp, work, act, attentionCounters(4L * n * p.nHeads()).ptr,
+                    stream), "llmj_cuda_attention_q8");
             act8Of = out;
             act8Count = n * dim;
             return;
@@ -1259,6 +1279,9 @@ public final class CudaBackend implements Backend {
         }
         if (act8 != null) {
             act8.close();
+        }
+        if (attnCounters != null) {
+            attnCounters.close();
         }
         if (cublas != null) {
             Cublas.cublasDestroy_v2(cublas);

@@ -732,6 +732,7 @@ public class LlmjCuda extends LlmjCuda$shared {
             LlmjCuda.C_POINTER,
             LlmjCuda.C_LONG,
             LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
             LlmjCuda.C_POINTER
         );
 
@@ -743,7 +744,7 @@ public class LlmjCuda extends LlmjCuda$shared {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * int llmj_cuda_attention_q8(const float *q, const void *k_cache, const void *v_cache, int cache_type, float *out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float softcap, int64_t window, const int32_t *dev_pos, void *work, size_t work_bytes, void *act, void *stream)
+     * int llmj_cuda_attention_q8(const float *q, const void *k_cache, const void *v_cache, int cache_type, float *out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float softcap, int64_t window, const int32_t *dev_pos, void *work, size_t work_bytes, void *act, uint32_t *counters, void *stream)
      * }
      */
     public static FunctionDescriptor llmj_cuda_attention_q8$descriptor() {
@@ -753,7 +754,7 @@ public class LlmjCuda extends LlmjCuda$shared {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * int llmj_cuda_attention_q8(const float *q, const void *k_cache, const void *v_cache, int cache_type, float *out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float softcap, int64_t window, const int32_t *dev_pos, void *work, size_t work_bytes, void *act, void *stream)
+     * int llmj_cuda_attention_q8(const float *q, const void *k_cache, const void *v_cache, int cache_type, float *out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float softcap, int64_t window, const int32_t *dev_pos, void *work, size_t work_bytes, void *act, uint32_t *counters, void *stream)
      * }
      */
     public static MethodHandle llmj_cuda_attention_q8$handle() {
@@ -763,7 +764,7 @@ public class LlmjCuda extends LlmjCuda$shared {
     /**
      * Address for:
      * {@snippet lang=c :
-     * int llmj_cuda_attention_q8(const float *q, const void *k_cache, const void *v_cache, int cache_type, float *out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float softcap, int64_t window, const int32_t *dev_pos, void *work, size_t work_bytes, void *act, void *stream)
+     * int llmj_cuda_attention_q8(const float *q, const void *k_cache, const void *v_cache, int cache_type, float *out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float softcap, int64_t window, const int32_t *dev_pos, void *work, size_t work_bytes, void *act, uint32_t *counters, void *stream)
      * }
      */
     public static MemorySegment llmj_cuda_attention_q8$address() {
@@ -772,16 +773,16 @@ public class LlmjCuda extends LlmjCuda$shared {
 
     /**
      * {@snippet lang=c :
-     * int llmj_cuda_attention_q8(const float *q, const void *k_cache, const void *v_cache, int cache_type, float *out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float softcap, int64_t window, const int32_t *dev_pos, void *work, size_t work_bytes, void *act, void *stream)
+     * int llmj_cuda_attention_q8(const float *q, const void *k_cache, const void *v_cache, int cache_type, float *out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float softcap, int64_t window, const int32_t *dev_pos, void *work, size_t work_bytes, void *act, uint32_t *counters, void *stream)
      * }
      */
-    public static int llmj_cuda_attention_q8(MemorySegment q, MemorySegment k_cache, MemorySegment v_cache, int cache_type, MemorySegment out, long n, long start_pos, long n_heads, long n_kv_heads, long head_dim, float scale, float softcap, long window, MemorySegment dev_pos, MemorySegment work, long work_bytes, MemorySegment act, MemorySegment stream) {
+    public static int llmj_cuda_attention_q8(MemorySegment q, MemorySegment k_cache, MemorySegment v_cache, int cache_type, MemorySegment out, long n, long start_pos, long n_heads, long n_kv_heads, long head_dim, float scale, float softcap, long window, MemorySegment dev_pos, MemorySegment work, long work_bytes, MemorySegment act, MemorySegment counters, MemorySegment stream) {
         var mh$ = llmj_cuda_attention_q8.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
-                traceDowncall("llmj_cuda_attention_q8", q, k_cache, v_cache, cache_type, out, n, start_pos, n_heads, n_kv_heads, head_dim, scale, softcap, window, dev_pos, work, work_bytes, act, stream);
+                traceDowncall("llmj_cuda_attention_q8", q, k_cache, v_cache, cache_type, out, n, start_pos, n_heads, n_kv_heads, head_dim, scale, softcap, window, dev_pos, work, work_bytes, act, counters, stream);
             }
-            return (int)mh$.invokeExact(q, k_cache, v_cache, cache_type, out, n, start_pos, n_heads, n_kv_heads, head_dim, scale, softcap, window, dev_pos, work, work_bytes, act, stream);
+            return (int)mh$.invokeExact(q, k_cache, v_cache, cache_type, out, n, start_pos, n_heads, n_kv_heads, head_dim, scale, softcap, window, dev_pos, work, work_bytes, act, counters, stream);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
