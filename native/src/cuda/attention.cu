@@ -739,9 +739,11 @@ RowKernel pick_rows_gb_minb(int gb) {
     }
 }
 
-// Resident blocks per SM the F16-cache kernel is compiled for: LLMJ_ATTN_MINB (2..4, default 3; a measurement
-// knob). H100, llama2-7b Q4_0 tg128 at depth 4096, pairs of runs (t/s): 2: 338 / 341 / 341 / 345, 3: 343 / 347 /
-// 347 / 345 (80 registers and 64 bytes of spills instead of 106 registers), 4: 313 (64 registers, more spills).
+// Resident blocks per SM the F16-cache kernel for one head per KV head (MHA) is compiled for: LLMJ_ATTN_MINB
+// (2..4, default 3; a measurement knob). H100, llama2-7b Q4_0 tg128 at depth 4096, pairs of runs (t/s): 2: 338 /
+// 341 / 341 / 345, 3: 343 / 347 / 347 / 345 (80 registers and 64 bytes of spills instead of 106 registers), 4: 313
+// (64 registers, more spills). The grouped-query kernels stay at 2: at 3 the test_cuda_attention decode timing
+// of an 8B GQA shape went from 20.5 to 27.2 us at 4096 positions (spills).
 int attn_minb() {
     static int m = 0;
     if (m == 0) {
@@ -755,8 +757,8 @@ int attn_minb() {
 template <typename T, int VEC>
 RowKernel pick_rows_gb(int gb) {
     if constexpr (sizeof(T) == 2 && VEC == 4) {
-        if (attn_minb() == 3) return pick_rows_gb_minb<T, VEC, 3>(gb);
-        if (attn_minb() == 4) return pick_rows_gb_minb<T, VEC, 4>(gb);
+        if (gb == 1 && attn_minb() == 3) return rows_kernel<T, VEC, 1, 3>;
+        if (gb == 1 && attn_minb() == 4) return rows_kernel<T, VEC, 1, 4>;
     }
     return pick_rows_gb_minb<T, VEC, 2>(gb);
 }
