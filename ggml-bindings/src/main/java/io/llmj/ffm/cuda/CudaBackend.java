@@ -149,6 +149,7 @@ public final class CudaBackend implements Backend {
     private final boolean fuse = Boolean.parseBoolean(System.getProperty(FUSE_PROPERTY, "true"));
     /** Q8 activation blocks written by the last fused norm / GLU ({@link #FUSE_PROPERTY}). */
     private DeviceBuffer act8;
+    /** Zeroed split counters of llmj_cuda_attention_q8 ({@link #attentionCounters}). */
     private DeviceBuffer attnCounters;
     /** Whether a weight in the GPTQ layout was loaded: only then do norms, GLUs and attention convert their outputs. */
     private volatile boolean gptqLayout;
@@ -1042,7 +1043,8 @@ public final class CudaBackend implements Backend {
         MemorySegment wp = work > 0 ? scratch(work).ptr : MemorySegment.NULL;
         long dim = (long) p.nHeads() * p.headDim();
         if (fuse && gptqLayout && p.headDim() % 32 == 0 && p.headDim() <= 256 && perToken(n)) {
-            // the output projection after it reads the Q8 conversion (split-K decode: made by the reduce kernel)
+            // the output projection after it reads the Q8 conversion, written by the decode kernel as it writes
+            // out (split-K: by the last block of each row, which also merges the splits: no reduce kernel)
             MemorySegment act = act8(LlmjCuda.llmj_cuda_gptq_work_size(dim, n)).ptr;
             NativeStatus.check(LlmjCuda.llmj_cuda_attention_q8(dev(q).ptr, dev(kCache).ptr, dev(vCache).ptr,
                     dev(kCache).type.id(), dev(out).ptr, n, startPos, p.nHeads(), p.nKvHeads(), p.headDim(), p.scale(),
