@@ -729,38 +729,29 @@ bool flash_head_dim(int64_t d) { return d == 64 || d == 80 || d == 96 || d == 12
 
 using RowKernel = void (*)(RowArgs);
 
-template <typename T, int VEC, int MINB>
-RowKernel pick_rows_gb_minb(int gb) {
-    switch (gb) {
-        case 1: return rows_kernel<T, VEC, 1, MINB>;
-        case 2: return rows_kernel<T, VEC, 2, MINB>;
-        case 4: return rows_kernel<T, VEC, 4, MINB>;
-        default: return rows_kernel<T, VEC, 8, MINB>;
-    }
-}
-
 // Resident blocks per SM the F16-cache kernel for one head per KV head (MHA) is compiled for: LLMJ_ATTN_MINB
 // (2..4, default 3; a measurement knob). H100, llama2-7b Q4_0 tg128 at depth 4096, pairs of runs (t/s): 2: 338 /
 // 341 / 341 / 345, 3: 343 / 347 / 347 / 345 (80 registers and 64 bytes of spills instead of 106 registers), 4: 313
 // (64 registers, more spills). The grouped-query kernels stay at 2: at 3 the test_cuda_attention decode timing
 // of an 8B GQA shape went from 20.5 to 27.2 us at 4096 positions (spills).
 int attn_minb() {
-    static int m = 0;
-    if (m == 0) {
-        const char * e = getenv("LLMJ_ATTN_MINB");
-        const int x = e ? atoi(e) : 3;
-        m = x >= 2 && x <= 4 ? x : 3;
-    }
+    static const int m = llmj_env_int("LLMJ_ATTN_MINB", 2, 4, 3);
     return m;
 }
 
 template <typename T, int VEC>
 RowKernel pick_rows_gb(int gb) {
-    if constexpr (sizeof(T) == 2 && VEC == 4) {
-        if (gb == 1 && attn_minb() == 3) return rows_kernel<T, VEC, 1, 3>;
-        if (gb == 1 && attn_minb() == 4) return rows_kernel<T, VEC, 1, 4>;
+    switch (gb) {
+        case 1:
+            if constexpr (sizeof(T) == 2 && VEC == 4) {
+                if (attn_minb() == 3) return rows_kernel<T, VEC, 1, 3>;
+                if (attn_minb() == 4) return rows_kernel<T, VEC, 1, 4>;
+            }
+            return rows_kernel<T, VEC, 1, 2>;
+        case 2: return rows_kernel<T, VEC, 2, 2>;
+        case 4: return rows_kernel<T, VEC, 4, 2>;
+        default: return rows_kernel<T, VEC, 8, 2>;
     }
-    return pick_rows_gb_minb<T, VEC, 2>(gb);
 }
 
 size_t rows_smem(int head_dim, int vec, int gb) {
@@ -773,12 +764,7 @@ size_t rows_smem(int head_dim, int vec, int gb) {
 // a measurement knob). H100, llama2-7b Q4_0 tg128 at depth 4096 (t/s): 50% 297, 75% 331, 100% 340, 200% 320,
 // 400% 296: one wave.
 int wave_pct() {
-    static int w = 0;
-    if (w == 0) {
-        const char * e = getenv("LLMJ_ATTN_WAVE_PCT");
-        const int x = e ? atoi(e) : 100;
-        w = x >= 10 && x <= 800 ? x : 100;
-    }
+    static const int w = llmj_env_int("LLMJ_ATTN_WAVE_PCT", 10, 800, 100);
     return w;
 }
 

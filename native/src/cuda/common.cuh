@@ -82,6 +82,14 @@ static __device__ __forceinline__ void pdl_wait() {
 // ld.global.ca: cached in L1 (rows of a product share the activation), coherent after the wait.
 template <typename T> static __device__ __forceinline__ T ld_act(const T * p) { return __ldca(p); }
 
+// An integer measurement knob from the environment: the value of `name` if it lies in lo..hi, else dflt. Callers
+// keep it in a function-local static (read once).
+static inline int llmj_env_int(const char * name, int lo, int hi, int dflt) {
+    const char * e = getenv(name);
+    const int x = e ? atoi(e) : dflt;
+    return x >= lo && x <= hi ? x : dflt;
+}
+
 // Whether launch_pdl launches programmatically on the current device (compute capability 9.0+, LLMJ_CUDA_PDL
 // not 0); cached per device.
 static inline bool llmj_cuda_pdl_enabled() {

@@ -233,13 +233,7 @@ struct shape { int rows, u, ks; };
 constexpr shape VARIANTS[] = {{4, 1, 4}, {2, 1, 4}, {4, 1, 2}, {8, 1, 4}, {4, 2, 4}, {2, 2, 4}, {2, 2, 1}};
 constexpr int N_VARIANTS = (int) (sizeof(VARIANTS) / sizeof(VARIANTS[0]));
 template <int BITS> int one_token_variant() {
-    static int v = -1;
-    if (v < 0) {
-        const int dflt = BITS == 4 ? 0 : 1;
-        const char * e = getenv("LLMJ_GPTQ_KERNEL");
-        const int x = e ? atoi(e) : dflt;
-        v = x >= 0 && x < N_VARIANTS ? x : dflt;
-    }
+    static const int v = llmj_env_int("LLMJ_GPTQ_KERNEL", 0, N_VARIANTS - 1, BITS == 4 ? 0 : 1);
     return v;
 }
 

@@ -171,11 +171,7 @@ __global__ void matvec_float_kernel(const char * __restrict__ w, size_t row_byte
 // ---- launcher -------------------------------------------------------------------------------
 // KS of the wide kernel: LLMJ_MATVEC_KS=1 or 4 (measurements; read once), default 4.
 int wide_ks() {
-    static int ks = 0;
-    if (ks == 0) {
-        const char * e = getenv("LLMJ_MATVEC_KS");
-        ks = e && atoi(e) == 1 ? 1 : WARPS;
-    }
+    static const int ks = llmj_env_int("LLMJ_MATVEC_KS", 1, 1, WARPS);   // 1, or anything else: WARPS
     return ks;
 }
 

@@ -19,7 +19,7 @@ constexpr int THREADS = 1024;
 constexpr int PER = 8;
 
 template <bool RESID, bool Q8>
-__global__ void __launch_bounds__(THREADS, 1) rms_norm_kernel(float * __restrict__ x, const float * y,
+__global__ void __launch_bounds__(THREADS, 1) rms_norm_kernel(float * x, const float * y,
                                                           const float * __restrict__ w, float w_offset,
                                                           float * __restrict__ out, int64_t dim, float eps,
                                                           int8_t * __restrict__ aq, q8_act_meta * __restrict__ am) {

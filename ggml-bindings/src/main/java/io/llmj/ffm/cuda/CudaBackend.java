@@ -542,50 +542,44 @@ public final class CudaBackend implements Backend {
                 CudaRuntime.cudaMemcpyDeviceToDevice()), "cudaMemcpy device->device");
     }
 
-    private DeviceBuffer scratch(long bytes) {
-        if (scratch == null || scratch.bytes < bytes) {
-            if (capturing != null) {
-                throw new IllegalStateException("scratch must not grow while a graph is recorded");
-            }
-            if (scratch != null) {
-                retired.add(scratch);         // a recorded graph may still point into it: freed at close()
-                scratch = null;               // not left pointing at the old buffer if the next allocation fails
-            }
-            scratch = new DeviceBuffer(Math.max(bytes, 1 << 16));
+    /**
+     * {@code current} if it holds {@code bytes}, else a new zeroed buffer of at least {@code max(bytes, min)}
+     * bytes with {@code current} retired (a recorded graph may still point into it: freed at close()). The new
+     * buffer is allocated first, so a failed allocation leaves {@code current} in use. Never while a graph is
+     * recorded.
+     */
+    private DeviceBuffer grown(DeviceBuffer current, long bytes, long min, String what) {
+        if (current != null && current.bytes >= bytes) {
+            return current;
         }
+        if (capturing != null) {
+            throw new IllegalStateException(what + " must not grow while a graph is recorded");
+        }
+        long n = Math.max(bytes, min);
+        DeviceBuffer b = new DeviceBuffer(n, n, GgmlType.I8, what, true);
+        if (current != null) {
+            retired.add(current);
+        }
+        return b;
+    }
+
+    private DeviceBuffer scratch(long bytes) {
+        scratch = grown(scratch, bytes, 1 << 16, "scratch");
         return scratch;
     }
 
-    /** The fused conversions' buffer, at least {@code bytes} (replaced, not freed, when it grows: graphs may use it). */
+    /** The fused conversions' buffer, at least {@code bytes}. */
     private DeviceBuffer act8(long bytes) {
-        if (act8 == null || act8.bytes < bytes) {
-            if (capturing != null) {
-                throw new IllegalStateException("the activation buffer must not grow while a graph is recorded");
-            }
-            if (act8 != null) {
-                retired.add(act8);
-                act8 = null;
-            }
-            act8 = new DeviceBuffer(Math.max(bytes, 1 << 16));
-        }
+        act8 = grown(act8, bytes, 1 << 16, "the activation buffer");
         return act8;
     }
 
     /**
      * Zeroed counters for llmj_cuda_attention_q8's in-kernel merge of split-K decode (each call leaves them
-     * zeroed), at least {@code bytes}; like {@link #act8}, never grown while a graph is recorded.
+     * zeroed), at least {@code bytes}.
      */
     private DeviceBuffer attentionCounters(long bytes) {
-        if (attnCounters == null || attnCounters.bytes < bytes) {
-            if (capturing != null) {
-                throw new IllegalStateException("the attention counters must not grow while a graph is recorded");
-            }
-            if (attnCounters != null) {
-                retired.add(attnCounters);
-            }
-            attnCounters = new DeviceBuffer(Math.max(bytes, 4096), Math.max(bytes, 4096), GgmlType.I8,
-                    "attention split counters", true);
-        }
+        attnCounters = grown(attnCounters, bytes, 4096, "the attention split counters");
         return attnCounters;
     }
 

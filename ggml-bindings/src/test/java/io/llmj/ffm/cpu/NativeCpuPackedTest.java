@@ -11,7 +11,6 @@ import io.llmj.backend.Weight;
 import io.llmj.ffm.NativeStatus;
 import io.llmj.ffm.cpu.NativeQuantMatvecTest.Case;
 import io.llmj.ffm.generated.llmj.Llmj;
-import io.llmj.quant.Float16;
 import io.llmj.quant.GgmlType;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -110,13 +109,7 @@ class NativeCpuPackedTest {
             float[] y = packed(arena, MemorySegment.NULL, c, pk, x, xs, 1)[0];
 
             // the Java reference: ggml's blocks decoded plainly, activations as converted to Q8_0
-            MemorySegment q = arena.allocate(Llmj.llmj_matvec_work_size(c.type().id(), c.cols()));
-            NativeStatus.check(Llmj.llmj_quantize_activations(GgmlType.Q8_0.id(), x, q, c.cols()), "quantize");
-            double[] a = new double[c.cols()];
-            for (int i = 0; i < c.cols(); i++) {
-                long b = 34L * (i / 32);
-                a[i] = Float16.toFloat(q.get(ValueLayout.JAVA_SHORT_UNALIGNED, b)) * (double) q.get(ValueLayout.JAVA_BYTE, b + 2 + i % 32);
-            }
+            double[] a = NativeQuantMatvecTest.q8_0Activation(arena, c, x);
             for (int r = 0; r < c.rows(); r++) {
                 double ref = 0;
                 double mag = 0;

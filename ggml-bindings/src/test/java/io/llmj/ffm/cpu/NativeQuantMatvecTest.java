@@ -126,6 +126,18 @@ class NativeQuantMatvecTest {
         s.set(ValueLayout.JAVA_SHORT_UNALIGNED, off, Float16.fromFloat(v));
     }
 
+    /** x (one row of c.cols() floats) as the kernels see it: converted to Q8_0 blocks {fp16 d, int8 q[32]}, decoded. */
+    static double[] q8_0Activation(Arena arena, Case c, MemorySegment x) {
+        MemorySegment q = arena.allocate(Llmj.llmj_matvec_work_size(c.type().id(), c.cols()));
+        NativeStatus.check(Llmj.llmj_quantize_activations(GgmlType.Q8_0.id(), x, q, c.cols()), "quantize");
+        double[] a = new double[c.cols()];
+        for (int i = 0; i < c.cols(); i++) {
+            long b = 34L * (i / 32);
+            a[i] = Float16.toFloat(q.get(ValueLayout.JAVA_SHORT_UNALIGNED, b)) * (double) q.get(ValueLayout.JAVA_BYTE, b + 2 + i % 32);
+        }
+        return a;
+    }
+
     static MemorySegment activations(Arena arena, int cols, int tokens, long stride, long seed) {
         SplittableRandom rnd = new SplittableRandom(seed);
         MemorySegment x = arena.allocate(4L * stride * tokens, 64);
@@ -202,13 +214,8 @@ class NativeQuantMatvecTest {
                 for (int i = 0; i < c.cols(); i++) {
                     a[i] = x.getAtIndex(ValueLayout.JAVA_FLOAT, i);
                 }
-            } else {   // Q8_0 activations: {fp16 d, int8 q[32]}
-                MemorySegment q = arena.allocate(Llmj.llmj_matvec_work_size(c.type().id(), c.cols()));
-                NativeStatus.check(Llmj.llmj_quantize_activations(GgmlType.Q8_0.id(), x, q, c.cols()), "quantize");
-                for (int i = 0; i < c.cols(); i++) {
-                    long b = 34L * (i / 32);
-                    a[i] = Float16.toFloat(q.get(ValueLayout.JAVA_SHORT_UNALIGNED, b)) * (double) q.get(ValueLayout.JAVA_BYTE, b + 2 + i % 32);
-                }
+            } else {
+                a = q8_0Activation(arena, c, x);
             }
             for (int r = 0; r < c.rows(); r++) {
                 double ref = 0;
