@@ -69,7 +69,8 @@ template <bool L2> static __device__ __forceinline__ float merge_out(const float
 
 constexpr int ROW_THREADS = 256;
 constexpr int ROW_WARPS = ROW_THREADS / 32;
-constexpr int ROW_CHUNK = 256;    // positions scored per pass
+constexpr int ROW_CHUNK = 256;    // positions scored per pass (the MHA F16 decode kernel: attn_chunk())
+constexpr int MAX_CHUNK = 512;
 constexpr int MAX_SPLITS = 64;    // KV splits per row (bounds the work buffer)
 constexpr int SPLIT_MAX_ROWS = 8; // split-K only for n <= this (decode, small speculative batches)
 constexpr int SPLIT_MIN_LEN = 128;// positions per split at least
@@ -164,7 +165,7 @@ template <int NV, int R, typename Op> __device__ __forceinline__ float reduce_he
 // turn them into probabilities and add them to their running sums; (3) thread (pg, dv) adds p * V
 // for VEC output elements and positions pg, pg + npg, ..., 8 V rows in flight.
 // Shared memory (floats): q[GB][D] and p[GB][ROW_CHUNK], later red[npg][GB][D]; wmax, wl [8][GB].
-template <typename T, int VEC, int GB, int MINB>
+template <typename T, int VEC, int GB, int MINB, int CH = ROW_CHUNK>
 __global__ void __launch_bounds__(ROW_THREADS, MINB) rows_kernel(RowArgs a) {
     pdl_wait();
 
@@ -172,14 +173,14 @@ __global__ void __launch_bounds__(ROW_THREADS, MINB) rows_kernel(RowArgs a) {
     using raw = typename RV::raw;
     constexpr int R = GB <= 4 ? 8 : 4;           // positions a warp scores at once
     constexpr int NV = GB * R;                   // dot products a warp reduces at once (<= 32)
-    constexpr int ITER = ROW_CHUNK / (ROW_WARPS * R);
+    constexpr int ITER = CH / (ROW_WARPS * R);
     constexpr int U = sizeof(T) == 2 ? 8 : 4;    // V rows in flight per thread
     extern __shared__ float smem[];
     const int D = a.head_dim;
     const int nvec = D / VEC;                    // D % VEC == 0 (dispatch)
     const int npg = ROW_THREADS / nvec;          // position groups in the P·V phase (D <= 256)
     const int nj = (nvec + 31) / 32;             // dimension passes per K row
-    const int big = max(GB * D + GB * ROW_CHUNK, npg * GB * D);
+    const int big = max(GB * D + GB * CH, npg * GB * D);
     float * sq = smem;
     float * sp = sq + GB * D;
     float * sred = smem;                         // after the loop
@@ -222,8 +223,8 @@ __global__ void __launch_bounds__(ROW_THREADS, MINB) rows_kernel(RowArgs a) {
     float lsum = 0.0f;   // scorer lanes: sum of head my_g's probabilities they produced
     __syncthreads();
 
-    for (int64_t c0 = lo; c0 < hi; c0 += ROW_CHUNK) {
-        const int cnt = (int) min((int64_t) ROW_CHUNK, hi - c0);
+    for (int64_t c0 = lo; c0 < hi; c0 += CH) {
+        const int cnt = (int) min((int64_t) CH, hi - c0);
         // (1) scores
         const int steps = ITER * nj;
         auto load_k = [&](int step, raw (&dst)[R]) {
@@ -266,7 +267,7 @@ __global__ void __launch_bounds__(ROW_THREADS, MINB) rows_kernel(RowArgs a) {
                 if (scorer && cb + my_r < cnt) {
                     float sc = d * a.scale;
                     if (a.softcap > 0.0f) sc = a.softcap * tanhf(sc / a.softcap);
-                    sp[my_g * ROW_CHUNK + cb + my_r] = sc;
+                    sp[my_g * CH + cb + my_r] = sc;
                     lmax = fmaxf(lmax, sc);
                 }
 #pragma unroll
@@ -301,8 +302,8 @@ __global__ void __launch_bounds__(ROW_THREADS, MINB) rows_kernel(RowArgs a) {
             for (int i = 0; i < ITER; i++) {
                 const int c = warp * R + i * (ROW_WARPS * R) + my_r;
                 if (c < cnt) {
-                    const float e = expf(sp[my_g * ROW_CHUNK + c] - mg);
-                    sp[my_g * ROW_CHUNK + c] = e;
+                    const float e = expf(sp[my_g * CH + c] - mg);
+                    sp[my_g * CH + c] = e;
                     lsum += e;
                 }
             }
@@ -336,7 +337,7 @@ __global__ void __launch_bounds__(ROW_THREADS, MINB) rows_kernel(RowArgs a) {
                         RV::widen(vc[u], vf);
 #pragma unroll
                         for (int g = 0; g < GB; g++) {
-                            const float w = sp[g * ROW_CHUNK + c];
+                            const float w = sp[g * CH + c];
 #pragma unroll
                             for (int e = 0; e < VEC; e++) acc[g][e] += w * vf[e];
                         }
@@ -739,12 +740,24 @@ int attn_minb() {
     return m;
 }
 
+// Positions the MHA F16-cache kernel scores per pass: LLMJ_ATTN_CHUNK (128, 256 or 512; default 128; a measurement
+// knob). H100, llama2-7b Q4_0 tg128 at depth 4096, two rounds (t/s): 128: 353.7 / 357.2, 256: 349.7 / 353.6,
+// 512: 348.4 / 348.7; tg128 at depth 0 the same within noise (521 / 514 against 522 / 512).
+int attn_chunk() {
+    static const int c = llmj_env_int("LLMJ_ATTN_CHUNK", 128, MAX_CHUNK, 128);
+    return c == 256 || c == 512 ? c : 128;
+}
+
 template <typename T, int VEC>
 RowKernel pick_rows_gb(int gb) {
     switch (gb) {
         case 1:
             if constexpr (sizeof(T) == 2 && VEC == 4) {
-                if (attn_minb() == 3) return rows_kernel<T, VEC, 1, 3>;
+                if (attn_minb() == 3) {
+                    if (attn_chunk() == 256) return rows_kernel<T, VEC, 1, 3, 256>;
+                    if (attn_chunk() == 512) return rows_kernel<T, VEC, 1, 3, 512>;
+                    return rows_kernel<T, VEC, 1, 3, 128>;
+                }
                 if (attn_minb() == 4) return rows_kernel<T, VEC, 1, 4>;
             }
             return rows_kernel<T, VEC, 1, 2>;
@@ -754,9 +767,9 @@ RowKernel pick_rows_gb(int gb) {
     }
 }
 
-size_t rows_smem(int head_dim, int vec, int gb) {
+size_t rows_smem(int head_dim, int vec, int gb, int chunk) {
     const int npg = ROW_THREADS / (head_dim / vec);
-    const int big = max(gb * head_dim + gb * ROW_CHUNK, npg * gb * head_dim);
+    const int big = max(gb * head_dim + gb * chunk, npg * gb * head_dim);
     return sizeof(float) * ((size_t) big + 2 * ROW_WARPS * gb);
 }
 
@@ -841,7 +854,8 @@ int attention(const float * q, const void * k_cache, const void * v_cache, int c
     const bool vec4 = head_dim % 4 == 0 && aligned(k_cache, f16 ? 8 : 16) && aligned(v_cache, f16 ? 8 : 16);
     const RowKernel kernel = f16 ? (vec4 ? pick_rows_gb<__half, 4>(gb) : pick_rows_gb<__half, 1>(gb))
                                  : (vec4 ? pick_rows_gb<float, 4>(gb) : pick_rows_gb<float, 1>(gb));
-    const size_t smem = rows_smem((int) head_dim, vec4 ? 4 : 1, gb);
+    const int chunk = f16 && vec4 && gb == 1 && attn_minb() == 3 ? attn_chunk() : ROW_CHUNK;   // pick_rows_gb's
+    const size_t smem = rows_smem((int) head_dim, vec4 ? 4 : 1, gb, chunk);
     int splits = 1;
     if (work && n <= SPLIT_MAX_ROWS && work_bytes >= llmj_cuda_attention_work_size(n, n_heads, head_dim)) {
         // one full wave of resident blocks, at least SPLIT_MIN_LEN positions per split

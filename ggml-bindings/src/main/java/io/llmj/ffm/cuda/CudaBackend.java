@@ -159,6 +159,9 @@ public final class CudaBackend implements Backend {
     /** Tokens of the last norm: whether the layer's products run per token (so a GLU's conversion is used). */
     private int layerTokens = Integer.MAX_VALUE;
     private DeviceBuffer scratch;     // matmul activations / embedding ids
+    private MemorySegment readPinned; // pinned host staging of read() ({@link #pinnedRead}), null until the first read
+    /** cudaMallocHost failed once, or -Dllmj.cuda.pinnedRead=false (a measurement knob): reads stage through pageable memory. */
+    private boolean noPinnedRead = "false".equalsIgnoreCase(System.getProperty("llmj.cuda.pinnedRead"));
     /** Scratch buffers replaced by bigger ones; kept until close() because captured graphs may point into them. */
     private final List<DeviceBuffer> retired = new ArrayList<>();
     /** The stream every op is enqueued on (blocking: ordered with the legacy-stream copies of write/read). */
@@ -525,13 +528,51 @@ public final class CudaBackend implements Backend {
         }
     }
 
+    /**
+     * Reads of up to {@link #PINNED_READ_MAX} bytes (a decode step's logits) go through one pinned host buffer,
+     * reused: no allocation per call, and a direct DMA copy instead of the driver's staging of pageable memory.
+     */
     @Override
     public synchronized void read(Buffer src, long offset, float[] dst, int dstOff, int n) {
+        long bytes = 4L * n;
+        if (bytes <= PINNED_READ_MAX && pinnedRead(bytes)) {
+            Cuda.check(CudaRuntime.cudaMemcpyAsync(readPinned, dev(src).at(4 * offset), bytes,
+                    CudaRuntime.cudaMemcpyDeviceToHost(), stream), "cudaMemcpyAsync device->host");
+            Cuda.check(CudaRuntime.cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+            MemorySegment.copy(readPinned, F32, 0, dst, dstOff, n);
+            return;
+        }
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment h = a.allocate(4L * n, 64);
-            Cuda.check(CudaRuntime.cudaMemcpy(h, dev(src).at(4 * offset), 4L * n, CudaRuntime.cudaMemcpyDeviceToHost()),
+            MemorySegment h = a.allocate(bytes, 64);
+            Cuda.check(CudaRuntime.cudaMemcpy(h, dev(src).at(4 * offset), bytes, CudaRuntime.cudaMemcpyDeviceToHost()),
                     "cudaMemcpy device->host");
             MemorySegment.copy(h, F32, 0, dst, dstOff, n);
+        }
+    }
+
+    private static final long PINNED_READ_MAX = 16L << 20;
+
+    /** Whether {@link #readPinned} holds {@code bytes} (grown on demand; false where pinned memory is unavailable). */
+    private boolean pinnedRead(long bytes) {
+        if (readPinned != null && readPinned.byteSize() >= bytes) {
+            return true;
+        }
+        if (noPinnedRead) {
+            return false;
+        }
+        long size = Math.max(bytes, 1L << 18);
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment p = a.allocate(ValueLayout.ADDRESS);
+            if (CudaRuntime.cudaMallocHost(p, size) != 0) {
+                CudaRuntime.cudaGetLastError();
+                noPinnedRead = true;
+                return false;
+            }
+            if (readPinned != null) {
+                CudaRuntime.cudaFreeHost(readPinned);
+            }
+            readPinned = p.get(ValueLayout.ADDRESS, 0).reinterpret(size);
+            return true;
         }
     }
 
@@ -1278,6 +1319,10 @@ public final class CudaBackend implements Backend {
         }
         if (attnCounters != null) {
             attnCounters.close();
+        }
+        if (readPinned != null) {
+            CudaRuntime.cudaFreeHost(readPinned);
+            readPinned = null;
         }
         if (cublas != null) {
             Cublas.cublasDestroy_v2(cublas);
