@@ -365,6 +365,15 @@ LLMJ_API int llmj_cuda_attention_q8(const float * q, const void * k_cache, const
                                     float * out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads,
                                     int64_t head_dim, float scale, float softcap, int64_t window, const int32_t * dev_pos,
                                     void * work, size_t work_bytes, void * act, uint32_t * counters, void * stream);
+/* One decode row (n = 1): llmj_cuda_rope_store_kv of (q, k, v) followed by llmj_cuda_attention_q8 (act != NULL;
+ * counters as there) or llmj_cuda_attention (act NULL), in one kernel, each value equal bit for bit to those
+ * calls'. q, k, v are read unrotated and left so; the cache rows of the position are written as
+ * llmj_cuda_rope_store_kv writes them. */
+LLMJ_API int llmj_cuda_rope_attention(const float * q, const float * k, const float * v, void * k_cache, void * v_cache,
+                                      int cache_type, float * out, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads,
+                                      int64_t head_dim, int64_t rope_dims, const float * inv_freq, float pos_scale, int neox,
+                                      float scale, float softcap, int64_t window, const int32_t * dev_pos, void * work,
+                                      size_t work_bytes, void * act, uint32_t * counters, void * stream);
 /* gelu != 0: GeGLU (tanh GELU), else SwiGLU; out may alias gate. */
 LLMJ_API int llmj_cuda_glu(const float * gate, const float * up, float * out, int64_t n, int gelu, void * stream);
 LLMJ_API int llmj_cuda_add(float * x, const float * y, int64_t n, void * stream);

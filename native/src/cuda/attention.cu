@@ -90,7 +90,20 @@ struct RowArgs {
     q8_act_meta * act_meta;
     unsigned * counters;       // splits > 1: NULL, or one zeroed counter per (query row, KV head, head batch): the last
                                // split block to finish merges the splits (and leaves the counter zeroed)
+    // RoPE and the KV write folded in (llmj_cuda_rope_attention; one query row): rk != NULL: q holds the row
+    // unrotated, rk / rv its raw k and v; each block rotates its q heads in shared memory, and a block whose range
+    // ends at the row's position rotates k and writes the position's K and V cache rows (rope_store_kv_kernel's
+    // values) before it reads them. Blocks of one KV head that share that position write the same bits.
+    const float * rk;
+    const float * rv;
+    const float * inv_freq;
+    float pos_scale;
+    int rope_half, neox;
 };
+
+template <typename T> static __device__ __forceinline__ T to_cache(float v);
+template <> __device__ __forceinline__ __half to_cache<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ float to_cache<float>(float v) { return v; }
 
 // Raw vectors of VEC cache elements: loaded in one instruction, widened to float later.
 template <typename T, int VEC> struct RawVec;
@@ -205,6 +218,34 @@ __global__ void __launch_bounds__(ROW_THREADS, MINB) rows_kernel(RowArgs a) {
         sq[i] = a.q[(t * a.n_heads + kvh * a.group + g) * D + i % D];
     }
     const int64_t kv_row = a.n_kv_heads * D;
+    if (a.rk) {                                  // folded RoPE and KV write (one query row: t == 0)
+        const int half = a.rope_half;
+        __syncthreads();
+        for (int p = tid; p < GB * half; p += ROW_THREADS) {
+            const int g = p / half, i = p % half;
+            const int i0 = a.neox ? i : 2 * i, i1 = a.neox ? i + half : 2 * i + 1;
+            float r0, r1;
+            rope_rotate(sq[g * D + i0], sq[g * D + i1], pos, a.pos_scale, a.inv_freq[i], r0, r1);
+            sq[g * D + i0] = r0;
+            sq[g * D + i1] = r1;
+        }
+        if (hi == pos + 1) {                     // this block scores the row's own position: its K and V rows first
+            T * kw = const_cast<T *>(static_cast<const T *>(a.k)) + pos * kv_row + kvh * D;
+            T * vw = const_cast<T *>(static_cast<const T *>(a.v)) + pos * kv_row + kvh * D;
+            const float * kr = a.rk + kvh * D;
+            for (int i = tid; i < half; i += ROW_THREADS) {
+                const int i0 = a.neox ? i : 2 * i, i1 = a.neox ? i + half : 2 * i + 1;
+                float r0, r1;
+                rope_rotate(kr[i0], kr[i1], pos, a.pos_scale, a.inv_freq[i], r0, r1);
+                kw[i0] = to_cache<T>(r0);
+                kw[i1] = to_cache<T>(r1);
+            }
+            for (int d = tid; d < D; d += ROW_THREADS) {
+                if (d >= 2 * half) kw[d] = to_cache<T>(kr[d]);   // not rotated (partial rotary)
+                vw[d] = to_cache<T>(a.rv[kvh * D + d]);
+            }
+        }
+    }
     const T * kb = static_cast<const T *>(a.k) + kvh * D;
     const T * vb = static_cast<const T *>(a.v) + kvh * D;
     const int pg = tid / nvec, dv = tid % nvec;
@@ -819,10 +860,19 @@ namespace {
 #define CHECK_ARGS_AT(where, cond, ...) \
     do { if (!(cond)) return llmj_internal_fail(LLMJ_ERR_INVALID_ARGUMENT, where, __VA_ARGS__); } while (0)
 
+// RoPE and the KV write folded into the decode kernel (llmj_cuda_rope_attention), or none.
+struct RopeFold {
+    const float * k;
+    const float * v;
+    const float * inv_freq;
+    float pos_scale;
+    int half, neox;
+};
+
 int attention(const float * q, const void * k_cache, const void * v_cache, int cache_type, float * out, int64_t n,
               int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float softcap,
               int64_t window, const int32_t * dev_pos, void * work, size_t work_bytes, void * act, unsigned * counters,
-              cudaStream_t s, const char * where) {
+              cudaStream_t s, const char * where, const RopeFold * rope = nullptr) {
     if (cache_type != LLMJ_TYPE_F32 && cache_type != LLMJ_TYPE_F16) {
         return llmj_internal_fail(LLMJ_ERR_UNSUPPORTED, where, "KV cache type %d (F32 and F16 are supported)", cache_type);
     }
@@ -838,7 +888,7 @@ int attention(const float * q, const void * k_cache, const void * v_cache, int c
     const bool f16 = cache_type == LLMJ_TYPE_F16;
     const int64_t group = n_heads / n_kv_heads;
 
-    if (!dev_pos && f16 && n >= MMA_MIN_ROWS && flash_head_dim(head_dim) && aligned(q, 8) && aligned(out, 8) && aligned(k_cache, 16)
+    if (!rope && !dev_pos && f16 && n >= MMA_MIN_ROWS && flash_head_dim(head_dim) && aligned(q, 8) && aligned(out, 8) && aligned(k_cache, 16)
             && aligned(v_cache, 16)) {
         const FlashArgs a = {q, k_cache, v_cache, out, n, start_pos, n_heads, n_kv_heads, window, (int) group,
                              softcap > 0 ? scale : scale * LOG2E, softcap};
@@ -876,7 +926,9 @@ int attention(const float * q, const void * k_cache, const void * v_cache, int c
     const RowArgs a = {q, k_cache, v_cache, out, part_o, part_ml, n, start_pos, n_heads, n_kv_heads, window,
                        (int) head_dim, (int) group, head_batches, splits, scale, softcap, dev_pos,
                        convert_in_kernel ? act_q : nullptr, convert_in_kernel ? act_meta : nullptr,
-                       merge_in_kernel ? counters : nullptr};
+                       merge_in_kernel ? counters : nullptr,
+                       rope ? rope->k : nullptr, rope ? rope->v : nullptr, rope ? rope->inv_freq : nullptr,
+                       rope ? rope->pos_scale : 0.0f, rope ? rope->half : 0, rope ? rope->neox : 0};
     launch_pdl(kernel, (unsigned) blocks, ROW_THREADS, smem, s, a);
     int rc = llmj_cuda_check_launch(where);
     if (rc != LLMJ_OK || splits == 1 || merge_in_kernel) return rc;
@@ -903,4 +955,20 @@ extern "C" int llmj_cuda_attention_q8(const float * q, const void * k_cache, con
     CHECK_STREAM_ARGS(act && reinterpret_cast<uintptr_t>(act) % 16 == 0, "act %p is null or not 16-byte aligned", act);
     return attention(q, k_cache, v_cache, cache_type, out, n, start_pos, n_heads, n_kv_heads, head_dim, scale, softcap, window,
                      dev_pos, work, work_bytes, act, counters, static_cast<cudaStream_t>(stream), __func__);
+}
+
+extern "C" int llmj_cuda_rope_attention(const float * q, const float * k, const float * v, void * k_cache, void * v_cache,
+                                        int cache_type, float * out, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads,
+                                        int64_t head_dim, int64_t rope_dims, const float * inv_freq, float pos_scale, int neox,
+                                        float scale, float softcap, int64_t window, const int32_t * dev_pos, void * work,
+                                        size_t work_bytes, void * act, uint32_t * counters, void * stream) {
+    CHECK_STREAM_ARGS(k && v && inv_freq, "null device pointer (k=%p v=%p inv_freq=%p)", (const void *) k, (const void *) v,
+                      (const void *) inv_freq);
+    CHECK_STREAM_ARGS(head_dim > 0 && rope_dims > 0 && rope_dims <= head_dim && rope_dims % 2 == 0,
+                      "bad rope_dims %lld for head_dim %lld", (long long) rope_dims, (long long) head_dim);
+    CHECK_STREAM_ARGS(!act || (head_dim % 32 == 0 && reinterpret_cast<uintptr_t>(act) % 16 == 0),
+                      "act %p needs head_dim %lld a multiple of 32 and 16-byte alignment", act, (long long) head_dim);
+    const RopeFold rope = {k, v, inv_freq, pos_scale, (int) (rope_dims / 2), neox ? 1 : 0};
+    return attention(q, k_cache, v_cache, cache_type, out, 1, start_pos, n_heads, n_kv_heads, head_dim, scale, softcap, window,
+                     dev_pos, work, work_bytes, act, act ? counters : nullptr, static_cast<cudaStream_t>(stream), __func__, &rope);
 }

@@ -120,3 +120,14 @@ static inline void launch_pdl(void (*kernel)(P...), dim3 grid, dim3 block, size_
     cfg.numAttrs = llmj_cuda_pdl_enabled() ? 1 : 0;
     cudaLaunchKernelEx(&cfg, kernel, args...);
 }
+
+// One RoPE rotation of the pair (a, b) at position pos with inverse frequency inv_freq_i: the arithmetic of
+// rope.cu's kernels and of the attention kernel's folded RoPE (attention.cu), which must agree bit for bit.
+static __device__ __forceinline__ void rope_rotate(float a, float b, int64_t pos, float pos_scale, float inv_freq_i,
+                                                   float & r0, float & r1) {
+    const float angle = (float) pos * pos_scale * inv_freq_i;
+    float s, c;
+    sincosf(angle, &s, &c);
+    r0 = a * c - b * s;
+    r1 = a * s + b * c;
+}

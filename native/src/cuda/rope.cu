@@ -10,14 +10,9 @@ namespace {
 static __device__ __forceinline__ void rotate_pair(float * v, int64_t i, int64_t half, int64_t pos, float pos_scale,
                                                    const float * __restrict__ inv_freq, int neox, int64_t & i0,
                                                    int64_t & i1, float & r0, float & r1) {
-    const float angle = (float) pos * pos_scale * inv_freq[i];
-    float s, c;
-    sincosf(angle, &s, &c);
     i0 = neox ? i : 2 * i;
     i1 = neox ? i + half : 2 * i + 1;
-    const float a = v[i0], b = v[i1];
-    r0 = a * c - b * s;
-    r1 = a * s + b * c;
+    rope_rotate(v[i0], v[i1], pos, pos_scale, inv_freq[i], r0, r1);
     v[i0] = r0;
     v[i1] = r1;
 }

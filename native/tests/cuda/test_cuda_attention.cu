@@ -169,6 +169,87 @@ void run_case(const Case & c) {
     }
 }
 
+// llmj_cuda_rope_attention against llmj_cuda_rope_store_kv then llmj_cuda_attention(_q8) on the same inputs (position
+// in device memory, as in graph replay): the same bits in out, in the Q8 activation and in the whole caches.
+void run_rope_case(int64_t pos, int64_t heads, int64_t kv_heads, int64_t hd, int64_t rope_dims, int neox, int type, bool q8,
+                   int64_t window, float softcap) {
+    const int64_t ctx = pos + 1, qd = heads * hd, kvd = kv_heads * hd;
+    const bool f16 = type == LLMJ_TYPE_F16;
+    const size_t es = f16 ? 2 : 4, cache_bytes = (size_t) ctx * kvd * es;
+    Rng r((uint64_t) (pos * 31 + heads * 7 + kv_heads * 3 + hd + rope_dims * 5 + neox + type * 11 + q8));
+    std::vector<float> q(qd), k(kvd), v(kvd), inv(rope_dims / 2);
+    for (auto & x : q) x = 1.5f * r.gauss();
+    for (auto & x : k) x = r.gauss();
+    for (auto & x : v) x = r.gauss();
+    for (int64_t i = 0; i < rope_dims / 2; i++) inv[i] = std::pow(10000.0f, -2.0f * (float) i / (float) rope_dims);
+    std::vector<unsigned char> cache(cache_bytes);
+    if (f16) {
+        for (size_t i = 0; i < cache_bytes / 2; i++) { __half h = __float2half(r.gauss()); std::memcpy(&cache[2 * i], &h, 2); }
+    } else {
+        for (size_t i = 0; i < cache_bytes / 4; i++) { float f = r.gauss(); std::memcpy(&cache[4 * i], &f, 4); }
+    }
+    const float scale = 1.0f / std::sqrt((float) hd);
+    const size_t work = llmj_cuda_attention_work_size(1, heads, hd);
+    const size_t act_bytes = q8 ? llmj_cuda_gptq_work_size(qd, 1) : 0;
+    float *dq1, *dk1, *dq2, *dk2, *dv, *dinv, *out1, *out2;
+    void *kc1, *vc1, *kc2, *vc2, *work1, *work2, *act1 = nullptr, *act2 = nullptr;
+    uint32_t *cnt1, *cnt2;
+    int32_t * dpos;
+    CK(cudaMalloc(&dq1, qd * 4)); CK(cudaMalloc(&dq2, qd * 4)); CK(cudaMalloc(&dk1, kvd * 4)); CK(cudaMalloc(&dk2, kvd * 4));
+    CK(cudaMalloc(&dv, kvd * 4)); CK(cudaMalloc(&dinv, inv.size() * 4)); CK(cudaMalloc(&out1, qd * 4)); CK(cudaMalloc(&out2, qd * 4));
+    CK(cudaMalloc(&kc1, cache_bytes)); CK(cudaMalloc(&vc1, cache_bytes)); CK(cudaMalloc(&kc2, cache_bytes)); CK(cudaMalloc(&vc2, cache_bytes));
+    CK(cudaMalloc(&work1, work)); CK(cudaMalloc(&work2, work)); CK(cudaMalloc(&cnt1, heads * 4)); CK(cudaMalloc(&cnt2, heads * 4));
+    CK(cudaMalloc(&dpos, 4));
+    if (q8) { CK(cudaMalloc(&act1, act_bytes)); CK(cudaMalloc(&act2, act_bytes)); CK(cudaMemset(act1, 0, act_bytes)); CK(cudaMemset(act2, 0, act_bytes)); }
+    const int32_t p32 = (int32_t) pos;
+    CK(cudaMemcpy(dpos, &p32, 4, cudaMemcpyHostToDevice));
+    for (float * d : {dq1, dq2}) CK(cudaMemcpy(d, q.data(), qd * 4, cudaMemcpyHostToDevice));
+    for (float * d : {dk1, dk2}) CK(cudaMemcpy(d, k.data(), kvd * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(dv, v.data(), kvd * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(dinv, inv.data(), inv.size() * 4, cudaMemcpyHostToDevice));
+    for (void * d : {kc1, vc1, kc2, vc2}) CK(cudaMemcpy(d, cache.data(), cache_bytes, cudaMemcpyHostToDevice));
+    CK(cudaMemset(cnt1, 0, heads * 4)); CK(cudaMemset(cnt2, 0, heads * 4));
+    CK(cudaMemset(out1, 0xFF, qd * 4)); CK(cudaMemset(out2, 0x7F, qd * 4));
+    int rc = llmj_cuda_rope_store_kv(dq1, dk1, dv, 1, heads, kv_heads, hd, rope_dims, pos + 1000, dinv, 1.0f, neox, kc1, vc1,
+                                     type, dpos, nullptr);
+    if (rc == LLMJ_OK) {
+        rc = q8 ? llmj_cuda_attention_q8(dq1, kc1, vc1, type, out1, 1, pos + 1000, heads, kv_heads, hd, scale, softcap, window,
+                                         dpos, work1, work, act1, cnt1, nullptr)
+                : llmj_cuda_attention(dq1, kc1, vc1, type, out1, 1, pos + 1000, heads, kv_heads, hd, scale, softcap, window, dpos,
+                                      work1, work, nullptr);
+    }
+    const int rc2 = llmj_cuda_rope_attention(dq2, dk2, dv, kc2, vc2, type, out2, pos + 1000, heads, kv_heads, hd, rope_dims, dinv,
+                                             1.0f, neox, scale, softcap, window, dpos, work2, work, act2, cnt2, nullptr);
+    CK(cudaDeviceSynchronize());
+    bool same = rc == LLMJ_OK && rc2 == LLMJ_OK;
+    if (!same) std::printf("  status %d / %d: %s\n", rc, rc2, llmj_last_error());
+    auto cmp = [&](const void * a, const void * b, size_t bytes, const char * what) {
+        std::vector<unsigned char> ha(bytes), hb(bytes);
+        CK(cudaMemcpy(ha.data(), a, bytes, cudaMemcpyDeviceToHost));
+        CK(cudaMemcpy(hb.data(), b, bytes, cudaMemcpyDeviceToHost));
+        if (std::memcmp(ha.data(), hb.data(), bytes) != 0) { std::printf("  %s differs\n", what); same = false; }
+    };
+    if (same) {
+        cmp(out1, out2, qd * 4, "out");
+        cmp(kc1, kc2, cache_bytes, "K cache");
+        cmp(vc1, vc2, cache_bytes, "V cache");
+        if (q8) cmp(act1, act2, act_bytes, "Q8 activation");
+        std::vector<uint32_t> c(heads);
+        CK(cudaMemcpy(c.data(), cnt2, heads * 4, cudaMemcpyDeviceToHost));
+        for (uint32_t x : c) if (x != 0) { std::printf("  counters not left zeroed\n"); same = false; break; }
+    }
+    g_cases++;
+    if (!same) g_failures++;
+    std::printf("%s rope+attention pos=%lld heads=%lld/%lld hd=%lld rope_dims=%lld %s %s %s window=%lld softcap=%g: fused %s "
+                "rope_store_kv + attention\n", same ? "ok  " : "FAIL", (long long) pos, (long long) heads, (long long) kv_heads,
+                (long long) hd, (long long) rope_dims, neox ? "neox" : "normal", f16 ? "F16" : "F32", q8 ? "q8" : "f32-out",
+                (long long) window, softcap, same ? "==" : "!=");
+    for (void * d : {(void *) dq1, (void *) dq2, (void *) dk1, (void *) dk2, (void *) dv, (void *) dinv, (void *) out1,
+                     (void *) out2, kc1, vc1, kc2, vc2, work1, work2, (void *) cnt1, (void *) cnt2, (void *) dpos, act1, act2}) {
+        if (d) cudaFree(d);
+    }
+}
+
 bool api_checks() {
     bool ok = true;
     float * d;
@@ -351,6 +432,18 @@ int main(int argc, char ** argv) {
     run_case({100, 50, 8, 8, 128, 1, 0.0f, LLMJ_TYPE_F16, true});
     run_case({300, 0, 10, 2, 64, 0, 30.0f, LLMJ_TYPE_F32, true});
 
+    // RoPE and the KV write folded into decode attention: MHA, GQA, wide groups, partial rotary, NeoX order, both caches,
+    // with and without the Q8 output, one block (short) and split-K (long) contexts, window and soft-capping
+    for (int64_t pos : {0, 5, 300, 3000}) {
+        for (int type : {LLMJ_TYPE_F16, LLMJ_TYPE_F32}) {
+            for (int q8 = 0; q8 <= 1; q8++) {
+                run_rope_case(pos, 8, 8, 128, 128, 0, type, q8, 0, 0.0f);
+                run_rope_case(pos, 8, 2, 64, 64, 1, type, q8, 0, 0.0f);
+                run_rope_case(pos, 4, 4, 128, 64, 0, type, q8, 0, 0.0f);
+                run_rope_case(pos, 16, 1, 64, 32, 1, type, q8, pos > 100 ? 100 : 0, q8 ? 30.0f : 0.0f);
+            }
+        }
+    }
     std::printf("test_cuda_attention: %d cases, %d failures; max error / max|v|: float32 paths %.3g (tolerance 1e-5), "
                 "tensor-core path %.3g (tolerance 1e-3)\n", g_cases, g_failures, g_max_err[0], g_max_err[1]);
     ok &= g_failures == 0;

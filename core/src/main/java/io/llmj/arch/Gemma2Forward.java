@@ -58,9 +58,8 @@ public final class Gemma2Forward extends DecoderForward {
             b.rmsNorm(s.x, L.attnNorm(), c.normEps(), off, c.dim(), n, s.xb);     // pre-attention norm
             // q, k, v = Wq h, Wk h, Wv h: one input, so a backend may convert h once and run them together
             b.matmulShared(s.xb, n, new Weight[] {L.wq(), L.wk(), L.wv()}, new Buffer[] {s.q, s.k, s.v});
-            // rotate q and k by position, append k and v to the cache
-            b.ropeStoreKv(s.q, s.k, s.v, c.nHeads(), c.nKvHeads(), c.headDim(), n, pos, c.rope(), s.kCache[l], s.vCache[l]);
-            b.attention(s.q, s.kCache[l], s.vCache[l], n, pos, l % 2 == 0 ? local : global, s.att);
+            // rotate q and k by position, append k and v to the cache, attend: softmax(q k^T / sqrt(hd)) v
+            b.ropeAttention(s.q, s.k, s.v, n, pos, c.rope(), s.kCache[l], s.vCache[l], l % 2 == 0 ? local : global, s.att);
             b.matmul(L.wo(), s.att, n, s.xb2);                                     // output projection
             b.rmsNorm(s.xb2, L.postAttnNorm(), c.normEps(), off, c.dim(), n, s.xb2); // post-attention norm
             b.addRmsNorm(s.x, s.xb2, L.ffnNorm(), c.normEps(), off, c.dim(), n, s.xb); // residual; pre-feed-forward norm

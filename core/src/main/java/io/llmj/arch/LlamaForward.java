@@ -57,9 +57,8 @@ public final class LlamaForward extends DecoderForward {
             b.rmsNorm(s.x, L.attnNorm(), c.normEps(), 0f, c.dim(), n, s.xb);  // h = rmsnorm(x) * attn_norm
             // q, k, v = Wq h, Wk h, Wv h: one input, so a backend may convert h once and run them together
             b.matmulShared(s.xb, n, new Weight[] {L.wq(), L.wk(), L.wv()}, new Buffer[] {s.q, s.k, s.v});
-            // rotate q and k by position, append k and v to the cache
-            b.ropeStoreKv(s.q, s.k, s.v, c.nHeads(), c.nKvHeads(), c.headDim(), n, pos, c.rope(), s.kCache[l], s.vCache[l]);
-            b.attention(s.q, s.kCache[l], s.vCache[l], n, pos, attn, s.att);  // softmax(q k^T / sqrt(hd)) v
+            // rotate q and k by position, append k and v to the cache, attend: softmax(q k^T / sqrt(hd)) v
+            b.ropeAttention(s.q, s.k, s.v, n, pos, c.rope(), s.kCache[l], s.vCache[l], attn, s.att);
             b.matmul(L.wo(), s.att, n, s.xb2);                                 // project heads back to dim
             // feed-forward block
             b.addRmsNorm(s.x, s.xb2, L.ffnNorm(), c.normEps(), 0f, c.dim(), n, s.xb); // x += attn; h = rmsnorm(x) * ffn_norm

@@ -53,9 +53,8 @@ public final class Qwen2Forward extends DecoderForward {
             b.addBias(s.q, L.bq(), n);                                         // + bq, bk, bv
             b.addBias(s.k, L.bk(), n);
             b.addBias(s.v, L.bv(), n);
-            // rotate q and k by position, append k and v to the cache
-            b.ropeStoreKv(s.q, s.k, s.v, c.nHeads(), c.nKvHeads(), c.headDim(), n, pos, c.rope(), s.kCache[l], s.vCache[l]);
-            b.attention(s.q, s.kCache[l], s.vCache[l], n, pos, attn, s.att);
+            // rotate q and k by position, append k and v to the cache, attend: softmax(q k^T / sqrt(hd)) v
+            b.ropeAttention(s.q, s.k, s.v, n, pos, c.rope(), s.kCache[l], s.vCache[l], attn, s.att);
             b.matmul(L.wo(), s.att, n, s.xb2);                                 // output projection
             b.addRmsNorm(s.x, s.xb2, L.ffnNorm(), c.normEps(), 0f, c.dim(), n, s.xb); // x += attn; h = rmsnorm(x) * ffn_norm
             // gate, up = Wgate h, Wup h

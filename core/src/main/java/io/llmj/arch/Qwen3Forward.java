@@ -56,9 +56,8 @@ public final class Qwen3Forward extends DecoderForward {
             b.matmulShared(s.xb, n, new Weight[] {L.wq(), L.wk(), L.wv()}, new Buffer[] {s.q, s.k, s.v});
             b.rmsNorm(s.q, L.qNorm(), c.normEps(), 0f, hd, n * c.nHeads(), s.q);    // per-head q_norm
             b.rmsNorm(s.k, L.kNorm(), c.normEps(), 0f, hd, n * c.nKvHeads(), s.k);  // per-head k_norm
-            // rotate q and k by position, append k and v to the cache
-            b.ropeStoreKv(s.q, s.k, s.v, c.nHeads(), c.nKvHeads(), hd, n, pos, c.rope(), s.kCache[l], s.vCache[l]);
-            b.attention(s.q, s.kCache[l], s.vCache[l], n, pos, attn, s.att);
+            // rotate q and k by position, append k and v to the cache, attend: softmax(q k^T / sqrt(hd)) v
+            b.ropeAttention(s.q, s.k, s.v, n, pos, c.rope(), s.kCache[l], s.vCache[l], attn, s.att);
             b.matmul(L.wo(), s.att, n, s.xb2);                                 // output projection
             b.addRmsNorm(s.x, s.xb2, L.ffnNorm(), c.normEps(), 0f, c.dim(), n, s.xb); // x += attn; h = rmsnorm(x) * ffn_norm
             // gate, up = Wgate h, Wup h

@@ -128,6 +128,18 @@ public interface Backend extends AutoCloseable {
      */
     void attention(Buffer q, Buffer kCache, Buffer vCache, int n, int startPos, AttentionParams p, Buffer out);
 
+    /**
+     * {@link #ropeStoreKv} then {@link #attention} of the same rows ({@code p}'s heads and head size), each value as
+     * those two compute it; the contents of {@code q} and {@code k} afterwards are unspecified (a backend may rotate
+     * copies). A backend may fold the rotation and the cache write into the attention kernel. The default does
+     * exactly that sequence.
+     */
+    default void ropeAttention(Buffer q, Buffer k, Buffer v, int n, int startPos, RopeConfig rope, Buffer kCache,
+                               Buffer vCache, AttentionParams p, Buffer out) {
+        ropeStoreKv(q, k, v, p.nHeads(), p.nKvHeads(), p.headDim(), n, startPos, rope, kCache, vCache);
+        attention(q, kCache, vCache, n, startPos, p, out);
+    }
+
     /** {@code out = silu(gate) * up} over {@code count} elements. */
     void swiglu(Buffer gate, Buffer up, long count, Buffer out);
 

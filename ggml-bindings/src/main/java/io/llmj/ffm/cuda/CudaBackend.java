@@ -147,6 +147,8 @@ public final class CudaBackend implements Backend {
     private final boolean repack = Boolean.parseBoolean(System.getProperty(REPACK_PROPERTY, "true"));
     private DeviceBuffer repackStaging; // raw Q4_0 / Q8_0 rows on their way to the repacked layout
     private final boolean fuse = Boolean.parseBoolean(System.getProperty(FUSE_PROPERTY, "true"));
+    /** {@link #ropeAttention}'s folded kernel ({@code -Dllmj.cuda.fuse.rope=false} turns only it off: a measurement knob). */
+    private final boolean fuseRope = fuse && Boolean.parseBoolean(System.getProperty("llmj.cuda.fuse.rope", "true"));
     /** Q8 activation blocks written by the last fused norm / GLU ({@link #FUSE_PROPERTY}). */
     private DeviceBuffer act8;
     /** Zeroed split counters of llmj_cuda_attention_q8 ({@link #attentionCounters}). */
@@ -1092,6 +1094,38 @@ public final class CudaBackend implements Backend {
         NativeStatus.check(LlmjCuda.llmj_cuda_attention(dev(q).ptr, dev(kCache).ptr, dev(vCache).ptr, dev(kCache).type.id(),
                 dev(out).ptr, n, startPos, p.nHeads(), p.nKvHeads(), p.headDim(), p.scale(), p.softcap(), p.slidingWindow(),
                 devPos(), wp, work, stream), "llmj_cuda_attention");
+    }
+
+    /**
+     * One decode row: {@code llmj_cuda_rope_attention}, the rotation and the cache write folded into the attention
+     * kernel (q and k stay unrotated); otherwise {@link #ropeStoreKv} and {@link #attention}. The results are the
+     * same either way.
+     */
+    @Override
+    public synchronized void ropeAttention(Buffer q, Buffer k, Buffer v, int n, int startPos, RopeConfig rope, Buffer kCache,
+                                           Buffer vCache, AttentionParams p, Buffer out) {
+        int kvDim = p.nKvHeads() * p.headDim();
+        DeviceBuffer kc = cacheFor(kCache, kvDim, n, startPos);
+        DeviceBuffer vc = cacheFor(vCache, kvDim, n, startPos);
+        if (!fuseRope || n != 1 || kc.type != vc.type || p.headDim() > 256) {
+            Backend.super.ropeAttention(q, k, v, n, startPos, rope, kCache, vCache, p, out);
+            return;
+        }
+        wrote(out);
+        long work = LlmjCuda.llmj_cuda_attention_work_size(n, p.nHeads(), p.headDim());
+        MemorySegment wp = work > 0 ? scratch(work).ptr : MemorySegment.NULL;
+        long dim = (long) p.nHeads() * p.headDim();
+        boolean q8 = gptqLayout && p.headDim() % 32 == 0 && perToken(n);   // as attention(): the output projection's input
+        MemorySegment act = q8 ? act8(LlmjCuda.llmj_cuda_gptq_work_size(dim, n)).ptr : MemorySegment.NULL;
+        MemorySegment counters = q8 ? attentionCounters(4L * n * p.nHeads()).ptr : MemorySegment.NULL;
+        NativeStatus.check(LlmjCuda.llmj_cuda_rope_attention(dev(q).ptr, dev(k).ptr, dev(v).ptr, kc.ptr, vc.ptr, kc.type.id(),
+                dev(out).ptr, startPos, p.nHeads(), p.nKvHeads(), p.headDim(), rope.dims(), ropeTable(rope).ptr,
+                rope.positionScale(), rope.neox() ? 1 : 0, p.scale(), p.softcap(), p.slidingWindow(), devPos(), wp, work, act,
+                counters, stream), "llmj_cuda_rope_attention");
+        if (q8) {
+            act8Of = out;
+            act8Count = dim;
+        }
     }
 
     @Override

@@ -790,6 +790,89 @@ public class LlmjCuda extends LlmjCuda$shared {
         }
     }
 
+    private static class llmj_cuda_rope_attention {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_FLOAT,
+            LlmjCuda.C_INT,
+            LlmjCuda.C_FLOAT,
+            LlmjCuda.C_FLOAT,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_cuda_rope_attention").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_cuda_rope_attention"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_cuda_rope_attention(const float *q, const float *k, const float *v, void *k_cache, void *v_cache, int cache_type, float *out, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, int64_t rope_dims, const float *inv_freq, float pos_scale, int neox, float scale, float softcap, int64_t window, const int32_t *dev_pos, void *work, size_t work_bytes, void *act, uint32_t *counters, void *stream)
+     * }
+     */
+    public static FunctionDescriptor llmj_cuda_rope_attention$descriptor() {
+        return llmj_cuda_rope_attention.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_cuda_rope_attention(const float *q, const float *k, const float *v, void *k_cache, void *v_cache, int cache_type, float *out, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, int64_t rope_dims, const float *inv_freq, float pos_scale, int neox, float scale, float softcap, int64_t window, const int32_t *dev_pos, void *work, size_t work_bytes, void *act, uint32_t *counters, void *stream)
+     * }
+     */
+    public static MethodHandle llmj_cuda_rope_attention$handle() {
+        return llmj_cuda_rope_attention.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_cuda_rope_attention(const float *q, const float *k, const float *v, void *k_cache, void *v_cache, int cache_type, float *out, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, int64_t rope_dims, const float *inv_freq, float pos_scale, int neox, float scale, float softcap, int64_t window, const int32_t *dev_pos, void *work, size_t work_bytes, void *act, uint32_t *counters, void *stream)
+     * }
+     */
+    public static MemorySegment llmj_cuda_rope_attention$address() {
+        return llmj_cuda_rope_attention.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_cuda_rope_attention(const float *q, const float *k, const float *v, void *k_cache, void *v_cache, int cache_type, float *out, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, int64_t rope_dims, const float *inv_freq, float pos_scale, int neox, float scale, float softcap, int64_t window, const int32_t *dev_pos, void *work, size_t work_bytes, void *act, uint32_t *counters, void *stream)
+     * }
+     */
+    public static int llmj_cuda_rope_attention(MemorySegment q, MemorySegment k, MemorySegment v, MemorySegment k_cache, MemorySegment v_cache, int cache_type, MemorySegment out, long start_pos, long n_heads, long n_kv_heads, long head_dim, long rope_dims, MemorySegment inv_freq, float pos_scale, int neox, float scale, float softcap, long window, MemorySegment dev_pos, MemorySegment work, long work_bytes, MemorySegment act, MemorySegment counters, MemorySegment stream) {
+        var mh$ = llmj_cuda_rope_attention.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_cuda_rope_attention", q, k, v, k_cache, v_cache, cache_type, out, start_pos, n_heads, n_kv_heads, head_dim, rope_dims, inv_freq, pos_scale, neox, scale, softcap, window, dev_pos, work, work_bytes, act, counters, stream);
+            }
+            return (int)mh$.invokeExact(q, k, v, k_cache, v_cache, cache_type, out, start_pos, n_heads, n_kv_heads, head_dim, rope_dims, inv_freq, pos_scale, neox, scale, softcap, window, dev_pos, work, work_bytes, act, counters, stream);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class llmj_cuda_glu {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             LlmjCuda.C_INT,
