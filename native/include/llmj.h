@@ -399,6 +399,14 @@ LLMJ_API int llmj_cuda_matmul(int type, const void * w, size_t row_bytes, const 
 LLMJ_API int llmj_cuda_matmul_multi(int type, int count, const void * const * ws, const int64_t * rows, size_t row_bytes,
                                     const float * x, float * const * ys, int64_t cols, int64_t n, void * stream);
 
+/* llmj_cuda_matmul for count (1..4) K-quant matrices (Q2_K..Q6_K, IQ4_XS; each its own type, row size and
+ * rows) that share their input x (n rows of cols, a multiple of 256): x is converted to Q8_K once, then each
+ * product runs on that conversion (one conversion kernel instead of count). Each output equals
+ * llmj_cuda_matmul's bit for bit. work: llmj_cuda_matmul_work_size(types[0], cols, n) bytes, 16-byte aligned. */
+LLMJ_API int llmj_cuda_matmul_kquant_shared(int count, const int * types, const void * const * ws, const size_t * row_bytes,
+                                            const int64_t * rows, const float * x, float * const * ys, int64_t cols,
+                                            int64_t n, void * work, size_t work_bytes, void * stream);
+
 /* ---- CUDA GPTQ products (src/cuda/gptq.cu) -------------------------------------------------
  * `m` is a host struct whose pointers (perm, scales, zeros, qs) are device memory (qs 16-byte
  * aligned, as in a device copy of a GptqMatrix segment); bits 4 or 8. */

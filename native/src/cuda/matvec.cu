@@ -333,3 +333,21 @@ extern "C" int llmj_cuda_matvec(int type, const void * w, size_t row_bytes, cons
     launch_matvec(type, w, row_bytes, x, y, rows, cols, static_cast<cudaStream_t>(stream));
     return llmj_cuda_check_launch(__func__);
 }
+
+extern "C" int llmj_cuda_matmul_kquant_shared(int count, const int * types, const void * const * ws, const size_t * row_bytes,
+                                              const int64_t * rows, const float * x, float * const * ys, int64_t cols,
+                                              int64_t n, void * work, size_t work_bytes, void * stream) {
+    CHECK_STREAM_ARGS(count >= 1 && count <= 4, "count %d is not 1..4", count);
+    CHECK_STREAM_ARGS(types && ws && row_bytes && rows && ys, "null array");
+    for (int k = 0; k < count; k++) {
+        if (!llmj_cuda_is_kquant(types[k])) {
+            return LLMJ_FAIL(LLMJ_ERR_UNSUPPORTED, "matrix %d: type %d is not a K-quant (Q2_K..Q6_K, IQ4_XS)", k, types[k]);
+        }
+    }
+    cudaStream_t s = static_cast<cudaStream_t>(stream);
+    int st = llmj_cuda_kquant_quantize_q8k(x, cols, n, work, work_bytes, s);
+    for (int k = 0; k < count && st == LLMJ_OK; k++) {
+        st = llmj_cuda_kquant_matmul_preq(types[k], ws[k], row_bytes[k], work, ys[k], rows[k], cols, n, s);
+    }
+    return st;
+}

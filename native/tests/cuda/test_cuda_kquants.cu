@@ -365,6 +365,59 @@ static void check_errors() {
     CK(cudaFree(p));
 }
 
+// llmj_cuda_matmul_kquant_shared (one Q8_K conversion for up to 4 matrices of mixed K types) against separate
+// llmj_cuda_matmul calls: the same bits.
+static void check_shared(int n) {
+    const int64_t cols = 1024;
+    const TypeInfo * ts[3] = {&TYPES[2], &TYPES[2], &TYPES[4]};   // Q4_K, Q4_K, Q6_K (a Q4_K_M layer's q/k/v)
+    const int64_t rows[3] = {64, 33, 7};
+    int types[3];
+    const void * ws[3];
+    size_t row_bytes[3];
+    float * ys[3];
+    float * yref[3];
+    for (int k = 0; k < 3; k++) {
+        types[k] = ts[k]->type;
+        row_bytes[k] = (size_t) (cols / 256) * ts[k]->bytes;
+        std::vector<uint8_t> w(row_bytes[k] * rows[k]);
+        fill_weights(*ts[k], w.data(), row_bytes[k], rows[k], cols);
+        void * dw = dalloc(w.size());
+        CK(cudaMemcpy(dw, w.data(), w.size(), cudaMemcpyHostToDevice));
+        ws[k] = dw;
+        ys[k] = (float *) dalloc(sizeof(float) * n * rows[k]);
+        yref[k] = (float *) dalloc(sizeof(float) * n * rows[k]);
+    }
+    std::vector<float> x(n * cols);
+    for (float & v : x) v = frand();
+    float * dx = (float *) dalloc(sizeof(float) * x.size());
+    CK(cudaMemcpy(dx, x.data(), sizeof(float) * x.size(), cudaMemcpyHostToDevice));
+    const size_t work = llmj_cuda_matmul_work_size(LLMJ_TYPE_Q4_K, cols, n);
+    void * dwork = dalloc(work), * dwork2 = dalloc(work);
+    int st = LLMJ_OK;
+    for (int k = 0; k < 3 && st == LLMJ_OK; k++) {
+        st = llmj_cuda_matmul(types[k], ws[k], row_bytes[k], dx, yref[k], rows[k], cols, n, dwork, work, nullptr);
+    }
+    EXPECT(st == LLMJ_OK, "separate products failed: %s", llmj_last_error());
+    st = llmj_cuda_matmul_kquant_shared(3, types, ws, row_bytes, rows, dx, ys, cols, n, dwork2, work, nullptr);
+    EXPECT(st == LLMJ_OK, "llmj_cuda_matmul_kquant_shared failed: %s", llmj_last_error());
+    CK(cudaDeviceSynchronize());
+    for (int k = 0; k < 3 && st == LLMJ_OK; k++) {
+        std::vector<float> a(n * rows[k]), b(n * rows[k]);
+        CK(cudaMemcpy(a.data(), yref[k], sizeof(float) * a.size(), cudaMemcpyDeviceToHost));
+        CK(cudaMemcpy(b.data(), ys[k], sizeof(float) * b.size(), cudaMemcpyDeviceToHost));
+        EXPECT(std::memcmp(a.data(), b.data(), sizeof(float) * a.size()) == 0, "shared product %d (n=%d) != llmj_cuda_matmul", k, n);
+    }
+    const int q8 = LLMJ_TYPE_Q8_0;
+    EXPECT(llmj_cuda_matmul_kquant_shared(0, types, ws, row_bytes, rows, dx, ys, cols, n, dwork2, work, nullptr)
+           == LLMJ_ERR_INVALID_ARGUMENT, "count 0 must be rejected");
+    EXPECT(llmj_cuda_matmul_kquant_shared(1, &q8, ws, row_bytes, rows, dx, ys, cols, n, dwork2, work, nullptr)
+           == LLMJ_ERR_UNSUPPORTED, "a non-K type must be refused");
+    EXPECT(llmj_cuda_matmul_kquant_shared(3, types, ws, row_bytes, rows, dx, ys, cols, n, dwork2, 8, nullptr)
+           == LLMJ_ERR_INVALID_ARGUMENT, "a small work buffer must be rejected");
+    for (int k = 0; k < 3; k++) { CK(cudaFree((void *) ws[k])); CK(cudaFree(ys[k])); CK(cudaFree(yref[k])); }
+    CK(cudaFree(dx)); CK(cudaFree(dwork)); CK(cudaFree(dwork2));
+}
+
 // ---- timing -----------------------------------------------------------------------------------
 __global__ void read_kernel(const int4 * __restrict__ p, size_t n, int * out) {
     int acc = 0;
@@ -536,6 +589,8 @@ int main(int argc, char ** argv) {
     }
     check_q8k();
     check_errors();
+    check_shared(1);
+    check_shared(3);
     const int64_t rows_list[] = {1, 7, 33, 4097};
     const int64_t cols_list[] = {256, 768, 4096, 11008};
     for (const TypeInfo & t : TYPES) {

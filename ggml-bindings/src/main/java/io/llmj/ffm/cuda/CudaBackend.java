@@ -768,7 +768,8 @@ public final class CudaBackend implements Backend {
             throw new IllegalArgumentException(ws.length + " weights but " + outs.length + " outputs");
         }
         boolean plain = plainShareable(ws, n);
-        if (!plain && !shareable(ws, n)) {
+        boolean kquant = !plain && kquantShareable(ws, n);
+        if (!plain && !kquant && !shareable(ws, n)) {
             Backend.super.matmulShared(x, n, ws, outs);
             return;
         }
@@ -781,6 +782,10 @@ public final class CudaBackend implements Backend {
         }
         if (plain) {
             plainShared(x, n, ws, outs, names);
+            return;
+        }
+        if (kquant) {
+            kquantShared(x, n, ws, outs, names);
             return;
         }
         DeviceWeight m0 = dw(ws[0]);
@@ -800,6 +805,50 @@ public final class CudaBackend implements Backend {
             long work = LlmjCuda.llmj_cuda_gptq_work_size(m0.cols(), n);
             NativeStatus.check(LlmjCuda.llmj_cuda_gptq_matmul_multi(ws.length, ms, dev(x).ptr, ys, n, scratch(work).ptr, work,
                     stream), "llmj_cuda_gptq_matmul_multi(" + names + ")");
+        }
+    }
+
+    /** The K-quant block types (256-element super-blocks) of llmj_cuda_matmul_kquant_shared. */
+    private static final Set<GgmlType> KQUANTS = EnumSet.of(GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K,
+            GgmlType.Q6_K, GgmlType.IQ4_XS);
+
+    /** {@code -Dllmj.cuda.shareKquants=false}: K-quant products convert their input each (a measurement knob). */
+    private static final boolean SHARE_KQUANTS = !"false".equalsIgnoreCase(System.getProperty("llmj.cuda.shareKquants"));
+
+    /** Whether {@code ws} are 2..4 K-quant matrices (any mix of them) of one width, multiplied per token. */
+    private boolean kquantShareable(Weight[] ws, int n) {
+        if (!SHARE_KQUANTS || ws.length < 2 || ws.length > 4 || n < 1 || !(ws[0] instanceof DeviceWeight m0) || m0.cols() % 256 != 0) {
+            return false;
+        }
+        for (Weight w : ws) {
+            if (!(w instanceof DeviceWeight m) || m.gptq() != null || !KQUANTS.contains(m.type()) || m.cols() != m0.cols()
+                    || gemmPath(m, n) != GemmPath.EXACT) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** The products of {@link #kquantShareable} weights: one Q8_K conversion (llmj_cuda_matmul_kquant_shared). */
+    private void kquantShared(Buffer x, int n, Weight[] ws, Buffer[] outs, CharSequence names) {
+        DeviceWeight m0 = dw(ws[0]);
+        long work = LlmjCuda.llmj_cuda_matmul_work_size(m0.type().id(), m0.cols(), n);
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment types = a.allocate(ValueLayout.JAVA_INT, ws.length);
+            MemorySegment wp = a.allocate(ValueLayout.ADDRESS, ws.length);
+            MemorySegment rowBytes = a.allocate(ValueLayout.JAVA_LONG, ws.length);
+            MemorySegment rows = a.allocate(ValueLayout.JAVA_LONG, ws.length);
+            MemorySegment ys = a.allocate(ValueLayout.ADDRESS, ws.length);
+            for (int i = 0; i < ws.length; i++) {
+                DeviceWeight m = dw(ws[i]);
+                types.setAtIndex(ValueLayout.JAVA_INT, i, m.type().id());
+                wp.setAtIndex(ValueLayout.ADDRESS, i, m.data().ptr);
+                rowBytes.setAtIndex(ValueLayout.JAVA_LONG, i, m.rowBytes());
+                rows.setAtIndex(ValueLayout.JAVA_LONG, i, m.rows());
+                ys.setAtIndex(ValueLayout.ADDRESS, i, dev(outs[i]).ptr);
+            }
+            NativeStatus.check(LlmjCuda.llmj_cuda_matmul_kquant_shared(ws.length, types, wp, rowBytes, rows, dev(x).ptr, ys,
+                    m0.cols(), n, scratch(work).ptr, work, stream), "llmj_cuda_matmul_kquant_shared(" + names + ")");
         }
     }
 

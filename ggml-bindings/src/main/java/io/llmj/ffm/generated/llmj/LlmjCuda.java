@@ -1329,6 +1329,77 @@ public class LlmjCuda extends LlmjCuda$shared {
         }
     }
 
+    private static class llmj_cuda_matmul_kquant_shared {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            LlmjCuda.C_INT,
+            LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_cuda_matmul_kquant_shared").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_cuda_matmul_kquant_shared"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_cuda_matmul_kquant_shared(int count, const int *types, const void *const *ws, const size_t *row_bytes, const int64_t *rows, const float *x, float *const *ys, int64_t cols, int64_t n, void *work, size_t work_bytes, void *stream)
+     * }
+     */
+    public static FunctionDescriptor llmj_cuda_matmul_kquant_shared$descriptor() {
+        return llmj_cuda_matmul_kquant_shared.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_cuda_matmul_kquant_shared(int count, const int *types, const void *const *ws, const size_t *row_bytes, const int64_t *rows, const float *x, float *const *ys, int64_t cols, int64_t n, void *work, size_t work_bytes, void *stream)
+     * }
+     */
+    public static MethodHandle llmj_cuda_matmul_kquant_shared$handle() {
+        return llmj_cuda_matmul_kquant_shared.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_cuda_matmul_kquant_shared(int count, const int *types, const void *const *ws, const size_t *row_bytes, const int64_t *rows, const float *x, float *const *ys, int64_t cols, int64_t n, void *work, size_t work_bytes, void *stream)
+     * }
+     */
+    public static MemorySegment llmj_cuda_matmul_kquant_shared$address() {
+        return llmj_cuda_matmul_kquant_shared.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_cuda_matmul_kquant_shared(int count, const int *types, const void *const *ws, const size_t *row_bytes, const int64_t *rows, const float *x, float *const *ys, int64_t cols, int64_t n, void *work, size_t work_bytes, void *stream)
+     * }
+     */
+    public static int llmj_cuda_matmul_kquant_shared(int count, MemorySegment types, MemorySegment ws, MemorySegment row_bytes, MemorySegment rows, MemorySegment x, MemorySegment ys, long cols, long n, MemorySegment work, long work_bytes, MemorySegment stream) {
+        var mh$ = llmj_cuda_matmul_kquant_shared.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_cuda_matmul_kquant_shared", count, types, ws, row_bytes, rows, x, ys, cols, n, work, work_bytes, stream);
+            }
+            return (int)mh$.invokeExact(count, types, ws, row_bytes, rows, x, ys, cols, n, work, work_bytes, stream);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class llmj_cuda_gptq_work_size {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             LlmjCuda.C_LONG,
