@@ -226,6 +226,11 @@ gptq_matmul_kernel(const gptq_parts parts, const int8_t * aq, const q8_act_meta 
 // (GPTQ4 g128 in run A: {4, 1, 4} 475, {2, 2, 4} 433). One block per row per lane in flight (U = 1) beats two:
 // fewer registers, more thread blocks resident. A persistent grid (one wave of thread blocks looping over the
 // tiles) was no faster ({4, 1, 4}: 479 against 490 t/s in one run), so thread-block scheduling is not the limit.
+// Also tried and dropped (H100, Q4_0 tg128, same-run pairs): a Hopper streaming kernel (persistent thread blocks
+// pulling tiles of 8-32 rows through a shared-memory ring with cp.async.bulk and mbarriers, 2-8 stages, 1-3 blocks
+// per SM, the same float order): 406-481 t/s against 517-522 here; and the GLU in the gate/up epilogue (each
+// 32-row block's last thread block, found by an atomic counter, converting it for the down projection): 484
+// against 509, the fence and counter lengthen every short-lived block more than the glu kernel costs.
 // The U = 1 shapes gave wrong decode logits as long as the activation was read through the read-only path
 // (ld_act in common.cuh says why); with coherent loads every shape passes the GPU tests.
 // Defaults: 4-bit {4, 1, 4}, 8-bit {2, 1, 4}.
