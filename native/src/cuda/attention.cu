@@ -17,7 +17,8 @@
 //    blocks (flash-decoding) that write partial (max, sum, output) triples into `work`;
 //    split_reduce_kernel merges them, or (llmj_cuda_attention_q8 with counters) the last block of a row
 //    to finish does, one kernel fewer per layer. llmj_cuda_attention_q8 also writes the Q8 activation of
-//    the output projection as it writes out.
+//    the output projection as it writes out. llmj_cuda_rope_attention folds RoPE and the KV-cache write of
+//    the decode row into it (rope_store_kv_kernel's values: rope_rotate in common.cuh), another kernel fewer.
 // Accuracy against the CPU's float32 llmj_attention: rows_kernel about 1e-6 of max|v|; the tensor
 // core path rounds q*scale and the probabilities to F16: within 1e-3 of max|v| (see
 // tests/cuda/test_cuda_attention.cu).
