@@ -173,12 +173,12 @@ template <int NV, int R, typename Op> __device__ __forceinline__ float reduce_he
 }
 
 // One block: query row t, KV head kvh, heads g0..g0+GB-1 of its group (clamped: a batch may hold
-// duplicates that are computed and not stored), KV split s of `splits`. Per chunk of ROW_CHUNK
+// duplicates that are computed and not stored), KV split s of `splits`. Per chunk of CH
 // positions: (1) warp w scores positions w*R.., R at a time, the K loads of the next R rows in flight
 // while the current ones are reduced; (2) after the block-wide max, the lanes that produced scores
 // turn them into probabilities and add them to their running sums; (3) thread (pg, dv) adds p * V
 // for VEC output elements and positions pg, pg + npg, ..., 8 V rows in flight.
-// Shared memory (floats): q[GB][D] and p[GB][ROW_CHUNK], later red[npg][GB][D]; wmax, wl [8][GB].
+// Shared memory (floats): q[GB][D] and p[GB][CH], later red[npg][GB][D]; wmax, wl [8][GB]. CH: positions per pass.
 template <typename T, int VEC, int GB, int MINB, int CH = ROW_CHUNK>
 __global__ void __launch_bounds__(ROW_THREADS, MINB) rows_kernel(RowArgs a) {
     pdl_wait();
