@@ -790,22 +790,28 @@ int attn_chunk() {
     return c == 256 || c == 512 ? c : 128;
 }
 
+// A rows kernel instance and the positions per pass (CH) it was built with (its shared memory depends on it).
+struct RowPick {
+    RowKernel kernel;
+    int chunk;
+};
+
 template <typename T, int VEC>
-RowKernel pick_rows_gb(int gb) {
+RowPick pick_rows_gb(int gb) {
     switch (gb) {
         case 1:
             if constexpr (sizeof(T) == 2 && VEC == 4) {
                 if (attn_minb() == 3) {
-                    if (attn_chunk() == 256) return rows_kernel<T, VEC, 1, 3, 256>;
-                    if (attn_chunk() == 512) return rows_kernel<T, VEC, 1, 3, 512>;
-                    return rows_kernel<T, VEC, 1, 3, 128>;
+                    if (attn_chunk() == 256) return {rows_kernel<T, VEC, 1, 3, 256>, 256};
+                    if (attn_chunk() == 512) return {rows_kernel<T, VEC, 1, 3, 512>, 512};
+                    return {rows_kernel<T, VEC, 1, 3, 128>, 128};
                 }
-                if (attn_minb() == 4) return rows_kernel<T, VEC, 1, 4>;
+                if (attn_minb() == 4) return {rows_kernel<T, VEC, 1, 4>, ROW_CHUNK};
             }
-            return rows_kernel<T, VEC, 1, 2>;
-        case 2: return rows_kernel<T, VEC, 2, 2>;
-        case 4: return rows_kernel<T, VEC, 4, 2>;
-        default: return rows_kernel<T, VEC, 8, 2>;
+            return {rows_kernel<T, VEC, 1, 2>, ROW_CHUNK};
+        case 2: return {rows_kernel<T, VEC, 2, 2>, ROW_CHUNK};
+        case 4: return {rows_kernel<T, VEC, 4, 2>, ROW_CHUNK};
+        default: return {rows_kernel<T, VEC, 8, 2>, ROW_CHUNK};
     }
 }
 
@@ -903,10 +909,10 @@ int attention(const float * q, const void * k_cache, const void * v_cache, int c
     const int head_batches = (int) ((group + gb - 1) / gb);
     const int64_t base_blocks = n * n_kv_heads * head_batches;
     const bool vec4 = head_dim % 4 == 0 && aligned(k_cache, f16 ? 8 : 16) && aligned(v_cache, f16 ? 8 : 16);
-    const RowKernel kernel = f16 ? (vec4 ? pick_rows_gb<__half, 4>(gb) : pick_rows_gb<__half, 1>(gb))
-                                 : (vec4 ? pick_rows_gb<float, 4>(gb) : pick_rows_gb<float, 1>(gb));
-    const int chunk = f16 && vec4 && gb == 1 && attn_minb() == 3 ? attn_chunk() : ROW_CHUNK;   // pick_rows_gb's
-    const size_t smem = rows_smem((int) head_dim, vec4 ? 4 : 1, gb, chunk);
+    const RowPick pick = f16 ? (vec4 ? pick_rows_gb<__half, 4>(gb) : pick_rows_gb<__half, 1>(gb))
+                             : (vec4 ? pick_rows_gb<float, 4>(gb) : pick_rows_gb<float, 1>(gb));
+    const RowKernel kernel = pick.kernel;
+    const size_t smem = rows_smem((int) head_dim, vec4 ? 4 : 1, gb, pick.chunk);
     int splits = 1;
     if (work && n <= SPLIT_MAX_ROWS && work_bytes >= llmj_cuda_attention_work_size(n, n_heads, head_dim)) {
         // one full wave of resident blocks, at least SPLIT_MIN_LEN positions per split

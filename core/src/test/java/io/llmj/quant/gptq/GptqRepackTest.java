@@ -4,8 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.llmj.quant.Float16;
 import java.lang.foreign.Arena;
-import java.lang.foreign.ValueLayout;
-import java.util.Random;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -25,39 +23,14 @@ class GptqRepackTest {
             "4, 1024, 1032, 128, true", // the parallel row loop
     })
     void repackedMatrixHoldsTheCheckpointValues(int bits, int k, int n, int groupSize, boolean actOrder) {
-        Random rnd = new Random(bits * 1000003L + k * 31L + n + groupSize + (actOrder ? 7 : 0));
-        int groups = k / groupSize;
-        int[] q = new int[k * n];
-        for (int i = 0; i < q.length; i++) {
-            q[i] = rnd.nextInt(1 << bits);
-        }
-        int[] z = new int[groups * n];
-        short[] s = new short[groups * n];
-        for (int i = 0; i < z.length; i++) {
-            z[i] = 1 + rnd.nextInt(1 << bits);
-            s[i] = Float16.fromFloat(0.001f + 0.019f * rnd.nextFloat());
-        }
-        int[] gIdx = GptqPacking.defaultGidx(k, groupSize);
-        if (actOrder) {
-            int[] perm = new int[k];
-            for (int i = 0; i < k; i++) {
-                perm[i] = i;
-            }
-            for (int i = k - 1; i > 0; i--) {
-                int j = rnd.nextInt(i + 1);
-                int t = perm[i];
-                perm[i] = perm[j];
-                perm[j] = t;
-            }
-            for (int j = 0; j < k; j++) {
-                gIdx[perm[j]] = j / groupSize;
-            }
-        }
+        GptqTestModels.Layer layer = GptqTestModels.randomLayer(bits, n, k, groupSize, actOrder,
+                bits * 1000003L + k * 31L + n + groupSize + (actOrder ? 7 : 0));
+        int[] q = layer.q();
+        int[] z = layer.z();
+        short[] s = layer.scalesF16();
+        int[] gIdx = layer.gIdx();
         try (Arena arena = Arena.ofShared()) {
-            GptqMatrix m = GptqMatrix.repack(bits, k, n, groups, groupSize,
-                    arena.allocateFrom(ValueLayout.JAVA_INT, GptqPacking.packQweight(q, k, n, bits)),
-                    arena.allocateFrom(ValueLayout.JAVA_INT, GptqPacking.packQzeros(z, groups, n, bits)),
-                    arena.allocateFrom(ValueLayout.JAVA_SHORT, s), arena.allocateFrom(ValueLayout.JAVA_INT, gIdx), arena);
+            GptqMatrix m = GptqTestModels.repack(layer, bits, n, k, groupSize, arena);
             assertEquals(n, m.rows());
             assertEquals(k, m.cols());
             for (int r = 0; r < n; r++) {

@@ -168,13 +168,11 @@ public final class GptqTestModels {
     }
 
     /**
-     * A random repacked layer: quants, zero points (1 .. 2^bits) and scales (fp16 in [0.001, 0.02]) uniform,
+     * A random checkpoint layer: quants, zero points (1 .. 2^bits) and scales (fp16 in [0.001, 0.02]) uniform,
      * g_idx a random permutation of k / groupSize with {@code descAct}.
      */
-    public static GptqMatrix randomMatrix(int bits, int n, int k, int groupSize, boolean descAct, long seed,
-                                          java.lang.foreign.Arena arena) {
+    static Layer randomLayer(int bits, int n, int k, int groupSize, boolean descAct, long seed) {
         Random rnd = new Random(seed);
-        int p = 32 / bits;
         int groups = GptqPacking.groups(k, groupSize);
         int[] q = new int[k * n];
         for (int i = 0; i < q.length; i++) {
@@ -202,13 +200,22 @@ public final class GptqTestModels {
                 gIdx[perm[j]] = j / groupSize;
             }
         }
-        var qw = arena.allocateFrom(java.lang.foreign.ValueLayout.JAVA_INT, GptqPacking.packQweight(q, k, n, bits));
-        var qz = arena.allocateFrom(java.lang.foreign.ValueLayout.JAVA_INT, GptqPacking.packQzeros(z, groups, n, bits));
-        var sc = arena.allocateFrom(java.lang.foreign.ValueLayout.JAVA_SHORT, s);
-        var gi = arena.allocateFrom(java.lang.foreign.ValueLayout.JAVA_INT, gIdx);
-        if (p <= 0) {
-            throw new IllegalStateException();
-        }
-        return GptqMatrix.repack(bits, k, n, groups, groupSize, qw, qz, sc, gi, arena);
+        return new Layer(q, z, s, gIdx, groups, 0);
+    }
+
+    /** {@code layer} packed in the checkpoint format, then repacked by {@link GptqMatrix#repack}. */
+    static GptqMatrix repack(Layer layer, int bits, int n, int k, int groupSize, java.lang.foreign.Arena arena) {
+        var qw = arena.allocateFrom(java.lang.foreign.ValueLayout.JAVA_INT, GptqPacking.packQweight(layer.q(), k, n, bits));
+        var qz = arena.allocateFrom(java.lang.foreign.ValueLayout.JAVA_INT,
+                GptqPacking.packQzeros(layer.z(), layer.groups(), n, bits));
+        var sc = arena.allocateFrom(java.lang.foreign.ValueLayout.JAVA_SHORT, layer.scalesF16());
+        var gi = arena.allocateFrom(java.lang.foreign.ValueLayout.JAVA_INT, layer.gIdx());
+        return GptqMatrix.repack(bits, k, n, layer.groups(), groupSize, qw, qz, sc, gi, arena);
+    }
+
+    /** {@link #randomLayer} repacked. */
+    public static GptqMatrix randomMatrix(int bits, int n, int k, int groupSize, boolean descAct, long seed,
+                                          java.lang.foreign.Arena arena) {
+        return repack(randomLayer(bits, n, k, groupSize, descAct, seed), bits, n, k, groupSize, arena);
     }
 }

@@ -1124,25 +1124,51 @@ public final class CudaBackend implements Backend {
     @Override
     public synchronized void attention(Buffer q, Buffer kCache, Buffer vCache, int n, int startPos, AttentionParams p,
                                        Buffer out) {
+        AttentionOutput o = attentionOutput(out, n, p);
+        if (o.q8()) {
+            // the output projection after it reads the Q8 conversion, written by the decode kernel as it writes
+            // out (split-K: by the last block of each row, which also merges the splits: no reduce kernel)
+            NativeStatus.check(LlmjCuda.llmj_cuda_attention_q8(dev(q).ptr, dev(kCache).ptr, dev(vCache).ptr,
+                    dev(kCache).type.id(), dev(out).ptr, n, startPos, p.nHeads(), p.nKvHeads(), p.headDim(), p.scale(),
+                    p.softcap(), p.slidingWindow(), devPos(), o.work(), o.workBytes(), o.act(), o.counters(), stream),
+                    "llmj_cuda_attention_q8");
+        } else {
+            NativeStatus.check(LlmjCuda.llmj_cuda_attention(dev(q).ptr, dev(kCache).ptr, dev(vCache).ptr,
+                    dev(kCache).type.id(), dev(out).ptr, n, startPos, p.nHeads(), p.nKvHeads(), p.headDim(), p.scale(),
+                    p.softcap(), p.slidingWindow(), devPos(), o.work(), o.workBytes(), stream), "llmj_cuda_attention");
+        }
+        recordConversion(o, out);
+    }
+
+    /**
+     * What an attention call writes besides {@code out}: split-K scratch, and where the output projection after
+     * it reads a converted activation, the Q8 blocks and the split counters ({@code act} / {@code counters} NULL
+     * otherwise).
+     */
+    private record AttentionOutput(MemorySegment work, long workBytes, MemorySegment act, MemorySegment counters,
+                                   long count) {
+        boolean q8() {
+            return act.address() != 0;
+        }
+    }
+
+    /** After the call: the activation buffer converts {@code out} where the kernel wrote the conversion. */
+    private void recordConversion(AttentionOutput o, Buffer out) {
+        if (o.q8()) {
+            act8Of = out;
+            act8Count = o.count();
+        }
+    }
+
+    private AttentionOutput attentionOutput(Buffer out, int n, AttentionParams p) {
         wrote(out);
         long work = LlmjCuda.llmj_cuda_attention_work_size(n, p.nHeads(), p.headDim());
         MemorySegment wp = work > 0 ? scratch(work).ptr : MemorySegment.NULL;
         long dim = (long) p.nHeads() * p.headDim();
-        if (fuse && gptqLayout && p.headDim() % 32 == 0 && p.headDim() <= 256 && perToken(n)) {
-            // the output projection after it reads the Q8 conversion, written by the decode kernel as it writes
-            // out (split-K: by the last block of each row, which also merges the splits: no reduce kernel)
-            MemorySegment act = act8(LlmjCuda.llmj_cuda_gptq_work_size(dim, n)).ptr;
-            NativeStatus.check(LlmjCuda.llmj_cuda_attention_q8(dev(q).ptr, dev(kCache).ptr, dev(vCache).ptr,
-                    dev(kCache).type.id(), dev(out).ptr, n, startPos, p.nHeads(), p.nKvHeads(), p.headDim(), p.scale(),
-                    p.softcap(), p.slidingWindow(), devPos(), wp, work, act, attentionCounters(4L * n * p.nHeads()).ptr,
-                    stream), "llmj_cuda_attention_q8");
-            act8Of = out;
-            act8Count = n * dim;
-            return;
-        }
-        NativeStatus.check(LlmjCuda.llmj_cuda_attention(dev(q).ptr, dev(kCache).ptr, dev(vCache).ptr, dev(kCache).type.id(),
-                dev(out).ptr, n, startPos, p.nHeads(), p.nKvHeads(), p.headDim(), p.scale(), p.softcap(), p.slidingWindow(),
-                devPos(), wp, work, stream), "llmj_cuda_attention");
+        boolean q8 = fuse && gptqLayout && p.headDim() % 32 == 0 && p.headDim() <= 256 && perToken(n);
+        MemorySegment act = q8 ? act8(LlmjCuda.llmj_cuda_gptq_work_size(dim, n)).ptr : MemorySegment.NULL;
+        MemorySegment counters = q8 ? attentionCounters(4L * n * p.nHeads()).ptr : MemorySegment.NULL;
+        return new AttentionOutput(wp, work, act, counters, n * dim);
     }
 
     /**
@@ -1160,21 +1186,12 @@ public final class CudaBackend implements Backend {
             Backend.super.ropeAttention(q, k, v, n, startPos, rope, kCache, vCache, p, out);
             return;
         }
-        wrote(out);
-        long work = LlmjCuda.llmj_cuda_attention_work_size(n, p.nHeads(), p.headDim());
-        MemorySegment wp = work > 0 ? scratch(work).ptr : MemorySegment.NULL;
-        long dim = (long) p.nHeads() * p.headDim();
-        boolean q8 = gptqLayout && p.headDim() % 32 == 0 && perToken(n);   // as attention(): the output projection's input
-        MemorySegment act = q8 ? act8(LlmjCuda.llmj_cuda_gptq_work_size(dim, n)).ptr : MemorySegment.NULL;
-        MemorySegment counters = q8 ? attentionCounters(4L * n * p.nHeads()).ptr : MemorySegment.NULL;
+        AttentionOutput o = attentionOutput(out, n, p);
         NativeStatus.check(LlmjCuda.llmj_cuda_rope_attention(dev(q).ptr, dev(k).ptr, dev(v).ptr, kc.ptr, vc.ptr, kc.type.id(),
                 dev(out).ptr, startPos, p.nHeads(), p.nKvHeads(), p.headDim(), rope.dims(), ropeTable(rope).ptr,
-                rope.positionScale(), rope.neox() ? 1 : 0, p.scale(), p.softcap(), p.slidingWindow(), devPos(), wp, work, act,
-                counters, stream), "llmj_cuda_rope_attention");
-        if (q8) {
-            act8Of = out;
-            act8Count = dim;
-        }
+                rope.positionScale(), rope.neox() ? 1 : 0, p.scale(), p.softcap(), p.slidingWindow(), devPos(), o.work(),
+                o.workBytes(), o.act(), o.counters(), stream), "llmj_cuda_rope_attention");
+        recordConversion(o, out);
     }
 
     @Override
