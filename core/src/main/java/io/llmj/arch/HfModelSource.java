@@ -1,6 +1,7 @@
 package io.llmj.arch;
 
 import io.llmj.ModelFormatException;
+import io.llmj.backend.Backends;
 import io.llmj.backend.RopeConfig;
 import io.llmj.format.hf.HfConfig;
 import io.llmj.format.safetensors.SafetensorsCheckpoint;
@@ -37,6 +38,8 @@ public final class HfModelSource implements TensorSource {
     /** GPTQ layers by llama.cpp name: the Hugging Face prefix ("model.layers.0.self_attn.q_proj"). */
     private final Map<String, String> gptqLayers = new HashMap<>();
     private final Map<String, TensorRef> repacked = new java.util.concurrent.ConcurrentHashMap<>();
+    /** The backend providers that may give repacked GPTQ layers page memory, looked up on first use. */
+    private volatile java.util.List<io.llmj.backend.BackendProvider> providers;
     private final Map<String, SafetensorsTensor> byHfName = new HashMap<>();
 
     public HfModelSource(Path folder, HfConfig hf, SafetensorsCheckpoint checkpoint) {
@@ -170,8 +173,9 @@ public final class HfModelSource implements TensorSource {
 
     /**
      * A GPTQ layer's tensors checked against each other and repacked into a {@link GptqMatrix}
-     * (rows = output features, act-order undone; see there). Blobs are allocated from an automatic
-     * arena: they live as long as a weight refers to them.
+     * (rows = output features, act-order undone; see there). Blobs are allocated for an automatic
+     * arena ({@link Backends#hostAllocator}: page memory where a native provider offers it): they live as
+     * long as a weight refers to them.
      */
     private TensorRef repackGptq(String name, String layer) {
         int bits = gptq.bits();
@@ -213,11 +217,20 @@ public final class HfModelSource implements TensorSource {
         }
         try {
             GptqMatrix m = GptqMatrix.repack(bits, (int) k, (int) n, (int) groups, gptq.groupSize(), qweight.data(),
-                    qzeros.data(), scales.data(), gIdx == null ? null : gIdx.data(), java.lang.foreign.Arena.ofAuto());
+                    qzeros.data(), scales.data(), gIdx == null ? null : gIdx.data(), gptqAllocator());
             return new TensorRef(name, m.type(), new long[] {k, n}, m.segment());
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(folder, "tensor " + layer + ".qweight", e.getMessage(), e);
         }
+    }
+
+    /** An allocator for one repacked layer, freed once nothing refers to it. */
+    private java.lang.foreign.SegmentAllocator gptqAllocator() {
+        var list = providers;
+        if (list == null) {
+            providers = list = Backends.providers();
+        }
+        return Backends.hostAllocator(java.lang.foreign.Arena.ofAuto(), list);
     }
 
     private SafetensorsTensor gptqPart(String layer, String part, boolean required) {

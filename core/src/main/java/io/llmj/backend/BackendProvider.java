@@ -1,6 +1,8 @@
 package io.llmj.backend;
 
 import io.llmj.BackendUnavailableException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 
 /**
  * Service-provider interface for backends, found with {@link java.util.ServiceLoader}.
@@ -41,5 +43,15 @@ public interface BackendProvider {
     /** Whether the backend runs on an accelerator with its own memory ({@link Backend#accelerator()}). */
     default boolean accelerator() {
         return false;
+    }
+
+    /**
+     * Host memory for large data prepared at load (a repacked GPTQ layer): {@code bytes} zero-filled bytes,
+     * page aligned, freed with {@code owner} (for an automatic arena: once it is unreachable); or null where
+     * this provider has none or cannot give it now, and the caller allocates from {@code owner} itself.
+     * {@link Backends#hostAllocator} asks the providers in priority order.
+     */
+    default MemorySegment allocateHost(long bytes, Arena owner) {
+        return null;
     }
 }

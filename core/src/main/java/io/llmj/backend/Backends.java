@@ -2,6 +2,9 @@ package io.llmj.backend;
 
 import io.llmj.BackendUnavailableException;
 import java.lang.System.Logger.Level;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SegmentAllocator;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
@@ -49,6 +52,35 @@ public final class Backends {
             throw new BackendUnavailableException("bad device in backend name '" + name + "' (e.g. \"cuda:1\")");
         }
         return create(name.substring(0, colon), threads, device);
+    }
+
+    /** Allocations of at least this many bytes go to {@link BackendProvider#allocateHost} (smaller ones: the arena). */
+    public static final long HOST_PAGES_MIN_BYTES = 1L << 20;
+
+    /**
+     * An allocator for large data prepared at load and freed with {@code owner}: requests of
+     * {@link #HOST_PAGES_MIN_BYTES} or more with an alignment up to 4096 take the first page memory a
+     * provider offers ({@link BackendProvider#allocateHost}: the native CPU provider's is mapped with
+     * transparent huge pages, so filling it faults once per 2 MiB instead of once per 4 KiB), everything
+     * else comes from {@code owner}. Either way the bytes start zeroed.
+     */
+    public static SegmentAllocator hostAllocator(Arena owner) {
+        return hostAllocator(owner, providers());
+    }
+
+    /** {@link #hostAllocator(Arena)} over {@code list} (from {@link #providers()}, which loads them anew each call). */
+    public static SegmentAllocator hostAllocator(Arena owner, List<BackendProvider> list) {
+        return (bytes, alignment) -> {
+            if (bytes >= HOST_PAGES_MIN_BYTES && alignment <= 4096) {
+                for (BackendProvider p : list) {
+                    MemorySegment s = p.allocateHost(bytes, owner);
+                    if (s != null) {
+                        return s;
+                    }
+                }
+            }
+            return owner.allocate(bytes, alignment);
+        };
     }
 
     /** The provider called {@code name} (no device suffix), or null. */

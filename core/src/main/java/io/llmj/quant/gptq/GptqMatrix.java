@@ -5,6 +5,7 @@ import io.llmj.quant.GgmlType;
 import io.llmj.quant.Q8_0;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SegmentAllocator;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.util.Arrays;
@@ -315,10 +316,12 @@ public final class GptqMatrix {
      * @param qzeros     int32 [groups, n / P]
      * @param scales     fp16 [groups, n]
      * @param gIdx       int32 [k], or null for {@code k / groupSize}
+     * @param arena      allocates the repacked matrix (zero-filled memory, 64-byte aligned)
      * @throws IllegalArgumentException naming the problem (the loader adds file and tensor)
      */
     public static GptqMatrix repack(int bits, int k, int n, int groups, int groupSize, MemorySegment qweight,
-                                    MemorySegment qzeros, MemorySegment scales, MemorySegment gIdx, Arena arena) {
+                                    MemorySegment qzeros, MemorySegment scales, MemorySegment gIdx,
+                                    SegmentAllocator arena) {
         int p = GptqPacking.perWord(bits);
         if (k % p != 0 || n % p != 0) {
             throw new IllegalArgumentException(k + " x " + n + " is not a whole number of " + p + "-value words");
@@ -388,9 +391,15 @@ public final class GptqMatrix {
         if (qweight.isAccessibleBy(probe) && out.isAccessibleBy(probe) && (long) n * k >= 1 << 20) {
             rows = rows.parallel();
         }
+        boolean direct = identity && k % BLOCK == 0 && (bits == 4 || bits == 8);
         rows.forEach(r -> {
-            int[] q = new int[k];
             byte[] row = new byte[(int) rowQ];
+            if (direct) {   // columns in checkpoint order: whole words straight into the block bytes
+                directRow(qweight, n, r, k, bits, row);
+                MemorySegment.copy(row, 0, out, ValueLayout.JAVA_BYTE, off[3] + r * rowQ, row.length);
+                return;
+            }
+            int[] q = new int[k];
             for (int w = 0; w < k / p; w++) {
                 int word = qweight.getAtIndex(I32, (long) w * n + r);
                 for (int j = 0; j < p; j++) {
@@ -410,6 +419,34 @@ public final class GptqMatrix {
             MemorySegment.copy(row, 0, out, ValueLayout.JAVA_BYTE, off[3] + r * rowQ, row.length);
         });
         return new GptqMatrix(out);
+    }
+
+    /**
+     * Row {@code r}'s block bytes from qweight when no column moves (no act-order) and {@code k} is whole
+     * blocks: the same bytes as the general path of {@link #repack}. 4 bits: words 4b .. 4b + 3 hold block
+     * b's columns 0-7, 8-15, 16-23, 24-31, and byte i of the block is column i | column i + 16 << 4; 8 bits:
+     * byte j of the row is column j.
+     */
+    private static void directRow(MemorySegment qweight, int n, int r, int k, int bits, byte[] row) {
+        if (bits == 4) {
+            for (int b = 0; b < k / BLOCK; b++) {
+                long w = 4L * b * n + r;
+                int a0 = qweight.getAtIndex(I32, w), a1 = qweight.getAtIndex(I32, w + n);
+                int a2 = qweight.getAtIndex(I32, w + 2L * n), a3 = qweight.getAtIndex(I32, w + 3L * n);
+                int base = b * 16;
+                for (int i = 0; i < 8; i++) {
+                    row[base + i] = (byte) (((a0 >>> (4 * i)) & 15) | (((a2 >>> (4 * i)) & 15) << 4));
+                    row[base + 8 + i] = (byte) (((a1 >>> (4 * i)) & 15) | (((a3 >>> (4 * i)) & 15) << 4));
+                }
+            }
+        } else {
+            for (int w = 0; w < k / 4; w++) {
+                int a = qweight.getAtIndex(I32, (long) w * n + r);
+                for (int t = 0; t < 4; t++) {
+                    row[4 * w + t] = (byte) (a >>> (8 * t));
+                }
+            }
+        }
     }
 
     @Override

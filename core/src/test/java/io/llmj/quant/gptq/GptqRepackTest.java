@@ -10,7 +10,8 @@ import org.junit.jupiter.params.provider.CsvSource;
 /**
  * {@link GptqMatrix#repack} element by element against the checkpoint it was made from: every quant at its sorted
  * column, every block's scale and zero point, for 2, 4 and 8 bits, with and without act-order, including a layer
- * large enough (n * k >= 2^20, in a shared arena) for the parallel row loop.
+ * large enough (n * k >= 2^20, in a shared arena) for the parallel row loop. Without act-order, 4- and 8-bit rows take
+ * the direct path (whole qweight words into block bytes); with it, and at 2 bits, the general one.
  */
 class GptqRepackTest {
     @ParameterizedTest
@@ -21,6 +22,8 @@ class GptqRepackTest {
             "8, 96, 4, 32, false",
             "2, 256, 48, 128, true",
             "4, 1024, 1032, 128, true", // the parallel row loop
+            "4, 1024, 1032, 128, false", // ... with whole words copied straight (no act-order: GptqMatrix.directRow)
+            "8, 2048, 520, -1, false",
     })
     void repackedMatrixHoldsTheCheckpointValues(int bits, int k, int n, int groupSize, boolean actOrder) {
         GptqTestModels.Layer layer = GptqTestModels.randomLayer(bits, n, k, groupSize, actOrder,

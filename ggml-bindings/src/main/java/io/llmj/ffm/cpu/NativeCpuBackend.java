@@ -384,5 +384,20 @@ public final class NativeCpuBackend extends HostBackend {
         public Backend create(int threads) {
             return threads > 0 ? new NativeCpuBackend(threads) : new NativeCpuBackend();
         }
+
+        /** {@code llmj_pages_alloc}: an anonymous mapping with transparent huge pages; null if it fails. */
+        @Override
+        public MemorySegment allocateHost(long bytes, Arena owner) {
+            if (bytes <= 0 || !NativeLibraries.cpuStatus().ok()) {
+                return null;
+            }
+            try (Arena tmp = Arena.ofConfined()) {
+                MemorySegment out = tmp.allocate(ValueLayout.ADDRESS);
+                if (Llmj.llmj_pages_alloc(bytes, out) != Llmj.LLMJ_OK()) {
+                    return null;
+                }
+                return out.get(ValueLayout.ADDRESS, 0).reinterpret(bytes, owner, s -> Llmj.llmj_pages_free(s, bytes));
+            }
+        }
     }
 }
