@@ -2,7 +2,6 @@ package io.llmj;
 
 import io.llmj.arch.Forward;
 import io.llmj.arch.ForwardState;
-import io.llmj.eval.Perplexity;
 import io.llmj.quant.GgmlType;
 import java.util.List;
 import java.util.Spliterator;
@@ -91,6 +90,8 @@ public final class Generator implements AutoCloseable {
         private int size;
         private final int promptLength;
         private final float[] logits;
+        private final float[] work;                 // the sampler's copy of the logits (it may overwrite them)
+        private final LogSumExp logSumExp = new LogSumExp();
         private final StreamingDecoder decoder = model.tokenizer().newContinuationDecoder();
         private final StringBuilder pending = new StringBuilder();
         private final RandomGenerator random;
@@ -107,6 +108,7 @@ public final class Generator implements AutoCloseable {
             size = prompt.length;
             promptLength = prompt.length;
             logits = new float[model.vocabSize()];
+            work = new float[logits.length];
             random = new SplittableRandom(options.sampler().seed().orElseGet(System::nanoTime));
         }
 
@@ -152,12 +154,12 @@ public final class Generator implements AutoCloseable {
                 float logprob;
                 int id;
                 {
-                    float[] work = logits.clone();
+                    System.arraycopy(logits, 0, work, 0, logits.length);
                     id = options.sampler().sample(work, this);
                     if (id < 0 || id >= logits.length) {
                         throw new IllegalStateException("sampler returned token id " + id + " outside the vocabulary");
                     }
-                    logprob = (float) Perplexity.logSoftmax(logits, id);
+                    logprob = (float) (logits[id] - logSumExp.of(logits, logits.length));
                 }
                 history[size++] = id;
                 produced++;

@@ -17,7 +17,8 @@ public interface Sampler {
     /**
      * Returns the id of the next token.
      *
-     * @param logits raw logits of the position, one per vocabulary entry (the sampler may overwrite them)
+     * @param logits raw logits of the position, one per vocabulary entry (the sampler may overwrite them;
+     *               the generator reuses the array for the next position, so do not keep it)
      * @param ctx    the tokens so far and this generation's random generator
      */
     int sample(float[] logits, Context ctx);
