@@ -369,15 +369,6 @@ public final class GptqMatrix {
             }
         }
         int mask = (1 << bits) - 1;
-        for (int r = 0; r < n; r++) {
-            for (int b = 0; b < blocks; b++) {
-                int grp = blockGroup[b];
-                short s = scales.getAtIndex(I16, (long) grp * n + r);
-                int zStored = GptqPacking.field(qzeros.getAtIndex(I32, (long) grp * (n / p) + r / p), r % p, bits);
-                out.set(I16, off[1] + 2L * ((long) r * blocks + b), s);
-                out.set(ValueLayout.JAVA_BYTE, off[2] + (long) r * blocks + b, (byte) zStored);
-            }
-        }
         int qb = blockQBytes(bits);
         long rowQ = (long) blocks * qb;
         int[] inv = new int[k];   // checkpoint column -> sorted position
@@ -388,11 +379,26 @@ public final class GptqMatrix {
         // qweight is read with a stride of n words, so one core repacks a 7B model's layers slowly
         Thread probe = new Thread(() -> {});
         IntStream rows = IntStream.range(0, n);
-        if (qweight.isAccessibleBy(probe) && out.isAccessibleBy(probe) && (long) n * k >= 1 << 20) {
+        if (qweight.isAccessibleBy(probe) && qzeros.isAccessibleBy(probe) && scales.isAccessibleBy(probe)
+                && out.isAccessibleBy(probe) && (long) n * k >= 1 << 20) {
             rows = rows.parallel();
         }
         boolean direct = identity && k % BLOCK == 0 && (bits == 4 || bits == 8);
         rows.forEach(r -> {
+            short[] rs = new short[blocks];           // the row's scale and stored zero point per block
+            byte[] rz = new byte[blocks];
+            for (int b = 0; b < blocks; b++) {
+                int grp = blockGroup[b];
+                if (b > 0 && grp == blockGroup[b - 1]) {
+                    rs[b] = rs[b - 1];
+                    rz[b] = rz[b - 1];
+                    continue;
+                }
+                rs[b] = scales.getAtIndex(I16, (long) grp * n + r);
+                rz[b] = (byte) GptqPacking.field(qzeros.getAtIndex(I32, (long) grp * (n / p) + r / p), r % p, bits);
+            }
+            MemorySegment.copy(rs, 0, out, I16, off[1] + 2L * r * blocks, blocks);
+            MemorySegment.copy(rz, 0, out, ValueLayout.JAVA_BYTE, off[2] + (long) r * blocks, blocks);
             byte[] row = new byte[(int) rowQ];
             if (direct) {   // columns in checkpoint order: whole words straight into the block bytes
                 directRow(qweight, n, r, k, bits, row);
