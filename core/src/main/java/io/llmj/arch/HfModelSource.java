@@ -1,6 +1,7 @@
 package io.llmj.arch;
 
 import io.llmj.ModelFormatException;
+import io.llmj.backend.BackendProvider;
 import io.llmj.backend.Backends;
 import io.llmj.backend.RopeConfig;
 import io.llmj.format.hf.HfConfig;
@@ -11,8 +12,11 @@ import io.llmj.quant.GgmlType;
 import io.llmj.quant.gptq.GptqConfig;
 import io.llmj.quant.gptq.GptqMatrix;
 import io.llmj.quant.gptq.GptqPacking;
+import java.lang.foreign.Arena;
+import java.lang.foreign.SegmentAllocator;
 import java.nio.file.Path;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -39,7 +43,7 @@ public final class HfModelSource implements TensorSource {
     private final Map<String, String> gptqLayers = new HashMap<>();
     private final Map<String, TensorRef> repacked = new java.util.concurrent.ConcurrentHashMap<>();
     /** The backend providers that may give repacked GPTQ layers page memory, looked up on first use. */
-    private volatile java.util.List<io.llmj.backend.BackendProvider> providers;
+    private volatile List<BackendProvider> providers;
     private final Map<String, SafetensorsTensor> byHfName = new HashMap<>();
 
     public HfModelSource(Path folder, HfConfig hf, SafetensorsCheckpoint checkpoint) {
@@ -225,12 +229,12 @@ public final class HfModelSource implements TensorSource {
     }
 
     /** An allocator for one repacked layer, freed once nothing refers to it. */
-    private java.lang.foreign.SegmentAllocator gptqAllocator() {
+    private SegmentAllocator gptqAllocator() {
         var list = providers;
         if (list == null) {
             providers = list = Backends.providers();
         }
-        return Backends.hostAllocator(java.lang.foreign.Arena.ofAuto(), list);
+        return Backends.hostAllocator(Arena.ofAuto(), list);
     }
 
     private SafetensorsTensor gptqPart(String layer, String part, boolean required) {
