@@ -245,6 +245,11 @@ typedef struct llmj_gptq_matrix {
                                * 2^(bits-1) (what llmj_cuda_gptq_repack_q makes of Q4_0 / Q8_0) */
     const void * qs;          /* [rows][blocks][4 * bits] bytes: 4 bits: byte i = column i (low nibble) |
                                * column i + 16 (high nibble) of the block; 8 bits: byte i = column i */
+    int32_t format;           /* 0: the GPTQ layout above (CPU and CUDA). LLMJ_TYPE_Q4_K / LLMJ_TYPE_Q6_K: a ggml
+                               * K-quant matrix in this layout (llmj_cuda_kquant_repack; CUDA kernels only),
+                               * with perm and zeros NULL, bits 4 / 6, cols a multiple of 256, and `super`: */
+    const uint16_t * super;   /* K-quant formats: fp16 per row and 256-column super-block: Q4_K d, dmin pairs;
+                               * Q6_K d. NULL for format 0. */
 } llmj_gptq_matrix;
 
 /* Bytes of scratch llmj_gptq_matmul needs for n_tokens activation rows of cols (0 if either is <= 0). */
@@ -408,8 +413,9 @@ LLMJ_API int llmj_cuda_matmul_kquant_shared(int count, const int * types, const 
                                             int64_t n, void * work, size_t work_bytes, void * stream);
 
 /* ---- CUDA GPTQ products (src/cuda/gptq.cu) -------------------------------------------------
- * `m` is a host struct whose pointers (perm, scales, zeros, qs) are device memory (qs 16-byte
- * aligned, as in a device copy of a GptqMatrix segment); bits 4 or 8. */
+ * `m` is a host struct whose pointers (perm, scales, zeros, qs, super) are device memory (qs 16-byte
+ * aligned, as in a device copy of a GptqMatrix segment); bits 4 or 8, or a K-quant format
+ * (llmj_cuda_kquant_repack). */
 /* Scratch llmj_cuda_gptq_matmul needs for n tokens of cols (bytes; 0 if either is <= 0). */
 LLMJ_API size_t llmj_cuda_gptq_work_size(int64_t cols, int64_t n);
 /* y[t] = W x[t] for n dense token rows (x: n x cols floats, y: n x rows floats, device memory): each
@@ -449,6 +455,23 @@ LLMJ_API int llmj_cuda_gptq_get_rows(const llmj_gptq_matrix * m, const int32_t *
  * aligned, coalesced loads. */
 LLMJ_API int llmj_cuda_gptq_repack_q(int type, const void * src, size_t row_bytes, int64_t rows, int64_t cols, void * qs,
                                      uint16_t * scales, void * stream);
+/* Repacks rows x cols weights of type LLMJ_TYPE_Q4_K or LLMJ_TYPE_Q6_K (ggml super-blocks of 256, row r
+ * at src + r * row_bytes; device memory; cols a multiple of 256) into the llmj_gptq_matrix format of that
+ * type, every 32-column block b of row r described by
+ *   Q4_K: qs: 16 bytes (byte i = q of column i | q of column i + 16 << 4, q in 0..15); scales[r][b] =
+ *         sc | m << 8 (the block's 6-bit scale and min); super[r][b / 8] = d, dmin:
+ *         W = d * sc * q - dmin * m;
+ *   Q6_K: qs: the 16-byte low parts of every block of every row (byte i = low 4 bits of column i | those
+ *         of column i + 16 << 4), then the 8-byte high parts (byte i = high 2 bits of columns i, i + 8,
+ *         i + 16, i + 24 at bits 0, 2, 4, 6); scales[r][b] = (uint8) sc[first 16 columns] | (uint8)
+ *         sc[last 16] << 8 (int8 scales); super[r][b / 8] = d: W = d * sc * (q - 32), q in 0..63.
+ * qs: rows * cols / 2 (Q4_K) or rows * cols * 3 / 4 (Q6_K) bytes, 16-byte aligned; scales: rows * cols / 32
+ * entries; super: rows * cols / 256 * (Q4_K: 2, Q6_K: 1) entries, 4-byte aligned. The GPTQ products
+ * (llmj_cuda_gptq_matmul, _multi; not the _act entries, whose activation is Q8_0) convert the activation
+ * to Q8_K as the CPU's K-quant dots do and sum exact int32 block dots scaled in float32: they equal
+ * llmj_cuda_matmul on the ggml blocks up to the order of the float additions. */
+LLMJ_API int llmj_cuda_kquant_repack(int type, const void * src, size_t row_bytes, int64_t rows, int64_t cols, void * qs,
+                                     uint16_t * scales, uint16_t * super, void * stream);
 
 /* ---- CUDA prefill GEMM inputs (the product itself is cuBLAS, called from Java) ------------------- */
 /* Dequantizes rows x cols weights of `type` (row r at (const char *) w + r * row_bytes) into a dense

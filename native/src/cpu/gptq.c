@@ -266,6 +266,9 @@ size_t llmj_gptq_work_size(int64_t cols, int64_t n_tokens) {
 int llmj_gptq_matmul(llmj_threadpool * pool, const llmj_gptq_matrix * m, const float * x, size_t x_stride,
                      float * y, size_t y_stride, int64_t n_tokens, void * work, size_t work_bytes) {
     if (!m) return LLMJ_FAIL(LLMJ_ERR_INVALID_ARGUMENT, "null matrix descriptor");
+    if (m->format != 0) {
+        return LLMJ_FAIL(LLMJ_ERR_UNSUPPORTED, "format %d (a repacked K-quant) has no CPU kernel", m->format);
+    }
     if (m->bits != 4 && m->bits != 8) {
         return LLMJ_FAIL(LLMJ_ERR_UNSUPPORTED, "GPTQ %d-bit has no CPU kernel (4 and 8 have)", m->bits);
     }

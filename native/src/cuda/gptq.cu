@@ -35,6 +35,7 @@
 // kernel -> launcher -> C entry points (llmj_cuda_gptq_work_size, llmj_cuda_gptq_matmul(_multi, _act, _act_add),
 // llmj_cuda_gptq_dequantize_f16, llmj_cuda_gptq_get_rows, llmj_cuda_gptq_repack_q).
 #include "matvec_q.cuh"
+#include "kquants.cuh"
 
 namespace {
 
@@ -54,13 +55,19 @@ static __device__ __forceinline__ int dp4a_us(uint32_t a, int b, int c) {
     return r;
 }
 
+// Formats of llmj_gptq_matrix: GPTQ (and Q4_0 / Q8_0 repacked by llmj_cuda_gptq_repack_q), and the K-quants
+// repacked by llmj_cuda_kquant_repack (llmj.h spells out their layout).
+constexpr int FMT_GPTQ = 0;
+constexpr int FMT_Q4K = LLMJ_TYPE_Q4_K;
+constexpr int FMT_Q6K = LLMJ_TYPE_Q6_K;
+
 // The weight bytes of one block: 4 bits: one uint4 (byte i = column i | column i + 16 << 4);
-// 8 bits: two (byte i = column i).
-template <int BITS> struct wq { uint4 v[BITS / 4]; };
+// 8 bits: two (byte i = column i); 6 bits (Q6_K): the 4-bit low parts as 4 bits, and h, the 2-bit high parts.
+template <int BITS> struct wq { uint4 v[BITS == 8 ? 2 : 1]; uint2 h; };
 
 template <int BITS>
 static __device__ __forceinline__ int block_isum(const wq<BITS> & w, const int4 xa, const int4 xb) {
-    if (BITS == 4) {
+    if (BITS == 4 || BITS == 6) {
         const uint32_t q[4] = {w.v[0].x, w.v[0].y, w.v[0].z, w.v[0].w};
         const int xl[4] = {xa.x, xa.y, xa.z, xa.w};
         const int xh[4] = {xb.x, xb.y, xb.z, xb.w};
@@ -82,6 +89,26 @@ static __device__ __forceinline__ int block_isum(const wq<BITS> & w, const int4 
     }
 }
 
+// Q6_K block: sum over both halves of sc_half * sum_i (q_i - 32) * xq_i, q_i = low | high << 4 in 0..63
+// (exact in int32). xlo, xhi: the sums of the block's first and last 16 activation quants (Q8_K's bsums).
+static __device__ __forceinline__ int block_isum_q6k(const wq<6> & w, const int4 xa, const int4 xb, int xlo, int xhi, unsigned meta) {
+    const uint32_t ql[4] = {w.v[0].x, w.v[0].y, w.v[0].z, w.v[0].w};
+    const uint32_t qh[2] = {w.h.x, w.h.y};
+    const int xl[4] = {xa.x, xa.y, xa.z, xa.w};
+    const int xh[4] = {xb.x, xb.y, xb.z, xb.w};
+    int sl = 0, sh = 0;
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+        const uint32_t h = qh[k & 1] >> (2 * (k >> 1));
+        const uint32_t lo = (ql[k] & 0x0F0F0F0Fu) | ((h & 0x03030303u) << 4);               // columns 4k .. 4k + 3
+        const uint32_t hi = ((ql[k] >> 4) & 0x0F0F0F0Fu) | (((h >> 4) & 0x03030303u) << 4);  // columns 16 + 4k ..
+        sl = __dp4a((int) lo, xl[k], sl);
+        sh = __dp4a((int) hi, xh[k], sh);
+    }
+    const int scl = (int) (int8_t) (meta & 0xFFu), sch = (int) (int8_t) (meta >> 8);
+    return scl * (sl - 32 * xlo) + sch * (sh - 32 * xhi);
+}
+
 // ---- the matmul kernel -------------------------------------------------------------------------
 // One launch multiplies up to MAX_PARTS matrices that share the activation (a layer's q/k/v, gate/up):
 // thread blocks [end[k-1], end[k]) work on part k, each part writes its own y.
@@ -90,6 +117,7 @@ struct gptq_part {
     const uint8_t * qs;
     const unsigned short * sc;
     const uint8_t * z;           // NULL: symmetric (every zero point 2^(bits-1))
+    const unsigned short * sup;  // K-quant formats: per row and super-block d (, dmin)
     float * y;
     int64_t rows;
 };
@@ -107,10 +135,11 @@ static __device__ __forceinline__ void store(float * y, float s, int accumulate)
 // Shape of the work: ROWS rows per warp, U blocks per row per lane in flight, KS warps of the thread
 // block sharing the same rows (KS = 1: each warp owns its rows; KS = 2 or WARPS: groups of KS warps
 // split their rows' blocks and add their sums through shared memory, in a fixed order).
-template <int BITS, bool SYM, int NT, int ROWS, int U, int KS>
+template <int FMT, int BITS, bool SYM, int NT, int ROWS, int U, int KS>
 __global__ void __launch_bounds__(WARPS * WARP)
-gptq_matmul_kernel(const gptq_parts parts, const int8_t * aq, const q8_act_meta * am, int nb, int64_t t0) {
-    constexpr int QB = BITS * 4;                 // quant bytes per block
+gptq_matmul_kernel(const gptq_parts parts, const int8_t * aq, const q8_act_meta * am, const float * kd, const int16_t * kbs,
+                   int nb, int64_t t0) {
+    constexpr int QB = BITS == 8 ? 32 : 16;      // bytes per block of the qs stream (Q6_K: its low parts)
     constexpr int ROWS_PER_BLOCK = ROWS * (WARPS / KS);
     constexpr int KG = WARP * KS;                // lanes that share a row
     unsigned base;
@@ -130,6 +159,9 @@ gptq_matmul_kernel(const gptq_parts parts, const int8_t * aq, const q8_act_meta 
     const uint8_t * q0 = P.qs + (size_t) row0 * nb * QB;
     const unsigned short * s0 = P.sc + (size_t) row0 * nb;
     const uint8_t * z0 = SYM ? nullptr : P.z + (size_t) row0 * nb;
+    const uint8_t * h0 = FMT == FMT_Q6K ? P.qs + (size_t) P.rows * nb * 16 + (size_t) row0 * nb * 8 : nullptr;
+    const int nsb = nb / 8;                      // K-quant super-blocks per row
+    const unsigned short * u0 = FMT == FMT_GPTQ ? nullptr : P.sup + (size_t) row0 * nsb * (FMT == FMT_Q4K ? 2 : 1);
     float acc[NT][ROWS];
 #pragma unroll
     for (int t = 0; t < NT; t++) {
@@ -139,20 +171,35 @@ gptq_matmul_kernel(const gptq_parts parts, const int8_t * aq, const q8_act_meta 
     bool waited = false;
     for (int b0 = kl; b0 < nbv; b0 += U * KG) {
         wq<BITS> w[ROWS][U];
-        float sc[ROWS][U];
-        int z[ROWS][U];
+        float sc[ROWS][U];               // GPTQ: the block scale; K-quants: the super-block's d
+        float mn[ROWS][U];               // Q4_K: the super-block's dmin
+        int z[ROWS][U];                  // GPTQ: the zero point; K-quants: the block's packed scale (and min)
 #pragma unroll
         for (int u = 0; u < U; u++) {
             const int b = b0 + u * KG;
             if (b < nb) {
 #pragma unroll
                 for (int r = 0; r < ROWS; r++) {
-                    const int i = (r < valid ? r : 0) * nb + b;
+                    const int rr = r < valid ? r : 0;
+                    const int i = rr * nb + b;
                     const uint4 * p = reinterpret_cast<const uint4 *>(q0 + i * QB);
 #pragma unroll
-                    for (int q = 0; q < BITS / 4; q++) w[r][u].v[q] = __ldcs(p + q);
-                    sc[r][u] = __half2float(__ushort_as_half(__ldcs(s0 + i)));
-                    z[r][u] = SYM ? 1 << (BITS - 1) : (int) __ldcs(z0 + i) + 1;
+                    for (int q = 0; q < (BITS == 8 ? 2 : 1); q++) w[r][u].v[q] = __ldcs(p + q);
+                    if constexpr (FMT == FMT_GPTQ) {
+                        sc[r][u] = __half2float(__ushort_as_half(__ldcs(s0 + i)));
+                        z[r][u] = SYM ? 1 << (BITS - 1) : (int) __ldcs(z0 + i) + 1;
+                    } else {
+                        z[r][u] = (int) __ldcs(s0 + i);
+                        const int si = rr * nsb + b / 8;
+                        if constexpr (FMT == FMT_Q4K) {
+                            const unsigned dd = __ldg(reinterpret_cast<const unsigned *>(u0) + si);
+                            sc[r][u] = __half2float(__ushort_as_half((unsigned short) (dd & 0xFFFFu)));
+                            mn[r][u] = __half2float(__ushort_as_half((unsigned short) (dd >> 16)));
+                        } else {
+                            w[r][u].h = __ldcs(reinterpret_cast<const uint2 *>(h0) + i);
+                            sc[r][u] = __half2float(__ushort_as_half(__ldg(u0 + si)));
+                        }
+                    }
                 }
             }
         }
@@ -168,12 +215,29 @@ gptq_matmul_kernel(const gptq_parts parts, const int8_t * aq, const q8_act_meta 
                 for (int t = 0; t < NT; t++) {
                     const int4 * xp = reinterpret_cast<const int4 *>(aq + (t0 + t) * cols32 + (int64_t) b * 32);
                     const int4 xa = ld_act(xp), xb = ld_act(xp + 1);
-                    const int4 m = ld_act(reinterpret_cast<const int4 *>(am + (t0 + t) * nb + b));   // d, s, sum
-                    const float md = __int_as_float(m.x);
+                    if constexpr (FMT == FMT_GPTQ) {
+                        const int4 m = ld_act(reinterpret_cast<const int4 *>(am + (t0 + t) * nb + b));   // d, s, sum
+                        const float md = __int_as_float(m.x);
 #pragma unroll
-                    for (int r = 0; r < ROWS; r++) {
-                        const int s = block_isum<BITS>(w[r][u], xa, xb) - z[r][u] * m.z;
-                        acc[t][r] += (float) s * __fmul_rn(sc[r][u], md);
+                        for (int r = 0; r < ROWS; r++) {
+                            const int s = block_isum<BITS>(w[r][u], xa, xb) - z[r][u] * m.z;
+                            acc[t][r] += (float) s * __fmul_rn(sc[r][u], md);
+                        }
+                    } else {            // Q8_K: the super-block's d, and the sums of the block's two 16-quant halves
+                        const float md = ld_act(kd + (t0 + t) * (nb / 8) + b / 8);
+                        const int bp = ld_act(reinterpret_cast<const int *>(kbs + (t0 + t) * (int64_t) nb * 2 + 2 * b));
+                        const int xlo = (int) (int16_t) (bp & 0xFFFF), xhi = bp >> 16;
+#pragma unroll
+                        for (int r = 0; r < ROWS; r++) {
+                            if constexpr (FMT == FMT_Q4K) {   // d sc sum q xq - dmin m sum xq
+                                const int s = block_isum<4>(w[r][u], xa, xb) * (z[r][u] & 63);
+                                const int ms = (z[r][u] >> 8) * (xlo + xhi);
+                                acc[t][r] += __fmul_rn((float) s, __fmul_rn(sc[r][u], md)) - __fmul_rn((float) ms, __fmul_rn(mn[r][u], md));
+                            } else {
+                                const int s = block_isum_q6k(w[r][u], xa, xb, xlo, xhi, (unsigned) z[r][u]);
+                                acc[t][r] += (float) s * __fmul_rn(sc[r][u], md);
+                            }
+                        }
                     }
                 }
             }
@@ -237,37 +301,40 @@ gptq_matmul_kernel(const gptq_parts parts, const int8_t * aq, const q8_act_meta 
 struct shape { int rows, u, ks; };
 constexpr shape VARIANTS[] = {{4, 1, 4}, {2, 1, 4}, {4, 1, 2}, {8, 1, 4}, {4, 2, 4}, {2, 2, 4}, {2, 2, 1}};
 constexpr int N_VARIANTS = (int) (sizeof(VARIANTS) / sizeof(VARIANTS[0]));
+// Q6_K (6 bits) has its own knob, LLMJ_GPTQ_KERNEL6.
 template <int BITS> int one_token_variant() {
-    static const int v = llmj_env_int("LLMJ_GPTQ_KERNEL", 0, N_VARIANTS - 1, BITS == 4 ? 0 : 1);
+    static const int v = llmj_env_int(BITS == 6 ? "LLMJ_GPTQ_KERNEL6" : "LLMJ_GPTQ_KERNEL", 0, N_VARIANTS - 1, BITS == 8 ? 1 : 0);
     return v;
 }
 
-template <int BITS, bool SYM, int NT, int ROWS, int U, int KS>
-void launch_shape(gptq_parts parts, const int8_t * aq, const q8_act_meta * am, int nb, int64_t t0, cudaStream_t stream) {
+template <int FMT, int BITS, bool SYM, int NT, int ROWS, int U, int KS>
+void launch_shape(gptq_parts parts, const int8_t * aq, const q8_act_meta * am, const float * kd, const int16_t * kbs, int nb,
+                  int64_t t0, cudaStream_t stream) {
     constexpr int RPB = ROWS * (WARPS / KS);
     unsigned total = 0;
     for (int k = 0; k < parts.count; k++) {
         total += (unsigned) ((parts.p[k].rows + RPB - 1) / RPB);
         parts.end[k] = total;
     }
-    launch_pdl(gptq_matmul_kernel<BITS, SYM, NT, ROWS, U, KS>, total, WARPS * WARP, 0, stream, parts, aq, am, nb, t0);
+    launch_pdl(gptq_matmul_kernel<FMT, BITS, SYM, NT, ROWS, U, KS>, total, WARPS * WARP, 0, stream, parts, aq, am, kd, kbs, nb, t0);
 }
 
-template <int BITS, bool SYM, int NT>
-void launch_nt(const gptq_parts & parts, const int8_t * aq, const q8_act_meta * am, int nb, int64_t t0, cudaStream_t stream) {
+template <int FMT, int BITS, bool SYM, int NT>
+void launch_nt(const gptq_parts & parts, const int8_t * aq, const q8_act_meta * am, const float * kd, const int16_t * kbs, int nb,
+               int64_t t0, cudaStream_t stream) {
     if constexpr (NT > 1) {
         // the same split of each row over lanes (KS) as the one-token variant: the same float order per token
         const int ks = VARIANTS[one_token_variant<BITS>()].ks;
         if (ks == 1) {
-            launch_shape<BITS, SYM, NT, 2, 2, 1>(parts, aq, am, nb, t0, stream);
+            launch_shape<FMT, BITS, SYM, NT, 2, 2, 1>(parts, aq, am, kd, kbs, nb, t0, stream);
         } else if (ks == 2) {
-            launch_shape<BITS, SYM, NT, 2, 2, 2>(parts, aq, am, nb, t0, stream);
+            launch_shape<FMT, BITS, SYM, NT, 2, 2, 2>(parts, aq, am, kd, kbs, nb, t0, stream);
         } else {
-            launch_shape<BITS, SYM, NT, 2, 2, WARPS>(parts, aq, am, nb, t0, stream);
+            launch_shape<FMT, BITS, SYM, NT, 2, 2, WARPS>(parts, aq, am, kd, kbs, nb, t0, stream);
         }
     } else {
         switch (one_token_variant<BITS>()) {
-#define GPTQ_VARIANT(I) case I: launch_shape<BITS, SYM, NT, VARIANTS[I].rows, VARIANTS[I].u, VARIANTS[I].ks>(parts, aq, am, nb, t0, stream); break;
+#define GPTQ_VARIANT(I) case I: launch_shape<FMT, BITS, SYM, NT, VARIANTS[I].rows, VARIANTS[I].u, VARIANTS[I].ks>(parts, aq, am, kd, kbs, nb, t0, stream); break;
             GPTQ_VARIANT(0) GPTQ_VARIANT(1) GPTQ_VARIANT(2) GPTQ_VARIANT(3) GPTQ_VARIANT(4) GPTQ_VARIANT(5)
             GPTQ_VARIANT(6)
 #undef GPTQ_VARIANT
@@ -275,14 +342,18 @@ void launch_nt(const gptq_parts & parts, const int8_t * aq, const q8_act_meta * 
     }
 }
 
-template <int BITS, bool SYM>
+template <int FMT, int BITS, bool SYM>
 void launch_gptq(const gptq_parts & parts, const void * act, int64_t cols32, int64_t n, cudaStream_t stream) {
     const int nb = (int) (cols32 / 32);
     const int8_t * aq = static_cast<const int8_t *>(act);
-    const q8_act_meta * am = reinterpret_cast<const q8_act_meta *>(static_cast<const char *>(act) + q8_act_meta_offset(cols32, n));
+    // GPTQ: Q8_0 blocks (quants, then q8_act_meta); K-quant formats: Q8_K arrays (quants, d, bsums; kquants.cuh)
+    const char * base = static_cast<const char *>(act);
+    const q8_act_meta * am = FMT == FMT_GPTQ ? reinterpret_cast<const q8_act_meta *>(base + q8_act_meta_offset(cols32, n)) : nullptr;
+    const float * kd = FMT == FMT_GPTQ ? nullptr : reinterpret_cast<const float *>(base + llmj_cuda_q8k_d_offset(cols32, n));
+    const int16_t * kbs = FMT == FMT_GPTQ ? nullptr : reinterpret_cast<const int16_t *>(base + llmj_cuda_q8k_bsums_offset(cols32, n));
     for (int64_t t0 = 0; t0 < n; t0 += MAX_TOKENS) {
         const int64_t k = n - t0 < MAX_TOKENS ? n - t0 : MAX_TOKENS;
-#define GPTQ_CASE(K) case K: launch_nt<BITS, SYM, K>(parts, aq, am, nb, t0, stream); break;
+#define GPTQ_CASE(K) case K: launch_nt<FMT, BITS, SYM, K>(parts, aq, am, kd, kbs, nb, t0, stream); break;
         switch ((int) k) {
             GPTQ_CASE(1) GPTQ_CASE(2) GPTQ_CASE(3) GPTQ_CASE(4) GPTQ_CASE(5) GPTQ_CASE(6) GPTQ_CASE(7) GPTQ_CASE(8)
         }
@@ -399,9 +470,147 @@ __global__ void __launch_bounds__(THREADS) repack_q_kernel(const uint8_t * __res
     }
 }
 
+// ---- K-quant formats: values, dequantization, embedding rows, repacking ---------------------------
+// The values of columns j0 .. j0 + 7 (j0 a multiple of 8) of block b of row r, as ggml's dequantize_row_q4_K /
+// _q6_K computes them: Q4_K (d * sc) * q - dmin * m; Q6_K (d * sc) * (q - 32).
+template <int FMT>
+static __device__ __forceinline__ void kq_values8(const uint8_t * qs, const unsigned short * sc, const unsigned short * sup,
+                                                  int64_t rows, int nb, int64_t r, int b, int j0, float (&v)[8]) {
+    const size_t i = (size_t) r * nb + b;
+    const size_t si = (size_t) r * (nb / 8) + b / 8;
+    int q[8];
+    quants8<4>(qs + i * 16, j0, q);
+    const unsigned meta = sc[i];
+    if constexpr (FMT == FMT_Q4K) {
+        const float d = __half2float(__ushort_as_half(sup[2 * si])), dmin = __half2float(__ushort_as_half(sup[2 * si + 1]));
+        const float d1 = __fmul_rn(d, (float) (meta & 63u)), m1 = __fmul_rn(dmin, (float) (meta >> 8));
+#pragma unroll
+        for (int k = 0; k < 8; k++) v[k] = __fsub_rn(__fmul_rn(d1, (float) q[k]), m1);
+    } else {
+        const uint8_t * h = qs + (size_t) rows * nb * 16 + i * 8;
+        const float d = __half2float(__ushort_as_half(sup[si]));
+        const float d1 = __fmul_rn(d, (float) (int8_t) (j0 < 16 ? meta & 0xFFu : meta >> 8));
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            const int hi = (h[k] >> (2 * (j0 / 8))) & 3;
+            v[k] = __fmul_rn(d1, (float) ((q[k] | hi << 4) - 32));
+        }
+    }
+}
+
+template <int FMT>
+__global__ void __launch_bounds__(THREADS) kq_dequant_f16_kernel(const uint8_t * __restrict__ qs, const unsigned short * __restrict__ sc,
+                                                                const unsigned short * __restrict__ sup, __half * __restrict__ out,
+                                                                int64_t rows, int nb) {
+    const int64_t total = rows * nb * 4;
+    for (int64_t g = (int64_t) blockIdx.x * THREADS + threadIdx.x; g < total; g += (int64_t) gridDim.x * THREADS) {
+        const int64_t i = g / 4;
+        const int64_t r = i / nb;
+        const int b = (int) (i - r * nb), j0 = (int) (g % 4) * 8;
+        float v[8];
+        kq_values8<FMT>(qs, sc, sup, rows, nb, r, b, j0, v);
+        __half2 h[4];
+#pragma unroll
+        for (int k = 0; k < 4; k++) h[k] = __floats2half2_rn(v[2 * k], v[2 * k + 1]);
+        uint4 u;
+        memcpy(&u, h, 16);
+        *reinterpret_cast<uint4 *>(out + r * nb * 32 + b * 32 + j0) = u;
+    }
+}
+
+template <int FMT>
+__global__ void __launch_bounds__(THREADS) kq_get_rows_kernel(const uint8_t * __restrict__ qs, const unsigned short * __restrict__ sc,
+                                                             const unsigned short * __restrict__ sup, int64_t rows, int nb,
+                                                             const int32_t * __restrict__ ids, int64_t n, float scale,
+                                                             float * __restrict__ out) {
+    pdl_wait();
+    const int64_t total = n * nb * 4;
+    for (int64_t g = (int64_t) blockIdx.x * THREADS + threadIdx.x; g < total; g += (int64_t) gridDim.x * THREADS) {
+        const int64_t t = g / ((int64_t) nb * 4);
+        const int64_t rest = g - t * nb * 4;
+        const int b = (int) (rest / 4), j0 = (int) (rest % 4) * 8;
+        float v[8];
+        kq_values8<FMT>(qs, sc, sup, rows, nb, ids[t], b, j0, v);
+        float * dst = out + t * nb * 32 + b * 32 + j0;
+#pragma unroll
+        for (int k = 0; k < 8; k++) dst[k] = __fmul_rn(v[k], scale);
+    }
+}
+
+// ggml's get_scale_min_k4: the 6-bit scale and min of sub-block j (0..7) from a Q4_K block's 12 scale bytes.
+static __device__ __forceinline__ void scale_min_k4(int j, const uint8_t * q, unsigned & sc, unsigned & mn) {
+    if (j < 4) {
+        sc = q[j] & 63u;
+        mn = q[j + 4] & 63u;
+    } else {
+        sc = (q[j + 4] & 0xFu) | ((q[j - 4] >> 6) << 4);
+        mn = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+// One thread per 32-column block: ggml Q4_K (144-byte) / Q6_K (210-byte) super-blocks -> llmj_cuda_kquant_repack's layout.
+template <int FMT>
+__global__ void __launch_bounds__(THREADS) kq_repack_kernel(const uint8_t * __restrict__ src, size_t row_bytes, int64_t rows, int nb,
+                                                           uint8_t * __restrict__ qs, unsigned short * __restrict__ scales,
+                                                           unsigned short * __restrict__ sup) {
+    constexpr int BB = FMT == FMT_Q4K ? 144 : 210;
+    const int64_t total = rows * nb;
+    for (int64_t i = (int64_t) blockIdx.x * THREADS + threadIdx.x; i < total; i += (int64_t) gridDim.x * THREADS) {
+        const int64_t r = i / nb;
+        const int b = (int) (i - r * nb), j = b % 8;
+        const size_t si = (size_t) r * (nb / 8) + b / 8;
+        const uint8_t * blk = src + r * row_bytes + (size_t) (b / 8) * BB;
+        int q[32];
+        if constexpr (FMT == FMT_Q4K) {
+            const uint8_t * qq = blk + 16 + 32 * (j / 2);               // 64-column chunk: low nibbles, then high
+#pragma unroll
+            for (int k = 0; k < 32; k++) q[k] = j % 2 == 0 ? qq[k] & 15 : qq[k] >> 4;
+            unsigned sc, mn;
+            scale_min_k4(j, blk + 4, sc, mn);
+            scales[i] = (unsigned short) (sc | mn << 8);
+            if (j == 0) {
+                sup[2 * si] = (unsigned short) (blk[0] | blk[1] << 8);
+                sup[2 * si + 1] = (unsigned short) (blk[2] | blk[3] << 8);
+            }
+        } else {
+            const int h = j / 4, qd = j % 4;                          // 128-column half, 32-column quarter
+            const uint8_t * ql = blk + 64 * h + (qd % 2) * 32;
+            const uint8_t * qh = blk + 128 + 32 * h;
+#pragma unroll
+            for (int k = 0; k < 32; k++) q[k] = (qd < 2 ? ql[k] & 15 : ql[k] >> 4) | ((qh[k] >> (2 * qd)) & 3) << 4;
+            scales[i] = (unsigned short) (blk[192 + 2 * j] | blk[192 + 2 * j + 1] << 8);
+            if (j == 0) sup[si] = (unsigned short) (blk[208] | blk[209] << 8);
+            uint8_t hb[8];
+#pragma unroll
+            for (int k = 0; k < 8; k++) {
+                hb[k] = (uint8_t) ((q[k] >> 4) | (q[k + 8] >> 4) << 2 | (q[k + 16] >> 4) << 4 | (q[k + 24] >> 4) << 6);
+            }
+            uint2 hv;
+            memcpy(&hv, hb, 8);
+            reinterpret_cast<uint2 *>(qs + (size_t) rows * nb * 16)[i] = hv;
+        }
+        uint8_t lb[16];
+#pragma unroll
+        for (int k = 0; k < 16; k++) lb[k] = (uint8_t) ((q[k] & 15) | (q[k + 16] & 15) << 4);
+        uint4 lv;
+        memcpy(&lv, lb, 16);
+        reinterpret_cast<uint4 *>(qs)[i] = lv;
+    }
+}
+
 int check_matrix(const llmj_gptq_matrix * m, const char * where) {
     if (!m) return llmj_internal_fail(LLMJ_ERR_INVALID_ARGUMENT, where, "null matrix descriptor");
-    if (m->bits != 4 && m->bits != 8) {
+    if (m->format == FMT_Q4K || m->format == FMT_Q6K) {
+        const int bits = m->format == FMT_Q4K ? 4 : 6;
+        if (m->bits != bits || m->cols % 256 != 0 || m->perm || m->zeros || !m->super
+            || reinterpret_cast<uintptr_t>(m->super) % (m->format == FMT_Q4K ? 4 : 2) != 0) {
+            return llmj_internal_fail(LLMJ_ERR_INVALID_ARGUMENT, where, "format %d needs bits %d (got %d), cols a multiple "
+                                      "of 256 (got %lld), perm and zeros NULL and an aligned super table (%p)", m->format,
+                                      bits, m->bits, (long long) m->cols, (const void *) m->super);
+        }
+    } else if (m->format != FMT_GPTQ) {
+        return llmj_internal_fail(LLMJ_ERR_UNSUPPORTED, where, "unknown matrix format %d", m->format);
+    } else if (m->bits != 4 && m->bits != 8) {
         return llmj_internal_fail(LLMJ_ERR_UNSUPPORTED, where, "GPTQ %d-bit has no CUDA kernel (4 and 8 have)", m->bits);
     }
     if (m->rows <= 0 || m->cols <= 0 || m->rows > 0x7FFFFFFFLL || m->cols > 0x7FFFFFFFLL) {
@@ -443,7 +652,7 @@ int check_shared(int count, const llmj_gptq_matrix * ms, float * const * ys, int
     for (int k = 0; k < count; k++) {
         const int st = check_matrix(&ms[k], where);
         if (st != LLMJ_OK) return st;
-        if (ms[k].bits != ms[0].bits || ms[k].cols != ms[0].cols || ms[k].perm != ms[0].perm
+        if (ms[k].bits != ms[0].bits || ms[k].format != ms[0].format || ms[k].cols != ms[0].cols || ms[k].perm != ms[0].perm
             || (ms[k].zeros == NULL) != (ms[0].zeros == NULL)) {
             return llmj_internal_fail(LLMJ_ERR_INVALID_ARGUMENT, where,
                                       "matrix %d (%d bits, %lld cols, perm %p, zeros %s) does not share matrix 0's input "
@@ -467,14 +676,19 @@ void launch_products(int count, const llmj_gptq_matrix * ms, const void * act, i
         parts.p[k].qs = static_cast<const uint8_t *>(ms[k].qs);
         parts.p[k].sc = reinterpret_cast<const unsigned short *>(ms[k].scales);
         parts.p[k].z = ms[k].zeros;
+        parts.p[k].sup = ms[k].super;
         parts.p[k].y = ys[k];
         parts.p[k].rows = ms[k].rows;
     }
     const bool sym = ms[0].zeros == NULL;
-    if (ms[0].bits == 4) {
-        if (sym) launch_gptq<4, true>(parts, act, cols32, n, s); else launch_gptq<4, false>(parts, act, cols32, n, s);
+    if (ms[0].format == FMT_Q4K) {
+        launch_gptq<FMT_Q4K, 4, true>(parts, act, cols32, n, s);
+    } else if (ms[0].format == FMT_Q6K) {
+        launch_gptq<FMT_Q6K, 6, true>(parts, act, cols32, n, s);
+    } else if (ms[0].bits == 4) {
+        if (sym) launch_gptq<FMT_GPTQ, 4, true>(parts, act, cols32, n, s); else launch_gptq<FMT_GPTQ, 4, false>(parts, act, cols32, n, s);
     } else {
-        if (sym) launch_gptq<8, true>(parts, act, cols32, n, s); else launch_gptq<8, false>(parts, act, cols32, n, s);
+        if (sym) launch_gptq<FMT_GPTQ, 8, true>(parts, act, cols32, n, s); else launch_gptq<FMT_GPTQ, 8, false>(parts, act, cols32, n, s);
     }
 }
 
@@ -493,7 +707,10 @@ extern "C" int llmj_cuda_gptq_matmul_multi(int count, const llmj_gptq_matrix * m
     cudaStream_t s = static_cast<cudaStream_t>(stream);
     const int64_t cols32 = padded_cols(m0.cols);
     char * act = static_cast<char *>(work);
-    if (!m0.perm && cols32 == m0.cols) {
+    if (m0.format != FMT_GPTQ) {                                        // Q8_K, as the CPU's K-quant dots
+        const int st2 = llmj_cuda_kquant_quantize_q8k(x, m0.cols, n, act, work_bytes, s);
+        if (st2 != LLMJ_OK) return st2;
+    } else if (!m0.perm && cols32 == m0.cols) {
         launch_quantize_q8_act(x, m0.cols, n, cols32, act, s);          // already in order and whole blocks
     } else {
         launch_quantize_q8_act_gather(x, m0.perm, m0.cols, n, cols32, act, s);
@@ -507,8 +724,8 @@ extern "C" int llmj_cuda_gptq_matmul_act(int count, const llmj_gptq_matrix * ms,
     const int st = check_shared(count, ms, ys, n, __func__);
     if (st != LLMJ_OK) return st;
     if (n == 0) return LLMJ_OK;
-    CHECK_STREAM_ARGS(!ms[0].perm && ms[0].cols % 32 == 0, "a converted activation needs perm NULL and cols %lld a multiple "
-                      "of 32", (long long) ms[0].cols);
+    CHECK_STREAM_ARGS(!ms[0].perm && ms[0].cols % 32 == 0 && ms[0].format == FMT_GPTQ, "a converted (Q8_0) activation needs "
+                      "format 0, perm NULL and cols %lld a multiple of 32", (long long) ms[0].cols);
     CHECK_STREAM_ARGS(act && reinterpret_cast<uintptr_t>(act) % 16 == 0, "act %p is null or not 16-byte aligned", act);
     launch_products(count, ms, act, ms[0].cols, ys, n, static_cast<cudaStream_t>(stream));
     return llmj_cuda_check_launch(__func__);
@@ -520,8 +737,8 @@ extern "C" int llmj_cuda_gptq_matmul_act_add(const llmj_gptq_matrix * m, const v
     const int st = check_shared(1, m, ys, n, __func__);
     if (st != LLMJ_OK) return st;
     if (n == 0) return LLMJ_OK;
-    CHECK_STREAM_ARGS(!m->perm && m->cols % 32 == 0, "a converted activation needs perm NULL and cols %lld a multiple "
-                      "of 32", (long long) m->cols);
+    CHECK_STREAM_ARGS(!m->perm && m->cols % 32 == 0 && m->format == FMT_GPTQ, "a converted (Q8_0) activation needs format 0, "
+                      "perm NULL and cols %lld a multiple of 32", (long long) m->cols);
     CHECK_STREAM_ARGS(act && reinterpret_cast<uintptr_t>(act) % 16 == 0, "act %p is null or not 16-byte aligned", act);
     launch_products(1, m, act, m->cols, ys, n, static_cast<cudaStream_t>(stream), true);
     return llmj_cuda_check_launch(__func__);
@@ -550,7 +767,14 @@ extern "C" int llmj_cuda_gptq_dequantize_f16(const llmj_gptq_matrix * m, void * 
     __half * o = static_cast<__half *>(out);
     const int vec_out = reinterpret_cast<uintptr_t>(out) % 16 == 0 && m->cols % 8 == 0;
     const unsigned grid = grid_for(m->rows * nb * 4);
-    if (m->bits == 4) {
+    if (m->format != FMT_GPTQ) {
+        CHECK_STREAM_ARGS(reinterpret_cast<uintptr_t>(out) % 16 == 0, "out %p is not 16-byte aligned", out);
+        if (m->format == FMT_Q4K) {
+            kq_dequant_f16_kernel<FMT_Q4K><<<grid, THREADS, 0, s>>>(qs, sc, m->super, o, m->rows, nb);
+        } else {
+            kq_dequant_f16_kernel<FMT_Q6K><<<grid, THREADS, 0, s>>>(qs, sc, m->super, o, m->rows, nb);
+        }
+    } else if (m->bits == 4) {
         gptq_dequant_f16_kernel<4><<<grid, THREADS, 0, s>>>(qs, sc, m->zeros, m->perm, o, m->rows, m->cols, nb, vec_out);
     } else {
         gptq_dequant_f16_kernel<8><<<grid, THREADS, 0, s>>>(qs, sc, m->zeros, m->perm, o, m->rows, m->cols, nb, vec_out);
@@ -570,7 +794,11 @@ extern "C" int llmj_cuda_gptq_get_rows(const llmj_gptq_matrix * m, const int32_t
     const uint8_t * qs = static_cast<const uint8_t *>(m->qs);
     const unsigned short * sc = reinterpret_cast<const unsigned short *>(m->scales);
     const unsigned grid = grid_for(n * nb * 4);
-    if (m->bits == 4) {
+    if (m->format == FMT_Q4K) {
+        launch_pdl(kq_get_rows_kernel<FMT_Q4K>, grid, THREADS, 0, s, qs, sc, m->super, m->rows, nb, ids, n, scale, out);
+    } else if (m->format == FMT_Q6K) {
+        launch_pdl(kq_get_rows_kernel<FMT_Q6K>, grid, THREADS, 0, s, qs, sc, m->super, m->rows, nb, ids, n, scale, out);
+    } else if (m->bits == 4) {
         launch_pdl(gptq_get_rows_kernel<4>, grid, THREADS, 0, s, qs, sc, m->zeros, m->perm, ids, n, scale, out, m->cols, nb);
     } else {
         launch_pdl(gptq_get_rows_kernel<8>, grid, THREADS, 0, s, qs, sc, m->zeros, m->perm, ids, n, scale, out, m->cols, nb);
@@ -603,6 +831,38 @@ extern "C" int llmj_cuda_gptq_repack_q(int type, const void * src, size_t row_by
         repack_q_kernel<18><<<grid_for(rows * nb), THREADS, 0, s>>>(in, row_bytes, rows, nb, static_cast<uint4 *>(qs), sc);
     } else {
         repack_q_kernel<34><<<grid_for(rows * nb), THREADS, 0, s>>>(in, row_bytes, rows, nb, static_cast<uint4 *>(qs), sc);
+    }
+    return llmj_cuda_check_launch(__func__);
+}
+
+extern "C" int llmj_cuda_kquant_repack(int type, const void * src, size_t row_bytes, int64_t rows, int64_t cols, void * qs,
+                                       uint16_t * scales, uint16_t * super, void * stream) {
+    if (type != LLMJ_TYPE_Q4_K && type != LLMJ_TYPE_Q6_K) {
+        return LLMJ_FAIL(LLMJ_ERR_UNSUPPORTED, "type %d cannot be repacked (Q4_K = %d and Q6_K = %d can)", type,
+                         LLMJ_TYPE_Q4_K, LLMJ_TYPE_Q6_K);
+    }
+    CHECK_STREAM_ARGS(rows >= 0 && cols > 0 && cols % 256 == 0 && rows <= 0x7FFFFFFFLL && cols <= 0x7FFFFFFFLL,
+                      "bad shape rows=%lld cols=%lld (cols must be a positive multiple of 256)", (long long) rows,
+                      (long long) cols);
+    if (rows == 0) return LLMJ_OK;
+    const int bb = type == LLMJ_TYPE_Q4_K ? 144 : 210;
+    CHECK_STREAM_ARGS(src && qs && scales && super, "null device pointer (src=%p qs=%p scales=%p super=%p)", src, qs,
+                      (void *) scales, (void *) super);
+    CHECK_STREAM_ARGS(row_bytes >= (size_t) (cols / 256) * bb, "row_bytes %zu must hold %lld blocks of %d bytes", row_bytes,
+                      (long long) (cols / 256), bb);
+    CHECK_STREAM_ARGS(reinterpret_cast<uintptr_t>(qs) % 16 == 0 && reinterpret_cast<uintptr_t>(scales) % 2 == 0
+                      && reinterpret_cast<uintptr_t>(super) % 4 == 0,
+                      "qs %p must be 16-byte, scales %p 2-byte and super %p 4-byte aligned", qs, (void *) scales, (void *) super);
+    cudaStream_t s = static_cast<cudaStream_t>(stream);
+    const int nb = (int) (cols / 32);
+    const uint8_t * in = static_cast<const uint8_t *>(src);
+    unsigned short * sc = reinterpret_cast<unsigned short *>(scales);
+    unsigned short * su = reinterpret_cast<unsigned short *>(super);
+    uint8_t * q = static_cast<uint8_t *>(qs);
+    if (type == LLMJ_TYPE_Q4_K) {
+        kq_repack_kernel<FMT_Q4K><<<grid_for(rows * nb), THREADS, 0, s>>>(in, row_bytes, rows, nb, q, sc, su);
+    } else {
+        kq_repack_kernel<FMT_Q6K><<<grid_for(rows * nb), THREADS, 0, s>>>(in, row_bytes, rows, nb, q, sc, su);
     }
     return llmj_cuda_check_launch(__func__);
 }

@@ -428,6 +428,157 @@ __global__ void read_kernel(const int4 * __restrict__ p, size_t n, int * out) {
     if (acc == 0x7fffffff) *out = acc;   // never true in practice; keeps the loads
 }
 
+// ---- Q4_K / Q6_K repacked into the GPTQ layout (llmj_cuda_kquant_repack) ----------------------------
+// The repacked matrix against the ggml blocks decoded here (deq_block):
+//   - dequantize_f16: the same float32 operations as ggml's dequantize_row_*, then F16: equal (a count of
+//     values off by more than one F16 step must be 0);
+//   - get_rows: the same values times the scale, exactly;
+//   - products (n tokens): the activation converted to Q8_K by the CPU (llmj_quantize_activations, the
+//     integers and d the GPU conversion makes, as for the block-layout kernels), the reference
+//     sum_sb d_sb sum_i w_i xq_i in double with w_i = wq - wm decoded in double: the GPU sums exact int32
+//     block dots scaled in float32, so |gpu - ref| <= (nb + 8) * 2^-22 * S, S = sum |w_i xq_i d_sb|;
+//   - a two-matrix llmj_cuda_gptq_matmul_multi call: each output equal bit for bit to its single call.
+static double worst_repack = 0;   // max |gpu - ref| / (nb * 2^-24 * S)
+struct Repacked { uint8_t * qs; uint16_t * sc; uint16_t * sup; llmj_gptq_matrix m; };
+
+static Repacked repack_on_device(const TypeInfo & t, const void * dsrc, size_t row_bytes, int64_t rows, int64_t cols) {
+    const bool q4 = t.type == LLMJ_TYPE_Q4_K;
+    const int64_t nb = cols / 32, nsb = cols / 256;
+    Repacked r;
+    r.qs = (uint8_t *) dalloc((size_t) rows * nb * (q4 ? 16 : 24));
+    r.sc = (uint16_t *) dalloc((size_t) rows * nb * 2);
+    r.sup = (uint16_t *) dalloc((size_t) rows * nsb * (q4 ? 4 : 2));
+    EXPECT(llmj_cuda_kquant_repack(t.type, dsrc, row_bytes, rows, cols, r.qs, r.sc, r.sup, nullptr) == LLMJ_OK,
+           "%s repack: %s", t.name, llmj_last_error());
+    r.m = llmj_gptq_matrix{};
+    r.m.bits = q4 ? 4 : 6; r.m.rows = rows; r.m.cols = cols; r.m.scales = r.sc; r.m.qs = r.qs;
+    r.m.format = t.type; r.m.super = r.sup;
+    return r;
+}
+static void free_repacked(Repacked & r) { CK(cudaFree(r.qs)); CK(cudaFree(r.sc)); CK(cudaFree(r.sup)); }
+
+static void check_repack(const TypeInfo & t, int64_t rows, int64_t cols, size_t pad, int n) {
+    const size_t row_bytes = (size_t) (cols / 256) * t.bytes + pad;
+    const int64_t nb = cols / 32;
+    std::vector<uint8_t> w(row_bytes * rows);
+    fill_weights(t, w.data(), row_bytes, rows, cols);
+    std::vector<float> yv((size_t) (rows * cols));
+    std::vector<double> wq((size_t) (rows * cols)), wm((size_t) (rows * cols));
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t b = 0; b < cols / 256; b++) {
+            const size_t o = (size_t) (r * cols + b * 256);
+            deq_block(t.type, w.data() + r * row_bytes + b * t.bytes, &yv[o], &wq[o], &wm[o]);
+        }
+    void * dsrc = dalloc(w.size());
+    CK(cudaMemcpy(dsrc, w.data(), w.size(), cudaMemcpyHostToDevice));
+    Repacked rp = repack_on_device(t, dsrc, row_bytes, rows, cols);
+    CK(cudaFree(dsrc));
+    // dequantize_f16
+    __half * dh = (__half *) dalloc((size_t) rows * cols * 2);
+    EXPECT(llmj_cuda_gptq_dequantize_f16(&rp.m, dh, nullptr) == LLMJ_OK, "%s dequantize: %s", t.name, llmj_last_error());
+    std::vector<__half> h((size_t) (rows * cols));
+    CK(cudaMemcpy(h.data(), dh, h.size() * 2, cudaMemcpyDeviceToHost));
+    int64_t off = 0, far = 0;
+    for (size_t i = 0; i < h.size(); i++) {
+        const float want = __half2float(__float2half_rn(yv[i])), got = __half2float(h[i]);
+        if (got != want) {
+            off++;
+            if (std::fabs(got - want) > std::ldexp(std::fabs(want), -10) + 6e-8f) far++;
+        }
+    }
+    EXPECT(far == 0, "%s repacked %lldx%lld dequantize_f16: %lld values more than one F16 step off (%lld not equal)", t.name,
+           (long long) rows, (long long) cols, (long long) far, (long long) off);
+    CK(cudaFree(dh));
+    // get_rows
+    const int32_t ids[3] = {0, (int32_t) (rows / 2), (int32_t) (rows - 1)};
+    int32_t * did = (int32_t *) dalloc(sizeof ids);
+    CK(cudaMemcpy(did, ids, sizeof ids, cudaMemcpyHostToDevice));
+    float * dr = (float *) dalloc(3 * cols * 4);
+    EXPECT(llmj_cuda_gptq_get_rows(&rp.m, did, 3, 0.75f, dr, nullptr) == LLMJ_OK, "%s get_rows: %s", t.name, llmj_last_error());
+    std::vector<float> gr((size_t) (3 * cols));
+    CK(cudaMemcpy(gr.data(), dr, gr.size() * 4, cudaMemcpyDeviceToHost));
+    int64_t bad = 0;
+    for (int k = 0; k < 3; k++)
+        for (int64_t c = 0; c < cols; c++) bad += gr[k * cols + c] != yv[ids[k] * cols + c] * 0.75f;
+    EXPECT(bad == 0, "%s repacked get_rows: %lld values differ", t.name, (long long) bad);
+    CK(cudaFree(did)); CK(cudaFree(dr));
+    // products
+    std::vector<float> x((size_t) (n * cols));
+    for (auto & v : x) v = frand() * 2.0f;
+    float * dx = (float *) dalloc(x.size() * 4);
+    CK(cudaMemcpy(dx, x.data(), x.size() * 4, cudaMemcpyHostToDevice));
+    float * dy = (float *) dalloc((size_t) (n * rows) * 4);
+    float * dy2 = (float *) dalloc((size_t) (n * rows) * 4);
+    const size_t wk = llmj_cuda_gptq_work_size(cols, n);
+    void * work = dalloc(wk);
+    EXPECT(llmj_cuda_gptq_matmul(&rp.m, dx, dy, n, work, wk, nullptr) == LLMJ_OK, "%s repacked matmul: %s", t.name, llmj_last_error());
+    std::vector<float> y((size_t) (n * rows));
+    CK(cudaMemcpy(y.data(), dy, y.size() * 4, cudaMemcpyDeviceToHost));
+    std::vector<uint8_t> xq((size_t) (cols / 256 * 292));   // block_q8_K: float d, int8 qs[256], int16 bsums[16]
+    double worst = 0;
+    for (int tkn = 0; tkn < n; tkn++) {
+        EXPECT(llmj_quantize_activations(LLMJ_TYPE_Q8_K, &x[(size_t) tkn * cols], xq.data(), cols) == LLMJ_OK, "cpu q8_K");
+        for (int64_t r = 0; r < rows; r++) {
+            double ref = 0, S = 0;
+            for (int64_t b = 0; b < cols / 256; b++) {
+                const uint8_t * blk = &xq[(size_t) b * 292];
+                float df;
+                std::memcpy(&df, blk, 4);
+                const double d = df;
+                double sb = 0, ab = 0;
+                for (int i = 0; i < 256; i++) {
+                    const size_t o = (size_t) (r * cols + b * 256 + i);
+                    const double wv = wq[o] - wm[o], p = wv * (int8_t) blk[4 + i];
+                    sb += p; ab += std::fabs(p);
+                }
+                ref += d * sb; S += std::fabs(d) * ab;
+            }
+            const double err = std::fabs(y[(size_t) (tkn * rows + r)] - ref), unit = nb * std::ldexp(S, -24);
+            if (unit > 0) worst = std::max(worst, err / unit);
+            EXPECT(err <= (nb + 8) * std::ldexp(S, -22), "%s repacked %lldx%lld n=%d token %d row %lld: gpu %.9g ref %.9g (S %.3g)",
+                   t.name, (long long) rows, (long long) cols, n, tkn, (long long) r, y[(size_t) (tkn * rows + r)], ref, S);
+            if (err > (nb + 8) * std::ldexp(S, -22)) { tkn = n; break; }
+        }
+    }
+    worst_repack = std::max(worst_repack, worst);
+    // two matrices sharing the input: each output equal to its single call
+    llmj_gptq_matrix ms[2] = {rp.m, rp.m};
+    ms[1].rows = rows > 1 ? rows - 1 : rows;
+    CK(cudaMemset(dy, 0x7F, (size_t) (n * rows) * 4)); CK(cudaMemset(dy2, 0x3F, (size_t) (n * rows) * 4));
+    float * ys[2] = {dy, dy2};
+    EXPECT(llmj_cuda_gptq_matmul_multi(2, ms, dx, ys, n, work, wk, nullptr) == LLMJ_OK, "%s repacked multi: %s", t.name, llmj_last_error());
+    std::vector<float> m0((size_t) (n * rows)), m1((size_t) (n * ms[1].rows)), s1((size_t) (n * ms[1].rows));
+    CK(cudaMemcpy(m0.data(), dy, m0.size() * 4, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(m1.data(), dy2, m1.size() * 4, cudaMemcpyDeviceToHost));
+    EXPECT(llmj_cuda_gptq_matmul(&ms[1], dx, dy2, n, work, wk, nullptr) == LLMJ_OK, "single");
+    CK(cudaMemcpy(s1.data(), dy2, s1.size() * 4, cudaMemcpyDeviceToHost));
+    EXPECT(std::memcmp(m0.data(), y.data(), m0.size() * 4) == 0 && std::memcmp(m1.data(), s1.data(), m1.size() * 4) == 0,
+           "%s repacked multi output differs from the single calls", t.name);
+    CK(cudaFree(dx)); CK(cudaFree(dy)); CK(cudaFree(dy2)); CK(cudaFree(work));
+    free_repacked(rp);
+}
+
+static void check_repack_errors() {
+    uint16_t * dummy = (uint16_t *) dalloc(4096);
+    EXPECT(llmj_cuda_kquant_repack(LLMJ_TYPE_Q5_K, dummy, 176, 1, 256, dummy, dummy, dummy, nullptr) == LLMJ_ERR_UNSUPPORTED,
+           "repack Q5_K: unsupported");
+    EXPECT(llmj_cuda_kquant_repack(LLMJ_TYPE_Q4_K, dummy, 144, 1, 300, dummy, dummy, dummy, nullptr) == LLMJ_ERR_INVALID_ARGUMENT,
+           "repack cols 300: invalid");
+    llmj_gptq_matrix m = {};
+    m.bits = 4; m.rows = 4; m.cols = 256; m.scales = dummy; m.qs = dummy; m.format = LLMJ_TYPE_Q6_K; m.super = dummy;
+    float * dy = (float *) dalloc(64);
+    void * work = dalloc(llmj_cuda_gptq_work_size(256, 1));
+    EXPECT(llmj_cuda_gptq_matmul(&m, dy, dy, 1, work, llmj_cuda_gptq_work_size(256, 1), nullptr) == LLMJ_ERR_INVALID_ARGUMENT,
+           "Q6_K format with bits 4: invalid");
+    m.format = 99;
+    EXPECT(llmj_cuda_gptq_matmul(&m, dy, dy, 1, work, llmj_cuda_gptq_work_size(256, 1), nullptr) == LLMJ_ERR_UNSUPPORTED,
+           "unknown format: unsupported");
+    m.format = LLMJ_TYPE_Q4_K;
+    float hx[256] = {0}, hy[4];
+    EXPECT(llmj_gptq_matvec(nullptr, &m, hx, hy, nullptr, 0) == LLMJ_ERR_UNSUPPORTED, "CPU gptq matvec of a K-quant format: unsupported");
+    CK(cudaFree(dummy)); CK(cudaFree(dy)); CK(cudaFree(work));
+}
+
 static double median(std::vector<float> v) { std::sort(v.begin(), v.end()); return v[v.size() / 2]; }
 
 // Holds the stream for `ns` nanoseconds, so the host can queue a batch of launches behind it and the
@@ -545,6 +696,38 @@ static void bench() {
             CK(cudaFree(dx)); CK(cudaFree(dy)); CK(cudaFree(work));
         }
     }
+    // Q4_K / Q6_K repacked (llmj_cuda_kquant_repack): llmj_cuda_gptq_matmul (Q8_K conversion + product); GB/s of the
+    // repacked bytes (Q4_K 148 per 256 weights, Q6_K 210)
+    std::printf("repacked (llmj_cuda_gptq_matmul, Q8_K conversion + product; GB/s of the repacked bytes):\n");
+    for (const TypeInfo & t : TYPES) {
+        if (t.type != LLMJ_TYPE_Q4_K && t.type != LLMJ_TYPE_Q6_K) continue;
+        for (auto & sh : shapes) {
+            const int64_t rows = sh[0], cols = sh[1];
+            const size_t row_bytes = (size_t) (cols / 256) * t.bytes, bytes = row_bytes * rows;
+            const size_t rbytes = (size_t) rows * (cols / 256) * (t.type == LLMJ_TYPE_Q4_K ? 148 : 210);
+            const int copies = (int) std::max<size_t>(2, (span + rbytes - 1) / rbytes);
+            std::vector<uint8_t> w(bytes);
+            fill_weights(t, w.data(), row_bytes, rows, cols);
+            void * dsrc = dalloc(bytes);
+            CK(cudaMemcpy(dsrc, w.data(), bytes, cudaMemcpyHostToDevice));
+            std::vector<Repacked> rp;
+            for (int c = 0; c < copies; c++) rp.push_back(repack_on_device(t, dsrc, row_bytes, rows, cols));
+            CK(cudaFree(dsrc));
+            float * dx = (float *) dalloc(cols * 4);
+            float * dy = (float *) dalloc(rows * 4);
+            std::vector<float> x((size_t) cols);
+            for (auto & v : x) v = frand();
+            CK(cudaMemcpy(dx, x.data(), cols * 4, cudaMemcpyHostToDevice));
+            const size_t wk = llmj_cuda_gptq_work_size(cols, 1);
+            void * work = dalloc(wk);
+            double mo, go_us;
+            time_launches([&](int i, cudaStream_t s) { llmj_cuda_gptq_matmul(&rp[i % copies].m, dx, dy, 1, work, wk, s); }, &mo, &go_us);
+            std::printf("%-7s %lldx%-7lld %6.1f MB %4d copies | op %7.2f us, graph %7.2f us, %6.0f GB/s\n", t.name, (long long) rows,
+                        (long long) cols, rbytes / 1e6, copies, mo, go_us, rbytes / (go_us * 1e-6) / 1e9);
+            for (auto & r : rp) free_repacked(r);
+            CK(cudaFree(dx)); CK(cudaFree(dy)); CK(cudaFree(work));
+        }
+    }
     // few tokens: Q4_K 4096x4096 with n = 1..8 (weights read ceil(n / 4) times)
     {
         const TypeInfo & t = TYPES[2];
@@ -589,6 +772,17 @@ int main(int argc, char ** argv) {
     }
     check_q8k();
     check_errors();
+    check_repack_errors();
+    for (const TypeInfo & t : TYPES) {
+        if (t.type != LLMJ_TYPE_Q4_K && t.type != LLMJ_TYPE_Q6_K) continue;
+        for (int64_t rows : {1, 7, 33, 4097})
+            for (int64_t cols : {256, 768, 4096, 11008}) check_repack(t, rows, cols, 0, rows == 4097 ? 1 : 3);
+        check_repack(t, 33, 768, 6, 1);    // padded, 2-byte aligned row stride
+        check_repack(t, 19, 1024, 0, 9);   // more tokens than one pass takes (8 + 1)
+        check_repack(t, 64, 2048, 0, 8);
+        std::printf("%-6s repacked done (%d checks so far, %d failures)\n", t.name, checks, failures);
+    }
+    std::printf("repacked products: worst |gpu - ref| = %.3f x nb * 2^-24 * S (the check allows (nb + 8) * 4 x that)\n", worst_repack);
     check_shared(1);
     check_shared(3);
     const int64_t rows_list[] = {1, 7, 33, 4097};

@@ -121,6 +121,16 @@ public final class CudaBackend implements Backend {
     public static final String REPACK_PROPERTY = "llmj.cuda.repack";
 
     /**
+     * {@code -Dllmj.cuda.repackKquants=false} keeps Q4_K / Q6_K matrices in ggml's block layout (llmj_cuda_matmul's
+     * K-quant kernels, Q8_K activations: the CPU's arithmetic). By default, unless {@link #REPACK_PROPERTY} is false,
+     * they are repacked at load into the GPTQ layout ({@code llmj_cuda_kquant_repack}): 16-byte aligned quants with
+     * the scales apart, read by the GPTQ-layout kernels (coalesced loads; q/k/v and gate/up as one kernel in
+     * {@link #matmulShared}) from the same Q8_K activations and exact integer block dots as the block layout's,
+     * so the products agree with it up to the order of the float additions.
+     */
+    public static final String REPACK_KQUANTS_PROPERTY = "llmj.cuda.repackKquants";
+
+    /**
      * {@code -Dllmj.cuda.fuse=false} runs every op as its own kernel. By default {@link #ropeStoreKv} and
      * {@link #addRmsNorm} are one kernel each; a norm, GLU or attention whose output feeds a per-token
      * product of GPTQ-layout weights also writes that product's Q8 activation (so the product skips its
@@ -145,6 +155,8 @@ public final class CudaBackend implements Backend {
     private final Arena descriptors = Arena.ofShared();
     /** Whether Q4_0 / Q8_0 matrices are repacked into the GPTQ layout at load ({@link #REPACK_PROPERTY}). */
     private final boolean repack = Boolean.parseBoolean(System.getProperty(REPACK_PROPERTY, "true"));
+    /** Whether Q4_K / Q6_K matrices are repacked into the GPTQ layout at load ({@link #REPACK_KQUANTS_PROPERTY}). */
+    private final boolean repackKquants = repack && Boolean.parseBoolean(System.getProperty(REPACK_KQUANTS_PROPERTY, "true"));
     private DeviceBuffer repackStaging; // raw Q4_0 / Q8_0 rows on their way to the repacked layout
     private final boolean fuse = Boolean.parseBoolean(System.getProperty(FUSE_PROPERTY, "true"));
     /** {@link #ropeAttention}'s folded kernel ({@code -Dllmj.cuda.fuse.rope=false} turns only it off: a measurement knob). */
@@ -409,6 +421,9 @@ public final class CudaBackend implements Backend {
         if (repack && shape.length == 2 && (t == GgmlType.Q4_0 || t == GgmlType.Q8_0) && cols % 32 == 0) {
             return repackedWeight(name, t, (int) rows, (int) cols, rowBytes, src.asSlice(0, bytes));
         }
+        if (repackKquants && shape.length == 2 && (t == GgmlType.Q4_K || t == GgmlType.Q6_K) && cols % 256 == 0) {
+            return repackedKquant(name, t, (int) rows, (int) cols, rowBytes, src.asSlice(0, bytes));
+        }
         DeviceBuffer buf = new DeviceBuffer(cols * rows, bytes, t, name, false);
         weights.add(buf);
         upload(buf, src.asSlice(0, bytes));
@@ -426,15 +441,7 @@ public final class CudaBackend implements Backend {
         long quantBytes = blocks * (t == GgmlType.Q4_0 ? 16 : 32);
         DeviceBuffer buf = new DeviceBuffer((long) rows * cols, scaleBytes + quantBytes, t, name, false);
         weights.add(buf);
-        long rawBytes = raw.byteSize();
-        if (repackStaging == null || repackStaging.bytes < rawBytes) {
-            if (repackStaging != null) {
-                repackStaging.close();        // cudaFree waits for the repacks still reading it
-            }
-            repackStaging = new DeviceBuffer(rawBytes, rawBytes, GgmlType.I8, "the repacking of " + name, false);
-        }
-        upload(repackStaging, raw);
-        MemorySegment s = uploader != null ? uploader.stream() : stream;
+        MemorySegment s = stage(name, raw);
         NativeStatus.check(LlmjCuda.llmj_cuda_gptq_repack_q(t.id(), repackStaging.ptr, rowBytes, rows, cols,
                 buf.at(scaleBytes), buf.ptr, s), "llmj_cuda_gptq_repack_q(" + name + ")");
         if (uploader == null) {
@@ -450,6 +457,54 @@ public final class CudaBackend implements Backend {
         llmj_gptq_matrix.zeros(d, MemorySegment.NULL);
         llmj_gptq_matrix.qs(d, buf.at(scaleBytes));
         return new DeviceWeight(name, t, rows, cols, rowBytes, buf, d);
+    }
+
+    /**
+     * A Q4_K / Q6_K matrix in the GPTQ layout ({@code llmj_cuda_kquant_repack}, behind the copy of the raw rows into
+     * the staging buffer): super-block table, block scales and quants in one buffer, each section 256-byte aligned.
+     * Q4_K takes 148 bytes per 256 weights instead of 144, Q6_K the same 210.
+     */
+    private Weight repackedKquant(String name, GgmlType t, int rows, int cols, long rowBytes, MemorySegment raw) {
+        boolean q4 = t == GgmlType.Q4_K;
+        long blocks = (long) rows * (cols / 32);
+        long superBytes = ((long) rows * (cols / 256) * (q4 ? 4 : 2) + 255) & ~255L;
+        long scaleBytes = (2 * blocks + 255) & ~255L;
+        long quantBytes = blocks * (q4 ? 16 : 24);
+        DeviceBuffer buf = new DeviceBuffer((long) rows * cols, superBytes + scaleBytes + quantBytes, t, name, false);
+        weights.add(buf);
+        MemorySegment s = stage(name, raw);
+        NativeStatus.check(LlmjCuda.llmj_cuda_kquant_repack(t.id(), repackStaging.ptr, rowBytes, rows, cols,
+                buf.at(superBytes + scaleBytes), buf.at(superBytes), buf.ptr, s), "llmj_cuda_kquant_repack(" + name + ")");
+        if (uploader == null) {
+            Cuda.check(CudaRuntime.cudaStreamSynchronize(stream), "cudaStreamSynchronize (repacking " + name + ")");
+        }
+        MemorySegment d = descriptors.allocate(llmj_gptq_matrix.layout());   // (Q8_K activations: gptqLayout stays)
+        llmj_gptq_matrix.bits(d, q4 ? 4 : 6);
+        llmj_gptq_matrix.rows(d, rows);
+        llmj_gptq_matrix.cols(d, cols);
+        llmj_gptq_matrix.perm(d, MemorySegment.NULL);
+        llmj_gptq_matrix.scales(d, buf.at(superBytes));
+        llmj_gptq_matrix.zeros(d, MemorySegment.NULL);
+        llmj_gptq_matrix.qs(d, buf.at(superBytes + scaleBytes));
+        llmj_gptq_matrix.format(d, t.id());
+        llmj_gptq_matrix.super_(d, buf.ptr);
+        return new DeviceWeight(name, t, rows, cols, rowBytes, buf, d);
+    }
+
+    /**
+     * Copies raw rows into the repack staging buffer (grown as needed) and returns the stream the repack kernel
+     * must run on: behind that copy.
+     */
+    private MemorySegment stage(String name, MemorySegment raw) {
+        long rawBytes = raw.byteSize();
+        if (repackStaging == null || repackStaging.bytes < rawBytes) {
+            if (repackStaging != null) {
+                repackStaging.close();        // cudaFree waits for the repacks still reading it
+            }
+            repackStaging = new DeviceBuffer(rawBytes, rawBytes, GgmlType.I8, "the repacking of " + name, false);
+        }
+        upload(repackStaging, raw);
+        return uploader != null ? uploader.stream() : stream;
     }
 
     /**
@@ -641,7 +696,7 @@ public final class CudaBackend implements Backend {
     /** Whether {@link #act8} holds {@code x} converted for a GPTQ-layout product of {@code m} over {@code n} tokens. */
     private boolean converted(Buffer x, int n, DeviceWeight m) {
         return x == act8Of && act8Count == (long) n * m.cols() && m.gptq() != null && m.cols() % 32 == 0
-                && llmj_gptq_matrix.perm(m.gptq()).address() == 0;
+                && llmj_gptq_matrix.perm(m.gptq()).address() == 0 && llmj_gptq_matrix.format(m.gptq()) == 0;
     }
 
     // ---- ops ---------------------------------------------------------------------------------
@@ -901,7 +956,8 @@ public final class CudaBackend implements Backend {
             MemorySegment d = m.gptq();
             if (d0 == null) {
                 d0 = d;
-            } else if (llmj_gptq_matrix.bits(d) != llmj_gptq_matrix.bits(d0) || llmj_gptq_matrix.cols(d) != llmj_gptq_matrix.cols(d0)
+            } else if (llmj_gptq_matrix.bits(d) != llmj_gptq_matrix.bits(d0) || llmj_gptq_matrix.format(d) != llmj_gptq_matrix.format(d0)
+                    || llmj_gptq_matrix.cols(d) != llmj_gptq_matrix.cols(d0)
                     || llmj_gptq_matrix.perm(d).address() != llmj_gptq_matrix.perm(d0).address()
                     || (llmj_gptq_matrix.zeros(d).address() == 0) != (llmj_gptq_matrix.zeros(d0).address() == 0)) {
                 return false;

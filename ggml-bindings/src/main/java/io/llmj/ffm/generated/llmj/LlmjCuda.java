@@ -1917,6 +1917,74 @@ public class LlmjCuda extends LlmjCuda$shared {
         }
     }
 
+    private static class llmj_cuda_kquant_repack {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            LlmjCuda.C_INT,
+            LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_cuda_kquant_repack").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_cuda_kquant_repack"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_cuda_kquant_repack(int type, const void *src, size_t row_bytes, int64_t rows, int64_t cols, void *qs, uint16_t *scales, uint16_t *super, void *stream)
+     * }
+     */
+    public static FunctionDescriptor llmj_cuda_kquant_repack$descriptor() {
+        return llmj_cuda_kquant_repack.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_cuda_kquant_repack(int type, const void *src, size_t row_bytes, int64_t rows, int64_t cols, void *qs, uint16_t *scales, uint16_t *super, void *stream)
+     * }
+     */
+    public static MethodHandle llmj_cuda_kquant_repack$handle() {
+        return llmj_cuda_kquant_repack.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_cuda_kquant_repack(int type, const void *src, size_t row_bytes, int64_t rows, int64_t cols, void *qs, uint16_t *scales, uint16_t *super, void *stream)
+     * }
+     */
+    public static MemorySegment llmj_cuda_kquant_repack$address() {
+        return llmj_cuda_kquant_repack.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_cuda_kquant_repack(int type, const void *src, size_t row_bytes, int64_t rows, int64_t cols, void *qs, uint16_t *scales, uint16_t *super, void *stream)
+     * }
+     */
+    public static int llmj_cuda_kquant_repack(int type, MemorySegment src, long row_bytes, long rows, long cols, MemorySegment qs, MemorySegment scales, MemorySegment super_, MemorySegment stream) {
+        var mh$ = llmj_cuda_kquant_repack.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_cuda_kquant_repack", type, src, row_bytes, rows, cols, qs, scales, super_, stream);
+            }
+            return (int)mh$.invokeExact(type, src, row_bytes, rows, cols, qs, scales, super_, stream);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class llmj_cuda_dequantize_f16 {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             LlmjCuda.C_INT,

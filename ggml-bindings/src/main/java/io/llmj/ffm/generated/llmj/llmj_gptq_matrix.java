@@ -22,6 +22,8 @@ import static java.lang.foreign.MemoryLayout.PathElement.*;
  *     const uint16_t *scales;
  *     const uint8_t *zeros;
  *     const void *qs;
+ *     int32_t format;
+ *     const uint16_t *super;
  * }
  * }
  */
@@ -39,7 +41,10 @@ public class llmj_gptq_matrix {
         Llmj.C_POINTER.withName("perm"),
         Llmj.C_POINTER.withName("scales"),
         Llmj.C_POINTER.withName("zeros"),
-        Llmj.C_POINTER.withName("qs")
+        Llmj.C_POINTER.withName("qs"),
+        Llmj.C_INT.withName("format"),
+        MemoryLayout.paddingLayout(4),
+        Llmj.C_POINTER.withName("super")
     ).withName("llmj_gptq_matrix");
 
     /**
@@ -355,6 +360,94 @@ public class llmj_gptq_matrix {
      */
     public static void qs(MemorySegment struct, MemorySegment fieldValue) {
         struct.set(qs$LAYOUT, qs$OFFSET, fieldValue);
+    }
+
+    private static final OfInt format$LAYOUT = (OfInt)$LAYOUT.select(groupElement("format"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * int32_t format
+     * }
+     */
+    public static final OfInt format$layout() {
+        return format$LAYOUT;
+    }
+
+    private static final long format$OFFSET = $LAYOUT.byteOffset(groupElement("format"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * int32_t format
+     * }
+     */
+    public static final long format$offset() {
+        return format$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * int32_t format
+     * }
+     */
+    public static int format(MemorySegment struct) {
+        return struct.get(format$LAYOUT, format$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * int32_t format
+     * }
+     */
+    public static void format(MemorySegment struct, int fieldValue) {
+        struct.set(format$LAYOUT, format$OFFSET, fieldValue);
+    }
+
+    private static final AddressLayout super_$LAYOUT = (AddressLayout)$LAYOUT.select(groupElement("super"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * const uint16_t *super
+     * }
+     */
+    public static final AddressLayout super_$layout() {
+        return super_$LAYOUT;
+    }
+
+    private static final long super_$OFFSET = $LAYOUT.byteOffset(groupElement("super"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * const uint16_t *super
+     * }
+     */
+    public static final long super_$offset() {
+        return super_$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * const uint16_t *super
+     * }
+     */
+    public static MemorySegment super_(MemorySegment struct) {
+        return struct.get(super_$LAYOUT, super_$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * const uint16_t *super
+     * }
+     */
+    public static void super_(MemorySegment struct, MemorySegment fieldValue) {
+        struct.set(super_$LAYOUT, super_$OFFSET, fieldValue);
     }
 
     /**

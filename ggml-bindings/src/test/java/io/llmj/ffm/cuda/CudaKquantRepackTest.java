@@ -1,0 +1,140 @@
+package io.llmj.ffm.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.llmj.backend.Buffer;
+import io.llmj.backend.Weight;
+import io.llmj.ffm.cuda.CudaBackend.Gemm;
+import io.llmj.quant.GgmlType;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.Random;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * Q4_K / Q6_K matrices repacked at load into the GPTQ layout ({@link CudaBackend#REPACK_KQUANTS_PROPERTY}, the
+ * default), on awkward shapes:
+ * <ul>
+ *   <li>per-token products (1, 3 and 9 tokens) against the same matrix kept in ggml's block layout
+ *       ({@code -Dllmj.cuda.repackKquants=false}): both convert the activation to the same Q8_K integers and
+ *       scales and sum exact int32 block dots; only the order of the float operations differs, so
+ *       |Δ| ≤ 2⁻²⁴ · 2 · (blocks + 64) · Σ|w · a| per output;</li>
+ *   <li>the F16 GEMM of a batch and the embedding lookup: equal, bit for bit, to the same matrix kept in ggml's
+ *       block layout ({@code -Dllmj.cuda.repackKquants=false}): both dequantize with the same float operations;</li>
+ *   <li>{@link CudaBackend#matmulShared} over repacked matrices of one type: each output equal to its own matmul;
+ *       a Q4_K with a Q6_K falls back to matmul per weight.</li>
+ * </ul>
+ * Skipped where CUDA is unusable.
+ */
+class CudaKquantRepackTest {
+
+    @BeforeAll
+    static void requireGpu() {
+        String why = Cuda.unavailableReason();
+        Assumptions.assumeTrue(why == null, () -> "CUDA unavailable: " + why);
+    }
+
+    static CudaBackend backend(boolean repack, Gemm gemm) {
+        return CudaTestBackends.with(CudaBackend.REPACK_KQUANTS_PROPERTY, repack, gemm);
+    }
+
+    @ParameterizedTest(name = "{0} {1}x{2} n={3}")
+    @CsvSource({
+        "Q4_K, 1, 256, 1", "Q4_K, 33, 768, 3", "Q4_K, 4097, 4096, 1", "Q4_K, 257, 11008, 3", "Q4_K, 31, 2048, 9",
+        "Q6_K, 1, 256, 1", "Q6_K, 33, 768, 3", "Q6_K, 4097, 4096, 1", "Q6_K, 257, 11008, 3", "Q6_K, 31, 2048, 9",
+    })
+    void perTokenProductsMatchTheBlockLayout(GgmlType type, int rows, int cols, int n) {
+        Random r = new Random(rows * 37L + cols + n + type.id());
+        float[] wd = new float[rows * cols];
+        float[] x = CudaRepackTest.gaussian(r, n * cols);
+        try (Arena arena = Arena.ofConfined();
+             CudaBackend packed = backend(true, Gemm.OFF);
+             CudaBackend plain = backend(false, Gemm.OFF)) {
+            MemorySegment data = CudaRepackTest.quantized(arena, type, rows, cols, r, wd);
+            CudaBackend.DeviceWeight wp = (CudaBackend.DeviceWeight) packed.weight("w", type, new long[] {cols, rows}, data);
+            CudaBackend.DeviceWeight wb = (CudaBackend.DeviceWeight) plain.weight("w", type, new long[] {cols, rows}, data);
+            assertNotNull(wp.gptq(), "repacked by default");
+            assertNull(wb.gptq(), "kept in the block layout with -D" + CudaBackend.REPACK_KQUANTS_PROPERTY + "=false");
+            float[] got = CudaRepackTest.matmul(packed, wp, x, n);
+            float[] want = CudaRepackTest.matmul(plain, wb, x, n);
+            int nb = cols / 32;
+            double worst = 0;
+            for (int t = 0; t < n; t++) {
+                for (int row = 0; row < rows; row++) {
+                    double mag = 0;
+                    for (int c = 0; c < cols; c++) {
+                        mag += Math.abs(wd[row * cols + c] * x[t * cols + c]);
+                    }
+                    // activations quantized to 8 bits: |xq * d| <= 1.01 |x| + d / 2; bound Σ|w a| generously by 2 mag + slack
+                    double bound = 0x1p-24 * 2 * (nb + 64) * (2 * mag + 1e-3);
+                    int i = t * rows + row;
+                    double diff = Math.abs(got[i] - want[i]);
+                    worst = Math.max(worst, diff / bound);
+                    assertTrue(diff <= bound, type + " token " + t + " row " + row + ": repacked " + got[i] + " vs block layout "
+                            + want[i] + ", |Δ| " + diff + " > " + bound);
+                }
+            }
+            System.out.printf("repacked %s %dx%d n=%d: worst |Δ| / bound %.3g%n", type, rows, cols, n, worst);
+        }
+    }
+
+    @ParameterizedTest(name = "{0} {1}x{2} n={3}")
+    @CsvSource({"Q4_K, 96, 256, 8", "Q6_K, 200, 4096, 16", "Q4_K, 4096, 4096, 5", "Q6_K, 64, 768, 4"})
+    void batchGemmAndEmbeddingEqualTheBlockLayout(GgmlType type, int rows, int cols, int n) {
+        Random r = new Random(rows + 11L * cols);
+        float[] wd = new float[rows * cols];
+        float[] x = CudaRepackTest.gaussian(r, n * cols);
+        try (Arena arena = Arena.ofConfined();
+             CudaBackend packed = backend(true, Gemm.AUTO);
+             CudaBackend plain = backend(false, Gemm.AUTO)) {
+            MemorySegment data = CudaRepackTest.quantized(arena, type, rows, cols, r, wd);
+            CudaBackend.DeviceWeight wp = (CudaBackend.DeviceWeight) packed.weight("w", type, new long[] {cols, rows}, data);
+            CudaBackend.DeviceWeight wb = (CudaBackend.DeviceWeight) plain.weight("w", type, new long[] {cols, rows}, data);
+            assertNotNull(wp.gptq(), "repacked by default");
+            assertNull(wb.gptq(), "kept in the block layout with -D" + CudaBackend.REPACK_KQUANTS_PROPERTY + "=false");
+            int[] ids = {0, rows - 1, rows / 2, 1 % rows, rows - 1};
+            float[] ep = new float[ids.length * cols];
+            float[] eb = new float[ids.length * cols];
+            try (Buffer o1 = packed.allocate(ep.length); Buffer o2 = plain.allocate(eb.length)) {
+                packed.embed(wp, ids, 0.75f, o1);
+                plain.embed(wb, ids, 0.75f, o2);
+                packed.read(o1, 0, ep, 0, ep.length);
+                plain.read(o2, 0, eb, 0, eb.length);
+            }
+            assertArrayEquals(eb, ep, type + " embedding rows");
+            for (int i = 0; i < ids.length; i++) {
+                for (int c = 0; c < cols; c++) {
+                    assertEquals(wd[ids[i] * cols + c] * 0.75f, ep[i * cols + c], 0f, "row " + ids[i] + " col " + c);
+                }
+            }
+            Assumptions.assumeTrue(packed.gemmPath(wp, n) != CudaBackend.GemmPath.EXACT, "cuBLAS unavailable: no GEMM path");
+            assertEquals(CudaBackend.GemmPath.F16, packed.gemmPath(wp, n));
+            assertArrayEquals(CudaRepackTest.matmul(plain, wb, x, n), CudaRepackTest.matmul(packed, wp, x, n),
+                    type + " batch of " + n + " through the GEMM");
+        }
+    }
+
+    @ParameterizedTest(name = "{0} cols={1} n={2}")
+    @CsvSource({"Q4_K, 4096, 1", "Q4_K, 4096, 3", "Q6_K, 4096, 1", "Q6_K, 768, 9", "Q4_K, 2048, 2"})
+    void sharedInputProductsEqualSeparateOnes(GgmlType type, int cols, int n) {
+        Random r = new Random(cols * 13L + n);
+        int[] rows = {cols == 4096 ? 4096 : 64, 1024, 1024};
+        float[] x = CudaRepackTest.gaussian(r, n * cols);
+        try (Arena arena = Arena.ofConfined(); CudaBackend b = backend(true, Gemm.OFF)) {
+            Weight[] ws = CudaRepackTest.weights(b, arena, type, rows, cols, r);
+            CudaRepackTest.check(b, ws, x, n, "3 shared");
+            CudaRepackTest.check(b, new Weight[] {ws[1], ws[0]}, x, n, "2 shared");
+            GgmlType other = type == GgmlType.Q4_K ? GgmlType.Q6_K : GgmlType.Q4_K;   // another format: falls back
+            Weight odd = b.weight("odd", other, new long[] {cols, 48},
+                    CudaRepackTest.quantized(arena, other, 48, cols, r, new float[48 * cols]));
+            CudaRepackTest.check(b, new Weight[] {ws[2], odd}, x, n, "mixed formats");
+        }
+    }
+}
