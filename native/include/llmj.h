@@ -347,6 +347,15 @@ LLMJ_API int llmj_cuda_rms_norm_fused(float * x, const float * y, const float * 
  * columns) to Q8 activation blocks in act, as llmj_cuda_rms_norm_fused does. */
 LLMJ_API int llmj_cuda_glu_q8(const float * gate, const float * up, float * out, int64_t n, int gelu, void * act,
                               void * stream);
+/* The Q8_K forms, for products of K-quant matrices repacked by llmj_cuda_kquant_repack: the output converted as
+ * llmj_cuda_gptq_matmul converts a K-quant format's input (Q8_K, as the CPU's K-quant dots), into act
+ * (llmj_cuda_gptq_work_size bytes, 16-byte aligned), read by llmj_cuda_gptq_matmul_act / _act_add.
+ * llmj_cuda_rms_norm_q8k: llmj_cuda_rms_norm_fused with act, dim a multiple of 256 and at most 8192;
+ * llmj_cuda_glu_q8k: llmj_cuda_glu_q8 with n a multiple of 256. */
+LLMJ_API int llmj_cuda_rms_norm_q8k(float * x, const float * y, const float * w, float w_offset, float * out,
+                                    int64_t dim, int64_t n, float eps, void * act, void * stream);
+LLMJ_API int llmj_cuda_glu_q8k(const float * gate, const float * up, float * out, int64_t n, int gelu, void * act,
+                               void * stream);
 /* Scratch llmj_cuda_attention may use for n query rows (bytes; 0: it needs none). With it, decoding over
  * a long context splits each row's KV range over several blocks (flash-decoding); without it
  * (work NULL or smaller), one block walks the whole range. */
@@ -428,13 +437,15 @@ LLMJ_API int llmj_cuda_gptq_matmul(const llmj_gptq_matrix * m, const float * x, 
  * out[r][perm[j]] = fp16(scale * (q - z))): the input of the cuBLAS prefill GEMM. */
 LLMJ_API int llmj_cuda_gptq_dequantize_f16(const llmj_gptq_matrix * m, void * out, void * stream);
 /* y_k[t] = W_k x[t] for count (1..4) matrices that share their input (a layer's q/k/v or gate/up): same
- * bits, cols and perm pointer, all with zeros or all without. The activation is converted once and the
+ * bits and format (or any mix of the Q4_K and Q6_K formats), cols and perm pointer, all with zeros or all
+ * without. The activation is converted once and the
  * products run as one kernel; each y_k equals llmj_cuda_gptq_matmul(&ms[k], ...) bit for bit.
  * ys[k]: n * ms[k].rows floats (token t at ys[k] + t * ms[k].rows). work: llmj_cuda_gptq_work_size. */
 LLMJ_API int llmj_cuda_gptq_matmul_multi(int count, const llmj_gptq_matrix * ms, const float * x, float * const * ys,
                                          int64_t n, void * work, size_t work_bytes, void * stream);
 /* llmj_cuda_gptq_matmul_multi from an activation already converted (act: n rows of cols = ms[0].cols, made
- * by llmj_cuda_rms_norm_fused or llmj_cuda_glu_q8): perm NULL and cols a multiple of 32. */
+ * by llmj_cuda_rms_norm_fused or llmj_cuda_glu_q8 for format 0, by llmj_cuda_rms_norm_q8k or
+ * llmj_cuda_glu_q8k for the K-quant formats): perm NULL and cols a multiple of 32. */
 LLMJ_API int llmj_cuda_gptq_matmul_act(int count, const llmj_gptq_matrix * ms, const void * act, float * const * ys,
                                        int64_t n, void * stream);
 /* y[t] += W x[t] from an activation already converted (as llmj_cuda_gptq_matmul_act with count 1): a

@@ -27,6 +27,28 @@ __global__ void glu_kernel(const float * gate, const float * up, float * out, in
     if (Q8) warp_quantize_q8(v, aq + (i / 32) * 32, am + i / 32);
 }
 
+// glu_kernel's values (the same expressions), one warp per 256-value block, lane l taking values 8l .. 8l + 7, and
+// the block converted to Q8_K (n a multiple of 256: the arrays of llmj_cuda_kquant_quantize_q8k for any split of
+// the values into token rows of whole blocks).
+__global__ void glu_q8k_kernel(const float * gate, const float * up, float * out, int64_t n, int gelu,
+                               int8_t * __restrict__ qs, float * __restrict__ d, int16_t * __restrict__ bs) {
+    pdl_wait();
+
+    const int64_t blk = (int64_t) blockIdx.x * (THREADS / 32) + threadIdx.x / 32;
+    if (blk * 256 >= n) return;
+    const int64_t i0 = blk * 256 + 8 * (threadIdx.x % 32);
+    float v[8];
+#pragma unroll
+    for (int k = 0; k < 8; k++) {
+        const float x = gate[i0 + k];
+        const float a = gelu ? 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)))
+                             : x / (1.0f + expf(-x));
+        v[k] = a * up[i0 + k];
+        out[i0 + k] = v[k];
+    }
+    warp_quantize_q8k(v, qs + i0, d + blk, bs + blk * 16);
+}
+
 __global__ void add_kernel(float * x, const float * y, int64_t n) {
     pdl_wait();
 
@@ -115,6 +137,20 @@ extern "C" int llmj_cuda_glu_q8(const float * gate, const float * up, float * ou
     int8_t * aq = static_cast<int8_t *>(act);
     q8_act_meta * am = reinterpret_cast<q8_act_meta *>(static_cast<char *>(act) + q8_act_meta_offset(n, 1));
     launch_pdl(glu_kernel<true>, blocks_for(n), THREADS, 0, static_cast<cudaStream_t>(stream), gate, up, out, n, gelu, aq, am);
+    return llmj_cuda_check_launch(__func__);
+}
+
+extern "C" int llmj_cuda_glu_q8k(const float * gate, const float * up, float * out, int64_t n, int gelu, void * act,
+                                 void * stream) {
+    CHECK_STREAM_ARGS(n >= 0 && n % 256 == 0, "n %lld is not a non-negative multiple of 256", (long long) n);
+    if (n == 0) return LLMJ_OK;
+    CHECK_STREAM_ARGS(gate && up && out && act, "null device pointer");
+    CHECK_STREAM_ARGS(reinterpret_cast<uintptr_t>(act) % 16 == 0, "act %p is not 16-byte aligned", act);
+    char * a = static_cast<char *>(act);
+    const int64_t blocks = n / 256;
+    launch_pdl(glu_q8k_kernel, (unsigned) ((blocks + THREADS / 32 - 1) / (THREADS / 32)), THREADS, 0, static_cast<cudaStream_t>(stream),
+               gate, up, out, n, gelu, reinterpret_cast<int8_t *>(a), reinterpret_cast<float *>(a + llmj_cuda_q8k_d_offset(n, 1)),
+               reinterpret_cast<int16_t *>(a + llmj_cuda_q8k_bsums_offset(n, 1)));
     return llmj_cuda_check_launch(__func__);
 }
 

@@ -120,6 +120,7 @@ struct gptq_part {
     const unsigned short * sup;  // K-quant formats: per row and super-block d (, dmin)
     float * y;
     int64_t rows;
+    int fmt;                     // the matrix's format (read where a launch mixes Q4_K and Q6_K: FMT_KMIX)
 };
 struct gptq_parts {
     gptq_part p[MAX_PARTS];
@@ -135,16 +136,14 @@ static __device__ __forceinline__ void store(float * y, float s, int accumulate)
 // Shape of the work: ROWS rows per warp, U blocks per row per lane in flight, KS warps of the thread
 // block sharing the same rows (KS = 1: each warp owns its rows; KS = 2 or WARPS: groups of KS warps
 // split their rows' blocks and add their sums through shared memory, in a fixed order).
+// The rows of thread block blk of part P (the kernel below picks the part).
 template <int FMT, int BITS, bool SYM, int NT, int ROWS, int U, int KS>
-__global__ void __launch_bounds__(WARPS * WARP)
-gptq_matmul_kernel(const gptq_parts parts, const int8_t * aq, const q8_act_meta * am, const float * kd, const int16_t * kbs,
-                   int nb, int64_t t0) {
+static __device__ __forceinline__ void gptq_matmul_rows(const gptq_part & P, const unsigned blk, const int accumulate,
+                                                        const int8_t * aq, const q8_act_meta * am, const float * kd,
+                                                        const int16_t * kbs, int nb, int64_t t0) {
     constexpr int QB = BITS == 8 ? 32 : 16;      // bytes per block of the qs stream (Q6_K: its low parts)
     constexpr int ROWS_PER_BLOCK = ROWS * (WARPS / KS);
     constexpr int KG = WARP * KS;                // lanes that share a row
-    unsigned base;
-    const auto P = launch_part(parts.p, parts.end, parts.count, base);
-    const unsigned blk = blockIdx.x - base;
     const int warp = threadIdx.x / WARP, lane = threadIdx.x % WARP;
     const int group = warp / KS;                 // the warps group..group + KS - 1 share rows
     const int64_t row0 = (int64_t) blk * ROWS_PER_BLOCK + group * ROWS;
@@ -255,7 +254,7 @@ gptq_matmul_kernel(const gptq_parts parts, const int8_t * aq, const q8_act_meta 
             for (int t = 0; t < NT; t++) {
 #pragma unroll
                 for (int r = 0; r < ROWS; r++) {
-                    if (row0 + r < P.rows) store(P.y + (t0 + t) * P.rows + row0 + r, acc[t][r], parts.accumulate);
+                    if (row0 + r < P.rows) store(P.y + (t0 + t) * P.rows + row0 + r, acc[t][r], accumulate);
                 }
             }
         }
@@ -276,8 +275,30 @@ gptq_matmul_kernel(const gptq_parts parts, const int8_t * aq, const q8_act_meta 
             float s = red[g * KS][i];
 #pragma unroll
             for (int w = 1; w < KS; w++) s += red[g * KS + w][i];
-            if (row < P.rows) store(P.y + (t0 + t) * P.rows + row, s, parts.accumulate);
+            if (row < P.rows) store(P.y + (t0 + t) * P.rows + row, s, accumulate);
         }
+    }
+}
+
+// FMT_KMIX: a launch whose parts mix Q4_K and Q6_K (a layer's q/k/v where v has more bits); each thread block
+// runs its part's format (the same shape, so each part's sums are those of its own single launch).
+constexpr int FMT_KMIX = 1000;
+
+template <int FMT, int BITS, bool SYM, int NT, int ROWS, int U, int KS>
+__global__ void __launch_bounds__(WARPS * WARP)
+gptq_matmul_kernel(const gptq_parts parts, const int8_t * aq, const q8_act_meta * am, const float * kd, const int16_t * kbs,
+                   int nb, int64_t t0) {
+    unsigned base;
+    const auto P = launch_part(parts.p, parts.end, parts.count, base);
+    const unsigned blk = blockIdx.x - base;
+    if constexpr (FMT == FMT_KMIX) {
+        if (P.fmt == FMT_Q4K) {
+            gptq_matmul_rows<FMT_Q4K, 4, true, NT, ROWS, U, KS>(P, blk, parts.accumulate, aq, am, kd, kbs, nb, t0);
+        } else {
+            gptq_matmul_rows<FMT_Q6K, 6, true, NT, ROWS, U, KS>(P, blk, parts.accumulate, aq, am, kd, kbs, nb, t0);
+        }
+    } else {
+        gptq_matmul_rows<FMT, BITS, SYM, NT, ROWS, U, KS>(P, blk, parts.accumulate, aq, am, kd, kbs, nb, t0);
     }
 }
 
@@ -301,9 +322,10 @@ gptq_matmul_kernel(const gptq_parts parts, const int8_t * aq, const q8_act_meta 
 struct shape { int rows, u, ks; };
 constexpr shape VARIANTS[] = {{4, 1, 4}, {2, 1, 4}, {4, 1, 2}, {8, 1, 4}, {4, 2, 4}, {2, 2, 4}, {2, 2, 1}};
 constexpr int N_VARIANTS = (int) (sizeof(VARIANTS) / sizeof(VARIANTS[0]));
-// Q6_K (6 bits) has its own knob, LLMJ_GPTQ_KERNEL6.
+// Q4_K and Q6_K (bits 6) take the 4-bit shape, so that a launch mixing them (FMT_KMIX) runs each as its own launch
+// would ({2, 1, 4} for Q6_K: 403.8 against 405.6-407.7 t/s for {4, 1, 4}, Q4_K_M tg128).
 template <int BITS> int one_token_variant() {
-    static const int v = llmj_env_int(BITS == 6 ? "LLMJ_GPTQ_KERNEL6" : "LLMJ_GPTQ_KERNEL", 0, N_VARIANTS - 1, BITS == 8 ? 1 : 0);
+    static const int v = llmj_env_int("LLMJ_GPTQ_KERNEL", 0, N_VARIANTS - 1, BITS == 8 ? 1 : 0);
     return v;
 }
 
@@ -652,7 +674,8 @@ int check_shared(int count, const llmj_gptq_matrix * ms, float * const * ys, int
     for (int k = 0; k < count; k++) {
         const int st = check_matrix(&ms[k], where);
         if (st != LLMJ_OK) return st;
-        if (ms[k].bits != ms[0].bits || ms[k].format != ms[0].format || ms[k].cols != ms[0].cols || ms[k].perm != ms[0].perm
+        const bool kmix = ms[k].format != FMT_GPTQ && ms[0].format != FMT_GPTQ;   // Q4_K and Q6_K may share a launch
+        if ((!kmix && (ms[k].bits != ms[0].bits || ms[k].format != ms[0].format)) || ms[k].cols != ms[0].cols || ms[k].perm != ms[0].perm
             || (ms[k].zeros == NULL) != (ms[0].zeros == NULL)) {
             return llmj_internal_fail(LLMJ_ERR_INVALID_ARGUMENT, where,
                                       "matrix %d (%d bits, %lld cols, perm %p, zeros %s) does not share matrix 0's input "
@@ -679,9 +702,14 @@ void launch_products(int count, const llmj_gptq_matrix * ms, const void * act, i
         parts.p[k].sup = ms[k].super;
         parts.p[k].y = ys[k];
         parts.p[k].rows = ms[k].rows;
+        parts.p[k].fmt = ms[k].format;
     }
     const bool sym = ms[0].zeros == NULL;
-    if (ms[0].format == FMT_Q4K) {
+    bool mixed = false;
+    for (int k = 1; k < count; k++) mixed |= ms[k].format != ms[0].format;
+    if (mixed) {
+        launch_gptq<FMT_KMIX, 4, true>(parts, act, cols32, n, s);
+    } else if (ms[0].format == FMT_Q4K) {
         launch_gptq<FMT_Q4K, 4, true>(parts, act, cols32, n, s);
     } else if (ms[0].format == FMT_Q6K) {
         launch_gptq<FMT_Q6K, 6, true>(parts, act, cols32, n, s);
@@ -724,8 +752,8 @@ extern "C" int llmj_cuda_gptq_matmul_act(int count, const llmj_gptq_matrix * ms,
     const int st = check_shared(count, ms, ys, n, __func__);
     if (st != LLMJ_OK) return st;
     if (n == 0) return LLMJ_OK;
-    CHECK_STREAM_ARGS(!ms[0].perm && ms[0].cols % 32 == 0 && ms[0].format == FMT_GPTQ, "a converted (Q8_0) activation needs "
-                      "format 0, perm NULL and cols %lld a multiple of 32", (long long) ms[0].cols);
+    CHECK_STREAM_ARGS(!ms[0].perm && ms[0].cols % 32 == 0, "a converted activation needs perm NULL and cols %lld a multiple "
+                      "of 32", (long long) ms[0].cols);
     CHECK_STREAM_ARGS(act && reinterpret_cast<uintptr_t>(act) % 16 == 0, "act %p is null or not 16-byte aligned", act);
     launch_products(count, ms, act, ms[0].cols, ys, n, static_cast<cudaStream_t>(stream));
     return llmj_cuda_check_launch(__func__);
@@ -737,8 +765,8 @@ extern "C" int llmj_cuda_gptq_matmul_act_add(const llmj_gptq_matrix * m, const v
     const int st = check_shared(1, m, ys, n, __func__);
     if (st != LLMJ_OK) return st;
     if (n == 0) return LLMJ_OK;
-    CHECK_STREAM_ARGS(!m->perm && m->cols % 32 == 0 && m->format == FMT_GPTQ, "a converted (Q8_0) activation needs format 0, "
-                      "perm NULL and cols %lld a multiple of 32", (long long) m->cols);
+    CHECK_STREAM_ARGS(!m->perm && m->cols % 32 == 0, "a converted activation needs perm NULL and cols %lld a multiple "
+                      "of 32", (long long) m->cols);
     CHECK_STREAM_ARGS(act && reinterpret_cast<uintptr_t>(act) % 16 == 0, "act %p is null or not 16-byte aligned", act);
     launch_products(1, m, act, m->cols, ys, n, static_cast<cudaStream_t>(stream), true);
     return llmj_cuda_check_launch(__func__);

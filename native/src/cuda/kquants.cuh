@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common.cuh"
+
 // True for the weight types handled here (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS).
 bool llmj_cuda_is_kquant(int type);
 
@@ -51,3 +53,43 @@ int llmj_cuda_kquant_matmul_preq(int type, const void * w, size_t row_bytes, con
                                  int64_t cols, int64_t n, cudaStream_t s);
 size_t llmj_cuda_q8k_d_offset(int64_t cols, int64_t n);
 size_t llmj_cuda_q8k_bsums_offset(int64_t cols, int64_t n);
+
+// One warp converts one 256-value block to Q8_K, lane l holding values 8l .. 8l + 7 in v: the same operations as
+// quantize_row_q8_K (src/cpu/quants.c): the signed value of largest magnitude (first index on ties), iscale =
+// -127 / max, q = min(127, round-half-even(iscale * x)), d = 1 / iscale, bsums of 16. qb: the block's quants + 8 l
+// (8-byte aligned); d: the block's scale; bsb: its 16 sums. Every lane of the warp must call it.
+static __device__ __forceinline__ void warp_quantize_q8k(const float (&v)[8], int8_t * qb, float * d, int16_t * bsb) {
+    const int lane = threadIdx.x % 32;
+    float amax = 0.0f;
+#pragma unroll
+    for (int k = 0; k < 8; k++) amax = fmaxf(amax, fabsf(v[k]));
+    amax = warp_reduce_max(amax);
+    int first = 256;
+    float cand = 0.0f;
+#pragma unroll
+    for (int k = 7; k >= 0; k--) {
+        if (fabsf(v[k]) == amax) { first = 8 * lane + k; cand = v[k]; }
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) first = min(first, __shfl_xor_sync(0xffffffffu, first, o));
+    const float vmax = __shfl_sync(0xffffffffu, cand, (first & 255) >> 3);
+    if (amax == 0.0f) {
+        *reinterpret_cast<int2 *>(qb) = make_int2(0, 0);
+        if ((lane & 1) == 0) bsb[lane >> 1] = 0;
+        if (lane == 0) *d = 0.0f;
+        return;
+    }
+    const float iscale = __fdiv_rn(-127.0f, vmax);
+    int sum = 0;
+    unsigned packed[2] = {0, 0};
+#pragma unroll
+    for (int k = 0; k < 8; k++) {
+        const int q = min(127, __float2int_rn(__fmul_rn(iscale, v[k])));
+        sum += q;
+        packed[k >> 2] |= ((unsigned) q & 0xFFu) << (8 * (k & 3));
+    }
+    *reinterpret_cast<int2 *>(qb) = make_int2((int) packed[0], (int) packed[1]);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    if ((lane & 1) == 0) bsb[lane >> 1] = (int16_t) sum;
+    if (lane == 0) *d = __fdiv_rn(1.0f, iscale);
+}

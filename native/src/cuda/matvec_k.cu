@@ -481,43 +481,9 @@ __global__ void quantize_q8k_kernel(const float * x, int8_t * __restrict__ qs, f
     const int64_t t = blk / nb, b = blk % nb;
     const float * xb = x + t * cols + b * QK + 8 * lane;
     float v[8];
-    float amax = 0.0f;
 #pragma unroll
-    for (int k = 0; k < 8; k++) {
-        v[k] = xb[k];
-        amax = fmaxf(amax, fabsf(v[k]));
-    }
-    amax = warp_reduce_max(amax);
-    int first = 256;
-    float cand = 0.0f;
-#pragma unroll
-    for (int k = 7; k >= 0; k--) {
-        if (fabsf(v[k]) == amax) { first = 8 * lane + k; cand = v[k]; }
-    }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) first = min(first, __shfl_xor_sync(0xffffffffu, first, o));
-    const float vmax = __shfl_sync(0xffffffffu, cand, (first & 255) >> 3);
-    int8_t * qb = qs + t * cols + b * QK + 8 * lane;
-    int16_t * bsb = bs + blk * 16;
-    if (amax == 0.0f) {
-        *reinterpret_cast<int2 *>(qb) = make_int2(0, 0);
-        if ((lane & 1) == 0) bsb[lane >> 1] = 0;
-        if (lane == 0) d[blk] = 0.0f;
-        return;
-    }
-    const float iscale = __fdiv_rn(-127.0f, vmax);
-    int sum = 0;
-    unsigned packed[2] = {0, 0};
-#pragma unroll
-    for (int k = 0; k < 8; k++) {
-        const int q = min(127, __float2int_rn(__fmul_rn(iscale, v[k])));
-        sum += q;
-        packed[k >> 2] |= ((unsigned) q & 0xFFu) << (8 * (k & 3));
-    }
-    *reinterpret_cast<int2 *>(qb) = make_int2((int) packed[0], (int) packed[1]);
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    if ((lane & 1) == 0) bsb[lane >> 1] = (int16_t) sum;
-    if (lane == 0) d[blk] = __fdiv_rn(1.0f, iscale);
+    for (int k = 0; k < 8; k++) v[k] = xb[k];
+    warp_quantize_q8k(v, qs + t * cols + b * QK + 8 * lane, d + blk, bs + blk * 16);
 }
 
 // ---- product kernel --------------------------------------------------------------------------

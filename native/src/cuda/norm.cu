@@ -3,6 +3,7 @@
 // activation blocks of the GPTQ kernels: the same kernel with the parts switched on, so the values are
 // those of llmj_cuda_add, llmj_cuda_rms_norm and the activation conversion run one after another.
 // CPU reference: src/cpu/norm.c.
+#include "kquants.cuh"
 #include "matvec_q.cuh"
 
 namespace {
@@ -20,11 +21,14 @@ constexpr int THREADS = 1024;
 // uses, pays one memory latency per pass, several microseconds per row), and the output pass reads no memory.
 constexpr int PER = 8;
 
-template <bool RESID, bool Q8>
+// Q8K (dim a multiple of 256, at most THREADS * PER): the output row also goes to shared memory, and after the
+// row is done each warp converts 256-value blocks of it to the Q8_K arrays at aq / kd / kbs (kquants.cuh).
+template <bool RESID, bool Q8, bool Q8K = false>
 __global__ void __launch_bounds__(THREADS, 1) rms_norm_kernel(float * x, const float * y,
                                                           const float * __restrict__ w, float w_offset,
                                                           float * __restrict__ out, int64_t dim, float eps,
-                                                          int8_t * __restrict__ aq, q8_act_meta * __restrict__ am) {
+                                                          int8_t * __restrict__ aq, q8_act_meta * __restrict__ am,
+                                                          float * __restrict__ kd, int16_t * __restrict__ kbs) {
     pdl_wait();
     const int64_t row = blockIdx.x;
     float * xr = x + row * dim;
@@ -42,8 +46,10 @@ __global__ void __launch_bounds__(THREADS, 1) rms_norm_kernel(float * x, const f
         __syncthreads();
         return partial[0];
     };
+    __shared__ float rowbuf[Q8K ? THREADS * PER : 1];
     auto emit = [&](int64_t i, float v) {
         o[i] = v;
+        if (Q8K) rowbuf[i] = v;
         if (Q8) {
             const int64_t b = (row * dim + i) / 32;     // this warp's block (whole warps: dim % 32 == 0)
             warp_quantize_q8(v, aq + b * 32, am + b);
@@ -77,6 +83,17 @@ __global__ void __launch_bounds__(THREADS, 1) rms_norm_kernel(float * x, const f
             const int64_t i = threadIdx.x + (int64_t) k * THREADS;
             if (i < dim) emit(i, v[k] * scale * (g[k] + w_offset));
         }
+        if (Q8K) {
+            __syncthreads();
+            const int lane = threadIdx.x % 32;
+            const int64_t nsb = dim / 256;
+            for (int64_t blk = threadIdx.x / 32; blk < nsb; blk += THREADS / 32) {
+                float q[8];
+#pragma unroll
+                for (int k = 0; k < 8; k++) q[k] = rowbuf[blk * 256 + 8 * lane + k];
+                warp_quantize_q8k(q, aq + row * dim + blk * 256 + 8 * lane, kd + row * nsb + blk, kbs + (row * nsb + blk) * 16);
+            }
+        }
         return;
     }
     float ss = 0.0f;                                   // longer rows: the same sums, looping
@@ -100,7 +117,7 @@ extern "C" int llmj_cuda_rms_norm(const float * x, const float * w, float w_offs
     if (n == 0) return LLMJ_OK;
     CHECK_STREAM_ARGS(x && w && out, "null device pointer");
     launch_pdl(rms_norm_kernel<false, false>, (unsigned) n, THREADS, 0, static_cast<cudaStream_t>(stream), 
-        const_cast<float *>(x), nullptr, w, w_offset, out, dim, eps, nullptr, nullptr);
+        const_cast<float *>(x), nullptr, w, w_offset, out, dim, eps, nullptr, nullptr, nullptr, nullptr);
     return llmj_cuda_check_launch(__func__);
 }
 
@@ -117,13 +134,36 @@ extern "C" int llmj_cuda_rms_norm_fused(float * x, const float * y, const float 
     cudaStream_t s = static_cast<cudaStream_t>(stream);
     const unsigned grid = (unsigned) n;
     if (y && act) {
-        launch_pdl(rms_norm_kernel<true, true>, grid, THREADS, 0, s, x, y, w, w_offset, out, dim, eps, aq, am);
+        launch_pdl(rms_norm_kernel<true, true>, grid, THREADS, 0, s, x, y, w, w_offset, out, dim, eps, aq, am, (float *) nullptr, (int16_t *) nullptr);
     } else if (y) {
-        launch_pdl(rms_norm_kernel<true, false>, grid, THREADS, 0, s, x, y, w, w_offset, out, dim, eps, aq, am);
+        launch_pdl(rms_norm_kernel<true, false>, grid, THREADS, 0, s, x, y, w, w_offset, out, dim, eps, aq, am, (float *) nullptr, (int16_t *) nullptr);
     } else if (act) {
-        launch_pdl(rms_norm_kernel<false, true>, grid, THREADS, 0, s, x, y, w, w_offset, out, dim, eps, aq, am);
+        launch_pdl(rms_norm_kernel<false, true>, grid, THREADS, 0, s, x, y, w, w_offset, out, dim, eps, aq, am, (float *) nullptr, (int16_t *) nullptr);
     } else {
-        launch_pdl(rms_norm_kernel<false, false>, grid, THREADS, 0, s, x, y, w, w_offset, out, dim, eps, aq, am);
+        launch_pdl(rms_norm_kernel<false, false>, grid, THREADS, 0, s, x, y, w, w_offset, out, dim, eps, aq, am, (float *) nullptr, (int16_t *) nullptr);
+    }
+    return llmj_cuda_check_launch(__func__);
+}
+
+extern "C" int llmj_cuda_rms_norm_q8k(float * x, const float * y, const float * w, float w_offset, float * out, int64_t dim,
+                                      int64_t n, float eps, void * act, void * stream) {
+    CHECK_STREAM_ARGS(dim > 0 && n >= 0 && n < 0x7FFFFFFF, "bad shape dim=%lld n=%lld", (long long) dim, (long long) n);
+    if (n == 0) return LLMJ_OK;
+    CHECK_STREAM_ARGS(x && w && out && act, "null device pointer");
+    CHECK_STREAM_ARGS(dim % 256 == 0 && dim <= (int64_t) THREADS * PER, "dim %lld must be a multiple of 256 and at most %d",
+                      (long long) dim, THREADS * PER);
+    CHECK_STREAM_ARGS(reinterpret_cast<uintptr_t>(act) % 16 == 0, "act %p is not 16-byte aligned", act);
+    char * a = static_cast<char *>(act);
+    int8_t * aq = reinterpret_cast<int8_t *>(a);
+    float * kd = reinterpret_cast<float *>(a + llmj_cuda_q8k_d_offset(dim, n));
+    int16_t * kbs = reinterpret_cast<int16_t *>(a + llmj_cuda_q8k_bsums_offset(dim, n));
+    cudaStream_t s = static_cast<cudaStream_t>(stream);
+    if (y) {
+        launch_pdl(rms_norm_kernel<true, false, true>, (unsigned) n, THREADS, 0, s, x, y, w, w_offset, out, dim, eps, aq,
+                   (q8_act_meta *) nullptr, kd, kbs);
+    } else {
+        launch_pdl(rms_norm_kernel<false, false, true>, (unsigned) n, THREADS, 0, s, x, y, w, w_offset, out, dim, eps, aq,
+                   (q8_act_meta *) nullptr, kd, kbs);
     }
     return llmj_cuda_check_launch(__func__);
 }

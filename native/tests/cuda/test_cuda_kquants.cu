@@ -558,6 +558,126 @@ static void check_repack(const TypeInfo & t, int64_t rows, int64_t cols, size_t 
     free_repacked(rp);
 }
 
+// A Q4_K and a Q6_K matrix in one llmj_cuda_gptq_matmul_multi call (FMT_KMIX): each output equal to its single call.
+static void check_repack_mixed(int n) {
+    const int64_t cols = 1024, rows[2] = {300, 77};
+    const TypeInfo * ts[2] = {&TYPES[2], &TYPES[4]};
+    Repacked rp[2];
+    float * dy[2];
+    for (int k = 0; k < 2; k++) {
+        const size_t row_bytes = (size_t) (cols / 256) * ts[k]->bytes;
+        std::vector<uint8_t> w(row_bytes * rows[k]);
+        fill_weights(*ts[k], w.data(), row_bytes, rows[k], cols);
+        void * dsrc = dalloc(w.size());
+        CK(cudaMemcpy(dsrc, w.data(), w.size(), cudaMemcpyHostToDevice));
+        rp[k] = repack_on_device(*ts[k], dsrc, row_bytes, rows[k], cols);
+        CK(cudaFree(dsrc));
+        dy[k] = (float *) dalloc((size_t) (n * rows[k]) * 4);
+        CK(cudaMemset(dy[k], 0x7F, (size_t) (n * rows[k]) * 4));
+    }
+    std::vector<float> x((size_t) (n * cols));
+    for (auto & v : x) v = frand();
+    float * dx = (float *) dalloc(x.size() * 4);
+    CK(cudaMemcpy(dx, x.data(), x.size() * 4, cudaMemcpyHostToDevice));
+    const size_t wk = llmj_cuda_gptq_work_size(cols, n);
+    void * work = dalloc(wk);
+    llmj_gptq_matrix ms[2] = {rp[0].m, rp[1].m};
+    EXPECT(llmj_cuda_gptq_matmul_multi(2, ms, dx, dy, n, work, wk, nullptr) == LLMJ_OK, "mixed multi: %s", llmj_last_error());
+    for (int k = 0; k < 2; k++) {
+        std::vector<float> multi((size_t) (n * rows[k])), single(multi.size());
+        CK(cudaMemcpy(multi.data(), dy[k], multi.size() * 4, cudaMemcpyDeviceToHost));
+        EXPECT(llmj_cuda_gptq_matmul(&ms[k], dx, dy[k], n, work, wk, nullptr) == LLMJ_OK, "single: %s", llmj_last_error());
+        CK(cudaMemcpy(single.data(), dy[k], single.size() * 4, cudaMemcpyDeviceToHost));
+        EXPECT(std::memcmp(multi.data(), single.data(), multi.size() * 4) == 0, "mixed Q4_K + Q6_K multi n=%d: output %d differs "
+               "from its single call", n, k);
+        CK(cudaFree(dy[k]));
+        free_repacked(rp[k]);
+    }
+    CK(cudaFree(dx)); CK(cudaFree(work));
+}
+
+// The fused Q8_K writers: llmj_cuda_rms_norm_q8k (with and without the residual) and llmj_cuda_glu_q8k write the
+// same floats as llmj_cuda_rms_norm_fused / llmj_cuda_glu, and the same Q8_K arrays as llmj_cuda_kquant_quantize_q8k
+// of those floats (bit for bit); a repacked product from them (llmj_cuda_gptq_matmul_act, _act_add) equals
+// llmj_cuda_gptq_matmul (which converts the input itself) bit for bit.
+static void check_q8k_writers() {
+    const int64_t dim = 4096, n = 3, ff = 11008 / 256 * 256;
+    std::vector<float> x((size_t) (n * dim)), y(x.size()), g((size_t) dim), gate((size_t) ff * n), up(gate.size());
+    for (auto & v : x) v = frand() * 2.0f;
+    for (auto & v : y) v = frand();
+    for (auto & v : g) v = 1.0f + frand() * 0.5f;
+    for (auto & v : gate) v = frand() * 4.0f;
+    for (auto & v : up) v = frand() * 2.0f;
+    for (int i = 0; i < 256; i++) x[256 + i] = 0.0f;   // a zero block in token 0 (y is added: not zero with the residual)
+    auto up_f = [](const std::vector<float> & h) { float * d = (float *) dalloc(h.size() * 4); CK(cudaMemcpy(d, h.data(), h.size() * 4, cudaMemcpyHostToDevice)); return d; };
+    float * dg = up_f(g), * dy = up_f(y), * dgate = up_f(gate), * dup = up_f(up);
+    const size_t wk = std::max(llmj_cuda_gptq_work_size(dim, n), llmj_cuda_gptq_work_size(ff * n, 1));
+    void * fused = dalloc(wk), * plain = dalloc(wk);
+    float * o1 = (float *) dalloc((size_t) ff * n * 4), * o2 = (float *) dalloc((size_t) ff * n * 4);
+    auto same_bytes = [&](const void * a, const void * b, size_t bytes) {
+        std::vector<char> ha(bytes), hb(bytes);
+        CK(cudaMemcpy(ha.data(), a, bytes, cudaMemcpyDeviceToHost)); CK(cudaMemcpy(hb.data(), b, bytes, cudaMemcpyDeviceToHost));
+        return std::memcmp(ha.data(), hb.data(), bytes) == 0;
+    };
+    for (int resid = 0; resid < 2; resid++) {
+        float * dx1 = up_f(x), * dx2 = up_f(x);
+        CK(cudaMemset(fused, 0x55, wk)); CK(cudaMemset(plain, 0x55, wk));
+        EXPECT(llmj_cuda_rms_norm_q8k(dx1, resid ? dy : nullptr, dg, 0.0f, o1, dim, n, 1e-5f, fused, nullptr) == LLMJ_OK,
+               "rms_norm_q8k: %s", llmj_last_error());
+        EXPECT(llmj_cuda_rms_norm_fused(dx2, resid ? dy : nullptr, dg, 0.0f, o2, dim, n, 1e-5f, nullptr, nullptr) == LLMJ_OK,
+               "rms_norm_fused: %s", llmj_last_error());
+        EXPECT(llmj_cuda_kquant_quantize_q8k(o2, dim, n, plain, wk, nullptr) == LLMJ_OK, "quantize_q8k");
+        EXPECT(same_bytes(o1, o2, (size_t) (n * dim) * 4) && same_bytes(dx1, dx2, (size_t) (n * dim) * 4),
+               "rms_norm_q8k (resid %d): floats differ from rms_norm_fused", resid);
+        EXPECT(same_bytes(fused, plain, llmj_cuda_kquant_work_size(LLMJ_TYPE_Q4_K, dim, n)), "rms_norm_q8k (resid %d): Q8_K "
+               "arrays differ from llmj_cuda_kquant_quantize_q8k", resid);
+        CK(cudaFree(dx1)); CK(cudaFree(dx2));
+    }
+    // products from the norm's conversion: Q4_K 512 x 4096 and Q6_K 300 x 4096 (a mixed launch), and act_add
+    const float * act_src = o2;   // the normalised rows of the last case
+    Repacked rp[2];
+    const TypeInfo * ts[2] = {&TYPES[2], &TYPES[4]};
+    const int64_t rows[2] = {512, 300};
+    for (int k = 0; k < 2; k++) {
+        const size_t row_bytes = (size_t) (dim / 256) * ts[k]->bytes;
+        std::vector<uint8_t> w(row_bytes * rows[k]);
+        fill_weights(*ts[k], w.data(), row_bytes, rows[k], dim);
+        void * dsrc = dalloc(w.size());
+        CK(cudaMemcpy(dsrc, w.data(), w.size(), cudaMemcpyHostToDevice));
+        rp[k] = repack_on_device(*ts[k], dsrc, row_bytes, rows[k], dim);
+        CK(cudaFree(dsrc));
+    }
+    llmj_gptq_matrix ms[2] = {rp[0].m, rp[1].m};
+    float * ya[2] = {(float *) dalloc(n * 512 * 4), (float *) dalloc(n * 300 * 4)};
+    float * yb = (float *) dalloc(n * 512 * 4);
+    void * work = dalloc(wk);
+    EXPECT(llmj_cuda_gptq_matmul_act(2, ms, fused, ya, n, nullptr) == LLMJ_OK, "matmul_act: %s", llmj_last_error());
+    for (int k = 0; k < 2; k++) {
+        EXPECT(llmj_cuda_gptq_matmul(&ms[k], act_src, yb, n, work, wk, nullptr) == LLMJ_OK, "matmul: %s", llmj_last_error());
+        EXPECT(same_bytes(ya[k], yb, (size_t) (n * rows[k]) * 4), "matmul_act from rms_norm_q8k differs from matmul (%s)", ts[k]->name);
+    }
+    CK(cudaMemcpy(yb, ya[0], n * 512 * 4, cudaMemcpyDeviceToDevice));
+    EXPECT(llmj_cuda_gptq_matmul_act_add(&ms[0], fused, yb, n, nullptr) == LLMJ_OK, "act_add: %s", llmj_last_error());
+    EXPECT(llmj_cuda_add(ya[0], ya[0], n * 512, nullptr) == LLMJ_OK, "add");
+    EXPECT(same_bytes(ya[0], yb, (size_t) (n * 512) * 4), "matmul_act_add differs from the product plus llmj_cuda_add");
+    // GLU
+    for (int gelu = 0; gelu < 2; gelu++) {
+        CK(cudaMemset(fused, 0x55, wk)); CK(cudaMemset(plain, 0x55, wk));
+        EXPECT(llmj_cuda_glu_q8k(dgate, dup, o1, ff * n, gelu, fused, nullptr) == LLMJ_OK, "glu_q8k: %s", llmj_last_error());
+        EXPECT(llmj_cuda_glu(dgate, dup, o2, ff * n, gelu, nullptr) == LLMJ_OK, "glu");
+        EXPECT(llmj_cuda_kquant_quantize_q8k(o2, ff, n, plain, wk, nullptr) == LLMJ_OK, "quantize_q8k");
+        EXPECT(same_bytes(o1, o2, (size_t) (ff * n) * 4), "glu_q8k (gelu %d): floats differ from llmj_cuda_glu", gelu);
+        EXPECT(same_bytes(fused, plain, llmj_cuda_kquant_work_size(LLMJ_TYPE_Q4_K, ff, n)), "glu_q8k (gelu %d): Q8_K arrays "
+               "differ from llmj_cuda_kquant_quantize_q8k", gelu);
+    }
+    EXPECT(llmj_cuda_rms_norm_q8k(o1, nullptr, dg, 0.0f, o2, 300, 1, 1e-5f, fused, nullptr) == LLMJ_ERR_INVALID_ARGUMENT,
+           "rms_norm_q8k dim 300: invalid");
+    EXPECT(llmj_cuda_glu_q8k(dgate, dup, o1, 100, 0, fused, nullptr) == LLMJ_ERR_INVALID_ARGUMENT, "glu_q8k n 100: invalid");
+    for (auto & r : rp) free_repacked(r);
+    for (void * p : {(void *) dg, (void *) dy, (void *) dgate, (void *) dup, fused, plain, (void *) o1, (void *) o2, (void *) ya[0],
+                     (void *) ya[1], (void *) yb, work}) CK(cudaFree(p));
+}
+
 static void check_repack_errors() {
     uint16_t * dummy = (uint16_t *) dalloc(4096);
     EXPECT(llmj_cuda_kquant_repack(LLMJ_TYPE_Q5_K, dummy, 176, 1, 256, dummy, dummy, dummy, nullptr) == LLMJ_ERR_UNSUPPORTED,
@@ -773,6 +893,10 @@ int main(int argc, char ** argv) {
     check_q8k();
     check_errors();
     check_repack_errors();
+    check_repack_mixed(1);
+    check_repack_mixed(3);
+    check_q8k_writers();
+    std::printf("Q8_K writers done (%d checks so far, %d failures)\n", checks, failures);
     for (const TypeInfo & t : TYPES) {
         if (t.type != LLMJ_TYPE_Q4_K && t.type != LLMJ_TYPE_Q6_K) continue;
         for (int64_t rows : {1, 7, 33, 4097})

@@ -167,9 +167,16 @@ public final class CudaBackend implements Backend {
     private DeviceBuffer attnCounters;
     /** Whether a weight in the GPTQ layout was loaded: only then do norms, GLUs and attention convert their outputs. */
     private volatile boolean gptqLayout;
+    /**
+     * Whether a repacked K-quant weight was loaded (and no other GPTQ-layout one): then norms and GLUs convert their
+     * outputs to Q8_K, those products' input.
+     */
+    private volatile boolean kquantLayout;
     /** The buffer whose current contents {@link #act8} converts ({@link #act8Count} floats), or null. */
     private Buffer act8Of;
     private long act8Count;
+    /** Whether {@link #act8} holds Q8_K arrays (else Q8_0 blocks). */
+    private boolean act8Q8k;
     /** Tokens of the last norm: whether the layer's products run per token (so a GLU's conversion is used). */
     private int layerTokens = Integer.MAX_VALUE;
     private DeviceBuffer scratch;     // matmul activations / embedding ids
@@ -478,7 +485,8 @@ public final class CudaBackend implements Backend {
         if (uploader == null) {
             Cuda.check(CudaRuntime.cudaStreamSynchronize(stream), "cudaStreamSynchronize (repacking " + name + ")");
         }
-        MemorySegment d = descriptors.allocate(llmj_gptq_matrix.layout());   // (Q8_K activations: gptqLayout stays)
+        MemorySegment d = descriptors.allocate(llmj_gptq_matrix.layout());
+        kquantLayout = true;
         llmj_gptq_matrix.bits(d, q4 ? 4 : 6);
         llmj_gptq_matrix.rows(d, rows);
         llmj_gptq_matrix.cols(d, cols);
@@ -696,7 +704,7 @@ public final class CudaBackend implements Backend {
     /** Whether {@link #act8} holds {@code x} converted for a GPTQ-layout product of {@code m} over {@code n} tokens. */
     private boolean converted(Buffer x, int n, DeviceWeight m) {
         return x == act8Of && act8Count == (long) n * m.cols() && m.gptq() != null && m.cols() % 32 == 0
-                && llmj_gptq_matrix.perm(m.gptq()).address() == 0 && llmj_gptq_matrix.format(m.gptq()) == 0;
+                && llmj_gptq_matrix.perm(m.gptq()).address() == 0 && (llmj_gptq_matrix.format(m.gptq()) != 0) == act8Q8k;
     }
 
     // ---- ops ---------------------------------------------------------------------------------
@@ -749,6 +757,13 @@ public final class CudaBackend implements Backend {
         layerTokens = n;
         wrote(x);
         wrote(out);
+        if (fuse && kquantLayout && !gptqLayout && dim % 256 == 0 && dim <= 8192 && perToken(n)) {
+            MemorySegment act = act8(LlmjCuda.llmj_cuda_gptq_work_size(dim, n)).ptr;
+            NativeStatus.check(LlmjCuda.llmj_cuda_rms_norm_q8k(dev(x).ptr, y == null ? MemorySegment.NULL : dev(y).ptr,
+                    dw(gain).data().ptr, gainOffset, dev(out).ptr, dim, n, eps, act, stream), "llmj_cuda_rms_norm_q8k");
+            converts(out, (long) n * dim, true);
+            return;
+        }
         boolean convert = fuse && gptqLayout && dim % 32 == 0 && perToken(n);
         if (y == null && !convert) {
             NativeStatus.check(LlmjCuda.llmj_cuda_rms_norm(dev(x).ptr, dw(gain).data().ptr, gainOffset, dev(out).ptr, dim, n,
@@ -759,9 +774,15 @@ public final class CudaBackend implements Backend {
         NativeStatus.check(LlmjCuda.llmj_cuda_rms_norm_fused(dev(x).ptr, y == null ? MemorySegment.NULL : dev(y).ptr,
                 dw(gain).data().ptr, gainOffset, dev(out).ptr, dim, n, eps, act, stream), "llmj_cuda_rms_norm_fused");
         if (convert) {
-            act8Of = out;
-            act8Count = (long) n * dim;
+            converts(out, (long) n * dim, false);
         }
+    }
+
+    /** Records that {@link #act8} now holds {@code out}'s first {@code count} floats as Q8_K arrays or Q8_0 blocks. */
+    private void converts(Buffer out, long count, boolean q8k) {
+        act8Of = out;
+        act8Count = count;
+        act8Q8k = q8k;
     }
 
     @Override
@@ -813,7 +834,7 @@ public final class CudaBackend implements Backend {
     /**
      * One kernel for all the products where the batch runs the per-token kernels and the weights allow it:
      * llmj_cuda_gptq_matmul_multi / _act (one activation conversion) where every weight is in the GPTQ layout
-     * with the same bits, columns, permutation and zero-point kind, llmj_cuda_matmul_multi where all are F32,
+     * with the same bits and format (or repacked Q4_K and Q6_K together), columns, permutation and zero-point kind, llmj_cuda_matmul_multi where all are F32,
      * F16 or BF16 of one type and row size; otherwise {@link #matmul} per weight. The results are the same
      * either way.
      */
@@ -956,14 +977,20 @@ public final class CudaBackend implements Backend {
             MemorySegment d = m.gptq();
             if (d0 == null) {
                 d0 = d;
-            } else if (llmj_gptq_matrix.bits(d) != llmj_gptq_matrix.bits(d0) || llmj_gptq_matrix.format(d) != llmj_gptq_matrix.format(d0)
-                    || llmj_gptq_matrix.cols(d) != llmj_gptq_matrix.cols(d0)
+            } else if (!sameFormat(d, d0) || llmj_gptq_matrix.cols(d) != llmj_gptq_matrix.cols(d0)
                     || llmj_gptq_matrix.perm(d).address() != llmj_gptq_matrix.perm(d0).address()
                     || (llmj_gptq_matrix.zeros(d).address() == 0) != (llmj_gptq_matrix.zeros(d0).address() == 0)) {
                 return false;
             }
         }
         return true;
+    }
+
+    /** Whether two GPTQ-layout matrices may share one product launch: the same bits and format, or Q4_K with Q6_K. */
+    private static boolean sameFormat(MemorySegment d, MemorySegment d0) {
+        int f = llmj_gptq_matrix.format(d);
+        int f0 = llmj_gptq_matrix.format(d0);
+        return f != 0 && f0 != 0 || f == f0 && llmj_gptq_matrix.bits(d) == llmj_gptq_matrix.bits(d0);
     }
 
     /** Throws unless x and out hold n tokens' input and output of m. */
@@ -1211,8 +1238,7 @@ public final class CudaBackend implements Backend {
     /** After the call: the activation buffer converts {@code out} where the kernel wrote the conversion. */
     private void recordConversion(AttentionOutput o, Buffer out) {
         if (o.q8()) {
-            act8Of = out;
-            act8Count = o.count();
+            converts(out, o.count(), false);
         }
     }
 
@@ -1263,12 +1289,18 @@ public final class CudaBackend implements Backend {
     /** SwiGLU / GeGLU, converting the output for the down projection where it runs per token. */
     private void glu(Buffer gate, Buffer up, long count, Buffer out, int gelu) {
         wrote(out);
+        if (fuse && kquantLayout && !gptqLayout && count % 256 == 0 && perToken(layerTokens)) {
+            MemorySegment act = act8(LlmjCuda.llmj_cuda_gptq_work_size(count, 1)).ptr;
+            NativeStatus.check(LlmjCuda.llmj_cuda_glu_q8k(dev(gate).ptr, dev(up).ptr, dev(out).ptr, count, gelu, act, stream),
+                    "llmj_cuda_glu_q8k");
+            converts(out, count, true);
+            return;
+        }
         if (fuse && gptqLayout && count % 32 == 0 && perToken(layerTokens)) {
             MemorySegment act = act8(LlmjCuda.llmj_cuda_gptq_work_size(count, 1)).ptr;
             NativeStatus.check(LlmjCuda.llmj_cuda_glu_q8(dev(gate).ptr, dev(up).ptr, dev(out).ptr, count, gelu, act, stream),
                     "llmj_cuda_glu_q8");
-            act8Of = out;
-            act8Count = count;
+            converts(out, count, false);
             return;
         }
         NativeStatus.check(LlmjCuda.llmj_cuda_glu(dev(gate).ptr, dev(up).ptr, dev(out).ptr, count, gelu, stream),

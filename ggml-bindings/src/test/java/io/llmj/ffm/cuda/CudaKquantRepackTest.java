@@ -28,8 +28,8 @@ import org.junit.jupiter.params.provider.CsvSource;
  *       |Δ| ≤ 2⁻²⁴ · 2 · (blocks + 64) · Σ|w · a| per output;</li>
  *   <li>the F16 GEMM of a batch and the embedding lookup: equal, bit for bit, to the same matrix kept in ggml's
  *       block layout ({@code -Dllmj.cuda.repackKquants=false}): both dequantize with the same float operations;</li>
- *   <li>{@link CudaBackend#matmulShared} over repacked matrices of one type: each output equal to its own matmul;
- *       a Q4_K with a Q6_K falls back to matmul per weight.</li>
+ *   <li>{@link CudaBackend#matmulShared} over repacked matrices, of one type or Q4_K with Q6_K (one launch): each
+ *       output equal to its own matmul; with a repacked Q4_0 (Q8_0 activations) it falls back to matmul per weight.</li>
  * </ul>
  * Skipped where CUDA is unusable.
  */
@@ -131,10 +131,14 @@ class CudaKquantRepackTest {
             Weight[] ws = CudaRepackTest.weights(b, arena, type, rows, cols, r);
             CudaRepackTest.check(b, ws, x, n, "3 shared");
             CudaRepackTest.check(b, new Weight[] {ws[1], ws[0]}, x, n, "2 shared");
-            GgmlType other = type == GgmlType.Q4_K ? GgmlType.Q6_K : GgmlType.Q4_K;   // another format: falls back
+            GgmlType other = type == GgmlType.Q4_K ? GgmlType.Q6_K : GgmlType.Q4_K;   // Q4_K with Q6_K: one launch too
             Weight odd = b.weight("odd", other, new long[] {cols, 48},
                     CudaRepackTest.quantized(arena, other, 48, cols, r, new float[48 * cols]));
-            CudaRepackTest.check(b, new Weight[] {ws[2], odd}, x, n, "mixed formats");
+            CudaRepackTest.check(b, new Weight[] {ws[2], odd}, x, n, "Q4_K with Q6_K");
+            CudaRepackTest.check(b, new Weight[] {odd, ws[1], ws[0]}, x, n, "Q6_K first");
+            Weight plainQ4 = b.weight("q4_0", GgmlType.Q4_0, new long[] {cols, 40},
+                    CudaRepackTest.quantized(arena, GgmlType.Q4_0, 40, cols, r, new float[40 * cols]));
+            CudaRepackTest.check(b, new Weight[] {ws[0], plainQ4}, x, n, "with a repacked Q4_0 (falls back)");
         }
     }
 }

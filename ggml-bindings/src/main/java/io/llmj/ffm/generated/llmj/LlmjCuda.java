@@ -574,6 +574,141 @@ public class LlmjCuda extends LlmjCuda$shared {
         }
     }
 
+    private static class llmj_cuda_rms_norm_q8k {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_FLOAT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_FLOAT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_cuda_rms_norm_q8k").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_cuda_rms_norm_q8k"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_cuda_rms_norm_q8k(float *x, const float *y, const float *w, float w_offset, float *out, int64_t dim, int64_t n, float eps, void *act, void *stream)
+     * }
+     */
+    public static FunctionDescriptor llmj_cuda_rms_norm_q8k$descriptor() {
+        return llmj_cuda_rms_norm_q8k.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_cuda_rms_norm_q8k(float *x, const float *y, const float *w, float w_offset, float *out, int64_t dim, int64_t n, float eps, void *act, void *stream)
+     * }
+     */
+    public static MethodHandle llmj_cuda_rms_norm_q8k$handle() {
+        return llmj_cuda_rms_norm_q8k.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_cuda_rms_norm_q8k(float *x, const float *y, const float *w, float w_offset, float *out, int64_t dim, int64_t n, float eps, void *act, void *stream)
+     * }
+     */
+    public static MemorySegment llmj_cuda_rms_norm_q8k$address() {
+        return llmj_cuda_rms_norm_q8k.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_cuda_rms_norm_q8k(float *x, const float *y, const float *w, float w_offset, float *out, int64_t dim, int64_t n, float eps, void *act, void *stream)
+     * }
+     */
+    public static int llmj_cuda_rms_norm_q8k(MemorySegment x, MemorySegment y, MemorySegment w, float w_offset, MemorySegment out, long dim, long n, float eps, MemorySegment act, MemorySegment stream) {
+        var mh$ = llmj_cuda_rms_norm_q8k.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_cuda_rms_norm_q8k", x, y, w, w_offset, out, dim, n, eps, act, stream);
+            }
+            return (int)mh$.invokeExact(x, y, w, w_offset, out, dim, n, eps, act, stream);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_cuda_glu_q8k {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_cuda_glu_q8k").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_cuda_glu_q8k"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_cuda_glu_q8k(const float *gate, const float *up, float *out, int64_t n, int gelu, void *act, void *stream)
+     * }
+     */
+    public static FunctionDescriptor llmj_cuda_glu_q8k$descriptor() {
+        return llmj_cuda_glu_q8k.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_cuda_glu_q8k(const float *gate, const float *up, float *out, int64_t n, int gelu, void *act, void *stream)
+     * }
+     */
+    public static MethodHandle llmj_cuda_glu_q8k$handle() {
+        return llmj_cuda_glu_q8k.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_cuda_glu_q8k(const float *gate, const float *up, float *out, int64_t n, int gelu, void *act, void *stream)
+     * }
+     */
+    public static MemorySegment llmj_cuda_glu_q8k$address() {
+        return llmj_cuda_glu_q8k.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_cuda_glu_q8k(const float *gate, const float *up, float *out, int64_t n, int gelu, void *act, void *stream)
+     * }
+     */
+    public static int llmj_cuda_glu_q8k(MemorySegment gate, MemorySegment up, MemorySegment out, long n, int gelu, MemorySegment act, MemorySegment stream) {
+        var mh$ = llmj_cuda_glu_q8k.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_cuda_glu_q8k", gate, up, out, n, gelu, act, stream);
+            }
+            return (int)mh$.invokeExact(gate, up, out, n, gelu, act, stream);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class llmj_cuda_attention_work_size {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             LlmjCuda.C_LONG,
