@@ -32,8 +32,17 @@
 // output is scattered by perm). Accuracy against llmj_gptq_matmul: max |gpu - cpu| / sum |w * a| < 1e-8.
 // The product can add into its output (llmj_cuda_gptq_matmul_act_add: the residual add after a layer's down
 // projection, one kernel fewer per layer).
+// Q4_K and Q6_K matrices repacked into this layout (llmj_cuda_kquant_repack; llmj_gptq_matrix.format) run the same
+// kernel with K-quant block dots: the activation is Q8_K (quants as above, a float d per 256 columns and int16 sums of
+// 16, from llmj_cuda_kquant_quantize_q8k or the fused llmj_cuda_rms_norm_q8k / llmj_cuda_glu_q8k), each block
+// contributes (float) (sc * sum q xq) * (d * dx) - (float) (m * sum xq) * (dmin * dx) (Q4_K) or
+// (float) (sc_lo * sum_lo (q - 32) xq + sc_hi * sum_hi (q - 32) xq) * (d * dx) (Q6_K), the brackets exact int32:
+// the CPU's and llmj_cuda_matmul's K-quant products up to float order. A launch may mix the two (FMT_KMIX).
+// Measured (test_cuda_kquants --bench, H100, the product with its Q8_K conversion, GB/s of repacked bytes):
+// Q4_K 11008x4096 2266-2374, 4096x11008 2173-2193; Q6_K 2469-2487 / 2409-2417; ggml's blocks (llmj_cuda_matmul):
+// 1751-1767 / 1744-1751 and 1960 / 1833-1839.
 // kernel -> launcher -> C entry points (llmj_cuda_gptq_work_size, llmj_cuda_gptq_matmul(_multi, _act, _act_add),
-// llmj_cuda_gptq_dequantize_f16, llmj_cuda_gptq_get_rows, llmj_cuda_gptq_repack_q).
+// llmj_cuda_gptq_dequantize_f16, llmj_cuda_gptq_get_rows, llmj_cuda_gptq_repack_q, llmj_cuda_kquant_repack).
 #include "matvec_q.cuh"
 #include "kquants.cuh"
 
