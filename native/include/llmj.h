@@ -250,6 +250,10 @@ typedef struct llmj_gptq_matrix {
                                * with perm and zeros NULL, bits 4 / 6, cols a multiple of 256, and `super`: */
     const uint16_t * super;   /* K-quant formats: fp16 per row and 256-column super-block: Q4_K d, dmin pairs;
                                * Q6_K d. NULL for format 0. */
+    int32_t group_blocks;     /* format 0, CUDA kernels only: 2, 4, 8, ... (a power of two): scales and zeros hold
+                               * one entry per group of that many consecutive blocks of a row, [rows][ceil(blocks /
+                               * group_blocks)] (a checkpoint's group of 64, 128, ... columns stored once instead of
+                               * per block); 0 or 1: one per block as above. */
 } llmj_gptq_matrix;
 
 /* Bytes of scratch llmj_gptq_matmul needs for n_tokens activation rows of cols (0 if either is <= 0). */

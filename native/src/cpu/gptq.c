@@ -269,6 +269,9 @@ int llmj_gptq_matmul(llmj_threadpool * pool, const llmj_gptq_matrix * m, const f
     if (m->format != 0) {
         return LLMJ_FAIL(LLMJ_ERR_UNSUPPORTED, "format %d (a repacked K-quant) has no CPU kernel", m->format);
     }
+    if (m->group_blocks > 1) {
+        return LLMJ_FAIL(LLMJ_ERR_UNSUPPORTED, "group_blocks %d (scales per group) has no CPU kernel", m->group_blocks);
+    }
     if (m->bits != 4 && m->bits != 8) {
         return LLMJ_FAIL(LLMJ_ERR_UNSUPPORTED, "GPTQ %d-bit has no CPU kernel (4 and 8 have)", m->bits);
     }

@@ -130,6 +130,7 @@ struct gptq_part {
     float * y;
     int64_t rows;
     int fmt;                     // the matrix's format (read where a launch mixes Q4_K and Q6_K: FMT_KMIX)
+    int gshift;                  // GPTQ: log2 of the blocks per scale / zero entry (llmj_gptq_matrix.group_blocks)
 };
 struct gptq_parts {
     gptq_part p[MAX_PARTS];
@@ -165,8 +166,9 @@ static __device__ __forceinline__ void gptq_matmul_rows(const gptq_part & P, con
     const int valid = (int) max((int64_t) 0, min((int64_t) ROWS, P.rows - row0));
     const int nbv = valid > 0 ? nb : 0;
     const uint8_t * q0 = P.qs + (size_t) row0 * nb * QB;
-    const unsigned short * s0 = P.sc + (size_t) row0 * nb;
-    const uint8_t * z0 = SYM ? nullptr : P.z + (size_t) row0 * nb;
+    const int nsc = FMT == FMT_GPTQ ? (nb + (1 << P.gshift) - 1) >> P.gshift : nb;   // scale entries per row
+    const unsigned short * s0 = P.sc + (size_t) row0 * nsc;
+    const uint8_t * z0 = SYM ? nullptr : P.z + (size_t) row0 * nsc;
     const uint8_t * h0 = FMT == FMT_Q6K ? P.qs + (size_t) P.rows * nb * 16 + (size_t) row0 * nb * 8 : nullptr;
     const int nsb = nb / 8;                      // K-quant super-blocks per row
     const unsigned short * u0 = FMT == FMT_GPTQ ? nullptr : P.sup + (size_t) row0 * nsb * (FMT == FMT_Q4K ? 2 : 1);
@@ -194,8 +196,9 @@ static __device__ __forceinline__ void gptq_matmul_rows(const gptq_part & P, con
 #pragma unroll
                     for (int q = 0; q < (BITS == 8 ? 2 : 1); q++) w[r][u].v[q] = __ldcs(p + q);
                     if constexpr (FMT == FMT_GPTQ) {
-                        sc[r][u] = __half2float(__ushort_as_half(__ldcs(s0 + i)));
-                        z[r][u] = SYM ? 1 << (BITS - 1) : (int) __ldcs(z0 + i) + 1;
+                        const int si = rr * nsc + (b >> P.gshift);
+                        sc[r][u] = __half2float(__ushort_as_half(__ldcs(s0 + si)));
+                        z[r][u] = SYM ? 1 << (BITS - 1) : (int) __ldcs(z0 + si) + 1;
                     } else {
                         z[r][u] = (int) __ldcs(s0 + i);
                         const int si = rr * nsb + b / 8;
@@ -413,7 +416,8 @@ __global__ void __launch_bounds__(THREADS) gptq_dequant_f16_kernel(const uint8_t
                                                                   const unsigned short * __restrict__ scales,
                                                                   const uint8_t * __restrict__ zeros,
                                                                   const int32_t * __restrict__ perm, __half * __restrict__ out,
-                                                                  int64_t rows, int64_t cols, int nb, int vec_out) {
+                                                                  int64_t rows, int64_t cols, int nb, int vec_out, int gshift) {
+    const int64_t nsc = (nb + (1 << gshift) - 1) >> gshift;
     constexpr int QB = BITS * 4;
     const int64_t total = rows * nb * 4;
     for (int64_t g = (int64_t) blockIdx.x * THREADS + threadIdx.x; g < total; g += (int64_t) gridDim.x * THREADS) {
@@ -424,8 +428,9 @@ __global__ void __launch_bounds__(THREADS) gptq_dequant_f16_kernel(const uint8_t
         if (c0 >= cols) continue;
         int q[8];
         quants8<BITS>(qs + (size_t) i * QB, j0, q);
-        const float s = __half2float(__ushort_as_half(scales[i]));
-        const int z = zeros ? (int) zeros[i] + 1 : 1 << (BITS - 1);
+        const int64_t si = r * nsc + ((i - r * nb) >> gshift);
+        const float s = __half2float(__ushort_as_half(scales[si]));
+        const int z = zeros ? (int) zeros[si] + 1 : 1 << (BITS - 1);
         __half * dst = out + r * cols;
         if (vec_out && !perm && c0 + 8 <= cols) {
             __half2 h[4];
@@ -451,8 +456,9 @@ __global__ void __launch_bounds__(THREADS) gptq_get_rows_kernel(const uint8_t * 
                                                                const uint8_t * __restrict__ zeros,
                                                                const int32_t * __restrict__ perm,
                                                                const int32_t * __restrict__ ids, int64_t n, float scale,
-                                                               float * __restrict__ out, int64_t cols, int nb) {
+                                                               float * __restrict__ out, int64_t cols, int nb, int gshift) {
     pdl_wait();
+    const int64_t nsc = (nb + (1 << gshift) - 1) >> gshift;
 
     constexpr int QB = BITS * 4;
     const int64_t total = n * nb * 4;
@@ -465,8 +471,9 @@ __global__ void __launch_bounds__(THREADS) gptq_get_rows_kernel(const uint8_t * 
         const size_t i = (size_t) ids[t] * nb + b;
         int q[8];
         quants8<BITS>(qs + i * QB, j0, q);
-        const float s = __half2float(__ushort_as_half(scales[i]));
-        const int z = zeros ? (int) zeros[i] + 1 : 1 << (BITS - 1);
+        const size_t si = (size_t) ids[t] * nsc + (b >> gshift);
+        const float s = __half2float(__ushort_as_half(scales[si]));
+        const int z = zeros ? (int) zeros[si] + 1 : 1 << (BITS - 1);
         float * dst = out + t * cols;
 #pragma unroll
         for (int k = 0; k < 8; k++) {
@@ -641,6 +648,8 @@ int check_matrix(const llmj_gptq_matrix * m, const char * where) {
         }
     } else if (m->format != FMT_GPTQ) {
         return llmj_internal_fail(LLMJ_ERR_UNSUPPORTED, where, "unknown matrix format %d", m->format);
+    } else if (m->group_blocks > 1 && (m->group_blocks & (m->group_blocks - 1)) != 0) {
+        return llmj_internal_fail(LLMJ_ERR_INVALID_ARGUMENT, where, "group_blocks %d is not a power of two", m->group_blocks);
     } else if (m->bits != 4 && m->bits != 8) {
         return llmj_internal_fail(LLMJ_ERR_UNSUPPORTED, where, "GPTQ %d-bit has no CUDA kernel (4 and 8 have)", m->bits);
     }
@@ -672,6 +681,13 @@ extern "C" size_t llmj_cuda_gptq_work_size(int64_t cols, int64_t n) {
 }
 
 namespace {
+
+// log2 of the blocks per scale entry (llmj_gptq_matrix.group_blocks, checked: 0, 1 or a power of two).
+int gshift_of(const llmj_gptq_matrix & m) {
+    int s = 0;
+    while (m.format == FMT_GPTQ && (1 << s) < m.group_blocks) s++;
+    return s;
+}
 
 // The checks of llmj_cuda_gptq_matmul_multi / _act: 1..MAX_PARTS valid matrices with one input layout.
 int check_shared(int count, const llmj_gptq_matrix * ms, float * const * ys, int64_t n, const char * where) {
@@ -712,6 +728,7 @@ void launch_products(int count, const llmj_gptq_matrix * ms, const void * act, i
         parts.p[k].y = ys[k];
         parts.p[k].rows = ms[k].rows;
         parts.p[k].fmt = ms[k].format;
+        parts.p[k].gshift = gshift_of(ms[k]);
     }
     const bool sym = ms[0].zeros == NULL;
     bool mixed = false;
@@ -812,9 +829,9 @@ extern "C" int llmj_cuda_gptq_dequantize_f16(const llmj_gptq_matrix * m, void * 
             kq_dequant_f16_kernel<FMT_Q6K><<<grid, THREADS, 0, s>>>(qs, sc, m->super, o, m->rows, nb);
         }
     } else if (m->bits == 4) {
-        gptq_dequant_f16_kernel<4><<<grid, THREADS, 0, s>>>(qs, sc, m->zeros, m->perm, o, m->rows, m->cols, nb, vec_out);
+        gptq_dequant_f16_kernel<4><<<grid, THREADS, 0, s>>>(qs, sc, m->zeros, m->perm, o, m->rows, m->cols, nb, vec_out, gshift_of(*m));
     } else {
-        gptq_dequant_f16_kernel<8><<<grid, THREADS, 0, s>>>(qs, sc, m->zeros, m->perm, o, m->rows, m->cols, nb, vec_out);
+        gptq_dequant_f16_kernel<8><<<grid, THREADS, 0, s>>>(qs, sc, m->zeros, m->perm, o, m->rows, m->cols, nb, vec_out, gshift_of(*m));
     }
     return llmj_cuda_check_launch(__func__);
 }
@@ -836,9 +853,9 @@ extern "C" int llmj_cuda_gptq_get_rows(const llmj_gptq_matrix * m, const int32_t
     } else if (m->format == FMT_Q6K) {
         launch_pdl(kq_get_rows_kernel<FMT_Q6K>, grid, THREADS, 0, s, qs, sc, m->super, m->rows, nb, ids, n, scale, out);
     } else if (m->bits == 4) {
-        launch_pdl(gptq_get_rows_kernel<4>, grid, THREADS, 0, s, qs, sc, m->zeros, m->perm, ids, n, scale, out, m->cols, nb);
+        launch_pdl(gptq_get_rows_kernel<4>, grid, THREADS, 0, s, qs, sc, m->zeros, m->perm, ids, n, scale, out, m->cols, nb, gshift_of(*m));
     } else {
-        launch_pdl(gptq_get_rows_kernel<8>, grid, THREADS, 0, s, qs, sc, m->zeros, m->perm, ids, n, scale, out, m->cols, nb);
+        launch_pdl(gptq_get_rows_kernel<8>, grid, THREADS, 0, s, qs, sc, m->zeros, m->perm, ids, n, scale, out, m->cols, nb, gshift_of(*m));
     }
     return llmj_cuda_check_launch(__func__);
 }

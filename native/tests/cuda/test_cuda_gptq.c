@@ -373,6 +373,60 @@ static void run_get_rows(int bits, int64_t rows, int64_t cols, int act_order, in
 }
 
 /* ---- repack of Q4_0 / Q8_0 ------------------------------------------------------------------- */
+/* Scales and zero points per group (group_blocks gb > 1): a matrix whose blocks repeat their group's scale and zero,
+ * given once per block and once per group: matmul (n tokens), dequantize_f16 and get_rows give the same bits. */
+static void run_grouped(int bits, int64_t rows, int64_t cols, int gb, int n, int act_order, int sym) {
+    hmat h = make(bits, rows, cols, act_order, sym);
+    const int64_t ng = (h.nb + gb - 1) / gb;
+    uint16_t * gs = malloc(2 * (size_t) (rows * ng));
+    uint8_t * gz = sym ? NULL : malloc((size_t) (rows * ng));
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t b = 0; b < h.nb; b++) {
+            const size_t i = (size_t) (r * h.nb + b), g = (size_t) (r * ng + b / gb);
+            if (b % gb == 0) { gs[g] = h.scales[i]; if (gz) gz[g] = h.zeros[i]; }
+            h.scales[i] = gs[g];
+            if (gz) h.zeros[i] = gz[g];
+        }
+    dmat d = upload(&h);
+    void * dgs = dcopy(gs, 2 * (size_t) (rows * ng)), * dgz = gz ? dcopy(gz, (size_t) (rows * ng)) : NULL;
+    llmj_gptq_matrix per_block = ddesc(&h, &d), grouped = desc(&h, d.perm, dgs, dgz, d.qs);
+    grouped.group_blocks = gb;
+    float * x = malloc(sizeof(float) * (size_t) (n * cols));
+    for (int64_t i = 0; i < n * cols; i++) x[i] = gauss();
+    float * dx = dcopy(x, sizeof(float) * (size_t) (n * cols));
+    float * y1 = dalloc(sizeof(float) * (size_t) (n * rows)), * y2 = dalloc(sizeof(float) * (size_t) (n * rows));
+    size_t work = llmj_cuda_gptq_work_size(cols, n);
+    void * dwork = dalloc(work);
+    gpu_gptq(&per_block, dx, y1, n, dwork, work);
+    gpu_gptq(&grouped, dx, y2, n, dwork, work);
+    size_t yb = sizeof(float) * (size_t) (n * rows), hb = 2 * (size_t) (rows * cols);
+    float * h1 = malloc(yb), * h2 = malloc(yb);
+    CK(cudaMemcpy(h1, y1, yb, cudaMemcpyDeviceToHost)); CK(cudaMemcpy(h2, y2, yb, cudaMemcpyDeviceToHost));
+    int ok = memcmp(h1, h2, yb) == 0;
+    void * o1 = dalloc(hb), * o2 = dalloc(hb);
+    ok &= llmj_cuda_gptq_dequantize_f16(&per_block, o1, NULL) == LLMJ_OK && llmj_cuda_gptq_dequantize_f16(&grouped, o2, NULL) == LLMJ_OK;
+    uint16_t * f1 = malloc(hb), * f2 = malloc(hb);
+    CK(cudaMemcpy(f1, o1, hb, cudaMemcpyDeviceToHost)); CK(cudaMemcpy(f2, o2, hb, cudaMemcpyDeviceToHost));
+    ok &= memcmp(f1, f2, hb) == 0;
+    int32_t ids[3] = {0, (int32_t) (rows / 2), (int32_t) (rows - 1)};
+    int32_t * dids = dcopy(ids, sizeof ids);
+    float * e1 = dalloc(sizeof(float) * 3 * (size_t) cols), * e2 = dalloc(sizeof(float) * 3 * (size_t) cols);
+    ok &= llmj_cuda_gptq_get_rows(&per_block, dids, 3, 0.5f, e1, NULL) == LLMJ_OK
+          && llmj_cuda_gptq_get_rows(&grouped, dids, 3, 0.5f, e2, NULL) == LLMJ_OK;
+    float * g1 = malloc(sizeof(float) * 3 * (size_t) cols), * g2 = malloc(sizeof(float) * 3 * (size_t) cols);
+    CK(cudaMemcpy(g1, e1, sizeof(float) * 3 * (size_t) cols, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(g2, e2, sizeof(float) * 3 * (size_t) cols, cudaMemcpyDeviceToHost));
+    ok &= memcmp(g1, g2, sizeof(float) * 3 * (size_t) cols) == 0;
+    printf("%s grouped %d-bit %s rows=%lld cols=%lld group_blocks=%d act_order=%d n=%d: matmul, dequantize_f16, get_rows "
+           "equal to per-block scales\n", ok ? "ok  " : "FAIL", bits, sym ? "sym" : "asym", (long long) rows, (long long) cols, gb,
+           act_order, n);
+    if (!ok) failures++;
+    free(h1); free(h2); free(f1); free(f2); free(g1); free(g2); free(x); free(gs); free(gz);
+    cudaFree(y1); cudaFree(y2); cudaFree(dwork); cudaFree(dx); cudaFree(o1); cudaFree(o2); cudaFree(dids); cudaFree(e1);
+    cudaFree(e2); cudaFree(dgs); cudaFree(dgz);
+    dfree(&d); hfree(&h);
+}
+
 static void run_repack(int type, int64_t rows, int64_t cols, int n, int pad) {
     const int q4 = type == LLMJ_TYPE_Q4_0, bb = q4 ? 18 : 34, bits = q4 ? 4 : 8;
     const int64_t nb = cols / 32;
@@ -781,6 +835,24 @@ int main(int argc, char ** argv) {
             run_repack(type, 7, 11008, 1, 1);
         }
         repack_errors();
+        for (int bits = 4; bits <= 8; bits += 4) {
+            run_grouped(bits, 33, 4096, 4, 1, 0, 0);
+            run_grouped(bits, 7, 11008, 4, 3, 0, 0);      /* 344 blocks: the last group short */
+            run_grouped(bits, 4097, 4096, 2, 1, 0, 1);
+            run_grouped(bits, 17, 176, 4, 9, 1, 0);       /* act-order, a partial last block */
+            run_grouped(bits, 5, 2048, 8, 2, 0, 0);
+        }
+        {   /* not a power of two: rejected */
+            hmat h = make(4, 4, 256, 0, 0); dmat d = upload(&h);
+            llmj_gptq_matrix m = ddesc(&h, &d); m.group_blocks = 3;
+            float * dx = dalloc(4 * 256), * dy = dalloc(16);
+            size_t work = llmj_cuda_gptq_work_size(256, 1); void * dw = dalloc(work);
+            expect_error("group_blocks 3", llmj_cuda_gptq_matmul(&m, dx, dy, 1, dw, work, NULL));
+            m.group_blocks = 4;
+            float hx[256] = {0}, hy[4];
+            expect_error("CPU group_blocks 4", llmj_gptq_matmul(NULL, &m, hx, 256, hy, 4, 1, NULL, 0));
+            cudaFree(dx); cudaFree(dy); cudaFree(dw); dfree(&d); hfree(&h);
+        }
         for (int bits = 4; bits <= 8; bits += 4)
             for (int sym = 0; sym <= 1; sym++)
                 for (int set = 0; set < 2; set++) run_multi_set(bits, sym, set);

@@ -1,5 +1,6 @@
 package io.llmj.ffm.cuda;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -9,6 +10,7 @@ import io.llmj.backend.Op;
 import io.llmj.backend.Weight;
 import io.llmj.ffm.cuda.CudaBackend.Gemm;
 import io.llmj.ffm.cuda.CudaBackend.GemmPath;
+import io.llmj.ffm.generated.llmj.llmj_gptq_matrix;
 import io.llmj.quant.GgmlType;
 import io.llmj.quant.gptq.GptqMatrix;
 import io.llmj.quant.gptq.GptqTestModels;
@@ -99,6 +101,35 @@ class CudaGptqMatmulTest {
         }
     }
 
+    /**
+     * Scales and zero points per group ({@link CudaBackend#GPTQ_GROUP_SCALES_PROPERTY}, the default) against per block
+     * ({@code false}): the same values, so the same products (per-token kernels, 1 and 3 tokens), prefill GEMM and
+     * dequantization, bit for bit.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("cases")
+    void groupedScalesEqualPerBlockScales(Case c) {
+        Assumptions.assumeTrue(c.groupSize() == 64 || c.groupSize() == 128, "group of 64 or 128 columns");
+        try (Arena arena = Arena.ofConfined();
+             CudaBackend perBlock = CudaTestBackends.with(CudaBackend.GPTQ_GROUP_SCALES_PROPERTY, false, Gemm.AUTO);
+             CudaBackend grouped = CudaTestBackends.with(CudaBackend.GPTQ_GROUP_SCALES_PROPERTY, true, Gemm.AUTO)) {
+            GptqMatrix m = matrix(c, arena);
+            long[] shape = {m.cols(), m.rows()};
+            Weight wp = perBlock.weight("w", m.type(), shape, m.segment());
+            Weight wg = grouped.weight("w", m.type(), shape, m.segment());
+            assertEquals(0, llmj_gptq_matrix.group_blocks(((CudaBackend.DeviceWeight) wp).gptq()), "per block");
+            Random rnd = new Random(c.rows() * 11L + c.cols());
+            for (int tokens : new int[] {1, 3, 9}) {
+                float[] x = new float[tokens * m.cols()];
+                for (int i = 0; i < x.length; i++) {
+                    x[i] = (float) rnd.nextGaussian();
+                }
+                assertArrayEquals(run(perBlock, wp, x, tokens, m.rows()), run(grouped, wg, x, tokens, m.rows()),
+                        c + " n=" + tokens);
+            }
+        }
+    }
+
     @Test
     void supportsGptq4And8MatmulOnly() {
         assertTrue(exact.supports(Op.MATMUL, GgmlType.GPTQ4));
@@ -117,6 +148,10 @@ class CudaGptqMatmulTest {
             Weight wg = gemm.weight("w", m.type(), shape, m.segment());
             exact.finishLoading();
             gemm.finishLoading();
+            if (!c.descAct()) {                      // groups of 64 / 128 columns: scales and zeros once per group
+                int gb = c.groupSize() == 64 || c.groupSize() == 128 ? c.groupSize() / 32 : 1;
+                assertEquals(gb, Math.max(1, llmj_gptq_matrix.group_blocks(((CudaBackend.DeviceWeight) we).gptq())), "group_blocks");
+            }
             Random rnd = new Random(c.rows() * 7L + c.cols());
             float[] w = new float[m.cols()];
             for (int tokens : new int[] {1, 3, 9}) {

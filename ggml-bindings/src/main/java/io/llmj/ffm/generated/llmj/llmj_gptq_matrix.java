@@ -24,6 +24,7 @@ import static java.lang.foreign.MemoryLayout.PathElement.*;
  *     const void *qs;
  *     int32_t format;
  *     const uint16_t *super;
+ *     int32_t group_blocks;
  * }
  * }
  */
@@ -44,7 +45,9 @@ public class llmj_gptq_matrix {
         Llmj.C_POINTER.withName("qs"),
         Llmj.C_INT.withName("format"),
         MemoryLayout.paddingLayout(4),
-        Llmj.C_POINTER.withName("super")
+        Llmj.C_POINTER.withName("super"),
+        Llmj.C_INT.withName("group_blocks"),
+        MemoryLayout.paddingLayout(4)
     ).withName("llmj_gptq_matrix");
 
     /**
@@ -448,6 +451,50 @@ public class llmj_gptq_matrix {
      */
     public static void super_(MemorySegment struct, MemorySegment fieldValue) {
         struct.set(super_$LAYOUT, super_$OFFSET, fieldValue);
+    }
+
+    private static final OfInt group_blocks$LAYOUT = (OfInt)$LAYOUT.select(groupElement("group_blocks"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * int32_t group_blocks
+     * }
+     */
+    public static final OfInt group_blocks$layout() {
+        return group_blocks$LAYOUT;
+    }
+
+    private static final long group_blocks$OFFSET = $LAYOUT.byteOffset(groupElement("group_blocks"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * int32_t group_blocks
+     * }
+     */
+    public static final long group_blocks$offset() {
+        return group_blocks$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * int32_t group_blocks
+     * }
+     */
+    public static int group_blocks(MemorySegment struct) {
+        return struct.get(group_blocks$LAYOUT, group_blocks$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * int32_t group_blocks
+     * }
+     */
+    public static void group_blocks(MemorySegment struct, int fieldValue) {
+        struct.set(group_blocks$LAYOUT, group_blocks$OFFSET, fieldValue);
     }
 
     /**
