@@ -245,11 +245,11 @@ typedef struct llmj_gptq_matrix {
                                * 2^(bits-1) (what llmj_cuda_gptq_repack_q makes of Q4_0 / Q8_0) */
     const void * qs;          /* [rows][blocks][4 * bits] bytes: 4 bits: byte i = column i (low nibble) |
                                * column i + 16 (high nibble) of the block; 8 bits: byte i = column i */
-    int32_t format;           /* 0: the GPTQ layout above (CPU and CUDA). LLMJ_TYPE_Q4_K / LLMJ_TYPE_Q6_K: a ggml
+    int32_t format;           /* 0: the GPTQ layout above (CPU and CUDA). LLMJ_TYPE_Q4_K / _Q5_K / _Q6_K: a ggml
                                * K-quant matrix in this layout (llmj_cuda_kquant_repack; CUDA kernels only),
-                               * with perm and zeros NULL, bits 4 / 6, cols a multiple of 256, and `super`: */
-    const uint16_t * super;   /* K-quant formats: fp16 per row and 256-column super-block: Q4_K d, dmin pairs;
-                               * Q6_K d. NULL for format 0. */
+                               * with perm and zeros NULL, bits 4 / 5 / 6, cols a multiple of 256, and `super`: */
+    const uint16_t * super;   /* K-quant formats: fp16 per row and 256-column super-block: Q4_K and Q5_K d, dmin
+                               * pairs; Q6_K d. NULL for format 0. */
     int32_t group_blocks;     /* format 0, CUDA kernels only: 2, 4, 8, ... (a power of two): scales and zeros hold
                                * one entry per group of that many consecutive blocks of a row, [rows][ceil(blocks /
                                * group_blocks)] (a checkpoint's group of 64, 128, ... columns stored once instead of
@@ -441,7 +441,7 @@ LLMJ_API int llmj_cuda_gptq_matmul(const llmj_gptq_matrix * m, const float * x, 
  * out[r][perm[j]] = fp16(scale * (q - z))): the input of the cuBLAS prefill GEMM. */
 LLMJ_API int llmj_cuda_gptq_dequantize_f16(const llmj_gptq_matrix * m, void * out, void * stream);
 /* y_k[t] = W_k x[t] for count (1..4) matrices that share their input (a layer's q/k/v or gate/up): same
- * bits and format (or any mix of the Q4_K and Q6_K formats), cols and perm pointer, all with zeros or all
+ * bits and format (or any mix of the K-quant formats), cols and perm pointer, all with zeros or all
  * without. The activation is converted once and the
  * products run as one kernel; each y_k equals llmj_cuda_gptq_matmul(&ms[k], ...) bit for bit.
  * ys[k]: n * ms[k].rows floats (token t at ys[k] + t * ms[k].rows). work: llmj_cuda_gptq_work_size. */
@@ -470,18 +470,21 @@ LLMJ_API int llmj_cuda_gptq_get_rows(const llmj_gptq_matrix * m, const int32_t *
  * aligned, coalesced loads. */
 LLMJ_API int llmj_cuda_gptq_repack_q(int type, const void * src, size_t row_bytes, int64_t rows, int64_t cols, void * qs,
                                      uint16_t * scales, void * stream);
-/* Repacks rows x cols weights of type LLMJ_TYPE_Q4_K or LLMJ_TYPE_Q6_K (ggml super-blocks of 256, row r
+/* Repacks rows x cols weights of type LLMJ_TYPE_Q4_K, LLMJ_TYPE_Q5_K or LLMJ_TYPE_Q6_K (ggml super-blocks of 256, row r
  * at src + r * row_bytes; device memory; cols a multiple of 256) into the llmj_gptq_matrix format of that
  * type, every 32-column block b of row r described by
  *   Q4_K: qs: 16 bytes (byte i = q of column i | q of column i + 16 << 4, q in 0..15); scales[r][b] =
  *         sc | m << 8 (the block's 6-bit scale and min); super[r][b / 8] = d, dmin:
  *         W = d * sc * q - dmin * m;
+ *   Q5_K: as Q4_K with q in 0..31: qs holds the 16-byte low parts of every block of every row, then a
+ *         uint32 per block (bit i = the fifth bit of column i);
  *   Q6_K: qs: the 16-byte low parts of every block of every row (byte i = low 4 bits of column i | those
  *         of column i + 16 << 4), then the 8-byte high parts (byte i = high 2 bits of columns i, i + 8,
  *         i + 16, i + 24 at bits 0, 2, 4, 6); scales[r][b] = (uint8) sc[first 16 columns] | (uint8)
  *         sc[last 16] << 8 (int8 scales); super[r][b / 8] = d: W = d * sc * (q - 32), q in 0..63.
- * qs: rows * cols / 2 (Q4_K) or rows * cols * 3 / 4 (Q6_K) bytes, 16-byte aligned; scales: rows * cols / 32
- * entries; super: rows * cols / 256 * (Q4_K: 2, Q6_K: 1) entries, 4-byte aligned. The GPTQ products
+ * qs: rows * cols / 2 (Q4_K), rows * cols * 5 / 8 (Q5_K) or rows * cols * 3 / 4 (Q6_K) bytes, 16-byte
+ * aligned; scales: rows * cols / 32 entries; super: rows * cols / 256 * (Q4_K, Q5_K: 2, Q6_K: 1) entries,
+ * 4-byte aligned. The GPTQ products
  * (llmj_cuda_gptq_matmul, _multi; not the _act entries, whose activation is Q8_0) convert the activation
  * to Q8_K as the CPU's K-quant dots do and sum exact int32 block dots scaled in float32: they equal
  * llmj_cuda_matmul on the ggml blocks up to the order of the float additions. */

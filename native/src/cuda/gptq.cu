@@ -32,12 +32,12 @@
 // output is scattered by perm). Accuracy against llmj_gptq_matmul: max |gpu - cpu| / sum |w * a| < 1e-8.
 // The product can add into its output (llmj_cuda_gptq_matmul_act_add: the residual add after a layer's down
 // projection, one kernel fewer per layer).
-// Q4_K and Q6_K matrices repacked into this layout (llmj_cuda_kquant_repack; llmj_gptq_matrix.format) run the same
+// Q4_K, Q5_K and Q6_K matrices repacked into this layout (llmj_cuda_kquant_repack; llmj_gptq_matrix.format) run the same
 // kernel with K-quant block dots: the activation is Q8_K (quants as above, a float d per 256 columns and int16 sums of
 // 16, from llmj_cuda_kquant_quantize_q8k or the fused llmj_cuda_rms_norm_q8k / llmj_cuda_glu_q8k), each block
-// contributes (float) (sc * sum q xq) * (d * dx) - (float) (m * sum xq) * (dmin * dx) (Q4_K) or
+// contributes (float) (sc * sum q xq) * (d * dx) - (float) (m * sum xq) * (dmin * dx) (Q4_K, Q5_K) or
 // (float) (sc_lo * sum_lo (q - 32) xq + sc_hi * sum_hi (q - 32) xq) * (d * dx) (Q6_K), the brackets exact int32:
-// the CPU's and llmj_cuda_matmul's K-quant products up to float order. A launch may mix the two (FMT_KMIX).
+// the CPU's and llmj_cuda_matmul's K-quant products up to float order. A launch may mix them (FMT_KMIX).
 // Measured (test_cuda_kquants --bench, H100, the product with its Q8_K conversion, GB/s of repacked bytes):
 // Q4_K 11008x4096 2266-2374, 4096x11008 2173-2193; Q6_K 2469-2487 / 2409-2417; ggml's blocks (llmj_cuda_matmul):
 // 1751-1767 / 1744-1751 and 1960 / 1833-1839.
@@ -68,15 +68,19 @@ static __device__ __forceinline__ int dp4a_us(uint32_t a, int b, int c) {
 // repacked by llmj_cuda_kquant_repack (llmj.h spells out their layout).
 constexpr int FMT_GPTQ = 0;
 constexpr int FMT_Q4K = LLMJ_TYPE_Q4_K;
+constexpr int FMT_Q5K = LLMJ_TYPE_Q5_K;
 constexpr int FMT_Q6K = LLMJ_TYPE_Q6_K;
+// Q4_K and Q5_K: 6-bit scale and min per block, d and dmin per super-block; bits 4 / 5 / 6.
+template <int FMT> __host__ __device__ constexpr bool has_min() { return FMT == FMT_Q4K || FMT == FMT_Q5K; }
 
 // The weight bytes of one block: 4 bits: one uint4 (byte i = column i | column i + 16 << 4);
-// 8 bits: two (byte i = column i); 6 bits (Q6_K): the 4-bit low parts as 4 bits, and h, the 2-bit high parts.
+// 8 bits: two (byte i = column i); 5 and 6 bits (Q5_K, Q6_K): the 4-bit low parts as 4 bits, and h, the high
+// bits (Q5_K: h.x, bit c = column c; Q6_K: h.x and h.y, llmj_cuda_kquant_repack's 2-bit order).
 template <int BITS> struct wq { uint4 v[BITS == 8 ? 2 : 1]; uint2 h; };
 
 template <int BITS>
 static __device__ __forceinline__ int block_isum(const wq<BITS> & w, const int4 xa, const int4 xb) {
-    if (BITS == 4 || BITS == 6) {
+    if (BITS == 4 || BITS == 5 || BITS == 6) {
         const uint32_t q[4] = {w.v[0].x, w.v[0].y, w.v[0].z, w.v[0].w};
         const int xl[4] = {xa.x, xa.y, xa.z, xa.w};
         const int xh[4] = {xb.x, xb.y, xb.z, xb.w};
@@ -116,6 +120,25 @@ static __device__ __forceinline__ int block_isum_q6k(const wq<6> & w, const int4
     }
     const int scl = (int) (int8_t) (meta & 0xFFu), sch = (int) (int8_t) (meta >> 8);
     return scl * (sl - 32 * xlo) + sch * (sh - 32 * xhi);
+}
+
+// Q5_K block: sum_i q_i * xq_i with q_i = low | high << 4 in 0..31 (the high bit of column c: bit c of w.h.x).
+// spread4: bits 0..3 of x to bit 0 of bytes 0..3.
+static __device__ __forceinline__ uint32_t spread4(uint32_t x) { return (x * 0x00204081u) & 0x01010101u; }
+static __device__ __forceinline__ int block_isum_q5k(const wq<5> & w, const int4 xa, const int4 xb) {
+    const uint32_t ql[4] = {w.v[0].x, w.v[0].y, w.v[0].z, w.v[0].w};
+    const int xl[4] = {xa.x, xa.y, xa.z, xa.w};
+    const int xh[4] = {xb.x, xb.y, xb.z, xb.w};
+    const uint32_t h = w.h.x;
+    int s = 0;
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+        const uint32_t lo = (ql[k] & 0x0F0F0F0Fu) | spread4((h >> (4 * k)) & 15u) << 4;             // columns 4k ..
+        const uint32_t hi = ((ql[k] >> 4) & 0x0F0F0F0Fu) | spread4((h >> (16 + 4 * k)) & 15u) << 4;  // columns 16 + 4k ..
+        s = __dp4a((int) lo, xl[k], s);
+        s = __dp4a((int) hi, xh[k], s);
+    }
+    return s;
 }
 
 // ---- the matmul kernel -------------------------------------------------------------------------
@@ -169,9 +192,10 @@ static __device__ __forceinline__ void gptq_matmul_rows(const gptq_part & P, con
     const int nsc = FMT == FMT_GPTQ ? (nb + (1 << P.gshift) - 1) >> P.gshift : nb;   // scale entries per row
     const unsigned short * s0 = P.sc + (size_t) row0 * nsc;
     const uint8_t * z0 = SYM ? nullptr : P.z + (size_t) row0 * nsc;
-    const uint8_t * h0 = FMT == FMT_Q6K ? P.qs + (size_t) P.rows * nb * 16 + (size_t) row0 * nb * 8 : nullptr;
+    constexpr int HB = FMT == FMT_Q6K ? 8 : FMT == FMT_Q5K ? 4 : 0;   // bytes of high bits per block, after the low parts
+    const uint8_t * h0 = HB ? P.qs + (size_t) P.rows * nb * 16 + (size_t) row0 * nb * HB : nullptr;
     const int nsb = nb / 8;                      // K-quant super-blocks per row
-    const unsigned short * u0 = FMT == FMT_GPTQ ? nullptr : P.sup + (size_t) row0 * nsb * (FMT == FMT_Q4K ? 2 : 1);
+    const unsigned short * u0 = FMT == FMT_GPTQ ? nullptr : P.sup + (size_t) row0 * nsb * (has_min<FMT>() ? 2 : 1);
     float acc[NT][ROWS];
 #pragma unroll
     for (int t = 0; t < NT; t++) {
@@ -202,7 +226,8 @@ static __device__ __forceinline__ void gptq_matmul_rows(const gptq_part & P, con
                     } else {
                         z[r][u] = (int) __ldcs(s0 + i);
                         const int si = rr * nsb + b / 8;
-                        if constexpr (FMT == FMT_Q4K) {
+                        if constexpr (has_min<FMT>()) {
+                            if constexpr (FMT == FMT_Q5K) w[r][u].h.x = __ldcs(reinterpret_cast<const unsigned *>(h0) + i);
                             const unsigned dd = __ldg(reinterpret_cast<const unsigned *>(u0) + si);
                             sc[r][u] = __half2float(__ushort_as_half((unsigned short) (dd & 0xFFFFu)));
                             mn[r][u] = __half2float(__ushort_as_half((unsigned short) (dd >> 16)));
@@ -240,8 +265,10 @@ static __device__ __forceinline__ void gptq_matmul_rows(const gptq_part & P, con
                         const int xlo = (int) (int16_t) (bp & 0xFFFF), xhi = bp >> 16;
 #pragma unroll
                         for (int r = 0; r < ROWS; r++) {
-                            if constexpr (FMT == FMT_Q4K) {   // d sc sum q xq - dmin m sum xq
-                                const int s = block_isum<4>(w[r][u], xa, xb) * (z[r][u] & 63);
+                            if constexpr (has_min<FMT>()) {   // d sc sum q xq - dmin m sum xq
+                                int s;
+                                if constexpr (FMT == FMT_Q5K) s = block_isum_q5k(w[r][u], xa, xb); else s = block_isum<4>(w[r][u], xa, xb);
+                                s *= z[r][u] & 63;
                                 const int ms = (z[r][u] >> 8) * (xlo + xhi);
                                 acc[t][r] += __fmul_rn((float) s, __fmul_rn(sc[r][u], md)) - __fmul_rn((float) ms, __fmul_rn(mn[r][u], md));
                             } else {
@@ -292,7 +319,7 @@ static __device__ __forceinline__ void gptq_matmul_rows(const gptq_part & P, con
     }
 }
 
-// FMT_KMIX: a launch whose parts mix Q4_K and Q6_K (a layer's q/k/v where v has more bits); each thread block
+// FMT_KMIX: a launch whose parts mix K-quant formats (a layer's q/k/v where v has more bits); each thread block
 // runs its part's format (the same shape, so each part's sums are those of its own single launch).
 constexpr int FMT_KMIX = 1000;
 
@@ -306,6 +333,8 @@ gptq_matmul_kernel(const gptq_parts parts, const int8_t * aq, const q8_act_meta 
     if constexpr (FMT == FMT_KMIX) {
         if (P.fmt == FMT_Q4K) {
             gptq_matmul_rows<FMT_Q4K, 4, true, NT, ROWS, U, KS>(P, blk, parts.accumulate, aq, am, kd, kbs, nb, t0);
+        } else if (P.fmt == FMT_Q5K) {
+            gptq_matmul_rows<FMT_Q5K, 5, true, NT, ROWS, U, KS>(P, blk, parts.accumulate, aq, am, kd, kbs, nb, t0);
         } else {
             gptq_matmul_rows<FMT_Q6K, 6, true, NT, ROWS, U, KS>(P, blk, parts.accumulate, aq, am, kd, kbs, nb, t0);
         }
@@ -510,7 +539,7 @@ __global__ void __launch_bounds__(THREADS) repack_q_kernel(const uint8_t * __res
 
 // ---- K-quant formats: values, dequantization, embedding rows, repacking ---------------------------
 // The values of columns j0 .. j0 + 7 (j0 a multiple of 8) of block b of row r, as ggml's dequantize_row_q4_K /
-// _q6_K computes them: Q4_K (d * sc) * q - dmin * m; Q6_K (d * sc) * (q - 32).
+// _q5_K / _q6_K computes them: Q4_K, Q5_K (d * sc) * q - dmin * m; Q6_K (d * sc) * (q - 32).
 template <int FMT>
 static __device__ __forceinline__ void kq_values8(const uint8_t * qs, const unsigned short * sc, const unsigned short * sup,
                                                   int64_t rows, int nb, int64_t r, int b, int j0, float (&v)[8]) {
@@ -519,11 +548,12 @@ static __device__ __forceinline__ void kq_values8(const uint8_t * qs, const unsi
     int q[8];
     quants8<4>(qs + i * 16, j0, q);
     const unsigned meta = sc[i];
-    if constexpr (FMT == FMT_Q4K) {
+    if constexpr (has_min<FMT>()) {
         const float d = __half2float(__ushort_as_half(sup[2 * si])), dmin = __half2float(__ushort_as_half(sup[2 * si + 1]));
         const float d1 = __fmul_rn(d, (float) (meta & 63u)), m1 = __fmul_rn(dmin, (float) (meta >> 8));
+        const uint32_t h = FMT == FMT_Q5K ? reinterpret_cast<const uint32_t *>(qs + (size_t) rows * nb * 16)[i] >> j0 : 0;
 #pragma unroll
-        for (int k = 0; k < 8; k++) v[k] = __fsub_rn(__fmul_rn(d1, (float) q[k]), m1);
+        for (int k = 0; k < 8; k++) v[k] = __fsub_rn(__fmul_rn(d1, (float) (q[k] | ((h >> k) & 1u) << 4)), m1);
     } else {
         const uint8_t * h = qs + (size_t) rows * nb * 16 + i * 8;
         const float d = __half2float(__ushort_as_half(sup[si]));
@@ -586,12 +616,13 @@ static __device__ __forceinline__ void scale_min_k4(int j, const uint8_t * q, un
     }
 }
 
-// One thread per 32-column block: ggml Q4_K (144-byte) / Q6_K (210-byte) super-blocks -> llmj_cuda_kquant_repack's layout.
+// One thread per 32-column block: ggml Q4_K (144-byte) / Q5_K (176-byte) / Q6_K (210-byte) super-blocks -> llmj_cuda_kquant_repack's
+// layout.
 template <int FMT>
 __global__ void __launch_bounds__(THREADS) kq_repack_kernel(const uint8_t * __restrict__ src, size_t row_bytes, int64_t rows, int nb,
                                                            uint8_t * __restrict__ qs, unsigned short * __restrict__ scales,
                                                            unsigned short * __restrict__ sup) {
-    constexpr int BB = FMT == FMT_Q4K ? 144 : 210;
+    constexpr int BB = FMT == FMT_Q4K ? 144 : FMT == FMT_Q5K ? 176 : 210;
     const int64_t total = rows * nb;
     for (int64_t i = (int64_t) blockIdx.x * THREADS + threadIdx.x; i < total; i += (int64_t) gridDim.x * THREADS) {
         const int64_t r = i / nb;
@@ -599,10 +630,16 @@ __global__ void __launch_bounds__(THREADS) kq_repack_kernel(const uint8_t * __re
         const size_t si = (size_t) r * (nb / 8) + b / 8;
         const uint8_t * blk = src + r * row_bytes + (size_t) (b / 8) * BB;
         int q[32];
-        if constexpr (FMT == FMT_Q4K) {
-            const uint8_t * qq = blk + 16 + 32 * (j / 2);               // 64-column chunk: low nibbles, then high
+        if constexpr (has_min<FMT>()) {
+            const uint8_t * qq = blk + (FMT == FMT_Q5K ? 48 : 16) + 32 * (j / 2);   // 64-column chunk: low nibbles, then high
 #pragma unroll
             for (int k = 0; k < 32; k++) q[k] = j % 2 == 0 ? qq[k] & 15 : qq[k] >> 4;
+            if constexpr (FMT == FMT_Q5K) {                                // Q5_K: bit j of qh[k] is column k's fifth bit
+                uint32_t hv = 0;
+#pragma unroll
+                for (int k = 0; k < 32; k++) hv |= (uint32_t) ((blk[16 + k] >> j) & 1) << k;
+                reinterpret_cast<uint32_t *>(qs + (size_t) rows * nb * 16)[i] = hv;
+            }
             unsigned sc, mn;
             scale_min_k4(j, blk + 4, sc, mn);
             scales[i] = (unsigned short) (sc | mn << 8);
@@ -638,10 +675,10 @@ __global__ void __launch_bounds__(THREADS) kq_repack_kernel(const uint8_t * __re
 
 int check_matrix(const llmj_gptq_matrix * m, const char * where) {
     if (!m) return llmj_internal_fail(LLMJ_ERR_INVALID_ARGUMENT, where, "null matrix descriptor");
-    if (m->format == FMT_Q4K || m->format == FMT_Q6K) {
-        const int bits = m->format == FMT_Q4K ? 4 : 6;
+    if (m->format == FMT_Q4K || m->format == FMT_Q5K || m->format == FMT_Q6K) {
+        const int bits = m->format == FMT_Q4K ? 4 : m->format == FMT_Q5K ? 5 : 6;
         if (m->bits != bits || m->cols % 256 != 0 || m->perm || m->zeros || !m->super
-            || reinterpret_cast<uintptr_t>(m->super) % (m->format == FMT_Q4K ? 4 : 2) != 0) {
+            || reinterpret_cast<uintptr_t>(m->super) % (m->format == FMT_Q6K ? 2 : 4) != 0) {
             return llmj_internal_fail(LLMJ_ERR_INVALID_ARGUMENT, where, "format %d needs bits %d (got %d), cols a multiple "
                                       "of 256 (got %lld), perm and zeros NULL and an aligned super table (%p)", m->format,
                                       bits, m->bits, (long long) m->cols, (const void *) m->super);
@@ -737,6 +774,8 @@ void launch_products(int count, const llmj_gptq_matrix * ms, const void * act, i
         launch_gptq<FMT_KMIX, 4, true>(parts, act, cols32, n, s);
     } else if (ms[0].format == FMT_Q4K) {
         launch_gptq<FMT_Q4K, 4, true>(parts, act, cols32, n, s);
+    } else if (ms[0].format == FMT_Q5K) {
+        launch_gptq<FMT_Q5K, 5, true>(parts, act, cols32, n, s);
     } else if (ms[0].format == FMT_Q6K) {
         launch_gptq<FMT_Q6K, 6, true>(parts, act, cols32, n, s);
     } else if (ms[0].bits == 4) {
@@ -825,6 +864,8 @@ extern "C" int llmj_cuda_gptq_dequantize_f16(const llmj_gptq_matrix * m, void * 
         CHECK_STREAM_ARGS(reinterpret_cast<uintptr_t>(out) % 16 == 0, "out %p is not 16-byte aligned", out);
         if (m->format == FMT_Q4K) {
             kq_dequant_f16_kernel<FMT_Q4K><<<grid, THREADS, 0, s>>>(qs, sc, m->super, o, m->rows, nb);
+        } else if (m->format == FMT_Q5K) {
+            kq_dequant_f16_kernel<FMT_Q5K><<<grid, THREADS, 0, s>>>(qs, sc, m->super, o, m->rows, nb);
         } else {
             kq_dequant_f16_kernel<FMT_Q6K><<<grid, THREADS, 0, s>>>(qs, sc, m->super, o, m->rows, nb);
         }
@@ -850,6 +891,8 @@ extern "C" int llmj_cuda_gptq_get_rows(const llmj_gptq_matrix * m, const int32_t
     const unsigned grid = grid_for(n * nb * 4);
     if (m->format == FMT_Q4K) {
         launch_pdl(kq_get_rows_kernel<FMT_Q4K>, grid, THREADS, 0, s, qs, sc, m->super, m->rows, nb, ids, n, scale, out);
+    } else if (m->format == FMT_Q5K) {
+        launch_pdl(kq_get_rows_kernel<FMT_Q5K>, grid, THREADS, 0, s, qs, sc, m->super, m->rows, nb, ids, n, scale, out);
     } else if (m->format == FMT_Q6K) {
         launch_pdl(kq_get_rows_kernel<FMT_Q6K>, grid, THREADS, 0, s, qs, sc, m->super, m->rows, nb, ids, n, scale, out);
     } else if (m->bits == 4) {
@@ -891,15 +934,15 @@ extern "C" int llmj_cuda_gptq_repack_q(int type, const void * src, size_t row_by
 
 extern "C" int llmj_cuda_kquant_repack(int type, const void * src, size_t row_bytes, int64_t rows, int64_t cols, void * qs,
                                        uint16_t * scales, uint16_t * super, void * stream) {
-    if (type != LLMJ_TYPE_Q4_K && type != LLMJ_TYPE_Q6_K) {
-        return LLMJ_FAIL(LLMJ_ERR_UNSUPPORTED, "type %d cannot be repacked (Q4_K = %d and Q6_K = %d can)", type,
-                         LLMJ_TYPE_Q4_K, LLMJ_TYPE_Q6_K);
+    if (type != LLMJ_TYPE_Q4_K && type != LLMJ_TYPE_Q5_K && type != LLMJ_TYPE_Q6_K) {
+        return LLMJ_FAIL(LLMJ_ERR_UNSUPPORTED, "type %d cannot be repacked (Q4_K = %d, Q5_K = %d and Q6_K = %d can)", type,
+                         LLMJ_TYPE_Q4_K, LLMJ_TYPE_Q5_K, LLMJ_TYPE_Q6_K);
     }
     CHECK_STREAM_ARGS(rows >= 0 && cols > 0 && cols % 256 == 0 && rows <= 0x7FFFFFFFLL && cols <= 0x7FFFFFFFLL,
                       "bad shape rows=%lld cols=%lld (cols must be a positive multiple of 256)", (long long) rows,
                       (long long) cols);
     if (rows == 0) return LLMJ_OK;
-    const int bb = type == LLMJ_TYPE_Q4_K ? 144 : 210;
+    const int bb = type == LLMJ_TYPE_Q4_K ? 144 : type == LLMJ_TYPE_Q5_K ? 176 : 210;
     CHECK_STREAM_ARGS(src && qs && scales && super, "null device pointer (src=%p qs=%p scales=%p super=%p)", src, qs,
                       (void *) scales, (void *) super);
     CHECK_STREAM_ARGS(row_bytes >= (size_t) (cols / 256) * bb, "row_bytes %zu must hold %lld blocks of %d bytes", row_bytes,
@@ -915,6 +958,8 @@ extern "C" int llmj_cuda_kquant_repack(int type, const void * src, size_t row_by
     uint8_t * q = static_cast<uint8_t *>(qs);
     if (type == LLMJ_TYPE_Q4_K) {
         kq_repack_kernel<FMT_Q4K><<<grid_for(rows * nb), THREADS, 0, s>>>(in, row_bytes, rows, nb, q, sc, su);
+    } else if (type == LLMJ_TYPE_Q5_K) {
+        kq_repack_kernel<FMT_Q5K><<<grid_for(rows * nb), THREADS, 0, s>>>(in, row_bytes, rows, nb, q, sc, su);
     } else {
         kq_repack_kernel<FMT_Q6K><<<grid_for(rows * nb), THREADS, 0, s>>>(in, row_bytes, rows, nb, q, sc, su);
     }

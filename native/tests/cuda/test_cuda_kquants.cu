@@ -442,16 +442,17 @@ static double worst_repack = 0;   // max |gpu - ref| / (nb * 2^-24 * S)
 struct Repacked { uint8_t * qs; uint16_t * sc; uint16_t * sup; llmj_gptq_matrix m; };
 
 static Repacked repack_on_device(const TypeInfo & t, const void * dsrc, size_t row_bytes, int64_t rows, int64_t cols) {
-    const bool q4 = t.type == LLMJ_TYPE_Q4_K;
+    const bool q6 = t.type == LLMJ_TYPE_Q6_K;
+    const int bits = t.type == LLMJ_TYPE_Q4_K ? 4 : t.type == LLMJ_TYPE_Q5_K ? 5 : 6;
     const int64_t nb = cols / 32, nsb = cols / 256;
     Repacked r;
-    r.qs = (uint8_t *) dalloc((size_t) rows * nb * (q4 ? 16 : 24));
+    r.qs = (uint8_t *) dalloc((size_t) rows * nb * (bits == 4 ? 16 : bits == 5 ? 20 : 24));
     r.sc = (uint16_t *) dalloc((size_t) rows * nb * 2);
-    r.sup = (uint16_t *) dalloc((size_t) rows * nsb * (q4 ? 4 : 2));
+    r.sup = (uint16_t *) dalloc((size_t) rows * nsb * (q6 ? 2 : 4));
     EXPECT(llmj_cuda_kquant_repack(t.type, dsrc, row_bytes, rows, cols, r.qs, r.sc, r.sup, nullptr) == LLMJ_OK,
            "%s repack: %s", t.name, llmj_last_error());
     r.m = llmj_gptq_matrix{};
-    r.m.bits = q4 ? 4 : 6; r.m.rows = rows; r.m.cols = cols; r.m.scales = r.sc; r.m.qs = r.qs;
+    r.m.bits = bits; r.m.rows = rows; r.m.cols = cols; r.m.scales = r.sc; r.m.qs = r.qs;
     r.m.format = t.type; r.m.super = r.sup;
     return r;
 }
@@ -558,13 +559,13 @@ static void check_repack(const TypeInfo & t, int64_t rows, int64_t cols, size_t 
     free_repacked(rp);
 }
 
-// A Q4_K and a Q6_K matrix in one llmj_cuda_gptq_matmul_multi call (FMT_KMIX): each output equal to its single call.
+// A Q4_K, a Q5_K and a Q6_K matrix in one llmj_cuda_gptq_matmul_multi call (FMT_KMIX): each output equal to its single call.
 static void check_repack_mixed(int n) {
-    const int64_t cols = 1024, rows[2] = {300, 77};
-    const TypeInfo * ts[2] = {&TYPES[2], &TYPES[4]};
-    Repacked rp[2];
-    float * dy[2];
-    for (int k = 0; k < 2; k++) {
+    const int64_t cols = 1024, rows[3] = {300, 77, 129};
+    const TypeInfo * ts[3] = {&TYPES[2], &TYPES[4], &TYPES[3]};
+    Repacked rp[3];
+    float * dy[3];
+    for (int k = 0; k < 3; k++) {
         const size_t row_bytes = (size_t) (cols / 256) * ts[k]->bytes;
         std::vector<uint8_t> w(row_bytes * rows[k]);
         fill_weights(*ts[k], w.data(), row_bytes, rows[k], cols);
@@ -581,14 +582,14 @@ static void check_repack_mixed(int n) {
     CK(cudaMemcpy(dx, x.data(), x.size() * 4, cudaMemcpyHostToDevice));
     const size_t wk = llmj_cuda_gptq_work_size(cols, n);
     void * work = dalloc(wk);
-    llmj_gptq_matrix ms[2] = {rp[0].m, rp[1].m};
-    EXPECT(llmj_cuda_gptq_matmul_multi(2, ms, dx, dy, n, work, wk, nullptr) == LLMJ_OK, "mixed multi: %s", llmj_last_error());
-    for (int k = 0; k < 2; k++) {
+    llmj_gptq_matrix ms[3] = {rp[0].m, rp[1].m, rp[2].m};
+    EXPECT(llmj_cuda_gptq_matmul_multi(3, ms, dx, dy, n, work, wk, nullptr) == LLMJ_OK, "mixed multi: %s", llmj_last_error());
+    for (int k = 0; k < 3; k++) {
         std::vector<float> multi((size_t) (n * rows[k])), single(multi.size());
         CK(cudaMemcpy(multi.data(), dy[k], multi.size() * 4, cudaMemcpyDeviceToHost));
         EXPECT(llmj_cuda_gptq_matmul(&ms[k], dx, dy[k], n, work, wk, nullptr) == LLMJ_OK, "single: %s", llmj_last_error());
         CK(cudaMemcpy(single.data(), dy[k], single.size() * 4, cudaMemcpyDeviceToHost));
-        EXPECT(std::memcmp(multi.data(), single.data(), multi.size() * 4) == 0, "mixed Q4_K + Q6_K multi n=%d: output %d differs "
+        EXPECT(std::memcmp(multi.data(), single.data(), multi.size() * 4) == 0, "mixed Q4_K + Q6_K + Q5_K multi n=%d: output %d differs "
                "from its single call", n, k);
         CK(cudaFree(dy[k]));
         free_repacked(rp[k]);
@@ -680,8 +681,8 @@ static void check_q8k_writers() {
 
 static void check_repack_errors() {
     uint16_t * dummy = (uint16_t *) dalloc(4096);
-    EXPECT(llmj_cuda_kquant_repack(LLMJ_TYPE_Q5_K, dummy, 176, 1, 256, dummy, dummy, dummy, nullptr) == LLMJ_ERR_UNSUPPORTED,
-           "repack Q5_K: unsupported");
+    EXPECT(llmj_cuda_kquant_repack(LLMJ_TYPE_Q3_K, dummy, 110, 1, 256, dummy, dummy, dummy, nullptr) == LLMJ_ERR_UNSUPPORTED,
+           "repack Q3_K: unsupported");
     EXPECT(llmj_cuda_kquant_repack(LLMJ_TYPE_Q4_K, dummy, 144, 1, 300, dummy, dummy, dummy, nullptr) == LLMJ_ERR_INVALID_ARGUMENT,
            "repack cols 300: invalid");
     llmj_gptq_matrix m = {};
@@ -817,14 +818,14 @@ static void bench() {
         }
     }
     // Q4_K / Q6_K repacked (llmj_cuda_kquant_repack): llmj_cuda_gptq_matmul (Q8_K conversion + product); GB/s of the
-    // repacked bytes (Q4_K 148 per 256 weights, Q6_K 210)
+    // repacked bytes (Q4_K 148 per 256 weights, Q5_K 180, Q6_K 210)
     std::printf("repacked (llmj_cuda_gptq_matmul, Q8_K conversion + product; GB/s of the repacked bytes):\n");
     for (const TypeInfo & t : TYPES) {
-        if (t.type != LLMJ_TYPE_Q4_K && t.type != LLMJ_TYPE_Q6_K) continue;
+        if (t.type != LLMJ_TYPE_Q4_K && t.type != LLMJ_TYPE_Q5_K && t.type != LLMJ_TYPE_Q6_K) continue;
         for (auto & sh : shapes) {
             const int64_t rows = sh[0], cols = sh[1];
             const size_t row_bytes = (size_t) (cols / 256) * t.bytes, bytes = row_bytes * rows;
-            const size_t rbytes = (size_t) rows * (cols / 256) * (t.type == LLMJ_TYPE_Q4_K ? 148 : 210);
+            const size_t rbytes = (size_t) rows * (cols / 256) * (t.type == LLMJ_TYPE_Q4_K ? 148 : t.type == LLMJ_TYPE_Q5_K ? 180 : 210);
             const int copies = (int) std::max<size_t>(2, (span + rbytes - 1) / rbytes);
             std::vector<uint8_t> w(bytes);
             fill_weights(t, w.data(), row_bytes, rows, cols);
@@ -898,7 +899,7 @@ int main(int argc, char ** argv) {
     check_q8k_writers();
     std::printf("Q8_K writers done (%d checks so far, %d failures)\n", checks, failures);
     for (const TypeInfo & t : TYPES) {
-        if (t.type != LLMJ_TYPE_Q4_K && t.type != LLMJ_TYPE_Q6_K) continue;
+        if (t.type != LLMJ_TYPE_Q4_K && t.type != LLMJ_TYPE_Q5_K && t.type != LLMJ_TYPE_Q6_K) continue;
         for (int64_t rows : {1, 7, 33, 4097})
             for (int64_t cols : {256, 768, 4096, 11008}) check_repack(t, rows, cols, 0, rows == 4097 ? 1 : 3);
         check_repack(t, 33, 768, 6, 1);    // padded, 2-byte aligned row stride

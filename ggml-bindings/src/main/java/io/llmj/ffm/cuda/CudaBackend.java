@@ -122,7 +122,7 @@ public final class CudaBackend implements Backend {
     public static final String REPACK_PROPERTY = "llmj.cuda.repack";
 
     /**
-     * {@code -Dllmj.cuda.repackKquants=false} keeps Q4_K / Q6_K matrices in ggml's block layout (llmj_cuda_matmul's
+     * {@code -Dllmj.cuda.repackKquants=false} keeps Q4_K / Q5_K / Q6_K matrices in ggml's block layout (llmj_cuda_matmul's
      * K-quant kernels, Q8_K activations: the CPU's arithmetic). By default, unless {@link #REPACK_PROPERTY} is false,
      * they are repacked at load into the GPTQ layout ({@code llmj_cuda_kquant_repack}): 16-byte aligned quants with
      * the scales apart, read by the GPTQ-layout kernels (coalesced loads; q/k/v and gate/up as one kernel in
@@ -164,7 +164,7 @@ public final class CudaBackend implements Backend {
     private final Arena descriptors = Arena.ofShared();
     /** Whether Q4_0 / Q8_0 matrices are repacked into the GPTQ layout at load ({@link #REPACK_PROPERTY}). */
     private final boolean repack = Boolean.parseBoolean(System.getProperty(REPACK_PROPERTY, "true"));
-    /** Whether Q4_K / Q6_K matrices are repacked into the GPTQ layout at load ({@link #REPACK_KQUANTS_PROPERTY}). */
+    /** Whether Q4_K / Q5_K / Q6_K matrices are repacked into the GPTQ layout at load ({@link #REPACK_KQUANTS_PROPERTY}). */
     private final boolean repackKquants = repack && Boolean.parseBoolean(System.getProperty(REPACK_KQUANTS_PROPERTY, "true"));
     /** Whether GPTQ scales and zero points go to the device per group where they can ({@link #GPTQ_GROUP_SCALES_PROPERTY}). */
     private final boolean gptqGroupScales = Boolean.parseBoolean(System.getProperty(GPTQ_GROUP_SCALES_PROPERTY, "true"));
@@ -439,7 +439,7 @@ public final class CudaBackend implements Backend {
         if (repack && shape.length == 2 && (t == GgmlType.Q4_0 || t == GgmlType.Q8_0) && cols % 32 == 0) {
             return repackedWeight(name, t, (int) rows, (int) cols, rowBytes, src.asSlice(0, bytes));
         }
-        if (repackKquants && shape.length == 2 && (t == GgmlType.Q4_K || t == GgmlType.Q6_K) && cols % 256 == 0) {
+        if (repackKquants && shape.length == 2 && (t == GgmlType.Q4_K || t == GgmlType.Q5_K || t == GgmlType.Q6_K) && cols % 256 == 0) {
             return repackedKquant(name, t, (int) rows, (int) cols, rowBytes, src.asSlice(0, bytes));
         }
         DeviceBuffer buf = new DeviceBuffer(cols * rows, bytes, t, name, false);
@@ -478,16 +478,16 @@ public final class CudaBackend implements Backend {
     }
 
     /**
-     * A Q4_K / Q6_K matrix in the GPTQ layout ({@code llmj_cuda_kquant_repack}, behind the copy of the raw rows into
-     * the staging buffer): super-block table, block scales and quants in one buffer, each section 256-byte aligned.
-     * Q4_K takes 148 bytes per 256 weights instead of 144, Q6_K the same 210.
+     * A Q4_K / Q5_K / Q6_K matrix in the GPTQ layout ({@code llmj_cuda_kquant_repack}, behind the copy of the raw rows
+     * into the staging buffer): super-block table, block scales and quants in one buffer, each section 256-byte
+     * aligned. Q4_K takes 148 bytes per 256 weights instead of 144, Q5_K 180 instead of 176, Q6_K the same 210.
      */
     private Weight repackedKquant(String name, GgmlType t, int rows, int cols, long rowBytes, MemorySegment raw) {
-        boolean q4 = t == GgmlType.Q4_K;
+        int bits = t == GgmlType.Q4_K ? 4 : t == GgmlType.Q5_K ? 5 : 6;
         long blocks = (long) rows * (cols / 32);
-        long superBytes = ((long) rows * (cols / 256) * (q4 ? 4 : 2) + 255) & ~255L;
+        long superBytes = ((long) rows * (cols / 256) * (bits == 6 ? 2 : 4) + 255) & ~255L;
         long scaleBytes = (2 * blocks + 255) & ~255L;
-        long quantBytes = blocks * (q4 ? 16 : 24);
+        long quantBytes = blocks * (bits == 4 ? 16 : bits == 5 ? 20 : 24);
         DeviceBuffer buf = new DeviceBuffer((long) rows * cols, superBytes + scaleBytes + quantBytes, t, name, false);
         weights.add(buf);
         MemorySegment s = stage(name, raw);
@@ -498,7 +498,7 @@ public final class CudaBackend implements Backend {
         }
         MemorySegment d = descriptors.allocate(llmj_gptq_matrix.layout());
         kquantLayout = true;
-        llmj_gptq_matrix.bits(d, q4 ? 4 : 6);
+        llmj_gptq_matrix.bits(d, bits);
         llmj_gptq_matrix.rows(d, rows);
         llmj_gptq_matrix.cols(d, cols);
         llmj_gptq_matrix.perm(d, MemorySegment.NULL);

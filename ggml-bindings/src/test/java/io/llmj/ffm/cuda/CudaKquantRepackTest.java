@@ -19,7 +19,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * Q4_K / Q6_K matrices repacked at load into the GPTQ layout ({@link CudaBackend#REPACK_KQUANTS_PROPERTY}, the
+ * Q4_K / Q5_K / Q6_K matrices repacked at load into the GPTQ layout ({@link CudaBackend#REPACK_KQUANTS_PROPERTY}, the
  * default), on awkward shapes:
  * <ul>
  *   <li>per-token products (1, 3 and 9 tokens) against the same matrix kept in ggml's block layout
@@ -28,7 +28,7 @@ import org.junit.jupiter.params.provider.CsvSource;
  *       |Δ| ≤ 2⁻²⁴ · 2 · (blocks + 64) · Σ|w · a| per output;</li>
  *   <li>the F16 GEMM of a batch and the embedding lookup: equal, bit for bit, to the same matrix kept in ggml's
  *       block layout ({@code -Dllmj.cuda.repackKquants=false}): both dequantize with the same float operations;</li>
- *   <li>{@link CudaBackend#matmulShared} over repacked matrices, of one type or Q4_K with Q6_K (one launch): each
+ *   <li>{@link CudaBackend#matmulShared} over repacked matrices, of one type or K types mixed (one launch): each
  *       output equal to its own matmul; with a repacked Q4_0 (Q8_0 activations) it falls back to matmul per weight.</li>
  * </ul>
  * Skipped where CUDA is unusable.
@@ -49,6 +49,7 @@ class CudaKquantRepackTest {
     @CsvSource({
         "Q4_K, 1, 256, 1", "Q4_K, 33, 768, 3", "Q4_K, 4097, 4096, 1", "Q4_K, 257, 11008, 3", "Q4_K, 31, 2048, 9",
         "Q6_K, 1, 256, 1", "Q6_K, 33, 768, 3", "Q6_K, 4097, 4096, 1", "Q6_K, 257, 11008, 3", "Q6_K, 31, 2048, 9",
+        "Q5_K, 1, 256, 1", "Q5_K, 33, 768, 3", "Q5_K, 4097, 4096, 1", "Q5_K, 257, 11008, 3", "Q5_K, 31, 2048, 9",
     })
     void perTokenProductsMatchTheBlockLayout(GgmlType type, int rows, int cols, int n) {
         Random r = new Random(rows * 37L + cols + n + type.id());
@@ -86,7 +87,7 @@ class CudaKquantRepackTest {
     }
 
     @ParameterizedTest(name = "{0} {1}x{2} n={3}")
-    @CsvSource({"Q4_K, 96, 256, 8", "Q6_K, 200, 4096, 16", "Q4_K, 4096, 4096, 5", "Q6_K, 64, 768, 4"})
+    @CsvSource({"Q4_K, 96, 256, 8", "Q6_K, 200, 4096, 16", "Q4_K, 4096, 4096, 5", "Q6_K, 64, 768, 4", "Q5_K, 130, 1024, 6"})
     void batchGemmAndEmbeddingEqualTheBlockLayout(GgmlType type, int rows, int cols, int n) {
         Random r = new Random(rows + 11L * cols);
         float[] wd = new float[rows * cols];
@@ -122,7 +123,7 @@ class CudaKquantRepackTest {
     }
 
     @ParameterizedTest(name = "{0} cols={1} n={2}")
-    @CsvSource({"Q4_K, 4096, 1", "Q4_K, 4096, 3", "Q6_K, 4096, 1", "Q6_K, 768, 9", "Q4_K, 2048, 2"})
+    @CsvSource({"Q4_K, 4096, 1", "Q4_K, 4096, 3", "Q6_K, 4096, 1", "Q6_K, 768, 9", "Q4_K, 2048, 2", "Q5_K, 4096, 1", "Q5_K, 768, 3"})
     void sharedInputProductsEqualSeparateOnes(GgmlType type, int cols, int n) {
         Random r = new Random(cols * 13L + n);
         int[] rows = {cols == 4096 ? 4096 : 64, 1024, 1024};
@@ -131,10 +132,10 @@ class CudaKquantRepackTest {
             Weight[] ws = CudaRepackTest.weights(b, arena, type, rows, cols, r);
             CudaRepackTest.check(b, ws, x, n, "3 shared");
             CudaRepackTest.check(b, new Weight[] {ws[1], ws[0]}, x, n, "2 shared");
-            GgmlType other = type == GgmlType.Q4_K ? GgmlType.Q6_K : GgmlType.Q4_K;   // Q4_K with Q6_K: one launch too
+            GgmlType other = type == GgmlType.Q6_K ? GgmlType.Q4_K : GgmlType.Q6_K;   // K formats mixed: one launch too
             Weight odd = b.weight("odd", other, new long[] {cols, 48},
                     CudaRepackTest.quantized(arena, other, 48, cols, r, new float[48 * cols]));
-            CudaRepackTest.check(b, new Weight[] {ws[2], odd}, x, n, "Q4_K with Q6_K");
+            CudaRepackTest.check(b, new Weight[] {ws[2], odd}, x, n, type + " with " + other);
             CudaRepackTest.check(b, new Weight[] {odd, ws[1], ws[0]}, x, n, "Q6_K first");
             Weight plainQ4 = b.weight("q4_0", GgmlType.Q4_0, new long[] {cols, 40},
                     CudaRepackTest.quantized(arena, GgmlType.Q4_0, 40, cols, r, new float[40 * cols]));
