@@ -101,27 +101,34 @@ class CudaRepackTest {
             CudaBackend.DeviceWeight wb = (CudaBackend.DeviceWeight) plain.weight("w", type, new long[] {cols, rows}, data);
             assertNotNull(wp.gptq(), "repacked by default");
             assertNull(wb.gptq(), "kept in the block layout with -D" + CudaBackend.REPACK_PROPERTY + "=false");
-            float[] got = matmul(packed, wp, x, n);
-            float[] want = matmul(plain, wb, x, n);
-            int nb = cols / 32;
-            double worst = 0;
-            for (int t = 0; t < n; t++) {
-                for (int row = 0; row < rows; row++) {
-                    double mag = 0;
-                    for (int c = 0; c < cols; c++) {
-                        mag += Math.abs(wd[row * cols + c] * x[t * cols + c]);
-                    }
-                    // activations quantized to 8 bits: |xq * d| <= 1.01 |x| + d / 2; bound Σ|w a| generously by 2 mag + slack
-                    double bound = 0x1p-24 * 2 * (nb + 64) * (2 * mag + 1e-3);
-                    int i = t * rows + row;
-                    double d = Math.abs(got[i] - want[i]);
-                    worst = Math.max(worst, d / bound);
-                    assertTrue(d <= bound, type + " token " + t + " row " + row + ": repacked " + got[i] + " vs block layout "
-                            + want[i] + ", |Δ| " + d + " > " + bound);
-                }
-            }
-            System.out.printf("repack %s %dx%d n=%d: worst |Δ| / bound %.3g%n", type, rows, cols, n, worst);
+            assertSameUpToFloatOrder(type.toString(), matmul(packed, wp, x, n), matmul(plain, wb, x, n), wd, x, rows, cols, n);
         }
+    }
+
+    /**
+     * Repacked products ({@code got}) against the block layout's ({@code want}) where both sum the same exact integer
+     * block dots and only the order of the float operations differs: per output
+     * |Δ| ≤ 2⁻²⁴ · 2 · (blocks + 64) · Σ|w · a|, with Σ|w · a| bounded generously by 2 Σ|w · x| + slack (8-bit
+     * activations: |xq · d| ≤ 1.01 |x| + d / 2). {@code wd}: the dequantized weights, rows × cols.
+     */
+    static void assertSameUpToFloatOrder(String what, float[] got, float[] want, float[] wd, float[] x, int rows, int cols, int n) {
+        int nb = cols / 32;
+        double worst = 0;
+        for (int t = 0; t < n; t++) {
+            for (int row = 0; row < rows; row++) {
+                double mag = 0;
+                for (int c = 0; c < cols; c++) {
+                    mag += Math.abs(wd[row * cols + c] * x[t * cols + c]);
+                }
+                double bound = 0x1p-24 * 2 * (nb + 64) * (2 * mag + 1e-3);
+                int i = t * rows + row;
+                double d = Math.abs(got[i] - want[i]);
+                worst = Math.max(worst, d / bound);
+                assertTrue(d <= bound, what + " token " + t + " row " + row + ": repacked " + got[i] + " vs block layout "
+                        + want[i] + ", |Δ| " + d + " > " + bound);
+            }
+        }
+        System.out.printf("repacked %s %dx%d n=%d: worst |Δ| / bound %.3g%n", what, rows, cols, n, worst);
     }
 
     @ParameterizedTest(name = "{0} {1}x{2} n={3}")
