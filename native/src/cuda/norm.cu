@@ -1,7 +1,8 @@
 // RMSNorm on the GPU: one block per row; sum of squares in float, block-reduced. Fused variants
 // (llmj_cuda_rms_norm_fused) add a residual first (x += y) and/or convert each output row to the Q8
-// activation blocks of the GPTQ kernels: the same kernel with the parts switched on, so the values are
-// those of llmj_cuda_add, llmj_cuda_rms_norm and the activation conversion run one after another.
+// activation blocks of the GPTQ kernels (llmj_cuda_rms_norm_q8k: to the Q8_K arrays of repacked K-quant
+// products): the same kernel with the parts switched on, so the values are those of llmj_cuda_add,
+// llmj_cuda_rms_norm and the activation conversion run one after another.
 // CPU reference: src/cpu/norm.c.
 #include "kquants.cuh"
 #include "matvec_q.cuh"
