@@ -465,16 +465,24 @@ public final class CudaBackend implements Backend {
         if (uploader == null) {
             Cuda.check(CudaRuntime.cudaStreamSynchronize(stream), "cudaStreamSynchronize (repacking " + name + ")");
         }
-        MemorySegment d = descriptors.allocate(llmj_gptq_matrix.layout());
         gptqLayout = true;
-        llmj_gptq_matrix.bits(d, t == GgmlType.Q4_0 ? 4 : 8);
+        MemorySegment d = descriptor(t == GgmlType.Q4_0 ? 4 : 8, rows, cols, MemorySegment.NULL, buf.ptr, MemorySegment.NULL,
+                buf.at(scaleBytes));
+        return new DeviceWeight(name, t, rows, cols, rowBytes, buf, d);
+    }
+
+    /** An llmj_gptq_matrix descriptor (format 0, per-block scales unless set after) of device pointers, kept in {@link #descriptors}. */
+    private MemorySegment descriptor(int bits, int rows, int cols, MemorySegment perm, MemorySegment scales, MemorySegment zeros,
+                                     MemorySegment qs) {
+        MemorySegment d = descriptors.allocate(llmj_gptq_matrix.layout());
+        llmj_gptq_matrix.bits(d, bits);
         llmj_gptq_matrix.rows(d, rows);
         llmj_gptq_matrix.cols(d, cols);
-        llmj_gptq_matrix.perm(d, MemorySegment.NULL);
-        llmj_gptq_matrix.scales(d, buf.ptr);
-        llmj_gptq_matrix.zeros(d, MemorySegment.NULL);
-        llmj_gptq_matrix.qs(d, buf.at(scaleBytes));
-        return new DeviceWeight(name, t, rows, cols, rowBytes, buf, d);
+        llmj_gptq_matrix.perm(d, perm);
+        llmj_gptq_matrix.scales(d, scales);
+        llmj_gptq_matrix.zeros(d, zeros);
+        llmj_gptq_matrix.qs(d, qs);
+        return d;
     }
 
     /**
@@ -496,15 +504,9 @@ public final class CudaBackend implements Backend {
         if (uploader == null) {
             Cuda.check(CudaRuntime.cudaStreamSynchronize(stream), "cudaStreamSynchronize (repacking " + name + ")");
         }
-        MemorySegment d = descriptors.allocate(llmj_gptq_matrix.layout());
         kquantLayout = true;
-        llmj_gptq_matrix.bits(d, bits);
-        llmj_gptq_matrix.rows(d, rows);
-        llmj_gptq_matrix.cols(d, cols);
-        llmj_gptq_matrix.perm(d, MemorySegment.NULL);
-        llmj_gptq_matrix.scales(d, buf.at(superBytes));
-        llmj_gptq_matrix.zeros(d, MemorySegment.NULL);
-        llmj_gptq_matrix.qs(d, buf.at(superBytes + scaleBytes));
+        MemorySegment d = descriptor(bits, rows, cols, MemorySegment.NULL, buf.at(superBytes), MemorySegment.NULL,
+                buf.at(superBytes + scaleBytes));
         llmj_gptq_matrix.format(d, t.id());
         llmj_gptq_matrix.super_(d, buf.ptr);
         return new DeviceWeight(name, t, rows, cols, rowBytes, buf, d);
@@ -554,15 +556,10 @@ public final class CudaBackend implements Backend {
         DeviceBuffer buf = new DeviceBuffer(bytes, bytes, GgmlType.I8, name, false);
         weights.add(buf);
         upload(buf, data.asSlice(0, bytes));
-        MemorySegment d = descriptors.allocate(llmj_gptq_matrix.layout());
         gptqLayout = true;
-        llmj_gptq_matrix.bits(d, m.bits());
-        llmj_gptq_matrix.rows(d, m.rows());
-        llmj_gptq_matrix.cols(d, m.cols());
-        llmj_gptq_matrix.perm(d, m.perm() == null ? MemorySegment.NULL : buf.at(m.perm().address() - base));
-        llmj_gptq_matrix.scales(d, buf.at(m.scales().address() - base));
-        llmj_gptq_matrix.zeros(d, buf.at(m.zeros().address() - base));
-        llmj_gptq_matrix.qs(d, buf.at(m.qs().address() - base));
+        MemorySegment d = descriptor(m.bits(), m.rows(), m.cols(),
+                m.perm() == null ? MemorySegment.NULL : buf.at(m.perm().address() - base), buf.at(m.scales().address() - base),
+                buf.at(m.zeros().address() - base), buf.at(m.qs().address() - base));
         return new DeviceWeight(name, type, m.rows(), m.cols(), m.rowQBytes(), buf, d);
     }
 
@@ -637,15 +634,9 @@ public final class CudaBackend implements Backend {
             });
             upload(meta, host);
         }
-        MemorySegment d = descriptors.allocate(llmj_gptq_matrix.layout());
         gptqLayout = true;
-        llmj_gptq_matrix.bits(d, m.bits());
-        llmj_gptq_matrix.rows(d, rows);
-        llmj_gptq_matrix.cols(d, m.cols());
-        llmj_gptq_matrix.perm(d, m.perm() == null ? MemorySegment.NULL : meta.ptr);
-        llmj_gptq_matrix.scales(d, meta.at(permBytes));
-        llmj_gptq_matrix.zeros(d, meta.at(permBytes + scaleBytes));
-        llmj_gptq_matrix.qs(d, q.ptr);
+        MemorySegment d = descriptor(m.bits(), rows, m.cols(), m.perm() == null ? MemorySegment.NULL : meta.ptr,
+                meta.at(permBytes), meta.at(permBytes + scaleBytes), q.ptr);
         llmj_gptq_matrix.group_blocks(d, gb);
         return new DeviceWeight(name, type, rows, m.cols(), m.rowQBytes(), q, d);
     }
@@ -856,7 +847,7 @@ public final class CudaBackend implements Backend {
         layerTokens = n;
         wrote(x);
         wrote(out);
-        if (fuse && kquantLayout && !gptqLayout && dim % 256 == 0 && dim <= 8192 && perToken(n)) {
+        if (convertsQ8k() && dim % 256 == 0 && dim <= 8192 && perToken(n)) {
             MemorySegment act = act8(LlmjCuda.llmj_cuda_gptq_work_size(dim, n)).ptr;
             NativeStatus.check(LlmjCuda.llmj_cuda_rms_norm_q8k(dev(x).ptr, y == null ? MemorySegment.NULL : dev(y).ptr,
                     dw(gain).data().ptr, gainOffset, dev(out).ptr, dim, n, eps, act, stream), "llmj_cuda_rms_norm_q8k");
@@ -875,6 +866,11 @@ public final class CudaBackend implements Backend {
         if (convert) {
             converts(out, (long) n * dim, false);
         }
+    }
+
+    /** Whether fused norms and GLUs write Q8_K (repacked K-quants loaded and no Q8_0-activation GPTQ-layout weight). */
+    private boolean convertsQ8k() {
+        return fuse && kquantLayout && !gptqLayout;
     }
 
     /** Records that {@link #act8} now holds {@code out}'s first {@code count} floats as Q8_K arrays or Q8_0 blocks. */
@@ -1388,7 +1384,7 @@ public final class CudaBackend implements Backend {
     /** SwiGLU / GeGLU, converting the output for the down projection where it runs per token. */
     private void glu(Buffer gate, Buffer up, long count, Buffer out, int gelu) {
         wrote(out);
-        if (fuse && kquantLayout && !gptqLayout && count % 256 == 0 && perToken(layerTokens)) {
+        if (convertsQ8k() && count % 256 == 0 && perToken(layerTokens)) {
             MemorySegment act = act8(LlmjCuda.llmj_cuda_gptq_work_size(count, 1)).ptr;
             NativeStatus.check(LlmjCuda.llmj_cuda_glu_q8k(dev(gate).ptr, dev(up).ptr, dev(out).ptr, count, gelu, act, stream),
                     "llmj_cuda_glu_q8k");

@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 
-import io.llmj.backend.Buffer;
 import io.llmj.backend.Weight;
 import io.llmj.ffm.cuda.CudaBackend.Gemm;
 import io.llmj.quant.GgmlType;
@@ -81,21 +80,7 @@ class CudaKquantRepackTest {
             CudaBackend.DeviceWeight wb = (CudaBackend.DeviceWeight) plain.weight("w", type, new long[] {cols, rows}, data);
             assertNotNull(wp.gptq(), "repacked by default");
             assertNull(wb.gptq(), "kept in the block layout with -D" + CudaBackend.REPACK_KQUANTS_PROPERTY + "=false");
-            int[] ids = {0, rows - 1, rows / 2, 1 % rows, rows - 1};
-            float[] ep = new float[ids.length * cols];
-            float[] eb = new float[ids.length * cols];
-            try (Buffer o1 = packed.allocate(ep.length); Buffer o2 = plain.allocate(eb.length)) {
-                packed.embed(wp, ids, 0.75f, o1);
-                plain.embed(wb, ids, 0.75f, o2);
-                packed.read(o1, 0, ep, 0, ep.length);
-                plain.read(o2, 0, eb, 0, eb.length);
-            }
-            assertArrayEquals(eb, ep, type + " embedding rows");
-            for (int i = 0; i < ids.length; i++) {
-                for (int c = 0; c < cols; c++) {
-                    assertEquals(wd[ids[i] * cols + c] * 0.75f, ep[i * cols + c], 0f, "row " + ids[i] + " col " + c);
-                }
-            }
+            CudaRepackTest.assertEmbeddingsEqual(type, packed, wp, plain, wb, wd, rows, cols);
             Assumptions.assumeTrue(packed.gemmPath(wp, n) != CudaBackend.GemmPath.EXACT, "cuBLAS unavailable: no GEMM path");
             assertEquals(CudaBackend.GemmPath.F16, packed.gemmPath(wp, n));
             assertArrayEquals(CudaRepackTest.matmul(plain, wb, x, n), CudaRepackTest.matmul(packed, wp, x, n),

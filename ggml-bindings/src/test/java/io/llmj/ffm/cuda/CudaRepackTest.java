@@ -148,20 +148,29 @@ class CudaRepackTest {
             assertEquals(CudaBackend.GemmPath.F16, packed.gemmPath(wp, n));
             assertArrayEquals(matmul(plain, wb, x, n), matmul(packed, wp, x, n), type + " batch of " + n + " through the GEMM");
 
-            int[] ids = {0, rows - 1, rows / 2, 1 % rows, rows - 1};
-            float[] ep = new float[ids.length * cols];
-            float[] eb = new float[ids.length * cols];
-            try (Buffer o1 = packed.allocate(ep.length); Buffer o2 = plain.allocate(eb.length)) {
-                packed.embed(wp, ids, 0.75f, o1);
-                plain.embed(wb, ids, 0.75f, o2);
-                packed.read(o1, 0, ep, 0, ep.length);
-                plain.read(o2, 0, eb, 0, eb.length);
-            }
-            assertArrayEquals(eb, ep, type + " embedding rows");
-            for (int i = 0; i < ids.length; i++) {
-                for (int c = 0; c < cols; c++) {
-                    assertEquals(wd[ids[i] * cols + c] * 0.75f, ep[i * cols + c], 0f, "row " + ids[i] + " col " + c);
-                }
+            assertEmbeddingsEqual(type, packed, wp, plain, wb, wd, rows, cols);
+        }
+    }
+
+    /**
+     * Embedding rows of the repacked weight wp against the block layout's wb: equal, and equal to the dequantized
+     * weights {@code wd} (rows × cols) times the scale.
+     */
+    static void assertEmbeddingsEqual(GgmlType type, CudaBackend packed, Weight wp, CudaBackend plain, Weight wb, float[] wd,
+                                      int rows, int cols) {
+        int[] ids = {0, rows - 1, rows / 2, 1 % rows, rows - 1};
+        float[] ep = new float[ids.length * cols];
+        float[] eb = new float[ids.length * cols];
+        try (Buffer o1 = packed.allocate(ep.length); Buffer o2 = plain.allocate(eb.length)) {
+            packed.embed(wp, ids, 0.75f, o1);
+            plain.embed(wb, ids, 0.75f, o2);
+            packed.read(o1, 0, ep, 0, ep.length);
+            plain.read(o2, 0, eb, 0, eb.length);
+        }
+        assertArrayEquals(eb, ep, type + " embedding rows");
+        for (int i = 0; i < ids.length; i++) {
+            for (int c = 0; c < cols; c++) {
+                assertEquals(wd[ids[i] * cols + c] * 0.75f, ep[i * cols + c], 0f, "row " + ids[i] + " col " + c);
             }
         }
     }
