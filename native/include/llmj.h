@@ -502,6 +502,16 @@ LLMJ_API int llmj_cuda_dequantize_f16(int type, const void * w, size_t row_bytes
  * activations (and F32 weights) for the tensor-core GEMM. Other types: LLMJ_ERR_UNSUPPORTED. */
 LLMJ_API int llmj_cuda_convert_f32(const float * x, void * out, int out_type, int64_t n, void * stream);
 
+/* ---- CUDA token choice (decode steps that never send their logits to the host) ------------------ */
+/* Greedy choice over the n logits (device memory) of a decode step, on `stream`. step (device memory) is the
+ * step's int32 pair {token, position}: it becomes {id, position + 1}, so a recorded step replayed next reads
+ * the chosen token. id is the index of the largest logit, the lowest among equal ones, NaN never chosen (0
+ * when every logit is NaN or -inf). The choice is also written to ring (ring_size entries of 4 int32, pinned
+ * host memory the device can address) at entry (position + 1) % ring_size: {position + 1, id, the float bits
+ * of log(softmax(logits))[id] (NaN if a logit is NaN), 0}, the position written last. One thread block. */
+LLMJ_API int llmj_cuda_pick_greedy(const float * logits, int64_t n, int32_t * step, int32_t * ring, int32_t ring_size,
+                                   void * stream);
+
 #ifdef __cplusplus
 }
 #endif

@@ -31,6 +31,7 @@ public final class GenerationOptions {
     private final CacheType cacheType;
     private final ContextPolicy contextPolicy;
     private final boolean parseSpecial;
+    private final boolean ignoreEndOfGeneration;
 
     private GenerationOptions(Builder b) {
         maxTokens = b.maxTokens;
@@ -41,6 +42,7 @@ public final class GenerationOptions {
         cacheType = b.cacheType;
         contextPolicy = b.contextPolicy;
         parseSpecial = b.parseSpecial;
+        ignoreEndOfGeneration = b.ignoreEndOfGeneration;
     }
 
     public static Builder builder() {
@@ -87,6 +89,11 @@ public final class GenerationOptions {
         return parseSpecial;
     }
 
+    /** Whether end-of-generation tokens are generated as ordinary ones (llama.cpp's {@code --ignore-eos}). */
+    public boolean ignoreEndOfGeneration() {
+        return ignoreEndOfGeneration;
+    }
+
     public static final class Builder {
         private int maxTokens = 256;
         private Sampler sampler = Sampler.greedy();
@@ -96,6 +103,7 @@ public final class GenerationOptions {
         private CacheType cacheType = CacheType.F32;
         private ContextPolicy contextPolicy = ContextPolicy.FAIL;
         private boolean parseSpecial = false;
+        private boolean ignoreEndOfGeneration = false;
 
         private Builder() {}
 
@@ -151,6 +159,16 @@ public final class GenerationOptions {
 
         public Builder parseSpecial(boolean on) {
             parseSpecial = on;
+            return this;
+        }
+
+        /**
+         * With {@code true}, an end-of-generation token does not end the stream: it is emitted (as an empty
+         * piece) and generation goes on to the other stop conditions. Default false. For benchmarks that need
+         * a fixed number of tokens.
+         */
+        public Builder ignoreEndOfGeneration(boolean on) {
+            ignoreEndOfGeneration = on;
             return this;
         }
 

@@ -3,6 +3,7 @@ package io.llmj;
 import io.llmj.arch.Forward;
 import io.llmj.arch.ForwardState;
 import io.llmj.quant.GgmlType;
+import io.llmj.sampling.Greedy;
 import java.util.List;
 import java.util.Spliterator;
 import java.util.Spliterators;
@@ -19,6 +20,9 @@ import java.util.stream.StreamSupport;
  * consumed; closing the stream ends it, closing the generator also frees the cache.
  */
 public final class Generator implements AutoCloseable {
+    /** Greedy generation chooses tokens on a GPU when the model runs on one; -Dllmj.deviceGreedy=false keeps it on the host. */
+    private static final boolean DEVICE_GREEDY = !"false".equalsIgnoreCase(System.getProperty("llmj.deviceGreedy"));
+
     private final Model model;
     private final GenerationOptions options;
     private final int contextLength;
@@ -96,6 +100,10 @@ public final class Generator implements AutoCloseable {
         private final StringBuilder pending = new StringBuilder();
         private final RandomGenerator random;
         private boolean prefilled;
+        /** Greedy choices made on the device (logits stay there), steps enqueued one ahead ({@link #decodeOnDevice}). */
+        private final boolean onDevice;
+        /** The position of the last step enqueued on the device, -1 for none. */
+        private int enqueued = -1;
         private boolean finished;
         private int produced;
         private long prefillNanos;
@@ -110,6 +118,7 @@ public final class Generator implements AutoCloseable {
             logits = new float[model.vocabSize()];
             work = new float[logits.length];
             random = new SplittableRandom(options.sampler().seed().orElseGet(System::nanoTime));
+            onDevice = DEVICE_GREEDY && Greedy.is(options.sampler()) && model.forward().decodesGreedy(state);
         }
 
         @Override
@@ -148,6 +157,11 @@ public final class Generator implements AutoCloseable {
                         throw new ContextLengthExceededException(pos + 1, contextLength);
                     }
                     long t0 = System.nanoTime();
+                    if (onDevice) {
+                        long choice = decodeOnDevice(pos);
+                        decodeNanos += System.nanoTime() - t0;
+                        return emit(action, (int) choice, Float.intBitsToFloat((int) (choice >>> 32)));
+                    }
                     model.forward().forward(state, new int[] {history[pos]}, pos, false, logits);
                     decodeNanos += System.nanoTime() - t0;
                 }
@@ -161,19 +175,44 @@ public final class Generator implements AutoCloseable {
                     }
                     logprob = (float) (logits[id] - logSumExp.of(logits, logits.length));
                 }
-                history[size++] = id;
-                produced++;
-                boolean eog = model.tokenizer().isEndOfGeneration(id);
-                String text = eog ? "" : decoder.next(id);
-                pending.append(text);
-                boolean last = eog || produced >= options.maxTokens();
-                String out = release(last);
-                action.accept(new Token(id, out, logprob));
-                if (last || finished) {
-                    finish();
-                }
-                return true;
+                return emit(action, id, logprob);
             }
+        }
+
+        /**
+         * The device's greedy choice of the token after position {@code pos}. The step at {@code pos} was
+         * enqueued one call earlier unless its token came from the host; the step at {@code pos + 1}, which
+         * reads this call's choice on the device, is enqueued before waiting, so the device never waits for the
+         * host. When generation ends after this token that step was for nothing: it only wrote the cache
+         * position after the last one.
+         */
+        private long decodeOnDevice(int pos) {
+            Forward f = model.forward();
+            if (enqueued != pos) {
+                f.decodeGreedy(state, history[pos], true, pos);
+            }
+            enqueued = pos;
+            if (pos + 1 < contextLength && produced + 1 < options.maxTokens()) {
+                f.decodeGreedy(state, 0, false, pos + 1);
+                enqueued = pos + 1;
+            }
+            return f.greedyChoice(state, pos);
+        }
+
+        /** Appends the chosen token, hands it to {@code action} with the text it completes, and ends the run where due. */
+        private boolean emit(Consumer<? super Token> action, int id, float logprob) {
+            history[size++] = id;
+            produced++;
+            boolean eog = !options.ignoreEndOfGeneration() && model.tokenizer().isEndOfGeneration(id);
+            String text = eog ? "" : decoder.next(id);
+            pending.append(text);
+            boolean last = eog || produced >= options.maxTokens();
+            String out = release(last);
+            action.accept(new Token(id, out, logprob));
+            if (last || finished) {
+                finish();
+            }
+            return true;
         }
 
         private void prefill() {

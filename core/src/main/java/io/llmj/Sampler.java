@@ -41,15 +41,7 @@ public interface Sampler {
 
     /** Always the highest logit (the lowest id among equals), as llama.cpp's greedy sampler. */
     static Sampler greedy() {
-        return (logits, ctx) -> {
-            int best = 0;
-            for (int i = 1; i < logits.length; i++) {
-                if (logits[i] > logits[best]) {
-                    best = i;
-                }
-            }
-            return best;
-        };
+        return io.llmj.sampling.Greedy.INSTANCE;
     }
 
     /** A builder for the standard chain. With temperature 0 (the default) the chain ends in greedy choice. */

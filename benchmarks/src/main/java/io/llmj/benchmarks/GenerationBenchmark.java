@@ -74,8 +74,9 @@ public class GenerationBenchmark {
             fixed++;
         }
         final int id = fixed;
-        Sampler constant = (logits, ctx) -> id;
-        decodeGen = m.generator(GenerationOptions.builder().maxTokens(genTokens).sampler(constant)
+        // greedy (chosen on the device on a GPU), every token generated: a fixed count per stream
+        decodeGen = m.generator(GenerationOptions.builder().maxTokens(genTokens).sampler(Sampler.greedy())
+                .ignoreEndOfGeneration(true)
                 .contextLength(genTokens + 2).cacheType(GenerationOptions.CacheType.F16).build());
         prefillGen = m.generator(GenerationOptions.builder().maxTokens(1).batchSize(promptTokens)
                 .contextLength(promptTokens + 1).cacheType(GenerationOptions.CacheType.F16).build());

@@ -83,6 +83,23 @@ abstract class DecoderForward implements Forward {
         placement.output().read(s.logits, 0, logits, 0, (allLogits ? n : 1) * c.vocabSize());
     }
 
+    @Override
+    public final boolean decodesGreedy(ForwardState s) {
+        return placement.isSingle() && placement.output().decodesGreedy();
+    }
+
+    @Override
+    public final void decodeGreedy(ForwardState s, int token, boolean known, int pos) {
+        Forwards.checkBatch(s, new int[] {token}, pos);
+        placement.output().decodeGreedy(s, token, known, pos, s.contextLength - 1, s.logits, c.vocabSize(),
+                t -> compute(s, new int[] {t}, pos, 1, false));
+    }
+
+    @Override
+    public final long greedyChoice(ForwardState s, int pos) {
+        return placement.output().greedyChoice(s, pos);
+    }
+
     /**
      * The architecture's forward pass for the {@code n} tokens at positions {@code pos..}: appends their
      * keys and values to the cache and leaves the logits (every row, or the last only) in {@code s.logits}.

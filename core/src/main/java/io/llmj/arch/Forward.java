@@ -36,4 +36,26 @@ public interface Forward {
      * ({@code allLogits}, {@code n * vocab} floats, token-major) or for the last one only.
      */
     void forward(ForwardState state, int[] tokens, int startPos, boolean allLogits, float[] logits);
+
+    /**
+     * Whether {@link #decodeGreedy} can run for {@code state}: a model on one backend that chooses greedy
+     * tokens on its device ({@link Backend#decodesGreedy}). The default is false.
+     */
+    default boolean decodesGreedy(ForwardState state) {
+        return false;
+    }
+
+    /**
+     * Enqueues the one-token step at {@code pos} (its token {@code token} if {@code known}, else the one the
+     * step at {@code pos - 1} chose) and the greedy choice of the token at {@code pos + 1}, without waiting
+     * ({@link Backend#decodeGreedy}); {@link #greedyChoice} returns the choice. Logits stay on the device.
+     */
+    default void decodeGreedy(ForwardState state, int token, boolean known, int pos) {
+        throw new UnsupportedOperationException("greedy decoding on the device is not available");
+    }
+
+    /** Waits for the choice of the {@link #decodeGreedy} step at {@code pos} ({@link Backend#greedyChoice}). */
+    default long greedyChoice(ForwardState state, int pos) {
+        throw new UnsupportedOperationException("greedy decoding on the device is not available");
+    }
 }

@@ -183,7 +183,40 @@ public interface Backend extends AutoCloseable {
         step.run();
     }
 
-    /** Forgets what {@link #decodeStep} kept for {@code owner}. The default does nothing. */
+    /**
+     * Whether {@link #decodeGreedy} is available: decode steps that choose the greedy token on the device. The
+     * default is false.
+     */
+    default boolean decodesGreedy() {
+        return false;
+    }
+
+    /**
+     * Enqueues a one-token decode step as {@link #decodeStep} runs it, followed by the greedy choice over the
+     * step's {@code vocab} logits in {@code logits}: the highest logit, the lowest id among equal ones, as
+     * {@code Sampler.greedy()}. The chosen id becomes the token of {@code owner}'s step at {@code pos + 1}
+     * without a round trip through the host, so that step may be enqueued before this one has finished. The
+     * step's own token is {@code token} when {@code known} (after a choice made on the host), else the one the
+     * previous step at {@code pos - 1} chose; {@code step.accept(t)} issues the step's ops for token {@code t}
+     * (a backend that records them reads the token from its device slot instead, as in {@link #decodeStep}).
+     * Returns without waiting; {@link #greedyChoice} waits for the choice. The default throws
+     * {@link UnsupportedOperationException}.
+     */
+    default void decodeGreedy(Object owner, int token, boolean known, int pos, int maxPos, Buffer logits, int vocab,
+                              java.util.function.IntConsumer step) {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " does not choose tokens on its device");
+    }
+
+    /**
+     * Waits for the choice of {@code owner}'s {@link #decodeGreedy} step at {@code pos}: the id of the token at
+     * {@code pos + 1} in the low 32 bits, the float bits of its log-probability in the high 32. Valid until
+     * three more steps of the owner have been enqueued. The default throws {@link UnsupportedOperationException}.
+     */
+    default long greedyChoice(Object owner, int pos) {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " does not choose tokens on its device");
+    }
+
+    /** Forgets what {@link #decodeStep} and {@link #decodeGreedy} kept for {@code owner}. The default does nothing. */
     default void release(Object owner) {}
 
     /** Releases native resources. The default does nothing. */

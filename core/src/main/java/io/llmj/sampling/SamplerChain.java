@@ -36,6 +36,15 @@ public final class SamplerChain implements Sampler {
         return seed == null ? OptionalLong.empty() : OptionalLong.of(seed);
     }
 
+    /** Whether every draw is the greedy choice: temperature 0 and no penalty (top-k, top-p and min-p keep the maximum). */
+    public boolean isGreedy() {
+        return temperature <= 0 && neutralPenalties();
+    }
+
+    private boolean neutralPenalties() {
+        return penaltyLastN == 0 || (repeat == 1f && frequency == 0f && presence == 0f);
+    }
+
     @Override
     public int sample(float[] logits, Context ctx) {
         applyPenalties(logits, ctx);
@@ -57,7 +66,7 @@ public final class SamplerChain implements Sampler {
     }
 
     private void applyPenalties(float[] logits, Context ctx) {
-        if (penaltyLastN == 0 || (repeat == 1f && frequency == 0f && presence == 0f)) {
+        if (neutralPenalties()) {
             return;
         }
         int[] h = ctx.history();

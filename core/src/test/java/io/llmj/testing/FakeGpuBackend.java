@@ -10,8 +10,12 @@ import io.llmj.backend.Op;
 import io.llmj.backend.Weight;
 import io.llmj.quant.GgmlType;
 import java.lang.foreign.MemorySegment;
+import io.llmj.sampling.Greedy;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.function.IntConsumer;
 
 /**
  * A stand-in for a GPU in tests that have none: the Java reference backend's arithmetic, but it calls
@@ -121,6 +125,70 @@ public final class FakeGpuBackend extends HostBackend {
     @Override
     public void matvec(GgmlType type, MemorySegment w, long rowBytes, MemorySegment x, MemorySegment y, int rows, int cols) {
         reference.matvec(type, w, rowBytes, x, y, rows, cols);
+    }
+
+    // ---- greedy steps "on the device": the contract of Backend#decodeGreedy, the choice made here ----
+
+    private final Map<Object, Integer> slots = new HashMap<>();
+    private final Map<Object, Map<Integer, Long>> choices = new HashMap<>();
+    private final List<String> greedyCalls = new ArrayList<>();
+
+    /**
+     * The {@link #decodeGreedy} and {@link #greedyChoice} calls so far, in order: "step P" (token from the
+     * device slot), "step P known" (token from the host), "choice P".
+     */
+    public synchronized List<String> greedyCalls() {
+        return List.copyOf(greedyCalls);
+    }
+
+    @Override
+    public boolean decodesGreedy() {
+        return true;
+    }
+
+    /**
+     * Runs the step for the owner's slot token (or {@code token} when known), chooses as {@link Greedy} with the
+     * double-precision log-sum-exp, and keeps the choice until {@link #greedyChoice} takes it.
+     */
+    @Override
+    public synchronized void decodeGreedy(Object owner, int token, boolean known, int pos, int maxPos, Buffer logits,
+                                         int vocab, IntConsumer step) {
+        Integer slot = slots.get(owner);
+        if (!known && slot == null) {
+            throw new IllegalStateException("the first greedy step of a generation needs its token from the host");
+        }
+        greedyCalls.add("step " + pos + (known ? " known" : ""));
+        step.accept(known ? token : slot);
+        float[] x = new float[vocab];
+        read(logits, 0, x, 0, vocab);
+        int id = Greedy.INSTANCE.sample(x, null);
+        double m = Double.NEGATIVE_INFINITY, sum = 0;
+        for (float v : x) {
+            m = Math.max(m, v);
+        }
+        for (float v : x) {
+            sum += Math.exp(v - m);
+        }
+        float logprob = (float) (x[id] - (m + Math.log(sum)));
+        slots.put(owner, id);
+        choices.computeIfAbsent(owner, k -> new HashMap<>())
+                .put(pos, (id & 0xffffffffL) | ((long) Float.floatToRawIntBits(logprob) << 32));
+    }
+
+    @Override
+    public synchronized long greedyChoice(Object owner, int pos) {
+        greedyCalls.add("choice " + pos);
+        Long c = choices.getOrDefault(owner, Map.of()).get(pos);
+        if (c == null) {
+            throw new IllegalStateException("no greedy step at position " + pos + " was enqueued");
+        }
+        return c;
+    }
+
+    @Override
+    public synchronized void release(Object owner) {
+        slots.remove(owner);
+        choices.remove(owner);
     }
 
     @Override

@@ -200,6 +200,8 @@ public final class CudaBackend implements Backend {
     private final MemorySegment stream;
     /** Decode-step graphs, one per generation state ({@link #decodeStep}). */
     private final Map<Object, StepGraph> graphs = new HashMap<>();
+    /** Decode-step graphs that end in the greedy choice ({@link #decodeGreedy}), one per generation state. */
+    private final Map<Object, StepGraph> greedyGraphs = new HashMap<>();
     /** The graph being recorded, or null: ops then read the token and position from its device slot. */
     private StepGraph capturing;
     private DeviceBuffer gemmWeights; // weights dequantized / converted to F16 for the GEMM
@@ -1425,16 +1427,27 @@ public final class CudaBackend implements Backend {
         final DeviceBuffer slot = new DeviceBuffer(8);          // int32 token, int32 position
         final MemorySegment host;                              // pinned: the async copy reads it when it runs
         final int maxPos;
+        final Choices choices;                                 // greedy step graphs: where the choices arrive
         MemorySegment exec;                                    // cudaGraphExec_t, null until recorded
         boolean warmedUp;                                      // one plain run sized scratch and RoPE tables
 
-        StepGraph(int maxPos) {
+        StepGraph(int maxPos, boolean greedy) {
             this.maxPos = maxPos;
             try (Arena a = Arena.ofConfined()) {
                 MemorySegment p = a.allocate(ValueLayout.ADDRESS);
                 Cuda.check(CudaRuntime.cudaMallocHost(p, 8), "cudaMallocHost(8)");
                 host = p.get(ValueLayout.ADDRESS, 0).reinterpret(8);
             }
+            Choices c = null;
+            try {
+                c = greedy ? new Choices() : null;
+            } finally {
+                if (greedy && c == null) {
+                    CudaRuntime.cudaFreeHost(host);
+                    slot.close();
+                }
+            }
+            choices = c;
         }
 
         void setSlot(int token, int pos) {
@@ -1452,6 +1465,54 @@ public final class CudaBackend implements Backend {
             }
             CudaRuntime.cudaFreeHost(host);
             slot.close();
+            if (choices != null) {
+                choices.close();
+            }
+        }
+    }
+
+    /** Entries of a greedy step graph's choice ring: more than the two steps a generator keeps in flight. */
+    private static final int CHOICES = 4;
+
+    /**
+     * Where the choices of a greedy step graph arrive ({@code llmj_cuda_pick_greedy}): pinned host memory that
+     * the choice kernel writes through the unified address space, {@value #CHOICES} entries of {position, id,
+     * log-probability bits, 0} taken in turn by position, and an event per entry recorded after its step.
+     */
+    private static final class Choices implements AutoCloseable {
+        final MemorySegment ring;
+        final MemorySegment[] done = new MemorySegment[CHOICES];
+
+        Choices() {
+            try (Arena a = Arena.ofConfined()) {
+                MemorySegment p = a.allocate(ValueLayout.ADDRESS);
+                Cuda.check(CudaRuntime.cudaMallocHost(p, CHOICES * 16L), "cudaMallocHost(greedy choices)");
+                ring = p.get(ValueLayout.ADDRESS, 0).reinterpret(CHOICES * 16L);
+                for (int k = 0; k < CHOICES; k++) {
+                    ring.set(ValueLayout.JAVA_INT, 16L * k, -1);       // no position yet
+                }
+                try {
+                    for (int k = 0; k < CHOICES; k++) {
+                        Cuda.check(CudaRuntime.cudaEventCreateWithFlags(p, CudaRuntime.cudaEventDisableTiming()),
+                                "cudaEventCreateWithFlags");
+                        done[k] = p.get(ValueLayout.ADDRESS, 0);
+                    }
+                } catch (RuntimeException e) {
+                    close();
+                    throw e;
+                }
+            }
+        }
+
+        @Override
+        public void close() {
+            for (int k = 0; k < CHOICES; k++) {
+                if (done[k] != null) {
+                    CudaRuntime.cudaEventDestroy(done[k]);
+                    done[k] = null;
+                }
+            }
+            CudaRuntime.cudaFreeHost(ring);
         }
     }
 
@@ -1469,24 +1530,95 @@ public final class CudaBackend implements Backend {
             step.run();
             return;
         }
-        StepGraph g = graphs.get(owner);
+        StepGraph g = stepGraph(graphs, owner, maxPos, false);
+        if (g.warmedUp) {
+            g.setSlot(token, pos);
+        }
+        runStep(g, step);
+    }
+
+    /** The step graph of {@code owner} in {@code map}, new when there is none for {@code maxPos}. */
+    private StepGraph stepGraph(Map<Object, StepGraph> map, Object owner, int maxPos, boolean greedy) {
+        StepGraph g = map.get(owner);
         if (g == null || g.maxPos != maxPos) {
             if (g != null) {
+                map.remove(owner);
+                Cuda.check(CudaRuntime.cudaStreamSynchronize(stream), "cudaStreamSynchronize");   // it may be in flight
                 g.close();
             }
-            g = new StepGraph(maxPos);
-            graphs.put(owner, g);
+            g = new StepGraph(maxPos, greedy);
+            map.put(owner, g);
         }
+        return g;
+    }
+
+    /** The first time a plain run (warm-up: scratch, RoPE tables, modules), then the recorded graph, replayed. */
+    private void runStep(StepGraph g, Runnable step) {
         if (!g.warmedUp) {
-            g.warmedUp = true;                                 // warm-up: scratch, RoPE tables, modules
+            g.warmedUp = true;
             step.run();
             return;
         }
-        g.setSlot(token, pos);
         if (g.exec == null) {
             record(g, step);
         }
         Cuda.check(CudaRuntime.cudaGraphLaunch(g.exec, stream), "cudaGraphLaunch");
+    }
+
+    /** Greedy steps are recorded graphs: available unless -Dllmj.cuda.graphs=false. */
+    @Override
+    public boolean decodesGreedy() {
+        return GRAPHS;
+    }
+
+    /**
+     * A decode step as {@link #decodeStep} runs it, ending in {@code llmj_cuda_pick_greedy}: the choice becomes
+     * the token and position of the owner's slot, which the next replay reads, and lands in the owner's
+     * {@link Choices} ring, with an event recorded after it.
+     */
+    @Override
+    public synchronized void decodeGreedy(Object owner, int token, boolean known, int pos, int maxPos, Buffer logits,
+                                         int vocab, java.util.function.IntConsumer step) {
+        if (!GRAPHS) {
+            throw new UnsupportedOperationException("greedy steps on the device need CUDA graphs (-Dllmj.cuda.graphs)");
+        }
+        StepGraph g = stepGraph(greedyGraphs, owner, maxPos, true);
+        if (known) {
+            g.setSlot(token, pos);
+        } else if (!g.warmedUp) {
+            throw new IllegalStateException("the first greedy step of a generation needs its token from the host");
+        }
+        MemorySegment out = dev(logits).ptr;
+        int t = known ? token : 0;                             // unknown: only recorded, and read from the slot
+        runStep(g, () -> {
+            step.accept(t);
+            NativeStatus.check(LlmjCuda.llmj_cuda_pick_greedy(out, vocab, g.slot.ptr, g.choices.ring, CHOICES, stream),
+                    "llmj_cuda_pick_greedy");
+        });
+        Cuda.check(CudaRuntime.cudaEventRecord(g.choices.done[(pos + 1) % CHOICES], stream), "cudaEventRecord");
+    }
+
+    /** Waits (without holding the backend) for the event after the step at {@code pos}, then reads its ring entry. */
+    @Override
+    public long greedyChoice(Object owner, int pos) {
+        Choices c;
+        synchronized (this) {
+            StepGraph g = greedyGraphs.get(owner);
+            if (g == null) {
+                throw new IllegalStateException("no greedy step was enqueued for this generation state");
+            }
+            c = g.choices;
+        }
+        int k = (pos + 1) % CHOICES;
+        Cuda.check(CudaRuntime.cudaEventSynchronize(c.done[k]), "cudaEventSynchronize (greedy choice)");
+        int at = c.ring.get(ValueLayout.JAVA_INT, 16L * k);
+        if (at != pos + 1) {
+            throw new IllegalStateException("the greedy choice for position " + (pos + 1) + " is not there (entry "
+                    + k + " holds position " + at + "): steps were enqueued out of order");
+        }
+        int id = c.ring.get(ValueLayout.JAVA_INT, 16L * k + 4);
+        int logprob = c.ring.get(ValueLayout.JAVA_INT, 16L * k + 8);
+        return (id & 0xffffffffL) | ((long) logprob << 32);
     }
 
     private void record(StepGraph g, Runnable step) {
@@ -1519,6 +1651,11 @@ public final class CudaBackend implements Backend {
         StepGraph g = graphs.remove(owner);
         if (g != null) {
             g.close();
+        }
+        StepGraph greedy = greedyGraphs.remove(owner);
+        if (greedy != null) {
+            CudaRuntime.cudaStreamSynchronize(stream);         // a step enqueued ahead may still write its ring
+            greedy.close();
         }
     }
 
@@ -1578,6 +1715,8 @@ public final class CudaBackend implements Backend {
         }
         graphs.values().forEach(StepGraph::close);
         graphs.clear();
+        greedyGraphs.values().forEach(StepGraph::close);
+        greedyGraphs.clear();
         weights.forEach(DeviceBuffer::close);
         weights.clear();
         if (repackStaging != null) {

@@ -91,8 +91,10 @@ final class BenchCommand implements Callable<Integer> {
             }
             if (nGen > 0) {
                 final int fixed = notEog;
-                Sampler constant = (logits, ctx) -> fixed;   // llama-bench feeds tokens regardless of the logits
-                GenerationOptions o = GenerationOptions.builder().maxTokens(nGen + 1).sampler(constant)
+                // Greedy (on a GPU: chosen on the device, logits never copied back) and every token generated, as
+                // llama-bench's fixed count; -Dllmj.deviceGreedy=false makes the choice on the host
+                GenerationOptions o = GenerationOptions.builder().maxTokens(nGen + 1).sampler(Sampler.greedy())
+                        .ignoreEndOfGeneration(true)
                         .contextLength(depth + nGen + 2).batchSize(Math.max(1, Math.min(depth, 512))).cacheType(cacheType)
                         .build();
                 int bos = model.tokenizer().bos() >= 0 ? model.tokenizer().bos() : fixed;   // a model without BOS: any token

@@ -2249,5 +2249,70 @@ public class LlmjCuda extends LlmjCuda$shared {
            throw new AssertionError("should not reach here", ex$);
         }
     }
+
+    private static class llmj_cuda_pick_greedy {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_cuda_pick_greedy").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_cuda_pick_greedy"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_cuda_pick_greedy(const float *logits, int64_t n, int32_t *step, int32_t *ring, int32_t ring_size, void *stream)
+     * }
+     */
+    public static FunctionDescriptor llmj_cuda_pick_greedy$descriptor() {
+        return llmj_cuda_pick_greedy.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_cuda_pick_greedy(const float *logits, int64_t n, int32_t *step, int32_t *ring, int32_t ring_size, void *stream)
+     * }
+     */
+    public static MethodHandle llmj_cuda_pick_greedy$handle() {
+        return llmj_cuda_pick_greedy.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_cuda_pick_greedy(const float *logits, int64_t n, int32_t *step, int32_t *ring, int32_t ring_size, void *stream)
+     * }
+     */
+    public static MemorySegment llmj_cuda_pick_greedy$address() {
+        return llmj_cuda_pick_greedy.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_cuda_pick_greedy(const float *logits, int64_t n, int32_t *step, int32_t *ring, int32_t ring_size, void *stream)
+     * }
+     */
+    public static int llmj_cuda_pick_greedy(MemorySegment logits, long n, MemorySegment step, MemorySegment ring, int ring_size, MemorySegment stream) {
+        var mh$ = llmj_cuda_pick_greedy.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_cuda_pick_greedy", logits, n, step, ring, ring_size, stream);
+            }
+            return (int)mh$.invokeExact(logits, n, step, ring, ring_size, stream);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
 }
 
