@@ -357,6 +357,9 @@ gptq_matmul_kernel(const gptq_parts parts, const int8_t * aq, const q8_act_meta 
 // per SM, the same float order): 406-481 t/s against 517-522 here; and the GLU in the gate/up epilogue (each
 // 32-row block's last thread block, found by an atomic counter, converting it for the down projection): 484
 // against 509, the fence and counter lengthen every short-lived block more than the glu kernel costs.
+// And L2 prefetches (prefetch.global.L2) by each thread block of the quants of the block 512 or 2048 ahead
+// (LLMJ_GPTQ_PREFETCH, H100, greedy on the device, same run): Q4_0 tg128 514-516 / 531-533 against 543-547
+// without, GPTQ4 528-531 / 548-554 against 559-565; the harness's 4-bit 4096x11008 2080 / 2265 against 2280 GB/s.
 // The U = 1 shapes gave wrong decode logits as long as the activation was read through the read-only path
 // (ld_act in common.cuh says why); with coherent loads every shape passes the GPU tests.
 // Defaults: 4-bit {4, 1, 4}, 8-bit {2, 1, 4}.

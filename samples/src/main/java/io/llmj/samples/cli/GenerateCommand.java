@@ -60,6 +60,9 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--stop", description = "Stop string (repeatable).")
     List<String> stops = new ArrayList<>();
 
+    @Option(names = "--ignore-eos", description = "Generate past end-of-generation tokens (to -n tokens).")
+    boolean ignoreEos;
+
     @Option(names = "--json", description = "Print one JSON object instead of streaming text.")
     boolean json;
 
@@ -72,7 +75,7 @@ final class GenerateCommand implements Callable<Integer> {
             sb.seed(seed);
         }
         GenerationOptions options = GenerationOptions.builder().maxTokens(n).sampler(sb.build()).contextLength(ctx)
-                .cacheType(cacheType).stopStrings(stops).build();
+                .cacheType(cacheType).stopStrings(stops).ignoreEndOfGeneration(ignoreEos).build();
         try (Model model = modelArgs.load(); Generator g = model.generator(options)) {
             int[] promptIds = model.tokenizer().encode(prompt, true, false);
             List<Integer> ids = new ArrayList<>();

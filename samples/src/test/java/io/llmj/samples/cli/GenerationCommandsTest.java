@@ -39,6 +39,13 @@ class GenerationCommandsTest {
     }
 
     @Test
+    void generateIgnoringEndOfGenerationIsTheSameGreedyText() {
+        String out = run(0, "generate", "-m", model(), "-p", "Once upon a time", "-n", "8", "--json", "--ignore-eos")[0];
+        Map<?, ?> o = (Map<?, ?>) Json.parse(out.strip());
+        assertEquals(List.of(432L, 383L, 286L, 261L, 376L, 298L, 315L, 421L), o.get("ids"));
+    }
+
+    @Test
     void logitsAndTokenize() {
         String tok = run(0, "tokenize", "-m", model(), "Once upon a time")[0];
         assertEquals("1 403 407 261 378", tok.strip());
