@@ -1715,6 +1715,9 @@ public final class CudaBackend implements Backend {
         }
         graphs.values().forEach(StepGraph::close);
         graphs.clear();
+        if (!greedyGraphs.isEmpty()) {
+            CudaRuntime.cudaStreamSynchronize(stream);        // a step enqueued ahead may still write its ring
+        }
         greedyGraphs.values().forEach(StepGraph::close);
         greedyGraphs.clear();
         weights.forEach(DeviceBuffer::close);
