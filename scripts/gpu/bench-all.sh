@@ -5,7 +5,8 @@
 # first type when the benchmarks jar is there (the bundle's runtime then needs java.management: pack a bundle
 # built with -Dbundle.modules=java.base,java.logging,jdk.unsupported,java.management,jdk.management), and an
 # ncu look at the decode kernels (graphs off, so ncu sees each kernel).
-# Usage: [NCU=0] bench-all.sh TYPE[,TYPE...]      Logs land in $OUT. NCU=0 skips the ncu profile.
+# Usage: [NCU=0] [EXTRAS=0] bench-all.sh TYPE[,TYPE...]      Logs land in $OUT. NCU=0 skips the ncu profile,
+# EXTRAS=0 the depth-4096 row, JMH and ncu (for a second call with more types).
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 out="${OUT:-/tmp/llmj-gpu/out}"; mkdir -p "$out"
@@ -14,7 +15,7 @@ work=/tmp/llmj-gpu; bundle=$work/llmj-bundle; llmj=$bundle/bin/llmj
 export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}:/usr/local/cuda/lib64"
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.memory --format=csv,noheader
 vocab="$here/testdata/models/stories260K.gguf"
-first=1
+first=${EXTRAS:-1}
 for t in ${1//,/ }; do
   case $t in GPTQ*) m=/tmp/synth-$t; extra="--tokenizer $here/tokenizer.json";; *) m=/tmp/synth-$t.gguf; extra="--vocab $vocab";; esac
   s=$(date +%s%N)
