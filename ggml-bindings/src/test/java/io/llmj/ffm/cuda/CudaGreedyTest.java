@@ -17,6 +17,8 @@ import io.llmj.testing.TestData;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -27,6 +29,7 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -37,7 +40,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  * {@code x[id] - log(sum exp x)}; the step slot and the choice ring as the header documents them. Then greedy
  * generation with the choice on the device (steps enqueued one ahead) against the host's choice on the same
  * backend: the same tokens and text, log-probabilities within 1e-5, also for runs that follow one another on
- * one generator and for four generators in parallel threads. Skipped where CUDA is unusable.
+ * one generator and for four generators in parallel threads; on stories260K, two quantized synthetic llamas,
+ * and hf-tiny gemma2 (soft-capped logits, sliding window) and qwen2 (biases). Skipped where CUDA is unusable.
  */
 class CudaGreedyTest {
     private static final int RING = 4;
@@ -160,6 +164,23 @@ class CudaGreedyTest {
         }
     }
 
+    /**
+     * A GGUF file as it is; an hf-tiny folder (no tokenizer: vocabulary 512, BOS 1, EOS 2) linked into {@code tmp}
+     * with stories260K's 512-token vocabulary as its tokenizer.gguf.
+     */
+    private static Path withTokenizer(Path model, Path tmp) throws java.io.IOException {
+        if (!Files.isDirectory(model)) {
+            return model;
+        }
+        try (Stream<Path> files = Files.list(model)) {
+            for (Path f : files.toList()) {
+                Files.createSymbolicLink(tmp.resolve(f.getFileName()), f.toAbsolutePath());
+            }
+        }
+        Files.createSymbolicLink(tmp.resolve("tokenizer.gguf"), TestData.require("models/stories260K.gguf").toAbsolutePath());
+        return tmp;
+    }
+
     private static List<Token> run(Generator g, int[] prompt) {
         try (Stream<Token> s = g.stream(prompt)) {
             return s.toList();
@@ -175,9 +196,10 @@ class CudaGreedyTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"models/stories260K.gguf", "quant/synth-llama-Q4_K_M.gguf", "quant/synth-llama-Q4_0.gguf"})
-    void deviceChoiceGeneratesWhatTheHostChoiceDoes(String file) throws Exception {
-        try (Model m = Model.load(TestData.require(file), ModelOptions.defaults().withBackend("cuda"))) {
+    @ValueSource(strings = {"models/stories260K.gguf", "quant/synth-llama-Q4_K_M.gguf", "quant/synth-llama-Q4_0.gguf",
+            "hf-tiny/gemma2", "hf-tiny/qwen2"})
+    void deviceChoiceGeneratesWhatTheHostChoiceDoes(String file, @TempDir Path tmp) throws Exception {
+        try (Model m = Model.load(withTokenizer(TestData.require(file), tmp), ModelOptions.defaults().withBackend("cuda"))) {
             int[] prompt = m.tokenizer().encode("Once upon a time, there was a little", true, false);
             for (int n : new int[] {1, 2, 3, 60}) {
                 GenerationOptions.Builder o = GenerationOptions.builder().maxTokens(n).ignoreEndOfGeneration(true)
