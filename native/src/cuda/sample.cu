@@ -1,5 +1,5 @@
 // Token choice on the GPU: greedy decoding without the logits crossing to the host.
-// CPU references: io.llmj.Sampler.greedy() (the choice) and io.llmj.LogSumExp.reference (the log-probability).
+// CPU references: io.llmj.Sampler.greedy() (the choice) and io.llmj.eval.Perplexity.logSoftmax (the log-probability).
 #include "common.cuh"
 
 #include <limits.h>

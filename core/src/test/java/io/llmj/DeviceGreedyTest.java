@@ -1,5 +1,8 @@
 package io.llmj;
 
+import static io.llmj.testing.Generations.HOST_GREEDY;
+import static io.llmj.testing.Generations.assertSameTokens;
+import static io.llmj.testing.Generations.run;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -9,7 +12,6 @@ import io.llmj.testing.FakeGpuBackend;
 import io.llmj.testing.TestData;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
@@ -36,23 +38,6 @@ class DeviceGreedyTest {
     @AfterEach
     void off() {
         FakeGpuBackend.disable();
-    }
-
-    /** The host's greedy choice, in a sampler the generator does not recognise as greedy. */
-    private static final Sampler HOST_GREEDY = (logits, ctx) -> Sampler.greedy().sample(logits, ctx);
-
-    private static List<Token> run(Generator g, int[] prompt) {
-        try (Stream<Token> s = g.stream(prompt)) {
-            return s.toList();
-        }
-    }
-
-    private static void assertSameTokens(List<Token> want, List<Token> got, String what) {
-        assertEquals(want.stream().map(Token::id).toList(), got.stream().map(Token::id).toList(), what + ": ids");
-        assertEquals(want.stream().map(Token::text).toList(), got.stream().map(Token::text).toList(), what + ": text");
-        for (int i = 0; i < want.size(); i++) {
-            assertEquals(want.get(i).logprob(), got.get(i).logprob(), 1e-5, what + ": logprob of token " + i);
-        }
     }
 
     @Test

@@ -8,6 +8,7 @@ import io.llmj.backend.HostBackend;
 import io.llmj.backend.JavaBackend;
 import io.llmj.backend.Op;
 import io.llmj.backend.Weight;
+import io.llmj.eval.Perplexity;
 import io.llmj.quant.GgmlType;
 import java.lang.foreign.MemorySegment;
 import io.llmj.sampling.Greedy;
@@ -148,7 +149,7 @@ public final class FakeGpuBackend extends HostBackend {
 
     /**
      * Runs the step for the owner's slot token (or {@code token} when known), chooses as {@link Greedy} with the
-     * double-precision log-sum-exp, and keeps the choice until {@link #greedyChoice} takes it.
+     * double-precision log-softmax ({@link Perplexity#logSoftmax}), and keeps the choice until {@link #greedyChoice} takes it.
      */
     @Override
     public synchronized void decodeGreedy(Object owner, int token, boolean known, int pos, int maxPos, Buffer logits,
@@ -162,14 +163,7 @@ public final class FakeGpuBackend extends HostBackend {
         float[] x = new float[vocab];
         read(logits, 0, x, 0, vocab);
         int id = Greedy.INSTANCE.sample(x, null);
-        double m = Double.NEGATIVE_INFINITY, sum = 0;
-        for (float v : x) {
-            m = Math.max(m, v);
-        }
-        for (float v : x) {
-            sum += Math.exp(v - m);
-        }
-        float logprob = (float) (x[id] - (m + Math.log(sum)));
+        float logprob = (float) Perplexity.logSoftmax(x, id);
         slots.put(owner, id);
         choices.computeIfAbsent(owner, k -> new HashMap<>())
                 .put(pos, (id & 0xffffffffL) | ((long) Float.floatToRawIntBits(logprob) << 32));

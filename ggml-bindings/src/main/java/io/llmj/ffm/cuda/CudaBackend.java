@@ -1438,16 +1438,13 @@ public final class CudaBackend implements Backend {
                 Cuda.check(CudaRuntime.cudaMallocHost(p, 8), "cudaMallocHost(8)");
                 host = p.get(ValueLayout.ADDRESS, 0).reinterpret(8);
             }
-            Choices c = null;
             try {
-                c = greedy ? new Choices() : null;
-            } finally {
-                if (greedy && c == null) {
-                    CudaRuntime.cudaFreeHost(host);
-                    slot.close();
-                }
+                choices = greedy ? new Choices() : null;
+            } catch (RuntimeException e) {
+                CudaRuntime.cudaFreeHost(host);
+                slot.close();
+                throw e;
             }
-            choices = c;
         }
 
         void setSlot(int token, int pos) {

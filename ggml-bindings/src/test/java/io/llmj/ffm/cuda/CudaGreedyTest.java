@@ -1,5 +1,8 @@
 package io.llmj.ffm.cuda;
 
+import static io.llmj.testing.Generations.HOST_GREEDY;
+import static io.llmj.testing.Generations.assertSameTokens;
+import static io.llmj.testing.Generations.run;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -9,6 +12,7 @@ import io.llmj.Model;
 import io.llmj.ModelOptions;
 import io.llmj.Sampler;
 import io.llmj.Token;
+import io.llmj.eval.Perplexity;
 import io.llmj.ffm.cuda.CudaBackend.DeviceBuffer;
 import io.llmj.ffm.generated.cuda.CudaRuntime;
 import io.llmj.ffm.generated.llmj.LlmjCuda;
@@ -52,9 +56,6 @@ class CudaGreedyTest {
         Assumptions.assumeTrue(why == null, () -> "CUDA unavailable: " + why);
     }
 
-    /** The host's greedy choice, in a sampler the generator does not recognise as greedy. */
-    private static final Sampler HOST_GREEDY = (logits, ctx) -> Sampler.greedy().sample(logits, ctx);
-
     /** One kernel call on {x}, slot {token 7, pos}: {id, logprob bits, slot token, slot position, ring entry...}. */
     private static int[] pick(float[] x, int pos) {
         try (Arena a = Arena.ofConfined(); DeviceBuffer logits = new DeviceBuffer(4L * x.length);
@@ -96,15 +97,7 @@ class CudaGreedyTest {
         int[] got = pick(x, pos);
         int want = Greedy.INSTANCE.sample(x.clone(), null);
         assertEquals(want, got[0], what + ": id");
-        double m = Double.NEGATIVE_INFINITY, s = 0;
-        for (float v : x) {
-            m = Math.max(m, v);
-        }
-        for (float v : x) {
-            s += Math.exp(v - m);
-        }
-        double lp = x[want] - (m + Math.log(s));
-        assertEquals(lp, Float.intBitsToFloat(got[1]), 1e-5, what + ": logprob");
+        assertEquals(Perplexity.logSoftmax(x, want), Float.intBitsToFloat(got[1]), 1e-5, what + ": logprob");
     }
 
     @ParameterizedTest
@@ -179,20 +172,6 @@ class CudaGreedyTest {
         }
         Files.createSymbolicLink(tmp.resolve("tokenizer.gguf"), TestData.require("models/stories260K.gguf").toAbsolutePath());
         return tmp;
-    }
-
-    private static List<Token> run(Generator g, int[] prompt) {
-        try (Stream<Token> s = g.stream(prompt)) {
-            return s.toList();
-        }
-    }
-
-    private static void assertSameTokens(List<Token> want, List<Token> got, String what) {
-        assertEquals(want.stream().map(Token::id).toList(), got.stream().map(Token::id).toList(), what + ": ids");
-        assertEquals(want.stream().map(Token::text).toList(), got.stream().map(Token::text).toList(), what + ": text");
-        for (int i = 0; i < want.size(); i++) {
-            assertEquals(want.get(i).logprob(), got.get(i).logprob(), 1e-5, what + ": logprob of token " + i);
-        }
     }
 
     @ParameterizedTest
