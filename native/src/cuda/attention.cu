@@ -1,7 +1,7 @@
 // Causal attention over a KV cache on the GPU (F32 or F16 cache, grouped-query heads, sliding
 // window, logit soft-capping). CPU reference: src/cpu/attention.c (same contract).
 //
-// Two kernels and a reduction:
+// Three kernels and a reduction:
 //  - flash_mma_kernel (prefill, n >= MMA_MIN_ROWS, head_dim 64/80/96/128/256): FlashAttention-2
 //    style. A block of 4 warps owns 64 "rows" of one KV head, a row being a (query, head of the
 //    group) pair, so the heads of a GQA group share every K/V tile the block stages in shared
@@ -19,6 +19,11 @@
 //    to finish does, one kernel fewer per layer. llmj_cuda_attention_q8 also writes the Q8 activation of
 //    the output projection as it writes out. llmj_cuda_rope_attention folds RoPE and the KV-cache write of
 //    the decode row into it (rope_store_kv_kernel's values: rope_rotate in common.cuh), another kernel fewer.
+//    Launched for a bound (a decode graph records the largest position), split-K uses the splits a launch at the
+//    position it runs at would (effective_splits): graph replay and plain launches give the same bits.
+//  - short_kernel (one decode row of MHA, head_dim 64 or 128, F16 cache, at most 256 visible positions): the older
+//    K/V rows load into shared memory before the q/k/v product has finished (see there); H100, llama2-7b tg128:
+//    Q4_0 597 against 537-544 t/s with rows_kernel, GPTQ 4-bit 625-631 against 561-570 (same runs).
 // Accuracy against the CPU's float32 llmj_attention: rows_kernel about 1e-6 of max|v|; the tensor
 // core path rounds q*scale and the probabilities to F16: within 1e-3 of max|v| (see
 // tests/cuda/test_cuda_attention.cu).
@@ -76,6 +81,15 @@ constexpr int MAX_SPLITS = 64;    // KV splits per row (bounds the work buffer)
 constexpr int SPLIT_MAX_ROWS = 8; // split-K only for n <= this (decode, small speculative batches)
 constexpr int SPLIT_MIN_LEN = 128;// positions per split at least
 
+// The splits a launch sized for `splits` (its bound's) uses at the position it runs at: as many as a launch sized
+// for that position would have (at least SPLIT_MIN_LEN positions each), so a graph recorded for the largest
+// position splits short contexts no more than a plain launch does, with the same results. p0: the first row's
+// position; the longest row is the last (or the window).
+static __device__ __forceinline__ int effective_splits(int splits, int64_t p0, int64_t n, int64_t window) {
+    const int64_t ctx = window > 0 && window < p0 + n ? window : p0 + n;
+    return (int) max((int64_t) 1, min((int64_t) splits, ctx / SPLIT_MIN_LEN));
+}
+
 struct RowArgs {
     const float * q;
     const void * k;
@@ -87,7 +101,8 @@ struct RowArgs {
     int head_dim, group, head_batches, splits;
     float scale, softcap;
     const int32_t * dev_pos;   // not NULL: start_pos is read from here (graph replay); start_pos bounds it
-    int8_t * act_q;            // not NULL (head_dim % 32 == 0): out also converted to Q8 blocks (not with a reduce kernel)
+    int8_t * act_q;            // not NULL (head_dim % 32 == 0): out also converted to Q8 blocks where this kernel writes
+                               // out (one split, or the merge with counters; a reduce kernel converts what it merges)
     q8_act_meta * act_meta;
     unsigned * counters;       // splits > 1: NULL, or one zeroed counter per (query row, KV head, head batch): the last
                                // split block to finish merges the splits (and leaves the counter zeroed)
@@ -209,10 +224,13 @@ __global__ void __launch_bounds__(ROW_THREADS, MINB) rows_kernel(RowArgs a) {
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int g0 = hb * GB;
 
-    const int64_t pos = (a.dev_pos ? (int64_t) *a.dev_pos : a.start_pos) + t;
+    const int64_t p0 = a.dev_pos ? (int64_t) *a.dev_pos : a.start_pos;
+    const int splits = a.splits > 1 ? effective_splits(a.splits, p0, a.n, a.window) : 1;
+    if (s >= splits) return;                     // a split this position does not use (the launch's bound has more)
+    const int64_t pos = p0 + t;
     const int64_t first = first_visible(pos, a.window);
     const int64_t len = pos - first + 1;
-    const int64_t lo = first + len * s / a.splits, hi = first + len * (s + 1) / a.splits;
+    const int64_t lo = first + len * s / splits, hi = first + len * (s + 1) / splits;
 
     for (int i = tid; i < GB * D; i += ROW_THREADS) {
         const int g = min(g0 + i / D, a.group - 1);
@@ -415,7 +433,7 @@ __global__ void __launch_bounds__(ROW_THREADS, MINB) rows_kernel(RowArgs a) {
             if (gg == g) m = m_run[gg];
         }
         const int64_t row = t * a.n_heads + kvh * a.group + g0 + g;
-        if (a.splits == 1) {
+        if (splits == 1) {
             const float y = o / l;
             a.out[row * D + d] = y;
             if (a.act_q) {                       // whole warps here: D % 32 == 0, g uniform per warp
@@ -430,13 +448,13 @@ __global__ void __launch_bounds__(ROW_THREADS, MINB) rows_kernel(RowArgs a) {
             }
         }
     }
-    if (a.splits == 1 || !a.counters) return;
+    if (splits == 1 || !a.counters) return;
     // The last of the row's split blocks to finish merges them (threadFenceReduction's pattern).
     __shared__ bool last;
     __threadfence();                             // this block's partials are visible before it is counted
     __syncthreads();
     const int64_t cid = blockIdx.x / a.splits;
-    if (tid == 0) last = atomicAdd(a.counters + cid, 1u) == (unsigned) (a.splits - 1);
+    if (tid == 0) last = atomicAdd(a.counters + cid, 1u) == (unsigned) (splits - 1);
     __syncthreads();
     if (!last) return;
     __threadfence();
@@ -444,7 +462,7 @@ __global__ void __launch_bounds__(ROW_THREADS, MINB) rows_kernel(RowArgs a) {
     float * inv = smem + GB * MAX_SPLITS;
     if (warp < GB && g0 + warp < a.group) {
         const int64_t row = t * a.n_heads + kvh * a.group + g0 + warp;
-        const float iv = merge_weights<true>(a.part_ml + row * a.splits * 2, a.splits, w + warp * MAX_SPLITS);
+        const float iv = merge_weights<true>(a.part_ml + row * a.splits * 2, splits, w + warp * MAX_SPLITS);
         if (lane == 0) inv[warp] = iv;
     }
     __syncthreads();
@@ -452,7 +470,7 @@ __global__ void __launch_bounds__(ROW_THREADS, MINB) rows_kernel(RowArgs a) {
         const int g = i / D, d = i % D;
         if (g0 + g >= a.group) continue;         // warp-uniform when D % 32 == 0
         const int64_t row = t * a.n_heads + kvh * a.group + g0 + g;
-        const float y = merge_out<true>(a.part_o + row * a.splits * D, w + g * MAX_SPLITS, a.splits, D, d) * inv[g];
+        const float y = merge_out<true>(a.part_o + row * a.splits * D, w + g * MAX_SPLITS, splits, D, d) * inv[g];
         a.out[row * D + d] = y;
         if (a.act_q) {
             const int64_t b0 = row * D + d - lane;
@@ -466,22 +484,26 @@ __global__ void __launch_bounds__(ROW_THREADS, MINB) rows_kernel(RowArgs a) {
 // With act_q (head_dim a multiple of 32, 128 threads: warp w writes elements 32w .. 32w + 31 of a pass),
 // each warp also converts its 32 outputs to a Q8 activation block (warp_quantize_q8: the quantizer's
 // arithmetic), the input of the GPTQ-layout product that follows.
+// Rows of `splits` partials each, of which the position uses effective_splits (one: the rows kernel wrote out).
 __global__ void split_reduce_kernel(const float * part_o, const float * part_ml,
                                     float * __restrict__ out, int D, int splits, int8_t * __restrict__ act_q,
-                                    q8_act_meta * __restrict__ act_meta) {
+                                    q8_act_meta * __restrict__ act_meta, const int32_t * dev_pos, int64_t start_pos,
+                                    int64_t n, int64_t window) {
     pdl_wait();
 
+    const int used = effective_splits(splits, dev_pos ? (int64_t) *dev_pos : start_pos, n, window);
+    if (used == 1) return;
     __shared__ float w[MAX_SPLITS];
     __shared__ float inv;
     const int64_t row = blockIdx.x;
     if (threadIdx.x < 32) {
-        const float iv = merge_weights<false>(part_ml + row * splits * 2, splits, w);
+        const float iv = merge_weights<false>(part_ml + row * splits * 2, used, w);
         if (threadIdx.x == 0) inv = iv;
     }
     __syncthreads();
     const float * po = part_o + row * splits * D;
     for (int d = threadIdx.x; d < D; d += blockDim.x) {
-        const float y = merge_out<false>(po, w, splits, D, d) * inv;
+        const float y = merge_out<false>(po, w, used, D, d) * inv;
         out[row * D + d] = y;
         if (act_q) {
             const int64_t b0 = row * D + d - threadIdx.x % 32;       // the warp's block
@@ -770,6 +792,221 @@ int dispatch_flash(int64_t head_dim, const FlashArgs & a, cudaStream_t stream) {
 
 bool flash_head_dim(int64_t d) { return d == 64 || d == 80 || d == 96 || d == 128 || d == 256; }
 
+// ---- short-context decode (one query row, MHA, F16 cache) ---------------------------------------
+// Decode at a short context is a chain of dependent latencies, not DRAM traffic: rows_kernel waits for the q/k/v
+// product, then reads q, the RoPE frequencies, the new row's k and v, the older K rows and the V rows one phase
+// after another (H100, llama2-7b Q4_0: about 7.5 us of a token's 32 layers each, for 2 MB of KV per layer at 128
+// positions). short_kernel (one block per head, the whole range [first, pos] in shared memory, at most SHORT_MAX
+// positions) issues the loads of rows first .. pos - 1 with cp.async *before* pdl_wait, while the product still runs:
+// those rows were written by kernels that have finished (an earlier token's attention or RoPE/KV-write kernel, or a
+// prefill: every kernel before this one's predecessor has finished once this kernel is launched, launch_pdl's
+// contract in common.cuh), and nothing running writes them. After the wait one round of loads brings q and the
+// position's own k and v (ROPE: rotated here, written to the cache and to shared memory with the bits
+// rope_store_kv_kernel writes; otherwise read from the cache that kernel wrote); scores, softmax and P·V then run
+// from shared memory. Float32 as rows_kernel, in another order (the same tolerance against the CPU).
+constexpr int SHORT_THREADS = 256;
+constexpr int SHORT_WARPS = SHORT_THREADS / 32;
+constexpr int SHORT_MAX = 256;   // positions (<= SHORT_THREADS: one probability per thread)
+constexpr int SHORT_R = 16;      // positions a warp scores at once
+
+struct ShortArgs {
+    const float * q;
+    __half * k;                  // caches (ROPE: the position's rows are written)
+    __half * v;
+    float * out;
+    int8_t * act_q;              // not NULL: out also converted to Q8 blocks
+    q8_act_meta * act_meta;
+    int64_t start_pos, n_heads, window;
+    const int32_t * dev_pos;     // not NULL: the position (graph replay); start_pos bounds it
+    float scale, softcap;
+    int cap;                     // rows of shared memory per cache (>= the longest visible range)
+    // ROPE: q, rk and rv hold the row's unrotated q, k and its v (llmj_cuda_rope_attention)
+    const float * rk;
+    const float * rv;
+    const float * inv_freq;
+    float pos_scale;
+    int rope_half, neox;
+};
+
+size_t short_smem(int d, int cap) {
+    const int npg = SHORT_THREADS / (d / 4);
+    return (size_t) 2 * cap * d * sizeof(__half) + sizeof(float) * ((size_t) d + cap + (size_t) npg * d + 2 * SHORT_WARPS);
+}
+
+template <int D, bool ROPE>
+__global__ void __launch_bounds__(SHORT_THREADS, 1) short_kernel(ShortArgs a) {
+    static_assert(D % 64 == 0 && D <= 128, "head_dim 64 or 128");
+    constexpr int VEC = D / 32;                  // dims per lane in the scores
+    constexpr int NVEC = D / 4;                  // P·V: threads per row, 4 dims each
+    constexpr int NPG = SHORT_THREADS / NVEC;    // P·V position groups
+    constexpr int PIECES = D * 2 / 16;           // 16-byte pieces per cache row
+    extern __shared__ __align__(16) unsigned char short_smem_raw[];
+    __half * sk = reinterpret_cast<__half *>(short_smem_raw);
+    __half * sv = sk + (size_t) a.cap * D;
+    float * sq = reinterpret_cast<float *>(sv + (size_t) a.cap * D);
+    float * sp = sq + D;                         // [cap] scores, then probabilities
+    float * sred = sp + a.cap;                   // [NPG][D]
+    float * wred = sred + NPG * D;               // [2][SHORT_WARPS]
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int64_t h = blockIdx.x;
+    const int64_t kv_row = a.n_heads * D;
+    const int64_t pos = a.dev_pos ? (int64_t) *a.dev_pos : a.start_pos;
+    const int64_t first = first_visible(pos, a.window);
+    const int len = (int) (pos - first + 1);     // <= cap (the host bounds it)
+    const int last = len - 1;                    // the position's own row
+
+    for (int i = tid; i < last * PIECES; i += SHORT_THREADS) {
+        const int r = i / PIECES, c = i % PIECES;
+        const int64_t g = (first + r) * kv_row + h * D + c * 8;
+        cp_async16(sk + r * D + c * 8, a.k + g);
+        cp_async16(sv + r * D + c * 8, a.v + g);
+    }
+    cp_async_commit();
+    const int half = a.rope_half;
+    const float inv = ROPE && tid < half ? a.inv_freq[tid] : 0.0f;   // constant input
+    pdl_wait();
+
+    __half * kw = a.k + pos * kv_row + h * D;
+    __half * vw = a.v + pos * kv_row + h * D;
+    if (ROPE) {
+        const float * qr = a.q + h * D;
+        const float * kr = a.rk + h * D;
+        if (tid < half) {
+            const int i0 = a.neox ? tid : 2 * tid, i1 = a.neox ? tid + half : 2 * tid + 1;
+            const float q0 = qr[i0], q1 = qr[i1], k0 = kr[i0], k1 = kr[i1];
+            float r0, r1;
+            rope_rotate(q0, q1, pos, a.pos_scale, inv, r0, r1);
+            sq[i0] = r0;
+            sq[i1] = r1;
+            rope_rotate(k0, k1, pos, a.pos_scale, inv, r0, r1);
+            const __half h0 = __float2half_rn(r0), h1 = __float2half_rn(r1);
+            kw[i0] = h0;
+            kw[i1] = h1;
+            sk[last * D + i0] = h0;
+            sk[last * D + i1] = h1;
+        }
+        for (int d = 2 * half + tid; d < D; d += SHORT_THREADS) {   // not rotated (partial rotary)
+            sq[d] = qr[d];
+            const __half hk = __float2half_rn(kr[d]);
+            kw[d] = hk;
+            sk[last * D + d] = hk;
+        }
+        if (tid < D) {
+            const __half hv = __float2half_rn(a.rv[h * D + tid]);
+            vw[tid] = hv;
+            sv[last * D + tid] = hv;
+        }
+    } else if (tid < D) {
+        sq[tid] = a.q[h * D + tid];
+        sk[last * D + tid] = kw[tid];
+        sv[last * D + tid] = vw[tid];
+    }
+    cp_async_wait_all();
+    __syncthreads();
+
+    // (1) scores: warp w takes the chunks of SHORT_R positions w, w + SHORT_WARPS, ...; lane l holds q[VEC l ..)
+    float qf[VEC];
+#pragma unroll
+    for (int e = 0; e < VEC; e++) qf[e] = sq[VEC * lane + e];
+    float lmax = -INFINITY;
+    for (int c0 = warp * SHORT_R; c0 < len; c0 += SHORT_WARPS * SHORT_R) {
+        float dot[SHORT_R];
+#pragma unroll
+        for (int r = 0; r < SHORT_R; r++) {
+            dot[r] = 0.0f;
+            if (c0 + r < len) {                  // warp-uniform
+                const __half * kp = sk + (c0 + r) * D + VEC * lane;
+                if constexpr (VEC == 4) {
+                    const uint2 raw = *reinterpret_cast<const uint2 *>(kp);
+                    const float2 x = __half22float2(*reinterpret_cast<const __half2 *>(&raw.x));
+                    const float2 y = __half22float2(*reinterpret_cast<const __half2 *>(&raw.y));
+                    dot[r] = qf[0] * x.x + qf[1] * x.y + qf[2] * y.x + qf[3] * y.y;
+                } else {
+                    const float2 x = __half22float2(*reinterpret_cast<const __half2 *>(kp));
+                    dot[r] = qf[0] * x.x + qf[1] * x.y;
+                }
+            }
+        }
+        const float d = reduce_scatter<SHORT_R>(dot, lane);   // lanes l and l + 16: position c0 + l % 16
+        if (lane < SHORT_R && c0 + lane < len) {
+            float sc = d * a.scale;
+            if (a.softcap > 0.0f) sc = a.softcap * tanhf(sc / a.softcap);
+            sp[c0 + lane] = sc;
+            lmax = fmaxf(lmax, sc);
+        }
+    }
+    lmax = warp_reduce_max(lmax);
+    if (lane == 0) wred[warp] = lmax;
+    __syncthreads();
+    // (2) probabilities, one position per thread
+    float m = wred[0];
+#pragma unroll
+    for (int w = 1; w < SHORT_WARPS; w++) m = fmaxf(m, wred[w]);
+    float e = 0.0f;
+    if (tid < len) {
+        e = expf(sp[tid] - m);
+        sp[tid] = e;
+    }
+    e = warp_reduce_sum(e);
+    if (lane == 0) wred[SHORT_WARPS + warp] = e;
+    __syncthreads();
+    // (3) P·V: thread (pg, dv) sums positions pg, pg + NPG, ... for dims 4 dv .. 4 dv + 3
+    const int pg = tid / NVEC, dv = tid % NVEC;
+    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int j = pg; j < len; j += NPG) {
+        const float p = sp[j];
+        const uint2 raw = *reinterpret_cast<const uint2 *>(sv + j * D + 4 * dv);
+        const float2 x = __half22float2(*reinterpret_cast<const __half2 *>(&raw.x));
+        const float2 y = __half22float2(*reinterpret_cast<const __half2 *>(&raw.y));
+        acc[0] += p * x.x;
+        acc[1] += p * x.y;
+        acc[2] += p * y.x;
+        acc[3] += p * y.y;
+    }
+#pragma unroll
+    for (int i = 0; i < 4; i++) sred[pg * D + 4 * dv + i] = acc[i];
+    __syncthreads();
+    if (tid < D) {                               // whole warps (D % 32 == 0)
+        float l = 0.0f;
+#pragma unroll
+        for (int w = 0; w < SHORT_WARPS; w++) l += wred[SHORT_WARPS + w];
+        float o = 0.0f;
+#pragma unroll
+        for (int p = 0; p < NPG; p++) o += sred[p * D + tid];
+        const float y = o / l;
+        a.out[h * D + tid] = y;
+        if (a.act_q) {
+            const int64_t b0 = h * D + tid - lane;
+            warp_quantize_q8(y, a.act_q + b0, a.act_meta + b0 / 32);
+        }
+    }
+}
+
+// LLMJ_ATTN_SHORT=0 turns short_kernel off (a measurement knob; read once).
+bool short_enabled() {
+    static const int on = llmj_env_int("LLMJ_ATTN_SHORT", 0, 1, 1);
+    return on != 0;
+}
+
+template <int D, bool ROPE>
+int launch_short(const ShortArgs & a, cudaStream_t stream, const char * where) {
+    const size_t smem = short_smem(D, a.cap);
+    // The shared-memory limit raised on device i for SHORT_MAX rows, at the first launch whatever its size: that one
+    // runs before a decode graph is recorded (CudaBackend's warm-up step), so recording calls no attribute setter.
+    static bool raised[64];
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64 || !raised[dev]) {
+        const cudaError_t err = cudaFuncSetAttribute(short_kernel<D, ROPE>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                     (int) short_smem(D, SHORT_MAX));
+        if (err != cudaSuccess) {
+            return llmj_internal_fail(LLMJ_ERR_CUDA, where, "%zu bytes of shared memory: %s", smem, cudaGetErrorString(err));
+        }
+        if (dev >= 0 && dev < 64) raised[dev] = true;
+    }
+    launch_pdl(short_kernel<D, ROPE>, (unsigned) a.n_heads, SHORT_THREADS, smem, stream, a);
+    return llmj_cuda_check_launch(where);
+}
+
 using RowKernel = void (*)(RowArgs);
 
 // Resident blocks per SM the F16-cache kernel for one head per KV head (MHA) is compiled for: LLMJ_ATTN_MINB
@@ -905,6 +1142,24 @@ int attention(const float * q, const void * k_cache, const void * v_cache, int c
         return llmj_cuda_check_launch(where);
     }
 
+    const int64_t bound = window > 0 && window < start_pos + n ? window : start_pos + n;   // the longest visible range
+    if (n == 1 && f16 && group == 1 && (head_dim == 64 || head_dim == 128) && bound <= SHORT_MAX && short_enabled()
+            && aligned(k_cache, 16) && aligned(v_cache, 16)) {
+        ShortArgs a = {q, static_cast<__half *>(const_cast<void *>(k_cache)), static_cast<__half *>(const_cast<void *>(v_cache)),
+                       out, static_cast<int8_t *>(act), nullptr, start_pos, n_heads, window, dev_pos, scale, softcap,
+                       (int) ((bound + 15) / 16 * 16), nullptr, nullptr, nullptr, 0.0f, 0, 0};
+        if (act) a.act_meta = reinterpret_cast<q8_act_meta *>(static_cast<char *>(act) + q8_act_meta_offset(n_heads * head_dim, 1));
+        if (rope) {
+            a.rk = rope->k;
+            a.rv = rope->v;
+            a.inv_freq = rope->inv_freq;
+            a.pos_scale = rope->pos_scale;
+            a.rope_half = rope->half;
+            a.neox = rope->neox;
+            return head_dim == 64 ? launch_short<64, true>(a, s, where) : launch_short<128, true>(a, s, where);
+        }
+        return head_dim == 64 ? launch_short<64, false>(a, s, where) : launch_short<128, false>(a, s, where);
+    }
     const int gb = group <= 1 ? 1 : group <= 2 ? 2 : group <= 4 ? 4 : 8;
     const int head_batches = (int) ((group + gb - 1) / gb);
     const int64_t base_blocks = n * n_kv_heads * head_batches;
@@ -929,10 +1184,9 @@ int attention(const float * q, const void * k_cache, const void * v_cache, int c
     q8_act_meta * act_meta = act ? reinterpret_cast<q8_act_meta *>(static_cast<char *>(act) + q8_act_meta_offset(n_heads * head_dim, n))
                                  : nullptr;
     const bool merge_in_kernel = splits > 1 && counters;
-    const bool convert_in_kernel = splits == 1 || merge_in_kernel;
     const RowArgs a = {q, k_cache, v_cache, out, part_o, part_ml, n, start_pos, n_heads, n_kv_heads, window,
                        (int) head_dim, (int) group, head_batches, splits, scale, softcap, dev_pos,
-                       convert_in_kernel ? act_q : nullptr, convert_in_kernel ? act_meta : nullptr,
+                       act_q, act_meta,
                        merge_in_kernel ? counters : nullptr,
                        rope ? rope->k : nullptr, rope ? rope->v : nullptr, rope ? rope->inv_freq : nullptr,
                        rope ? rope->pos_scale : 0.0f, rope ? rope->half : 0, rope ? rope->neox : 0};
@@ -940,7 +1194,7 @@ int attention(const float * q, const void * k_cache, const void * v_cache, int c
     int rc = llmj_cuda_check_launch(where);
     if (rc != LLMJ_OK || splits == 1 || merge_in_kernel) return rc;
     launch_pdl(split_reduce_kernel, (unsigned) (n * n_heads), 128, 0, s, part_o, part_ml, out, (int) head_dim, splits,
-               act_q, act_meta);
+               act_q, act_meta, dev_pos, start_pos, n, window);
     return llmj_cuda_check_launch(where);
 }
 

@@ -171,8 +171,10 @@ void run_case(const Case & c) {
 
 // llmj_cuda_rope_attention against llmj_cuda_rope_store_kv then llmj_cuda_attention(_q8) on the same inputs (position
 // in device memory, as in graph replay): the same bits in out, in the Q8 activation and in the whole caches.
+// extra: the position bound passed is pos + extra (graph replay records the largest position); bounds up to 256 take the
+// short-context kernel for MHA with head_dim 64 or 128 and an F16 cache, larger ones the rows kernel.
 void run_rope_case(int64_t pos, int64_t heads, int64_t kv_heads, int64_t hd, int64_t rope_dims, int neox, int type, bool q8,
-                   int64_t window, float softcap) {
+                   int64_t window, float softcap, int64_t extra = 1000) {
     const int64_t ctx = pos + 1, qd = heads * hd, kvd = kv_heads * hd;
     const bool f16 = type == LLMJ_TYPE_F16;
     const size_t es = f16 ? 2 : 4, cache_bytes = (size_t) ctx * kvd * es;
@@ -210,15 +212,15 @@ void run_rope_case(int64_t pos, int64_t heads, int64_t kv_heads, int64_t hd, int
     for (void * d : {kc1, vc1, kc2, vc2}) CK(cudaMemcpy(d, cache.data(), cache_bytes, cudaMemcpyHostToDevice));
     CK(cudaMemset(cnt1, 0, heads * 4)); CK(cudaMemset(cnt2, 0, heads * 4));
     CK(cudaMemset(out1, 0xFF, qd * 4)); CK(cudaMemset(out2, 0x7F, qd * 4));
-    int rc = llmj_cuda_rope_store_kv(dq1, dk1, dv, 1, heads, kv_heads, hd, rope_dims, pos + 1000, dinv, 1.0f, neox, kc1, vc1,
+    int rc = llmj_cuda_rope_store_kv(dq1, dk1, dv, 1, heads, kv_heads, hd, rope_dims, pos + extra, dinv, 1.0f, neox, kc1, vc1,
                                      type, dpos, nullptr);
     if (rc == LLMJ_OK) {
-        rc = q8 ? llmj_cuda_attention_q8(dq1, kc1, vc1, type, out1, 1, pos + 1000, heads, kv_heads, hd, scale, softcap, window,
+        rc = q8 ? llmj_cuda_attention_q8(dq1, kc1, vc1, type, out1, 1, pos + extra, heads, kv_heads, hd, scale, softcap, window,
                                          dpos, work1, work, act1, cnt1, nullptr)
-                : llmj_cuda_attention(dq1, kc1, vc1, type, out1, 1, pos + 1000, heads, kv_heads, hd, scale, softcap, window, dpos,
+                : llmj_cuda_attention(dq1, kc1, vc1, type, out1, 1, pos + extra, heads, kv_heads, hd, scale, softcap, window, dpos,
                                       work1, work, nullptr);
     }
-    const int rc2 = llmj_cuda_rope_attention(dq2, dk2, dv, kc2, vc2, type, out2, pos + 1000, heads, kv_heads, hd, rope_dims, dinv,
+    const int rc2 = llmj_cuda_rope_attention(dq2, dk2, dv, kc2, vc2, type, out2, pos + extra, heads, kv_heads, hd, rope_dims, dinv,
                                              1.0f, neox, scale, softcap, window, dpos, work2, work, act2, cnt2, nullptr);
     CK(cudaDeviceSynchronize());
     bool same = rc == LLMJ_OK && rc2 == LLMJ_OK;
@@ -240,14 +242,69 @@ void run_rope_case(int64_t pos, int64_t heads, int64_t kv_heads, int64_t hd, int
     }
     g_cases++;
     if (!same) g_failures++;
-    std::printf("%s rope+attention pos=%lld heads=%lld/%lld hd=%lld rope_dims=%lld %s %s %s window=%lld softcap=%g: fused %s "
-                "rope_store_kv + attention\n", same ? "ok  " : "FAIL", (long long) pos, (long long) heads, (long long) kv_heads,
+    std::printf("%s rope+attention pos=%lld (bound %lld) heads=%lld/%lld hd=%lld rope_dims=%lld %s %s %s window=%lld softcap=%g: "
+                "fused %s rope_store_kv + attention\n", same ? "ok  " : "FAIL", (long long) pos, (long long) (pos + extra),
+                (long long) heads, (long long) kv_heads,
                 (long long) hd, (long long) rope_dims, neox ? "neox" : "normal", f16 ? "F16" : "F32", q8 ? "q8" : "f32-out",
                 (long long) window, softcap, same ? "==" : "!=");
     for (void * d : {(void *) dq1, (void *) dq2, (void *) dk1, (void *) dk2, (void *) dv, (void *) dinv, (void *) out1,
                      (void *) out2, kc1, vc1, kc2, vc2, work1, work2, (void *) cnt1, (void *) cnt2, (void *) dpos, act1, act2}) {
         if (d) cudaFree(d);
     }
+}
+
+// Split-K decode launched for a larger bound (graph replay records the largest position, the position in device
+// memory) against a plain launch at the position: the same splits are used, so the same bits in out and in the Q8
+// activation; with the last block merging (counters) and with the reduce kernel.
+void run_bound_case(int64_t pos, int64_t heads, int64_t kv_heads, int64_t hd, bool q8, bool counters) {
+    const int64_t ctx = pos + 1, qd = heads * hd, kvd = kv_heads * hd;
+    Rng r((uint64_t) (pos * 13 + heads * 5 + kv_heads + hd * 3 + q8 * 7 + counters));
+    std::vector<__half> cache((size_t) ctx * kvd);
+    std::vector<float> q(qd);
+    for (auto & x : q) x = 1.5f * r.gauss();
+    const size_t work = llmj_cuda_attention_work_size(1, heads, hd), act_bytes = llmj_cuda_gptq_work_size(qd, 1);
+    float *dq, *out1, *out2;
+    void *kc, *vc, *work1, *act1, *act2;
+    uint32_t * cnt;
+    int32_t * dpos;
+    CK(cudaMalloc(&dq, qd * 4)); CK(cudaMalloc(&out1, qd * 4)); CK(cudaMalloc(&out2, qd * 4));
+    CK(cudaMalloc(&kc, cache.size() * 2)); CK(cudaMalloc(&vc, cache.size() * 2)); CK(cudaMalloc(&work1, work));
+    CK(cudaMalloc(&act1, act_bytes)); CK(cudaMalloc(&act2, act_bytes)); CK(cudaMalloc(&cnt, heads * 4)); CK(cudaMalloc(&dpos, 4));
+    for (void * d : {kc, vc}) {
+        for (auto & x : cache) x = __float2half(r.gauss());
+        CK(cudaMemcpy(d, cache.data(), cache.size() * 2, cudaMemcpyHostToDevice));
+    }
+    const int32_t p32 = (int32_t) pos;
+    CK(cudaMemcpy(dpos, &p32, 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(dq, q.data(), qd * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemset(cnt, 0, heads * 4)); CK(cudaMemset(act1, 0, act_bytes)); CK(cudaMemset(act2, 0, act_bytes));
+    const float scale = 1.0f / std::sqrt((float) hd);
+    int rc[2];
+    for (int i = 0; i < 2; i++) {
+        const int64_t sp = i == 0 ? pos : pos + 5000;
+        const int32_t * dp = i == 0 ? nullptr : dpos;
+        float * o = i == 0 ? out1 : out2;
+        void * a = i == 0 ? act1 : act2;
+        rc[i] = q8 ? llmj_cuda_attention_q8(dq, kc, vc, LLMJ_TYPE_F16, o, 1, sp, heads, kv_heads, hd, scale, 0.0f, 0, dp, work1,
+                                            work, a, counters ? cnt : nullptr, nullptr)
+                   : llmj_cuda_attention(dq, kc, vc, LLMJ_TYPE_F16, o, 1, sp, heads, kv_heads, hd, scale, 0.0f, 0, dp, work1, work,
+                                         nullptr);
+        CK(cudaDeviceSynchronize());
+    }
+    bool same = rc[0] == LLMJ_OK && rc[1] == LLMJ_OK;
+    auto cmp = [&](const void * x, const void * y, size_t bytes) {
+        std::vector<unsigned char> hx(bytes), hy(bytes);
+        CK(cudaMemcpy(hx.data(), x, bytes, cudaMemcpyDeviceToHost));
+        CK(cudaMemcpy(hy.data(), y, bytes, cudaMemcpyDeviceToHost));
+        return std::memcmp(hx.data(), hy.data(), bytes) == 0;
+    };
+    if (same) same = cmp(out1, out2, qd * 4) && (!q8 || cmp(act1, act2, act_bytes));
+    g_cases++;
+    if (!same) g_failures++;
+    std::printf("%s split-K bound pos=%lld heads=%lld/%lld hd=%lld %s%s: launched for pos + 5000 %s launched for pos\n",
+                same ? "ok  " : "FAIL", (long long) pos, (long long) heads, (long long) kv_heads, (long long) hd, q8 ? "q8" : "f32-out",
+                q8 ? (counters ? " counters" : " reduce kernel") : "", same ? "==" : "!=");
+    for (void * d : {(void *) dq, (void *) out1, (void *) out2, kc, vc, work1, act1, act2, (void *) cnt, (void *) dpos}) cudaFree(d);
 }
 
 bool api_checks() {
@@ -425,6 +482,12 @@ int main(int argc, char ** argv) {
             run_case({b[3], b[4], b[0], b[1], b[2], b[6], (float) b[5], type, true});
         }
     }
+    // one query row of MHA, head_dim 64 / 128, F16 cache, at most 256 visible positions: the short-context kernel
+    run_case({1, 255, 4, 4, 128, 0, 0.0f, LLMJ_TYPE_F16, true});
+    run_case({1, 200, 16, 16, 64, 0, 30.0f, LLMJ_TYPE_F16, true});
+    run_case({1, 130, 32, 32, 128, 0, 0.0f, LLMJ_TYPE_F16, false});
+    run_case({1, 700, 8, 8, 128, 256, 0.0f, LLMJ_TYPE_F16, true});
+    run_case({1, 700, 8, 8, 64, 100, 0.0f, LLMJ_TYPE_F16, true});
     // MHA and wide groups on the split-K path, window longer than the context, tiny window
     run_case({1, 9000, 16, 16, 128, 0, 0.0f, LLMJ_TYPE_F16, true});
     run_case({1, 9000, 16, 1, 64, 0, 0.0f, LLMJ_TYPE_F16, true});
@@ -443,6 +506,22 @@ int main(int argc, char ** argv) {
                 run_rope_case(pos, 16, 1, 64, 32, 1, type, q8, pos > 100 ? 100 : 0, q8 ? 30.0f : 0.0f);
             }
         }
+    }
+    // the short-context kernel (the bound at most 256 positions): MHA, head_dim 128 and 64, full and partial rotary, NeoX
+    // order, window and soft-capping, the longest range it takes
+    for (int64_t pos : {0, 1, 17, 100, 255}) {
+        for (int q8 = 0; q8 <= 1; q8++) {
+            const int64_t extra = pos == 255 ? 0 : 3;
+            run_rope_case(pos, 8, 8, 128, 128, 0, LLMJ_TYPE_F16, q8, 0, 0.0f, extra);
+            run_rope_case(pos, 4, 4, 128, 64, 1, LLMJ_TYPE_F16, q8, pos > 50 ? 50 : 0, q8 ? 30.0f : 0.0f, extra);
+            run_rope_case(pos, 12, 12, 64, 32, 0, LLMJ_TYPE_F16, q8, 0, 0.0f, extra);
+        }
+    }
+    run_rope_case(1000, 8, 8, 128, 128, 1, LLMJ_TYPE_F16, true, 200, 0.0f, 5);   // a window: a long context in 200 rows
+    for (int64_t pos : {300, 700, 3000}) {
+        run_bound_case(pos, 32, 32, 128, true, true);
+        run_bound_case(pos, 32, 8, 128, true, false);
+        run_bound_case(pos, 16, 2, 64, false, false);
     }
     std::printf("test_cuda_attention: %d cases, %d failures; max error / max|v|: float32 paths %.3g (tolerance 1e-5), "
                 "tensor-core path %.3g (tolerance 1e-3)\n", g_cases, g_failures, g_max_err[0], g_max_err[1]);

@@ -1309,13 +1309,13 @@ public final class CudaBackend implements Backend {
             // the output projection after it reads the Q8 conversion, written by the decode kernel as it writes
             // out (split-K: by the last block of each row, which also merges the splits: no reduce kernel)
             NativeStatus.check(LlmjCuda.llmj_cuda_attention_q8(dev(q).ptr, dev(kCache).ptr, dev(vCache).ptr,
-                    dev(kCache).type.id(), dev(out).ptr, n, startPos, p.nHeads(), p.nKvHeads(), p.headDim(), p.scale(),
-                    p.softcap(), p.slidingWindow(), devPos(), o.work(), o.workBytes(), o.act(), o.counters(), stream),
+                    dev(kCache).type.id(), dev(out).ptr, n, posBound(startPos), p.nHeads(), p.nKvHeads(), p.headDim(),
+                    p.scale(), p.softcap(), p.slidingWindow(), devPos(), o.work(), o.workBytes(), o.act(), o.counters(), stream),
                     "llmj_cuda_attention_q8");
         } else {
             NativeStatus.check(LlmjCuda.llmj_cuda_attention(dev(q).ptr, dev(kCache).ptr, dev(vCache).ptr,
-                    dev(kCache).type.id(), dev(out).ptr, n, startPos, p.nHeads(), p.nKvHeads(), p.headDim(), p.scale(),
-                    p.softcap(), p.slidingWindow(), devPos(), o.work(), o.workBytes(), stream), "llmj_cuda_attention");
+                    dev(kCache).type.id(), dev(out).ptr, n, posBound(startPos), p.nHeads(), p.nKvHeads(), p.headDim(),
+                    p.scale(), p.softcap(), p.slidingWindow(), devPos(), o.work(), o.workBytes(), stream), "llmj_cuda_attention");
         }
         recordConversion(o, out);
     }
@@ -1367,7 +1367,7 @@ public final class CudaBackend implements Backend {
         }
         AttentionOutput o = attentionOutput(out, n, p);
         NativeStatus.check(LlmjCuda.llmj_cuda_rope_attention(dev(q).ptr, dev(k).ptr, dev(v).ptr, kc.ptr, vc.ptr, kc.type.id(),
-                dev(out).ptr, startPos, p.nHeads(), p.nKvHeads(), p.headDim(), rope.dims(), ropeTable(rope).ptr,
+                dev(out).ptr, posBound(startPos), p.nHeads(), p.nKvHeads(), p.headDim(), rope.dims(), ropeTable(rope).ptr,
                 rope.positionScale(), rope.neox() ? 1 : 0, p.scale(), p.softcap(), p.slidingWindow(), devPos(), o.work(),
                 o.workBytes(), o.act(), o.counters(), stream), "llmj_cuda_rope_attention");
         recordConversion(o, out);
@@ -1659,6 +1659,15 @@ public final class CudaBackend implements Backend {
     /** The device position slot while a step is recorded, else NULL. */
     private MemorySegment devPos() {
         return capturing != null ? capturing.slot.at(4) : MemorySegment.NULL;
+    }
+
+    /**
+     * The start position attention is launched for: while a step is recorded, the largest position it will be
+     * replayed at (the kernels read the position from {@link #devPos} and size their launch, shared memory and
+     * KV splits included, for this bound); else {@code startPos} itself.
+     */
+    private int posBound(int startPos) {
+        return capturing != null ? Math.max(startPos, capturing.maxPos) : startPos;
     }
 
     /** Host segments are staged through device memory per call. */

@@ -16,6 +16,8 @@ import io.llmj.format.gguf.GgufFile;
 import io.llmj.format.hf.HfConfig;
 import io.llmj.format.safetensors.SafetensorsCheckpoint;
 import io.llmj.quant.GgmlType;
+import io.llmj.quant.QuantTarget;
+import io.llmj.quant.SyntheticModel;
 import io.llmj.quant.gptq.GptqTestModels;
 import io.llmj.testing.TestData;
 import java.nio.file.Path;
@@ -25,6 +27,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The fused decode kernels ({@link CudaBackend#FUSE_PROPERTY}: RoPE with the KV write, residual add with the
@@ -52,10 +55,18 @@ class CudaFusionTest {
 
     /** Prompt logits (every position; in chunks of {@code chunk} tokens) and 8 greedy decode steps' logits. */
     static float[] run(TensorSource src, io.llmj.arch.ModelConfig c, Backend b, int[] ids, int chunk) {
+        return run(src, c, b, ids, chunk, 512);
+    }
+
+    /**
+     * As above with a context of {@code ctx} positions: 512 makes graph decode split attention (split-K), 64 keeps it
+     * on the short-context kernel where the model allows (MHA, head_dim 64 or 128).
+     */
+    static float[] run(TensorSource src, io.llmj.arch.ModelConfig c, Backend b, int[] ids, int chunk, int ctx) {
         Forward f = Forwards.create(c, src, b);
         int v = c.vocabSize();
         float[] out = new float[(ids.length + 8) * v];
-        try (ForwardState s = f.newState(512, 32, GgmlType.F16)) {   // 512: graph decode splits attention (split-K)
+        try (ForwardState s = f.newState(ctx, 32, GgmlType.F16)) {
             for (int p = 0; p < ids.length; p += chunk) {
                 int n = Math.min(chunk, ids.length - p);
                 int[] part = java.util.Arrays.copyOfRange(ids, p, p + n);
@@ -76,15 +87,16 @@ class CudaFusionTest {
     static void compare(TensorSource src, io.llmj.arch.ModelConfig c, int[] ids, String what) {
         for (Gemm gemm : new Gemm[] {Gemm.OFF, Gemm.AUTO}) {
             for (int chunk : new int[] {ids.length, 3}) {
+                int ctx = chunk == 3 ? 64 : 512;
                 try (CudaBackend plain = backend(false, gemm); CudaBackend fused = backend(true, gemm)) {
-                    float[] want = run(src, c, plain, ids, chunk);
-                    float[] got = run(src, c, fused, ids, chunk);
+                    float[] want = run(src, c, plain, ids, chunk, ctx);
+                    float[] got = run(src, c, fused, ids, chunk, ctx);
                     int v = c.vocabSize();
                     for (int i = 0; i < want.length; i++) {
                         if (Float.floatToRawIntBits(want[i]) != Float.floatToRawIntBits(got[i])) {
                             int at = i / v;
                             int logit = i % v;
-                            Supplier<String> where = () -> what + " gemm=" + gemm + " chunk=" + chunk + ": logit " + logit
+                            Supplier<String> where = () -> what + " gemm=" + gemm + " chunk=" + chunk + " ctx=" + ctx + ": logit " + logit
                                     + " of " + (at < ids.length ? "prompt position " + at : "decode step " + (at - ids.length));
                             assertEquals(want[i], got[i], 0f, where);
                         }
@@ -127,6 +139,20 @@ class CudaFusionTest {
         try (SafetensorsCheckpoint ck = SafetensorsCheckpoint.open(m.gptq())) {
             HfModelSource src = new HfModelSource(m.gptq(), HfConfig.read(m.gptq().resolve("config.json")), ck);
             compare(src, src.config(), ids, "GPTQ " + model + " " + bits + "-bit desc_act=" + descAct + " sym=" + sym);
+        }
+    }
+
+    /** Synthetic MHA llamas (head_dim 64 and 128, Q4_0): at 64 positions graph decode takes the short-context kernel. */
+    @ParameterizedTest(name = "head_dim {0}")
+    @ValueSource(ints = {64, 128})
+    void mhaModels(int headDim) {
+        SyntheticModel.Shape shape = new SyntheticModel.Shape("mha-" + headDim, 4 * headDim, 2, 4, 4, 512, 0, 512, 10000f);
+        Path file = tmp.resolve("mha-" + headDim + ".gguf");
+        SyntheticModel.write(shape, QuantTarget.Q4_0, TestData.require("models/stories260K.gguf"), 5, 2,
+                (i, n, t, d, total) -> { }, file);
+        try (GgufFile f = GgufFile.open(file)) {
+            GgufModelSource src = new GgufModelSource(f);
+            compare(src, src.config(), new int[] {1, 2, 17, 5, 300, 11, 42}, "synthetic MHA head_dim " + headDim);
         }
     }
 
