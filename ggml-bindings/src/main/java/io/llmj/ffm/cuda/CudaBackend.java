@@ -204,6 +204,7 @@ public final class CudaBackend implements Backend {
     private final Map<Object, StepGraph> greedyGraphs = new HashMap<>();
     /** The graph being recorded, or null: ops then read the token and position from its device slot. */
     private StepGraph capturing;
+    private int capturingBound;                                // the largest position the graph recorded is replayed at
     private DeviceBuffer gemmWeights; // weights dequantized / converted to F16 for the GEMM
     private DeviceBuffer gemmInput;   // activations rounded to F16 / BF16 for the GEMM
     private MemorySegment cublas;     // cuBLAS handle, created on the first GEMM
@@ -1419,16 +1420,24 @@ public final class CudaBackend implements Backend {
     // ---- decode-step graphs -------------------------------------------------------------------
 
     /**
-     * One generation state's decode step as a CUDA graph: the token and the position live in a small
+     * Positions below this replay a step graph recorded for this bound instead of the state's largest position
+     * (where that is larger): attention launched for it takes the short-context decode kernel (attention.cu's
+     * short_kernel, at most 256 visible positions); the other graph is recorded when a step first needs it.
+     */
+    static final int SHORT_CONTEXT = 256;
+
+    /**
+     * One generation state's decode step as CUDA graphs: the token and the position live in a small
      * device slot that a pinned host slot is copied into before each replay, so a token costs one copy,
-     * one graph launch and the read of the logits.
+     * one graph launch and the read of the logits. Two recordings share the slot (and a greedy step's ring):
+     * one for positions below {@link #SHORT_CONTEXT}, one for the rest (attention sized for its bound).
      */
     private final class StepGraph implements AutoCloseable {
         final DeviceBuffer slot = new DeviceBuffer(8);          // int32 token, int32 position
         final MemorySegment host;                              // pinned: the async copy reads it when it runs
         final int maxPos;
         final Choices choices;                                 // greedy step graphs: where the choices arrive
-        MemorySegment exec;                                    // cudaGraphExec_t, null until recorded
+        final MemorySegment[] execs = new MemorySegment[2];    // cudaGraphExec_t per bucket, null until recorded
         boolean warmedUp;                                      // one plain run sized scratch and RoPE tables
 
         StepGraph(int maxPos, boolean greedy) {
@@ -1456,9 +1465,11 @@ public final class CudaBackend implements Backend {
 
         @Override
         public void close() {
-            if (exec != null) {
-                CudaRuntime.cudaGraphExecDestroy(exec);
-                exec = null;
+            for (int i = 0; i < execs.length; i++) {
+                if (execs[i] != null) {
+                    CudaRuntime.cudaGraphExecDestroy(execs[i]);
+                    execs[i] = null;
+                }
             }
             CudaRuntime.cudaFreeHost(host);
             slot.close();
@@ -1531,7 +1542,7 @@ public final class CudaBackend implements Backend {
         if (g.warmedUp) {
             g.setSlot(token, pos);
         }
-        runStep(g, step);
+        runStep(g, pos, step);
     }
 
     /** The step graph of {@code owner} in {@code map}, new when there is none for {@code maxPos}. */
@@ -1550,16 +1561,17 @@ public final class CudaBackend implements Backend {
     }
 
     /** The first time a plain run (warm-up: scratch, RoPE tables, modules), then the recorded graph, replayed. */
-    private void runStep(StepGraph g, Runnable step) {
+    private void runStep(StepGraph g, int pos, Runnable step) {
         if (!g.warmedUp) {
             g.warmedUp = true;
             step.run();
             return;
         }
-        if (g.exec == null) {
-            record(g, step);
+        int bucket = pos < SHORT_CONTEXT && g.maxPos >= SHORT_CONTEXT ? 0 : 1;
+        if (g.execs[bucket] == null) {
+            record(g, step, bucket, bucket == 0 ? SHORT_CONTEXT - 1 : g.maxPos);
         }
-        Cuda.check(CudaRuntime.cudaGraphLaunch(g.exec, stream), "cudaGraphLaunch");
+        Cuda.check(CudaRuntime.cudaGraphLaunch(g.execs[bucket], stream), "cudaGraphLaunch");
     }
 
     /** Greedy steps are recorded graphs: available unless -Dllmj.cuda.graphs=false. */
@@ -1587,7 +1599,7 @@ public final class CudaBackend implements Backend {
         }
         MemorySegment out = dev(logits).ptr;
         int t = known ? token : 0;                             // unknown: only recorded, and read from the slot
-        runStep(g, () -> {
+        runStep(g, pos, () -> {
             step.accept(t);
             NativeStatus.check(LlmjCuda.llmj_cuda_pick_greedy(out, vocab, g.slot.ptr, g.choices.ring, CHOICES, stream),
                     "llmj_cuda_pick_greedy");
@@ -1618,11 +1630,13 @@ public final class CudaBackend implements Backend {
         return (id & 0xffffffffL) | ((long) logprob << 32);
     }
 
-    private void record(StepGraph g, Runnable step) {
+    /** Records {@code step} as graph {@code bucket} of {@code g}, replayed at positions up to {@code bound}. */
+    private void record(StepGraph g, Runnable step, int bucket, int bound) {
         try (Arena a = Arena.ofConfined()) {
             Cuda.check(CudaRuntime.cudaStreamBeginCapture(stream, CudaRuntime.cudaStreamCaptureModeThreadLocal()),
                     "cudaStreamBeginCapture");
             capturing = g;
+            capturingBound = bound;
             MemorySegment graph = a.allocate(ValueLayout.ADDRESS);
             try {
                 step.run();
@@ -1638,7 +1652,7 @@ public final class CudaBackend implements Backend {
             } finally {
                 CudaRuntime.cudaGraphDestroy(gr);
             }
-            g.exec = exec.get(ValueLayout.ADDRESS, 0);
+            g.execs[bucket] = exec.get(ValueLayout.ADDRESS, 0);
         }
     }
 
@@ -1667,7 +1681,7 @@ public final class CudaBackend implements Backend {
      * KV splits included, for this bound); else {@code startPos} itself.
      */
     private int posBound(int startPos) {
-        return capturing != null ? Math.max(startPos, capturing.maxPos) : startPos;
+        return capturing != null ? Math.max(startPos, capturingBound) : startPos;
     }
 
     /** Host segments are staged through device memory per call. */

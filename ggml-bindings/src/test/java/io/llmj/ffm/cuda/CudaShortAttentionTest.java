@@ -1,7 +1,17 @@
 package io.llmj.ffm.cuda;
 
+import static io.llmj.testing.Generations.HOST_GREEDY;
+import static io.llmj.testing.Generations.assertSameTokens;
+import static io.llmj.testing.Generations.run;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.llmj.GenerationOptions;
+import io.llmj.Generator;
+import io.llmj.Model;
+import io.llmj.ModelOptions;
+import io.llmj.Sampler;
+import io.llmj.Token;
 import io.llmj.arch.Forward;
 import io.llmj.arch.ForwardState;
 import io.llmj.arch.Forwards;
@@ -15,6 +25,7 @@ import io.llmj.quant.QuantTarget;
 import io.llmj.quant.SyntheticModel;
 import io.llmj.testing.TestData;
 import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.io.TempDir;
@@ -23,22 +34,23 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Decode attention at short contexts: the CUDA kernel for one query row of multi-head attention (head_dim 64 or 128,
- * F16 cache, at most 256 visible positions), which loads the older K/V rows while the q/k/v product still runs. On
- * synthetic MHA llamas (F16 weights, 2 layers, 4 heads), a 5-token prompt and {@value #STEPS} decode steps replayed
- * from the decode graph (teacher-forced with the CPU's greedy tokens, positions up to 154, so warps score more than
- * one chunk of 16 positions):
+ * F16 cache, at most 256 visible positions), which loads the older K/V rows while the q/k/v product still runs, and
+ * the decode graphs that use it: a state's positions below {@link CudaBackend#SHORT_CONTEXT} replay a graph recorded
+ * for that bound, later ones a graph recorded for the state's context (the rows kernel). On synthetic MHA llamas
+ * (2 layers, 4 heads), a 5-token prompt and {@value #STEPS} decode steps (positions up to 304), teacher-forced with
+ * the CPU's greedy tokens:
  * <ul>
- *   <li>the context of 256 positions (graphs recorded for it take the short kernel) against the native CPU backend:
- *       max |Δ logit| ≤ {@value #CPU_REL} of the largest |logit|;</li>
- *   <li>against the same CUDA backend with a context of 512 positions (the rows kernel, split-K): the same float
- *       model in another summation order, max |Δ logit| ≤ {@value #ROWS_REL} of the largest |logit|.</li>
+ *   <li>F16 weights, a context of 512: every logit against the native CPU backend (F16 cache too), max |Δ| ≤
+ *       {@value #CPU_REL} of the largest |logit|, across the switch from one graph to the other;</li>
+ *   <li>the steps below 256 bit for bit as in a state whose whole context is 256 positions (one graph);</li>
+ *   <li>Q4_0 weights through the public API: greedy generation past position 256 with the choice on the device
+ *       (steps enqueued one ahead across the switch) gives the tokens of the host's greedy choice.</li>
  * </ul>
  * Skipped where CUDA is unusable.
  */
 class CudaShortAttentionTest {
-    static final int STEPS = 150;
+    static final int STEPS = 300;
     static final double CPU_REL = 1e-3;
-    static final double ROWS_REL = 1e-4;
 
     @TempDir
     Path tmp;
@@ -49,16 +61,24 @@ class CudaShortAttentionTest {
         Assumptions.assumeTrue(why == null, () -> "CUDA unavailable: " + why);
     }
 
-    /** Prompt logits (every position) then {@link #STEPS} decode steps' logits, fed {@code forced} or the argmax. */
-    static float[] logits(GgufModelSource src, Backend b, int[] ids, int[] forced, int ctx) {
+    private Path synth(int headDim, QuantTarget target) {
+        SyntheticModel.Shape shape = new SyntheticModel.Shape("mha-" + headDim, 4 * headDim, 2, 4, 4, 512, 0, 512, 10000f);
+        Path file = tmp.resolve("mha-" + headDim + "-" + target + ".gguf");
+        SyntheticModel.write(shape, target, TestData.require("models/stories260K.gguf"), 11, 2, (i, n, t, d, total) -> { },
+                file);
+        return file;
+    }
+
+    /** Prompt logits (every position) then {@code steps} decode steps' logits, fed {@code forced} or the argmax. */
+    static float[] logits(GgufModelSource src, Backend b, int[] ids, int[] forced, int steps, int ctx) {
         Forward f = Forwards.create(src.config(), src, b);
         int v = src.config().vocabSize();
-        float[] out = new float[(ids.length + STEPS) * v];
+        float[] out = new float[(ids.length + steps) * v];
         try (ForwardState s = f.newState(ctx, 32, GgmlType.F16)) {
             f.forward(s, ids, 0, true, out);
             float[] last = new float[v];
             System.arraycopy(out, (ids.length - 1) * v, last, 0, v);
-            for (int i = 0; i < STEPS; i++) {
+            for (int i = 0; i < steps; i++) {
                 int tok = forced != null ? forced[i] : ReferenceFile.argmax(last, 0, v);
                 f.forward(s, new int[] {tok}, ids.length + i, false, last);
                 System.arraycopy(last, 0, out, (ids.length + i) * v, v);
@@ -67,46 +87,62 @@ class CudaShortAttentionTest {
         return out;
     }
 
-    static double maxDiff(float[] a, float[] b) {
-        double d = 0;
-        for (int i = 0; i < a.length; i++) {
-            d = Math.max(d, Math.abs((double) a[i] - b[i]));
-        }
-        return d;
-    }
-
     @ParameterizedTest(name = "head_dim {0}")
     @ValueSource(ints = {64, 128})
-    void shortContextMatchesCpuAndRowsKernel(int headDim) {
-        SyntheticModel.Shape shape = new SyntheticModel.Shape("mha-" + headDim, 4 * headDim, 2, 4, 4, 512, 0, 512, 10000f);
-        Path file = tmp.resolve("mha-" + headDim + ".gguf");
-        SyntheticModel.write(shape, QuantTarget.F16, TestData.require("models/stories260K.gguf"), 11, 2,
-                (i, n, t, d, total) -> { }, file);
-        try (GgufFile g = GgufFile.open(file);
+    void matchesCpuAcrossTheGraphSwitch(int headDim) {
+        try (GgufFile g = GgufFile.open(synth(headDim, QuantTarget.F16));
              NativeCpuBackend cpu = new NativeCpuBackend(2);
              CudaBackend gpu = new CudaBackend(0, CudaBackend.Gemm.OFF)) {
             GgufModelSource src = new GgufModelSource(g);
             int v = src.config().vocabSize();
             int[] ids = {1, 300 % v, 17, 42, 5};
-            float[] probe = logits(src, cpu, ids, null, 256);
+            float[] probe = logits(src, cpu, ids, null, STEPS, 512);
             int[] forced = new int[STEPS];
             for (int i = 0; i < STEPS; i++) {
                 forced[i] = ReferenceFile.argmax(probe, (ids.length - 1 + i) * v, v);
             }
-            float[] want = logits(src, cpu, ids, forced, 256);
-            float[] shortCtx = logits(src, gpu, ids, forced, 256);
-            float[] rowsCtx = logits(src, gpu, ids, forced, 512);
+            float[] want = logits(src, cpu, ids, forced, STEPS, 512);
+            float[] got = logits(src, gpu, ids, forced, STEPS, 512);
+            int shortSteps = CudaBackend.SHORT_CONTEXT - ids.length - 1;
+            float[] oneGraph = logits(src, gpu, ids, forced, shortSteps, CudaBackend.SHORT_CONTEXT);
             double scale = 0;
-            for (float x : want) {
-                scale = Math.max(scale, Math.abs(x));
+            double d = 0;
+            double dLate = 0;
+            for (int i = 0; i < want.length; i++) {
+                scale = Math.max(scale, Math.abs(want[i]));
+                double e = Math.abs((double) got[i] - want[i]);
+                d = Math.max(d, e);
+                if (i / v >= CudaBackend.SHORT_CONTEXT) {
+                    dLate = Math.max(dLate, e);
+                }
             }
-            double dCpu = maxDiff(shortCtx, want);
-            double dRows = maxDiff(shortCtx, rowsCtx);
-            System.out.printf("MHA head_dim %d: max |short - cpu| %.3g, |short - rows kernel| %.3g, |rows kernel - cpu| %.3g "
-                    + "(max |logit| %.3g)%n", headDim, dCpu, dRows, maxDiff(rowsCtx, want), scale);
+            System.out.printf("MHA head_dim %d: max |cuda - cpu| %.3g (positions from %d: %.3g), max |logit| %.3g%n", headDim,
+                    d, CudaBackend.SHORT_CONTEXT, dLate, scale);
             assertTrue(scale > 0, "logits all zero");
-            assertTrue(dCpu <= CPU_REL * scale, "short-context decode differs from the CPU by " + dCpu);
-            assertTrue(dRows <= ROWS_REL * scale, "short-context decode differs from the rows kernel by " + dRows);
+            assertTrue(d <= CPU_REL * scale, "decode differs from the CPU by " + d);
+            for (int i = 0; i < oneGraph.length; i++) {
+                if (Float.floatToRawIntBits(oneGraph[i]) != Float.floatToRawIntBits(got[i])) {
+                    assertEquals(oneGraph[i], got[i], 0f, "logit " + i % v + " of position " + i / v
+                            + ": a context of 512 differs from one of " + CudaBackend.SHORT_CONTEXT + " below that");
+                }
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "head_dim {0}")
+    @ValueSource(ints = {128})
+    void deviceGreedyAcrossTheGraphSwitch(int headDim) {
+        try (Model m = Model.load(synth(headDim, QuantTarget.Q4_0), ModelOptions.defaults().withBackend("cuda"))) {
+            int[] prompt = {1, 15, 200, 7};
+            GenerationOptions.Builder o = GenerationOptions.builder().maxTokens(300).ignoreEndOfGeneration(true)
+                    .contextLength(512).cacheType(GenerationOptions.CacheType.F16);
+            try (Generator device = m.generator(o.sampler(Sampler.greedy()).build());
+                 Generator host = m.generator(o.sampler(HOST_GREEDY).build())) {
+                List<Token> want = run(host, prompt);
+                List<Token> got = run(device, prompt);
+                assertEquals(300, want.size(), "tokens generated");
+                assertSameTokens(want, got, "MHA head_dim " + headDim + ", 300 tokens from a 4-token prompt");
+            }
         }
     }
 }
