@@ -800,7 +800,7 @@ bool flash_head_dim(int64_t d) { return d == 64 || d == 80 || d == 96 || d == 12
 // positions) issues the loads of rows first .. pos - 1 with cp.async *before* pdl_wait, while the product still runs:
 // those rows were written by kernels that have finished (an earlier token's attention or RoPE/KV-write kernel, or a
 // prefill: every kernel before this one's predecessor has finished once this kernel is launched, launch_pdl's
-// contract in common.cuh), and nothing running writes them. After the wait one round of loads brings q and the
+// contract in common.cuh), and nothing running writes them; so was the position in dev_pos. After the wait one round of loads brings q and the
 // position's own k and v (ROPE: rotated here, written to the cache and to shared memory with the bits
 // rope_store_kv_kernel writes; otherwise read from the cache that kernel wrote); scores, softmax and P·V then run
 // from shared memory. Float32 as rows_kernel, in another order (the same tolerance against the CPU).
