@@ -17,7 +17,6 @@ import io.llmj.format.hf.HfConfig;
 import io.llmj.format.safetensors.SafetensorsCheckpoint;
 import io.llmj.quant.GgmlType;
 import io.llmj.quant.QuantTarget;
-import io.llmj.quant.SyntheticModel;
 import io.llmj.quant.gptq.GptqTestModels;
 import io.llmj.testing.TestData;
 import java.nio.file.Path;
@@ -147,11 +146,7 @@ class CudaFusionTest {
     @ParameterizedTest(name = "head_dim {0}")
     @ValueSource(ints = {64, 128})
     void mhaModels(int headDim) {
-        SyntheticModel.Shape shape = new SyntheticModel.Shape("mha-" + headDim, 4 * headDim, 2, 4, 4, 512, 0, 512, 10000f);
-        Path file = tmp.resolve("mha-" + headDim + ".gguf");
-        SyntheticModel.write(shape, QuantTarget.Q4_0, TestData.require("models/stories260K.gguf"), 5, 2,
-                (i, n, t, d, total) -> { }, file);
-        try (GgufFile f = GgufFile.open(file)) {
+        try (GgufFile f = GgufFile.open(DecodeRuns.synthMha(tmp, headDim, QuantTarget.Q4_0, 5))) {
             GgufModelSource src = new GgufModelSource(f);
             compare(src, src.config(), new int[] {1, 2, 17, 5, 300, 11, 42}, "synthetic MHA head_dim " + headDim);
         }

@@ -2,12 +2,8 @@ package io.llmj.ffm.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.llmj.arch.Forward;
-import io.llmj.arch.ForwardState;
-import io.llmj.arch.Forwards;
 import io.llmj.arch.HfModelSource;
 import io.llmj.arch.ReferenceFile;
-import io.llmj.backend.Backend;
 import io.llmj.ffm.cpu.NativeCpuBackend;
 import io.llmj.format.hf.HfConfig;
 import io.llmj.format.safetensors.SafetensorsCheckpoint;
@@ -49,33 +45,6 @@ class CudaGptqVsNativeCpuTest {
         Assumptions.assumeTrue(why == null, () -> "CUDA unavailable: " + why);
     }
 
-    /** Prompt logits (every position) followed by 8 decode steps' logits, feeding {@code forced} or the argmax. */
-    static float[] logits(HfModelSource src, Backend b, int[] ids, int[] forced) {
-        Forward f = Forwards.create(src.config(), src, b);
-        int v = src.config().vocabSize();
-        float[] out = new float[(ids.length + 8) * v];
-        try (ForwardState s = f.newState(64, 32, GgmlType.F32)) {
-            f.forward(s, ids, 0, true, out);
-            float[] last = new float[v];
-            System.arraycopy(out, (ids.length - 1) * v, last, 0, v);
-            for (int i = 0; i < 8; i++) {
-                int tok = forced != null ? forced[i] : ReferenceFile.argmax(last, 0, v);
-                f.forward(s, new int[] {tok}, ids.length + i, false, last);
-                System.arraycopy(last, 0, out, (ids.length + i) * v, v);
-            }
-        }
-        return out;
-    }
-
-    /** The greedy tokens the logits of {@link #logits} imply (argmax of the last prompt position, then each step). */
-    static int[] greedy(float[] logits, int promptLen, int v) {
-        int[] t = new int[8];
-        for (int i = 0; i < 8; i++) {
-            t[i] = ReferenceFile.argmax(logits, (promptLen - 1 + i) * v, v);
-        }
-        return t;
-    }
-
     @ParameterizedTest(name = "{0} {1}-bit g{2} desc_act={3}")
     @CsvSource({
         "llama2, 4, 32, true",
@@ -94,11 +63,11 @@ class CudaGptqVsNativeCpuTest {
             HfModelSource src = new HfModelSource(m.gptq(), HfConfig.read(m.gptq().resolve("config.json")), ck);
             int v = src.config().vocabSize();
             // the CPU's own greedy continuation, then every backend fed those tokens
-            float[] probe = logits(src, cpu, ids, null);
-            int[] forced = greedy(probe, ids.length, v);
-            float[] want = logits(src, cpu, ids, forced);
-            float[] gotExact = logits(src, exact, ids, forced);
-            float[] gotGemm = logits(src, gemm, ids, forced);
+            float[] probe = DecodeRuns.logits(src, src.config(), cpu, ids, null, 8, 64, GgmlType.F32);
+            int[] forced = DecodeRuns.greedy(probe, ids.length, 8, v);
+            float[] want = DecodeRuns.logits(src, src.config(), cpu, ids, forced, 8, 64, GgmlType.F32);
+            float[] gotExact = DecodeRuns.logits(src, src.config(), exact, ids, forced, 8, 64, GgmlType.F32);
+            float[] gotGemm = DecodeRuns.logits(src, src.config(), gemm, ids, forced, 8, 64, GgmlType.F32);
             double dExact = 0;
             double dGemm = 0;
             double maxAbs = 0;

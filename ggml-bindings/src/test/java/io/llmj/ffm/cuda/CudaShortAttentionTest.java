@@ -12,18 +12,12 @@ import io.llmj.Model;
 import io.llmj.ModelOptions;
 import io.llmj.Sampler;
 import io.llmj.Token;
-import io.llmj.arch.Forward;
-import io.llmj.arch.ForwardState;
-import io.llmj.arch.Forwards;
 import io.llmj.arch.GgufModelSource;
-import io.llmj.arch.ReferenceFile;
-import io.llmj.backend.Backend;
+import io.llmj.arch.ModelConfig;
 import io.llmj.ffm.cpu.NativeCpuBackend;
 import io.llmj.format.gguf.GgufFile;
 import io.llmj.quant.GgmlType;
 import io.llmj.quant.QuantTarget;
-import io.llmj.quant.SyntheticModel;
-import io.llmj.testing.TestData;
 import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Assumptions;
@@ -61,50 +55,22 @@ class CudaShortAttentionTest {
         Assumptions.assumeTrue(why == null, () -> "CUDA unavailable: " + why);
     }
 
-    private Path synth(int headDim, QuantTarget target) {
-        SyntheticModel.Shape shape = new SyntheticModel.Shape("mha-" + headDim, 4 * headDim, 2, 4, 4, 512, 0, 512, 10000f);
-        Path file = tmp.resolve("mha-" + headDim + "-" + target + ".gguf");
-        SyntheticModel.write(shape, target, TestData.require("models/stories260K.gguf"), 11, 2, (i, n, t, d, total) -> { },
-                file);
-        return file;
-    }
-
-    /** Prompt logits (every position) then {@code steps} decode steps' logits, fed {@code forced} or the argmax. */
-    static float[] logits(GgufModelSource src, Backend b, int[] ids, int[] forced, int steps, int ctx) {
-        Forward f = Forwards.create(src.config(), src, b);
-        int v = src.config().vocabSize();
-        float[] out = new float[(ids.length + steps) * v];
-        try (ForwardState s = f.newState(ctx, 32, GgmlType.F16)) {
-            f.forward(s, ids, 0, true, out);
-            float[] last = new float[v];
-            System.arraycopy(out, (ids.length - 1) * v, last, 0, v);
-            for (int i = 0; i < steps; i++) {
-                int tok = forced != null ? forced[i] : ReferenceFile.argmax(last, 0, v);
-                f.forward(s, new int[] {tok}, ids.length + i, false, last);
-                System.arraycopy(last, 0, out, (ids.length + i) * v, v);
-            }
-        }
-        return out;
-    }
-
     @ParameterizedTest(name = "head_dim {0}")
     @ValueSource(ints = {64, 128})
     void matchesCpuAcrossTheGraphSwitch(int headDim) {
-        try (GgufFile g = GgufFile.open(synth(headDim, QuantTarget.F16));
+        try (GgufFile g = GgufFile.open(DecodeRuns.synthMha(tmp, headDim, QuantTarget.F16, 11));
              NativeCpuBackend cpu = new NativeCpuBackend(2);
              CudaBackend gpu = new CudaBackend(0, CudaBackend.Gemm.OFF)) {
             GgufModelSource src = new GgufModelSource(g);
             int v = src.config().vocabSize();
             int[] ids = {1, 300 % v, 17, 42, 5};
-            float[] probe = logits(src, cpu, ids, null, STEPS, 512);
-            int[] forced = new int[STEPS];
-            for (int i = 0; i < STEPS; i++) {
-                forced[i] = ReferenceFile.argmax(probe, (ids.length - 1 + i) * v, v);
-            }
-            float[] want = logits(src, cpu, ids, forced, STEPS, 512);
-            float[] got = logits(src, gpu, ids, forced, STEPS, 512);
+            ModelConfig c = src.config();
+            int[] forced = DecodeRuns.greedy(DecodeRuns.logits(src, c, cpu, ids, null, STEPS, 512, GgmlType.F16), ids.length,
+                    STEPS, v);
+            float[] want = DecodeRuns.logits(src, c, cpu, ids, forced, STEPS, 512, GgmlType.F16);
+            float[] got = DecodeRuns.logits(src, c, gpu, ids, forced, STEPS, 512, GgmlType.F16);
             int shortSteps = CudaBackend.SHORT_CONTEXT - ids.length - 1;
-            float[] oneGraph = logits(src, gpu, ids, forced, shortSteps, CudaBackend.SHORT_CONTEXT);
+            float[] oneGraph = DecodeRuns.logits(src, c, gpu, ids, forced, shortSteps, CudaBackend.SHORT_CONTEXT, GgmlType.F16);
             double scale = 0;
             double d = 0;
             double dLate = 0;
@@ -132,7 +98,8 @@ class CudaShortAttentionTest {
     @ParameterizedTest(name = "head_dim {0}")
     @ValueSource(ints = {128})
     void deviceGreedyAcrossTheGraphSwitch(int headDim) {
-        try (Model m = Model.load(synth(headDim, QuantTarget.Q4_0), ModelOptions.defaults().withBackend("cuda"))) {
+        try (Model m = Model.load(DecodeRuns.synthMha(tmp, headDim, QuantTarget.Q4_0, 11),
+                ModelOptions.defaults().withBackend("cuda"))) {
             int[] prompt = {1, 15, 200, 7};
             GenerationOptions.Builder o = GenerationOptions.builder().maxTokens(300).ignoreEndOfGeneration(true)
                     .contextLength(512).cacheType(GenerationOptions.CacheType.F16);
