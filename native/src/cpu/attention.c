@@ -1,8 +1,12 @@
 /* Causal attention over a KV cache (F32 or F16), grouped-query heads, optional sliding window and
  * logit soft-capping. One task per (query row, head), split across threads; each task computes
  * scores q·k_j * scale for the visible positions, a softmax, and the weighted sum of v_j.
- * The q·k dot product and the v accumulation have scalar, AVX2 and AVX-512 variants. */
+ * The q·k dot product and the v accumulation have scalar, AVX2 and AVX-512 variants. At the AVX-512
+ * level, head_dim 32/64/96/128 run a task with q and the output row held in registers (head_rows_avx512)
+ * instead of a call per position that reloads q and loads and stores the output row: the same
+ * fused multiply-adds in the same order, so the same bits as the per-position AVX-512 functions. */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "threadpool.h"
@@ -87,9 +91,68 @@ AVX512_TARGET static void axpy_avx512(float * acc, float a, const void * v, int 
         _mm512_mask_storeu_ps(acc + i, m, _mm512_fmadd_ps(av, load16(v, f16, i, m), _mm512_maskz_loadu_ps(m, acc + i)));
     }
 }
+
+/* One task, head_dim = 16 * NV (a constant at each call site, so q and o stay in registers). The
+ * arithmetic of dot_avx512 / axpy_avx512 exactly: per position, acc = fma(q_i, k_i, acc) over the
+ * 16-float chunks i in order, then _mm512_reduce_add_ps; o_i = fma(w, v_i, o_i). scores: scratch for
+ * positions first..pos. Measured in `llmj bench` (see the commit that added it). */
+AVX512_TARGET static inline __attribute__((always_inline)) void head_rows_avx512(
+        const float * qrow, const char * k, const char * v, int64_t kv_row, int f16, int64_t first, int64_t pos,
+        float scale, float softcap, float * scores, float * orow, const int NV) {
+    __m512 q[8], o[8];
+    for (int i = 0; i < NV; i++) q[i] = _mm512_loadu_ps(qrow + 16 * i);
+    float max = -INFINITY;
+    for (int64_t p = first; p <= pos; p++) {
+        const char * kr = k + p * kv_row;
+        __m512 acc = _mm512_setzero_ps();
+        for (int i = 0; i < NV; i++) acc = _mm512_fmadd_ps(q[i], load16(kr, f16, 16 * i, (__mmask16) 0xFFFF), acc);
+        float sc = _mm512_reduce_add_ps(acc) * scale;
+        if (softcap > 0) sc = softcap * tanhf(sc / softcap);
+        scores[p] = sc;
+        if (sc > max) max = sc;
+    }
+    float sum = 0;
+    for (int64_t p = first; p <= pos; p++) {
+        scores[p] = expf(scores[p] - max);
+        sum += scores[p];
+    }
+    const float inv = 1.0f / sum;
+    for (int i = 0; i < NV; i++) o[i] = _mm512_setzero_ps();
+    for (int64_t p = first; p <= pos; p++) {
+        const char * vr = v + p * kv_row;
+        const __m512 w = _mm512_set1_ps(scores[p] * inv);
+        for (int i = 0; i < NV; i++) o[i] = _mm512_fmadd_ps(w, load16(vr, f16, 16 * i, (__mmask16) 0xFFFF), o[i]);
+    }
+    for (int i = 0; i < NV; i++) _mm512_storeu_ps(orow + 16 * i, o[i]);
+}
+
+/* head_rows_avx512 for head_dim 32/64/96/128; 0 if head_dim is another size */
+AVX512_TARGET static int head_rows_fixed(const float * qrow, const char * k, const char * v, int64_t kv_row, int f16,
+                                         int64_t first, int64_t pos, float scale, float softcap, float * scores,
+                                         float * orow, int64_t head_dim) {
+    switch (head_dim) {
+    case 32: head_rows_avx512(qrow, k, v, kv_row, f16, first, pos, scale, softcap, scores, orow, 2); return 1;
+    case 64: head_rows_avx512(qrow, k, v, kv_row, f16, first, pos, scale, softcap, scores, orow, 4); return 1;
+    case 96: head_rows_avx512(qrow, k, v, kv_row, f16, first, pos, scale, softcap, scores, orow, 6); return 1;
+    case 128: head_rows_avx512(qrow, k, v, kv_row, f16, first, pos, scale, softcap, scores, orow, 8); return 1;
+    default: return 0;
+    }
+}
 #endif
 
 /* ---- the job ------------------------------------------------------------------------------- */
+/* Measurement knob: LLMJ_CPU_ATTN_FIXED=0 keeps the per-position calls at the AVX-512 level. */
+static int fixed_enabled(void) {
+    static _Atomic int cached = -1;   /* generators may call from several threads: any of them may set it */
+    int c = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (c < 0) {
+        const char * e = getenv("LLMJ_CPU_ATTN_FIXED");
+        c = !(e && e[0] == '0');
+        atomic_store_explicit(&cached, c, memory_order_relaxed);
+    }
+    return c;
+}
+
 typedef float (*dot_fn)(const float *, const void *, int, int64_t);
 typedef void (*axpy_fn)(float *, float, const void *, int, int64_t);
 
@@ -103,6 +166,7 @@ typedef struct {
     float scale, softcap;
     dot_fn dot;
     axpy_fn axpy;
+    int fixed;               /* AVX-512 level: head_rows_fixed takes head_dim 32/64/96/128 */
     int failed;
 } attn_job;
 
@@ -126,6 +190,13 @@ static void attention_tasks(void * p, int ith, int nth) {
         const int64_t first = j->window > 0 && pos - j->window + 1 > 0 ? pos - j->window + 1 : 0;
         const float * q = j->q + (t * j->n_heads + h) * j->head_dim;
         const int64_t head_off = kvh * j->head_dim * elem;
+        float * o = j->out + (t * j->n_heads + h) * j->head_dim;
+#ifdef LLMJ_X86
+        if (j->fixed && head_rows_fixed(q, j->k + head_off, j->v + head_off, kv_row, j->f16, first, pos, j->scale,
+                                        j->softcap, scores, o, j->head_dim)) {
+            continue;
+        }
+#endif
         float max = -INFINITY;
         for (int64_t p = first; p <= pos; p++) {
             float s = j->dot(q, j->k + p * kv_row + head_off, j->f16, j->head_dim) * j->scale;
@@ -138,7 +209,6 @@ static void attention_tasks(void * p, int ith, int nth) {
             scores[p] = expf(scores[p] - max);
             sum += scores[p];
         }
-        float * o = j->out + (t * j->n_heads + h) * j->head_dim;
         for (int64_t i = 0; i < j->head_dim; i++) o[i] = 0;
         const float inv = 1.0f / sum;
         for (int64_t p = first; p <= pos; p++) j->axpy(o, scores[p] * inv, j->v + p * kv_row + head_off, j->f16, j->head_dim);
@@ -161,10 +231,10 @@ int llmj_attention(llmj_threadpool * pool, const float * q, const void * k_cache
     if (n == 0) return LLMJ_OK;
     if (!q || !k_cache || !v_cache || !out) return LLMJ_FAIL(LLMJ_ERR_INVALID_ARGUMENT, "null pointer");
     attn_job j = { q, k_cache, v_cache, cache_type == LLMJ_TYPE_F16, out, n, start_pos, n_heads, n_kv_heads, head_dim,
-                   window, scale, softcap, dot_scalar, axpy_scalar, 0 };
+                   window, scale, softcap, dot_scalar, axpy_scalar, 0, 0 };
 #ifdef LLMJ_X86
     const int isa = llmj_cpu_active_isa();
-    if (isa == LLMJ_ISA_AVX512) { j.dot = dot_avx512; j.axpy = axpy_avx512; }
+    if (isa == LLMJ_ISA_AVX512) { j.dot = dot_avx512; j.axpy = axpy_avx512; j.fixed = fixed_enabled(); }
     else if (isa == LLMJ_ISA_AVX2) { j.dot = dot_avx2; j.axpy = axpy_avx2; }
 #endif
     /* small jobs (a tiny model's decode step) cost less than waking the pool */
