@@ -10,26 +10,46 @@ import java.lang.foreign.MemorySegment;
 /**
  * Measures memory read bandwidth with llmj's native streaming read ({@code llmj_memory_read}) on
  * {@code threads} threads over a buffer much larger than the caches: best of several passes, bytes/s.
+ * One probe keeps its buffer, so that {@code llmj bench} can measure again next to each repetition.
  */
-final class BandwidthProbe {
-    private BandwidthProbe() {}
+final class BandwidthProbe implements AutoCloseable {
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment buf;
+    private final MemorySegment sum;
+    private final int threads;
+
+    BandwidthProbe(int threads, long bytes) {
+        NativeCpu.init();
+        this.threads = threads;
+        this.buf = arena.allocate(bytes, 4096);
+        buf.fill((byte) 1);
+        this.sum = arena.allocate(8);
+    }
 
     static double measure(int threads, long bytes) {
-        NativeCpu.init();
-        try (Arena arena = Arena.ofShared(); NativeThreadPool pool = new NativeThreadPool(threads)) {
-            MemorySegment buf = arena.allocate(bytes, 4096);
-            buf.fill((byte) 1);
-            MemorySegment sum = arena.allocate(8);
+        try (BandwidthProbe p = new BandwidthProbe(threads, bytes)) {
+            return p.measure();
+        }
+    }
+
+    /** Best of five timed passes (after one untimed), bytes/s. */
+    double measure() {
+        try (NativeThreadPool pool = new NativeThreadPool(threads)) {
             double best = 0;
             for (int pass = 0; pass < 6; pass++) {
                 long t0 = System.nanoTime();
-                NativeStatus.check(Llmj.llmj_memory_read(pool.handle(), buf, bytes, sum), "llmj_memory_read");
+                NativeStatus.check(Llmj.llmj_memory_read(pool.handle(), buf, buf.byteSize(), sum), "llmj_memory_read");
                 double secs = (System.nanoTime() - t0) / 1e9;
                 if (pass > 0) {
-                    best = Math.max(best, bytes / secs);
+                    best = Math.max(best, buf.byteSize() / secs);
                 }
             }
             return best;
         }
+    }
+
+    @Override
+    public void close() {
+        arena.close();
     }
 }

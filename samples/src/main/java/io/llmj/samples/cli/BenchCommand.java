@@ -17,7 +17,10 @@ import picocli.CommandLine.Option;
 
 /**
  * {@code llmj bench}: llama-bench-like prompt processing (pp) and text generation (tg) throughput, with
- * tg's weight-read rate as a fraction of the memory bandwidth measured in the same run.
+ * tg's weight-read rate as a fraction of the memory bandwidth measured in the same run. On the CPU the
+ * bandwidth is measured again just before and after each tg repetition and each repetition is divided by
+ * the mean of those two: a shared machine's bandwidth drifts (29.5 to 56 GB/s within minutes on the 2-core
+ * development VM), and one figure from the start of the run made the fraction swing with it.
  */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Prompt-processing and generation speed (like llama-bench).")
 final class BenchCommand implements Callable<Integer> {
@@ -49,11 +52,13 @@ final class BenchCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         int threads = modelArgs.threads > 0 ? modelArgs.threads : Runtime.getRuntime().availableProcessors();
         long t0 = System.nanoTime();
+        BandwidthProbe probe = null;
         try (Model model = modelArgs.load()) {
             double loadMs = (System.nanoTime() - t0) / 1e6;
             long weightBytes = weightBytes(modelArgs.model);
             boolean gpu = model.backendName().equals("cuda");
-            double bandwidth = gpu ? io.llmj.ffm.cuda.Cuda.copyBandwidth(2L << 30) : BandwidthProbe.measure(threads, 1L << 30);
+            probe = gpu ? null : new BandwidthProbe(threads, 1L << 30);
+            double bandwidth = gpu ? io.llmj.ffm.cuda.Cuda.copyBandwidth(2L << 30) : probe.measure();
             out.printf("model: %s (%s, %.2f GiB of weights), backend %s, %s, load %.0f ms%n", modelArgs.model.getFileName(),
                     model.architecture(), weightBytes / (double) (1L << 30), model.backendName(),
                     gpu ? io.llmj.ffm.cuda.Cuda.devices().get(0).name() : threads + " threads", loadMs);
@@ -85,7 +90,7 @@ final class BenchCommand implements Callable<Integer> {
                         ttft[r] = g.stats().ttftMillis();
                     }
                 }
-                row(out, "pp" + nPrompt, tps, 0, 0);
+                row(out, "pp" + nPrompt, tps, 0, null);
                 double[] ms = stats(ttft);
                 out.printf("| ttft%d (ms) | %.2f | %.2f | | |%n", nPrompt, ms[0], ms[1]);
             }
@@ -100,16 +105,36 @@ final class BenchCommand implements Callable<Integer> {
                 int bos = model.tokenizer().bos() >= 0 ? model.tokenizer().bos() : fixed;   // a model without BOS: any token
                 int[] start = depth > 0 ? rnd.ints(depth, 0, model.vocabSize()).toArray() : new int[] {bos};
                 double[] tps = new double[reps];
+                double[] bw = new double[reps];   // CPU: the bandwidth next to each repetition
+                double lo = Double.MAX_VALUE;
+                double hi = 0;
                 try (Generator g = model.generator(o)) {
                     g.stream(start).limit(4).count();   // warm-up
+                    double before = bandwidth;
                     for (int r = 0; r < reps; r++) {
                         g.stream(start).count();
                         tps[r] = g.stats().decodeTokensPerSecond();
+                        bw[r] = bandwidth;
+                        if (probe != null) {
+                            double after = probe.measure();
+                            bw[r] = (before + after) / 2;
+                            lo = Math.min(lo, Math.min(before, after));
+                            hi = Math.max(hi, Math.max(before, after));
+                            before = after;
+                        }
                     }
                 }
                 // KV bytes read per generated token: K and V of every layer at the mean position of the run
                 long kvBytes = (long) (2L * kvBytesPerPosition(modelArgs.model, cacheType) * (start.length + nGen / 2.0));
-                row(out, "tg" + nGen + (depth > 0 ? " @ d" + depth : ""), tps, weightBytes + kvBytes, bandwidth);
+                row(out, "tg" + nGen + (depth > 0 ? " @ d" + depth : ""), tps, weightBytes + kvBytes, bw);
+                if (probe != null) {
+                    out.printf("(tg's fraction: each repetition against the bandwidth measured just before and after it, "
+                            + "%.1f-%.1f GB/s)%n", lo / 1e9, hi / 1e9);
+                }
+            }
+        } finally {
+            if (probe != null) {
+                probe.close();
             }
         }
         out.flush();
@@ -139,13 +164,18 @@ final class BenchCommand implements Callable<Integer> {
         return (long) c.nLayers() * c.kvDim() * (type == GenerationOptions.CacheType.F16 ? 2 : 4);
     }
 
-    private static void row(PrintWriter out, String test, double[] tps, long weightBytes, double bandwidth) {
+    /** bandwidth: bytes/s per repetition (the fraction is the mean of the repetitions' fractions). */
+    private static void row(PrintWriter out, String test, double[] tps, long weightBytes, double[] bandwidth) {
         double[] st = stats(tps);
         double mean = st[0];
         double sd = st[1];
         if (weightBytes > 0) {
             double gbs = weightBytes * mean / 1e9;
-            out.printf("| %s | %.2f | %.2f | %.1f | %.0f%% |%n", test, mean, sd, gbs, 100 * weightBytes * mean / bandwidth);
+            double frac = 0;
+            for (int r = 0; r < tps.length; r++) {
+                frac += weightBytes * tps[r] / bandwidth[r] / tps.length;
+            }
+            out.printf("| %s | %.2f | %.2f | %.1f | %.0f%% |%n", test, mean, sd, gbs, 100 * frac);
         } else {
             out.printf("| %s | %.2f | %.2f | | |%n", test, mean, sd);
         }

@@ -46,6 +46,15 @@ class GenerationCommandsTest {
     }
 
     @Test
+    void benchPrintsTheTableWithTheBandwidthMeasuredNextToEachRepetition() {
+        String out = run(0, "bench", "-m", model(), "-p", "8", "-n", "4", "-r", "2", "--threads", "2")[0];
+        assertTrue(out.contains("| pp8 |"), out);
+        assertTrue(out.matches("(?s).*\\| tg4 \\| [0-9.]+ \\| [0-9.]+ \\| [0-9.]+ \\| [0-9]+% \\|.*"), out);
+        assertTrue(out.matches("(?s).*\\(tg's fraction: each repetition against the bandwidth measured just before and after it, "
+                + "[0-9.]+-[0-9.]+ GB/s\\).*"), out);
+    }
+
+    @Test
     void logitsAndTokenize() {
         String tok = run(0, "tokenize", "-m", model(), "Once upon a time")[0];
         assertEquals("1 403 407 261 378", tok.strip());
