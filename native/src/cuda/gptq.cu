@@ -159,8 +159,7 @@ struct gptq_parts {
     gptq_part p[MAX_PARTS];
     unsigned end[MAX_PARTS];     // cumulative thread-block counts
     int count;
-    int accumulate;              // 1: y += W x (the residual add of llmj_cuda_gptq_matmul_act_add), 0: y = W x;
-                                 // 2: as 1, the residual loaded early (see EARLY_RES)
+    int accumulate;              // 1: y += W x (the residual add of llmj_cuda_gptq_matmul_act_add), 0: y = W x
 };
 
 // A finished sum: y = s, or y + s where the product adds into a residual (the same float addition as
@@ -171,7 +170,7 @@ static __device__ __forceinline__ void store(float * y, float s, int accumulate)
 // block sharing the same rows (KS = 1: each warp owns its rows; KS = 2 or WARPS: groups of KS warps
 // split their rows' blocks and add their sums through shared memory, in a fixed order).
 // The rows of thread block blk of part P (the kernel below picks the part).
-template <int FMT, int BITS, bool SYM, int NT, int ROWS, int U, int KS, bool ER = false>
+template <int FMT, int BITS, bool SYM, int NT, int ROWS, int U, int KS>
 static __device__ __forceinline__ void gptq_matmul_rows(const gptq_part & P, const unsigned blk, const int accumulate,
                                                         const int8_t * aq, const q8_act_meta * am, const float * kd,
                                                         const int16_t * kbs, int nb, int64_t t0) {
@@ -204,20 +203,6 @@ static __device__ __forceinline__ void gptq_matmul_rows(const gptq_part & P, con
         for (int r = 0; r < ROWS; r++) acc[t][r] = 0.0f;
     }
     bool waited = false;
-    // ER (the residual add, one token, KS > 1; its own instances, as the register it holds costs the other launches a
-    // resident thread block per SM): the thread that stores row (g, r) loads that row's residual as soon as it has
-    // waited, so the read is not one more L2 round trip after the reduction at the kernel's end (the same value:
-    // nothing else writes the row while this kernel runs). LLMJ_GPTQ_EARLY_RES=0: off.
-    constexpr bool EARLY_RES = ER && KS > 1 && NT == 1;
-    const int res_i = threadIdx.x;               // (group, row) of the storing thread, as in the reduction below
-    const bool res_mine = EARLY_RES && res_i < (WARPS / KS) * ROWS
-                          && (int64_t) blk * ROWS_PER_BLOCK + res_i < P.rows;
-    float res = 0.0f;
-    bool res_loaded = false;
-    auto load_res = [&]() {
-        if (res_mine && !res_loaded) res = P.y[t0 * P.rows + (int64_t) blk * ROWS_PER_BLOCK + res_i];
-        res_loaded = true;
-    };
     for (int b0 = kl; b0 < nbv; b0 += U * KG) {
         wq<BITS> w[ROWS][U];
         float sc[ROWS][U];               // GPTQ: the block scale; K-quants: the super-block's d
@@ -257,7 +242,6 @@ static __device__ __forceinline__ void gptq_matmul_rows(const gptq_part & P, con
         if (!waited) {          // the first weights are in flight: now wait for the activations
             pdl_wait();
             waited = true;
-            load_res();
         }
 #pragma unroll
         for (int u = 0; u < U; u++) {
@@ -298,7 +282,6 @@ static __device__ __forceinline__ void gptq_matmul_rows(const gptq_part & P, con
         }
     }
     pdl_wait();                                  // (lanes without blocks): y is written after the kernels before
-    load_res();
 #pragma unroll
     for (int t = 0; t < NT; t++) {
 #pragma unroll
@@ -331,10 +314,7 @@ static __device__ __forceinline__ void gptq_matmul_rows(const gptq_part & P, con
             float s = red[g * KS][i];
 #pragma unroll
             for (int w = 1; w < KS; w++) s += red[g * KS + w][i];
-            if (row < P.rows) {
-                if (EARLY_RES) P.y[(t0 + t) * P.rows + row] = res + s;   // store()'s addition
-                else store(P.y + (t0 + t) * P.rows + row, s, accumulate);
-            }
+            if (row < P.rows) store(P.y + (t0 + t) * P.rows + row, s, accumulate);
         }
     }
 }
@@ -343,7 +323,7 @@ static __device__ __forceinline__ void gptq_matmul_rows(const gptq_part & P, con
 // runs its part's format (the same shape, so each part's sums are those of its own single launch).
 constexpr int FMT_KMIX = 1000;
 
-template <int FMT, int BITS, bool SYM, int NT, int ROWS, int U, int KS, bool ER = false>
+template <int FMT, int BITS, bool SYM, int NT, int ROWS, int U, int KS>
 __global__ void __launch_bounds__(WARPS * WARP)
 gptq_matmul_kernel(const gptq_parts parts, const int8_t * aq, const q8_act_meta * am, const float * kd, const int16_t * kbs,
                    int nb, int64_t t0) {
@@ -359,7 +339,7 @@ gptq_matmul_kernel(const gptq_parts parts, const int8_t * aq, const q8_act_meta 
             gptq_matmul_rows<FMT_Q6K, 6, true, NT, ROWS, U, KS>(P, blk, parts.accumulate, aq, am, kd, kbs, nb, t0);
         }
     } else {
-        gptq_matmul_rows<FMT, BITS, SYM, NT, ROWS, U, KS, ER>(P, blk, parts.accumulate, aq, am, kd, kbs, nb, t0);
+        gptq_matmul_rows<FMT, BITS, SYM, NT, ROWS, U, KS>(P, blk, parts.accumulate, aq, am, kd, kbs, nb, t0);
     }
 }
 
@@ -382,10 +362,11 @@ gptq_matmul_kernel(const gptq_parts parts, const int8_t * aq, const q8_act_meta 
 // without, GPTQ4 528-531 / 548-554 against 559-565; the harness's 4-bit 4096x11008 2080 / 2265 against 2280 GB/s.
 // The U = 1 shapes gave wrong decode logits as long as the activation was read through the read-only path
 // (ld_act in common.cuh says why); with coherent loads every shape passes the GPU tests.
+// And the residual add's read moved forward (the storing thread loading its row's residual right after the wait, in
+// instances of their own; H100 tg128, same run, on / off): Q4_0 594.2 / 598.0 against 592.9 / 596.0, Q8_0 366.3 / 369.3
+// against 368.0 / 366.4, Q4_K_M 497.1 / 494.2 against 496.5 / 501.3: nothing beyond the noise. Nor did loading the RMS
+// norm's gain before its wait (Q4_0 584-589 against 589-590).
 // Defaults: 4-bit {4, 1, 4}, 8-bit {2, 1, 4}.
-// The residual add's early load (ER below; LLMJ_GPTQ_EARLY_RES, H100, tg128, two rounds, same run): Q4_0 584-590 t/s
-// against 580-586 without; GPTQ4 g128 too noisy in that run to tell (599-634 either way). Loading the RMS norm's gain
-// before its wait (a DRAM read per norm) showed nothing there (Q4_0 584-589 against 589-590) and was not kept.
 struct shape { int rows, u, ks; };
 constexpr shape VARIANTS[] = {{4, 1, 4}, {2, 1, 4}, {4, 1, 2}, {8, 1, 4}, {4, 2, 4}, {2, 2, 4}, {2, 2, 1}};
 constexpr int N_VARIANTS = (int) (sizeof(VARIANTS) / sizeof(VARIANTS[0]));
@@ -405,15 +386,6 @@ void launch_shape(gptq_parts parts, const int8_t * aq, const q8_act_meta * am, c
         total += (unsigned) ((parts.p[k].rows + RPB - 1) / RPB);
         parts.end[k] = total;
     }
-    // the early-residual instances for the default one-token shapes only (the others keep accumulate 1's path)
-    if constexpr (NT == 1 && U == 1 && KS == WARPS && (ROWS == 4 || ROWS == 2)) {
-        if (parts.accumulate == 2) {
-            launch_pdl(gptq_matmul_kernel<FMT, BITS, SYM, NT, ROWS, U, KS, true>, total, WARPS * WARP, 0, stream, parts, aq, am, kd,
-                       kbs, nb, t0);
-            return;
-        }
-    }
-    parts.accumulate = parts.accumulate != 0;
     launch_pdl(gptq_matmul_kernel<FMT, BITS, SYM, NT, ROWS, U, KS>, total, WARPS * WARP, 0, stream, parts, aq, am, kd, kbs, nb, t0);
 }
 
@@ -791,8 +763,7 @@ void launch_products(int count, const llmj_gptq_matrix * ms, const void * act, i
                      cudaStream_t s, bool accumulate = false) {
     gptq_parts parts = {};
     parts.count = count;
-    static const int early_res = llmj_env_int("LLMJ_GPTQ_EARLY_RES", 0, 1, 1);
-    parts.accumulate = accumulate ? 1 + early_res : 0;
+    parts.accumulate = accumulate ? 1 : 0;
     for (int k = 0; k < count; k++) {
         parts.p[k].qs = static_cast<const uint8_t *>(ms[k].qs);
         parts.p[k].sc = reinterpret_cast<const unsigned short *>(ms[k].scales);
