@@ -21,9 +21,10 @@
 //    the decode row into it (rope_store_kv_kernel's values: rope_rotate in common.cuh), another kernel fewer.
 //    Launched for a bound (a decode graph records the largest position), split-K uses the splits a launch at the
 //    position it runs at would (effective_splits): graph replay and plain launches give the same bits.
-//  - short_kernel (one decode row of MHA, head_dim 64 or 128, F16 cache, at most 256 visible positions): the older
+//  - short_kernel (one decode row, MHA or grouped-query, head_dim 64 or 128, F16 cache, at most 256 visible positions): the older
 //    K/V rows load into shared memory before the q/k/v product has finished (see there); H100, llama2-7b tg128:
-//    Q4_0 597 against 537-544 t/s with rows_kernel, GPTQ 4-bit 625-631 against 561-570 (same runs).
+//    Q4_0 597 against 537-544 t/s with rows_kernel, GPTQ 4-bit 625-631 against 561-570 (same runs); llama3-8b (32 query
+//    heads over 8 KV heads) Q4_0 521.1 / 521.9 against 476.9 / 472.8.
 // Accuracy against the CPU's float32 llmj_attention: rows_kernel about 1e-6 of max|v|; the tensor
 // core path rounds q*scale and the probabilities to F16: within 1e-3 of max|v| (see
 // tests/cuda/test_cuda_attention.cu).
@@ -792,7 +793,7 @@ int dispatch_flash(int64_t head_dim, const FlashArgs & a, cudaStream_t stream) {
 
 bool flash_head_dim(int64_t d) { return d == 64 || d == 80 || d == 96 || d == 128 || d == 256; }
 
-// ---- short-context decode (one query row, MHA, F16 cache) ---------------------------------------
+// ---- short-context decode (one query row, F16 cache) --------------------------------------------
 // Decode at a short context is a chain of dependent latencies, not DRAM traffic: rows_kernel waits for the q/k/v
 // product, then reads q, the RoPE frequencies, the new row's k and v, the older K rows and the V rows one phase
 // after another (H100, llama2-7b Q4_0: about 7.5 us of a token's 32 layers each, for 2 MB of KV per layer at 128
@@ -804,6 +805,9 @@ bool flash_head_dim(int64_t d) { return d == 64 || d == 80 || d == 96 || d == 12
 // position's own k and v (ROPE: rotated here, written to the cache and to shared memory with the bits
 // rope_store_kv_kernel writes; otherwise read from the cache that kernel wrote); scores, softmax and P·V then run
 // from shared memory. Float32 as rows_kernel, in another order (the same tolerance against the CPU).
+// Grouped-query attention: still one block per query head, each loading its KV head's rows (the group's blocks read
+// the same rows, from L2 after the first); with ROPE every block of a group rotates the shared k row itself (the same
+// bits) and only the group's first block writes the position's k and v to the caches.
 constexpr int SHORT_THREADS = 256;
 constexpr int SHORT_WARPS = SHORT_THREADS / 32;
 constexpr int SHORT_MAX = 256;   // positions (<= SHORT_THREADS: one probability per thread)
@@ -817,6 +821,7 @@ struct ShortArgs {
     int8_t * act_q;              // not NULL: out also converted to Q8 blocks
     q8_act_meta * act_meta;
     int64_t start_pos, n_heads, window;
+    int group;                   // query heads per KV head
     const int32_t * dev_pos;     // not NULL: the position (graph replay); start_pos bounds it
     float scale, softcap;
     int cap;                     // rows of shared memory per cache (>= the longest visible range)
@@ -849,7 +854,9 @@ __global__ void __launch_bounds__(SHORT_THREADS, 1) short_kernel(ShortArgs a) {
     float * wred = sred + NPG * D;               // [2][SHORT_WARPS]
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int64_t h = blockIdx.x;
-    const int64_t kv_row = a.n_heads * D;
+    const int64_t kvh = h / a.group;             // the block's KV head
+    const bool writer = h % a.group == 0;        // ROPE: the block that writes the KV head's new row
+    const int64_t kv_row = a.n_heads / a.group * D;
     const int64_t pos = a.dev_pos ? (int64_t) *a.dev_pos : a.start_pos;
     const int64_t first = first_visible(pos, a.window);
     const int len = (int) (pos - first + 1);     // <= cap (the host bounds it)
@@ -857,7 +864,7 @@ __global__ void __launch_bounds__(SHORT_THREADS, 1) short_kernel(ShortArgs a) {
 
     for (int i = tid; i < last * PIECES; i += SHORT_THREADS) {
         const int r = i / PIECES, c = i % PIECES;
-        const int64_t g = (first + r) * kv_row + h * D + c * 8;
+        const int64_t g = (first + r) * kv_row + kvh * D + c * 8;
         cp_async16(sk + r * D + c * 8, a.k + g);
         cp_async16(sv + r * D + c * 8, a.v + g);
     }
@@ -866,11 +873,11 @@ __global__ void __launch_bounds__(SHORT_THREADS, 1) short_kernel(ShortArgs a) {
     const float inv = ROPE && tid < half ? a.inv_freq[tid] : 0.0f;   // constant input
     pdl_wait();
 
-    __half * kw = a.k + pos * kv_row + h * D;
-    __half * vw = a.v + pos * kv_row + h * D;
+    __half * kw = a.k + pos * kv_row + kvh * D;
+    __half * vw = a.v + pos * kv_row + kvh * D;
     if (ROPE) {
         const float * qr = a.q + h * D;
-        const float * kr = a.rk + h * D;
+        const float * kr = a.rk + kvh * D;
         if (tid < half) {
             const int i0 = a.neox ? tid : 2 * tid, i1 = a.neox ? tid + half : 2 * tid + 1;
             const float q0 = qr[i0], q1 = qr[i1], k0 = kr[i0], k1 = kr[i1];
@@ -880,20 +887,22 @@ __global__ void __launch_bounds__(SHORT_THREADS, 1) short_kernel(ShortArgs a) {
             sq[i1] = r1;
             rope_rotate(k0, k1, pos, a.pos_scale, inv, r0, r1);
             const __half h0 = __float2half_rn(r0), h1 = __float2half_rn(r1);
-            kw[i0] = h0;
-            kw[i1] = h1;
+            if (writer) {
+                kw[i0] = h0;
+                kw[i1] = h1;
+            }
             sk[last * D + i0] = h0;
             sk[last * D + i1] = h1;
         }
         for (int d = 2 * half + tid; d < D; d += SHORT_THREADS) {   // not rotated (partial rotary)
             sq[d] = qr[d];
             const __half hk = __float2half_rn(kr[d]);
-            kw[d] = hk;
+            if (writer) kw[d] = hk;
             sk[last * D + d] = hk;
         }
         if (tid < D) {
-            const __half hv = __float2half_rn(a.rv[h * D + tid]);
-            vw[tid] = hv;
+            const __half hv = __float2half_rn(a.rv[kvh * D + tid]);
+            if (writer) vw[tid] = hv;
             sv[last * D + tid] = hv;
         }
     } else if (tid < D) {
@@ -1143,10 +1152,10 @@ int attention(const float * q, const void * k_cache, const void * v_cache, int c
     }
 
     const int64_t bound = window > 0 && window < start_pos + n ? window : start_pos + n;   // the longest visible range
-    if (n == 1 && f16 && group == 1 && (head_dim == 64 || head_dim == 128) && bound <= SHORT_MAX && short_enabled()
+    if (n == 1 && f16 && (head_dim == 64 || head_dim == 128) && bound <= SHORT_MAX && short_enabled()
             && aligned(k_cache, 16) && aligned(v_cache, 16)) {
         ShortArgs a = {q, static_cast<__half *>(const_cast<void *>(k_cache)), static_cast<__half *>(const_cast<void *>(v_cache)),
-                       out, static_cast<int8_t *>(act), nullptr, start_pos, n_heads, window, dev_pos, scale, softcap,
+                       out, static_cast<int8_t *>(act), nullptr, start_pos, n_heads, window, (int) group, dev_pos, scale, softcap,
                        (int) ((bound + 15) / 16 * 16), nullptr, nullptr, nullptr, 0.0f, 0, 0};
         if (act) a.act_meta = reinterpret_cast<q8_act_meta *>(static_cast<char *>(act) + q8_act_meta_offset(n_heads * head_dim, 1));
         if (rope) {

@@ -26,7 +26,6 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
-import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The fused decode kernels ({@link CudaBackend#FUSE_PROPERTY}: RoPE with the KV write, residual add with the
@@ -60,7 +59,7 @@ class CudaFusionTest {
     /**
      * As above with a context of {@code ctx} positions: with 512 the decode steps replay the graph a state records
      * for its positions below {@link CudaBackend#SHORT_CONTEXT}, with 64 the one recorded for its whole context
-     * (either takes the short-context attention kernel where the model allows: MHA, head_dim 64 or 128).
+     * (either takes the short-context attention kernel where the model allows: head_dim 64 or 128).
      */
     static float[] run(TensorSource src, io.llmj.arch.ModelConfig c, Backend b, int[] ids, int chunk, int ctx) {
         Forward f = Forwards.create(c, src, b);
@@ -142,13 +141,17 @@ class CudaFusionTest {
         }
     }
 
-    /** Synthetic MHA llamas (head_dim 64 and 128, Q4_0): at 64 positions graph decode takes the short-context kernel. */
-    @ParameterizedTest(name = "head_dim {0}")
-    @ValueSource(ints = {64, 128})
-    void mhaModels(int headDim) {
-        try (GgufFile f = GgufFile.open(DecodeRuns.synthMha(tmp, headDim, QuantTarget.Q4_0, 5))) {
+    /**
+     * Synthetic llamas (head_dim 64 and 128, Q4_0; MHA, and 8 query heads over 2 KV heads): decode takes the short-context
+     * kernel, in which only the first block of a group writes the new K/V row.
+     */
+    @ParameterizedTest(name = "head_dim {0}, {1} heads over {2} KV heads")
+    @CsvSource({"64, 4, 4", "128, 4, 4", "128, 8, 2"})
+    void shortAttentionModels(int headDim, int heads, int kvHeads) {
+        try (GgufFile f = GgufFile.open(DecodeRuns.synth(tmp, headDim, heads, kvHeads, QuantTarget.Q4_0, 5))) {
             GgufModelSource src = new GgufModelSource(f);
-            compare(src, src.config(), new int[] {1, 2, 17, 5, 300, 11, 42}, "synthetic MHA head_dim " + headDim);
+            compare(src, src.config(), new int[] {1, 2, 17, 5, 300, 11, 42},
+                    "synthetic head_dim " + headDim + ", " + heads + "/" + kvHeads + " heads");
         }
     }
 

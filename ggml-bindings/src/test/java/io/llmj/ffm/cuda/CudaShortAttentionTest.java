@@ -24,15 +24,15 @@ import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * Decode attention at short contexts: the CUDA kernel for one query row of multi-head attention (head_dim 64 or 128,
+ * Decode attention at short contexts: the CUDA kernel for one query row (multi-head or grouped-query, head_dim 64 or 128,
  * F16 cache, at most 256 visible positions), which loads the older K/V rows while the q/k/v product still runs, and
  * the decode graphs that use it: a state's positions below {@link CudaBackend#SHORT_CONTEXT} replay a graph recorded
- * for that bound, later ones a graph recorded for the state's context (the rows kernel). On synthetic MHA llamas
- * (2 layers, 4 heads), a 5-token prompt and {@value #STEPS} decode steps (positions up to 304), teacher-forced with
- * the CPU's greedy tokens:
+ * for that bound, later ones a graph recorded for the state's context (the rows kernel). On synthetic llamas (2 layers;
+ * MHA with 4 heads, groups of 4 with 8 heads over 2 KV heads, multi-query with 8 heads over 1), a 5-token prompt and
+ * {@value #STEPS} decode steps (positions up to 304), teacher-forced with the CPU's greedy tokens:
  * <ul>
  *   <li>F16 weights, a context of 512: every logit against the native CPU backend (F16 cache too), max |Δ| ≤
  *       {@value #CPU_REL} of the largest |logit|, across the switch from one graph to the other;</li>
@@ -55,10 +55,10 @@ class CudaShortAttentionTest {
         Assumptions.assumeTrue(why == null, () -> "CUDA unavailable: " + why);
     }
 
-    @ParameterizedTest(name = "head_dim {0}")
-    @ValueSource(ints = {64, 128})
-    void matchesCpuAcrossTheGraphSwitch(int headDim) {
-        try (GgufFile g = GgufFile.open(DecodeRuns.synthMha(tmp, headDim, QuantTarget.F16, 11));
+    @ParameterizedTest(name = "head_dim {0}, {1} heads over {2} KV heads")
+    @CsvSource({"64, 4, 4", "128, 4, 4", "128, 8, 2", "64, 8, 1"})
+    void matchesCpuAcrossTheGraphSwitch(int headDim, int heads, int kvHeads) {
+        try (GgufFile g = GgufFile.open(DecodeRuns.synth(tmp, headDim, heads, kvHeads, QuantTarget.F16, 11));
              NativeCpuBackend cpu = new NativeCpuBackend(2);
              CudaBackend gpu = new CudaBackend(0, CudaBackend.Gemm.OFF)) {
             GgufModelSource src = new GgufModelSource(g);
@@ -82,8 +82,8 @@ class CudaShortAttentionTest {
                     dLate = Math.max(dLate, e);
                 }
             }
-            System.out.printf("MHA head_dim %d: max |cuda - cpu| %.3g (positions from %d: %.3g), max |logit| %.3g%n", headDim,
-                    d, CudaBackend.SHORT_CONTEXT, dLate, scale);
+            System.out.printf("head_dim %d, %d/%d heads: max |cuda - cpu| %.3g (positions from %d: %.3g), max |logit| %.3g%n",
+                    headDim, heads, kvHeads, d, CudaBackend.SHORT_CONTEXT, dLate, scale);
             assertTrue(scale > 0, "logits all zero");
             assertTrue(d <= CPU_REL * scale, "decode differs from the CPU by " + d);
             for (int i = 0; i < oneGraph.length; i++) {
@@ -95,10 +95,10 @@ class CudaShortAttentionTest {
         }
     }
 
-    @ParameterizedTest(name = "head_dim {0}")
-    @ValueSource(ints = {128})
-    void deviceGreedyAcrossTheGraphSwitch(int headDim) {
-        try (Model m = Model.load(DecodeRuns.synthMha(tmp, headDim, QuantTarget.Q4_0, 11),
+    @ParameterizedTest(name = "head_dim {0}, {1} heads over {2} KV heads")
+    @CsvSource({"128, 4, 4", "128, 8, 2"})
+    void deviceGreedyAcrossTheGraphSwitch(int headDim, int heads, int kvHeads) {
+        try (Model m = Model.load(DecodeRuns.synth(tmp, headDim, heads, kvHeads, QuantTarget.Q4_0, 11),
                 ModelOptions.defaults().withBackend("cuda"))) {
             int[] prompt = {1, 15, 200, 7};
             GenerationOptions.Builder o = GenerationOptions.builder().maxTokens(300).ignoreEndOfGeneration(true)
@@ -108,7 +108,7 @@ class CudaShortAttentionTest {
                 List<Token> want = run(host, prompt);
                 List<Token> got = run(device, prompt);
                 assertEquals(300, want.size(), "tokens generated");
-                assertSameTokens(want, got, "MHA head_dim " + headDim + ", 300 tokens from a 4-token prompt");
+                assertSameTokens(want, got, "head_dim " + headDim + ", " + heads + "/" + kvHeads + " heads, 300 tokens from a 4-token prompt");
             }
         }
     }

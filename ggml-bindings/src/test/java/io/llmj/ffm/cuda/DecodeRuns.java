@@ -54,8 +54,14 @@ final class DecodeRuns {
      * vocabulary) in {@code target}, written to {@code dir}: the shapes of the short-context decode attention kernel.
      */
     static Path synthMha(Path dir, int headDim, QuantTarget target, long seed) {
-        SyntheticModel.Shape shape = new SyntheticModel.Shape("mha-" + headDim, 4 * headDim, 2, 4, 4, 512, 0, 512, 10000f);
-        Path file = dir.resolve("mha-" + headDim + "-" + target + ".gguf");
+        return synth(dir, headDim, 4, 4, target, seed);
+    }
+
+    /** A 2-layer llama with {@code heads} query heads of {@code headDim} over {@code kvHeads} KV heads, in {@code target}. */
+    static Path synth(Path dir, int headDim, int heads, int kvHeads, QuantTarget target, long seed) {
+        String name = (kvHeads == heads ? "mha-" : "gqa" + heads + "x" + kvHeads + "-") + headDim;
+        SyntheticModel.Shape shape = new SyntheticModel.Shape(name, heads * headDim, 2, heads, kvHeads, 512, 0, 512, 10000f);
+        Path file = dir.resolve(name + "-" + target + ".gguf");
         SyntheticModel.write(shape, target, TestData.require("models/stories260K.gguf"), seed, 2, (i, n, t, d, total) -> { },
                 file);
         return file;
