@@ -12,7 +12,7 @@ rm -rf "$out"
 mkdir -p "$out/tests"
 [ -x samples/target/llmj-bundle/bin/llmj ] || { echo "build first: mvn install -DskipTests" >&2; exit 1; }
 [ -f samples/target/llmj-bundle/native/libllmj_cuda.so ] || { echo "bundle has no libllmj_cuda.so (nvcc missing?)" >&2; exit 1; }
-tar czf "$out/bundle.tar.gz" -C samples/target llmj-bundle
+tar czf "$out/bundle.tar.gz" --exclude=llmj-bundle/lib/llmj.aot -C samples/target llmj-bundle   # the AOT cache: 5 MB of the 64 MiB carry
 cp core/target/llmj-core-*-tests.jar ggml-bindings/target/llmj-ggml-bindings-*-tests.jar "$out/tests/"
 junit_platform="$(sed -n 's:.*<junit.platform.version>\(.*\)</junit.platform.version>.*:\1:p' pom.xml)"
 mvn -q dependency:copy -Dartifact="org.junit.platform:junit-platform-console-standalone:${junit_platform}" \
