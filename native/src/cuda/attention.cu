@@ -21,10 +21,10 @@
 //    the decode row into it (rope_store_kv_kernel's values: rope_rotate in common.cuh), another kernel fewer.
 //    Launched for a bound (a decode graph records the largest position), split-K uses the splits a launch at the
 //    position it runs at would (effective_splits): graph replay and plain launches give the same bits.
-//  - short_kernel (one decode row, MHA or grouped-query, head_dim 64 or 128, F16 cache, at most 256 visible positions): the older
-//    K/V rows load into shared memory before the q/k/v product has finished (see there); H100, llama2-7b tg128:
-//    Q4_0 597 against 537-544 t/s with rows_kernel, GPTQ 4-bit 625-631 against 561-570 (same runs); llama3-8b (32 query
-//    heads over 8 KV heads) Q4_0 521.1 / 521.9 against 476.9 / 472.8.
+//  - short_kernel (one decode row, MHA or grouped-query, head_dim 64 or 128, F16 cache, at most 256 visible
+//    positions): the older K/V rows load into shared memory before the q/k/v product has finished (see there); H100,
+//    llama2-7b tg128: Q4_0 597 against 537-544 t/s with rows_kernel, GPTQ 4-bit 625-631 against 561-570 (same runs);
+//    llama3-8b (32 query heads over 8 KV heads) Q4_0 521.1 / 521.9 against 476.9 / 472.8.
 // Accuracy against the CPU's float32 llmj_attention: rows_kernel about 1e-6 of max|v|; the tensor
 // core path rounds q*scale and the probabilities to F16: within 1e-3 of max|v| (see
 // tests/cuda/test_cuda_attention.cu).
@@ -1155,7 +1155,8 @@ int attention(const float * q, const void * k_cache, const void * v_cache, int c
     if (n == 1 && f16 && (head_dim == 64 || head_dim == 128) && bound <= SHORT_MAX && short_enabled()
             && aligned(k_cache, 16) && aligned(v_cache, 16)) {
         ShortArgs a = {q, static_cast<__half *>(const_cast<void *>(k_cache)), static_cast<__half *>(const_cast<void *>(v_cache)),
-                       out, static_cast<int8_t *>(act), nullptr, start_pos, n_heads, window, (int) group, dev_pos, scale, softcap,
+                       out, static_cast<int8_t *>(act), nullptr, start_pos, n_heads, window, (int) group, dev_pos, scale,
+                       softcap,
                        (int) ((bound + 15) / 16 * 16), nullptr, nullptr, nullptr, 0.0f, 0, 0};
         if (act) a.act_meta = reinterpret_cast<q8_act_meta *>(static_cast<char *>(act) + q8_act_meta_offset(n_heads * head_dim, 1));
         if (rope) {
