@@ -369,7 +369,7 @@ LLMJ_API size_t llmj_cuda_attention_work_size(int64_t n, int64_t n_heads, int64_
  * (results within 1e-3 of max|v| of the float32 ones); every other case (F32 caches included)
  * computes in float32. With dev_pos, the launch is sized for the bound start_pos and the KV range split as a
  * launch at the position it reads would split it (the same results as that launch). One row (MHA or
- * grouped-query) with head_dim 64 or 128 over an F16 cache with a bound of at most 256 positions runs a
+ * grouped-query) with head_dim 64, 96 or 128 over an F16 cache with a bound of at most 256 positions runs a
  * short-context kernel. */
 LLMJ_API int llmj_cuda_attention(const float * q, const void * k_cache, const void * v_cache, int cache_type,
                                  float * out, int64_t n, int64_t start_pos, int64_t n_heads, int64_t n_kv_heads,

@@ -21,10 +21,11 @@
 //    the decode row into it (rope_store_kv_kernel's values: rope_rotate in common.cuh), another kernel fewer.
 //    Launched for a bound (a decode graph records the largest position), split-K uses the splits a launch at the
 //    position it runs at would (effective_splits): graph replay and plain launches give the same bits.
-//  - short_kernel (one decode row, MHA or grouped-query, head_dim 64 or 128, F16 cache, at most 256 visible
+//  - short_kernel (one decode row, MHA or grouped-query, head_dim 64, 96 or 128, F16 cache, at most 256 visible
 //    positions): the older K/V rows load into shared memory before the q/k/v product has finished (see there); H100,
 //    llama2-7b tg128: Q4_0 597 against 537-544 t/s with rows_kernel, GPTQ 4-bit 625-631 against 561-570 (same runs);
-//    llama3-8b (32 query heads over 8 KV heads) Q4_0 521.1 / 521.9 against 476.9 / 472.8.
+//    llama3-8b (32 query heads over 8 KV heads) Q4_0 521.1 / 521.9 against 476.9 / 472.8; a phi3-mini-shaped llama
+//    (3072 wide, 32 layers, 32 heads of 96) Q4_0 854.0 / 858.1 against 773.7 / 753.9.
 // Accuracy against the CPU's float32 llmj_attention: rows_kernel about 1e-6 of max|v|; the tensor
 // core path rounds q*scale and the probabilities to F16: within 1e-3 of max|v| (see
 // tests/cuda/test_cuda_attention.cu).
@@ -840,10 +841,10 @@ size_t short_smem(int d, int cap) {
 
 template <int D, bool ROPE>
 __global__ void __launch_bounds__(SHORT_THREADS, 1) short_kernel(ShortArgs a) {
-    static_assert(D % 64 == 0 && D <= 128, "head_dim 64 or 128");
-    constexpr int VEC = D / 32;                  // dims per lane in the scores
+    static_assert(D == 64 || D == 96 || D == 128, "head_dim 64, 96 or 128");
+    constexpr int VEC = D / 32;                  // dims per lane in the scores (96: lane l holds l, l + 32, l + 64)
     constexpr int NVEC = D / 4;                  // P·V: threads per row, 4 dims each
-    constexpr int NPG = SHORT_THREADS / NVEC;    // P·V position groups
+    constexpr int NPG = SHORT_THREADS / NVEC;    // P·V position groups (96: 10, threads 240.. idle)
     constexpr int PIECES = D * 2 / 16;           // 16-byte pieces per cache row
     extern __shared__ __align__(16) unsigned char short_smem_raw[];
     __half * sk = reinterpret_cast<__half *>(short_smem_raw);
@@ -916,7 +917,7 @@ __global__ void __launch_bounds__(SHORT_THREADS, 1) short_kernel(ShortArgs a) {
     // (1) scores: warp w takes the chunks of SHORT_R positions w, w + SHORT_WARPS, ...; lane l holds q[VEC l ..)
     float qf[VEC];
 #pragma unroll
-    for (int e = 0; e < VEC; e++) qf[e] = sq[VEC * lane + e];
+    for (int e = 0; e < VEC; e++) qf[e] = VEC == 3 ? sq[lane + 32 * e] : sq[VEC * lane + e];
     float lmax = -INFINITY;
     for (int c0 = warp * SHORT_R; c0 < len; c0 += SHORT_WARPS * SHORT_R) {
         float dot[SHORT_R];
@@ -924,8 +925,10 @@ __global__ void __launch_bounds__(SHORT_THREADS, 1) short_kernel(ShortArgs a) {
         for (int r = 0; r < SHORT_R; r++) {
             dot[r] = 0.0f;
             if (c0 + r < len) {                  // warp-uniform
-                const __half * kp = sk + (c0 + r) * D + VEC * lane;
-                if constexpr (VEC == 4) {
+                const __half * kp = sk + (c0 + r) * D + (VEC == 3 ? lane : VEC * lane);
+                if constexpr (VEC == 3) {        // dims lane, lane + 32, lane + 64
+                    dot[r] = qf[0] * __half2float(kp[0]) + qf[1] * __half2float(kp[32]) + qf[2] * __half2float(kp[64]);
+                } else if constexpr (VEC == 4) {
                     const uint2 raw = *reinterpret_cast<const uint2 *>(kp);
                     const float2 x = __half22float2(*reinterpret_cast<const __half2 *>(&raw.x));
                     const float2 y = __half22float2(*reinterpret_cast<const __half2 *>(&raw.y));
@@ -962,7 +965,7 @@ __global__ void __launch_bounds__(SHORT_THREADS, 1) short_kernel(ShortArgs a) {
     // (3) P·V: thread (pg, dv) sums positions pg, pg + NPG, ... for dims 4 dv .. 4 dv + 3
     const int pg = tid / NVEC, dv = tid % NVEC;
     float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    for (int j = pg; j < len; j += NPG) {
+    for (int j = pg; pg < NPG && j < len; j += NPG) {
         const float p = sp[j];
         const uint2 raw = *reinterpret_cast<const uint2 *>(sv + j * D + 4 * dv);
         const float2 x = __half22float2(*reinterpret_cast<const __half2 *>(&raw.x));
@@ -972,8 +975,10 @@ __global__ void __launch_bounds__(SHORT_THREADS, 1) short_kernel(ShortArgs a) {
         acc[2] += p * y.x;
         acc[3] += p * y.y;
     }
+    if (pg < NPG) {
 #pragma unroll
-    for (int i = 0; i < 4; i++) sred[pg * D + 4 * dv + i] = acc[i];
+        for (int i = 0; i < 4; i++) sred[pg * D + 4 * dv + i] = acc[i];
+    }
     __syncthreads();
     if (tid < D) {                               // whole warps (D % 32 == 0)
         float l = 0.0f;
@@ -1152,7 +1157,7 @@ int attention(const float * q, const void * k_cache, const void * v_cache, int c
     }
 
     const int64_t bound = window > 0 && window < start_pos + n ? window : start_pos + n;   // the longest visible range
-    if (n == 1 && f16 && (head_dim == 64 || head_dim == 128) && bound <= SHORT_MAX && short_enabled()
+    if (n == 1 && f16 && (head_dim == 64 || head_dim == 96 || head_dim == 128) && bound <= SHORT_MAX && short_enabled()
             && aligned(k_cache, 16) && aligned(v_cache, 16)) {
         ShortArgs a = {q, static_cast<__half *>(const_cast<void *>(k_cache)), static_cast<__half *>(const_cast<void *>(v_cache)),
                        out, static_cast<int8_t *>(act), nullptr, start_pos, n_heads, window, (int) group, dev_pos, scale,
@@ -1166,9 +1171,11 @@ int attention(const float * q, const void * k_cache, const void * v_cache, int c
             a.pos_scale = rope->pos_scale;
             a.rope_half = rope->half;
             a.neox = rope->neox;
-            return head_dim == 64 ? launch_short<64, true>(a, s, where) : launch_short<128, true>(a, s, where);
+            return head_dim == 64 ? launch_short<64, true>(a, s, where)
+                 : head_dim == 96 ? launch_short<96, true>(a, s, where) : launch_short<128, true>(a, s, where);
         }
-        return head_dim == 64 ? launch_short<64, false>(a, s, where) : launch_short<128, false>(a, s, where);
+        return head_dim == 64 ? launch_short<64, false>(a, s, where)
+             : head_dim == 96 ? launch_short<96, false>(a, s, where) : launch_short<128, false>(a, s, where);
     }
     const int gb = group <= 1 ? 1 : group <= 2 ? 2 : group <= 4 ? 4 : 8;
     const int head_batches = (int) ((group + gb - 1) / gb);

@@ -172,7 +172,7 @@ void run_case(const Case & c) {
 // llmj_cuda_rope_attention against llmj_cuda_rope_store_kv then llmj_cuda_attention(_q8) on the same inputs (position
 // in device memory, as in graph replay): the same bits in out, in the Q8 activation and in the whole caches.
 // extra: the position bound passed is pos + extra (graph replay records the largest position); bounds up to 256 take the
-// short-context kernel for head_dim 64 or 128 and an F16 cache, larger ones the rows kernel.
+// short-context kernel for head_dim 64, 96 or 128 and an F16 cache, larger ones the rows kernel.
 void run_rope_case(int64_t pos, int64_t heads, int64_t kv_heads, int64_t hd, int64_t rope_dims, int neox, int type, bool q8,
                    int64_t window, float softcap, int64_t extra = 1000) {
     const int64_t ctx = pos + 1, qd = heads * hd, kvd = kv_heads * hd;
@@ -482,13 +482,16 @@ int main(int argc, char ** argv) {
             run_case({b[3], b[4], b[0], b[1], b[2], b[6], (float) b[5], type, true});
         }
     }
-    // one query row, head_dim 64 / 128, F16 cache, at most 256 visible positions: the short-context kernel (MHA,
-    // llama3's and mistral's groups of 4, a group of 2, multi-query)
+    // one query row, head_dim 64 / 96 / 128, F16 cache, at most 256 visible positions: the short-context kernel (MHA,
+    // llama3's and mistral's groups of 4, a group of 2, multi-query; phi3's head_dim 96)
     run_case({1, 255, 4, 4, 128, 0, 0.0f, LLMJ_TYPE_F16, true});
     run_case({1, 255, 32, 8, 128, 0, 0.0f, LLMJ_TYPE_F16, true});
     run_case({1, 77, 8, 4, 64, 0, 30.0f, LLMJ_TYPE_F16, true});
     run_case({1, 0, 16, 1, 64, 0, 0.0f, LLMJ_TYPE_F16, true});
     run_case({1, 700, 32, 8, 128, 200, 0.0f, LLMJ_TYPE_F16, true});
+    run_case({1, 255, 32, 32, 96, 0, 0.0f, LLMJ_TYPE_F16, true});
+    run_case({1, 90, 8, 2, 96, 0, 50.0f, LLMJ_TYPE_F16, true});
+    run_case({1, 500, 4, 4, 96, 128, 0.0f, LLMJ_TYPE_F16, true});
     run_case({1, 200, 16, 16, 64, 0, 30.0f, LLMJ_TYPE_F16, true});
     run_case({1, 130, 32, 32, 128, 0, 0.0f, LLMJ_TYPE_F16, false});
     run_case({1, 700, 8, 8, 128, 256, 0.0f, LLMJ_TYPE_F16, true});
@@ -521,6 +524,8 @@ int main(int argc, char ** argv) {
             run_rope_case(pos, 32, 8, 128, 128, 0, LLMJ_TYPE_F16, q8, 0, 0.0f, extra);
             run_rope_case(pos, 8, 2, 64, 64, 1, LLMJ_TYPE_F16, q8, pos > 50 ? 50 : 0, 0.0f, extra);
             run_rope_case(pos, 16, 1, 64, 32, 1, LLMJ_TYPE_F16, q8, 0, q8 ? 30.0f : 0.0f, extra);
+            run_rope_case(pos, 32, 32, 96, 96, 1, LLMJ_TYPE_F16, q8, 0, 0.0f, extra);
+            run_rope_case(pos, 8, 4, 96, 64, 0, LLMJ_TYPE_F16, q8, pos > 50 ? 50 : 0, 0.0f, extra);
             run_rope_case(pos, 4, 4, 128, 64, 1, LLMJ_TYPE_F16, q8, pos > 50 ? 50 : 0, q8 ? 30.0f : 0.0f, extra);
             run_rope_case(pos, 12, 12, 64, 32, 0, LLMJ_TYPE_F16, q8, 0, 0.0f, extra);
         }

@@ -27,12 +27,13 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * Decode attention at short contexts: the CUDA kernel for one query row (multi-head or grouped-query, head_dim 64 or 128,
- * F16 cache, at most 256 visible positions), which loads the older K/V rows while the q/k/v product still runs, and
- * the decode graphs that use it: a state's positions below {@link CudaBackend#SHORT_CONTEXT} replay a graph recorded
- * for that bound, later ones a graph recorded for the state's context (the rows kernel). On synthetic llamas (2 layers;
- * MHA with 4 heads, groups of 4 with 8 heads over 2 KV heads, multi-query with 8 heads over 1), a 5-token prompt and
- * {@value #STEPS} decode steps (positions up to 304), teacher-forced with the CPU's greedy tokens:
+ * Decode attention at short contexts: the CUDA kernel for one query row (multi-head or grouped-query, head_dim 64, 96
+ * or 128, F16 cache, at most 256 visible positions), which loads the older K/V rows while the q/k/v product still
+ * runs, and the decode graphs that use it: a state's positions below {@link CudaBackend#SHORT_CONTEXT} replay a graph
+ * recorded for that bound, later ones a graph recorded for the state's context (the rows kernel). On synthetic llamas
+ * (2 layers; MHA with 4 heads at head_dim 64, 96 and 128, groups of 4 with 8 heads over 2 KV heads, multi-query with
+ * 8 heads over 1), a 5-token prompt and {@value #STEPS} decode steps (positions up to 304), teacher-forced with the
+ * CPU's greedy tokens:
  * <ul>
  *   <li>F16 weights, a context of 512: every logit against the native CPU backend (F16 cache too), max |Δ| ≤
  *       {@value #CPU_REL} of the largest |logit|, across the switch from one graph to the other;</li>
@@ -56,7 +57,7 @@ class CudaShortAttentionTest {
     }
 
     @ParameterizedTest(name = "head_dim {0}, {1} heads over {2} KV heads")
-    @CsvSource({"64, 4, 4", "128, 4, 4", "128, 8, 2", "64, 8, 1"})
+    @CsvSource({"64, 4, 4", "128, 4, 4", "128, 8, 2", "64, 8, 1", "96, 4, 4"})
     void matchesCpuAcrossTheGraphSwitch(int headDim, int heads, int kvHeads) {
         try (GgufFile g = GgufFile.open(DecodeRuns.synth(tmp, headDim, heads, kvHeads, QuantTarget.F16, 11));
              NativeCpuBackend cpu = new NativeCpuBackend(2);
