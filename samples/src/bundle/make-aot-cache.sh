@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Build step of the bundle (samples/pom.xml): an ahead-of-time cache for the bundle's runtime (JDK 25's
 # -XX:AOTCacheOutput, JEP 514), written by one training run of `llmj generate` on stories260K, so that each
-# later start loads and links llmj's classes from it instead of from the jars (on the 2-core dev VM: a cold
-# `llmj generate` on stories260K from about 750 to about 500 ms, time to first token from about 155 to 70-110 ms).
+# later start loads and links llmj's classes from it instead of from the jars (on the 2-core dev VM, alternating
+# with -XX:AOTMode=off: a cold `llmj generate` on stories260K in 435-471 ms against 615-787 ms).
 # The launcher passes the cache when it is there; a JVM that cannot use it (another runtime, changed jars) starts
 # without it. Skipped, with a line saying why, on a runtime older than 25 or without the model.
 # Usage: make-aot-cache.sh BUNDLE_DIR MODEL

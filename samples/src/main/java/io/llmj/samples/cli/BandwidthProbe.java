@@ -26,12 +26,6 @@ final class BandwidthProbe implements AutoCloseable {
         this.sum = arena.allocate(8);
     }
 
-    static double measure(int threads, long bytes) {
-        try (BandwidthProbe p = new BandwidthProbe(threads, bytes)) {
-            return p.measure();
-        }
-    }
-
     /** Best of five timed passes (after one untimed), bytes/s. */
     double measure() {
         try (NativeThreadPool pool = new NativeThreadPool(threads)) {
