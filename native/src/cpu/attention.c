@@ -2,9 +2,10 @@
  * logit soft-capping. One task per (query row, head), split across threads; each task computes
  * scores q·k_j * scale for the visible positions, a softmax, and the weighted sum of v_j.
  * The q·k dot product and the v accumulation have scalar, AVX2 and AVX-512 variants. At the AVX-512
- * level, head_dim 32/64/96/128 run a task with q and the output row held in registers (head_rows_avx512)
- * instead of a call per position that reloads q and loads and stores the output row: the same
- * fused multiply-adds in the same order, so the same bits as the per-position AVX-512 functions. */
+ * level, head_dim 32/64/96/128 run a thread's consecutive heads of one KV group together with q and the
+ * output rows held in registers (head_rows_avx512), each K/V row converted once for them, instead of a
+ * call per position and head that reloads q and loads and stores the output row: the same fused
+ * multiply-adds in the same order per head, so the same bits as the per-position AVX-512 functions. */
 #include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -92,65 +93,96 @@ AVX512_TARGET static void axpy_avx512(float * acc, float a, const void * v, int 
     }
 }
 
-/* One task, head_dim = 16 * NV (a constant at each call site, so q and o stay in registers). The
- * arithmetic of dot_avx512 / axpy_avx512 exactly: per position, acc = fma(q_i, k_i, acc) over the
- * 16-float chunks i in order, then _mm512_reduce_add_ps; o_i = fma(w, v_i, o_i). scores: scratch for
- * positions first..pos. Measured (native/dev/bench_attention.c, one decode row, 32 heads over 8 KV heads,
- * F16 cache, 2 threads, dev VM; against LLMJ_CPU_ATTN_FIXED=0): head_dim 64 at 64 / 256 / 1024 positions
+/* G heads of one KV group (consecutive query heads of one row), head_dim = 16 * NV; G and NV are constants
+ * at each call site, so q and o stay in registers (G * NV <= 16). Each position's K and V chunks are loaded
+ * and converted once for the G heads. Per head, the arithmetic of dot_avx512 / axpy_avx512 exactly: per
+ * position, acc = fma(q_i, k_i, acc) over the 16-float chunks i in order, then _mm512_reduce_add_ps;
+ * o_i = fma(w, v_i, o_i); so the same bits as the per-position calls, whatever G. qrow / orow: head 0's rows
+ * (the others follow, head_dim apart); scores: G rows of `stride` floats, positions first..pos.
+ * Measured (native/dev/bench_attention.c, one decode row, 32 heads over 8 KV heads, F16 cache, 2 threads,
+ * dev VM; against LLMJ_CPU_ATTN_FIXED=0): with one head per call, head_dim 64 at 64 / 256 / 1024 positions
  * 10.6-13.2 / 40.4-46.4 / 180-203 us against 14.9-18.4 / 57.0-59.0 / 260-307; head_dim 128 17.7-18.5 /
- * 64.4-66.7 / 288-309 against 26.7-27.1 / 92.6-97.5 / 428-435. */
+ * 64.4-66.7 / 288-309 against 26.7-27.1 / 92.6-97.5 / 428-435. Grouped (the default), same run, against one head
+ * per call and the per-position calls: head_dim 64 (4 heads) 12.1-13.3 / 43.6-50.3 / 159-195 against 11.8-15.4 /
+ * 40.4-45.0 / 172-186 and 17.1-19.8 / 64.7-79.4 / 288-329; head_dim 128 (2 heads) 12.4-17.5 / 47.2-53.2 / 192-217
+ * against 16.5-21.0 / 63.2-73.7 / 280-296 and 22.6-24.4 / 87.7-102.7 / 423-465. */
 AVX512_TARGET static inline __attribute__((always_inline)) void head_rows_avx512(
         const float * qrow, const char * k, const char * v, int64_t kv_row, int f16, int64_t first, int64_t pos,
-        float scale, float softcap, float * scores, float * orow, const int NV) {
-    __m512 q[8], o[8];
-    for (int i = 0; i < NV; i++) q[i] = _mm512_loadu_ps(qrow + 16 * i);
-    float max = -INFINITY;
+        float scale, float softcap, float * scores, int64_t stride, float * orow, const int NV, const int G) {
+    __m512 q[16], o[16];   /* [g * NV + i] */
+    for (int g = 0; g < G; g++) {
+        for (int i = 0; i < NV; i++) q[g * NV + i] = _mm512_loadu_ps(qrow + (int64_t) g * 16 * NV + 16 * i);
+    }
+    float max[8], inv[8];
+    for (int g = 0; g < G; g++) max[g] = -INFINITY;
     for (int64_t p = first; p <= pos; p++) {
         const char * kr = k + p * kv_row;
-        __m512 acc = _mm512_setzero_ps();
-        for (int i = 0; i < NV; i++) acc = _mm512_fmadd_ps(q[i], load16(kr, f16, 16 * i, (__mmask16) 0xFFFF), acc);
-        float sc = _mm512_reduce_add_ps(acc) * scale;
-        if (softcap > 0) sc = softcap * tanhf(sc / softcap);
-        scores[p] = sc;
-        if (sc > max) max = sc;
+        __m512 kk[8];
+        for (int i = 0; i < NV; i++) kk[i] = load16(kr, f16, 16 * i, (__mmask16) 0xFFFF);
+        for (int g = 0; g < G; g++) {
+            __m512 acc = _mm512_setzero_ps();
+            for (int i = 0; i < NV; i++) acc = _mm512_fmadd_ps(q[g * NV + i], kk[i], acc);
+            float sc = _mm512_reduce_add_ps(acc) * scale;
+            if (softcap > 0) sc = softcap * tanhf(sc / softcap);
+            scores[g * stride + p] = sc;
+            if (sc > max[g]) max[g] = sc;
+        }
     }
-    float sum = 0;
-    for (int64_t p = first; p <= pos; p++) {
-        scores[p] = expf(scores[p] - max);
-        sum += scores[p];
+    for (int g = 0; g < G; g++) {
+        float * sg = scores + g * stride;
+        float sum = 0;
+        for (int64_t p = first; p <= pos; p++) {
+            sg[p] = expf(sg[p] - max[g]);
+            sum += sg[p];
+        }
+        inv[g] = 1.0f / sum;
     }
-    const float inv = 1.0f / sum;
-    for (int i = 0; i < NV; i++) o[i] = _mm512_setzero_ps();
+    for (int g = 0; g < G; g++) {
+        for (int i = 0; i < NV; i++) o[g * NV + i] = _mm512_setzero_ps();
+    }
     for (int64_t p = first; p <= pos; p++) {
         const char * vr = v + p * kv_row;
-        const __m512 w = _mm512_set1_ps(scores[p] * inv);
-        for (int i = 0; i < NV; i++) o[i] = _mm512_fmadd_ps(w, load16(vr, f16, 16 * i, (__mmask16) 0xFFFF), o[i]);
+        __m512 vv[8];
+        for (int i = 0; i < NV; i++) vv[i] = load16(vr, f16, 16 * i, (__mmask16) 0xFFFF);
+        for (int g = 0; g < G; g++) {
+            const __m512 w = _mm512_set1_ps(scores[g * stride + p] * inv[g]);
+            for (int i = 0; i < NV; i++) o[g * NV + i] = _mm512_fmadd_ps(w, vv[i], o[g * NV + i]);
+        }
     }
-    for (int i = 0; i < NV; i++) _mm512_storeu_ps(orow + 16 * i, o[i]);
+    for (int g = 0; g < G; g++) {
+        for (int i = 0; i < NV; i++) _mm512_storeu_ps(orow + (int64_t) g * 16 * NV + 16 * i, o[g * NV + i]);
+    }
 }
 
-/* head_rows_avx512 for head_dim 32/64/96/128; 0 if head_dim is another size */
+/* The most heads of one KV group one call of head_rows_fixed takes for head_dim (q and o in registers) */
+static int fixed_group_max(int64_t head_dim) { return head_dim == 32 ? 8 : head_dim == 64 ? 4 : 2; }
+
+/* head_rows_avx512 for head_dim 32/64/96/128 and G = 1, 2, 4 or 8 (at most fixed_group_max) heads; 0 if
+ * head_dim is another size */
 AVX512_TARGET static int head_rows_fixed(const float * qrow, const char * k, const char * v, int64_t kv_row, int f16,
                                          int64_t first, int64_t pos, float scale, float softcap, float * scores,
-                                         float * orow, int64_t head_dim) {
+                                         int64_t stride, float * orow, int64_t head_dim, int G) {
+#define HR(NV, GG) head_rows_avx512(qrow, k, v, kv_row, f16, first, pos, scale, softcap, scores, stride, orow, NV, GG)
     switch (head_dim) {
-    case 32: head_rows_avx512(qrow, k, v, kv_row, f16, first, pos, scale, softcap, scores, orow, 2); return 1;
-    case 64: head_rows_avx512(qrow, k, v, kv_row, f16, first, pos, scale, softcap, scores, orow, 4); return 1;
-    case 96: head_rows_avx512(qrow, k, v, kv_row, f16, first, pos, scale, softcap, scores, orow, 6); return 1;
-    case 128: head_rows_avx512(qrow, k, v, kv_row, f16, first, pos, scale, softcap, scores, orow, 8); return 1;
+    case 32: if (G == 8) HR(2, 8); else if (G == 4) HR(2, 4); else if (G == 2) HR(2, 2); else HR(2, 1); return 1;
+    case 64: if (G == 4) HR(4, 4); else if (G == 2) HR(4, 2); else HR(4, 1); return 1;
+    case 96: if (G == 2) HR(6, 2); else HR(6, 1); return 1;
+    case 128: if (G == 2) HR(8, 2); else HR(8, 1); return 1;
     default: return 0;
     }
+#undef HR
 }
 #endif
 
 /* ---- the job ------------------------------------------------------------------------------- */
-/* Measurement knob: LLMJ_CPU_ATTN_FIXED=0 keeps the per-position calls at the AVX-512 level. */
+/* Measurement knob LLMJ_CPU_ATTN_FIXED at the AVX-512 level: 0 keeps the per-position calls, 1 takes one head
+ * per register-resident call, anything else (the default) several heads of a KV group per call. */
 static int fixed_enabled(void) {
     static _Atomic int cached = -1;   /* generators may call from several threads: any of them may set it */
     int c = atomic_load_explicit(&cached, memory_order_relaxed);
     if (c < 0) {
         const char * e = getenv("LLMJ_CPU_ATTN_FIXED");
-        c = !(e && e[0] == '0');
+        c = !e ? 2 : e[0] == '0' ? 0 : e[0] == '1' ? 1 : 2;
         atomic_store_explicit(&cached, c, memory_order_relaxed);
     }
     return c;
@@ -170,6 +202,7 @@ typedef struct {
     dot_fn dot;
     axpy_fn axpy;
     int fixed;               /* AVX-512 level: head_rows_fixed takes head_dim 32/64/96/128 */
+    int fixed_group;         /* ... up to this many heads of a KV group per call (LLMJ_CPU_ATTN_GROUP=0: one) */
     int failed;
 } attn_job;
 
@@ -182,7 +215,9 @@ static void attention_tasks(void * p, int ith, int nth) {
     const int64_t elem = j->f16 ? 2 : 4;
     const int64_t kv_row = j->n_kv_heads * j->head_dim * elem;
     const int64_t group = j->n_heads / j->n_kv_heads;
-    float * scores = malloc(sizeof(float) * (size_t) (j->start_pos + j->n));
+    const int64_t stride = j->start_pos + j->n;
+    const int gmax = j->fixed ? j->fixed_group : 1;
+    float * scores = malloc(sizeof(float) * (size_t) (stride * gmax));
     if (!scores) {
         j->failed = 1;
         return;
@@ -195,9 +230,17 @@ static void attention_tasks(void * p, int ith, int nth) {
         const int64_t head_off = kvh * j->head_dim * elem;
         float * o = j->out + (t * j->n_heads + h) * j->head_dim;
 #ifdef LLMJ_X86
-        if (j->fixed && head_rows_fixed(q, j->k + head_off, j->v + head_off, kv_row, j->f16, first, pos, j->scale,
-                                        j->softcap, scores, o, j->head_dim)) {
-            continue;
+        if (j->fixed) {
+            /* this thread's next heads of the same row and KV group, in a power-of-two batch */
+            int64_t run = group - h % group;
+            if (run > b - task) run = b - task;
+            int G = 1;
+            while (2 * G <= gmax && 2 * G <= run) G *= 2;
+            if (head_rows_fixed(q, j->k + head_off, j->v + head_off, kv_row, j->f16, first, pos, j->scale, j->softcap,
+                                scores, stride, o, j->head_dim, G)) {
+                task += G - 1;
+                continue;
+            }
         }
 #endif
         float max = -INFINITY;
@@ -234,10 +277,15 @@ int llmj_attention(llmj_threadpool * pool, const float * q, const void * k_cache
     if (n == 0) return LLMJ_OK;
     if (!q || !k_cache || !v_cache || !out) return LLMJ_FAIL(LLMJ_ERR_INVALID_ARGUMENT, "null pointer");
     attn_job j = { q, k_cache, v_cache, cache_type == LLMJ_TYPE_F16, out, n, start_pos, n_heads, n_kv_heads, head_dim,
-                   window, scale, softcap, dot_scalar, axpy_scalar, 0, 0 };
+                   window, scale, softcap, dot_scalar, axpy_scalar, 0, 1, 0 };
 #ifdef LLMJ_X86
     const int isa = llmj_cpu_active_isa();
-    if (isa == LLMJ_ISA_AVX512) { j.dot = dot_avx512; j.axpy = axpy_avx512; j.fixed = fixed_enabled(); }
+    if (isa == LLMJ_ISA_AVX512) {
+        j.dot = dot_avx512;
+        j.axpy = axpy_avx512;
+        j.fixed = fixed_enabled() > 0;
+        j.fixed_group = fixed_enabled() > 1 ? fixed_group_max(head_dim) : 1;
+    }
     else if (isa == LLMJ_ISA_AVX2) { j.dot = dot_avx2; j.axpy = axpy_avx2; }
 #endif
     /* small jobs (a tiny model's decode step) cost less than waking the pool */

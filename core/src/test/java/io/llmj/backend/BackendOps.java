@@ -236,9 +236,10 @@ public abstract class BackendOps {
             // heads, kvHeads, headDim, n, startPos, softcap, window
             for (int[] c : new int[][] {{1, 1, 1, 1, 0, 0, 0}, {4, 2, 16, 5, 0, 0, 0}, {8, 1, 33, 1, 40, 0, 0},
                     {4, 4, 64, 3, 17, 50, 0}, {6, 3, 8, 7, 9, 0, 4},
-                    // head sizes the AVX-512 level keeps in registers (32/64/96/128), and one beside them
+                    // head sizes the AVX-512 level keeps in registers (32/64/96/128, with groups of 2, 4 and 8 query
+                    // heads taken together), and one beside them
                     {8, 2, 64, 1, 300, 0, 0}, {4, 1, 128, 2, 70, 0, 16}, {2, 2, 32, 1, 5, 30, 0}, {3, 3, 96, 4, 0, 0, 0},
-                    {4, 2, 80, 1, 20, 0, 0}}) {
+                    {4, 2, 80, 1, 20, 0, 0}, {16, 2, 32, 2, 50, 0, 0}, {8, 4, 96, 1, 40, 20, 0}}) {
                 list.add(Arguments.of(cache, c[0], c[1], c[2], c[3], c[4], c[5], c[6]));
             }
         }
