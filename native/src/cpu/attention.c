@@ -175,6 +175,7 @@ AVX512_TARGET static int head_rows_fixed(const float * qrow, const char * k, con
 #endif
 
 /* ---- the job ------------------------------------------------------------------------------- */
+#ifdef LLMJ_X86
 /* Measurement knob LLMJ_CPU_ATTN_FIXED at the AVX-512 level: 0 keeps the per-position calls, 1 takes one head
  * per register-resident call, anything else (the default) several heads of a KV group per call. */
 static int fixed_enabled(void) {
@@ -187,6 +188,7 @@ static int fixed_enabled(void) {
     }
     return c;
 }
+#endif
 
 typedef float (*dot_fn)(const float *, const void *, int, int64_t);
 typedef void (*axpy_fn)(float *, float, const void *, int, int64_t);
@@ -202,7 +204,7 @@ typedef struct {
     dot_fn dot;
     axpy_fn axpy;
     int fixed;               /* AVX-512 level: head_rows_fixed takes head_dim 32/64/96/128 */
-    int fixed_group;         /* ... up to this many heads of a KV group per call (LLMJ_CPU_ATTN_GROUP=0: one) */
+    int fixed_group;         /* ... up to this many heads of a KV group per call (LLMJ_CPU_ATTN_FIXED=1: one) */
     int failed;
 } attn_job;
 
