@@ -218,7 +218,7 @@ static void attention_tasks(void * p, int ith, int nth) {
     const int64_t kv_row = j->n_kv_heads * j->head_dim * elem;
     const int64_t group = j->n_heads / j->n_kv_heads;
     const int64_t stride = j->start_pos + j->n;
-    const int gmax = j->fixed ? j->fixed_group : 1;
+    const int gmax = j->fixed_group;   /* 1 unless the grouped calls run */
     float * scores = malloc(sizeof(float) * (size_t) (stride * gmax));
     if (!scores) {
         j->failed = 1;
@@ -285,8 +285,9 @@ int llmj_attention(llmj_threadpool * pool, const float * q, const void * k_cache
     if (isa == LLMJ_ISA_AVX512) {
         j.dot = dot_avx512;
         j.axpy = axpy_avx512;
-        j.fixed = fixed_enabled() > 0;
-        j.fixed_group = fixed_enabled() > 1 ? fixed_group_max(head_dim) : 1;
+        const int fixed = fixed_enabled();
+        j.fixed = fixed > 0;
+        j.fixed_group = fixed > 1 ? fixed_group_max(head_dim) : 1;
     }
     else if (isa == LLMJ_ISA_AVX2) { j.dot = dot_avx2; j.axpy = axpy_avx2; }
 #endif
