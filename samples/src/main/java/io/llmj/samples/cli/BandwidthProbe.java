@@ -42,6 +42,20 @@ final class BandwidthProbe implements AutoCloseable {
         }
     }
 
+    /**
+     * One timed pass over the first {@code bytes} of the buffer on {@code pool} (the caller's, kept
+     * open across passes), nanoseconds: the probe that {@code llmj bench} interleaves with decode steps.
+     */
+    long pass(NativeThreadPool pool, long bytes) {
+        long t0 = System.nanoTime();
+        NativeStatus.check(Llmj.llmj_memory_read(pool.handle(), buf.asSlice(0, bytes), bytes, sum), "llmj_memory_read");
+        return System.nanoTime() - t0;
+    }
+
+    int threads() {
+        return threads;
+    }
+
     @Override
     public void close() {
         arena.close();

@@ -130,6 +130,7 @@ final class BenchCommand implements Callable<Integer> {
                 if (probe != null) {
                     out.printf("(tg's fraction: each repetition against the bandwidth measured just before and after it, "
                             + "%.1f-%.1f GB/s)%n", lo / 1e9, hi / 1e9);
+                    interleaved(out, model, o, start, probe, weightBytes + kvBytes);
                 }
             }
         } finally {
@@ -140,6 +141,58 @@ final class BenchCommand implements Callable<Integer> {
         out.flush();
         return 0;
     }
+
+    /**
+     * One more tg run in which every decode step is followed by one pass of the bandwidth probe over
+     * {@link #PAIRED_PROBE_BYTES}, so that each step and its probe see the same state of a shared machine (the
+     * development VM's bandwidth switches between about 32 and 55 GB/s within tens of seconds, longer than a
+     * step but shorter than a repetition). Prints the steps' read rate against the passes', both as the ratio
+     * of the totals and as the median of the per-step ratios. The first token (the prompt's step) is not
+     * counted; its pass still runs, so every counted step starts after a pass, as the others do.
+     */
+    private void interleaved(PrintWriter out, Model model, GenerationOptions o, int[] start, BandwidthProbe probe,
+                             long stepBytes) {
+        long[] step = new long[nGen];
+        long[] pass = new long[nGen];
+        int[] k = {0};
+        long[] resumed = {0};
+        try (Generator g = model.generator(o); var pool = new io.llmj.ffm.cpu.NativeThreadPool(probe.threads())) {
+            probe.pass(pool, PAIRED_PROBE_BYTES);   // warm-up of this pool
+            resumed[0] = System.nanoTime();
+            g.stream(start).forEach(t -> {
+                long arrived = System.nanoTime();
+                int i = k[0]++;
+                long p = probe.pass(pool, PAIRED_PROBE_BYTES);
+                if (i > 0 && i <= nGen) {
+                    step[i - 1] = arrived - resumed[0];
+                    pass[i - 1] = p;
+                }
+                resumed[0] = System.nanoTime();
+            });
+        }
+        int n = Math.min(nGen, k[0] - 1);
+        if (n <= 0) {
+            return;
+        }
+        double stepSum = 0;
+        double passSum = 0;
+        double[] ratio = new double[n];
+        for (int i = 0; i < n; i++) {
+            stepSum += step[i];
+            passSum += pass[i];
+            ratio[i] = (stepBytes / (double) step[i]) / (PAIRED_PROBE_BYTES / (double) pass[i]);
+        }
+        Arrays.sort(ratio);
+        double decodeRate = n * (double) stepBytes / stepSum;   // bytes per ns = GB/s
+        double probeRate = n * (double) PAIRED_PROBE_BYTES / passSum;
+        out.printf("(tg%d with a %d MiB probe pass after each step: %.2f t/s, steps read %.1f GB/s, passes %.1f GB/s: "
+                        + "%.0f%%; per-step median %.0f%%, quartiles %.0f-%.0f%%)%n", n, PAIRED_PROBE_BYTES >> 20,
+                n * 1e9 / stepSum, decodeRate, probeRate, 100 * decodeRate / probeRate, 100 * ratio[n / 2],
+                100 * ratio[n / 4], 100 * ratio[(3 * n) / 4]);
+    }
+
+    /** The interleaved probe's pass: far beyond the last-level cache, a few milliseconds on a desktop-class machine. */
+    private static final long PAIRED_PROBE_BYTES = 256L << 20;
 
     /** Mean and sample standard deviation. */
     private static double[] stats(double[] v) {

@@ -1,0 +1,29 @@
+#!/bin/bash
+# Decode (tg128) side by side with llama.cpp on this machine: llama-bench and `llmj bench` alternate on the
+# same GGUF files for ROUNDS rounds (2 threads, 2 repetitions each), then the medians and their ratio are
+# printed. On a shared machine whose bandwidth drifts, alternating runs are the fair comparison; a figure
+# measured on another day is not. llama.cpp is not part of llmj: build its llama-bench yourself (CPU only,
+# for example `cmake -B build -DGGML_NATIVE=ON -DLLAMA_CURL=OFF && cmake --build build --target llama-bench`)
+# and pass its path.
+#   LLAMA_BENCH=/path/to/llama-bench scripts/cpu/vs-llamacpp.sh [ROUNDS] MODEL.gguf...
+set -euo pipefail
+here="$(cd "$(dirname "$0")/../.." && pwd)"
+llmj="$here/samples/target/llmj-bundle/bin/llmj"
+[ -x "${LLAMA_BENCH:-}" ] || { echo "set LLAMA_BENCH to a llama-bench executable" >&2; exit 2; }
+[ -x "$llmj" ] || { echo "build llmj first (./build.sh): $llmj is missing" >&2; exit 2; }
+rounds=5
+if [[ "${1:-}" =~ ^[0-9]+$ ]]; then rounds="$1"; shift; fi
+[ $# -ge 1 ] || { echo "usage: LLAMA_BENCH=... $0 [ROUNDS] MODEL.gguf..." >&2; exit 2; }
+median() { sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
+for m in "$@"; do
+  : > "/tmp/vs-llamacpp.$$.a"; : > "/tmp/vs-llamacpp.$$.b"
+  for r in $(seq 1 "$rounds"); do
+    a=$("$LLAMA_BENCH" -m "$m" -p 0 -n 128 -t 2 -r 2 2>/dev/null | awk -F'|' '/tg128/ {gsub(/ /, "", $8); split($8, x, "±"); print x[1]}')
+    b=$("$llmj" bench -m "$m" -p 0 -n 128 -r 2 --threads 2 2>/dev/null | awk -F'|' '/^\| tg128/ {gsub(/ /, "", $3); print $3}')
+    echo "$(basename "$m") round $r: llama.cpp $a, llmj $b t/s"
+    echo "$a" >> "/tmp/vs-llamacpp.$$.a"; echo "$b" >> "/tmp/vs-llamacpp.$$.b"
+  done
+  ma=$(median < "/tmp/vs-llamacpp.$$.a"); mb=$(median < "/tmp/vs-llamacpp.$$.b")
+  echo "$(basename "$m"): median tg128 llama.cpp $ma, llmj $mb t/s: $(awk -v a="$ma" -v b="$mb" 'BEGIN {printf "%.2f", b / a}')x"
+  rm -f "/tmp/vs-llamacpp.$$.a" "/tmp/vs-llamacpp.$$.b"
+done
