@@ -15,15 +15,18 @@ rounds=5
 if [[ "${1:-}" =~ ^[0-9]+$ ]]; then rounds="$1"; shift; fi
 [ $# -ge 1 ] || { echo "usage: LLAMA_BENCH=... $0 [ROUNDS] MODEL.gguf..." >&2; exit 2; }
 median() { sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
 for m in "$@"; do
-  : > "/tmp/vs-llamacpp.$$.a"; : > "/tmp/vs-llamacpp.$$.b"
+  : > "$tmp/a"; : > "$tmp/b"
   for r in $(seq 1 "$rounds"); do
-    a=$("$LLAMA_BENCH" -m "$m" -p 0 -n 128 -t 2 -r 2 2>/dev/null | awk -F'|' '/tg128/ {gsub(/ /, "", $8); split($8, x, "±"); print x[1]}')
-    b=$("$llmj" bench -m "$m" -p 0 -n 128 -r 2 --threads 2 2>/dev/null | awk -F'|' '/^\| tg128/ {gsub(/ /, "", $3); print $3}')
+    a=$("$LLAMA_BENCH" -m "$m" -p 0 -n 128 -t 2 -r 2 2>"$tmp/err" | awk -F'|' '/tg128/ {gsub(/ /, "", $8); split($8, x, "±"); print x[1]}') \
+      || { echo "llama-bench failed on $m:" >&2; tail -5 "$tmp/err" >&2; exit 1; }
+    b=$("$llmj" bench -m "$m" -p 0 -n 128 -r 2 --threads 2 2>"$tmp/err" | awk -F'|' '/^\| tg128/ {gsub(/ /, "", $3); print $3}') \
+      || { echo "llmj bench failed on $m:" >&2; tail -5 "$tmp/err" >&2; exit 1; }
     echo "$(basename "$m") round $r: llama.cpp $a, llmj $b t/s"
-    echo "$a" >> "/tmp/vs-llamacpp.$$.a"; echo "$b" >> "/tmp/vs-llamacpp.$$.b"
+    echo "$a" >> "$tmp/a"; echo "$b" >> "$tmp/b"
   done
-  ma=$(median < "/tmp/vs-llamacpp.$$.a"); mb=$(median < "/tmp/vs-llamacpp.$$.b")
+  ma=$(median < "$tmp/a"); mb=$(median < "$tmp/b")
   echo "$(basename "$m"): median tg128 llama.cpp $ma, llmj $mb t/s: $(awk -v a="$ma" -v b="$mb" 'BEGIN {printf "%.2f", b / a}')x"
-  rm -f "/tmp/vs-llamacpp.$$.a" "/tmp/vs-llamacpp.$$.b"
 done
