@@ -154,8 +154,11 @@ AVX512_TARGET static inline __attribute__((always_inline)) void head_rows_avx512
     }
 }
 
-/* The most heads of one KV group one call of head_rows_fixed takes for head_dim (q and o in registers) */
-static int fixed_group_max(int64_t head_dim) { return head_dim == 32 ? 8 : head_dim == 64 ? 4 : 2; }
+/* The most heads of one KV group one call of head_rows_fixed takes for head_dim (q and o in registers); 1 for
+ * the head sizes it does not take (their per-position path needs one row of scores) */
+static int fixed_group_max(int64_t head_dim) {
+    return head_dim == 32 ? 8 : head_dim == 64 ? 4 : head_dim == 96 || head_dim == 128 ? 2 : 1;
+}
 
 /* head_rows_avx512 for head_dim 32/64/96/128 and G = 1, 2, 4 or 8 (at most fixed_group_max) heads; 0 if
  * head_dim is another size */

@@ -45,7 +45,7 @@
  *     the integer chains: a few % more, single thread (the box was too busy for a clean 2-thread figure).
  *     Tried later and not kept (a llama-1b decode's products, 16 layers' q/k/v, o, gate/up and down packed
  *     Q4_0, 2 threads, alternating in one process with a 256 MiB read probe; the dev VM's bandwidth sits at
- *     ~33 GB/s and at times ~55-62 GB/s, where every variant reads 66-78% of the probe against 90-97% at
+ *     ~33 GB/s and at times ~55-62 GB/s, where this kernel reads 66-78% of the probe against 90-97% at
  *     ~33 GB/s): PGROUPS 1 / 2 / 8 (worse in both states: 44 / 59 / 51% against 73% at ~62 GB/s); each
  *     block's scales stored next to its quants, in pairs of blocks (91.5% against 89.1% at ~33 GB/s, 69-72%
  *     against 69-70% at ~60: the noise); 4 groups interleaved block by block into one stream (68% against

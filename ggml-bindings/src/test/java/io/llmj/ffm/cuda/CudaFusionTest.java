@@ -59,7 +59,7 @@ class CudaFusionTest {
     /**
      * As above with a context of {@code ctx} positions: with 512 the decode steps replay the graph a state records
      * for its positions below {@link CudaBackend#SHORT_CONTEXT}, with 64 the one recorded for its whole context
-     * (either takes the short-context attention kernel where the model allows: head_dim 64 or 128).
+     * (either takes the short-context attention kernel where the model allows: head_dim 64, 96 or 128).
      */
     static float[] run(TensorSource src, io.llmj.arch.ModelConfig c, Backend b, int[] ids, int chunk, int ctx) {
         Forward f = Forwards.create(c, src, b);

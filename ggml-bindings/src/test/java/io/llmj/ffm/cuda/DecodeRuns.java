@@ -50,14 +50,10 @@ final class DecodeRuns {
     }
 
     /**
-     * A synthetic multi-head-attention llama (2 layers, 4 heads of {@code headDim}, feed-forward 512, stories260K's
-     * vocabulary) in {@code target}, written to {@code dir}: the shapes of the short-context decode attention kernel.
+     * A synthetic llama (2 layers, {@code heads} query heads of {@code headDim} over {@code kvHeads} KV heads,
+     * feed-forward 512, stories260K's vocabulary) in {@code target}, written to {@code dir}: the shapes of the
+     * short-context decode attention kernel.
      */
-    static Path synthMha(Path dir, int headDim, QuantTarget target, long seed) {
-        return synth(dir, headDim, 4, 4, target, seed);
-    }
-
-    /** A 2-layer llama with {@code heads} query heads of {@code headDim} over {@code kvHeads} KV heads, in {@code target}. */
     static Path synth(Path dir, int headDim, int heads, int kvHeads, QuantTarget target, long seed) {
         String name = (kvHeads == heads ? "mha-" : "gqa" + heads + "x" + kvHeads + "-") + headDim;
         SyntheticModel.Shape shape = new SyntheticModel.Shape(name, heads * headDim, 2, heads, kvHeads, 512, 0, 512, 10000f);

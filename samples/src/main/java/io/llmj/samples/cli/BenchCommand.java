@@ -19,8 +19,9 @@ import picocli.CommandLine.Option;
  * {@code llmj bench}: llama-bench-like prompt processing (pp) and text generation (tg) throughput, with
  * tg's weight-read rate as a fraction of the memory bandwidth measured in the same run. On the CPU the
  * bandwidth is measured again just before and after each tg repetition and each repetition is divided by
- * the mean of those two: a shared machine's bandwidth drifts (29.5 to 56 GB/s within minutes on the 2-core
- * development VM), and one figure from the start of the run made the fraction swing with it.
+ * the mean of those two, and one more tg run pairs each decode step with a probe pass right after it: a
+ * shared machine's bandwidth drifts (on the 2-core development VM it switches between about 30 and 62 GB/s
+ * within seconds), and one figure from the start of the run made the fraction swing with it.
  */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Prompt-processing and generation speed (like llama-bench).")
 final class BenchCommand implements Callable<Integer> {
@@ -145,33 +146,33 @@ final class BenchCommand implements Callable<Integer> {
     /**
      * One more tg run in which every decode step is followed by one pass of the bandwidth probe over
      * {@link #PAIRED_PROBE_BYTES}, so that each step and its probe see the same state of a shared machine (the
-     * development VM's bandwidth switches between about 32 and 55 GB/s within tens of seconds, longer than a
-     * step but shorter than a repetition). Prints the steps' read rate against the passes', both as the ratio
-     * of the totals and as the median of the per-step ratios. The first token (the prompt's step) is not
-     * counted; its pass still runs, so every counted step starts after a pass, as the others do.
+     * development VM's bandwidth changes state within seconds: longer than a step, shorter than a repetition).
+     * Prints the steps' read rate against the passes', both as the ratio of the totals and as the median of the
+     * per-step ratios. The first token (the prompt's step) is not counted; its pass still runs, so every counted
+     * step starts after a pass, as the others do.
      */
     private void interleaved(PrintWriter out, Model model, GenerationOptions o, int[] start, BandwidthProbe probe,
                              long stepBytes) {
         long[] step = new long[nGen];
         long[] pass = new long[nGen];
-        int[] k = {0};
-        long[] resumed = {0};
-        try (Generator g = model.generator(o); var pool = new io.llmj.ffm.cpu.NativeThreadPool(probe.threads())) {
-            probe.pass(pool, PAIRED_PROBE_BYTES);   // warm-up of this pool
-            resumed[0] = System.nanoTime();
-            g.stream(start).forEach(t -> {
-                long arrived = System.nanoTime();
-                int i = k[0]++;
-                long p = probe.pass(pool, PAIRED_PROBE_BYTES);
-                if (i > 0 && i <= nGen) {
-                    step[i - 1] = arrived - resumed[0];
-                    pass[i - 1] = p;
+        int n = 0;
+        try (Generator g = model.generator(o); Stream<?> s = g.stream(start)) {
+            var tokens = s.iterator();
+            for (int i = 0; i <= nGen; i++) {   // token 0: the prompt's step
+                long t0 = System.nanoTime();
+                if (!tokens.hasNext()) {        // the step runs here (the iterator computes the next token ahead)
+                    break;
                 }
-                resumed[0] = System.nanoTime();
-            });
+                tokens.next();
+                long ns = System.nanoTime() - t0;
+                long p = probe.pass(PAIRED_PROBE_BYTES);
+                if (i > 0) {
+                    step[n] = ns;
+                    pass[n++] = p;
+                }
+            }
         }
-        int n = Math.min(nGen, k[0] - 1);
-        if (n <= 0) {
+        if (n == 0) {
             return;
         }
         double stepSum = 0;
