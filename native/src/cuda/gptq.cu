@@ -366,6 +366,19 @@ gptq_matmul_kernel(const gptq_parts parts, const int8_t * aq, const q8_act_meta 
 // instances of their own; H100 tg128, same run, on / off): Q4_0 594.2 / 598.0 against 592.9 / 596.0, Q8_0 366.3 / 369.3
 // against 368.0 / 366.4, Q4_K_M 497.1 / 494.2 against 496.5 / 501.3: nothing beyond the noise. Nor did loading the RMS
 // norm's gain before its wait (Q4_0 584-589 against 589-590).
+// Also dropped (H100, llama2-7b synth, tg128 t/s, same run, alternating):
+// - each thread block asking L2 for all its weight bytes (cp.async.bulk.prefetch.L2) before its wait: Q4_0 569-574
+//   against 596-602, Q4_K_M 473-477 against 492-493 (with 4096 columns a resident block already issues every load
+//   of its rows before the wait);
+// - a prefetch stream in the recorded step: a high-priority side-stream kernel walking every product's weights in
+//   launch order with bulk L2 prefetches up to 8-32 MB past the latest product started (products publishing their
+//   sequence number): with 16-132 issuing blocks 280-410 against 581; with one, 58.6 (17 ms a token: the graph
+//   waits for the prefetch kernel to issue a token's 3.8 GB);
+// - the RMS norm inside these products (each 128-thread block re-deriving the sum of squares and converting the
+//   activation blocks its lanes read, bit-equal to the norm kernel): 160 against 579-587, since every 4-row block
+//   converts the whole row again (80 registers and a stack frame against 56). Skipping both norms outright (wrong
+//   logits) bounds what any fusion of them can give: Q4_0 641-653 against 585-587, Q4_K_M 534-539 against 492-496
+//   (and 553-566 with the Q8_K GLU skipped as well).
 // Defaults: 4-bit {4, 1, 4}, 8-bit {2, 1, 4}.
 struct shape { int rows, u, ks; };
 constexpr shape VARIANTS[] = {{4, 1, 4}, {2, 1, 4}, {4, 1, 2}, {8, 1, 4}, {4, 2, 4}, {2, 2, 4}, {2, 2, 1}};
