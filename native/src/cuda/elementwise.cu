@@ -31,7 +31,8 @@ __global__ void glu_kernel(const float * gate, const float * up, float * out, in
 // the block converted to Q8_K (n a multiple of 256: the arrays of llmj_cuda_kquant_quantize_q8k for any split of
 // the values into token rows of whole blocks). One or two warps per thread block (43 or 22 blocks for 11008 values
 // instead of 6) and 16-byte loads changed nothing (H100, llama2-7b Q4_K_M tg128 494.5-499.4 against 496.6-497.7 t/s,
-// same run): in the decode graph this kernel costs its place in the chain, not its work.
+// same run), while leaving the kernel out (wrong logits) gave 504.6-513.0 against 492.1-495.6: its cost in the decode
+// graph is its place in the chain of dependent kernels, not its work.
 __global__ void glu_q8k_kernel(const float * gate, const float * up, float * out, int64_t n, int gelu,
                                int8_t * __restrict__ qs, float * __restrict__ d, int16_t * __restrict__ bs) {
     pdl_wait();

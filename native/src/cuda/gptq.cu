@@ -372,8 +372,8 @@ gptq_matmul_kernel(const gptq_parts parts, const int8_t * aq, const q8_act_meta 
 //   of its rows before the wait);
 // - a prefetch stream in the recorded step: a high-priority side-stream kernel walking every product's weights in
 //   launch order with bulk L2 prefetches up to 8-32 MB past the latest product started (products publishing their
-//   sequence number): with 16-132 issuing blocks 280-410 against 581; with one, 58.6 (17 ms a token: the graph
-//   waits for the prefetch kernel to issue a token's 3.8 GB);
+//   sequence number): with 16-132 issuing blocks 280-410 against 581; with one, 58.6 (17 ms a token: the step's
+//   end waits for that kernel, which issues a token's 3.8 GB of prefetches);
 // - the RMS norm inside these products (each 128-thread block re-deriving the sum of squares and converting the
 //   activation blocks its lanes read, bit-equal to the norm kernel): 160 against 579-587, since every 4-row block
 //   converts the whole row again (80 registers and a stack frame against 56). Skipping both norms outright (wrong
