@@ -9,6 +9,8 @@ import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.util.List;
 import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
 
@@ -54,7 +56,7 @@ class GenerationCommandsTest {
                 + "[0-9.]+-[0-9.]+ GB/s\\).*"), out);
         // the run with a probe pass after each of the 4 steps; a step reads its weights from memory the pass has just
         // flushed them from, so not at twice the pass's rate (a step timed without its work would)
-        java.util.regex.Matcher m = java.util.regex.Pattern.compile("\\(tg4 with a 256 MiB probe pass after each step: [0-9.]+ t/s, "
+        Matcher m = Pattern.compile("\\(tg4 with a 256 MiB probe pass after each step: [0-9.]+ t/s, "
                 + "steps read [0-9.]+ GB/s, passes [0-9.]+ GB/s: ([0-9]+)%; per-step median [0-9]+%, quartiles [0-9]+-[0-9]+%\\)")
                 .matcher(out);
         assertTrue(m.find(), out);
