@@ -67,7 +67,14 @@ static inline bool llmj_cuda_type_ok(int type) {
 // for its own predecessor), and only then lets this kernel's successor be scheduled: at most two kernels are
 // in flight, so no kernel still running can leave stale cache lines of a buffer that a later kernel rewrites
 // and the next one reads (a deeper chain, every kernel releasing its successor at its start, gave wrong
-// decode results on the H100). A no-op without a programmatic launch. LLMJ_CUDA_PDL=0 turns launches plain.
+// decode results on the H100). Nor does a deeper chain only across the small kernels between products pay: with
+// the norms (alone, with the GLUs, with the short attention too) releasing their successor before their wait, and
+// the norms' conversions in a buffer of their own (no product reading the buffer its predecessor writes), the GPU
+// tests passed, but llama2-7b tg128 on the H100 (same run) fell to 562-573 t/s against 593-596 for Q4_0 and
+// 486-490 against 496-497 for Q4_K_M; with those small kernels at the highest launch priority (graph node
+// priorities on), 562-575 against 595. Presumably the next product's blocks, resident and waiting, hold SM slots
+// that the running product's last blocks and the small kernel then wait for. A no-op without a programmatic
+// launch. LLMJ_CUDA_PDL=0 turns launches plain.
 static __device__ __forceinline__ void pdl_wait() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.wait;\n" ::: "memory");
