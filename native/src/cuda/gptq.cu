@@ -378,7 +378,11 @@ gptq_matmul_kernel(const gptq_parts parts, const int8_t * aq, const q8_act_meta 
 //   activation blocks its lanes read, bit-equal to the norm kernel): 160 against 579-587, since every 4-row block
 //   converts the whole row again (80 registers and a stack frame against 56). Skipping both norms outright (wrong
 //   logits) bounds what any fusion of them can give: Q4_0 641-653 against 585-587, Q4_K_M 534-539 against 492-496
-//   (and 553-566 with the Q8_K GLU skipped as well).
+//   (and 553-566 with the Q8_K GLU skipped as well);
+// - register caps (__launch_bounds__ with a minimum of thread blocks per SM) for more resident blocks: the default
+//   shapes use 56 registers for Q4_0 (9 blocks per SM), 90 / 91 for Q4_K / Q6_K (5) and 121 for the Q4_K + Q6_K
+//   mix (4). Q4_0 tg128 at 48 / 40 registers (the second with spills) 571-576 / 519-530 against 588-597; Q4_K_M at
+//   72-80 registers 498.0-499.7 against 490.6-498.5, and at 63-64 (spilling in the mix) 482-489.
 // Defaults: 4-bit {4, 1, 4}, 8-bit {2, 1, 4}.
 struct shape { int rows, u, ks; };
 constexpr shape VARIANTS[] = {{4, 1, 4}, {2, 1, 4}, {4, 1, 2}, {8, 1, 4}, {4, 2, 4}, {2, 2, 4}, {2, 2, 1}};
