@@ -24,6 +24,7 @@ for m in "$@"; do
       || { echo "llama-bench failed on $m:" >&2; tail -5 "$tmp/err" >&2; exit 1; }
     b=$("$llmj" bench -m "$m" -p 0 -n 128 -r 2 --threads 2 2>"$tmp/err" | awk -F'|' '/^\| tg128/ {gsub(/ /, "", $3); print $3}') \
       || { echo "llmj bench failed on $m:" >&2; tail -5 "$tmp/err" >&2; exit 1; }
+    [ -n "$a" ] && [ -n "$b" ] || { echo "no tg128 figure in a tool's output on $m (llama.cpp '$a', llmj '$b')" >&2; exit 1; }
     echo "$(basename "$m") round $r: llama.cpp $a, llmj $b t/s"
     echo "$a" >> "$tmp/a"; echo "$b" >> "$tmp/b"
   done
