@@ -1616,6 +1616,17 @@ static int run_multi(const char * fn, llmj_threadpool * pool, int type, const vo
         }
     }
     atomic_init(&j.next, 0);
+    if (n_tokens == 1) {   /* decode: idle workers read ahead into the product that follows this one */
+        const void * rp[LLMJ_MATMUL_MULTI_MAX];
+        size_t rl[LLMJ_MATMUL_MULTI_MAX];
+        int rn = 0;
+        if (n_mats > 1) {
+            for (int k = 0; k < n_mats && k < LLMJ_MATMUL_MULTI_MAX; k++) { rp[rn] = m_w[k]; rl[rn++] = m_bytes[k]; }
+        } else {
+            rp[rn] = w; rl[rn++] = packed ? packed_bytes : (size_t) rows * row_bytes;
+        }
+        llmj_threadpool_readahead(pool, rp, rl, rn);
+    }
     llmj_threadpool_run(pool, fused ? job_quantize_dot : job_dot, &j);
     free(owned);
     return LLMJ_OK;

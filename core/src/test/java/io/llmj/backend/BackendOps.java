@@ -1,5 +1,6 @@
 package io.llmj.backend;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 
 import io.llmj.quant.GgmlType;
@@ -14,6 +15,7 @@ import java.util.SplittableRandom;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -137,6 +139,49 @@ public abstract class BackendOps {
                     }
                 }
                 assertNull(compare(got, ref, 1e-6, 2e-5, scale), c::toString);
+            }
+        }
+    }
+
+    /**
+     * Decode products that repeat in a cycle (a decode step's matrices, step after step) give the same bits on
+     * every pass as on the first: a backend may learn the order and prepare the next product (the native CPU
+     * pool reads its weights ahead), which must not change any result.
+     */
+    @Test
+    public void decodeCycleRepeats() {
+        Backend b = backend();
+        GgmlType type = GgmlType.Q4_0;
+        Assumptions.assumeTrue(b.supports(Op.MATMUL, type), type + ": not supported by " + b.name());
+        SplittableRandom r = new SplittableRandom(7);
+        QuantFormat f = QuantFormats.require(type);
+        int[][] shapes = {{256, 96}, {96, 288}, {288, 64}};   // {cols, rows}: each output feeds the next product
+        try (Arena arena = Arena.ofConfined()) {
+            Weight[] ws = new Weight[shapes.length];
+            for (int k = 0; k < shapes.length; k++) {
+                int cols = shapes[k][0], rows = shapes[k][1];
+                float[] wf = random(r, rows * cols, 0.5);
+                MemorySegment data = arena.allocate(type.byteSize(cols) * rows, 64);
+                for (int row = 0; row < rows; row++) {
+                    f.quantize(wf, row * cols, cols, data, row * type.byteSize(cols));
+                }
+                ws[k] = b.weight("w" + k, type, new long[] {cols, rows}, data);
+            }
+            float[] x = random(r, shapes[0][0], 1.0);
+            float[] first = null;
+            for (int pass = 0; pass < 4; pass++) {
+                float[] v = x;
+                for (int k = 0; k < shapes.length; k++) {
+                    try (Buffer in = buffer(b, v); Buffer out = b.allocate(shapes[k][1])) {
+                        b.matmul(ws[k], in, 1, out);
+                        v = read(b, out, shapes[k][1]);
+                    }
+                }
+                if (first == null) {
+                    first = v;
+                } else {
+                    assertArrayEquals(first, v, "pass " + pass);
+                }
             }
         }
     }
@@ -274,6 +319,23 @@ public abstract class BackendOps {
             b.storeKv(vb, vc, kvDim, ctx, 0);
             b.attention(qb, kc, vc, n, pos, p, out);
             return read(b, out, n * p.qDim());
+        }
+    }
+
+    /** Gates far out in both tails (e^-x overflowing and underflowing in float) and around zero. */
+    @Test
+    public void swigluExtremes() {
+        Backend b = backend();
+        float[] g = {-1e30f, -1000f, -104f, -100f, -88.8f, -88f, -87.5f, -87f, -60f, -20f, -1e-3f, -0f, 0f, 1e-3f,
+                20f, 60f, 87f, 87.5f, 88f, 88.8f, 100f, 104f, 1000f, 1e30f, -3.5f, 7.25f};
+        float[] u = new float[g.length];
+        java.util.Arrays.fill(u, 1.5f);
+        int n = g.length;
+        try (Buffer gb = buffer(b, g); Buffer ub = buffer(b, u); Buffer ob = b.allocate(n);
+             Buffer gr = buffer(REF, g); Buffer ur = buffer(REF, u); Buffer or = REF.allocate(n)) {
+            b.swiglu(gb, ub, n, ob);
+            REF.swiglu(gr, ur, n, or);
+            assertNull(compare(read(b, ob, n), read(REF, or, n), 1e-6, 1e-5, null));
         }
     }
 
