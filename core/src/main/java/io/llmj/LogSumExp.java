@@ -23,10 +23,18 @@ final class LogSumExp {
 
     /** {@code log(sum_i exp(x[i]))} over {@code x[0..n)}, n >= 1; NaN if any entry is NaN. */
     double of(float[] x, int n) {
-        float m = Float.NEGATIVE_INFINITY;
-        for (int i = 0; i < n; i++) {
-            m = x[i] > m ? x[i] : m;
+        float m0 = Float.NEGATIVE_INFINITY, m1 = m0, m2 = m0, m3 = m0;   // four chains of compares, not one
+        int j = 0;
+        for (; j + 4 <= n; j += 4) {
+            m0 = x[j] > m0 ? x[j] : m0;
+            m1 = x[j + 1] > m1 ? x[j + 1] : m1;
+            m2 = x[j + 2] > m2 ? x[j + 2] : m2;
+            m3 = x[j + 3] > m3 ? x[j + 3] : m3;
         }
+        for (; j < n; j++) {
+            m0 = x[j] > m0 ? x[j] : m0;
+        }
+        float m = Math.max(Math.max(m0, m1), Math.max(m2, m3));   // NaN-free: NaN entries never enter a chain
         if (m == Float.POSITIVE_INFINITY || m == Float.NEGATIVE_INFINITY) {
             return reference(x, n);                   // all -inf, or an +inf entry: the exact rules of exp
         }
