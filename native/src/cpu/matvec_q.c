@@ -53,6 +53,13 @@
  *     the product is not compute-bound); work items shrinking towards a job's end (guided; 90 / 72% against
  *     93 / 72%). Reading the same matrices with llmj_memory_read, one call per matrix as the products
  *     dispatch, gets 91-97% of the probe in both states.
+ *     Later (one 5632 x 2048 packed matrix cycled over 512 MiB, 2 threads, variants alternating in one process,
+ *     each pass against a probe pass right after it; mean ratios, ~33 GB/s / ~60 GB/s states): this kernel
+ *     0.90-0.93 / 0.65-0.67; the same loads with no arithmetic 0.89-0.90 / 0.59-0.65, so at ~60 GB/s it is
+ *     the access pattern, not the arithmetic; those loads with static halves instead of claimed items 0.88
+ *     (slow state), with a step's four groups read one after another in 18 KiB runs 0.49-0.59 (fast), one group
+ *     at a time through a work item 0.83-0.84 (slow); llmj_memory_read per matrix 0.95-0.97 / 0.82; software
+ *     prefetch 0.5-4 KiB ahead in this kernel 0.60-0.69 against 0.74 without (mixed states).
  *   - K-quant sub-block scales are decoded and broadcast in registers (storing them to a byte
  *     array and reloading them as a vector costs a store-forwarding stall per super-block). */
 #include <math.h>
