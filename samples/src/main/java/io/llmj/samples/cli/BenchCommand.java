@@ -110,7 +110,9 @@ final class BenchCommand implements Callable<Integer> {
                 double lo = Double.MAX_VALUE;
                 double hi = 0;
                 try (Generator g = model.generator(o)) {
-                    g.stream(start).limit(4).count();   // warm-up
+                    // warm-up: one whole run, so that the timed ones see the JIT's compiled decode loop (on the CPU
+                    // backend the first ~200 steps run Java code the JIT is still compiling, on the same cores)
+                    g.stream(start).count();
                     double before = bandwidth;
                     for (int r = 0; r < reps; r++) {
                         g.stream(start).count();
