@@ -1,8 +1,8 @@
 /* Gated activations: out = act(gate) * up with act = SiLU (SwiGLU) or tanh-approximated GELU (GeGLU).
  * Elements split across threads; out may alias gate. SwiGLU at the AVX2 / AVX-512 levels computes e^-x 8 / 16
  * at a time (vexp.h): a llama-1b decode's 5632-element call took 16 us on 2 threads with expf, 3.5 us on one
- * with the vector form (dev VM), so below 16384 elements the caller runs it alone and the pool's idle thread
- * keeps reading ahead (threadpool.c). */
+ * with the vector form (dev VM), so below 16384 elements the caller runs the vector form alone and the pool's
+ * idle thread keeps reading ahead (threadpool.c); the scalar loops split from 4096 elements on. */
 #include <math.h>
 
 #include "threadpool.h"
@@ -68,7 +68,8 @@ static int glu(llmj_threadpool * pool, const float * gate, const float * up, flo
     if (n == 0) return LLMJ_OK;
     if (!gate || !up || !out) return LLMJ_FAIL(LLMJ_ERR_INVALID_ARGUMENT, "null pointer");
     glu_job j = { gate, up, out, n, gelu, llmj_cpu_active_isa() };
-    llmj_threadpool_run(n >= 16384 ? pool : NULL, glu_range, &j);
+    const int vector = !gelu && (j.isa == LLMJ_ISA_AVX512 || j.isa == LLMJ_ISA_AVX2);
+    llmj_threadpool_run(n >= (vector ? 16384 : 4096) ? pool : NULL, glu_range, &j);
     return LLMJ_OK;
 }
 
