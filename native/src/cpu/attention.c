@@ -6,7 +6,7 @@
  * output rows held in registers (head_rows_avx512), each K/V row converted once for them, instead of a
  * call per position and head that reloads q and loads and stores the output row: the same fused
  * multiply-adds in the same order per head as the per-position AVX-512 functions; only the softmax's
- * exponentials (16 at a time, vexp.h, within 2 ulp of expf) and their sum (in 16 lanes) differ. */
+ * exponentials (16 at a time, vexp.h, within 1 ulp of expf) and their sum (in 16 lanes) differ. */
 #include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
