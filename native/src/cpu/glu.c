@@ -1,6 +1,6 @@
 /* Gated activations: out = act(gate) * up with act = SiLU (SwiGLU) or tanh-approximated GELU (GeGLU).
  * Elements split across threads; out may alias gate. SwiGLU at the AVX2 / AVX-512 levels computes e^-x 8 / 16
- * at a time (vexp.h): a llama-1b decode's 5632-element call took 16 us on 2 threads with expf, 3.5 us on one
+ * at a time (vexp.h): a llama-1b decode's 5632-element call took 16 us on 2 threads with expf, 3.4-3.7 us on one
  * with the vector form (dev VM), so below 16384 elements the caller runs the vector form alone and the pool's
  * idle thread keeps reading ahead (threadpool.c); the scalar loops split from 4096 elements on. */
 #include <math.h>

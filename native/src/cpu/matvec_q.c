@@ -1628,7 +1628,7 @@ static int run_multi(const char * fn, llmj_threadpool * pool, int type, const vo
         size_t rl[LLMJ_MATMUL_MULTI_MAX];
         int rn = 0;
         if (n_mats > 1) {
-            for (int k = 0; k < n_mats && k < LLMJ_MATMUL_MULTI_MAX; k++) { rp[rn] = m_w[k]; rl[rn++] = m_bytes[k]; }
+            for (int k = 0; k < n_mats; k++) { rp[rn] = m_w[k]; rl[rn++] = m_bytes[k]; }   /* n_mats <= MAX: checked */
         } else {
             rp[rn] = w; rl[rn++] = packed ? packed_bytes : (size_t) rows * row_bytes;
         }

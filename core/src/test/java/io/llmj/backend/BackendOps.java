@@ -10,6 +10,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.stream.Stream;
@@ -329,7 +330,7 @@ public abstract class BackendOps {
         float[] g = {-1e30f, -1000f, -104f, -100f, -88.8f, -88f, -87.5f, -87f, -60f, -20f, -1e-3f, -0f, 0f, 1e-3f,
                 20f, 60f, 87f, 87.5f, 88f, 88.8f, 100f, 104f, 1000f, 1e30f, -3.5f, 7.25f};
         float[] u = new float[g.length];
-        java.util.Arrays.fill(u, 1.5f);
+        Arrays.fill(u, 1.5f);
         int n = g.length;
         try (Buffer gb = buffer(b, g); Buffer ub = buffer(b, u); Buffer ob = b.allocate(n);
              Buffer gr = buffer(REF, g); Buffer ur = buffer(REF, u); Buffer or = REF.allocate(n)) {

@@ -2,6 +2,7 @@ package io.llmj.sampling;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import java.util.Arrays;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
@@ -33,7 +34,7 @@ class GreedyTest {
             for (int i = 0; i < n; i++) {
                 row[i] = values[from + r.nextInt(spread)];
             }
-            assertEquals(plainScan(row), Greedy.INSTANCE.sample(row, null), () -> java.util.Arrays.toString(row));
+            assertEquals(plainScan(row), Greedy.INSTANCE.sample(row, null), () -> Arrays.toString(row));
         }
     }
 
