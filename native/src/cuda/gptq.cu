@@ -383,6 +383,16 @@ gptq_matmul_kernel(const gptq_parts parts, const int8_t * aq, const q8_act_meta 
 //   shapes use 56 registers for Q4_0 (9 blocks per SM), 90 / 91 for Q4_K / Q6_K (5) and 121 for the Q4_K + Q6_K
 //   mix (4). Q4_0 tg128 at 48 / 40 registers (the second with spills) 571-576 / 519-530 against 588-597; Q4_K_M at
 //   72-80 registers 498.0-499.7 against 490.6-498.5, and at 63-64 (spilling in the mix) 482-489.
+// - the attention norm folded into the q/k/v product (2026-11-25; same run, H100, Q4_0 tg128, 2-3 rounds; the product
+//   launch one thread block longer: block 0 normalized and converted the row, in the norm kernel's order of the sum
+//   of squares, bit-equal, and stored position + 1 in a flag; the product blocks issued their first weight loads,
+//   waited for the kernel before, then polled the flag): 491-500 against 570-576 without (Q8_0 319-321 against
+//   359-360), although block 0 doing the work with no block waiting for it (wrong logits) gave 583-590 and neither
+//   work nor wait 605-607 (the 32 norm kernels gone: the +5% such a fold could give). With block 0
+//   publishing at once, the wait alone gave 535-555: a flag handed from one block to the others takes ~5-7 us while
+//   the product's weight loads fill the memory system, against ~2.5 us for the kernel boundary it replaces. Relaxed
+//   polls with one acquire fence (497-499), one polling lane per warp (499), polls spread over 16 flag copies
+//   (514-519) or 256-512 ns between polls (507) did not change that.
 // Defaults: 4-bit {4, 1, 4}, 8-bit {2, 1, 4}.
 struct shape { int rows, u, ks; };
 constexpr shape VARIANTS[] = {{4, 1, 4}, {2, 1, 4}, {4, 1, 2}, {8, 1, 4}, {4, 2, 4}, {2, 2, 4}, {2, 2, 1}};

@@ -14,6 +14,10 @@ namespace {
 // a cluster of 8 thread blocks (partial sums through distributed shared memory) was slower in the decode graph
 // (H100, Q4_0 tg128: 484 against 491 t/s, same run), although ncu times this kernel alone at about 6 us.
 constexpr int THREADS = 1024;
+// Also tried (H100, llama2-7b tg128, same run, 3 rounds): four consecutive values per thread, so that eight lanes
+// convert a block with three shuffle steps per reduction and a 4096-wide row takes one conversion chain instead of
+// four: Q4_0 579-583 against 576-582 t/s, Q4_K_M 490-493 against 488-490, Q8_0 362 both: within the noise, like
+// glu_q8k_kernel's variants (elementwise.cu): the kernel's cost is its place in the chain (common.cuh).
 
 
 // Thread i handles elements i, i + THREADS, ...: warp w's elements of one pass are the 32-aligned block
