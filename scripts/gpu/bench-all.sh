@@ -32,7 +32,7 @@ for t in ${1//,/ }; do
       tail -3 "$out/jmh-$t.txt"
     fi
     if [ "${NCU:-1}" = 1 ] && command -v ncu > /dev/null; then
-      LLMJ_JAVA_OPTS="-Dllmj.cuda.graphs=false" timeout 150 ncu --target-processes all --launch-skip 3000 \
+      LLMJ_JAVA_OPTS="-Dllmj.cuda.graphs=false" timeout 150 ncu --clock-control none --target-processes all --launch-skip 3000 \
         --launch-count 40 --section SpeedOfLight --csv "$llmj" bench -m "$m" --backend cuda -p 0 -n 32 -r 1 \
         > "$out/ncu-$t.csv" 2>&1
       echo "ncu exit $?"
