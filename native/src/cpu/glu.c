@@ -16,6 +16,14 @@ typedef struct {
     int isa;
 } glu_job;
 
+/* x / (1 + e^-x) * up with libm's expf: the scalar SwiGLU, and the vector forms' tail */
+static void swiglu_scalar(const float * gate, const float * up, float * out, int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; i++) {
+        const float x = gate[i];
+        out[i] = x / (1.0f + expf(-x)) * up[i];
+    }
+}
+
 #if defined(__x86_64__)
 #include "vexp.h"
 #define LLMJ_X86 1
@@ -37,7 +45,7 @@ __attribute__((target("avx2,fma"))) static void swiglu_avx2(const float * gate, 
         const __m256 e = llmj_exp256(_mm256_sub_ps(_mm256_setzero_ps(), x));
         _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.f), e)), u));
     }
-    for (; i < i1; i++) out[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+    swiglu_scalar(gate, up, out, i, i1);
 }
 #endif
 
@@ -56,10 +64,7 @@ static void glu_range(void * p, int ith, int nth) {
             j->out[i] = 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x))) * j->up[i];
         }
     } else {
-        for (int64_t i = i0; i < i1; i++) {
-            const float x = j->gate[i];
-            j->out[i] = x / (1.0f + expf(-x)) * j->up[i];
-        }
+        swiglu_scalar(j->gate, j->up, j->out, i0, i1);
     }
 }
 
