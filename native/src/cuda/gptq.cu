@@ -31,7 +31,9 @@
 // 39.1 us. Dequantize to F16 (prefill): 2558 GB/s of input + output in order, 179 GB/s with act-order (the
 // output is scattered by perm). Accuracy against llmj_gptq_matmul: max |gpu - cpu| / sum |w * a| < 1e-8.
 // The product can add into its output (llmj_cuda_gptq_matmul_act_add: the residual add after a layer's down
-// projection, one kernel fewer per layer).
+// projection, one kernel fewer per layer), and also write the next RMS norm's input unnormalized, the norm's
+// reduction deferred to the products that read it (llmj_cuda_gptq_matmul_act_add_norm / _norm_act: the norm kernel
+// gone; launch_add_norm has the measurements).
 // Q4_K, Q5_K and Q6_K matrices repacked into this layout (llmj_cuda_kquant_repack; llmj_gptq_matrix.format) run the same
 // kernel with K-quant block dots: the activation is Q8_K (quants as above, a float d per 256 columns and int16 sums of
 // 16, from llmj_cuda_kquant_quantize_q8k or the fused llmj_cuda_rms_norm_q8k / llmj_cuda_glu_q8k), each block
@@ -160,22 +162,55 @@ struct gptq_parts {
     unsigned end[MAX_PARTS];     // cumulative thread-block counts
     int count;
     int accumulate;              // 1: y += W x (the residual add of llmj_cuda_gptq_matmul_act_add), 0: y = W x
+    // Non-NULL: the activation is a deferred RMS norm (llmj_cuda_gptq_matmul_norm_act): token t's sums are scaled by
+    // rsqrt(sum_b rpart[t * nb + b] / cols + reps), the partial sums of squares written with it.
+    const float * rpart;
+    float reps;
+};
+
+// The epilogue of llmj_cuda_gptq_matmul_act_add_norm: after y += W x, each 32-row block of y (one thread block's rows)
+// times the next norm's gain goes to aq / am as one Q8 block with an unrounded float d, and its sum of squares to part.
+struct norm_out {
+    const float * gain;
+    float gain_offset;
+    int8_t * aq;
+    q8_act_meta * am;
+    float * part;
 };
 
 // A finished sum: y = s, or y + s where the product adds into a residual (the same float addition as
 // llmj_cuda_add of a separate product, so the fused and unfused results agree bit for bit).
-static __device__ __forceinline__ void store(float * y, float s, int accumulate) { *y = accumulate ? *y + s : s; }
+static __device__ __forceinline__ float store(float * y, float s, int accumulate) {
+    const float v = accumulate ? *y + s : s;
+    *y = v;
+    return v;
+}
+
+// The deferred norm's scale of token t (every lane of the warp gets the same value, the partial sums added in one
+// fixed order, so every thread block of a launch agrees). Call with the whole warp.
+static __device__ __forceinline__ float deferred_norm_scale(const float * rpart, int nb, float eps, int64_t t) {
+    float s = 0.0f;
+    for (int i = threadIdx.x % 32; i < nb; i += 32) s += ld_act(rpart + t * nb + i);
+    s = warp_reduce_sum(s);
+    return rsqrtf(s / (float) (nb * 32) + eps);
+}
 
 // Shape of the work: ROWS rows per warp, U blocks per row per lane in flight, KS warps of the thread
 // block sharing the same rows (KS = 1: each warp owns its rows; KS = 2 or WARPS: groups of KS warps
 // split their rows' blocks and add their sums through shared memory, in a fixed order).
 // The rows of thread block blk of part P (the kernel below picks the part).
-template <int FMT, int BITS, bool SYM, int NT, int ROWS, int U, int KS>
-static __device__ __forceinline__ void gptq_matmul_rows(const gptq_part & P, const unsigned blk, const int accumulate,
+// NW warps per thread block (WARPS, or 32 for llmj_cuda_gptq_matmul_act_add_norm's 32 rows with NORM set: NT 1,
+// ROWS * NW / KS = 32, accumulate, FMT_GPTQ; then thread i of warp 0 stores the block's row i).
+// DN: the activation is a deferred norm's (gptq_parts.rpart).
+template <int FMT, int BITS, bool SYM, int NT, int ROWS, int U, int KS, int NW = WARPS, bool NORM = false, bool DN = false>
+static __device__ __forceinline__ void gptq_matmul_rows(const gptq_part & P, const unsigned blk, const gptq_parts & G,
                                                         const int8_t * aq, const q8_act_meta * am, const float * kd,
-                                                        const int16_t * kbs, int nb, int64_t t0) {
+                                                        const int16_t * kbs, int nb, int64_t t0,
+                                                        const norm_out * no = nullptr) {
+    const int accumulate = G.accumulate;
     constexpr int QB = BITS == 8 ? 32 : 16;      // bytes per block of the qs stream (Q6_K: its low parts)
-    constexpr int ROWS_PER_BLOCK = ROWS * (WARPS / KS);
+    constexpr int ROWS_PER_BLOCK = ROWS * (NW / KS);
+    static_assert(!NORM || (NT == 1 && ROWS_PER_BLOCK == 32 && FMT == FMT_GPTQ), "the norm epilogue's shape");
     constexpr int KG = WARP * KS;                // lanes that share a row
     const int warp = threadIdx.x / WARP, lane = threadIdx.x % WARP;
     const int group = warp / KS;                 // the warps group..group + KS - 1 share rows
@@ -287,6 +322,7 @@ static __device__ __forceinline__ void gptq_matmul_rows(const gptq_part & P, con
 #pragma unroll
         for (int r = 0; r < ROWS; r++) acc[t][r] = warp_reduce_sum(acc[t][r]);
     }
+    static_assert(!DN || (KS > 1 && (NW / KS) * NT * ROWS <= WARP), "a deferred norm's rows are stored by warp 0");
     if (KS == 1) {
         if (lane == 0) {
 #pragma unroll
@@ -298,7 +334,7 @@ static __device__ __forceinline__ void gptq_matmul_rows(const gptq_part & P, con
             }
         }
     } else {
-        __shared__ float red[WARPS][NT * ROWS];
+        __shared__ float red[NW][NT * ROWS];
         if (lane == 0) {
 #pragma unroll
             for (int t = 0; t < NT; t++) {
@@ -307,14 +343,28 @@ static __device__ __forceinline__ void gptq_matmul_rows(const gptq_part & P, con
             }
         }
         __syncthreads();
-        if (threadIdx.x < (WARPS / KS) * NT * ROWS) {       // one thread per (group, token, row)
+        float rs[NT];                            // the deferred norm's scale per token (warp 0, whose threads store)
+        if (DN && warp == 0) {
+#pragma unroll
+            for (int t = 0; t < NT; t++) rs[t] = deferred_norm_scale(G.rpart, nb, G.reps, t0 + t);
+        }
+        if (threadIdx.x < (NW / KS) * NT * ROWS) {          // one thread per (group, token, row)
             const int g = threadIdx.x / (NT * ROWS), i = threadIdx.x % (NT * ROWS);
             const int t = i / ROWS, r = i % ROWS;
             const int64_t row = (int64_t) blk * ROWS_PER_BLOCK + g * ROWS + r;
             float s = red[g * KS][i];
 #pragma unroll
             for (int w = 1; w < KS; w++) s += red[g * KS + w][i];
-            if (row < P.rows) store(P.y + (t0 + t) * P.rows + row, s, accumulate);
+            if (DN) s *= rs[t];
+            if constexpr (NORM) {                    // warp 0, lane i: row blk * 32 + i (rows: a multiple of 32)
+                const float v = store(P.y + t0 * P.rows + row, s, accumulate);
+                const int64_t qb = t0 * (P.rows / 32) + blk;
+                warp_quantize_q8_raw(v * (no->gain[row] + no->gain_offset), no->aq + qb * 32, no->am + qb);
+                const float ss = warp_reduce_sum(v * v);
+                if (lane == 0) no->part[qb] = ss;
+            } else if (row < P.rows) {
+                store(P.y + (t0 + t) * P.rows + row, s, accumulate);
+            }
         }
     }
 }
@@ -332,15 +382,35 @@ gptq_matmul_kernel(const gptq_parts parts, const int8_t * aq, const q8_act_meta 
     const unsigned blk = blockIdx.x - base;
     if constexpr (FMT == FMT_KMIX) {
         if (P.fmt == FMT_Q4K) {
-            gptq_matmul_rows<FMT_Q4K, 4, true, NT, ROWS, U, KS>(P, blk, parts.accumulate, aq, am, kd, kbs, nb, t0);
+            gptq_matmul_rows<FMT_Q4K, 4, true, NT, ROWS, U, KS>(P, blk, parts, aq, am, kd, kbs, nb, t0);
         } else if (P.fmt == FMT_Q5K) {
-            gptq_matmul_rows<FMT_Q5K, 5, true, NT, ROWS, U, KS>(P, blk, parts.accumulate, aq, am, kd, kbs, nb, t0);
+            gptq_matmul_rows<FMT_Q5K, 5, true, NT, ROWS, U, KS>(P, blk, parts, aq, am, kd, kbs, nb, t0);
         } else {
-            gptq_matmul_rows<FMT_Q6K, 6, true, NT, ROWS, U, KS>(P, blk, parts.accumulate, aq, am, kd, kbs, nb, t0);
+            gptq_matmul_rows<FMT_Q6K, 6, true, NT, ROWS, U, KS>(P, blk, parts, aq, am, kd, kbs, nb, t0);
         }
     } else {
-        gptq_matmul_rows<FMT, BITS, SYM, NT, ROWS, U, KS>(P, blk, parts.accumulate, aq, am, kd, kbs, nb, t0);
+        gptq_matmul_rows<FMT, BITS, SYM, NT, ROWS, U, KS>(P, blk, parts, aq, am, kd, kbs, nb, t0);
     }
+}
+
+// llmj_cuda_gptq_matmul_act_add_norm's kernel: one token, 32 rows per thread block of NW = 32 warps (one Q8 block of
+// the next norm's input per thread block), y += W x, then the norm epilogue (norm_out).
+template <int BITS, bool SYM, int ROWS, int KS, int NW>
+__global__ void __launch_bounds__(NW * WARP, 1)
+gptq_add_norm_kernel(const gptq_parts parts, const int8_t * aq, const q8_act_meta * am, int nb, int64_t t0, const norm_out no) {
+    gptq_matmul_rows<FMT_GPTQ, BITS, SYM, 1, ROWS, 1, KS, NW, true>(parts.p[0], blockIdx.x, parts, aq, am, nullptr, nullptr,
+                                                                     nb, t0, &no);
+}
+
+// llmj_cuda_gptq_matmul_norm_act's kernel: the one-token product of format-0 parts from a deferred norm's activation.
+// (At most 56 registers, the plain kernel's count, so that as many thread blocks stay resident: 9 per SM on sm_90.)
+template <int BITS, bool SYM, int ROWS, int KS>
+__global__ void __launch_bounds__(WARPS * WARP, 9)
+gptq_norm_act_kernel(const gptq_parts parts, const int8_t * aq, const q8_act_meta * am, int nb, int64_t t0) {
+    unsigned base;
+    const auto P = launch_part(parts.p, parts.end, parts.count, base);
+    gptq_matmul_rows<FMT_GPTQ, BITS, SYM, 1, ROWS, 1, KS, WARPS, false, true>(P, blockIdx.x - base, parts, aq, am, nullptr,
+                                                                              nullptr, nb, t0);
 }
 
 // The one-token kernel shape {ROWS, U, KS}; LLMJ_GPTQ_KERNEL=0..6 picks one (measurements; read once).
@@ -458,6 +528,57 @@ void launch_gptq(const gptq_parts & parts, const void * act, int64_t cols32, int
             GPTQ_CASE(1) GPTQ_CASE(2) GPTQ_CASE(3) GPTQ_CASE(4) GPTQ_CASE(5) GPTQ_CASE(6) GPTQ_CASE(7) GPTQ_CASE(8)
         }
 #undef GPTQ_CASE
+    }
+}
+
+// y[t] += W x[t] token by token with the norm epilogue; W: FMT_GPTQ, rows a multiple of 32. 4 bits: {4, 1, 4} per
+// 32 warps (the one-token default's float order); 8 bits: {2, 1, 2} (64 registers at most with 1024 threads).
+// The fold (CudaBackend.matmulAddNorm: a llama layer's o and down products, 6 kernels a layer instead of 8) measured
+// on the H100, llama2-7b synth, tg128, same run, 2 rounds each, against -Dllmj.cuda.fuse.norm=false: Q4_0 596.5-601.0
+// against 581.6-584.1 t/s, Q8_0 372.4-373.1 against 363.5-364.3 (+2.5-3%). Taken apart (wrong logits, Q4_0): without
+// the products' final scale 602.8-605.0, with the plain producer kernel instead of this one 607.1-609.3, both 622-624:
+// a thread block of 32 rows (the Q8 block) holds its SM until its slowest warp ends, and the scale's partial sums are
+// read at the end of every consumer block. Tried: 32-row blocks of 16 warps ({8, 1, 4}: 576-577 against 576-581 for
+// this one, same run) or 8 warps ({8, 1, 2}: 550), {4, 1, 2} of 16 warps (570); the partial sums prefetched into L1
+// after the wait (576-581 against 599-601 without), loaded and reduced right after the wait (597.8-599.5 against
+// 596.5-596.7), or before the block's barrier (593.9-597.3).
+void launch_add_norm(const gptq_parts & parts, int bits, bool sym, const void * act, int64_t cols32, int64_t n, const norm_out & no,
+                     cudaStream_t stream) {
+    const int nb = (int) (cols32 / 32);
+    const int8_t * aq = static_cast<const int8_t *>(act);
+    const q8_act_meta * am = reinterpret_cast<const q8_act_meta *>(static_cast<const char *>(act) + q8_act_meta_offset(cols32, n));
+    const unsigned grid = (unsigned) (parts.p[0].rows / 32);
+    for (int64_t t = 0; t < n; t++) {
+        if (bits == 4) {
+            if (sym) launch_pdl(gptq_add_norm_kernel<4, true, 4, 4, 32>, grid, 32 * WARP, 0, stream, parts, aq, am, nb, t, no);
+            else launch_pdl(gptq_add_norm_kernel<4, false, 4, 4, 32>, grid, 32 * WARP, 0, stream, parts, aq, am, nb, t, no);
+        } else {
+            if (sym) launch_pdl(gptq_add_norm_kernel<8, true, 2, 2, 32>, grid, 32 * WARP, 0, stream, parts, aq, am, nb, t, no);
+            else launch_pdl(gptq_add_norm_kernel<8, false, 2, 2, 32>, grid, 32 * WARP, 0, stream, parts, aq, am, nb, t, no);
+        }
+    }
+}
+
+// The products of a deferred norm's activation, token by token, in the one-token default shapes ({4, 1, 4} for 4 bits,
+// {2, 1, 4} for 8: the float order of launch_gptq's, whatever LLMJ_GPTQ_KERNEL says).
+void launch_norm_act(gptq_parts parts, int bits, bool sym, const void * act, int64_t cols32, int64_t n, cudaStream_t stream) {
+    const int nb = (int) (cols32 / 32);
+    const int8_t * aq = static_cast<const int8_t *>(act);
+    const q8_act_meta * am = reinterpret_cast<const q8_act_meta *>(static_cast<const char *>(act) + q8_act_meta_offset(cols32, n));
+    const int rpb = bits == 4 ? 4 : 2;         // rows per thread block: ROWS * WARPS / KS
+    unsigned total = 0;
+    for (int k = 0; k < parts.count; k++) {
+        total += (unsigned) ((parts.p[k].rows + rpb - 1) / rpb);
+        parts.end[k] = total;
+    }
+    for (int64_t t = 0; t < n; t++) {
+        if (bits == 4) {
+            if (sym) launch_pdl(gptq_norm_act_kernel<4, true, 4, WARPS>, total, WARPS * WARP, 0, stream, parts, aq, am, nb, t);
+            else launch_pdl(gptq_norm_act_kernel<4, false, 4, WARPS>, total, WARPS * WARP, 0, stream, parts, aq, am, nb, t);
+        } else {
+            if (sym) launch_pdl(gptq_norm_act_kernel<8, true, 2, WARPS>, total, WARPS * WARP, 0, stream, parts, aq, am, nb, t);
+            else launch_pdl(gptq_norm_act_kernel<8, false, 2, WARPS>, total, WARPS * WARP, 0, stream, parts, aq, am, nb, t);
+        }
     }
 }
 
@@ -790,10 +911,13 @@ int check_shared(int count, const llmj_gptq_matrix * ms, float * const * ys, int
 
 // The products of count checked matrices from the converted activation act (rows of cols32).
 void launch_products(int count, const llmj_gptq_matrix * ms, const void * act, int64_t cols32, float * const * ys, int64_t n,
-                     cudaStream_t s, bool accumulate = false) {
+                     cudaStream_t s, bool accumulate = false, const float * rpart = nullptr, float reps = 0.0f,
+                     const norm_out * no = nullptr) {
     gptq_parts parts = {};
     parts.count = count;
     parts.accumulate = accumulate ? 1 : 0;
+    parts.rpart = rpart;
+    parts.reps = reps;
     for (int k = 0; k < count; k++) {
         parts.p[k].qs = static_cast<const uint8_t *>(ms[k].qs);
         parts.p[k].sc = reinterpret_cast<const unsigned short *>(ms[k].scales);
@@ -805,6 +929,14 @@ void launch_products(int count, const llmj_gptq_matrix * ms, const void * act, i
         parts.p[k].gshift = gshift_of(ms[k]);
     }
     const bool sym = ms[0].zeros == NULL;
+    if (no) {
+        launch_add_norm(parts, ms[0].bits, sym, act, cols32, n, *no, s);
+        return;
+    }
+    if (rpart) {
+        launch_norm_act(parts, ms[0].bits, sym, act, cols32, n, s);
+        return;
+    }
     bool mixed = false;
     for (int k = 1; k < count; k++) mixed |= ms[k].format != ms[0].format;
     if (mixed) {
@@ -871,6 +1003,52 @@ extern "C" int llmj_cuda_gptq_matmul_act_add(const llmj_gptq_matrix * m, const v
                       "of 32", (long long) m->cols);
     CHECK_STREAM_ARGS(act && reinterpret_cast<uintptr_t>(act) % 16 == 0, "act %p is null or not 16-byte aligned", act);
     launch_products(1, m, act, m->cols, ys, n, static_cast<cudaStream_t>(stream), true);
+    return llmj_cuda_check_launch(__func__);
+}
+
+extern "C" size_t llmj_cuda_gptq_norm_act_size(int64_t dim, int64_t n) {
+    if (dim <= 0 || n <= 0 || dim % 32 != 0) return 0;
+    return q8_act_bytes(dim, n) + (size_t) n * (size_t) (dim / 32) * sizeof(float);
+}
+
+extern "C" int llmj_cuda_gptq_matmul_act_add_norm(const llmj_gptq_matrix * m, const void * act, float * y, int64_t n,
+                                                const float * gain, float gain_offset, void * norm_act, void * stream) {
+    float * ys[1] = {y};
+    const int st = check_shared(1, m, ys, n, __func__);
+    if (st != LLMJ_OK) return st;
+    if (n == 0) return LLMJ_OK;
+    CHECK_STREAM_ARGS(m->format == FMT_GPTQ, "matrix format %d: the norm epilogue takes format 0 (GPTQ, Q4_0, Q8_0)", m->format);
+    CHECK_STREAM_ARGS(!m->perm && m->cols % 32 == 0 && m->rows % 32 == 0, "a converted activation needs perm NULL, and the "
+                      "norm epilogue cols %lld and rows %lld multiples of 32", (long long) m->cols, (long long) m->rows);
+    CHECK_STREAM_ARGS(act && reinterpret_cast<uintptr_t>(act) % 16 == 0, "act %p is null or not 16-byte aligned", act);
+    CHECK_STREAM_ARGS(norm_act && reinterpret_cast<uintptr_t>(norm_act) % 16 == 0, "norm_act %p is null or not 16-byte aligned",
+                      norm_act);
+    CHECK_STREAM_ARGS(gain, "null gain");
+    char * base = static_cast<char *>(norm_act);
+    norm_out no;
+    no.gain = gain;
+    no.gain_offset = gain_offset;
+    no.aq = reinterpret_cast<int8_t *>(base);
+    no.am = reinterpret_cast<q8_act_meta *>(base + q8_act_meta_offset(m->rows, n));
+    no.part = reinterpret_cast<float *>(base + q8_act_bytes(m->rows, n));
+    launch_products(1, m, act, m->cols, ys, n, static_cast<cudaStream_t>(stream), true, nullptr, 0.0f, &no);
+    return llmj_cuda_check_launch(__func__);
+}
+
+extern "C" int llmj_cuda_gptq_matmul_norm_act(int count, const llmj_gptq_matrix * ms, const void * norm_act, float eps,
+                                              float * const * ys, int64_t n, void * stream) {
+    const int st = check_shared(count, ms, ys, n, __func__);
+    if (st != LLMJ_OK) return st;
+    if (n == 0) return LLMJ_OK;
+    CHECK_STREAM_ARGS(ms[0].format == FMT_GPTQ, "matrix format %d: a deferred norm's activation is Q8_0 blocks (format 0)",
+                      ms[0].format);
+    CHECK_STREAM_ARGS(!ms[0].perm && ms[0].cols % 32 == 0, "a converted activation needs perm NULL and cols %lld a multiple "
+                      "of 32", (long long) ms[0].cols);
+    CHECK_STREAM_ARGS(norm_act && reinterpret_cast<uintptr_t>(norm_act) % 16 == 0, "norm_act %p is null or not 16-byte aligned",
+                      norm_act);
+    CHECK_STREAM_ARGS(eps >= 0.0f, "negative eps %g", (double) eps);
+    const float * part = reinterpret_cast<const float *>(static_cast<const char *>(norm_act) + q8_act_bytes(ms[0].cols, n));
+    launch_products(count, ms, norm_act, ms[0].cols, ys, n, static_cast<cudaStream_t>(stream), false, part, eps);
     return llmj_cuda_check_launch(__func__);
 }
 

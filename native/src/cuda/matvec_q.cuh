@@ -71,3 +71,25 @@ static __device__ __forceinline__ void warp_quantize_q8(float v, int8_t * __rest
     q[lane] = (int8_t) qi;
     if (lane == 0) *meta = q8_meta(amax, sum);
 }
+
+// warp_quantize_q8 with d = amax / 127 kept in float (not rounded to fp16) and s unset: the unnormalized rows of a
+// deferred RMS norm (gptq.cu), whose values may lie far below fp16's normal range.
+static __device__ __forceinline__ void warp_quantize_q8_raw(float v, int8_t * __restrict__ q, q8_act_meta * __restrict__ meta) {
+    const int lane = threadIdx.x % 32;
+    float amax = fabsf(v);
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+    const int qi = __float2int_rn(__fmul_rn(v, q8_inverse_scale(amax)));
+    int sum = qi;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    q[lane] = (int8_t) qi;
+    if (lane == 0) {
+        q8_act_meta m;
+        m.d = __fdiv_rn(amax, 127.0f);
+        m.s = 0.0f;
+        m.sum = sum;
+        m.pad = 0;
+        *meta = m;
+    }
+}

@@ -1,6 +1,7 @@
 package io.llmj.arch;
 
 import io.llmj.backend.Backend;
+import io.llmj.backend.Buffer;
 import io.llmj.backend.Weight;
 
 /**
@@ -66,6 +67,27 @@ abstract class DecoderForward implements Forward {
         Backend b = placement.layer(l);
         s.moveTo(b, 0, n);
         return b;
+    }
+
+    /**
+     * Whether layer {@code l}'s last product also computes layer {@code l + 1}'s input norm
+     * ({@link #residualOut}): both layers exist and run on {@code b}.
+     */
+    protected final boolean normedBy(int l, Backend b) {
+        return l >= 0 && l + 1 < c.nLayers() && placement.layer(l) == b && placement.layer(l + 1) == b;
+    }
+
+    /**
+     * The end of layer {@code l}: {@code x += W h} (the down projection and the residual add; {@code s.xb2} scratch).
+     * Where {@link #normedBy} layer {@code l}, also layer {@code l + 1}'s input norm {@code s.xb = rmsnorm(x) * next}
+     * ({@link Backend#matmulAddNorm}, which a backend may fold into the products around it), which that layer skips.
+     */
+    protected final void residualOut(Backend b, ForwardState s, int l, int n, Weight w, Buffer h, Weight next) {
+        if (normedBy(l, b)) {
+            b.matmulAddNorm(w, h, n, s.x, s.xb2, next, c.normEps(), 0f, c.dim(), s.xb);
+        } else {
+            b.matmulAdd(w, h, n, s.x, s.xb2);
+        }
     }
 
     /**

@@ -53,17 +53,20 @@ public final class Phi3Forward extends DecoderForward {
         for (int l = 0; l < c.nLayers(); l++) {
             Layer L = layers[l];
             Backend b = enter(s, l, n);                                        // layer l's backend (x crosses at a split)
-            b.rmsNorm(s.x, L.attnNorm(), c.normEps(), 0f, c.dim(), n, s.xb);  // h = rmsnorm(x) * attn_norm
+            if (!normedBy(l - 1, b)) {                                         // (else the last product of layer l - 1 did it)
+                b.rmsNorm(s.x, L.attnNorm(), c.normEps(), 0f, c.dim(), n, s.xb);  // h = rmsnorm(x) * attn_norm
+            }
             // q, k, v = Wq h, Wk h, Wv h: one input, so a backend may convert h once and run them together
             b.matmulShared(s.xb, n, new Weight[] {L.wq(), L.wk(), L.wv()}, new Buffer[] {s.q, s.k, s.v});
             // rotate q and k by position, append k and v to the cache, attend: softmax(q k^T / sqrt(hd)) v
             b.ropeAttention(s.q, s.k, s.v, n, pos, c.rope(), s.kCache[l], s.vCache[l], attn, s.att);
-            b.matmul(L.wo(), s.att, n, s.xb2);                                 // output projection
-            b.addRmsNorm(s.x, s.xb2, L.ffnNorm(), c.normEps(), 0f, c.dim(), n, s.xb); // x += attn; h = rmsnorm(x) * ffn_norm
+            // output projection, added to the residual, then the feed-forward block's norm
+            b.matmulAddNorm(L.wo(), s.att, n, s.x, s.xb2, L.ffnNorm(), c.normEps(), 0f, c.dim(), s.xb); // x += Wo att; h = rmsnorm(x) * ffn_norm
             // gate, up = Wgate h, Wup h
             b.matmulShared(s.xb, n, new Weight[] {L.gate(), L.up()}, new Buffer[] {s.hb, s.hb2});
             b.swiglu(s.hb, s.hb2, (long) n * c.ffDim(), s.hb);                 // silu(gate) * up
-            b.matmulAdd(L.down(), s.hb, n, s.x, s.xb2);                       // x += Wdown (residual; xb2 scratch)
+            // x += Wdown h (residual); with the next layer's h = rmsnorm(x) * attn_norm where it runs here too
+            residualOut(b, s, l, n, L.down(), s.hb, l + 1 < c.nLayers() ? layers[l + 1].attnNorm() : null);
         }
         logits(s, n, allLogits, 0f);
     }

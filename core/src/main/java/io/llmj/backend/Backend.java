@@ -100,6 +100,19 @@ public interface Backend extends AutoCloseable {
         add(acc, tmp, (long) n * w.rows());
     }
 
+    /**
+     * {@code acc[t] += W x[t]}, then {@code out = rmsNorm(acc)} with {@code gain} (+ {@code gainOffset}) over {@code n}
+     * rows of {@code dim = w.rows()}: a block's last product, its residual add and the next block's norm. The default
+     * makes exactly the calls {@link #matmul} into {@code tmp} and {@link #addRmsNorm}. A backend may instead leave the
+     * norm's reduction to the products that read {@code out} next (values then equal up to rounding); it must then write
+     * {@code out} itself before anything else reads it, or before {@code acc} or {@code out} is written.
+     */
+    default void matmulAddNorm(Weight w, Buffer x, int n, Buffer acc, Buffer tmp, Weight gain, float eps, float gainOffset,
+                               int dim, Buffer out) {
+        matmul(w, x, n, tmp);
+        addRmsNorm(acc, tmp, gain, eps, gainOffset, dim, n, out);
+    }
+
     /** {@code x[t] += bias} for {@code n} rows of {@code bias.cols()}. */
     void addBias(Buffer x, Weight bias, int n);
 

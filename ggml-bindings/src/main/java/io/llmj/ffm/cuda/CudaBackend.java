@@ -148,6 +148,15 @@ public final class CudaBackend implements Backend {
      */
     public static final String FUSE_PROPERTY = "llmj.cuda.fuse";
 
+    /**
+     * {@code -Dllmj.cuda.fuse.norm=false} (with {@link #FUSE_PROPERTY} on) keeps every RMS norm a kernel of its own.
+     * By default a one-token {@link #matmulAddNorm} of a format-0 GPTQ-layout product (Q4_0, Q8_0, GPTQ) folds the norm
+     * into that product and the products reading its output: equal to the separate kernels up to rounding (the norm's
+     * scale multiplies the products' sums instead of the activation before its Q8 conversion, whose scale stays in
+     * float32), not bit for bit.
+     */
+    public static final String FUSE_NORM_PROPERTY = "llmj.cuda.fuse.norm";
+
     /** The operands a batch is multiplied with; {@link #EXACT}: the per-token kernels. */
     enum GemmPath { EXACT, F32, F16, BF16 }
 
@@ -188,6 +197,21 @@ public final class CudaBackend implements Backend {
     private long act8Count;
     /** Whether {@link #act8} holds Q8_K arrays (else Q8_0 blocks). */
     private boolean act8Q8k;
+    /**
+     * {@link #matmulAddNorm}'s folded norm ({@link #FUSE_NORM_PROPERTY}): the product writes the next norm's input
+     * unnormalized to {@link #normAct} and the products reading it apply the norm's scale.
+     */
+    private final boolean fuseNorm = fuse && Boolean.parseBoolean(System.getProperty(FUSE_NORM_PROPERTY, "true"));
+    /** The folded norm's conversion and block sums of squares (llmj_cuda_gptq_matmul_act_add_norm). */
+    private DeviceBuffer normAct;
+    /** The folded norm whose output buffer is not written yet, or null ({@link #materialize}). */
+    private DeferredNorm deferred;
+    private long normFolds;
+
+    /** A norm folded into the product before it: {@code out = rmsNorm(acc)} is in {@link #normAct}, not in {@code out}. */
+    private record DeferredNorm(Buffer acc, Buffer out, DeviceWeight gain, float gainOffset, float eps, int dim, int n) {
+    }
+
     /** Tokens of the last norm: whether the layer's products run per token (so a GLU's conversion is used). */
     private int layerTokens = Integer.MAX_VALUE;
     private DeviceBuffer scratch;     // matmul activations / embedding ids
@@ -375,7 +399,18 @@ public final class CudaBackend implements Backend {
     /** The device buffer; makes the calling thread use this backend's device. */
     private DeviceBuffer dev(Buffer b) {
         onDevice();
+        if (deferred != null && b == deferred.out()) {
+            materialize();
+        }
         return (DeviceBuffer) b;
+    }
+
+    /** Writes a folded norm's output buffer (llmj_cuda_rms_norm of the accumulator, which nothing has changed since). */
+    private void materialize() {
+        DeferredNorm d = deferred;
+        deferred = null;
+        NativeStatus.check(LlmjCuda.llmj_cuda_rms_norm(dev(d.acc()).ptr, d.gain().data().ptr, d.gainOffset(), dev(d.out()).ptr,
+                d.dim(), d.n(), d.eps(), stream), "llmj_cuda_rms_norm");
     }
 
     /** The device weight; waits first for weight uploads still in flight. */
@@ -787,6 +822,9 @@ public final class CudaBackend implements Backend {
         if (b == act8Of) {
             act8Of = null;
         }
+        if (deferred != null && (b == deferred.acc() || b == deferred.out())) {
+            materialize();
+        }
     }
 
     /** Whether products over {@code n} tokens run the per-token kernels (where a converted activation is read). */
@@ -885,6 +923,9 @@ public final class CudaBackend implements Backend {
 
     @Override
     public synchronized void matmul(Weight w, Buffer x, int n, Buffer out) {
+        if (deferredProducts(x, n, new Weight[] {w}, new Buffer[] {out})) {
+            return;
+        }
         DeviceWeight m = dw(w);
         checkBuffers(m, x, n, out);
         wrote(out);
@@ -930,6 +971,89 @@ public final class CudaBackend implements Backend {
     }
 
     /**
+     * One token through a format-0 GPTQ-layout product (Q4_0, Q8_0, GPTQ) whose input the attention or GLU before
+     * converted: {@code llmj_cuda_gptq_matmul_act_add_norm} adds the product into {@code acc} and writes the next
+     * norm's input, unnormalized, with its sums of squares; the products that read {@code out} next apply the norm's
+     * scale ({@link #deferredProducts}), so no norm kernel runs between them. {@code out} is written only if something
+     * else needs it ({@link #materialize}). Otherwise the default calls.
+     */
+    @Override
+    public synchronized void matmulAddNorm(Weight w, Buffer x, int n, Buffer acc, Buffer tmp, Weight gain, float eps,
+                                           float gainOffset, int dim, Buffer out) {
+        DeviceWeight m = dw(w);
+        if (deferred != null && deferred.out() == out && x != out) {
+            deferred = null;                                      // out is rewritten below: the pending norm is moot
+        }
+        if (!fuseNorm || n != 1 || !converted(x, n, m) || gemmPath(m, n) != GemmPath.EXACT
+                || llmj_gptq_matrix.format(m.gptq()) != 0 || m.rows() != dim || dim % 32 != 0 || acc == out || x == out
+                || !(gain instanceof DeviceWeight g) || g.type() != GgmlType.F32 || g.cols() * (long) g.rows() != dim) {
+            Backend.super.matmulAddNorm(w, x, n, acc, tmp, gain, eps, gainOffset, dim, out);
+            return;
+        }
+        checkBuffers(m, x, n, acc);
+        if (dev(out).bytes < 4L * n * dim) {
+            throw new IllegalArgumentException(m.name() + ": norm output of " + n * (long) dim + " floats, buffer holds "
+                    + dev(out).bytes / 4);
+        }
+        wrote(acc);
+        wrote(out);
+        normAct = grown(normAct, LlmjCuda.llmj_cuda_gptq_norm_act_size(dim, n), 1 << 16, "the folded norm's buffer");
+        NativeStatus.check(LlmjCuda.llmj_cuda_gptq_matmul_act_add_norm(m.gptq(), act8.ptr, dev(acc).ptr, n, g.data().ptr,
+                gainOffset, normAct.ptr, stream), "llmj_cuda_gptq_matmul_act_add_norm(" + m.name() + ")");
+        deferred = new DeferredNorm(acc, out, g, gainOffset, eps, dim, n);
+        normFolds++;
+    }
+
+    /** Whether {@code out} is the output of a folded norm not written yet (tests assert the fold ran). */
+    synchronized boolean normDeferred(Buffer out) {
+        return deferred != null && deferred.out() == out;
+    }
+
+    /** How many norms {@link #matmulAddNorm} folded so far (recorded and warm-up steps; tests assert the fold ran). */
+    synchronized long normFolds() {
+        return normFolds;
+    }
+
+    /**
+     * {@code outs[i] = ws[i] x} through {@code llmj_cuda_gptq_matmul_norm_act} where x is the output of a folded norm
+     * ({@link #matmulAddNorm}) and every weight can read its conversion (format 0, its columns, one launch); false,
+     * doing nothing, otherwise.
+     */
+    private boolean deferredProducts(Buffer x, int n, Weight[] ws, Buffer[] outs) {
+        DeferredNorm d = deferred;
+        if (d == null || x != d.out() || n != d.n() || !(ws.length == 1 || shareable(ws, n))) {
+            return false;
+        }
+        for (Weight w : ws) {
+            if (!(w instanceof DeviceWeight m) || m.gptq() == null || gemmPath(m, n) != GemmPath.EXACT
+                    || llmj_gptq_matrix.format(m.gptq()) != 0 || m.cols() != d.dim()
+                    || llmj_gptq_matrix.perm(m.gptq()).address() != 0) {
+                return false;
+            }
+        }
+        StringBuilder names = new StringBuilder();
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment ms = a.allocate(llmj_gptq_matrix.layout(), ws.length);
+            MemorySegment ys = a.allocate(ValueLayout.ADDRESS, ws.length);
+            long size = llmj_gptq_matrix.layout().byteSize();
+            for (int i = 0; i < ws.length; i++) {
+                DeviceWeight m = dw(ws[i]);
+                if (outs[i] == d.out() || outs[i] == d.acc()) {
+                    throw new IllegalArgumentException(m.name() + ": the product's output is its own input's norm or accumulator");
+                }
+                checkBuffers(m, d.acc(), n, outs[i]);             // (x itself has no floats yet)
+                wrote(outs[i]);
+                MemorySegment.copy(m.gptq(), 0, ms, i * size, size);
+                ys.setAtIndex(ValueLayout.ADDRESS, i, dev(outs[i]).ptr);
+                names.append(i == 0 ? "" : ", ").append(m.name());
+            }
+            NativeStatus.check(LlmjCuda.llmj_cuda_gptq_matmul_norm_act(ws.length, ms, normAct.ptr, d.eps(), ys, n, stream),
+                    "llmj_cuda_gptq_matmul_norm_act(" + names + ")");
+        }
+        return true;
+    }
+
+    /**
      * One kernel for all the products where the batch runs the per-token kernels and the weights allow it:
      * llmj_cuda_gptq_matmul_multi / _act (one activation conversion) where every weight is in the GPTQ layout
      * with the same bits and format (or repacked Q4_K and Q6_K together), columns, permutation and zero-point kind, llmj_cuda_matmul_multi where all are F32,
@@ -940,6 +1064,9 @@ public final class CudaBackend implements Backend {
     public synchronized void matmulShared(Buffer x, int n, Weight[] ws, Buffer[] outs) {
         if (ws.length != outs.length) {
             throw new IllegalArgumentException(ws.length + " weights but " + outs.length + " outputs");
+        }
+        if (deferredProducts(x, n, ws, outs)) {
+            return;
         }
         boolean plain = plainShareable(ws, n);
         boolean kquant = !plain && kquantShareable(ws, n);

@@ -47,8 +47,9 @@ class CudaFusionTest {
         Assumptions.assumeTrue(why == null, () -> "CUDA unavailable: " + why);
     }
 
+    /** With {@code fuse}, every fusion that keeps the values bit for bit: the folded norm (CudaNormFoldTest) off. */
     static CudaBackend backend(boolean fuse, Gemm gemm) {
-        return CudaTestBackends.with(CudaBackend.FUSE_PROPERTY, fuse, gemm);
+        return CudaTestBackends.with(java.util.Map.of(CudaBackend.FUSE_PROPERTY, fuse, CudaBackend.FUSE_NORM_PROPERTY, false), gemm);
     }
 
     /** Prompt logits (every position; in chunks of {@code chunk} tokens) and 8 greedy decode steps' logits. */

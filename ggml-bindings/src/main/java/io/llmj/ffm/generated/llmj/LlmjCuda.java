@@ -1920,6 +1920,200 @@ public class LlmjCuda extends LlmjCuda$shared {
         }
     }
 
+    private static class llmj_cuda_gptq_norm_act_size {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_cuda_gptq_norm_act_size").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_cuda_gptq_norm_act_size"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * size_t llmj_cuda_gptq_norm_act_size(int64_t dim, int64_t n)
+     * }
+     */
+    public static FunctionDescriptor llmj_cuda_gptq_norm_act_size$descriptor() {
+        return llmj_cuda_gptq_norm_act_size.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * size_t llmj_cuda_gptq_norm_act_size(int64_t dim, int64_t n)
+     * }
+     */
+    public static MethodHandle llmj_cuda_gptq_norm_act_size$handle() {
+        return llmj_cuda_gptq_norm_act_size.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * size_t llmj_cuda_gptq_norm_act_size(int64_t dim, int64_t n)
+     * }
+     */
+    public static MemorySegment llmj_cuda_gptq_norm_act_size$address() {
+        return llmj_cuda_gptq_norm_act_size.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * size_t llmj_cuda_gptq_norm_act_size(int64_t dim, int64_t n)
+     * }
+     */
+    public static long llmj_cuda_gptq_norm_act_size(long dim, long n) {
+        var mh$ = llmj_cuda_gptq_norm_act_size.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_cuda_gptq_norm_act_size", dim, n);
+            }
+            return (long)mh$.invokeExact(dim, n);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_cuda_gptq_matmul_act_add_norm {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_FLOAT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_cuda_gptq_matmul_act_add_norm").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_cuda_gptq_matmul_act_add_norm"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_cuda_gptq_matmul_act_add_norm(const llmj_gptq_matrix *m, const void *act, float *y, int64_t n, const float *gain, float gain_offset, void *norm_act, void *stream)
+     * }
+     */
+    public static FunctionDescriptor llmj_cuda_gptq_matmul_act_add_norm$descriptor() {
+        return llmj_cuda_gptq_matmul_act_add_norm.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_cuda_gptq_matmul_act_add_norm(const llmj_gptq_matrix *m, const void *act, float *y, int64_t n, const float *gain, float gain_offset, void *norm_act, void *stream)
+     * }
+     */
+    public static MethodHandle llmj_cuda_gptq_matmul_act_add_norm$handle() {
+        return llmj_cuda_gptq_matmul_act_add_norm.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_cuda_gptq_matmul_act_add_norm(const llmj_gptq_matrix *m, const void *act, float *y, int64_t n, const float *gain, float gain_offset, void *norm_act, void *stream)
+     * }
+     */
+    public static MemorySegment llmj_cuda_gptq_matmul_act_add_norm$address() {
+        return llmj_cuda_gptq_matmul_act_add_norm.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_cuda_gptq_matmul_act_add_norm(const llmj_gptq_matrix *m, const void *act, float *y, int64_t n, const float *gain, float gain_offset, void *norm_act, void *stream)
+     * }
+     */
+    public static int llmj_cuda_gptq_matmul_act_add_norm(MemorySegment m, MemorySegment act, MemorySegment y, long n, MemorySegment gain, float gain_offset, MemorySegment norm_act, MemorySegment stream) {
+        var mh$ = llmj_cuda_gptq_matmul_act_add_norm.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_cuda_gptq_matmul_act_add_norm", m, act, y, n, gain, gain_offset, norm_act, stream);
+            }
+            return (int)mh$.invokeExact(m, act, y, n, gain, gain_offset, norm_act, stream);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llmj_cuda_gptq_matmul_norm_act {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            LlmjCuda.C_INT,
+            LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_FLOAT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_cuda_gptq_matmul_norm_act").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_cuda_gptq_matmul_norm_act"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_cuda_gptq_matmul_norm_act(int count, const llmj_gptq_matrix *ms, const void *norm_act, float eps, float *const *ys, int64_t n, void *stream)
+     * }
+     */
+    public static FunctionDescriptor llmj_cuda_gptq_matmul_norm_act$descriptor() {
+        return llmj_cuda_gptq_matmul_norm_act.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_cuda_gptq_matmul_norm_act(int count, const llmj_gptq_matrix *ms, const void *norm_act, float eps, float *const *ys, int64_t n, void *stream)
+     * }
+     */
+    public static MethodHandle llmj_cuda_gptq_matmul_norm_act$handle() {
+        return llmj_cuda_gptq_matmul_norm_act.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_cuda_gptq_matmul_norm_act(int count, const llmj_gptq_matrix *ms, const void *norm_act, float eps, float *const *ys, int64_t n, void *stream)
+     * }
+     */
+    public static MemorySegment llmj_cuda_gptq_matmul_norm_act$address() {
+        return llmj_cuda_gptq_matmul_norm_act.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_cuda_gptq_matmul_norm_act(int count, const llmj_gptq_matrix *ms, const void *norm_act, float eps, float *const *ys, int64_t n, void *stream)
+     * }
+     */
+    public static int llmj_cuda_gptq_matmul_norm_act(int count, MemorySegment ms, MemorySegment norm_act, float eps, MemorySegment ys, long n, MemorySegment stream) {
+        var mh$ = llmj_cuda_gptq_matmul_norm_act.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_cuda_gptq_matmul_norm_act", count, ms, norm_act, eps, ys, n, stream);
+            }
+            return (int)mh$.invokeExact(count, ms, norm_act, eps, ys, n, stream);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class llmj_cuda_gptq_get_rows {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             LlmjCuda.C_INT,

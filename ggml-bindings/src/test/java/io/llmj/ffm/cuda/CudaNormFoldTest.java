@@ -1,0 +1,247 @@
+package io.llmj.ffm.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.llmj.arch.Forward;
+import io.llmj.arch.ForwardState;
+import io.llmj.arch.Forwards;
+import io.llmj.arch.GgufModelSource;
+import io.llmj.arch.ReferenceFile;
+import io.llmj.backend.Buffer;
+import io.llmj.backend.Weight;
+import io.llmj.ffm.cuda.CudaBackend.Gemm;
+import io.llmj.format.gguf.GgufFile;
+import io.llmj.quant.GgmlType;
+import io.llmj.testing.TestData;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Map;
+import java.util.Random;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * The RMS norm folded into the product before it and the products after it ({@link CudaBackend#matmulAddNorm},
+ * {@link CudaBackend#FUSE_NORM_PROPERTY}), which is not bit-equal to the separate kernels:
+ * <ul>
+ *   <li>ops, awkward sizes: a GLU (which converts the product's input), {@code acc += W h} with the next norm folded
+ *       in, then two products of its output. {@code acc} against the unfolded backend's, up to float order
+ *       (|Δ| ≤ 2⁻²⁴ · 2 · (blocks + 64) · Σ|w · h| + ulp); the products against this documented arithmetic emulated
+ *       in double from the {@code acc} read back: Q8 quants of {@code acc · (gain + offset)} per 32-block (float32
+ *       scale amax / 127, rounded half to even as the kernel does), exact block dots, times
+ *       rsqrt(Σ acc² / dim + eps), within |Δ| ≤ 2⁻²⁴ · 2 · (blocks + 64) · Σ|w · a| + 4·10⁻⁶ |y|. Reading the norm's
+ *       output afterwards writes it: rmsNorm(acc) · (gain + offset) within 4·10⁻⁶ relative.</li>
+ *   <li>models: the synthetic Q4_0 / Q8_0 llamas decoded folded and unfolded: the same greedy tokens, and logits within
+ *       the quantized-model tolerances of testdata/quant/README.md (max |Δ| ≤ 0.5, rms ≤ 0.15).</li>
+ * </ul>
+ * Skipped where CUDA is unusable.
+ */
+class CudaNormFoldTest {
+
+    @BeforeAll
+    static void requireGpu() {
+        String why = Cuda.unavailableReason();
+        Assumptions.assumeTrue(why == null, () -> "CUDA unavailable: " + why);
+    }
+
+    static CudaBackend backend(boolean fold) {
+        return CudaTestBackends.with(Map.of(CudaBackend.FUSE_PROPERTY, true, CudaBackend.FUSE_NORM_PROPERTY, fold), Gemm.OFF);
+    }
+
+    static Weight gainWeight(CudaBackend b, Arena arena, float[] g) {
+        MemorySegment seg = arena.allocate(4L * g.length, 64);
+        MemorySegment.copy(g, 0, seg, ValueLayout.JAVA_FLOAT, 0, g.length);
+        return b.weight("gain", GgmlType.F32, new long[] {g.length}, seg);
+    }
+
+    /** What one backend computed: acc after the fold, the two products, and the norm's output read afterwards. */
+    record Result(float[] acc, float[] ya, float[] yb, float[] out, boolean deferred) {
+    }
+
+    static Result run(CudaBackend b, Arena arena, GgmlType type, MemorySegment w, MemorySegment a, MemorySegment c, int dim,
+                      int ff, int rowsA, int rowsB, float[] gain, float offset, float eps, float[] gate, float[] up, float[] acc0) {
+        Weight ww = b.weight("w", type, new long[] {ff, dim}, w);
+        Weight wa = b.weight("a", type, new long[] {dim, rowsA}, a);
+        Weight wc = b.weight("b", type, new long[] {dim, rowsB}, c);
+        Weight g = gainWeight(b, arena, gain);
+        float[] acc = new float[dim];
+        float[] ya = new float[rowsA];
+        float[] yb = new float[rowsB];
+        float[] out = new float[dim];
+        try (Buffer gb = b.allocate(ff); Buffer ub = b.allocate(ff); Buffer h = b.allocate(ff); Buffer accb = b.allocate(dim);
+             Buffer tmp = b.allocate(dim); Buffer outb = b.allocate(dim); Buffer yab = b.allocate(rowsA); Buffer ybb = b.allocate(rowsB)) {
+            b.write(gb, 0, gate, 0, ff);
+            b.write(ub, 0, up, 0, ff);
+            b.write(accb, 0, acc0, 0, dim);
+            b.swiglu(gb, ub, ff, h);
+            b.matmulAddNorm(ww, h, 1, accb, tmp, g, eps, offset, dim, outb);
+            boolean deferred = b.normDeferred(outb);
+            b.matmulShared(outb, 1, new Weight[] {wa, wc}, new Buffer[] {yab, ybb});
+            b.read(accb, 0, acc, 0, dim);
+            b.read(yab, 0, ya, 0, rowsA);
+            b.read(ybb, 0, yb, 0, rowsB);
+            b.read(outb, 0, out, 0, dim);
+            return new Result(acc, ya, yb, out, deferred);
+        }
+    }
+
+    @ParameterizedTest(name = "{0} dim {1} ff {2} rows {3}/{4} gain offset {5} scale {6}")
+    @CsvSource({
+        "Q4_0, 32, 64, 1, 33, 0, 1", "Q4_0, 96, 352, 40, 7, 1, 0.01", "Q8_0, 160, 4096, 33, 96, 0, 30",
+        "Q8_0, 96, 352, 1, 5, 1, 1", "Q4_0, 4096, 1024, 100, 257, 0, 1", "Q8_0, 4096, 2080, 31, 64, 0, 0.05",
+    })
+    void foldedNormComputesItsArithmetic(GgmlType type, int dim, int ff, int rowsA, int rowsB, float offset, float scale) {
+        Random r = new Random(dim * 131L + ff * 7L + rowsA);
+        float eps = 1e-5f;
+        float[] wd = new float[dim * ff];
+        float[] ad = new float[rowsA * dim];
+        float[] cd = new float[rowsB * dim];
+        float[] gain = CudaRepackTest.gaussian(r, dim);
+        float[] gate = CudaRepackTest.gaussian(r, ff);
+        float[] up = CudaRepackTest.gaussian(r, ff);
+        float[] acc0 = CudaRepackTest.gaussian(r, dim);
+        for (int i = 0; i < dim; i++) {
+            acc0[i] *= scale;
+            gain[i] = 0.5f + 0.2f * gain[i];
+        }
+        try (Arena arena = Arena.ofConfined(); CudaBackend fold = backend(true); CudaBackend plain = backend(false)) {
+            MemorySegment w = CudaRepackTest.quantized(arena, type, dim, ff, r, wd);
+            MemorySegment a = CudaRepackTest.quantized(arena, type, rowsA, dim, r, ad);
+            MemorySegment c = CudaRepackTest.quantized(arena, type, rowsB, dim, r, cd);
+            Result f = run(fold, arena, type, w, a, c, dim, ff, rowsA, rowsB, gain, offset, eps, gate, up, acc0);
+            Result p = run(plain, arena, type, w, a, c, dim, ff, rowsA, rowsB, gain, offset, eps, gate, up, acc0);
+            assertTrue(f.deferred(), "the folded backend deferred the norm");
+            assertTrue(!p.deferred(), "-D" + CudaBackend.FUSE_NORM_PROPERTY + "=false: no deferred norm");
+            String what = type + " dim " + dim;
+            // acc: the same product as the unfolded backend's, up to float order
+            int nbf = ff / 32;
+            for (int i = 0; i < dim; i++) {
+                double mag = 0;
+                for (int k = 0; k < ff; k++) {
+                    double h = gate[k] / (1 + Math.exp(-gate[k])) * up[k];
+                    mag += Math.abs(wd[i * ff + k] * h);
+                }
+                double bound = 0x1p-24 * 2 * (nbf + 64) * (2 * mag + 1e-3) + Math.ulp(Math.abs(p.acc()[i])) * 2;
+                assertEquals(p.acc()[i], f.acc()[i], bound, what + ": acc[" + i + "] folded against unfolded");
+            }
+            // the products: the documented arithmetic from the acc read back
+            double ss = 0;
+            for (float v : f.acc()) {
+                ss += (double) v * v;
+            }
+            double rs = 1 / Math.sqrt(ss / dim + eps);
+            int nb = dim / 32;
+            int[] q = new int[dim];
+            float[] d = new float[nb];
+            for (int b = 0; b < nb; b++) {
+                float[] v = new float[32];
+                float amax = 0;
+                for (int i = 0; i < 32; i++) {
+                    v[i] = f.acc()[b * 32 + i] * (gain[b * 32 + i] + offset);
+                    amax = Math.max(amax, Math.abs(v[i]));
+                }
+                float inv = amax != 0 ? 127f / amax : 0f;
+                for (int i = 0; i < 32; i++) {
+                    q[b * 32 + i] = (int) Math.rint(v[i] * inv);
+                }
+                d[b] = amax / 127f;
+            }
+            checkProducts(what + " product a", f.ya(), ad, rowsA, dim, q, d, rs);
+            checkProducts(what + " product b", f.yb(), cd, rowsB, dim, q, d, rs);
+            // the norm's output, written when read
+            double worst = 0;
+            for (int i = 0; i < dim; i++) {
+                double want = f.acc()[i] * rs * (gain[i] + offset);
+                double diff = Math.abs(f.out()[i] - want);
+                worst = Math.max(worst, diff / (Math.abs(want) + 1e-30));
+                assertEquals(want, f.out()[i], 4e-6 * Math.abs(want) + 1e-30, what + ": norm output [" + i + "] read after the fold");
+            }
+            double dy = 0;
+            for (int i = 0; i < rowsA; i++) {
+                dy = Math.max(dy, Math.abs(f.ya()[i] - p.ya()[i]) / (Math.abs(p.ya()[i]) + 1e-3));
+            }
+            System.out.printf("folded norm %s: norm output worst relative %.3g; product a folded against unfolded: worst |Δ| / (|y| + 1e-3) %.3g%n",
+                    what, worst, dy);
+        }
+    }
+
+    /** y[row] against rs * sum_b d[b] * sum_c w[row][c] q[c] (exact block dots in double). */
+    static void checkProducts(String what, float[] y, float[] wd, int rows, int dim, int[] q, float[] d, double rs) {
+        int nb = dim / 32;
+        double worst = 0;
+        for (int row = 0; row < rows; row++) {
+            double sum = 0;
+            double mag = 0;
+            for (int b = 0; b < nb; b++) {
+                double dot = 0;
+                double m = 0;
+                for (int i = 0; i < 32; i++) {
+                    double t = (double) wd[row * dim + b * 32 + i] * q[b * 32 + i];
+                    dot += t;
+                    m += Math.abs(t);
+                }
+                sum += dot * d[b];
+                mag += m * d[b];
+            }
+            double want = sum * rs;
+            double bound = 0x1p-24 * 2 * (nb + 64) * mag * rs + 4e-6 * Math.abs(want) + 1e-30;
+            double diff = Math.abs(y[row] - want);
+            worst = Math.max(worst, diff / bound);
+            assertTrue(diff <= bound, what + " row " + row + ": " + y[row] + " against " + want + ", |Δ| " + diff + " > " + bound);
+        }
+        System.out.printf("%s: worst |Δ| / bound %.3g%n", what, worst);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"quant/synth-llama-Q4_0.gguf", "quant/synth-llama-Q8_0.gguf"})
+    void foldedDecodeMatchesUnfolded(String file) {
+        try (GgufFile gg = GgufFile.open(TestData.require(file)); CudaBackend fold = backend(true); CudaBackend plain = backend(false)) {
+            GgufModelSource src = new GgufModelSource(gg);
+            int v = src.config().vocabSize();
+            int[] ids = {1, 2 % v, 17 % v, 5 % v, 300 % v, 11 % v, 42 % v};
+            int steps = 16;
+            float[][] lf = new float[steps][];
+            float[][] lp = new float[steps][];
+            int[] tf = decode(src, fold, ids, steps, lf);
+            int[] tp = decode(src, plain, ids, steps, lp);
+            assertTrue(fold.normFolds() > 0, "the folded backend folded norms");
+            assertEquals(0, plain.normFolds(), "-D" + CudaBackend.FUSE_NORM_PROPERTY + "=false folds none");
+            assertArrayEquals(tp, tf, file + ": greedy tokens folded against unfolded");
+            double max = 0;
+            double sumSq = 0;
+            for (int s = 0; s < steps; s++) {
+                for (int i = 0; i < v; i++) {
+                    double d = Math.abs(lf[s][i] - lp[s][i]);
+                    max = Math.max(max, d);
+                    sumSq += d * d;
+                }
+            }
+            double rms = Math.sqrt(sumSq / (steps * (double) v));
+            System.out.printf("%s folded against unfolded decode: max |Δ| %.3g, rms %.3g%n", file, max, rms);
+            assertTrue(max <= 0.5, file + ": max |Δ| " + max);
+            assertTrue(rms <= 0.15, file + ": rms |Δ| " + rms);
+        }
+    }
+
+    /** Prefills ids, then decodes {@code steps} greedy tokens (graph replay), keeping each step's logits. */
+    static int[] decode(GgufModelSource src, CudaBackend b, int[] ids, int steps, float[][] logits) {
+        Forward f = Forwards.create(src.config(), src, b);
+        int v = src.config().vocabSize();
+        int[] out = new int[steps];
+        try (ForwardState s = f.newState(256, 16, GgmlType.F16)) {
+            float[] last = new float[v];
+            f.forward(s, ids, 0, false, last);
+            for (int i = 0; i < steps; i++) {
+                out[i] = ReferenceFile.argmax(last, 0, v);
+                f.forward(s, new int[] {out[i]}, ids.length + i, false, last);
+                logits[i] = last.clone();
+            }
+        }
+        return out;
+    }
+}
