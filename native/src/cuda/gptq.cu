@@ -359,7 +359,7 @@ static __device__ __forceinline__ void gptq_matmul_rows(const gptq_part & P, con
             if constexpr (NORM) {                    // warp 0, lane i: row blk * 32 + i (rows: a multiple of 32)
                 const float v = store(P.y + t0 * P.rows + row, s, accumulate);
                 const int64_t qb = t0 * (P.rows / 32) + blk;
-                warp_quantize_q8_raw(v * (no->gain[row] + no->gain_offset), no->aq + qb * 32, no->am + qb);
+                warp_quantize_q8<true>(v * (no->gain[row] + no->gain_offset), no->aq + qb * 32, no->am + qb);
                 const float ss = warp_reduce_sum(v * v);
                 if (lane == 0) no->part[qb] = ss;
             } else if (row < P.rows) {
@@ -538,7 +538,9 @@ void launch_gptq(const gptq_parts & parts, const void * act, int64_t cols32, int
 // against 581.6-584.1 t/s, Q8_0 372.4-373.1 against 363.5-364.3 (+2.5-3%). Taken apart (wrong logits, Q4_0): without
 // the products' final scale 602.8-605.0, with the plain producer kernel instead of this one 607.1-609.3, both 622-624:
 // a thread block of 32 rows (the Q8 block) holds its SM until its slowest warp ends, and the scale's partial sums are
-// read at the end of every consumer block. Tried: 32-row blocks of 16 warps ({8, 1, 4}: 576-577 against 576-581 for
+// read at the end of every consumer block (ncu, --clock-control none, each kernel alone: these products 8.5-15.8 us at
+// 32-51% of DRAM peak against 7.4-13.8 us at 38-58% for the plain ones; the products reading the folded norm's
+// output 14.9 (q/k/v) and 23.2 us (gate/up) against 14.2-15.1 and 22.0-22.4). Tried: 32-row blocks of 16 warps ({8, 1, 4}: 576-577 against 576-581 for
 // this one, same run) or 8 warps ({8, 1, 2}: 550), {4, 1, 2} of 16 warps (570); the partial sums prefetched into L1
 // after the wait (576-581 against 599-601 without), loaded and reduced right after the wait (597.8-599.5 against
 // 596.5-596.7), or before the block's barrier (593.9-597.3).

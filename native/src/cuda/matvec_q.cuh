@@ -58,7 +58,10 @@ static __device__ __forceinline__ q8_act_meta q8_meta(float amax, int sum) {
 
 // The conversion of one 32-value block held one value per lane of a warp (lane i: element i), with the
 // arithmetic of launch_quantize_q8_act: writes the lane's quant to q[lane] and, from lane 0, the block's
-// meta. Every lane of the warp must call it (warp shuffles).
+// meta. Every lane of the warp must call it (warp shuffles). F32D: d = amax / 127 kept in float32 (not rounded to
+// fp16) and s left 0: the unnormalized rows of a deferred RMS norm (gptq.cu), whose values may lie far below fp16's
+// normal range.
+template <bool F32D = false>
 static __device__ __forceinline__ void warp_quantize_q8(float v, int8_t * __restrict__ q, q8_act_meta * __restrict__ meta) {
     const int lane = threadIdx.x % 32;
     float amax = fabsf(v);
@@ -69,27 +72,12 @@ static __device__ __forceinline__ void warp_quantize_q8(float v, int8_t * __rest
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
     q[lane] = (int8_t) qi;
-    if (lane == 0) *meta = q8_meta(amax, sum);
-}
-
-// warp_quantize_q8 with d = amax / 127 kept in float (not rounded to fp16) and s unset: the unnormalized rows of a
-// deferred RMS norm (gptq.cu), whose values may lie far below fp16's normal range.
-static __device__ __forceinline__ void warp_quantize_q8_raw(float v, int8_t * __restrict__ q, q8_act_meta * __restrict__ meta) {
-    const int lane = threadIdx.x % 32;
-    float amax = fabsf(v);
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
-    const int qi = __float2int_rn(__fmul_rn(v, q8_inverse_scale(amax)));
-    int sum = qi;
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-    q[lane] = (int8_t) qi;
     if (lane == 0) {
-        q8_act_meta m;
-        m.d = __fdiv_rn(amax, 127.0f);
-        m.s = 0.0f;
-        m.sum = sum;
-        m.pad = 0;
+        q8_act_meta m = q8_meta(amax, sum);
+        if (F32D) {
+            m.d = __fdiv_rn(amax, 127.0f);
+            m.s = 0.0f;
+        }
         *meta = m;
     }
 }

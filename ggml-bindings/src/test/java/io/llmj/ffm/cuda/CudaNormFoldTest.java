@@ -12,6 +12,8 @@ import io.llmj.arch.ReferenceFile;
 import io.llmj.backend.Buffer;
 import io.llmj.backend.Weight;
 import io.llmj.ffm.cuda.CudaBackend.Gemm;
+import io.llmj.ffm.generated.llmj.Llmj;
+import io.llmj.ffm.generated.llmj.LlmjCuda;
 import io.llmj.format.gguf.GgufFile;
 import io.llmj.quant.GgmlType;
 import io.llmj.testing.TestData;
@@ -22,6 +24,7 @@ import java.util.Map;
 import java.util.Random;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -36,6 +39,7 @@ import org.junit.jupiter.params.provider.CsvSource;
  *       scale amax / 127, rounded half to even as the kernel does), exact block dots, times
  *       rsqrt(Σ acc² / dim + eps), within |Δ| ≤ 2⁻²⁴ · 2 · (blocks + 64) · Σ|w · a| + 4·10⁻⁶ |y|. Reading the norm's
  *       output afterwards writes it: rmsNorm(acc) · (gain + offset) within 4·10⁻⁶ relative.</li>
+ *   <li>bad arguments to the C entry points: LLMJ_ERR_INVALID_ARGUMENT;</li>
  *   <li>models: the synthetic Q4_0 / Q8_0 llamas decoded folded and unfolded: the same greedy tokens, and logits within
  *       the quantized-model tolerances of testdata/quant/README.md (max |Δ| ≤ 0.5, rms ≤ 0.15).</li>
  * </ul>
@@ -195,6 +199,32 @@ class CudaNormFoldTest {
             assertTrue(diff <= bound, what + " row " + row + ": " + y[row] + " against " + want + ", |Δ| " + diff + " > " + bound);
         }
         System.out.printf("%s: worst |Δ| / bound %.3g%n", what, worst);
+    }
+
+    /** The entry points refuse what they cannot compute, with LLMJ_ERR_INVALID_ARGUMENT and no launch. */
+    @Test
+    void rejectsBadArguments() {
+        try (Arena arena = Arena.ofConfined(); CudaBackend b = backend(true); CudaBackend.DeviceBuffer buf = new CudaBackend.DeviceBuffer(1 << 16)) {
+            Random r = new Random(3);
+            MemorySegment w33 = ((CudaBackend.DeviceWeight) b.weight("w33", GgmlType.Q4_0, new long[] {64, 33},
+                    CudaRepackTest.quantized(arena, GgmlType.Q4_0, 33, 64, r, new float[33 * 64]))).gptq();
+            MemorySegment w32 = ((CudaBackend.DeviceWeight) b.weight("w32", GgmlType.Q4_0, new long[] {64, 32},
+                    CudaRepackTest.quantized(arena, GgmlType.Q4_0, 32, 64, r, new float[32 * 64]))).gptq();
+            MemorySegment none = MemorySegment.NULL;
+            int invalid = Llmj.LLMJ_ERR_INVALID_ARGUMENT();
+            assertEquals(invalid, LlmjCuda.llmj_cuda_gptq_matmul_act_add_norm(w33, buf.ptr, buf.ptr, 1, buf.ptr, 0f, buf.ptr, none),
+                    "rows not a multiple of 32");
+            assertEquals(invalid, LlmjCuda.llmj_cuda_gptq_matmul_act_add_norm(w32, buf.ptr, buf.ptr, 1, buf.ptr, 0f, none, none),
+                    "no norm_act");
+            assertEquals(invalid, LlmjCuda.llmj_cuda_gptq_matmul_act_add_norm(w32, buf.ptr, buf.ptr, 1, none, 0f, buf.ptr, none),
+                    "no gain");
+            MemorySegment ys = arena.allocate(ValueLayout.ADDRESS);
+            ys.set(ValueLayout.ADDRESS, 0, buf.ptr);
+            assertEquals(invalid, LlmjCuda.llmj_cuda_gptq_matmul_norm_act(1, w32, buf.ptr, -1f, ys, 1, none), "negative eps");
+            assertEquals(invalid, LlmjCuda.llmj_cuda_gptq_matmul_norm_act(1, w32, none, 1e-5f, ys, 1, none), "no norm_act");
+            assertEquals(0, LlmjCuda.llmj_cuda_gptq_norm_act_size(33, 1), "dim not a multiple of 32");
+            assertTrue(LlmjCuda.llmj_cuda_gptq_norm_act_size(64, 2) >= 2 * 64 + 2 * 2 * (16 + 4), "quants, meta and sums");
+        }
     }
 
     @ParameterizedTest(name = "{0}")
