@@ -540,10 +540,10 @@ void launch_gptq(const gptq_parts & parts, const void * act, int64_t cols32, int
 // a thread block of 32 rows (the Q8 block) holds its SM until its slowest warp ends, and the scale's partial sums are
 // read at the end of every consumer block (ncu, --clock-control none, each kernel alone: these products 8.5-15.8 us at
 // 32-51% of DRAM peak against 7.4-13.8 us at 38-58% for the plain ones; the products reading the folded norm's
-// output 14.9 (q/k/v) and 23.2 us (gate/up) against 14.2-15.1 and 22.0-22.4). Tried: 32-row blocks of 16 warps ({8, 1, 4}: 576-577 against 576-581 for
-// this one, same run) or 8 warps ({8, 1, 2}: 550), {4, 1, 2} of 16 warps (570); the partial sums prefetched into L1
-// after the wait (576-581 against 599-601 without), loaded and reduced right after the wait (597.8-599.5 against
-// 596.5-596.7), or before the block's barrier (593.9-597.3).
+// output 14.9 (q/k/v) and 23.2 us (gate/up) against 14.2-15.1 and 22.0-22.4). Tried: 32-row blocks of 16 warps
+// ({8, 1, 4}: 576-577 against 576-581 for this one, same run) or 8 warps ({8, 1, 2}: 550), {4, 1, 2} of 16 warps
+// (570); the partial sums prefetched into L1 after the wait (576-581 against 599-601 without), loaded and reduced
+// right after the wait (597.8-599.5 against 596.5-596.7), or before the block's barrier (593.9-597.3).
 void launch_add_norm(const gptq_parts & parts, int bits, bool sym, const void * act, int64_t cols32, int64_t n, const norm_out & no,
                      cudaStream_t stream) {
     const int nb = (int) (cols32 / 32);
