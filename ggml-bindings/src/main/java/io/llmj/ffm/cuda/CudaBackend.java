@@ -923,7 +923,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public synchronized void matmul(Weight w, Buffer x, int n, Buffer out) {
-        if (deferredProducts(x, n, new Weight[] {w}, new Buffer[] {out})) {
+        if (deferred != null && x == deferred.out() && deferredProducts(x, n, new Weight[] {w}, new Buffer[] {out})) {
             return;
         }
         DeviceWeight m = dw(w);
@@ -1032,25 +1032,37 @@ public final class CudaBackend implements Backend {
             }
         }
         StringBuilder names = new StringBuilder();
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment ms = a.allocate(llmj_gptq_matrix.layout(), ws.length);
-            MemorySegment ys = a.allocate(ValueLayout.ADDRESS, ws.length);
-            long size = llmj_gptq_matrix.layout().byteSize();
-            for (int i = 0; i < ws.length; i++) {
-                DeviceWeight m = dw(ws[i]);
-                if (outs[i] == d.out() || outs[i] == d.acc()) {
-                    throw new IllegalArgumentException(m.name() + ": the product's output is its own input's norm or accumulator");
-                }
-                checkBuffers(m, d.acc(), n, outs[i]);             // (x itself has no floats yet)
-                wrote(outs[i]);
-                MemorySegment.copy(m.gptq(), 0, ms, i * size, size);
-                ys.setAtIndex(ValueLayout.ADDRESS, i, dev(outs[i]).ptr);
-                names.append(i == 0 ? "" : ", ").append(m.name());
+        for (int i = 0; i < ws.length; i++) {
+            DeviceWeight m = dw(ws[i]);
+            if (outs[i] == d.out() || outs[i] == d.acc()) {
+                throw new IllegalArgumentException(m.name() + ": the product's output is its own input's norm or accumulator");
             }
-            NativeStatus.check(LlmjCuda.llmj_cuda_gptq_matmul_norm_act(ws.length, ms, normAct.ptr, d.eps(), ys, n, stream),
+            checkBuffers(m, d.acc(), n, outs[i]);                 // (x itself has no floats yet)
+            wrote(outs[i]);
+            names.append(i == 0 ? "" : ", ").append(m.name());
+        }
+        try (Arena a = Arena.ofConfined()) {
+            GptqArgs g = gptqArgs(a, ws, outs);
+            NativeStatus.check(LlmjCuda.llmj_cuda_gptq_matmul_norm_act(ws.length, g.ms(), normAct.ptr, d.eps(), g.ys(), n, stream),
                     "llmj_cuda_gptq_matmul_norm_act(" + names + ")");
         }
         return true;
+    }
+
+    /** The arguments of the multi-matrix GPTQ entry points: the weights' llmj_gptq_matrix descriptors and the outputs. */
+    private record GptqArgs(MemorySegment ms, MemorySegment ys) {
+    }
+
+    /** {@link GptqArgs} of GPTQ-layout {@code ws} and their outputs {@code outs}, allocated in {@code a}. */
+    private GptqArgs gptqArgs(Arena a, Weight[] ws, Buffer[] outs) {
+        MemorySegment ms = a.allocate(llmj_gptq_matrix.layout(), ws.length);
+        MemorySegment ys = a.allocate(ValueLayout.ADDRESS, ws.length);
+        long size = llmj_gptq_matrix.layout().byteSize();
+        for (int i = 0; i < ws.length; i++) {
+            MemorySegment.copy(dw(ws[i]).gptq(), 0, ms, i * size, size);
+            ys.setAtIndex(ValueLayout.ADDRESS, i, dev(outs[i]).ptr);
+        }
+        return new GptqArgs(ms, ys);
     }
 
     /**
@@ -1091,13 +1103,9 @@ public final class CudaBackend implements Backend {
         }
         DeviceWeight m0 = dw(ws[0]);
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment ms = a.allocate(llmj_gptq_matrix.layout(), ws.length);
-            MemorySegment ys = a.allocate(ValueLayout.ADDRESS, ws.length);
-            for (int i = 0; i < ws.length; i++) {
-                long size = llmj_gptq_matrix.layout().byteSize();
-                MemorySegment.copy(dw(ws[i]).gptq(), 0, ms, i * size, size);
-                ys.setAtIndex(ValueLayout.ADDRESS, i, dev(outs[i]).ptr);
-            }
+            GptqArgs g = gptqArgs(a, ws, outs);
+            MemorySegment ms = g.ms();
+            MemorySegment ys = g.ys();
             if (converted(x, n, m0)) {                            // the norm before converted x already
                 NativeStatus.check(LlmjCuda.llmj_cuda_gptq_matmul_act(ws.length, ms, act8.ptr, ys, n, stream),
                         "llmj_cuda_gptq_matmul_act(" + names + ")");
