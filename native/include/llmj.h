@@ -254,6 +254,12 @@ typedef struct llmj_gptq_matrix {
                                * one entry per group of that many consecutive blocks of a row, [rows][ceil(blocks /
                                * group_blocks)] (a checkpoint's group of 64, 128, ... columns stored once instead of
                                * per block); 0 or 1: one per block as above. */
+    int32_t act32;            /* K-quant formats, CUDA kernels: nonzero: the products read Q8_0 activation blocks (one d
+                               * per 32 columns, as format 0's: llmj_cuda_gptq_matmul_multi converts with format 0's
+                               * quantizer, and the converted activations of llmj_cuda_rms_norm_fused, llmj_cuda_glu_q8
+                               * and llmj_cuda_attention_q8 fit) instead of Q8_K (one d per 256 columns, the CPU's
+                               * arithmetic): a block contributes (float) (sc * sum q xq) * (d * dx) - (float) (m * sum
+                               * xq) * (dmin * dx) with dx the block's own d. Ignored for format 0. */
 } llmj_gptq_matrix;
 
 /* Bytes of scratch llmj_gptq_matmul needs for n_tokens activation rows of cols (0 if either is <= 0). */

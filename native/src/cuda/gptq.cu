@@ -43,6 +43,13 @@
 // Measured (test_cuda_kquants --bench, H100, the product with its Q8_K conversion, GB/s of repacked bytes):
 // Q4_K 11008x4096 2266-2374, 4096x11008 2173-2193; Q6_K 2469-2487 / 2409-2417; ggml's blocks (llmj_cuda_matmul):
 // 1751-1767 / 1744-1751 and 1960 / 1833-1839.
+// With llmj_gptq_matrix.act32 (CudaBackend's default) the K-quant products read Q8_0 blocks instead (A32): a d per
+// 32 columns (q8_act_meta: d, the quant sum and the first 16 quants' sum for Q6_K's halves), each block's contribution
+// the same expression with its own dx, as llama.cpp's CUDA backend reads Q8_1 blocks. A layer's norms, GLU and attention
+// then convert for them as for Q4_0 (the attention could not write Q8_K: a 256-value block spans two heads), one
+// kernel fewer, and the one-token kernels take fewer registers (ptxas, sm_90: Q4_K 77 against 90, the Q4_K + Q6_K mix
+// 96 against 121; Q6_K 96 against 91). H100, llama2-7b synth Q4_K_M tg128, same run: 527-529 t/s against 484-487
+// with Q8_K (-Dllmj.cuda.kquantQ8K=true), two runs.
 // kernel -> launcher -> C entry points (llmj_cuda_gptq_work_size, llmj_cuda_gptq_matmul(_multi, _act, _act_add),
 // llmj_cuda_gptq_dequantize_f16, llmj_cuda_gptq_get_rows, llmj_cuda_gptq_repack_q, llmj_cuda_kquant_repack).
 #include "matvec_q.cuh"
@@ -201,8 +208,10 @@ static __device__ __forceinline__ float deferred_norm_scale(const float * rpart,
 // The rows of thread block blk of part P (the kernel below picks the part).
 // NW warps per thread block (WARPS, or 32 for llmj_cuda_gptq_matmul_act_add_norm's 32 rows with NORM set: NT 1,
 // ROWS * NW / KS = 32, accumulate, FMT_GPTQ; then thread i of warp 0 stores the block's row i).
-// DN: the activation is a deferred norm's (gptq_parts.rpart).
-template <int FMT, int BITS, bool SYM, int NT, int ROWS, int U, int KS, int NW = WARPS, bool NORM = false, bool DN = false>
+// DN: the activation is a deferred norm's (gptq_parts.rpart). A32 (K-quant formats): the activation is Q8_0 blocks (am: a
+// d per 32 columns, the quant sum and its first half's) instead of Q8_K arrays (kd, kbs).
+template <int FMT, int BITS, bool SYM, int NT, int ROWS, int U, int KS, int NW = WARPS, bool NORM = false, bool DN = false,
+          bool A32 = false>
 static __device__ __forceinline__ void gptq_matmul_rows(const gptq_part & P, const unsigned blk, const gptq_parts & G,
                                                         const int8_t * aq, const q8_act_meta * am, const float * kd,
                                                         const int16_t * kbs, int nb, int64_t t0,
@@ -294,10 +303,20 @@ static __device__ __forceinline__ void gptq_matmul_rows(const gptq_part & P, con
                             const int s = block_isum<BITS>(w[r][u], xa, xb) - z[r][u] * m.z;
                             acc[t][r] += (float) s * __fmul_rn(sc[r][u], md);
                         }
-                    } else {            // Q8_K: the super-block's d, and the sums of the block's two 16-quant halves
-                        const float md = ld_act(kd + (t0 + t) * (nb / 8) + b / 8);
-                        const int bp = ld_act(reinterpret_cast<const int *>(kbs + (t0 + t) * (int64_t) nb * 2 + 2 * b));
-                        const int xlo = (int) (int16_t) (bp & 0xFFFF), xhi = bp >> 16;
+                    } else {            // the activation's d, and the sums of the block's two 16-quant halves
+                        float md;
+                        int xlo, xhi;
+                        if constexpr (A32) {                  // Q8_0 blocks: the block's d
+                            const int4 m = ld_act(reinterpret_cast<const int4 *>(am + (t0 + t) * nb + b));   // d, s, sum, lo
+                            md = __int_as_float(m.x);
+                            xlo = m.w;
+                            xhi = m.z - m.w;
+                        } else {                              // Q8_K: the super-block's d
+                            md = ld_act(kd + (t0 + t) * (nb / 8) + b / 8);
+                            const int bp = ld_act(reinterpret_cast<const int *>(kbs + (t0 + t) * (int64_t) nb * 2 + 2 * b));
+                            xlo = (int) (int16_t) (bp & 0xFFFF);
+                            xhi = bp >> 16;
+                        }
 #pragma unroll
                         for (int r = 0; r < ROWS; r++) {
                             if constexpr (has_min<FMT>()) {   // d sc sum q xq - dmin m sum xq
@@ -373,7 +392,7 @@ static __device__ __forceinline__ void gptq_matmul_rows(const gptq_part & P, con
 // runs its part's format (the same shape, so each part's sums are those of its own single launch).
 constexpr int FMT_KMIX = 1000;
 
-template <int FMT, int BITS, bool SYM, int NT, int ROWS, int U, int KS>
+template <int FMT, int BITS, bool SYM, int NT, int ROWS, int U, int KS, bool A32 = false>
 __global__ void __launch_bounds__(WARPS * WARP)
 gptq_matmul_kernel(const gptq_parts parts, const int8_t * aq, const q8_act_meta * am, const float * kd, const int16_t * kbs,
                    int nb, int64_t t0) {
@@ -382,14 +401,14 @@ gptq_matmul_kernel(const gptq_parts parts, const int8_t * aq, const q8_act_meta 
     const unsigned blk = blockIdx.x - base;
     if constexpr (FMT == FMT_KMIX) {
         if (P.fmt == FMT_Q4K) {
-            gptq_matmul_rows<FMT_Q4K, 4, true, NT, ROWS, U, KS>(P, blk, parts, aq, am, kd, kbs, nb, t0);
+            gptq_matmul_rows<FMT_Q4K, 4, true, NT, ROWS, U, KS, WARPS, false, false, A32>(P, blk, parts, aq, am, kd, kbs, nb, t0);
         } else if (P.fmt == FMT_Q5K) {
-            gptq_matmul_rows<FMT_Q5K, 5, true, NT, ROWS, U, KS>(P, blk, parts, aq, am, kd, kbs, nb, t0);
+            gptq_matmul_rows<FMT_Q5K, 5, true, NT, ROWS, U, KS, WARPS, false, false, A32>(P, blk, parts, aq, am, kd, kbs, nb, t0);
         } else {
-            gptq_matmul_rows<FMT_Q6K, 6, true, NT, ROWS, U, KS>(P, blk, parts, aq, am, kd, kbs, nb, t0);
+            gptq_matmul_rows<FMT_Q6K, 6, true, NT, ROWS, U, KS, WARPS, false, false, A32>(P, blk, parts, aq, am, kd, kbs, nb, t0);
         }
     } else {
-        gptq_matmul_rows<FMT, BITS, SYM, NT, ROWS, U, KS>(P, blk, parts, aq, am, kd, kbs, nb, t0);
+        gptq_matmul_rows<FMT, BITS, SYM, NT, ROWS, U, KS, WARPS, false, false, A32>(P, blk, parts, aq, am, kd, kbs, nb, t0);
     }
 }
 
@@ -477,7 +496,7 @@ template <int BITS> int one_token_variant() {
     return v;
 }
 
-template <int FMT, int BITS, bool SYM, int NT, int ROWS, int U, int KS>
+template <int FMT, int BITS, bool SYM, int NT, int ROWS, int U, int KS, bool A32 = false>
 void launch_shape(gptq_parts parts, const int8_t * aq, const q8_act_meta * am, const float * kd, const int16_t * kbs, int nb,
                   int64_t t0, cudaStream_t stream) {
     constexpr int RPB = ROWS * (WARPS / KS);
@@ -486,13 +505,21 @@ void launch_shape(gptq_parts parts, const int8_t * aq, const q8_act_meta * am, c
         total += (unsigned) ((parts.p[k].rows + RPB - 1) / RPB);
         parts.end[k] = total;
     }
-    launch_pdl(gptq_matmul_kernel<FMT, BITS, SYM, NT, ROWS, U, KS>, total, WARPS * WARP, 0, stream, parts, aq, am, kd, kbs, nb, t0);
+    launch_pdl(gptq_matmul_kernel<FMT, BITS, SYM, NT, ROWS, U, KS, A32>, total, WARPS * WARP, 0, stream, parts, aq, am, kd, kbs, nb,
+               t0);
 }
 
-template <int FMT, int BITS, bool SYM, int NT>
+template <int FMT, int BITS, bool SYM, int NT, bool A32 = false>
 void launch_nt(const gptq_parts & parts, const int8_t * aq, const q8_act_meta * am, const float * kd, const int16_t * kbs, int nb,
                int64_t t0, cudaStream_t stream) {
-    if constexpr (NT > 1) {
+    if constexpr (A32) {     // K-quants from Q8_0 blocks: the default shapes only ({4, 1, 4}, and KS = 4 for several tokens)
+        if constexpr (NT > 1) {
+            launch_shape<FMT, BITS, SYM, NT, 2, 2, WARPS, true>(parts, aq, am, kd, kbs, nb, t0, stream);
+        } else {
+            launch_shape<FMT, BITS, SYM, NT, VARIANTS[0].rows, VARIANTS[0].u, VARIANTS[0].ks, true>(parts, aq, am, kd, kbs, nb, t0,
+                                                                                                 stream);
+        }
+    } else if constexpr (NT > 1) {
         // the same split of each row over lanes (KS) as the one-token variant: the same float order per token
         const int ks = VARIANTS[one_token_variant<BITS>()].ks;
         if (ks == 1) {
@@ -512,18 +539,20 @@ void launch_nt(const gptq_parts & parts, const int8_t * aq, const q8_act_meta * 
     }
 }
 
-template <int FMT, int BITS, bool SYM>
+template <int FMT, int BITS, bool SYM, bool A32 = false>
 void launch_gptq(const gptq_parts & parts, const void * act, int64_t cols32, int64_t n, cudaStream_t stream) {
     const int nb = (int) (cols32 / 32);
     const int8_t * aq = static_cast<const int8_t *>(act);
-    // GPTQ: Q8_0 blocks (quants, then q8_act_meta); K-quant formats: Q8_K arrays (quants, d, bsums; kquants.cuh)
+    // GPTQ (and K-quant formats with A32): Q8_0 blocks (quants, then q8_act_meta); K-quant formats: Q8_K arrays (quants, d,
+    // bsums; kquants.cuh)
+    constexpr bool q8k = FMT != FMT_GPTQ && !A32;
     const char * base = static_cast<const char *>(act);
-    const q8_act_meta * am = FMT == FMT_GPTQ ? reinterpret_cast<const q8_act_meta *>(base + q8_act_meta_offset(cols32, n)) : nullptr;
-    const float * kd = FMT == FMT_GPTQ ? nullptr : reinterpret_cast<const float *>(base + llmj_cuda_q8k_d_offset(cols32, n));
-    const int16_t * kbs = FMT == FMT_GPTQ ? nullptr : reinterpret_cast<const int16_t *>(base + llmj_cuda_q8k_bsums_offset(cols32, n));
+    const q8_act_meta * am = q8k ? nullptr : reinterpret_cast<const q8_act_meta *>(base + q8_act_meta_offset(cols32, n));
+    const float * kd = q8k ? reinterpret_cast<const float *>(base + llmj_cuda_q8k_d_offset(cols32, n)) : nullptr;
+    const int16_t * kbs = q8k ? reinterpret_cast<const int16_t *>(base + llmj_cuda_q8k_bsums_offset(cols32, n)) : nullptr;
     for (int64_t t0 = 0; t0 < n; t0 += MAX_TOKENS) {
         const int64_t k = n - t0 < MAX_TOKENS ? n - t0 : MAX_TOKENS;
-#define GPTQ_CASE(K) case K: launch_nt<FMT, BITS, SYM, K>(parts, aq, am, kd, kbs, nb, t0, stream); break;
+#define GPTQ_CASE(K) case K: launch_nt<FMT, BITS, SYM, K, A32>(parts, aq, am, kd, kbs, nb, t0, stream); break;
         switch ((int) k) {
             GPTQ_CASE(1) GPTQ_CASE(2) GPTQ_CASE(3) GPTQ_CASE(4) GPTQ_CASE(5) GPTQ_CASE(6) GPTQ_CASE(7) GPTQ_CASE(8)
         }
@@ -544,6 +573,10 @@ void launch_gptq(const gptq_parts & parts, const void * act, int64_t cols32, int
 // ({8, 1, 4}: 576-577 against 576-581 for this one, same run) or 8 warps ({8, 1, 2}: 550), {4, 1, 2} of 16 warps
 // (570); the partial sums prefetched into L1 after the wait (576-581 against 599-601 without), loaded and reduced
 // right after the wait (597.8-599.5 against 596.5-596.7), or before the block's barrier (593.9-597.3).
+// The K-quants (A32) folded the same way (2026-11-25, Q4_K_M tg128, same runs, against -Dllmj.cuda.fuse.norm=false):
+// 16-warp producer blocks of {4, 1, 2} (their 72-98 registers leave no room for 32 warps) 522-523 against 527-529 t/s;
+// 32 warps of {2, 1, 2} (46-56 registers) 528-529 against 527-529, no gain (the consumers took 85 registers for Q4_K,
+// 121 for the Q4_K + Q6_K mix, against 77 / 96), so they are not folded.
 void launch_add_norm(const gptq_parts & parts, int bits, bool sym, const void * act, int64_t cols32, int64_t n, const norm_out & no,
                      cudaStream_t stream) {
     const int nb = (int) (cols32 / 32);
@@ -898,13 +931,13 @@ int check_shared(int count, const llmj_gptq_matrix * ms, float * const * ys, int
         if (st != LLMJ_OK) return st;
         const bool kmix = ms[k].format != FMT_GPTQ && ms[0].format != FMT_GPTQ;   // Q4_K and Q6_K may share a launch
         if ((!kmix && (ms[k].bits != ms[0].bits || ms[k].format != ms[0].format)) || ms[k].cols != ms[0].cols || ms[k].perm != ms[0].perm
-            || (ms[k].zeros == NULL) != (ms[0].zeros == NULL)) {
+            || (ms[k].zeros == NULL) != (ms[0].zeros == NULL) || (kmix && (ms[k].act32 != 0) != (ms[0].act32 != 0))) {
             return llmj_internal_fail(LLMJ_ERR_INVALID_ARGUMENT, where,
-                                      "matrix %d (%d bits, %lld cols, perm %p, zeros %s) does not share matrix 0's input "
-                                      "layout (%d bits, %lld cols, perm %p, zeros %s)", k, ms[k].bits,
+                                      "matrix %d (%d bits, %lld cols, perm %p, zeros %s, act32 %d) does not share matrix "
+                                      "0's input layout (%d bits, %lld cols, perm %p, zeros %s, act32 %d)", k, ms[k].bits,
                                       (long long) ms[k].cols, (const void *) ms[k].perm, ms[k].zeros ? "set" : "NULL",
-                                      ms[0].bits, (long long) ms[0].cols, (const void *) ms[0].perm,
-                                      ms[0].zeros ? "set" : "NULL");
+                                      ms[k].act32, ms[0].bits, (long long) ms[0].cols, (const void *) ms[0].perm,
+                                      ms[0].zeros ? "set" : "NULL", ms[0].act32);
         }
         if (!ys[k] && n > 0) return llmj_internal_fail(LLMJ_ERR_INVALID_ARGUMENT, where, "null output %d", k);
     }
@@ -941,7 +974,12 @@ void launch_products(int count, const llmj_gptq_matrix * ms, const void * act, i
     }
     bool mixed = false;
     for (int k = 1; k < count; k++) mixed |= ms[k].format != ms[0].format;
-    if (mixed) {
+    if (ms[0].format != FMT_GPTQ && ms[0].act32) {
+        if (mixed) launch_gptq<FMT_KMIX, 4, true, true>(parts, act, cols32, n, s);
+        else if (ms[0].format == FMT_Q4K) launch_gptq<FMT_Q4K, 4, true, true>(parts, act, cols32, n, s);
+        else if (ms[0].format == FMT_Q5K) launch_gptq<FMT_Q5K, 5, true, true>(parts, act, cols32, n, s);
+        else launch_gptq<FMT_Q6K, 6, true, true>(parts, act, cols32, n, s);
+    } else if (mixed) {
         launch_gptq<FMT_KMIX, 4, true>(parts, act, cols32, n, s);
     } else if (ms[0].format == FMT_Q4K) {
         launch_gptq<FMT_Q4K, 4, true>(parts, act, cols32, n, s);
@@ -971,7 +1009,7 @@ extern "C" int llmj_cuda_gptq_matmul_multi(int count, const llmj_gptq_matrix * m
     cudaStream_t s = static_cast<cudaStream_t>(stream);
     const int64_t cols32 = padded_cols(m0.cols);
     char * act = static_cast<char *>(work);
-    if (m0.format != FMT_GPTQ) {                                        // Q8_K, as the CPU's K-quant dots
+    if (m0.format != FMT_GPTQ && !m0.act32) {                           // Q8_K, as the CPU's K-quant dots
         const int st2 = llmj_cuda_kquant_quantize_q8k(x, m0.cols, n, act, work_bytes, s);
         if (st2 != LLMJ_OK) return st2;
     } else if (!m0.perm && cols32 == m0.cols) {

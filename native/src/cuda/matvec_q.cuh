@@ -13,7 +13,7 @@ struct q8_act_meta {
     float d;     // fp16(amax / 127) widened: Q8_0's and Q8_1's d
     float s;     // fp16(d * sum q) widened with the unrounded d: Q8_1's s
     int sum;     // sum of the 32 quants (applies Q4_0's -8 and Q5_0's -16 offsets)
-    int pad;
+    int lo;      // sum of the first 16 quants (Q6_K's first half, for K-quant products reading these blocks; gptq.cu)
 };
 static_assert(sizeof(q8_act_meta) == 16, "q8_act_meta is 16 bytes");
 
@@ -45,14 +45,15 @@ static __device__ __forceinline__ float q8_inverse_scale(float amax) {
     return amax != 0.0f ? __fdiv_rn(127.0f, amax) : 0.0f;
 }
 
-// The meta of a block with max |x| = amax and quant sum `sum`: d = amax / 127 rounded to fp16, s = fp16(d * sum).
-static __device__ __forceinline__ q8_act_meta q8_meta(float amax, int sum) {
+// The meta of a block with max |x| = amax, quant sum `sum` and first half's sum `lo`: d = amax / 127 rounded to fp16,
+// s = fp16(d * sum).
+static __device__ __forceinline__ q8_act_meta q8_meta(float amax, int sum, int lo) {
     const float d = __fdiv_rn(amax, 127.0f);
     q8_act_meta m;
     m.d = __half2float(__float2half_rn(d));
     m.s = __half2float(__float2half_rn(__fmul_rn(d, (float) sum)));
     m.sum = sum;
-    m.pad = 0;
+    m.lo = lo;
     return m;
 }
 
@@ -70,10 +71,12 @@ static __device__ __forceinline__ void warp_quantize_q8(float v, int8_t * __rest
     const int qi = __float2int_rn(__fmul_rn(v, q8_inverse_scale(amax)));
     int sum = qi;
 #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    for (int o = 1; o < 16; o <<= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);   // each half's sum
+    const int lo = sum;                                                              // (lane 0: the first half's)
+    sum += __shfl_xor_sync(0xffffffffu, sum, 16);
     q[lane] = (int8_t) qi;
     if (lane == 0) {
-        q8_act_meta m = q8_meta(amax, sum);
+        q8_act_meta m = q8_meta(amax, sum, lo);
         if (F32D) {
             m.d = __fdiv_rn(amax, 127.0f);
             m.s = 0.0f;

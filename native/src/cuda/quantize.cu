@@ -56,10 +56,12 @@ __global__ void __launch_bounds__(THREADS) quantize_q8_act_kernel(const float * 
         packed |= (qi & 0xFF) << (8 * i);
     }
 #pragma unroll
-    for (int o = LANES_PER_BLOCK / 2; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    for (int o = 1; o < LANES_PER_BLOCK / 2; o <<= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);   // each half's sum
+    const int lo = sum;                                                                            // (part 0: the first)
+    sum += __shfl_xor_sync(0xffffffffu, sum, LANES_PER_BLOCK / 2);
     if (!active) return;
     *reinterpret_cast<int *>(q + t * ((int64_t) nb * 32) + (int64_t) b * 32 + part * 4) = packed;
-    if (part == 0) meta[blk] = q8_meta(amax, sum);
+    if (part == 0) meta[blk] = q8_meta(amax, sum, lo);
 }
 
 void launch(const float * x, int64_t x_stride, const int32_t * perm, int64_t src_cols, int64_t n, int64_t cols32, void * work,

@@ -10,6 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.llmj.format.gguf.GgufFile;
 import io.llmj.quant.GgmlType;
 import io.llmj.testing.TestData;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
@@ -30,6 +31,21 @@ import org.junit.jupiter.params.provider.MethodSource;
 public abstract class QuantModelsReference {
     /** The backend under test. */
     protected abstract io.llmj.backend.Backend backend();
+
+    /**
+     * Whether the backend converts activations as ggml's x86 backend does (the default). One that does not (CUDA's
+     * K-quant products from Q8_0 blocks) is held to testdata/quant/README.md's advice for an implementation whose
+     * conversion differs: max |Δ| ≤ {@value #OTHER_MAX_DIFF} and rms ≤ 0.15 for quantized models (the README: "a
+     * tolerance of about 1.0 together with an rms bound of about 0.15"; its float-activation emulation showed max
+     * 0.23-0.90), the argmax rule above, and the greedy tokens equal up to the first step whose reference top-2 margin
+     * is below {@value #ARGMAX_MARGIN}: a near-tie that a different rounding may flip, after which the continuations
+     * part.
+     */
+    protected boolean convertsAsGgml() {
+        return true;
+    }
+
+    static final double OTHER_MAX_DIFF = 1.25;
 
     static final double ARGMAX_MARGIN = 0.1;
 
@@ -79,10 +95,22 @@ public abstract class QuantModelsReference {
                 if (f32) {
                     assertTrue(maxDiff <= 1e-4, file + ": max |diff| " + maxDiff);
                 } else {
-                    assertTrue(maxDiff <= 0.5, file + ": max |diff| " + maxDiff);
+                    double allowed = convertsAsGgml() ? 0.5 : OTHER_MAX_DIFF;
+                    assertTrue(maxDiff <= allowed, file + ": max |diff| " + maxDiff + " > " + allowed);
                     assertTrue(rms <= 0.15, file + ": rms |diff| " + rms);
                 }
                 int[] want = ints(m.get("generated_token_ids"));
+                if (!convertsAsGgml() && !f32) {
+                    float[] stepMargins = ReferenceFile.floats(m.get("step_top1_minus_top2"));
+                    for (int i = 0; i < want.length; i++) {
+                        if (stepMargins[i] < ARGMAX_MARGIN) {
+                            System.out.printf("%s: greedy tokens compared up to step %d (reference margin %.4g)%n", file, i,
+                                    stepMargins[i]);
+                            want = Arrays.copyOf(want, i);
+                            break;
+                        }
+                    }
+                }
                 int[] got = new int[want.length];
                 float[] last = new float[c.vocabSize()];
                 System.arraycopy(logits, (input.length - 1) * c.vocabSize(), last, 0, c.vocabSize());

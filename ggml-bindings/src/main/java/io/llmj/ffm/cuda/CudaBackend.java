@@ -132,6 +132,16 @@ public final class CudaBackend implements Backend {
     public static final String REPACK_KQUANTS_PROPERTY = "llmj.cuda.repackKquants";
 
     /**
+     * {@code -Dllmj.cuda.kquantQ8K=true}: repacked K-quant products read Q8_K activations (one scale per 256 columns: the
+     * CPU's and the block layout's arithmetic, which they then match up to the order of the float additions). By
+     * default they read the Q8_0 blocks (one scale per 32 columns) that the Q4_0 / Q8_0 / GPTQ products read
+     * ({@code llmj_gptq_matrix.act32}), so a layer's norms, GLU and attention convert their outputs for them as for
+     * Q4_0, the attention included (a Q8_K block would span two heads): one kernel a layer fewer. The products then
+     * differ from the CPU's by the activation's rounding, which is finer.
+     */
+    public static final String KQUANT_Q8K_PROPERTY = "llmj.cuda.kquantQ8K";
+
+    /**
      * {@code -Dllmj.cuda.gptqGroupScales=false} uploads a GPTQ layer's scales and zero points per 32-column block, as
      * {@link GptqMatrix} holds them. By default, where the checkpoint's group spans a power of two of blocks (64, 128,
      * ... columns) and every block repeats its group's values, they go to the device once per group
@@ -175,6 +185,8 @@ public final class CudaBackend implements Backend {
     private final boolean repack = Boolean.parseBoolean(System.getProperty(REPACK_PROPERTY, "true"));
     /** Whether Q4_K / Q5_K / Q6_K matrices are repacked into the GPTQ layout at load ({@link #REPACK_KQUANTS_PROPERTY}). */
     private final boolean repackKquants = repack && Boolean.parseBoolean(System.getProperty(REPACK_KQUANTS_PROPERTY, "true"));
+    /** Whether repacked K-quant products read Q8_K activations ({@link #KQUANT_Q8K_PROPERTY}), else Q8_0 blocks. */
+    private final boolean kquantQ8k = Boolean.parseBoolean(System.getProperty(KQUANT_Q8K_PROPERTY, "false"));
     /** Whether GPTQ scales and zero points go to the device per group where they can ({@link #GPTQ_GROUP_SCALES_PROPERTY}). */
     private final boolean gptqGroupScales = Boolean.parseBoolean(System.getProperty(GPTQ_GROUP_SCALES_PROPERTY, "true"));
     private DeviceBuffer repackStaging; // raw Q4_0 / Q8_0 rows on their way to the repacked layout
@@ -185,11 +197,14 @@ public final class CudaBackend implements Backend {
     private DeviceBuffer act8;
     /** Zeroed split counters of llmj_cuda_attention_q8 ({@link #attentionCounters}). */
     private DeviceBuffer attnCounters;
-    /** Whether a weight in the GPTQ layout was loaded: only then do norms, GLUs and attention convert their outputs. */
+    /**
+     * Whether a weight that reads Q8_0 activation blocks was loaded (GPTQ layout: format 0, or a K-quant with
+     * {@code act32}): only then do norms, GLUs and attention convert their outputs (to Q8_0 blocks).
+     */
     private volatile boolean gptqLayout;
     /**
-     * Whether a repacked K-quant weight was loaded (and no other GPTQ-layout one): then norms and GLUs convert their
-     * outputs to Q8_K, those products' input.
+     * Whether a repacked K-quant weight reading Q8_K was loaded ({@link #KQUANT_Q8K_PROPERTY}; and no weight reading Q8_0
+     * blocks): then norms and GLUs convert their outputs to Q8_K, those products' input.
      */
     private volatile boolean kquantLayout;
     /** The buffer whose current contents {@link #act8} converts ({@link #act8Count} floats), or null. */
@@ -542,11 +557,16 @@ public final class CudaBackend implements Backend {
         if (uploader == null) {
             Cuda.check(CudaRuntime.cudaStreamSynchronize(stream), "cudaStreamSynchronize (repacking " + name + ")");
         }
-        kquantLayout = true;
+        if (kquantQ8k) {
+            kquantLayout = true;
+        } else {
+            gptqLayout = true;
+        }
         MemorySegment d = descriptor(bits, rows, cols, MemorySegment.NULL, buf.at(superBytes), MemorySegment.NULL,
                 buf.at(superBytes + scaleBytes));
         llmj_gptq_matrix.format(d, t.id());
         llmj_gptq_matrix.super_(d, buf.ptr);
+        llmj_gptq_matrix.act32(d, kquantQ8k ? 0 : 1);
         return new DeviceWeight(name, t, rows, cols, rowBytes, buf, d);
     }
 
@@ -835,7 +855,12 @@ public final class CudaBackend implements Backend {
     /** Whether {@link #act8} holds {@code x} converted for a GPTQ-layout product of {@code m} over {@code n} tokens. */
     private boolean converted(Buffer x, int n, DeviceWeight m) {
         return x == act8Of && act8Count == (long) n * m.cols() && m.gptq() != null && m.cols() % 32 == 0
-                && llmj_gptq_matrix.perm(m.gptq()).address() == 0 && (llmj_gptq_matrix.format(m.gptq()) != 0) == act8Q8k;
+                && llmj_gptq_matrix.perm(m.gptq()).address() == 0 && readsQ8k(m.gptq()) == act8Q8k;
+    }
+
+    /** Whether the GPTQ-layout matrix {@code d} reads Q8_K activations (a K-quant without act32), else Q8_0 blocks. */
+    private static boolean readsQ8k(MemorySegment d) {
+        return llmj_gptq_matrix.format(d) != 0 && llmj_gptq_matrix.act32(d) == 0;
     }
 
     // ---- ops ---------------------------------------------------------------------------------
@@ -975,7 +1000,8 @@ public final class CudaBackend implements Backend {
      * converted: {@code llmj_cuda_gptq_matmul_act_add_norm} adds the product into {@code acc} and writes the next
      * norm's input, unnormalized, with its sums of squares; the products that read {@code out} next apply the norm's
      * scale ({@link #deferredProducts}), so no norm kernel runs between them. {@code out} is written only if something
-     * else needs it ({@link #materialize}). Otherwise the default calls.
+     * else needs it ({@link #materialize}). Otherwise the default calls. (Not the K-quants: folded the same way, through
+     * 32-row blocks of {2, 1, 2}, Q4_K_M decode ran no faster; gptq.cu's launch_add_norm.)
      */
     @Override
     public synchronized void matmulAddNorm(Weight w, Buffer x, int n, Buffer acc, Buffer tmp, Weight gain, float eps,
@@ -1219,11 +1245,17 @@ public final class CudaBackend implements Backend {
         return true;
     }
 
-    /** Whether two GPTQ-layout matrices may share one product launch: the same bits and format, or Q4_K with Q6_K. */
+    /**
+     * Whether two GPTQ-layout matrices may share one product launch: the same bits and format, or K-quants (Q4_K with Q6_K)
+     * reading the same activation layout.
+     */
     private static boolean sameFormat(MemorySegment d, MemorySegment d0) {
         int f = llmj_gptq_matrix.format(d);
         int f0 = llmj_gptq_matrix.format(d0);
-        return f != 0 && f0 != 0 || f == f0 && llmj_gptq_matrix.bits(d) == llmj_gptq_matrix.bits(d0);
+        if (f != 0 && f0 != 0) {
+            return readsQ8k(d) == readsQ8k(d0);
+        }
+        return f == f0 && llmj_gptq_matrix.bits(d) == llmj_gptq_matrix.bits(d0);
     }
 
     /** Throws unless x and out hold n tokens' input and output of m. */

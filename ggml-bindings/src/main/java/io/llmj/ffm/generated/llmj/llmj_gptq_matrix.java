@@ -25,6 +25,7 @@ import static java.lang.foreign.MemoryLayout.PathElement.*;
  *     int32_t format;
  *     const uint16_t *super;
  *     int32_t group_blocks;
+ *     int32_t act32;
  * }
  * }
  */
@@ -47,7 +48,7 @@ public class llmj_gptq_matrix {
         MemoryLayout.paddingLayout(4),
         Llmj.C_POINTER.withName("super"),
         Llmj.C_INT.withName("group_blocks"),
-        MemoryLayout.paddingLayout(4)
+        Llmj.C_INT.withName("act32")
     ).withName("llmj_gptq_matrix");
 
     /**
@@ -495,6 +496,50 @@ public class llmj_gptq_matrix {
      */
     public static void group_blocks(MemorySegment struct, int fieldValue) {
         struct.set(group_blocks$LAYOUT, group_blocks$OFFSET, fieldValue);
+    }
+
+    private static final OfInt act32$LAYOUT = (OfInt)$LAYOUT.select(groupElement("act32"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * int32_t act32
+     * }
+     */
+    public static final OfInt act32$layout() {
+        return act32$LAYOUT;
+    }
+
+    private static final long act32$OFFSET = $LAYOUT.byteOffset(groupElement("act32"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * int32_t act32
+     * }
+     */
+    public static final long act32$offset() {
+        return act32$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * int32_t act32
+     * }
+     */
+    public static int act32(MemorySegment struct) {
+        return struct.get(act32$LAYOUT, act32$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * int32_t act32
+     * }
+     */
+    public static void act32(MemorySegment struct, int fieldValue) {
+        struct.set(act32$LAYOUT, act32$OFFSET, fieldValue);
     }
 
     /**
