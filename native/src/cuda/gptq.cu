@@ -48,8 +48,8 @@
 // the same expression with its own dx, as llama.cpp's CUDA backend reads Q8_1 blocks. A layer's norms, GLU and attention
 // then convert for them as for Q4_0 (the attention could not write Q8_K: a 256-value block spans two heads), one
 // kernel fewer, and the one-token kernels take fewer registers (ptxas, sm_90: Q4_K 77 against 90, the Q4_K + Q6_K mix
-// 96 against 121; Q6_K 96 against 91). H100, llama2-7b synth Q4_K_M tg128, same run: 527-529 t/s against 484-487
-// with Q8_K (-Dllmj.cuda.kquantQ8K=true), two runs.
+// 96 against 121; Q6_K 96 against 91). H100, llama2-7b synth Q4_K_M tg128, same runs: 526-529 t/s against 484-487
+// with Q8_K (-Dllmj.cuda.kquantQ8K=true), three runs.
 // kernel -> launcher -> C entry points (llmj_cuda_gptq_work_size, llmj_cuda_gptq_matmul(_multi, _act, _act_add),
 // llmj_cuda_gptq_dequantize_f16, llmj_cuda_gptq_get_rows, llmj_cuda_gptq_repack_q, llmj_cuda_kquant_repack).
 #include "matvec_q.cuh"
@@ -577,6 +577,11 @@ void launch_gptq(const gptq_parts & parts, const void * act, int64_t cols32, int
 // 16-warp producer blocks of {4, 1, 2} (their 72-98 registers leave no room for 32 warps) 522-523 against 527-529 t/s;
 // 32 warps of {2, 1, 2} (46-56 registers) 528-529 against 527-529, no gain (the consumers took 85 registers for Q4_K,
 // 121 for the Q4_K + Q6_K mix, against 77 / 96), so they are not folded.
+// Nor is the GLU before the down projection (2026-11-25; Q4_0 tg128, same run, 3 rounds): each 1024-thread block of the
+// down product computing silu(gate) * up of the whole row after its wait (glu_kernel's values and conversion, into
+// shared memory; bit-equal, the GPU tests passed; the forwards' GLU made out of place for it) ran 527-528 t/s against
+// 602-605 with the GLU kernel: the conversion, 344 blocks of 32 values per thread block before its first dot, costs
+// far more than the kernel boundary it saves.
 void launch_add_norm(const gptq_parts & parts, int bits, bool sym, const void * act, int64_t cols32, int64_t n, const norm_out & no,
                      cudaStream_t stream) {
     const int nb = (int) (cols32 / 32);
