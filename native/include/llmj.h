@@ -467,12 +467,13 @@ LLMJ_API int llmj_cuda_gptq_matmul_act_add(const llmj_gptq_matrix * m, const voi
                                            void * stream);
 /* A product with the residual add and the next RMS norm folded in, for one-token decode chains: the norm's
  * reduction over the whole row is deferred to the products that read its output, so no kernel runs between.
- * llmj_cuda_gptq_matmul_act_add_norm: y[t] += W x[t] (as llmj_cuda_gptq_matmul_act_add; m: format 0, rows and cols
- * multiples of 32), then norm_act receives, per 32-value block b of y[t], the Q8 conversion of
+ * llmj_cuda_gptq_matmul_act_add_norm: y[t] += W x[t] (as llmj_cuda_gptq_matmul_act_add; m: format 0 or a K-quant
+ * with act32, rows and cols multiples of 32), then norm_act receives, per 32-value block b of y[t], the Q8 conversion of
  * y[t][c] * (gain[c] + gain_offset) with an unrounded float d, and sum_c y[t][c]^2 over the block. norm_act:
  * llmj_cuda_gptq_norm_act_size(rows, n) bytes, 16-byte aligned; gain: rows floats.
  * llmj_cuda_gptq_matmul_norm_act: y_k[t] = rsqrt(sum of token t's block sums / cols + eps) * W_k q[t] for count
- * (1..4) format-0 matrices sharing the input (as llmj_cuda_gptq_matmul_act), q[t] the conversion in norm_act:
+ * (1..4) format-0 matrices (or K-quants with act32) sharing the input (as llmj_cuda_gptq_matmul_act), q[t] the
+ * conversion in norm_act:
  * llmj_cuda_rms_norm followed by the products, up to rounding (the scale applied after the dot, not before the
  * conversion). Thread blocks of 1024 threads; n tokens run one at a time. */
 LLMJ_API size_t llmj_cuda_gptq_norm_act_size(int64_t dim, int64_t n);

@@ -48,8 +48,8 @@
 // the same expression with its own dx, as llama.cpp's CUDA backend reads Q8_1 blocks. A layer's norms, GLU and attention
 // then convert for them as for Q4_0 (the attention could not write Q8_K: a 256-value block spans two heads), one
 // kernel fewer, and the one-token kernels take fewer registers (ptxas, sm_90: Q4_K 77 against 90, the Q4_K + Q6_K mix
-// 96 against 121; Q6_K 96 against 91). H100, llama2-7b synth Q4_K_M tg128, same runs: 526-529 t/s against 484-487
-// with Q8_K (-Dllmj.cuda.kquantQ8K=true), three runs.
+// 96 against 121; Q6_K 96 against 91). H100, llama2-7b synth Q4_K_M tg128, norms not folded, same runs: 526-529 t/s
+// against 484-487 with Q8_K (-Dllmj.cuda.kquantQ8K=true), three runs. They fold the norms too (launch_add_norm).
 // kernel -> launcher -> C entry points (llmj_cuda_gptq_work_size, llmj_cuda_gptq_matmul(_multi, _act, _act_add),
 // llmj_cuda_gptq_dequantize_f16, llmj_cuda_gptq_get_rows, llmj_cuda_gptq_repack_q, llmj_cuda_kquant_repack).
 #include "matvec_q.cuh"
@@ -206,8 +206,8 @@ static __device__ __forceinline__ float deferred_norm_scale(const float * rpart,
 // block sharing the same rows (KS = 1: each warp owns its rows; KS = 2 or WARPS: groups of KS warps
 // split their rows' blocks and add their sums through shared memory, in a fixed order).
 // The rows of thread block blk of part P (the kernel below picks the part).
-// NW warps per thread block (WARPS, or 32 for llmj_cuda_gptq_matmul_act_add_norm's 32 rows with NORM set: NT 1,
-// ROWS * NW / KS = 32, accumulate, FMT_GPTQ; then thread i of warp 0 stores the block's row i).
+// NW warps per thread block (WARPS, or 32 / 16 for llmj_cuda_gptq_matmul_act_add_norm's 32 rows with NORM set: NT 1,
+// ROWS * NW / KS = 32, accumulate, FMT_GPTQ or A32; then thread i of warp 0 stores the block's row i).
 // DN: the activation is a deferred norm's (gptq_parts.rpart). A32 (K-quant formats): the activation is Q8_0 blocks (am: a
 // d per 32 columns, the quant sum and its first half's) instead of Q8_K arrays (kd, kbs).
 template <int FMT, int BITS, bool SYM, int NT, int ROWS, int U, int KS, int NW = WARPS, bool NORM = false, bool DN = false,
@@ -219,7 +219,7 @@ static __device__ __forceinline__ void gptq_matmul_rows(const gptq_part & P, con
     const int accumulate = G.accumulate;
     constexpr int QB = BITS == 8 ? 32 : 16;      // bytes per block of the qs stream (Q6_K: its low parts)
     constexpr int ROWS_PER_BLOCK = ROWS * (NW / KS);
-    static_assert(!NORM || (NT == 1 && ROWS_PER_BLOCK == 32 && FMT == FMT_GPTQ), "the norm epilogue's shape");
+    static_assert(!NORM || (NT == 1 && ROWS_PER_BLOCK == 32 && (FMT == FMT_GPTQ || A32)), "the norm epilogue's shape");
     constexpr int KG = WARP * KS;                // lanes that share a row
     const int warp = threadIdx.x / WARP, lane = threadIdx.x % WARP;
     const int group = warp / KS;                 // the warps group..group + KS - 1 share rows
@@ -412,24 +412,37 @@ gptq_matmul_kernel(const gptq_parts parts, const int8_t * aq, const q8_act_meta 
     }
 }
 
-// llmj_cuda_gptq_matmul_act_add_norm's kernel: one token, 32 rows per thread block of NW = 32 warps (one Q8 block of
-// the next norm's input per thread block), y += W x, then the norm epilogue (norm_out).
-template <int BITS, bool SYM, int ROWS, int KS, int NW>
+// llmj_cuda_gptq_matmul_act_add_norm's kernel: one token, 32 rows per thread block of NW warps (one Q8 block of the next
+// norm's input per thread block), y += W x, then the norm epilogue (norm_out). K-quant formats read Q8_0 blocks (A32).
+template <int FMT, int BITS, bool SYM, int ROWS, int KS, int NW>
 __global__ void __launch_bounds__(NW * WARP, 1)
 gptq_add_norm_kernel(const gptq_parts parts, const int8_t * aq, const q8_act_meta * am, int nb, int64_t t0, const norm_out no) {
-    gptq_matmul_rows<FMT_GPTQ, BITS, SYM, 1, ROWS, 1, KS, NW, true>(parts.p[0], blockIdx.x, parts, aq, am, nullptr, nullptr,
-                                                                     nb, t0, &no);
+    gptq_matmul_rows<FMT, BITS, SYM, 1, ROWS, 1, KS, NW, true, false, FMT != FMT_GPTQ>(parts.p[0], blockIdx.x, parts, aq, am,
+                                                                                      nullptr, nullptr, nb, t0, &no);
 }
 
-// llmj_cuda_gptq_matmul_norm_act's kernel: the one-token product of format-0 parts from a deferred norm's activation.
-// (At most 56 registers, the plain kernel's count, so that as many thread blocks stay resident: 9 per SM on sm_90.)
-template <int BITS, bool SYM, int ROWS, int KS>
-__global__ void __launch_bounds__(WARPS * WARP, 9)
+// llmj_cuda_gptq_matmul_norm_act's kernel: the one-token product of format-0 parts (or K-quant parts reading Q8_0 blocks,
+// FMT_KMIX mixing them) from a deferred norm's activation. Register bounds at the plain kernels' occupancy, so that as
+// many thread blocks stay resident (sm_90): format 0 56 registers (9 per SM), K-quants 72-80 (6), the mix 96 (5); left
+// free, the K-quant ones took 85 / 121 and the fold gained nothing (launch_add_norm).
+template <int FMT, int BITS, bool SYM, int ROWS, int KS>
+__global__ void __launch_bounds__(WARPS * WARP, FMT == FMT_GPTQ ? 9 : FMT == FMT_KMIX ? 5 : 6)
 gptq_norm_act_kernel(const gptq_parts parts, const int8_t * aq, const q8_act_meta * am, int nb, int64_t t0) {
     unsigned base;
     const auto P = launch_part(parts.p, parts.end, parts.count, base);
-    gptq_matmul_rows<FMT_GPTQ, BITS, SYM, 1, ROWS, 1, KS, WARPS, false, true>(P, blockIdx.x - base, parts, aq, am, nullptr,
-                                                                              nullptr, nb, t0);
+    const unsigned blk = blockIdx.x - base;
+    if constexpr (FMT == FMT_KMIX) {
+        if (P.fmt == FMT_Q4K) {
+            gptq_matmul_rows<FMT_Q4K, 4, true, 1, ROWS, 1, KS, WARPS, false, true, true>(P, blk, parts, aq, am, nullptr, nullptr, nb, t0);
+        } else if (P.fmt == FMT_Q5K) {
+            gptq_matmul_rows<FMT_Q5K, 5, true, 1, ROWS, 1, KS, WARPS, false, true, true>(P, blk, parts, aq, am, nullptr, nullptr, nb, t0);
+        } else {
+            gptq_matmul_rows<FMT_Q6K, 6, true, 1, ROWS, 1, KS, WARPS, false, true, true>(P, blk, parts, aq, am, nullptr, nullptr, nb, t0);
+        }
+    } else {
+        gptq_matmul_rows<FMT, BITS, SYM, 1, ROWS, 1, KS, WARPS, false, true, FMT != FMT_GPTQ>(P, blk, parts, aq, am, nullptr, nullptr,
+                                                                                         nb, t0);
+    }
 }
 
 // The one-token kernel shape {ROWS, U, KS}; LLMJ_GPTQ_KERNEL=0..6 picks one (measurements; read once).
@@ -573,51 +586,67 @@ void launch_gptq(const gptq_parts & parts, const void * act, int64_t cols32, int
 // ({8, 1, 4}: 576-577 against 576-581 for this one, same run) or 8 warps ({8, 1, 2}: 550), {4, 1, 2} of 16 warps
 // (570); the partial sums prefetched into L1 after the wait (576-581 against 599-601 without), loaded and reduced
 // right after the wait (597.8-599.5 against 596.5-596.7), or before the block's barrier (593.9-597.3).
-// The K-quants (A32) folded the same way (2026-11-25, Q4_K_M tg128, same runs, against -Dllmj.cuda.fuse.norm=false):
-// 16-warp producer blocks of {4, 1, 2} (their 72-98 registers leave no room for 32 warps) 522-523 against 527-529 t/s;
-// 32 warps of {2, 1, 2} (46-56 registers) 528-529 against 527-529, no gain (the consumers took 85 registers for Q4_K,
-// 121 for the Q4_K + Q6_K mix, against 77 / 96), so they are not folded.
+// The K-quants (A32) fold the same way, their producers 32 warps of {2, 1, 2} (46-56 registers), their consumers held to
+// the plain kernels' occupancy (gptq_norm_act_kernel's bounds: 72 registers for Q4_K, 96 for the Q4_K + Q6_K mix). H100,
+// Q4_K_M tg128, same run, 3 rounds, against -Dllmj.cuda.fuse.norm=false: 547.8-549.1 against 526.7-529.8 t/s. Uncapped
+// consumers (85 / 121 registers) gave 528-529 against 527-529, and 16-warp producers of {4, 1, 2} (72-98 registers:
+// no room for 32 warps) 522-523 against 527-529.
 // Nor is the GLU before the down projection (2026-11-25; Q4_0 tg128, same run, 3 rounds): each 1024-thread block of the
 // down product computing silu(gate) * up of the whole row after its wait (glu_kernel's values and conversion, into
 // shared memory; bit-equal, the GPU tests passed; the forwards' GLU made out of place for it) ran 527-528 t/s against
 // 602-605 with the GLU kernel: the conversion, 344 blocks of 32 values per thread block before its first dot, costs
 // far more than the kernel boundary it saves.
-void launch_add_norm(const gptq_parts & parts, int bits, bool sym, const void * act, int64_t cols32, int64_t n, const norm_out & no,
-                     cudaStream_t stream) {
+void launch_add_norm(const gptq_parts & parts, int fmt, int bits, bool sym, const void * act, int64_t cols32, int64_t n,
+                     const norm_out & no, cudaStream_t stream) {
     const int nb = (int) (cols32 / 32);
     const int8_t * aq = static_cast<const int8_t *>(act);
     const q8_act_meta * am = reinterpret_cast<const q8_act_meta *>(static_cast<const char *>(act) + q8_act_meta_offset(cols32, n));
     const unsigned grid = (unsigned) (parts.p[0].rows / 32);
     for (int64_t t = 0; t < n; t++) {
-        if (bits == 4) {
-            if (sym) launch_pdl(gptq_add_norm_kernel<4, true, 4, 4, 32>, grid, 32 * WARP, 0, stream, parts, aq, am, nb, t, no);
-            else launch_pdl(gptq_add_norm_kernel<4, false, 4, 4, 32>, grid, 32 * WARP, 0, stream, parts, aq, am, nb, t, no);
+        if (fmt == FMT_Q4K) {           // K-quants: {2, 1, 2} (46-56 registers, so that 32 warps fit an SM)
+            launch_pdl(gptq_add_norm_kernel<FMT_Q4K, 4, true, 2, 2, 32>, grid, 32 * WARP, 0, stream, parts, aq, am, nb, t, no);
+        } else if (fmt == FMT_Q5K) {
+            launch_pdl(gptq_add_norm_kernel<FMT_Q5K, 5, true, 2, 2, 32>, grid, 32 * WARP, 0, stream, parts, aq, am, nb, t, no);
+        } else if (fmt == FMT_Q6K) {
+            launch_pdl(gptq_add_norm_kernel<FMT_Q6K, 6, true, 2, 2, 32>, grid, 32 * WARP, 0, stream, parts, aq, am, nb, t, no);
+        } else if (bits == 4) {
+            if (sym) launch_pdl(gptq_add_norm_kernel<FMT_GPTQ, 4, true, 4, 4, 32>, grid, 32 * WARP, 0, stream, parts, aq, am, nb, t, no);
+            else launch_pdl(gptq_add_norm_kernel<FMT_GPTQ, 4, false, 4, 4, 32>, grid, 32 * WARP, 0, stream, parts, aq, am, nb, t, no);
         } else {
-            if (sym) launch_pdl(gptq_add_norm_kernel<8, true, 2, 2, 32>, grid, 32 * WARP, 0, stream, parts, aq, am, nb, t, no);
-            else launch_pdl(gptq_add_norm_kernel<8, false, 2, 2, 32>, grid, 32 * WARP, 0, stream, parts, aq, am, nb, t, no);
+            if (sym) launch_pdl(gptq_add_norm_kernel<FMT_GPTQ, 8, true, 2, 2, 32>, grid, 32 * WARP, 0, stream, parts, aq, am, nb, t, no);
+            else launch_pdl(gptq_add_norm_kernel<FMT_GPTQ, 8, false, 2, 2, 32>, grid, 32 * WARP, 0, stream, parts, aq, am, nb, t, no);
         }
     }
 }
 
 // The products of a deferred norm's activation, token by token, in the one-token default shapes ({4, 1, 4} for 4 bits,
 // {2, 1, 4} for 8: the float order of launch_gptq's, whatever LLMJ_GPTQ_KERNEL says).
-void launch_norm_act(gptq_parts parts, int bits, bool sym, const void * act, int64_t cols32, int64_t n, cudaStream_t stream) {
+void launch_norm_act(gptq_parts parts, int fmt, int bits, bool sym, const void * act, int64_t cols32, int64_t n,
+                     cudaStream_t stream) {
     const int nb = (int) (cols32 / 32);
     const int8_t * aq = static_cast<const int8_t *>(act);
     const q8_act_meta * am = reinterpret_cast<const q8_act_meta *>(static_cast<const char *>(act) + q8_act_meta_offset(cols32, n));
-    const int rpb = bits == 4 ? 4 : 2;         // rows per thread block: ROWS * WARPS / KS
+    const int rpb = bits == 8 && fmt == FMT_GPTQ ? 2 : 4;   // rows per thread block: ROWS * WARPS / KS
     unsigned total = 0;
     for (int k = 0; k < parts.count; k++) {
         total += (unsigned) ((parts.p[k].rows + rpb - 1) / rpb);
         parts.end[k] = total;
     }
     for (int64_t t = 0; t < n; t++) {
-        if (bits == 4) {
-            if (sym) launch_pdl(gptq_norm_act_kernel<4, true, 4, WARPS>, total, WARPS * WARP, 0, stream, parts, aq, am, nb, t);
-            else launch_pdl(gptq_norm_act_kernel<4, false, 4, WARPS>, total, WARPS * WARP, 0, stream, parts, aq, am, nb, t);
+        if (fmt == FMT_KMIX) {          // K-quants ({4, 1, 4}, the one-token default for them)
+            launch_pdl(gptq_norm_act_kernel<FMT_KMIX, 4, true, 4, WARPS>, total, WARPS * WARP, 0, stream, parts, aq, am, nb, t);
+        } else if (fmt == FMT_Q4K) {
+            launch_pdl(gptq_norm_act_kernel<FMT_Q4K, 4, true, 4, WARPS>, total, WARPS * WARP, 0, stream, parts, aq, am, nb, t);
+        } else if (fmt == FMT_Q5K) {
+            launch_pdl(gptq_norm_act_kernel<FMT_Q5K, 5, true, 4, WARPS>, total, WARPS * WARP, 0, stream, parts, aq, am, nb, t);
+        } else if (fmt == FMT_Q6K) {
+            launch_pdl(gptq_norm_act_kernel<FMT_Q6K, 6, true, 4, WARPS>, total, WARPS * WARP, 0, stream, parts, aq, am, nb, t);
+        } else if (bits == 4) {
+            if (sym) launch_pdl(gptq_norm_act_kernel<FMT_GPTQ, 4, true, 4, WARPS>, total, WARPS * WARP, 0, stream, parts, aq, am, nb, t);
+            else launch_pdl(gptq_norm_act_kernel<FMT_GPTQ, 4, false, 4, WARPS>, total, WARPS * WARP, 0, stream, parts, aq, am, nb, t);
         } else {
-            if (sym) launch_pdl(gptq_norm_act_kernel<8, true, 2, WARPS>, total, WARPS * WARP, 0, stream, parts, aq, am, nb, t);
-            else launch_pdl(gptq_norm_act_kernel<8, false, 2, WARPS>, total, WARPS * WARP, 0, stream, parts, aq, am, nb, t);
+            if (sym) launch_pdl(gptq_norm_act_kernel<FMT_GPTQ, 8, true, 2, WARPS>, total, WARPS * WARP, 0, stream, parts, aq, am, nb, t);
+            else launch_pdl(gptq_norm_act_kernel<FMT_GPTQ, 8, false, 2, WARPS>, total, WARPS * WARP, 0, stream, parts, aq, am, nb, t);
         }
     }
 }
@@ -969,16 +998,16 @@ void launch_products(int count, const llmj_gptq_matrix * ms, const void * act, i
         parts.p[k].gshift = gshift_of(ms[k]);
     }
     const bool sym = ms[0].zeros == NULL;
+    bool mixed = false;
+    for (int k = 1; k < count; k++) mixed |= ms[k].format != ms[0].format;
     if (no) {
-        launch_add_norm(parts, ms[0].bits, sym, act, cols32, n, *no, s);
+        launch_add_norm(parts, ms[0].format, ms[0].bits, sym, act, cols32, n, *no, s);
         return;
     }
     if (rpart) {
-        launch_norm_act(parts, ms[0].bits, sym, act, cols32, n, s);
+        launch_norm_act(parts, mixed ? FMT_KMIX : ms[0].format, ms[0].bits, sym, act, cols32, n, s);
         return;
     }
-    bool mixed = false;
-    for (int k = 1; k < count; k++) mixed |= ms[k].format != ms[0].format;
     if (ms[0].format != FMT_GPTQ && ms[0].act32) {
         if (mixed) launch_gptq<FMT_KMIX, 4, true, true>(parts, act, cols32, n, s);
         else if (ms[0].format == FMT_Q4K) launch_gptq<FMT_Q4K, 4, true, true>(parts, act, cols32, n, s);
@@ -1062,7 +1091,8 @@ extern "C" int llmj_cuda_gptq_matmul_act_add_norm(const llmj_gptq_matrix * m, co
     const int st = check_shared(1, m, ys, n, __func__);
     if (st != LLMJ_OK) return st;
     if (n == 0) return LLMJ_OK;
-    CHECK_STREAM_ARGS(m->format == FMT_GPTQ, "matrix format %d: the norm epilogue takes format 0 (GPTQ, Q4_0, Q8_0)", m->format);
+    CHECK_STREAM_ARGS(m->format == FMT_GPTQ || m->act32, "matrix format %d: the norm epilogue takes format 0 (GPTQ, Q4_0, Q8_0) "
+                      "or K-quants reading Q8_0 blocks (act32)", m->format);
     CHECK_STREAM_ARGS(!m->perm && m->cols % 32 == 0 && m->rows % 32 == 0, "a converted activation needs perm NULL, and the "
                       "norm epilogue cols %lld and rows %lld multiples of 32", (long long) m->cols, (long long) m->rows);
     CHECK_STREAM_ARGS(act && reinterpret_cast<uintptr_t>(act) % 16 == 0, "act %p is null or not 16-byte aligned", act);
@@ -1085,8 +1115,8 @@ extern "C" int llmj_cuda_gptq_matmul_norm_act(int count, const llmj_gptq_matrix 
     const int st = check_shared(count, ms, ys, n, __func__);
     if (st != LLMJ_OK) return st;
     if (n == 0) return LLMJ_OK;
-    CHECK_STREAM_ARGS(ms[0].format == FMT_GPTQ, "matrix format %d: a deferred norm's activation is Q8_0 blocks (format 0)",
-                      ms[0].format);
+    CHECK_STREAM_ARGS(ms[0].format == FMT_GPTQ || ms[0].act32, "matrix format %d: a deferred norm's activation is Q8_0 "
+                      "blocks (format 0, or K-quants with act32)", ms[0].format);
     CHECK_STREAM_ARGS(!ms[0].perm && ms[0].cols % 32 == 0, "a converted activation needs perm NULL and cols %lld a multiple "
                       "of 32", (long long) ms[0].cols);
     CHECK_STREAM_ARGS(norm_act && reinterpret_cast<uintptr_t>(norm_act) % 16 == 0, "norm_act %p is null or not 16-byte aligned",

@@ -160,7 +160,8 @@ public final class CudaBackend implements Backend {
 
     /**
      * {@code -Dllmj.cuda.fuse.norm=false} (with {@link #FUSE_PROPERTY} on) keeps every RMS norm a kernel of its own.
-     * By default a one-token {@link #matmulAddNorm} of a format-0 GPTQ-layout product (Q4_0, Q8_0, GPTQ) folds the norm
+     * By default a one-token {@link #matmulAddNorm} of a GPTQ-layout product reading Q8_0 blocks (Q4_0, Q8_0, GPTQ, and
+     * the repacked K-quants unless {@link #KQUANT_Q8K_PROPERTY}) folds the norm
      * into that product and the products reading its output: equal to the separate kernels up to rounding (the norm's
      * scale multiplies the products' sums instead of the activation before its Q8 conversion, whose scale stays in
      * float32), not bit for bit.
@@ -996,12 +997,11 @@ public final class CudaBackend implements Backend {
     }
 
     /**
-     * One token through a format-0 GPTQ-layout product (Q4_0, Q8_0, GPTQ) whose input the attention or GLU before
-     * converted: {@code llmj_cuda_gptq_matmul_act_add_norm} adds the product into {@code acc} and writes the next
-     * norm's input, unnormalized, with its sums of squares; the products that read {@code out} next apply the norm's
-     * scale ({@link #deferredProducts}), so no norm kernel runs between them. {@code out} is written only if something
-     * else needs it ({@link #materialize}). Otherwise the default calls. (Not the K-quants: folded the same way, through
-     * 32-row blocks of {2, 1, 2}, Q4_K_M decode ran no faster; gptq.cu's launch_add_norm.)
+     * One token through a GPTQ-layout product reading Q8_0 blocks (Q4_0, Q8_0, GPTQ, act32 K-quants) whose input the
+     * attention or GLU before converted: {@code llmj_cuda_gptq_matmul_act_add_norm} adds the product into {@code acc}
+     * and writes the next norm's input, unnormalized, with its sums of squares; the products that read {@code out} next
+     * apply the norm's scale ({@link #deferredProducts}), so no norm kernel runs between them. {@code out} is written
+     * only if something else needs it ({@link #materialize}). Otherwise the default calls.
      */
     @Override
     public synchronized void matmulAddNorm(Weight w, Buffer x, int n, Buffer acc, Buffer tmp, Weight gain, float eps,
@@ -1011,7 +1011,7 @@ public final class CudaBackend implements Backend {
             deferred = null;                                      // out is rewritten below: the pending norm is moot
         }
         if (!fuseNorm || n != 1 || !converted(x, n, m) || gemmPath(m, n) != GemmPath.EXACT
-                || llmj_gptq_matrix.format(m.gptq()) != 0 || m.rows() != dim || dim % 32 != 0 || acc == out || x == out
+                || readsQ8k(m.gptq()) || m.rows() != dim || dim % 32 != 0 || acc == out || x == out
                 || !(gain instanceof DeviceWeight g) || g.type() != GgmlType.F32 || g.cols() * (long) g.rows() != dim) {
             Backend.super.matmulAddNorm(w, x, n, acc, tmp, gain, eps, gainOffset, dim, out);
             return;
@@ -1042,7 +1042,7 @@ public final class CudaBackend implements Backend {
 
     /**
      * {@code outs[i] = ws[i] x} through {@code llmj_cuda_gptq_matmul_norm_act} where x is the output of a folded norm
-     * ({@link #matmulAddNorm}) and every weight can read its conversion (format 0, its columns, one launch); false,
+     * ({@link #matmulAddNorm}) and every weight can read its conversion (Q8_0 blocks, its columns, one launch); false,
      * doing nothing, otherwise.
      */
     private boolean deferredProducts(Buffer x, int n, Weight[] ws, Buffer[] outs) {
@@ -1052,7 +1052,7 @@ public final class CudaBackend implements Backend {
         }
         for (Weight w : ws) {
             if (!(w instanceof DeviceWeight m) || m.gptq() == null || gemmPath(m, n) != GemmPath.EXACT
-                    || llmj_gptq_matrix.format(m.gptq()) != 0 || m.cols() != d.dim()
+                    || readsQ8k(m.gptq()) || m.cols() != d.dim()
                     || llmj_gptq_matrix.perm(m.gptq()).address() != 0) {
                 return false;
             }

@@ -32,16 +32,17 @@ import org.junit.jupiter.params.provider.CsvSource;
  * The RMS norm folded into the product before it and the products after it ({@link CudaBackend#matmulAddNorm},
  * {@link CudaBackend#FUSE_NORM_PROPERTY}), which is not bit-equal to the separate kernels:
  * <ul>
- *   <li>ops, awkward sizes: a GLU (which converts the product's input), {@code acc += W h} with the next norm folded
- *       in, then two products of its output. {@code acc} against the unfolded backend's, up to float order
+ *   <li>ops, awkward sizes, Q4_0 / Q8_0 and K-quants (reading Q8_0 blocks, {@code act32}; the two products of one
+ *       launch mixing K formats too): a GLU (which converts the product's input), {@code acc += W h} with the next norm
+ *       folded in, then two products of its output. {@code acc} against the unfolded backend's, up to float order
  *       (|Δ| ≤ 2⁻²⁴ · 2 · (blocks + 64) · Σ|w · h| + ulp); the products against this documented arithmetic emulated
  *       in double from the {@code acc} read back: Q8 quants of {@code acc · (gain + offset)} per 32-block (float32
  *       scale amax / 127, rounded half to even as the kernel does), exact block dots, times
  *       rsqrt(Σ acc² / dim + eps), within |Δ| ≤ 2⁻²⁴ · 2 · (blocks + 64) · Σ|w · a| + 4·10⁻⁶ |y|. Reading the norm's
  *       output afterwards writes it: rmsNorm(acc) · (gain + offset) within 4·10⁻⁶ relative.</li>
  *   <li>bad arguments to the C entry points: LLMJ_ERR_INVALID_ARGUMENT;</li>
- *   <li>models: the synthetic Q4_0 / Q8_0 llamas decoded folded and unfolded: the same greedy tokens, and logits within
- *       the quantized-model tolerances of testdata/quant/README.md (max |Δ| ≤ 0.5, rms ≤ 0.15).</li>
+ *   <li>models: the synthetic Q4_0 / Q8_0 / Q4_K_M / Q6_K llamas decoded folded and unfolded: the same greedy tokens,
+ *       and logits within the quantized-model tolerances of testdata/quant/README.md (max |Δ| ≤ 0.5, rms ≤ 0.15).</li>
  * </ul>
  * Skipped where CUDA is unusable.
  */
@@ -67,11 +68,12 @@ class CudaNormFoldTest {
     record Result(float[] acc, float[] ya, float[] yb, float[] out, boolean deferred) {
     }
 
-    static Result run(CudaBackend b, Arena arena, GgmlType type, MemorySegment w, MemorySegment a, MemorySegment c, int dim,
-                      int ff, int rowsA, int rowsB, float[] gain, float offset, float eps, float[] gate, float[] up, float[] acc0) {
+    static Result run(CudaBackend b, Arena arena, GgmlType type, GgmlType typeB, MemorySegment w, MemorySegment a, MemorySegment c,
+                      int dim, int ff, int rowsA, int rowsB, float[] gain, float offset, float eps, float[] gate, float[] up,
+                      float[] acc0) {
         Weight ww = b.weight("w", type, new long[] {ff, dim}, w);
         Weight wa = b.weight("a", type, new long[] {dim, rowsA}, a);
-        Weight wc = b.weight("b", type, new long[] {dim, rowsB}, c);
+        Weight wc = b.weight("b", typeB, new long[] {dim, rowsB}, c);
         Weight g = gainWeight(b, arena, gain);
         float[] acc = new float[dim];
         float[] ya = new float[rowsA];
@@ -94,12 +96,15 @@ class CudaNormFoldTest {
         }
     }
 
-    @ParameterizedTest(name = "{0} dim {1} ff {2} rows {3}/{4} gain offset {5} scale {6}")
+    @ParameterizedTest(name = "{0} / {1} dim {2} ff {3} rows {4}/{5} gain offset {6} scale {7}")
     @CsvSource({
-        "Q4_0, 32, 64, 1, 33, 0, 1", "Q4_0, 96, 352, 40, 7, 1, 0.01", "Q8_0, 160, 4096, 33, 96, 0, 30",
-        "Q8_0, 96, 352, 1, 5, 1, 1", "Q4_0, 4096, 1024, 100, 257, 0, 1", "Q8_0, 4096, 2080, 31, 64, 0, 0.05",
+        "Q4_0, Q4_0, 32, 64, 1, 33, 0, 1", "Q4_0, Q4_0, 96, 352, 40, 7, 1, 0.01", "Q8_0, Q8_0, 160, 4096, 33, 96, 0, 30",
+        "Q8_0, Q8_0, 96, 352, 1, 5, 1, 1", "Q4_0, Q4_0, 4096, 1024, 100, 257, 0, 1", "Q8_0, Q8_0, 4096, 2080, 31, 64, 0, 0.05",
+        "Q4_K, Q4_K, 256, 512, 33, 64, 0, 1", "Q4_K, Q6_K, 512, 768, 40, 7, 1, 0.01", "Q6_K, Q6_K, 256, 4096, 1, 33, 0, 30",
+        "Q5_K, Q5_K, 768, 256, 5, 96, 1, 1", "Q4_K, Q6_K, 4096, 1024, 100, 257, 0, 1", "Q6_K, Q4_K, 4096, 2816, 31, 64, 0, 0.05",
     })
-    void foldedNormComputesItsArithmetic(GgmlType type, int dim, int ff, int rowsA, int rowsB, float offset, float scale) {
+    void foldedNormComputesItsArithmetic(GgmlType type, GgmlType typeB, int dim, int ff, int rowsA, int rowsB, float offset,
+                                         float scale) {
         Random r = new Random(dim * 131L + ff * 7L + rowsA);
         float eps = 1e-5f;
         float[] wd = new float[dim * ff];
@@ -116,12 +121,12 @@ class CudaNormFoldTest {
         try (Arena arena = Arena.ofConfined(); CudaBackend fold = backend(true); CudaBackend plain = backend(false)) {
             MemorySegment w = CudaRepackTest.quantized(arena, type, dim, ff, r, wd);
             MemorySegment a = CudaRepackTest.quantized(arena, type, rowsA, dim, r, ad);
-            MemorySegment c = CudaRepackTest.quantized(arena, type, rowsB, dim, r, cd);
-            Result f = run(fold, arena, type, w, a, c, dim, ff, rowsA, rowsB, gain, offset, eps, gate, up, acc0);
-            Result p = run(plain, arena, type, w, a, c, dim, ff, rowsA, rowsB, gain, offset, eps, gate, up, acc0);
+            MemorySegment c = CudaRepackTest.quantized(arena, typeB, rowsB, dim, r, cd);
+            Result f = run(fold, arena, type, typeB, w, a, c, dim, ff, rowsA, rowsB, gain, offset, eps, gate, up, acc0);
+            Result p = run(plain, arena, type, typeB, w, a, c, dim, ff, rowsA, rowsB, gain, offset, eps, gate, up, acc0);
             assertTrue(f.deferred(), "the folded backend deferred the norm");
             assertTrue(!p.deferred(), "-D" + CudaBackend.FUSE_NORM_PROPERTY + "=false: no deferred norm");
-            String what = type + " dim " + dim;
+            String what = type + "/" + typeB + " dim " + dim;
             // acc: the same product as the unfolded backend's, up to float order
             int nbf = ff / 32;
             for (int i = 0; i < dim; i++) {
@@ -223,12 +228,21 @@ class CudaNormFoldTest {
             assertEquals(invalid, LlmjCuda.llmj_cuda_gptq_matmul_norm_act(1, w32, buf.ptr, -1f, ys, 1, none), "negative eps");
             assertEquals(invalid, LlmjCuda.llmj_cuda_gptq_matmul_norm_act(1, w32, none, 1e-5f, ys, 1, none), "no norm_act");
             assertEquals(0, LlmjCuda.llmj_cuda_gptq_norm_act_size(33, 1), "dim not a multiple of 32");
+            try (CudaBackend q8k = CudaTestBackends.with(CudaBackend.KQUANT_Q8K_PROPERTY, true, Gemm.OFF)) {
+                MemorySegment k = ((CudaBackend.DeviceWeight) q8k.weight("k", GgmlType.Q4_K, new long[] {256, 32},
+                        CudaRepackTest.quantized(arena, GgmlType.Q4_K, 32, 256, r, new float[32 * 256]))).gptq();
+                assertEquals(invalid, LlmjCuda.llmj_cuda_gptq_matmul_act_add_norm(k, buf.ptr, buf.ptr, 1, buf.ptr, 0f, buf.ptr,
+                        none), "a K-quant reading Q8_K");
+                assertEquals(invalid, LlmjCuda.llmj_cuda_gptq_matmul_norm_act(1, k, buf.ptr, 1e-5f, ys, 1, none),
+                        "a K-quant reading Q8_K, deferred norm");
+            }
             assertTrue(LlmjCuda.llmj_cuda_gptq_norm_act_size(64, 2) >= 2 * 64 + 2 * 2 * (16 + 4), "quants, meta and sums");
         }
     }
 
     @ParameterizedTest(name = "{0}")
-    @CsvSource({"quant/synth-llama-Q4_0.gguf", "quant/synth-llama-Q8_0.gguf"})
+    @CsvSource({"quant/synth-llama-Q4_0.gguf", "quant/synth-llama-Q8_0.gguf", "quant/synth-llama-Q4_K_M.gguf",
+                "quant/synth-llama-Q6_K.gguf"})
     void foldedDecodeMatchesUnfolded(String file) {
         try (GgufFile gg = GgufFile.open(TestData.require(file)); CudaBackend fold = backend(true); CudaBackend plain = backend(false)) {
             GgufModelSource src = new GgufModelSource(gg);

@@ -1,10 +1,17 @@
 package io.llmj.ffm.cuda;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
 import io.llmj.arch.QuantModelsReference;
 import io.llmj.backend.Backend;
+import io.llmj.ffm.generated.llmj.llmj_gptq_matrix;
+import io.llmj.quant.GgmlType;
+import java.lang.foreign.Arena;
+import java.util.Random;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.provider.Arguments;
 
 /**
@@ -36,6 +43,17 @@ class CudaQuantModelsQ8BlocksTest extends QuantModelsReference {
             backend = new CudaBackend(0, CudaBackend.Gemm.OFF);
         }
         return backend;
+    }
+
+    /** The backend under test reads Q8_0 blocks for K-quants: the default, which the tolerances above are for. */
+    @Test
+    void kquantsReadQ8BlocksByDefault() {
+        CudaBackend b = (CudaBackend) backend();
+        try (Arena arena = Arena.ofConfined()) {
+            CudaBackend.DeviceWeight w = (CudaBackend.DeviceWeight) b.weight("q4k", GgmlType.Q4_K, new long[] {256, 1},
+                    CudaRepackTest.quantized(arena, GgmlType.Q4_K, 1, 256, new Random(1), new float[256]));
+            assertEquals(1, llmj_gptq_matrix.act32(w.gptq()), "a repacked Q4_K reads Q8_0 blocks by default");
+        }
     }
 
     @AfterAll
