@@ -206,7 +206,7 @@ static __device__ __forceinline__ float deferred_norm_scale(const float * rpart,
 // block sharing the same rows (KS = 1: each warp owns its rows; KS = 2 or WARPS: groups of KS warps
 // split their rows' blocks and add their sums through shared memory, in a fixed order).
 // The rows of thread block blk of part P (the kernel below picks the part).
-// NW warps per thread block (WARPS, or 32 / 16 for llmj_cuda_gptq_matmul_act_add_norm's 32 rows with NORM set: NT 1,
+// NW warps per thread block (WARPS, or 32 for llmj_cuda_gptq_matmul_act_add_norm's 32 rows with NORM set: NT 1,
 // ROWS * NW / KS = 32, accumulate, FMT_GPTQ or A32; then thread i of warp 0 stores the block's row i).
 // DN: the activation is a deferred norm's (gptq_parts.rpart). A32 (K-quant formats): the activation is Q8_0 blocks (am: a
 // d per 32 columns, the quant sum and its first half's) instead of Q8_K arrays (kd, kbs).
