@@ -424,7 +424,8 @@ gptq_add_norm_kernel(const gptq_parts parts, const int8_t * aq, const q8_act_met
 // llmj_cuda_gptq_matmul_norm_act's kernel: the one-token product of format-0 parts (or K-quant parts reading Q8_0 blocks,
 // FMT_KMIX mixing them) from a deferred norm's activation. Register bounds at the plain kernels' occupancy, so that as
 // many thread blocks stay resident (sm_90): format 0 56 registers (9 per SM), K-quants 72-80 (6), the mix 96 (5); left
-// free, the K-quant ones took 85 / 121 and the fold gained nothing (launch_add_norm).
+// free, the K-quant ones took 85 / 121 and the fold gained nothing (launch_add_norm). Tighter (7 and 6 per SM: 68-72,
+// the mix 80 with 8 bytes of spills) changed nothing: Q4_K_M tg128 544.6-546.3 against 545.8-546.7 t/s, same run.
 template <int FMT, int BITS, bool SYM, int ROWS, int KS>
 __global__ void __launch_bounds__(WARPS * WARP, FMT == FMT_GPTQ ? 9 : FMT == FMT_KMIX ? 5 : 6)
 gptq_norm_act_kernel(const gptq_parts parts, const int8_t * aq, const q8_act_meta * am, int nb, int64_t t0) {
