@@ -79,7 +79,8 @@ static inline bool llmj_cuda_type_ok(int type) {
 // after each norm, 64 per token, took llama2-7b tg128 on the H100 (same run, 3 rounds) from 576-583 to 529-532 t/s
 // for Q4_0, 362-363 to 343 for Q8_0 and 488-493 to 450-451 for Q4_K_M: 2.4-2.9 us per kernel, about 20 us per layer
 // for its 8 kernels. Decode is short of the bandwidth limit by about that. Since then the norms of Q4_0 / Q8_0 / GPTQ
-// layers are folded into the products around them (gptq.cu, launch_add_norm): 6 kernels a layer, +2.5-3%.
+// and K-quant layers are folded into the products around them (gptq.cu, launch_add_norm): 6 kernels a layer, +2.5-3%
+// for Q4_0 / Q8_0, +4% for Q4_K_M.
 static __device__ __forceinline__ void pdl_wait() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.wait;\n" ::: "memory");

@@ -392,24 +392,31 @@ static __device__ __forceinline__ void gptq_matmul_rows(const gptq_part & P, con
 // runs its part's format (the same shape, so each part's sums are those of its own single launch).
 constexpr int FMT_KMIX = 1000;
 
+// The rows of thread block blk of part P of a WARPS-warp launch, in the part's own format where FMT is FMT_KMIX.
+template <int FMT, int BITS, bool SYM, int NT, int ROWS, int U, int KS, bool DN, bool A32>
+static __device__ __forceinline__ void part_rows(const gptq_part & P, const unsigned blk, const gptq_parts & G, const int8_t * aq,
+                                                 const q8_act_meta * am, const float * kd, const int16_t * kbs, int nb,
+                                                 int64_t t0) {
+    if constexpr (FMT == FMT_KMIX) {
+        if (P.fmt == FMT_Q4K) {
+            gptq_matmul_rows<FMT_Q4K, 4, true, NT, ROWS, U, KS, WARPS, false, DN, A32>(P, blk, G, aq, am, kd, kbs, nb, t0);
+        } else if (P.fmt == FMT_Q5K) {
+            gptq_matmul_rows<FMT_Q5K, 5, true, NT, ROWS, U, KS, WARPS, false, DN, A32>(P, blk, G, aq, am, kd, kbs, nb, t0);
+        } else {
+            gptq_matmul_rows<FMT_Q6K, 6, true, NT, ROWS, U, KS, WARPS, false, DN, A32>(P, blk, G, aq, am, kd, kbs, nb, t0);
+        }
+    } else {
+        gptq_matmul_rows<FMT, BITS, SYM, NT, ROWS, U, KS, WARPS, false, DN, A32>(P, blk, G, aq, am, kd, kbs, nb, t0);
+    }
+}
+
 template <int FMT, int BITS, bool SYM, int NT, int ROWS, int U, int KS, bool A32 = false>
 __global__ void __launch_bounds__(WARPS * WARP)
 gptq_matmul_kernel(const gptq_parts parts, const int8_t * aq, const q8_act_meta * am, const float * kd, const int16_t * kbs,
                    int nb, int64_t t0) {
     unsigned base;
     const auto P = launch_part(parts.p, parts.end, parts.count, base);
-    const unsigned blk = blockIdx.x - base;
-    if constexpr (FMT == FMT_KMIX) {
-        if (P.fmt == FMT_Q4K) {
-            gptq_matmul_rows<FMT_Q4K, 4, true, NT, ROWS, U, KS, WARPS, false, false, A32>(P, blk, parts, aq, am, kd, kbs, nb, t0);
-        } else if (P.fmt == FMT_Q5K) {
-            gptq_matmul_rows<FMT_Q5K, 5, true, NT, ROWS, U, KS, WARPS, false, false, A32>(P, blk, parts, aq, am, kd, kbs, nb, t0);
-        } else {
-            gptq_matmul_rows<FMT_Q6K, 6, true, NT, ROWS, U, KS, WARPS, false, false, A32>(P, blk, parts, aq, am, kd, kbs, nb, t0);
-        }
-    } else {
-        gptq_matmul_rows<FMT, BITS, SYM, NT, ROWS, U, KS, WARPS, false, false, A32>(P, blk, parts, aq, am, kd, kbs, nb, t0);
-    }
+    part_rows<FMT, BITS, SYM, NT, ROWS, U, KS, false, A32>(P, blockIdx.x - base, parts, aq, am, kd, kbs, nb, t0);
 }
 
 // llmj_cuda_gptq_matmul_act_add_norm's kernel: one token, 32 rows per thread block of NW warps (one Q8 block of the next
@@ -431,19 +438,7 @@ __global__ void __launch_bounds__(WARPS * WARP, FMT == FMT_GPTQ ? 9 : FMT == FMT
 gptq_norm_act_kernel(const gptq_parts parts, const int8_t * aq, const q8_act_meta * am, int nb, int64_t t0) {
     unsigned base;
     const auto P = launch_part(parts.p, parts.end, parts.count, base);
-    const unsigned blk = blockIdx.x - base;
-    if constexpr (FMT == FMT_KMIX) {
-        if (P.fmt == FMT_Q4K) {
-            gptq_matmul_rows<FMT_Q4K, 4, true, 1, ROWS, 1, KS, WARPS, false, true, true>(P, blk, parts, aq, am, nullptr, nullptr, nb, t0);
-        } else if (P.fmt == FMT_Q5K) {
-            gptq_matmul_rows<FMT_Q5K, 5, true, 1, ROWS, 1, KS, WARPS, false, true, true>(P, blk, parts, aq, am, nullptr, nullptr, nb, t0);
-        } else {
-            gptq_matmul_rows<FMT_Q6K, 6, true, 1, ROWS, 1, KS, WARPS, false, true, true>(P, blk, parts, aq, am, nullptr, nullptr, nb, t0);
-        }
-    } else {
-        gptq_matmul_rows<FMT, BITS, SYM, 1, ROWS, 1, KS, WARPS, false, true, FMT != FMT_GPTQ>(P, blk, parts, aq, am, nullptr, nullptr,
-                                                                                         nb, t0);
-    }
+    part_rows<FMT, BITS, SYM, 1, ROWS, 1, KS, true, FMT != FMT_GPTQ>(P, blockIdx.x - base, parts, aq, am, nullptr, nullptr, nb, t0);
 }
 
 // The one-token kernel shape {ROWS, U, KS}; LLMJ_GPTQ_KERNEL=0..6 picks one (measurements; read once).
@@ -979,6 +974,26 @@ int check_shared(int count, const llmj_gptq_matrix * ms, float * const * ys, int
     return LLMJ_OK;
 }
 
+// The checks of the entry points whose input is already converted (named what: act, or the deferred norm's norm_act):
+// perm NULL and cols a multiple of 32 (rows too for the norm epilogue, rows32), the input 16-byte aligned.
+int check_converted(const llmj_gptq_matrix & m, const void * act, bool rows32, const char * what, const char * where) {
+    if (m.perm || m.cols % 32 != 0 || (rows32 && m.rows % 32 != 0)) {
+        return llmj_internal_fail(LLMJ_ERR_INVALID_ARGUMENT, where, "a converted activation needs perm NULL and cols %lld a "
+                                  "multiple of 32%s (rows %lld)", (long long) m.cols, rows32 ? ", and the norm epilogue rows "
+                                  "too" : "", (long long) m.rows);
+    }
+    if (!act || reinterpret_cast<uintptr_t>(act) % 16 != 0) {
+        return llmj_internal_fail(LLMJ_ERR_INVALID_ARGUMENT, where, "%s %p is null or not 16-byte aligned", what, act);
+    }
+    return LLMJ_OK;
+}
+
+// The per-block sums of squares in a folded norm's buffer (llmj_cuda_gptq_norm_act_size: the Q8_0 blocks of dim columns,
+// quants then q8_act_meta, then n * dim / 32 floats).
+float * norm_act_sums(void * norm_act, int64_t dim, int64_t n) {
+    return reinterpret_cast<float *>(static_cast<char *>(norm_act) + q8_act_bytes(dim, n));
+}
+
 // The products of count checked matrices from the converted activation act (rows of cols32).
 void launch_products(int count, const llmj_gptq_matrix * ms, const void * act, int64_t cols32, float * const * ys, int64_t n,
                      cudaStream_t s, bool accumulate = false, const float * rpart = nullptr, float reps = 0.0f,
@@ -1058,12 +1073,9 @@ extern "C" int llmj_cuda_gptq_matmul_multi(int count, const llmj_gptq_matrix * m
 
 extern "C" int llmj_cuda_gptq_matmul_act(int count, const llmj_gptq_matrix * ms, const void * act, float * const * ys,
                                          int64_t n, void * stream) {
-    const int st = check_shared(count, ms, ys, n, __func__);
-    if (st != LLMJ_OK) return st;
-    if (n == 0) return LLMJ_OK;
-    CHECK_STREAM_ARGS(!ms[0].perm && ms[0].cols % 32 == 0, "a converted activation needs perm NULL and cols %lld a multiple "
-                      "of 32", (long long) ms[0].cols);
-    CHECK_STREAM_ARGS(act && reinterpret_cast<uintptr_t>(act) % 16 == 0, "act %p is null or not 16-byte aligned", act);
+    int st = check_shared(count, ms, ys, n, __func__);
+    if (st != LLMJ_OK || n == 0) return st;
+    if ((st = check_converted(ms[0], act, false, "act", __func__)) != LLMJ_OK) return st;
     launch_products(count, ms, act, ms[0].cols, ys, n, static_cast<cudaStream_t>(stream));
     return llmj_cuda_check_launch(__func__);
 }
@@ -1071,12 +1083,9 @@ extern "C" int llmj_cuda_gptq_matmul_act(int count, const llmj_gptq_matrix * ms,
 extern "C" int llmj_cuda_gptq_matmul_act_add(const llmj_gptq_matrix * m, const void * act, float * y, int64_t n,
                                            void * stream) {
     float * ys[1] = {y};
-    const int st = check_shared(1, m, ys, n, __func__);
-    if (st != LLMJ_OK) return st;
-    if (n == 0) return LLMJ_OK;
-    CHECK_STREAM_ARGS(!m->perm && m->cols % 32 == 0, "a converted activation needs perm NULL and cols %lld a multiple "
-                      "of 32", (long long) m->cols);
-    CHECK_STREAM_ARGS(act && reinterpret_cast<uintptr_t>(act) % 16 == 0, "act %p is null or not 16-byte aligned", act);
+    int st = check_shared(1, m, ys, n, __func__);
+    if (st != LLMJ_OK || n == 0) return st;
+    if ((st = check_converted(*m, act, false, "act", __func__)) != LLMJ_OK) return st;
     launch_products(1, m, act, m->cols, ys, n, static_cast<cudaStream_t>(stream), true);
     return llmj_cuda_check_launch(__func__);
 }
@@ -1089,14 +1098,11 @@ extern "C" size_t llmj_cuda_gptq_norm_act_size(int64_t dim, int64_t n) {
 extern "C" int llmj_cuda_gptq_matmul_act_add_norm(const llmj_gptq_matrix * m, const void * act, float * y, int64_t n,
                                                 const float * gain, float gain_offset, void * norm_act, void * stream) {
     float * ys[1] = {y};
-    const int st = check_shared(1, m, ys, n, __func__);
-    if (st != LLMJ_OK) return st;
-    if (n == 0) return LLMJ_OK;
+    int st = check_shared(1, m, ys, n, __func__);
+    if (st != LLMJ_OK || n == 0) return st;
     CHECK_STREAM_ARGS(m->format == FMT_GPTQ || m->act32, "matrix format %d: the norm epilogue takes format 0 (GPTQ, Q4_0, Q8_0) "
                       "or K-quants reading Q8_0 blocks (act32)", m->format);
-    CHECK_STREAM_ARGS(!m->perm && m->cols % 32 == 0 && m->rows % 32 == 0, "a converted activation needs perm NULL, and the "
-                      "norm epilogue cols %lld and rows %lld multiples of 32", (long long) m->cols, (long long) m->rows);
-    CHECK_STREAM_ARGS(act && reinterpret_cast<uintptr_t>(act) % 16 == 0, "act %p is null or not 16-byte aligned", act);
+    if ((st = check_converted(*m, act, true, "act", __func__)) != LLMJ_OK) return st;
     CHECK_STREAM_ARGS(norm_act && reinterpret_cast<uintptr_t>(norm_act) % 16 == 0, "norm_act %p is null or not 16-byte aligned",
                       norm_act);
     CHECK_STREAM_ARGS(gain, "null gain");
@@ -1106,24 +1112,20 @@ extern "C" int llmj_cuda_gptq_matmul_act_add_norm(const llmj_gptq_matrix * m, co
     no.gain_offset = gain_offset;
     no.aq = reinterpret_cast<int8_t *>(base);
     no.am = reinterpret_cast<q8_act_meta *>(base + q8_act_meta_offset(m->rows, n));
-    no.part = reinterpret_cast<float *>(base + q8_act_bytes(m->rows, n));
+    no.part = norm_act_sums(norm_act, m->rows, n);
     launch_products(1, m, act, m->cols, ys, n, static_cast<cudaStream_t>(stream), true, nullptr, 0.0f, &no);
     return llmj_cuda_check_launch(__func__);
 }
 
 extern "C" int llmj_cuda_gptq_matmul_norm_act(int count, const llmj_gptq_matrix * ms, const void * norm_act, float eps,
                                               float * const * ys, int64_t n, void * stream) {
-    const int st = check_shared(count, ms, ys, n, __func__);
-    if (st != LLMJ_OK) return st;
-    if (n == 0) return LLMJ_OK;
+    int st = check_shared(count, ms, ys, n, __func__);
+    if (st != LLMJ_OK || n == 0) return st;
     CHECK_STREAM_ARGS(ms[0].format == FMT_GPTQ || ms[0].act32, "matrix format %d: a deferred norm's activation is Q8_0 "
                       "blocks (format 0, or K-quants with act32)", ms[0].format);
-    CHECK_STREAM_ARGS(!ms[0].perm && ms[0].cols % 32 == 0, "a converted activation needs perm NULL and cols %lld a multiple "
-                      "of 32", (long long) ms[0].cols);
-    CHECK_STREAM_ARGS(norm_act && reinterpret_cast<uintptr_t>(norm_act) % 16 == 0, "norm_act %p is null or not 16-byte aligned",
-                      norm_act);
+    if ((st = check_converted(ms[0], norm_act, false, "norm_act", __func__)) != LLMJ_OK) return st;
     CHECK_STREAM_ARGS(eps >= 0.0f, "negative eps %g", (double) eps);
-    const float * part = reinterpret_cast<const float *>(static_cast<const char *>(norm_act) + q8_act_bytes(ms[0].cols, n));
+    const float * part = norm_act_sums(const_cast<void *>(norm_act), ms[0].cols, n);
     launch_products(count, ms, norm_act, ms[0].cols, ys, n, static_cast<cudaStream_t>(stream), false, part, eps);
     return llmj_cuda_check_launch(__func__);
 }

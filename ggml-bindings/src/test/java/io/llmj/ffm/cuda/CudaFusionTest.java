@@ -20,6 +20,7 @@ import io.llmj.quant.QuantTarget;
 import io.llmj.quant.gptq.GptqTestModels;
 import io.llmj.testing.TestData;
 import java.nio.file.Path;
+import java.util.Map;
 import java.util.function.Supplier;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
@@ -49,7 +50,7 @@ class CudaFusionTest {
 
     /** With {@code fuse}, every fusion that keeps the values bit for bit: the folded norm (CudaNormFoldTest) off. */
     static CudaBackend backend(boolean fuse, Gemm gemm) {
-        return CudaTestBackends.with(java.util.Map.of(CudaBackend.FUSE_PROPERTY, fuse, CudaBackend.FUSE_NORM_PROPERTY, false), gemm);
+        return CudaTestBackends.with(Map.of(CudaBackend.FUSE_PROPERTY, fuse, CudaBackend.FUSE_NORM_PROPERTY, false), gemm);
     }
 
     /** Prompt logits (every position; in chunks of {@code chunk} tokens) and 8 greedy decode steps' logits. */
