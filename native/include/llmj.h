@@ -481,6 +481,15 @@ LLMJ_API int llmj_cuda_gptq_matmul_act_add_norm(const llmj_gptq_matrix * m, cons
                                                 const float * gain, float gain_offset, void * norm_act, void * stream);
 LLMJ_API int llmj_cuda_gptq_matmul_norm_act(int count, const llmj_gptq_matrix * ms, const void * norm_act, float eps,
                                             float * const * ys, int64_t n, void * stream);
+/* The gate and up products of a deferred norm's activation with the gated activation folded in, for one-token decode
+ * chains: out[t][r] = glu(g, u), g and u row r of llmj_cuda_gptq_matmul_norm_act's y_0[t] and y_1[t] for ms[0] (gate) and
+ * ms[1] (up), one format (format 0 or a K-quant with act32) and rows a multiple of 32; glu: silu(g) * u (gelu 0) or
+ * gelu_tanh(g) * u (gelu 1), as llmj_cuda_glu. act receives out as llmj_cuda_glu_q8 converts it (the input of
+ * llmj_cuda_gptq_matmul_act / _act_add / _act_add_norm; llmj_cuda_gptq_work_size(rows, n) bytes, 16-byte aligned), so
+ * no GLU kernel runs between the gate / up and the down products. Equal to llmj_cuda_gptq_matmul_norm_act followed by
+ * llmj_cuda_glu_q8 up to the order of the float additions. n tokens run one at a time. */
+LLMJ_API int llmj_cuda_gptq_matmul_norm_glu(const llmj_gptq_matrix * ms, const void * norm_act, float eps, int gelu, float * out,
+                                            void * act, int64_t n, void * stream);
 /* out[t][c] = scale * W[ids[t]][c] for n ids (device memory; 0 <= ids[t] < rows): an embedding lookup on a
  * table in this layout, values as llmj_cuda_gptq_dequantize_f16's before the F16 rounding. */
 LLMJ_API int llmj_cuda_gptq_get_rows(const llmj_gptq_matrix * m, const int32_t * ids, int64_t n, float scale, float * out,

@@ -19,10 +19,7 @@ __global__ void glu_kernel(const float * gate, const float * up, float * out, in
 
     const int64_t i = (int64_t) blockIdx.x * THREADS + threadIdx.x;
     if (i >= n) return;
-    const float x = gate[i];
-    const float a = gelu ? 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)))
-                         : x / (1.0f + expf(-x));
-    const float v = a * up[i];
+    const float v = glu_value(gate[i], up[i], gelu);
     out[i] = v;
     if (Q8) warp_quantize_q8(v, aq + (i / 32) * 32, am + i / 32);
 }
@@ -43,10 +40,7 @@ __global__ void glu_q8k_kernel(const float * gate, const float * up, float * out
     float v[8];
 #pragma unroll
     for (int k = 0; k < 8; k++) {
-        const float x = gate[i0 + k];
-        const float a = gelu ? 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)))
-                             : x / (1.0f + expf(-x));
-        v[k] = a * up[i0 + k];
+        v[k] = glu_value(gate[i0 + k], up[i0 + k], gelu);
         out[i0 + k] = v[k];
     }
     warp_quantize_q8k(v, qs + i0, d + blk, bs + blk * 16);

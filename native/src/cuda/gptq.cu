@@ -185,6 +185,15 @@ struct norm_out {
     float * part;
 };
 
+// The epilogue of llmj_cuda_gptq_matmul_norm_glu: a thread block's 32 gate rows and the same 32 up rows become 32 values
+// of silu(gate) * up (or gelu), written to out and, as one Q8 block with an unrounded float d, to aq / am.
+struct glu_out {
+    float * out;
+    int8_t * aq;
+    q8_act_meta * am;
+    int gelu;
+};
+
 // A finished sum: y = s, or y + s where the product adds into a residual (the same float addition as
 // llmj_cuda_add of a separate product, so the fused and unfused results agree bit for bit).
 static __device__ __forceinline__ float store(float * y, float s, int accumulate) {
@@ -195,11 +204,17 @@ static __device__ __forceinline__ float store(float * y, float s, int accumulate
 
 // The deferred norm's scale of token t (every lane of the warp gets the same value, the partial sums added in one
 // fixed order, so every thread block of a launch agrees). Call with the whole warp.
-static __device__ __forceinline__ float deferred_norm_scale(const float * rpart, int nb, float eps, int64_t t) {
+// Its two steps: the lane's share of the partial sums (loads), and the scale from the shares.
+static __device__ __forceinline__ float norm_sum_share(const float * rpart, int nb, int64_t t) {
     float s = 0.0f;
     for (int i = threadIdx.x % 32; i < nb; i += 32) s += ld_act(rpart + t * nb + i);
-    s = warp_reduce_sum(s);
-    return rsqrtf(s / (float) (nb * 32) + eps);
+    return s;
+}
+static __device__ __forceinline__ float norm_scale(float share, int nb, float eps) {
+    return rsqrtf(warp_reduce_sum(share) / (float) (nb * 32) + eps);
+}
+static __device__ __forceinline__ float deferred_norm_scale(const float * rpart, int nb, float eps, int64_t t) {
+    return norm_scale(norm_sum_share(rpart, nb, t), nb, eps);
 }
 
 // Shape of the work: ROWS rows per warp, U blocks per row per lane in flight, KS warps of the thread
@@ -210,20 +225,24 @@ static __device__ __forceinline__ float deferred_norm_scale(const float * rpart,
 // ROWS * NW / KS = 32, accumulate, FMT_GPTQ or A32; then thread i of warp 0 stores the block's row i).
 // DN: the activation is a deferred norm's (gptq_parts.rpart). A32 (K-quant formats): the activation is Q8_0 blocks (am: a
 // d per 32 columns, the quant sum and its first half's) instead of Q8_K arrays (kd, kbs).
+// GLU (with DN, NT 1, ROWS * NW / KS = 64): the first half of the groups take gate rows blk * 32 .. blk * 32 + 31 (P: the
+// gate part), the second half the same up rows (P: the up part), and warp 0 writes the block's 32 GLU values (glu_out).
 template <int FMT, int BITS, bool SYM, int NT, int ROWS, int U, int KS, int NW = WARPS, bool NORM = false, bool DN = false,
-          bool A32 = false>
+          bool A32 = false, bool GLU = false>
 static __device__ __forceinline__ void gptq_matmul_rows(const gptq_part & P, const unsigned blk, const gptq_parts & G,
                                                         const int8_t * aq, const q8_act_meta * am, const float * kd,
                                                         const int16_t * kbs, int nb, int64_t t0,
-                                                        const norm_out * no = nullptr) {
+                                                        const norm_out * no = nullptr, const glu_out * go = nullptr) {
     const int accumulate = G.accumulate;
     constexpr int QB = BITS == 8 ? 32 : 16;      // bytes per block of the qs stream (Q6_K: its low parts)
-    constexpr int ROWS_PER_BLOCK = ROWS * (NW / KS);
+    constexpr int NG = NW / KS;                  // groups of warps
+    constexpr int ROWS_PER_BLOCK = ROWS * NG;
     static_assert(!NORM || (NT == 1 && ROWS_PER_BLOCK == 32 && (FMT == FMT_GPTQ || A32)), "the norm epilogue's shape");
+    static_assert(!GLU || (NT == 1 && DN && ROWS_PER_BLOCK == 64 && (FMT == FMT_GPTQ || A32)), "the GLU epilogue's shape");
     constexpr int KG = WARP * KS;                // lanes that share a row
     const int warp = threadIdx.x / WARP, lane = threadIdx.x % WARP;
     const int group = warp / KS;                 // the warps group..group + KS - 1 share rows
-    const int64_t row0 = (int64_t) blk * ROWS_PER_BLOCK + group * ROWS;
+    const int64_t row0 = GLU ? (int64_t) blk * 32 + (group % (NG / 2)) * ROWS : (int64_t) blk * ROWS_PER_BLOCK + group * ROWS;
     if (KS == 1 && row0 >= P.rows) return;       // KS > 1: every warp reaches the reduction's barrier
     const int kl = (warp % KS) * WARP + lane;
     const int64_t cols32 = (int64_t) nb * 32;
@@ -247,6 +266,7 @@ static __device__ __forceinline__ void gptq_matmul_rows(const gptq_part & P, con
         for (int r = 0; r < ROWS; r++) acc[t][r] = 0.0f;
     }
     bool waited = false;
+    float rshare = 0.0f;        // GLU: warp 0's share of the deferred norm's sums, loaded right after the wait
     for (int b0 = kl; b0 < nbv; b0 += U * KG) {
         wq<BITS> w[ROWS][U];
         float sc[ROWS][U];               // GPTQ: the block scale; K-quants: the super-block's d
@@ -286,6 +306,9 @@ static __device__ __forceinline__ void gptq_matmul_rows(const gptq_part & P, con
         if (!waited) {          // the first weights are in flight: now wait for the activations
             pdl_wait();
             waited = true;
+            if constexpr (GLU) {
+                if (warp == 0) rshare = norm_sum_share(G.rpart, nb, t0);
+            }
         }
 #pragma unroll
         for (int u = 0; u < U; u++) {
@@ -341,8 +364,29 @@ static __device__ __forceinline__ void gptq_matmul_rows(const gptq_part & P, con
 #pragma unroll
         for (int r = 0; r < ROWS; r++) acc[t][r] = warp_reduce_sum(acc[t][r]);
     }
-    static_assert(!DN || (KS > 1 && (NW / KS) * NT * ROWS <= WARP), "a deferred norm's rows are stored by warp 0");
-    if (KS == 1) {
+    static_assert(!DN || GLU || (KS > 1 && (NW / KS) * NT * ROWS <= WARP), "a deferred norm's rows are stored by warp 0");
+    if constexpr (GLU) {
+        __shared__ float red[NW][ROWS];
+        if (lane == 0) {
+#pragma unroll
+            for (int r = 0; r < ROWS; r++) red[warp][r] = acc[0][r];
+        }
+        __syncthreads();
+        if (warp == 0) {                         // lane i: output blk * 32 + i, from gate group i / ROWS and its up group
+            const float rs = norm_scale(rshare, nb, G.reps);
+            const int g = lane / ROWS, r = lane % ROWS;
+            float sg = red[g * KS][r], su = red[(NG / 2 + g) * KS][r];
+#pragma unroll
+            for (int w = 1; w < KS; w++) {
+                sg += red[g * KS + w][r];
+                su += red[(NG / 2 + g) * KS + w][r];
+            }
+            const float v = glu_value(sg * rs, su * rs, go->gelu);
+            const int64_t qb = t0 * (P.rows / 32) + blk;
+            go->out[qb * 32 + lane] = v;
+            warp_quantize_q8(v, go->aq + qb * 32, go->am + qb);   // as glu_kernel converts
+        }
+    } else if (KS == 1) {
         if (lane == 0) {
 #pragma unroll
             for (int t = 0; t < NT; t++) {
@@ -439,6 +483,18 @@ gptq_norm_act_kernel(const gptq_parts parts, const int8_t * aq, const q8_act_met
     unsigned base;
     const auto P = launch_part(parts.p, parts.end, parts.count, base);
     part_rows<FMT, BITS, SYM, 1, ROWS, 1, KS, true, FMT != FMT_GPTQ>(P, blockIdx.x - base, parts, aq, am, nullptr, nullptr, nb, t0);
+}
+
+// llmj_cuda_gptq_matmul_norm_glu's kernel: one token, 32 outputs per thread block of NW warps reading a deferred norm's
+// activation, the first NW / 2 warps 32 gate rows and the others the same up rows ({ROWS, 1, KS} each), then the GLU
+// epilogue (glu_out). K-quant formats read Q8_0 blocks (A32).
+template <int FMT, int BITS, bool SYM, int ROWS, int KS, int NW, int MINB>
+__global__ void __launch_bounds__(NW * WARP, MINB)
+gptq_norm_glu_kernel(const gptq_parts parts, const int8_t * aq, const q8_act_meta * am, int nb, int64_t t0, const glu_out go) {
+    constexpr int NG = NW / KS;
+    const int group = (int) (threadIdx.x / WARP) / KS;
+    gptq_matmul_rows<FMT, BITS, SYM, 1, ROWS, 1, KS, NW, false, true, FMT != FMT_GPTQ, true>(
+        parts.p[group < NG / 2 ? 0 : 1], blockIdx.x, parts, aq, am, nullptr, nullptr, nb, t0, nullptr, &go);
 }
 
 // The one-token kernel shape {ROWS, U, KS}; LLMJ_GPTQ_KERNEL=0..6 picks one (measurements; read once).
@@ -611,6 +667,49 @@ void launch_add_norm(const gptq_parts & parts, int fmt, int bits, bool sym, cons
         } else {
             if (sym) launch_pdl(gptq_add_norm_kernel<FMT_GPTQ, 8, true, 2, 2, 32>, grid, 32 * WARP, 0, stream, parts, aq, am, nb, t, no);
             else launch_pdl(gptq_add_norm_kernel<FMT_GPTQ, 8, false, 2, 2, 32>, grid, 32 * WARP, 0, stream, parts, aq, am, nb, t, no);
+        }
+    }
+}
+
+// The folded GLU's shapes {ROWS, KS, NW, MINB}: ROWS * NW / KS = 64 rows (32 gate, 32 up) per thread block, at least MINB
+// thread blocks per SM (register bounds). 4-bit format 0 (Q4_0, GPTQ 4-bit): {8, 1, 8, 3}, 80 registers, so that a
+// 4096 x 11008 pair's 344 thread blocks are all resident at once (3 per SM); others: {4, 2, 32, 1}, 64 registers (the
+// 8-bit and K-quant dots spill at 80). Measured on the H100 (llama2-7b synth tg128, same runs, 2 rounds each, against
+// -Dllmj.cuda.fuse.glu=false): Q4_0 {8, 1, 8, 3} 622.4-625.8 against 598.0-601.8 t/s (+4%), {4, 2, 32, 1} 605-612,
+// {4, 1, 16, 2} 590-597, {2, 1, 32, 1} 578; Q4_K_M {4, 2, 32, 1} 555.7-559.8 against 546.1-548.5 (+2%), {8, 1, 8, 3}
+// (spilling) 530.6-532.0; Q8_0 {4, 2, 32, 1} 376.2-378.5 against 373.3-374.7 (+1%), {8, 1, 8, 3} 341.6. Warp 0 loads the
+// deferred norm's sums right after its wait instead of in the epilogue: Q4_K_M 554.9-555.8 against 545.8-546.4 without,
+// Q4_0 {4, 2, 32, 1} 612.7-616.0 against 605.2-605.8, {8, 1, 8, 3} 618.5-620.7 against 622.4-622.5 (the same values).
+template <int FMT, int BITS, bool SYM>
+void launch_glu_fmt(const gptq_parts & parts, const int8_t * aq, const q8_act_meta * am, int nb, int64_t t, const glu_out & go,
+                    cudaStream_t stream) {
+    const unsigned grid = (unsigned) (parts.p[0].rows / 32);
+    if constexpr (FMT == FMT_GPTQ && BITS == 4) {
+        launch_pdl(gptq_norm_glu_kernel<FMT, BITS, SYM, 8, 1, 8, 3>, grid, 8 * WARP, 0, stream, parts, aq, am, nb, t, go);
+    } else {
+        launch_pdl(gptq_norm_glu_kernel<FMT, BITS, SYM, 4, 2, 32, 1>, grid, 32 * WARP, 0, stream, parts, aq, am, nb, t, go);
+    }
+}
+
+// Gate (part 0) and up (part 1) of a deferred norm's activation with the GLU epilogue, token by token.
+void launch_norm_glu(const gptq_parts & parts, int fmt, int bits, bool sym, const void * act, int64_t cols32, int64_t n,
+                     const glu_out & go, cudaStream_t stream) {
+    const int nb = (int) (cols32 / 32);
+    const int8_t * aq = static_cast<const int8_t *>(act);
+    const q8_act_meta * am = reinterpret_cast<const q8_act_meta *>(static_cast<const char *>(act) + q8_act_meta_offset(cols32, n));
+    for (int64_t t = 0; t < n; t++) {
+        if (fmt == FMT_Q4K) {
+            launch_glu_fmt<FMT_Q4K, 4, true>(parts, aq, am, nb, t, go, stream);
+        } else if (fmt == FMT_Q5K) {
+            launch_glu_fmt<FMT_Q5K, 5, true>(parts, aq, am, nb, t, go, stream);
+        } else if (fmt == FMT_Q6K) {
+            launch_glu_fmt<FMT_Q6K, 6, true>(parts, aq, am, nb, t, go, stream);
+        } else if (bits == 4) {
+            if (sym) launch_glu_fmt<FMT_GPTQ, 4, true>(parts, aq, am, nb, t, go, stream);
+            else launch_glu_fmt<FMT_GPTQ, 4, false>(parts, aq, am, nb, t, go, stream);
+        } else {
+            if (sym) launch_glu_fmt<FMT_GPTQ, 8, true>(parts, aq, am, nb, t, go, stream);
+            else launch_glu_fmt<FMT_GPTQ, 8, false>(parts, aq, am, nb, t, go, stream);
         }
     }
 }
@@ -997,7 +1096,7 @@ float * norm_act_sums(void * norm_act, int64_t dim, int64_t n) {
 // The products of count checked matrices from the converted activation act (rows of cols32).
 void launch_products(int count, const llmj_gptq_matrix * ms, const void * act, int64_t cols32, float * const * ys, int64_t n,
                      cudaStream_t s, bool accumulate = false, const float * rpart = nullptr, float reps = 0.0f,
-                     const norm_out * no = nullptr) {
+                     const norm_out * no = nullptr, const glu_out * go = nullptr) {
     gptq_parts parts = {};
     parts.count = count;
     parts.accumulate = accumulate ? 1 : 0;
@@ -1018,6 +1117,10 @@ void launch_products(int count, const llmj_gptq_matrix * ms, const void * act, i
     for (int k = 1; k < count; k++) mixed |= ms[k].format != ms[0].format;
     if (no) {
         launch_add_norm(parts, ms[0].format, ms[0].bits, sym, act, cols32, n, *no, s);
+        return;
+    }
+    if (go) {
+        launch_norm_glu(parts, ms[0].format, ms[0].bits, sym, act, cols32, n, *go, s);
         return;
     }
     if (rpart) {
@@ -1127,6 +1230,29 @@ extern "C" int llmj_cuda_gptq_matmul_norm_act(int count, const llmj_gptq_matrix 
     CHECK_STREAM_ARGS(eps >= 0.0f, "negative eps %g", (double) eps);
     const float * part = norm_act_sums(const_cast<void *>(norm_act), ms[0].cols, n);
     launch_products(count, ms, norm_act, ms[0].cols, ys, n, static_cast<cudaStream_t>(stream), false, part, eps);
+    return llmj_cuda_check_launch(__func__);
+}
+
+extern "C" int llmj_cuda_gptq_matmul_norm_glu(const llmj_gptq_matrix * ms, const void * norm_act, float eps, int gelu, float * out,
+                                              void * act, int64_t n, void * stream) {
+    float * ys[2] = {out, out};
+    int st = check_shared(2, ms, ys, n, __func__);
+    if (st != LLMJ_OK || n == 0) return st;
+    CHECK_STREAM_ARGS(ms[0].format == FMT_GPTQ || ms[0].act32, "matrix format %d: a deferred norm's activation is Q8_0 "
+                      "blocks (format 0, or K-quants with act32)", ms[0].format);
+    CHECK_STREAM_ARGS(ms[1].format == ms[0].format && ms[1].rows == ms[0].rows, "gate (format %d, %lld rows) and up (format %d, "
+                      "%lld rows) differ", ms[0].format, (long long) ms[0].rows, ms[1].format, (long long) ms[1].rows);
+    if ((st = check_converted(ms[0], norm_act, true, "norm_act", __func__)) != LLMJ_OK) return st;
+    CHECK_STREAM_ARGS(eps >= 0.0f, "negative eps %g", (double) eps);
+    CHECK_STREAM_ARGS(gelu == 0 || gelu == 1, "gelu %d is not 0 or 1", gelu);
+    CHECK_STREAM_ARGS(act && reinterpret_cast<uintptr_t>(act) % 16 == 0, "act %p is null or not 16-byte aligned", act);
+    glu_out go;
+    go.out = out;
+    go.aq = static_cast<int8_t *>(act);
+    go.am = reinterpret_cast<q8_act_meta *>(static_cast<char *>(act) + q8_act_meta_offset(ms[0].rows, n));
+    go.gelu = gelu;
+    const float * part = norm_act_sums(const_cast<void *>(norm_act), ms[0].cols, n);
+    launch_products(2, ms, norm_act, ms[0].cols, ys, n, static_cast<cudaStream_t>(stream), false, part, eps, nullptr, &go);
     return llmj_cuda_check_launch(__func__);
 }
 

@@ -40,6 +40,14 @@ void launch_quantize_q8_act(const float * x, int64_t x_stride, int64_t n, int64_
 bool launch_matvec_q(int type, const void * w, size_t row_bytes, const void * act, float * y, int64_t y_stride,
                      int64_t rows, int64_t cols, int64_t n, cudaStream_t stream);
 
+// silu(x) * up (gelu 0) or gelu_tanh(x) * up (gelu 1): the gated activation of elementwise.cu's GLU kernels and of
+// gptq.cu's folded GLU (llmj_cuda_gptq_matmul_norm_glu), one expression for both.
+static __device__ __forceinline__ float glu_value(float x, float up, int gelu) {
+    const float a = gelu ? 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)))
+                         : x / (1.0f + expf(-x));
+    return a * up;
+}
+
 // 127 / amax (0 for an all-zero block): the CPU's inverse scale.
 static __device__ __forceinline__ float q8_inverse_scale(float amax) {
     return amax != 0.0f ? __fdiv_rn(127.0f, amax) : 0.0f;

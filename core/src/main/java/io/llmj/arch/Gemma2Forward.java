@@ -63,9 +63,8 @@ public final class Gemma2Forward extends DecoderForward {
             b.matmul(L.wo(), s.att, n, s.xb2);                                     // output projection
             b.rmsNorm(s.xb2, L.postAttnNorm(), c.normEps(), off, c.dim(), n, s.xb2); // post-attention norm
             b.addRmsNorm(s.x, s.xb2, L.ffnNorm(), c.normEps(), off, c.dim(), n, s.xb); // residual; pre-feed-forward norm
-            // gate, up = Wgate h, Wup h
-            b.matmulShared(s.xb, n, new Weight[] {L.gate(), L.up()}, new Buffer[] {s.hb, s.hb2});
-            b.geglu(s.hb, s.hb2, (long) n * c.ffDim(), s.hb);                      // gelu_tanh(gate) * up
+            // hb = gelu_tanh(Wgate h) * Wup h (hb2: scratch)
+            b.matmulGlu(s.xb, n, L.gate(), L.up(), s.hb, s.hb2, true);
             b.matmul(L.down(), s.hb, n, s.xb2);
             b.rmsNorm(s.xb2, L.postFfwNorm(), c.normEps(), off, c.dim(), n, s.xb2); // post-feed-forward norm
             b.add(s.x, s.xb2, (long) n * c.dim());                                 // residual

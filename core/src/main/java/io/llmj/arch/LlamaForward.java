@@ -63,9 +63,8 @@ public final class LlamaForward extends DecoderForward {
             b.ropeAttention(s.q, s.k, s.v, n, pos, c.rope(), s.kCache[l], s.vCache[l], attn, s.att);
             // project heads back to dim, add to the residual, then the feed-forward block's norm
             b.matmulAddNorm(L.wo(), s.att, n, s.x, s.xb2, L.ffnNorm(), c.normEps(), 0f, c.dim(), s.xb); // x += Wo att; h = rmsnorm(x) * ffn_norm
-            // gate, up = Wgate h, Wup h
-            b.matmulShared(s.xb, n, new Weight[] {L.gate(), L.up()}, new Buffer[] {s.hb, s.hb2});
-            b.swiglu(s.hb, s.hb2, (long) n * c.ffDim(), s.hb);                 // silu(gate) * up
+            // hb = silu(Wgate h) * Wup h (hb2: scratch)
+            b.matmulGlu(s.xb, n, L.gate(), L.up(), s.hb, s.hb2, false);
             // x += Wdown h (residual); with the next layer's h = rmsnorm(x) * attn_norm where it runs here too
             residualOut(b, s, l, n, L.down(), s.hb, l + 1 < c.nLayers() ? layers[l + 1].attnNorm() : null);
         }

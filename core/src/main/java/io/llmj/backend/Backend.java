@@ -113,6 +113,22 @@ public interface Backend extends AutoCloseable {
         addRmsNorm(acc, tmp, gain, eps, gainOffset, dim, n, out);
     }
 
+    /**
+     * A gated feed-forward block's input: {@code gateOut = glu(gate x, up x)} for {@code n} rows of {@code gate.rows()}
+     * values, glu being {@link #swiglu} ({@code gelu} false) or {@link #geglu}; {@code upOut} is scratch, its contents
+     * unspecified afterwards. The default makes the calls ({@link #matmulShared}, then the GLU in place); a backend may fold
+     * the activation into the products (values then equal up to rounding).
+     */
+    default void matmulGlu(Buffer x, int n, Weight gate, Weight up, Buffer gateOut, Buffer upOut, boolean gelu) {
+        matmulShared(x, n, new Weight[] {gate, up}, new Buffer[] {gateOut, upOut});
+        long count = (long) n * gate.rows();
+        if (gelu) {
+            geglu(gateOut, upOut, count, gateOut);
+        } else {
+            swiglu(gateOut, upOut, count, gateOut);
+        }
+    }
+
     /** {@code x[t] += bias} for {@code n} rows of {@code bias.cols()}. */
     void addBias(Buffer x, Weight bias, int n);
 

@@ -168,6 +168,14 @@ public final class CudaBackend implements Backend {
      */
     public static final String FUSE_NORM_PROPERTY = "llmj.cuda.fuse.norm";
 
+    /**
+     * {@code -Dllmj.cuda.fuse.glu=false} (with {@link #FUSE_NORM_PROPERTY} on) keeps the GLU a kernel of its own. By
+     * default a one-token {@link #matmulGlu} whose input is a folded norm's output ({@link #FUSE_NORM_PROPERTY}) runs the
+     * gate and up products and the activation as one kernel ({@code llmj_cuda_gptq_matmul_norm_glu}), which also converts
+     * the output for the down projection: equal to the separate kernels up to the order of the float additions.
+     */
+    public static final String FUSE_GLU_PROPERTY = "llmj.cuda.fuse.glu";
+
     /** The operands a batch is multiplied with; {@link #EXACT}: the per-token kernels. */
     enum GemmPath { EXACT, F32, F16, BF16 }
 
@@ -218,6 +226,9 @@ public final class CudaBackend implements Backend {
      * unnormalized to {@link #normAct} and the products reading it apply the norm's scale.
      */
     private final boolean fuseNorm = fuse && Boolean.parseBoolean(System.getProperty(FUSE_NORM_PROPERTY, "true"));
+    /** {@link #matmulGlu}'s folded GLU ({@link #FUSE_GLU_PROPERTY}). */
+    private final boolean fuseGlu = fuseNorm && Boolean.parseBoolean(System.getProperty(FUSE_GLU_PROPERTY, "true"));
+    private long gluFolds;
     /** The folded norm's conversion and block sums of squares (llmj_cuda_gptq_matmul_act_add_norm). */
     private DeviceBuffer normAct;
     /** The folded norm whose output buffer is not written yet, or null ({@link #materialize}). */
@@ -1073,6 +1084,47 @@ public final class CudaBackend implements Backend {
                     "llmj_cuda_gptq_matmul_norm_act(" + names + ")");
         }
         return true;
+    }
+
+    /**
+     * One token's gate and up products of a folded norm's output ({@link #matmulAddNorm}) with the activation in the same
+     * kernel ({@code llmj_cuda_gptq_matmul_norm_glu}): {@code gateOut} and its conversion for the down projection are
+     * written, {@code upOut} is not. Where the weights cannot (not both GPTQ-layout matrices reading Q8_0 blocks of one
+     * format, rows and columns, rows a multiple of 32) or the input is not a folded norm's, the default calls.
+     */
+    @Override
+    public synchronized void matmulGlu(Buffer x, int n, Weight gate, Weight up, Buffer gateOut, Buffer upOut, boolean gelu) {
+        DeferredNorm d = deferred;
+        Weight[] ws = {gate, up};
+        if (!fuseGlu || d == null || x != d.out() || n != 1 || n != d.n() || gateOut == upOut || !shareable(ws, n)
+                || !(gate instanceof DeviceWeight g) || !(up instanceof DeviceWeight u) || readsQ8k(g.gptq())
+                || llmj_gptq_matrix.format(g.gptq()) != llmj_gptq_matrix.format(u.gptq()) || g.rows() != u.rows()
+                || g.rows() % 32 != 0 || g.cols() != d.dim() || llmj_gptq_matrix.perm(g.gptq()).address() != 0) {
+            Backend.super.matmulGlu(x, n, gate, up, gateOut, upOut, gelu);
+            return;
+        }
+        for (Buffer o : new Buffer[] {gateOut, upOut}) {
+            if (o == d.out() || o == d.acc()) {
+                throw new IllegalArgumentException(g.name() + ": the product's output is its own input's norm or accumulator");
+            }
+        }
+        checkBuffers(dw(g), d.acc(), n, gateOut);                  // (x itself has no floats yet)
+        checkBuffers(dw(u), d.acc(), n, upOut);
+        wrote(gateOut);
+        wrote(upOut);
+        MemorySegment act = act8(LlmjCuda.llmj_cuda_gptq_work_size(g.rows(), n)).ptr;
+        try (Arena a = Arena.ofConfined()) {
+            GptqArgs args = gptqArgs(a, ws, new Buffer[] {gateOut, upOut});
+            NativeStatus.check(LlmjCuda.llmj_cuda_gptq_matmul_norm_glu(args.ms(), normAct.ptr, d.eps(), gelu ? 1 : 0,
+                    dev(gateOut).ptr, act, n, stream), "llmj_cuda_gptq_matmul_norm_glu(" + g.name() + ", " + u.name() + ")");
+        }
+        converts(gateOut, (long) n * g.rows(), false);
+        gluFolds++;
+    }
+
+    /** How many GLUs {@link #matmulGlu} folded so far (tests assert the fold ran). */
+    synchronized long gluFolds() {
+        return gluFolds;
     }
 
     /** The arguments of the multi-matrix GPTQ entry points: the weights' llmj_gptq_matrix descriptors and the outputs. */

@@ -14,6 +14,7 @@ import io.llmj.backend.Weight;
 import io.llmj.ffm.cuda.CudaBackend.Gemm;
 import io.llmj.ffm.generated.llmj.Llmj;
 import io.llmj.ffm.generated.llmj.LlmjCuda;
+import io.llmj.ffm.generated.llmj.llmj_gptq_matrix;
 import io.llmj.format.gguf.GgufFile;
 import io.llmj.quant.GgmlType;
 import io.llmj.testing.TestData;
@@ -139,29 +140,10 @@ class CudaNormFoldTest {
                 assertEquals(p.acc()[i], f.acc()[i], bound, what + ": acc[" + i + "] folded against unfolded");
             }
             // the products: the documented arithmetic from the acc read back
-            double ss = 0;
-            for (float v : f.acc()) {
-                ss += (double) v * v;
-            }
-            double rs = 1 / Math.sqrt(ss / dim + eps);
-            int nb = dim / 32;
-            int[] q = new int[dim];
-            float[] d = new float[nb];
-            for (int b = 0; b < nb; b++) {
-                float[] v = new float[32];
-                float amax = 0;
-                for (int i = 0; i < 32; i++) {
-                    v[i] = f.acc()[b * 32 + i] * (gain[b * 32 + i] + offset);
-                    amax = Math.max(amax, Math.abs(v[i]));
-                }
-                float inv = amax != 0 ? 127f / amax : 0f;
-                for (int i = 0; i < 32; i++) {
-                    q[b * 32 + i] = (int) Math.rint(v[i] * inv);
-                }
-                d[b] = amax / 127f;
-            }
-            checkProducts(what + " product a", f.ya(), ad, rowsA, dim, q, d, rs);
-            checkProducts(what + " product b", f.yb(), cd, rowsB, dim, q, d, rs);
+            Folded n = Folded.of(f.acc(), gain, offset, eps);
+            double rs = n.rs();
+            checkProducts(what + " product a", f.ya(), ad, rowsA, dim, n.q(), n.d(), rs);
+            checkProducts(what + " product b", f.yb(), cd, rowsB, dim, n.q(), n.d(), rs);
             // the norm's output, written when read
             double worst = 0;
             for (int i = 0; i < dim; i++) {
@@ -179,31 +161,161 @@ class CudaNormFoldTest {
         }
     }
 
-    /** y[row] against rs * sum_b d[b] * sum_c w[row][c] q[c] (exact block dots in double). */
-    static void checkProducts(String what, float[] y, float[] wd, int rows, int dim, int[] q, float[] d, double rs) {
+    /**
+     * What the products of a folded norm's output read, from the accumulator read back: the Q8 quants of
+     * {@code acc · (gain + offset)} per 32-block (float32 scale amax / 127, rounded half to even as the kernel does) and the
+     * norm's scale rsqrt(Σ acc² / dim + eps).
+     */
+    record Folded(int[] q, float[] d, double rs) {
+        static Folded of(float[] acc, float[] gain, float offset, float eps) {
+            int dim = acc.length;
+            double ss = 0;
+            for (float v : acc) {
+                ss += (double) v * v;
+            }
+            int nb = dim / 32;
+            int[] q = new int[dim];
+            float[] d = new float[nb];
+            for (int b = 0; b < nb; b++) {
+                float[] v = new float[32];
+                float amax = 0;
+                for (int i = 0; i < 32; i++) {
+                    v[i] = acc[b * 32 + i] * (gain[b * 32 + i] + offset);
+                    amax = Math.max(amax, Math.abs(v[i]));
+                }
+                float inv = amax != 0 ? 127f / amax : 0f;
+                for (int i = 0; i < 32; i++) {
+                    q[b * 32 + i] = (int) Math.rint(v[i] * inv);
+                }
+                d[b] = amax / 127f;
+            }
+            return new Folded(q, d, 1 / Math.sqrt(ss / dim + eps));
+        }
+    }
+
+    /**
+     * Row {@code row}'s product of a folded norm's output: {rs * sum_b d[b] * sum_c w[row][c] q[c] (exact block dots in
+     * double), the bound on a float32 result's distance from it}.
+     */
+    static double[] product(float[] wd, int row, int dim, int[] q, float[] d, double rs) {
         int nb = dim / 32;
+        double sum = 0;
+        double mag = 0;
+        for (int b = 0; b < nb; b++) {
+            double dot = 0;
+            double m = 0;
+            for (int i = 0; i < 32; i++) {
+                double t = (double) wd[row * dim + b * 32 + i] * q[b * 32 + i];
+                dot += t;
+                m += Math.abs(t);
+            }
+            sum += dot * d[b];
+            mag += m * d[b];
+        }
+        double want = sum * rs;
+        return new double[] {want, 0x1p-24 * 2 * (nb + 64) * mag * rs + 4e-6 * Math.abs(want) + 1e-30};
+    }
+
+    /** y[row] against {@link #product}, within its bound. */
+    static void checkProducts(String what, float[] y, float[] wd, int rows, int dim, int[] q, float[] d, double rs) {
         double worst = 0;
         for (int row = 0; row < rows; row++) {
-            double sum = 0;
-            double mag = 0;
-            for (int b = 0; b < nb; b++) {
-                double dot = 0;
-                double m = 0;
-                for (int i = 0; i < 32; i++) {
-                    double t = (double) wd[row * dim + b * 32 + i] * q[b * 32 + i];
-                    dot += t;
-                    m += Math.abs(t);
-                }
-                sum += dot * d[b];
-                mag += m * d[b];
-            }
-            double want = sum * rs;
-            double bound = 0x1p-24 * 2 * (nb + 64) * mag * rs + 4e-6 * Math.abs(want) + 1e-30;
+            double[] p = product(wd, row, dim, q, d, rs);
+            double want = p[0];
+            double bound = p[1];
             double diff = Math.abs(y[row] - want);
             worst = Math.max(worst, diff / bound);
             assertTrue(diff <= bound, what + " row " + row + ": " + y[row] + " against " + want + ", |Δ| " + diff + " > " + bound);
         }
         System.out.printf("%s: worst |Δ| / bound %.3g%n", what, worst);
+    }
+
+    /** silu(g) * u or gelu_tanh(g) * u in double. */
+    static double glu(double g, double u, boolean gelu) {
+        double a = gelu ? 0.5 * g * (1 + Math.tanh(0.7978845608028654 * (g + 0.044715 * g * g * g))) : g / (1 + Math.exp(-g));
+        return a * u;
+    }
+
+    /**
+     * The GLU folded into the gate and up products of a folded norm's output ({@link CudaBackend#matmulGlu}): after a GLU
+     * and {@code acc += W h} with the norm folded in, {@code matmulGlu} of the norm's output, then the down product of its
+     * result. The GLU's output against glu(g, u) in double, g and u the products' documented arithmetic
+     * ({@link #product}) from the {@code acc} read back, within |u| · 1.2 · bound(g) + |act(g)| · bound(u) + 8·10⁻⁷ |h|
+     * + 10⁻³⁰ (1.2 bounds the derivative of silu and of gelu_tanh); the down product, which reads the fold's conversion,
+     * bit for bit against an unfolded backend's product of those floats (which converts them itself: the same
+     * quantizer and kernel).
+     */
+    @ParameterizedTest(name = "{0} dim {1} ff {2} gelu {3}")
+    @CsvSource({
+        "Q4_0, 32, 32, false", "Q4_0, 96, 352, true", "Q8_0, 160, 4096, false", "Q8_0, 4096, 2080, true",
+        "Q4_0, 4096, 11008, false", "Q4_K, 256, 512, false", "Q6_K, 512, 768, true", "Q5_K, 768, 256, false",
+        "Q4_K, 4096, 2816, false",
+    })
+    void foldedGluComputesItsArithmetic(GgmlType type, int dim, int ff, boolean gelu) {
+        Random r = new Random(dim * 31L + ff);
+        float eps = 1e-5f;
+        float offset = 0f;
+        float[] wd = new float[dim * ff];
+        float[] gd = new float[ff * dim];
+        float[] ud = new float[ff * dim];
+        float[] gain = CudaRepackTest.gaussian(r, dim);
+        float[] gate0 = CudaRepackTest.gaussian(r, ff);
+        float[] up0 = CudaRepackTest.gaussian(r, ff);
+        float[] acc0 = CudaRepackTest.gaussian(r, dim);
+        for (int i = 0; i < dim; i++) {
+            gain[i] = 0.5f + 0.2f * gain[i];
+        }
+        try (Arena arena = Arena.ofConfined(); CudaBackend fold = backend(true); CudaBackend plain = backend(false)) {
+            MemorySegment w = CudaRepackTest.quantized(arena, type, dim, ff, r, wd);
+            MemorySegment gw = CudaRepackTest.quantized(arena, type, ff, dim, r, gd);
+            MemorySegment uw = CudaRepackTest.quantized(arena, type, ff, dim, r, ud);
+            Weight ww = fold.weight("down", type, new long[] {ff, dim}, w);
+            Weight wg = fold.weight("gate", type, new long[] {dim, ff}, gw);
+            Weight wu = fold.weight("up", type, new long[] {dim, ff}, uw);
+            Weight g = gainWeight(fold, arena, gain);
+            float[] acc = new float[dim];
+            float[] h = new float[ff];
+            float[] y = new float[dim];
+            long folds = fold.gluFolds();
+            try (Buffer gb = fold.allocate(ff); Buffer ub = fold.allocate(ff); Buffer h0 = fold.allocate(ff);
+                 Buffer accb = fold.allocate(dim); Buffer tmp = fold.allocate(dim); Buffer outb = fold.allocate(dim);
+                 Buffer hg = fold.allocate(ff); Buffer hu = fold.allocate(ff); Buffer yb = fold.allocate(dim)) {
+                fold.write(gb, 0, gate0, 0, ff);
+                fold.write(ub, 0, up0, 0, ff);
+                fold.write(accb, 0, acc0, 0, dim);
+                fold.swiglu(gb, ub, ff, h0);
+                fold.matmulAddNorm(ww, h0, 1, accb, tmp, g, eps, offset, dim, outb);
+                assertTrue(fold.normDeferred(outb), "the norm is folded");
+                fold.matmulGlu(outb, 1, wg, wu, hg, hu, gelu);
+                assertEquals(folds + 1, fold.gluFolds(), "the GLU is folded");
+                fold.matmul(ww, hg, 1, yb);                               // reads the fold's conversion of hg
+                fold.read(accb, 0, acc, 0, dim);
+                fold.read(hg, 0, h, 0, ff);
+                fold.read(yb, 0, y, 0, dim);
+            }
+            String what = type + " dim " + dim + " ff " + ff + (gelu ? " gelu" : " silu");
+            Folded n = Folded.of(acc, gain, offset, eps);
+            double worst = 0;
+            for (int i = 0; i < ff; i++) {
+                double[] pg = product(gd, i, dim, n.q(), n.d(), n.rs());
+                double[] pu = product(ud, i, dim, n.q(), n.d(), n.rs());
+                double want = glu(pg[0], pu[0], gelu);
+                double bound = Math.abs(pu[0]) * 1.2 * pg[1] + Math.abs(glu(pg[0], 1, gelu)) * pu[1] + 8e-7 * Math.abs(want) + 1e-30;
+                double diff = Math.abs(h[i] - want);
+                worst = Math.max(worst, diff / bound);
+                assertTrue(diff <= bound, what + ": h[" + i + "] " + h[i] + " against " + want + ", |Δ| " + diff + " > " + bound);
+            }
+            // the down product from the fold's conversion against an unfolded backend converting the same floats
+            float[] yp = new float[dim];
+            Weight pw = plain.weight("down", type, new long[] {ff, dim}, w);
+            try (Buffer hb = plain.allocate(ff); Buffer ypb = plain.allocate(dim)) {
+                plain.write(hb, 0, h, 0, ff);
+                plain.matmul(pw, hb, 1, ypb);
+                plain.read(ypb, 0, yp, 0, dim);
+            }
+            assertArrayEquals(yp, y, what + ": the down product of the fold's conversion against the floats converted");
+            System.out.printf("folded GLU %s: worst |Δ| / bound %.3g%n", what, worst);
+        }
     }
 
     /** The entry points refuse what they cannot compute, with LLMJ_ERR_INVALID_ARGUMENT and no launch. */
@@ -237,6 +349,34 @@ class CudaNormFoldTest {
                         "a K-quant reading Q8_K, deferred norm");
             }
             assertTrue(LlmjCuda.llmj_cuda_gptq_norm_act_size(64, 2) >= 2 * 64 + 2 * 2 * (16 + 4), "quants, meta and sums");
+            // the folded GLU: gate and up matrices (ms[0], ms[1])
+            long size = llmj_gptq_matrix.layout().byteSize();
+            MemorySegment pair33 = arena.allocate(llmj_gptq_matrix.layout(), 2);
+            MemorySegment pair32 = arena.allocate(llmj_gptq_matrix.layout(), 2);
+            MemorySegment mixed = arena.allocate(llmj_gptq_matrix.layout(), 2);
+            MemorySegment w32q8 = ((CudaBackend.DeviceWeight) b.weight("w32q8", GgmlType.Q8_0, new long[] {64, 32},
+                    CudaRepackTest.quantized(arena, GgmlType.Q8_0, 32, 64, r, new float[32 * 64]))).gptq();
+            for (int i = 0; i < 2; i++) {
+                MemorySegment.copy(w33, 0, pair33, i * size, size);
+                MemorySegment.copy(w32, 0, pair32, i * size, size);
+                MemorySegment.copy(i == 0 ? w32 : w32q8, 0, mixed, i * size, size);
+            }
+            assertEquals(0, LlmjCuda.llmj_cuda_gptq_matmul_norm_glu(pair32, buf.ptr, 1e-5f, 0, buf.ptr, buf.ptr, 0, none),
+                    "no token: nothing to do");
+            assertEquals(invalid, LlmjCuda.llmj_cuda_gptq_matmul_norm_glu(pair33, buf.ptr, 1e-5f, 0, buf.ptr, buf.ptr, 1, none),
+                    "GLU: rows not a multiple of 32");
+            assertEquals(invalid, LlmjCuda.llmj_cuda_gptq_matmul_norm_glu(mixed, buf.ptr, 1e-5f, 0, buf.ptr, buf.ptr, 1, none),
+                    "GLU: gate and up of different formats");
+            assertEquals(invalid, LlmjCuda.llmj_cuda_gptq_matmul_norm_glu(pair32, buf.ptr, 1e-5f, 2, buf.ptr, buf.ptr, 1, none),
+                    "GLU: gelu 2");
+            assertEquals(invalid, LlmjCuda.llmj_cuda_gptq_matmul_norm_glu(pair32, buf.ptr, -1f, 0, buf.ptr, buf.ptr, 1, none),
+                    "GLU: negative eps");
+            assertEquals(invalid, LlmjCuda.llmj_cuda_gptq_matmul_norm_glu(pair32, none, 1e-5f, 0, buf.ptr, buf.ptr, 1, none),
+                    "GLU: no norm_act");
+            assertEquals(invalid, LlmjCuda.llmj_cuda_gptq_matmul_norm_glu(pair32, buf.ptr, 1e-5f, 0, buf.ptr, none, 1, none),
+                    "GLU: no act");
+            assertEquals(invalid, LlmjCuda.llmj_cuda_gptq_matmul_norm_glu(pair32, buf.ptr, 1e-5f, 0, none, buf.ptr, 1, none),
+                    "GLU: no out");
         }
     }
 
@@ -254,7 +394,9 @@ class CudaNormFoldTest {
             int[] tf = decode(src, fold, ids, steps, lf);
             int[] tp = decode(src, plain, ids, steps, lp);
             assertTrue(fold.normFolds() > 0, "the folded backend folded norms");
+            assertTrue(fold.gluFolds() > 0, "the folded backend folded GLUs");
             assertEquals(0, plain.normFolds(), "-D" + CudaBackend.FUSE_NORM_PROPERTY + "=false folds none");
+            assertEquals(0, plain.gluFolds(), "-D" + CudaBackend.FUSE_NORM_PROPERTY + "=false folds no GLU");
             assertArrayEquals(tp, tf, file + ": greedy tokens folded against unfolded");
             double max = 0;
             double sumSq = 0;

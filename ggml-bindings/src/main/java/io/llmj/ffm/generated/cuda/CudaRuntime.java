@@ -222,7 +222,7 @@ public class CudaRuntime extends CudaRuntime$shared {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * extern cudaError_t cudaDeviceSynchronize(void)
+     * extern cudaError_t cudaDeviceSynchronize()
      * }
      */
     public static FunctionDescriptor cudaDeviceSynchronize$descriptor() {
@@ -232,7 +232,7 @@ public class CudaRuntime extends CudaRuntime$shared {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * extern cudaError_t cudaDeviceSynchronize(void)
+     * extern cudaError_t cudaDeviceSynchronize()
      * }
      */
     public static MethodHandle cudaDeviceSynchronize$handle() {
@@ -242,7 +242,7 @@ public class CudaRuntime extends CudaRuntime$shared {
     /**
      * Address for:
      * {@snippet lang=c :
-     * extern cudaError_t cudaDeviceSynchronize(void)
+     * extern cudaError_t cudaDeviceSynchronize()
      * }
      */
     public static MemorySegment cudaDeviceSynchronize$address() {
@@ -251,7 +251,7 @@ public class CudaRuntime extends CudaRuntime$shared {
 
     /**
      * {@snippet lang=c :
-     * extern cudaError_t cudaDeviceSynchronize(void)
+     * extern cudaError_t cudaDeviceSynchronize()
      * }
      */
     public static int cudaDeviceSynchronize() {
@@ -280,7 +280,7 @@ public class CudaRuntime extends CudaRuntime$shared {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * extern cudaError_t cudaGetLastError(void)
+     * extern cudaError_t cudaGetLastError()
      * }
      */
     public static FunctionDescriptor cudaGetLastError$descriptor() {
@@ -290,7 +290,7 @@ public class CudaRuntime extends CudaRuntime$shared {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * extern cudaError_t cudaGetLastError(void)
+     * extern cudaError_t cudaGetLastError()
      * }
      */
     public static MethodHandle cudaGetLastError$handle() {
@@ -300,7 +300,7 @@ public class CudaRuntime extends CudaRuntime$shared {
     /**
      * Address for:
      * {@snippet lang=c :
-     * extern cudaError_t cudaGetLastError(void)
+     * extern cudaError_t cudaGetLastError()
      * }
      */
     public static MemorySegment cudaGetLastError$address() {
@@ -309,7 +309,7 @@ public class CudaRuntime extends CudaRuntime$shared {
 
     /**
      * {@snippet lang=c :
-     * extern cudaError_t cudaGetLastError(void)
+     * extern cudaError_t cudaGetLastError()
      * }
      */
     public static int cudaGetLastError() {

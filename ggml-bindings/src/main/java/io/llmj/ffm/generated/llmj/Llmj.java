@@ -288,7 +288,7 @@ public class Llmj extends Llmj$shared {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * const char *llmj_version(void)
+     * const char *llmj_version()
      * }
      */
     public static FunctionDescriptor llmj_version$descriptor() {
@@ -298,7 +298,7 @@ public class Llmj extends Llmj$shared {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * const char *llmj_version(void)
+     * const char *llmj_version()
      * }
      */
     public static MethodHandle llmj_version$handle() {
@@ -308,7 +308,7 @@ public class Llmj extends Llmj$shared {
     /**
      * Address for:
      * {@snippet lang=c :
-     * const char *llmj_version(void)
+     * const char *llmj_version()
      * }
      */
     public static MemorySegment llmj_version$address() {
@@ -317,7 +317,7 @@ public class Llmj extends Llmj$shared {
 
     /**
      * {@snippet lang=c :
-     * const char *llmj_version(void)
+     * const char *llmj_version()
      * }
      */
     public static MemorySegment llmj_version() {
@@ -346,7 +346,7 @@ public class Llmj extends Llmj$shared {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * const char *llmj_last_error(void)
+     * const char *llmj_last_error()
      * }
      */
     public static FunctionDescriptor llmj_last_error$descriptor() {
@@ -356,7 +356,7 @@ public class Llmj extends Llmj$shared {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * const char *llmj_last_error(void)
+     * const char *llmj_last_error()
      * }
      */
     public static MethodHandle llmj_last_error$handle() {
@@ -366,7 +366,7 @@ public class Llmj extends Llmj$shared {
     /**
      * Address for:
      * {@snippet lang=c :
-     * const char *llmj_last_error(void)
+     * const char *llmj_last_error()
      * }
      */
     public static MemorySegment llmj_last_error$address() {
@@ -375,7 +375,7 @@ public class Llmj extends Llmj$shared {
 
     /**
      * {@snippet lang=c :
-     * const char *llmj_last_error(void)
+     * const char *llmj_last_error()
      * }
      */
     public static MemorySegment llmj_last_error() {
@@ -404,7 +404,7 @@ public class Llmj extends Llmj$shared {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * uint32_t llmj_cpu_features(void)
+     * uint32_t llmj_cpu_features()
      * }
      */
     public static FunctionDescriptor llmj_cpu_features$descriptor() {
@@ -414,7 +414,7 @@ public class Llmj extends Llmj$shared {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * uint32_t llmj_cpu_features(void)
+     * uint32_t llmj_cpu_features()
      * }
      */
     public static MethodHandle llmj_cpu_features$handle() {
@@ -424,7 +424,7 @@ public class Llmj extends Llmj$shared {
     /**
      * Address for:
      * {@snippet lang=c :
-     * uint32_t llmj_cpu_features(void)
+     * uint32_t llmj_cpu_features()
      * }
      */
     public static MemorySegment llmj_cpu_features$address() {
@@ -433,7 +433,7 @@ public class Llmj extends Llmj$shared {
 
     /**
      * {@snippet lang=c :
-     * uint32_t llmj_cpu_features(void)
+     * uint32_t llmj_cpu_features()
      * }
      */
     public static int llmj_cpu_features() {
@@ -462,7 +462,7 @@ public class Llmj extends Llmj$shared {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * int llmj_cpu_best_isa(void)
+     * int llmj_cpu_best_isa()
      * }
      */
     public static FunctionDescriptor llmj_cpu_best_isa$descriptor() {
@@ -472,7 +472,7 @@ public class Llmj extends Llmj$shared {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * int llmj_cpu_best_isa(void)
+     * int llmj_cpu_best_isa()
      * }
      */
     public static MethodHandle llmj_cpu_best_isa$handle() {
@@ -482,7 +482,7 @@ public class Llmj extends Llmj$shared {
     /**
      * Address for:
      * {@snippet lang=c :
-     * int llmj_cpu_best_isa(void)
+     * int llmj_cpu_best_isa()
      * }
      */
     public static MemorySegment llmj_cpu_best_isa$address() {
@@ -491,7 +491,7 @@ public class Llmj extends Llmj$shared {
 
     /**
      * {@snippet lang=c :
-     * int llmj_cpu_best_isa(void)
+     * int llmj_cpu_best_isa()
      * }
      */
     public static int llmj_cpu_best_isa() {
@@ -580,7 +580,7 @@ public class Llmj extends Llmj$shared {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * int llmj_cpu_isa(void)
+     * int llmj_cpu_isa()
      * }
      */
     public static FunctionDescriptor llmj_cpu_isa$descriptor() {
@@ -590,7 +590,7 @@ public class Llmj extends Llmj$shared {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * int llmj_cpu_isa(void)
+     * int llmj_cpu_isa()
      * }
      */
     public static MethodHandle llmj_cpu_isa$handle() {
@@ -600,7 +600,7 @@ public class Llmj extends Llmj$shared {
     /**
      * Address for:
      * {@snippet lang=c :
-     * int llmj_cpu_isa(void)
+     * int llmj_cpu_isa()
      * }
      */
     public static MemorySegment llmj_cpu_isa$address() {
@@ -609,7 +609,7 @@ public class Llmj extends Llmj$shared {
 
     /**
      * {@snippet lang=c :
-     * int llmj_cpu_isa(void)
+     * int llmj_cpu_isa()
      * }
      */
     public static int llmj_cpu_isa() {

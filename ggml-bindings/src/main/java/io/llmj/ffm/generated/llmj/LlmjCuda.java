@@ -2114,6 +2114,73 @@ public class LlmjCuda extends LlmjCuda$shared {
         }
     }
 
+    private static class llmj_cuda_gptq_matmul_norm_glu {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_FLOAT,
+            LlmjCuda.C_INT,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_POINTER,
+            LlmjCuda.C_LONG,
+            LlmjCuda.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.find("llmj_cuda_gptq_matmul_norm_glu").orElseThrow(() -> new UnsatisfiedLinkError("unresolved symbol: " + "llmj_cuda_gptq_matmul_norm_glu"));
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int llmj_cuda_gptq_matmul_norm_glu(const llmj_gptq_matrix *ms, const void *norm_act, float eps, int gelu, float *out, void *act, int64_t n, void *stream)
+     * }
+     */
+    public static FunctionDescriptor llmj_cuda_gptq_matmul_norm_glu$descriptor() {
+        return llmj_cuda_gptq_matmul_norm_glu.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int llmj_cuda_gptq_matmul_norm_glu(const llmj_gptq_matrix *ms, const void *norm_act, float eps, int gelu, float *out, void *act, int64_t n, void *stream)
+     * }
+     */
+    public static MethodHandle llmj_cuda_gptq_matmul_norm_glu$handle() {
+        return llmj_cuda_gptq_matmul_norm_glu.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int llmj_cuda_gptq_matmul_norm_glu(const llmj_gptq_matrix *ms, const void *norm_act, float eps, int gelu, float *out, void *act, int64_t n, void *stream)
+     * }
+     */
+    public static MemorySegment llmj_cuda_gptq_matmul_norm_glu$address() {
+        return llmj_cuda_gptq_matmul_norm_glu.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int llmj_cuda_gptq_matmul_norm_glu(const llmj_gptq_matrix *ms, const void *norm_act, float eps, int gelu, float *out, void *act, int64_t n, void *stream)
+     * }
+     */
+    public static int llmj_cuda_gptq_matmul_norm_glu(MemorySegment ms, MemorySegment norm_act, float eps, int gelu, MemorySegment out, MemorySegment act, long n, MemorySegment stream) {
+        var mh$ = llmj_cuda_gptq_matmul_norm_glu.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llmj_cuda_gptq_matmul_norm_glu", ms, norm_act, eps, gelu, out, act, n, stream);
+            }
+            return (int)mh$.invokeExact(ms, norm_act, eps, gelu, out, act, n, stream);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class llmj_cuda_gptq_get_rows {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             LlmjCuda.C_INT,
