@@ -33,7 +33,8 @@
 // The product can add into its output (llmj_cuda_gptq_matmul_act_add: the residual add after a layer's down
 // projection, one kernel fewer per layer), and also write the next RMS norm's input unnormalized, the norm's
 // reduction deferred to the products that read it (llmj_cuda_gptq_matmul_act_add_norm / _norm_act: the norm kernel
-// gone; launch_add_norm has the measurements).
+// gone; launch_add_norm has the measurements), and the gate / up products of such a norm's output can apply the GLU and
+// convert it for the down projection (llmj_cuda_gptq_matmul_norm_glu: the GLU kernel gone; launch_glu_fmt).
 // Q4_K, Q5_K and Q6_K matrices repacked into this layout (llmj_cuda_kquant_repack; llmj_gptq_matrix.format) run the same
 // kernel with K-quant block dots: the activation is Q8_K (quants as above, a float d per 256 columns and int16 sums of
 // 16, from llmj_cuda_kquant_quantize_q8k or the fused llmj_cuda_rms_norm_q8k / llmj_cuda_glu_q8k), each block
@@ -510,7 +511,8 @@ gptq_norm_glu_kernel(const gptq_parts parts, const int8_t * aq, const q8_act_met
 // pulling tiles of 8-32 rows through a shared-memory ring with cp.async.bulk and mbarriers, 2-8 stages, 1-3 blocks
 // per SM, the same float order): 406-481 t/s against 517-522 here; and the GLU in the gate/up epilogue (each
 // 32-row block's last thread block, found by an atomic counter, converting it for the down projection): 484
-// against 509, the fence and counter lengthen every short-lived block more than the glu kernel costs.
+// against 509, the fence and counter lengthen every short-lived block more than the glu kernel costs (thread blocks that
+// own a whole Q8 block of the GLU's output, 32 gate and 32 up rows, do fold it: launch_glu_fmt).
 // And L2 prefetches (prefetch.global.L2) by each thread block of the quants of the block 512 or 2048 ahead
 // (LLMJ_GPTQ_PREFETCH, H100, greedy on the device, same run): Q4_0 tg128 514-516 / 531-533 against 543-547
 // without, GPTQ4 528-531 / 548-554 against 559-565; the harness's 4-bit 4096x11008 2080 / 2265 against 2280 GB/s.
@@ -647,7 +649,10 @@ void launch_gptq(const gptq_parts & parts, const void * act, int64_t cols32, int
 // down product computing silu(gate) * up of the whole row after its wait (glu_kernel's values and conversion, into
 // shared memory; bit-equal, the GPU tests passed; the forwards' GLU made out of place for it) ran 527-528 t/s against
 // 602-605 with the GLU kernel: the conversion, 344 blocks of 32 values per thread block before its first dot, costs
-// far more than the kernel boundary it saves.
+// far more than the kernel boundary it saves. The GLU went into the gate / up products instead (launch_glu_fmt). Nor
+// did these products prefetch the rest of their weights into L2 before their wait (prefetch.global.L2::evict_last of
+// each lane's later blocks; H100, tg128, same run, 2 rounds): Q4_0 605.0-605.2 against 620.1-623.4 t/s, Q4_K_M
+// 542.7-543.5 against 560.3-560.5.
 void launch_add_norm(const gptq_parts & parts, int fmt, int bits, bool sym, const void * act, int64_t cols32, int64_t n,
                      const norm_out & no, cudaStream_t stream) {
     const int nb = (int) (cols32 / 32);

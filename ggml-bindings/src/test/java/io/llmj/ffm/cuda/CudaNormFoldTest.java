@@ -31,7 +31,9 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * The RMS norm folded into the product before it and the products after it ({@link CudaBackend#matmulAddNorm},
- * {@link CudaBackend#FUSE_NORM_PROPERTY}), which is not bit-equal to the separate kernels:
+ * {@link CudaBackend#FUSE_NORM_PROPERTY}), and the GLU into the gate and up products of its output
+ * ({@link CudaBackend#matmulGlu}, {@link CudaBackend#FUSE_GLU_PROPERTY}), which are not bit-equal to the separate
+ * kernels:
  * <ul>
  *   <li>ops, awkward sizes, Q4_0 / Q8_0 and K-quants (reading Q8_0 blocks, {@code act32}; the two products of one
  *       launch mixing K formats too): a GLU (which converts the product's input), {@code acc += W h} with the next norm
@@ -41,9 +43,13 @@ import org.junit.jupiter.params.provider.CsvSource;
  *       scale amax / 127, rounded half to even as the kernel does), exact block dots, times
  *       rsqrt(Σ acc² / dim + eps), within |Δ| ≤ 2⁻²⁴ · 2 · (blocks + 64) · Σ|w · a| + 4·10⁻⁶ |y|. Reading the norm's
  *       output afterwards writes it: rmsNorm(acc) · (gain + offset) within 4·10⁻⁶ relative.</li>
+ *   <li>the folded GLU, both kernel shapes (Q4_0; Q8_0 and K-quants), SwiGLU and GeGLU: its output against the products'
+ *       arithmetic, and the down product of its conversion bit for bit against the same floats converted
+ *       ({@link #foldedGluComputesItsArithmetic});</li>
  *   <li>bad arguments to the C entry points: LLMJ_ERR_INVALID_ARGUMENT;</li>
- *   <li>models: the synthetic Q4_0 / Q8_0 / Q4_K_M / Q6_K llamas decoded folded and unfolded: the same greedy tokens,
- *       and logits within the quantized-model tolerances of testdata/quant/README.md (max |Δ| ≤ 0.5, rms ≤ 0.15).</li>
+ *   <li>models: the synthetic Q4_0 / Q8_0 / Q4_K_M / Q6_K llamas decoded folded (norms and GLUs) and unfolded: the
+ *       same greedy tokens, and logits within the quantized-model tolerances of testdata/quant/README.md (max |Δ| ≤ 0.5,
+ *       rms ≤ 0.15).</li>
  * </ul>
  * Skipped where CUDA is unusable.
  */
