@@ -12,6 +12,7 @@ import io.llmj.arch.ReferenceFile;
 import io.llmj.backend.Buffer;
 import io.llmj.backend.Weight;
 import io.llmj.ffm.cuda.CudaBackend.Gemm;
+import io.llmj.ffm.generated.cuda.CudaRuntime;
 import io.llmj.ffm.generated.llmj.Llmj;
 import io.llmj.ffm.generated.llmj.LlmjCuda;
 import io.llmj.ffm.generated.llmj.llmj_gptq_matrix;
@@ -21,6 +22,7 @@ import io.llmj.testing.TestData;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
 import java.util.Map;
 import java.util.Random;
 import org.junit.jupiter.api.Assumptions;
@@ -321,6 +323,93 @@ class CudaNormFoldTest {
             }
             assertArrayEquals(yp, y, what + ": the down product of the fold's conversion against the floats converted");
             System.out.printf("folded GLU %s: worst |Δ| / bound %.3g%n", what, worst);
+        }
+    }
+
+    static CudaBackend.DeviceBuffer toDevice(float[] v, int from, int count) {
+        CudaBackend.DeviceBuffer d = new CudaBackend.DeviceBuffer(4L * count);
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment h = a.allocate(4L * count, 64);
+            MemorySegment.copy(v, from, h, ValueLayout.JAVA_FLOAT, 0, count);
+            Cuda.check(CudaRuntime.cudaMemcpy(d.ptr, h, 4L * count, CudaRuntime.cudaMemcpyHostToDevice()), "cudaMemcpy");
+        }
+        return d;
+    }
+
+    static byte[] fromDevice(MemorySegment p, long bytes) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment h = a.allocate(bytes, 64);
+            Cuda.check(CudaRuntime.cudaMemcpy(h, p, bytes, CudaRuntime.cudaMemcpyDeviceToHost()), "cudaMemcpy");
+            return h.toArray(ValueLayout.JAVA_BYTE);
+        }
+    }
+
+    /**
+     * {@code llmj_cuda_gptq_matmul_norm_glu} over two tokens equals two one-token calls, bit for bit: the GLU's floats and
+     * its Q8 blocks (quants and meta) of each token, from a folded norm over the same two tokens
+     * ({@code llmj_cuda_gptq_matmul_act_add_norm}, itself fed by {@code llmj_cuda_glu_q8}); both kernel shapes.
+     */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"Q4_0", "Q8_0", "Q4_K"})
+    void foldedGluRunsTokensOneByOne(GgmlType type) {
+        int dim = 256;
+        int ff = 512;
+        int n = 2;
+        Random r = new Random(7);
+        float[] gain = CudaRepackTest.gaussian(r, dim);
+        float[] gate0 = CudaRepackTest.gaussian(r, n * ff);
+        float[] up0 = CudaRepackTest.gaussian(r, n * ff);
+        float[] acc0 = CudaRepackTest.gaussian(r, n * dim);
+        try (Arena arena = Arena.ofConfined(); CudaBackend b = backend(true)) {
+            MemorySegment w = ((CudaBackend.DeviceWeight) b.weight("down", type, new long[] {ff, dim},
+                    CudaRepackTest.quantized(arena, type, dim, ff, r, new float[dim * ff]))).gptq();
+            long size = llmj_gptq_matrix.layout().byteSize();
+            MemorySegment pair = arena.allocate(llmj_gptq_matrix.layout(), 2);
+            for (int i = 0; i < 2; i++) {
+                MemorySegment m = ((CudaBackend.DeviceWeight) b.weight("gu" + i, type, new long[] {dim, ff},
+                        CudaRepackTest.quantized(arena, type, ff, dim, r, new float[ff * dim]))).gptq();
+                MemorySegment.copy(m, 0, pair, i * size, size);
+            }
+            MemorySegment none = MemorySegment.NULL;
+            float eps = 1e-5f;
+            byte[][] outs = new byte[n + 1][];
+            byte[][] acts = new byte[n + 1][];
+            // run k: k == n, both tokens in one call each; k < n: token k alone
+            for (int k = 0; k <= n; k++) {
+                int t0 = k == n ? 0 : k;
+                int tn = k == n ? n : 1;
+                try (CudaBackend.DeviceBuffer g = toDevice(gate0, t0 * ff, tn * ff);
+                     CudaBackend.DeviceBuffer u = toDevice(up0, t0 * ff, tn * ff);
+                     CudaBackend.DeviceBuffer h = new CudaBackend.DeviceBuffer(4L * tn * ff);
+                     CudaBackend.DeviceBuffer act = new CudaBackend.DeviceBuffer(LlmjCuda.llmj_cuda_gptq_work_size(ff, tn));
+                     CudaBackend.DeviceBuffer acc = toDevice(acc0, t0 * dim, tn * dim);
+                     CudaBackend.DeviceBuffer gd = toDevice(gain, 0, dim);
+                     CudaBackend.DeviceBuffer normAct = new CudaBackend.DeviceBuffer(LlmjCuda.llmj_cuda_gptq_norm_act_size(dim, tn));
+                     CudaBackend.DeviceBuffer out = new CudaBackend.DeviceBuffer(4L * tn * ff);
+                     CudaBackend.DeviceBuffer act2 = new CudaBackend.DeviceBuffer(LlmjCuda.llmj_cuda_gptq_work_size(ff, tn))) {
+                    assertEquals(0, LlmjCuda.llmj_cuda_glu_q8(g.ptr, u.ptr, h.ptr, (long) tn * ff, 0, act.ptr, none), "glu_q8");
+                    assertEquals(0, LlmjCuda.llmj_cuda_gptq_matmul_act_add_norm(w, act.ptr, acc.ptr, tn, gd.ptr, 0f, normAct.ptr,
+                            none), "act_add_norm");
+                    assertEquals(0, LlmjCuda.llmj_cuda_gptq_matmul_norm_glu(pair, normAct.ptr, eps, 1, out.ptr, act2.ptr, tn, none),
+                            "norm_glu");
+                    Cuda.check(CudaRuntime.cudaDeviceSynchronize(), "sync");
+                    outs[k] = fromDevice(out.ptr, 4L * tn * ff);
+                    acts[k] = fromDevice(act2.ptr, LlmjCuda.llmj_cuda_gptq_work_size(ff, tn));
+                }
+            }
+            int nb = ff / 32;
+            for (int t = 0; t < n; t++) {
+                byte[] one = Arrays.copyOfRange(outs[n], t * ff * 4, (t + 1) * ff * 4);
+                assertArrayEquals(outs[t], one, type + ": token " + t + "'s GLU floats, two tokens against one");
+                // Q8 blocks: quants at t * ff, meta (16 bytes a block) after q8_act_meta_offset(ff, tokens)
+                long metaN = ((long) n * ff + 255) & ~255L;
+                long meta1 = ((long) ff + 255) & ~255L;
+                assertArrayEquals(Arrays.copyOfRange(acts[t], 0, ff),
+                        Arrays.copyOfRange(acts[n], t * ff, (t + 1) * ff), type + ": token " + t + "'s quants");
+                assertArrayEquals(Arrays.copyOfRange(acts[t], (int) meta1, (int) meta1 + nb * 16),
+                        Arrays.copyOfRange(acts[n], (int) metaN + t * nb * 16, (int) metaN + (t + 1) * nb * 16),
+                        type + ": token " + t + "'s block meta");
+            }
         }
     }
 
