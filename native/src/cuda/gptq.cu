@@ -187,7 +187,7 @@ struct norm_out {
 };
 
 // The epilogue of llmj_cuda_gptq_matmul_norm_glu: a thread block's 32 gate rows and the same 32 up rows become 32 values
-// of silu(gate) * up (or gelu), written to out and, as one Q8 block with an unrounded float d, to aq / am.
+// of silu(gate) * up (or gelu), written to out and, converted as glu_kernel converts them (one Q8 block), to aq / am.
 struct glu_out {
     float * out;
     int8_t * aq;
@@ -684,7 +684,8 @@ void launch_add_norm(const gptq_parts & parts, int fmt, int bits, bool sym, cons
 // {4, 1, 16, 2} 590-597, {2, 1, 32, 1} 578; Q4_K_M {4, 2, 32, 1} 555.7-559.8 against 546.1-548.5 (+2%), {8, 1, 8, 3}
 // (spilling) 530.6-532.0; Q8_0 {4, 2, 32, 1} 376.2-378.5 against 373.3-374.7 (+1%), {8, 1, 8, 3} 341.6. Warp 0 loads the
 // deferred norm's sums right after its wait instead of in the epilogue: Q4_K_M 554.9-555.8 against 545.8-546.4 without,
-// Q4_0 {4, 2, 32, 1} 612.7-616.0 against 605.2-605.8, {8, 1, 8, 3} 618.5-620.7 against 622.4-622.5 (the same values).
+// Q4_0 {4, 2, 32, 1} 612.7-616.0 against 605.2-605.8, {8, 1, 8, 3} 618.5-620.7 against 622.4-622.5 (noise; the same
+// values either way): both shapes load them early.
 template <int FMT, int BITS, bool SYM>
 void launch_glu_fmt(const gptq_parts & parts, const int8_t * aq, const q8_act_meta * am, int nb, int64_t t, const glu_out & go,
                     cudaStream_t stream) {
