@@ -17,6 +17,6 @@ cp core/target/llmj-core-*-tests.jar ggml-bindings/target/llmj-ggml-bindings-*-t
 junit_platform="$(sed -n 's:.*<junit.platform.version>\(.*\)</junit.platform.version>.*:\1:p' pom.xml)"
 mvn -q dependency:copy -Dartifact="org.junit.platform:junit-platform-console-standalone:${junit_platform}" \
     -DoutputDirectory="$out/tests" -Dmdep.stripVersion=true
-cp scripts/gpu/run-tests.sh scripts/gpu/bench.sh scripts/gpu/full-tests.sh "$out/"
+cp scripts/gpu/run-tests.sh scripts/gpu/bench.sh scripts/gpu/full-tests.sh scripts/gpu/bench-all.sh scripts/gpu/ab.sh "$out/"
 mkdir -p "$out/native" && cp -r native/CMakeLists.txt native/include native/src native/tests native/dev "$out/native/"
 du -sh "$out"
