@@ -18,6 +18,8 @@ import io.llmj.ffm.generated.llmj.LlmjCuda;
 import io.llmj.ffm.generated.llmj.llmj_gptq_matrix;
 import io.llmj.format.gguf.GgufFile;
 import io.llmj.quant.GgmlType;
+import io.llmj.quant.gptq.GptqMatrix;
+import io.llmj.quant.gptq.GptqTestModels;
 import io.llmj.testing.TestData;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -260,12 +262,41 @@ class CudaNormFoldTest {
         "Q4_K, 4096, 2816, false",
     })
     void foldedGluComputesItsArithmetic(GgmlType type, int dim, int ff, boolean gelu) {
+        checkFoldedGlu(type.toString(), dim, ff, gelu, (arena, rows, cols, r) -> {
+            float[] v = new float[rows * cols];
+            MemorySegment seg = CudaRepackTest.quantized(arena, type, rows, cols, r, v);
+            return new TestWeight(type, seg, v);
+        });
+    }
+
+    /** {@link #foldedGluComputesItsArithmetic} on GPTQ matrices with zero points (groups of 128 columns, no act-order). */
+    @ParameterizedTest(name = "GPTQ {0}-bit dim {1} ff {2}")
+    @CsvSource({"4, 256, 352", "8, 512, 256"})
+    void foldedGluComputesItsArithmeticGptq(int bits, int dim, int ff) {
+        checkFoldedGlu("GPTQ " + bits + "-bit", dim, ff, false, (arena, rows, cols, r) -> {
+            GptqMatrix m = GptqTestModels.randomMatrix(bits, rows, cols, 128, false, r.nextLong(), arena);   // zero points 1..2^bits
+            float[] v = new float[rows * cols];
+            float[] row = new float[cols];
+            for (int i = 0; i < rows; i++) {
+                m.dequantizeRow(i, row);
+                System.arraycopy(row, 0, v, i * cols, cols);
+            }
+            return new TestWeight(m.type(), m.segment(), v);
+        });
+    }
+
+    /** A test matrix: its type and bytes, and its values (rows x cols, row-major) as the kernels' arithmetic reads them. */
+    record TestWeight(GgmlType type, MemorySegment seg, float[] values) {
+    }
+
+    interface WeightMaker {
+        TestWeight make(Arena arena, int rows, int cols, Random r);
+    }
+
+    static void checkFoldedGlu(String typeName, int dim, int ff, boolean gelu, WeightMaker maker) {
         Random r = new Random(dim * 31L + ff);
         float eps = 1e-5f;
         float offset = 0f;
-        float[] wd = new float[dim * ff];
-        float[] gd = new float[ff * dim];
-        float[] ud = new float[ff * dim];
         float[] gain = CudaRepackTest.gaussian(r, dim);
         float[] gate0 = CudaRepackTest.gaussian(r, ff);
         float[] up0 = CudaRepackTest.gaussian(r, ff);
@@ -274,12 +305,17 @@ class CudaNormFoldTest {
             gain[i] = 0.5f + 0.2f * gain[i];
         }
         try (Arena arena = Arena.ofConfined(); CudaBackend fold = backend(true); CudaBackend plain = backend(false)) {
-            MemorySegment w = CudaRepackTest.quantized(arena, type, dim, ff, r, wd);
-            MemorySegment gw = CudaRepackTest.quantized(arena, type, ff, dim, r, gd);
-            MemorySegment uw = CudaRepackTest.quantized(arena, type, ff, dim, r, ud);
-            Weight ww = fold.weight("down", type, new long[] {ff, dim}, w);
-            Weight wg = fold.weight("gate", type, new long[] {dim, ff}, gw);
-            Weight wu = fold.weight("up", type, new long[] {dim, ff}, uw);
+            TestWeight w = maker.make(arena, dim, ff, r);
+            TestWeight gw = maker.make(arena, ff, dim, r);
+            TestWeight uw = maker.make(arena, ff, dim, r);
+            float[] gd = gw.values();
+            float[] ud = uw.values();
+            Weight ww = fold.weight("down", w.type(), new long[] {ff, dim}, w.seg());
+            Weight wg = fold.weight("gate", gw.type(), new long[] {dim, ff}, gw.seg());
+            Weight wu = fold.weight("up", uw.type(), new long[] {dim, ff}, uw.seg());
+            if (typeName.startsWith("GPTQ")) {
+                assertTrue(llmj_gptq_matrix.zeros(((CudaBackend.DeviceWeight) wg).gptq()).address() != 0, "asymmetric");
+            }
             Weight g = gainWeight(fold, arena, gain);
             float[] acc = new float[dim];
             float[] h = new float[ff];
@@ -301,7 +337,7 @@ class CudaNormFoldTest {
                 fold.read(hg, 0, h, 0, ff);
                 fold.read(yb, 0, y, 0, dim);
             }
-            String what = type + " dim " + dim + " ff " + ff + (gelu ? " gelu" : " silu");
+            String what = typeName + " dim " + dim + " ff " + ff + (gelu ? " gelu" : " silu");
             Folded n = Folded.of(acc, gain, offset, eps);
             double worst = 0;
             for (int i = 0; i < ff; i++) {
@@ -315,7 +351,7 @@ class CudaNormFoldTest {
             }
             // the down product from the fold's conversion against an unfolded backend converting the same floats
             float[] yp = new float[dim];
-            Weight pw = plain.weight("down", type, new long[] {ff, dim}, w);
+            Weight pw = plain.weight("down", w.type(), new long[] {ff, dim}, w.seg());
             try (Buffer hb = plain.allocate(ff); Buffer ypb = plain.allocate(dim)) {
                 plain.write(hb, 0, h, 0, ff);
                 plain.matmul(pw, hb, 1, ypb);
