@@ -47,7 +47,8 @@ import org.junit.jupiter.params.provider.CsvSource;
  *       scale amax / 127, rounded half to even as the kernel does), exact block dots, times
  *       rsqrt(Σ acc² / dim + eps), within |Δ| ≤ 2⁻²⁴ · 2 · (blocks + 64) · Σ|w · a| + 4·10⁻⁶ |y|. Reading the norm's
  *       output afterwards writes it: rmsNorm(acc) · (gain + offset) within 4·10⁻⁶ relative.</li>
- *   <li>the folded GLU, both kernel shapes (Q4_0; Q8_0 and K-quants), SwiGLU and GeGLU: its output against the products'
+ *   <li>the folded GLU, both kernel shapes (Q4_0 and 4-bit GPTQ; Q8_0, 8-bit GPTQ and K-quants; the GPTQ pairs with zero
+ *       points), SwiGLU and GeGLU: its output against the products'
  *       arithmetic, and the down product of its conversion bit for bit against the same floats converted
  *       ({@link #foldedGluComputesItsArithmetic});</li>
  *   <li>bad arguments to the C entry points: LLMJ_ERR_INVALID_ARGUMENT;</li>
