@@ -1058,6 +1058,23 @@ public final class CudaBackend implements Backend {
      */
     private boolean deferredProducts(Buffer x, int n, Weight[] ws, Buffer[] outs) {
         DeferredNorm d = deferred;
+        if (!readsDeferred(d, x, n, ws)) {
+            return false;
+        }
+        String names = deferredOutputs(d, n, ws, outs);
+        try (Arena a = Arena.ofConfined()) {
+            GptqArgs g = gptqArgs(a, ws, outs);
+            NativeStatus.check(LlmjCuda.llmj_cuda_gptq_matmul_norm_act(ws.length, g.ms(), normAct.ptr, d.eps(), g.ys(), n, stream),
+                    "llmj_cuda_gptq_matmul_norm_act(" + names + ")");
+        }
+        return true;
+    }
+
+    /**
+     * Whether the weights {@code ws} can read {@code x} over {@code n} tokens in one launch as the folded norm {@code d}'s
+     * output (null: none pending): GPTQ-layout matrices reading Q8_0 blocks of its columns, unpermuted, sharing a launch.
+     */
+    private boolean readsDeferred(DeferredNorm d, Buffer x, int n, Weight[] ws) {
         if (d == null || x != d.out() || n != d.n() || !(ws.length == 1 || shareable(ws, n))) {
             return false;
         }
@@ -1068,6 +1085,11 @@ public final class CudaBackend implements Backend {
                 return false;
             }
         }
+        return true;
+    }
+
+    /** Checks and records the outputs of the folded norm {@code d}'s products {@code ws}; their names, for errors. */
+    private String deferredOutputs(DeferredNorm d, int n, Weight[] ws, Buffer[] outs) {
         StringBuilder names = new StringBuilder();
         for (int i = 0; i < ws.length; i++) {
             DeviceWeight m = dw(ws[i]);
@@ -1078,12 +1100,7 @@ public final class CudaBackend implements Backend {
             wrote(outs[i]);
             names.append(i == 0 ? "" : ", ").append(m.name());
         }
-        try (Arena a = Arena.ofConfined()) {
-            GptqArgs g = gptqArgs(a, ws, outs);
-            NativeStatus.check(LlmjCuda.llmj_cuda_gptq_matmul_norm_act(ws.length, g.ms(), normAct.ptr, d.eps(), g.ys(), n, stream),
-                    "llmj_cuda_gptq_matmul_norm_act(" + names + ")");
-        }
-        return true;
+        return names.toString();
     }
 
     /**
@@ -1096,29 +1113,21 @@ public final class CudaBackend implements Backend {
     public synchronized void matmulGlu(Buffer x, int n, Weight gate, Weight up, Buffer gateOut, Buffer upOut, boolean gelu) {
         DeferredNorm d = deferred;
         Weight[] ws = {gate, up};
-        if (!fuseGlu || d == null || x != d.out() || n != 1 || n != d.n() || gateOut == upOut || !shareable(ws, n)
-                || !(gate instanceof DeviceWeight g) || !(up instanceof DeviceWeight u) || readsQ8k(g.gptq())
-                || llmj_gptq_matrix.format(g.gptq()) != llmj_gptq_matrix.format(u.gptq()) || g.rows() != u.rows()
-                || g.rows() % 32 != 0 || g.cols() != d.dim() || llmj_gptq_matrix.perm(g.gptq()).address() != 0) {
+        if (!fuseGlu || n != 1 || gateOut == upOut || !readsDeferred(d, x, n, ws)
+                || llmj_gptq_matrix.format(dw(gate).gptq()) != llmj_gptq_matrix.format(dw(up).gptq())
+                || gate.rows() != up.rows() || gate.rows() % 32 != 0) {
             Backend.super.matmulGlu(x, n, gate, up, gateOut, upOut, gelu);
             return;
         }
-        for (Buffer o : new Buffer[] {gateOut, upOut}) {
-            if (o == d.out() || o == d.acc()) {
-                throw new IllegalArgumentException(g.name() + ": the product's output is its own input's norm or accumulator");
-            }
-        }
-        checkBuffers(dw(g), d.acc(), n, gateOut);                  // (x itself has no floats yet)
-        checkBuffers(dw(u), d.acc(), n, upOut);
-        wrote(gateOut);
-        wrote(upOut);
-        MemorySegment act = act8(LlmjCuda.llmj_cuda_gptq_work_size(g.rows(), n)).ptr;
+        Buffer[] outs = {gateOut, upOut};
+        String names = deferredOutputs(d, n, ws, outs);
+        MemorySegment act = act8(LlmjCuda.llmj_cuda_gptq_work_size(gate.rows(), n)).ptr;
         try (Arena a = Arena.ofConfined()) {
-            GptqArgs args = gptqArgs(a, ws, new Buffer[] {gateOut, upOut});
+            GptqArgs args = gptqArgs(a, ws, outs);
             NativeStatus.check(LlmjCuda.llmj_cuda_gptq_matmul_norm_glu(args.ms(), normAct.ptr, d.eps(), gelu ? 1 : 0,
-                    dev(gateOut).ptr, act, n, stream), "llmj_cuda_gptq_matmul_norm_glu(" + g.name() + ", " + u.name() + ")");
+                    dev(gateOut).ptr, act, n, stream), "llmj_cuda_gptq_matmul_norm_glu(" + names + ")");
         }
-        converts(gateOut, (long) n * g.rows(), false);
+        converts(gateOut, (long) n * gate.rows(), false);
         gluFolds++;
     }
 
