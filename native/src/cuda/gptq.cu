@@ -53,6 +53,8 @@
 // against 484-487 with Q8_K (-Dllmj.cuda.kquantQ8K=true), three runs. They fold the norms too (launch_add_norm).
 // kernel -> launcher -> C entry points (llmj_cuda_gptq_work_size, llmj_cuda_gptq_matmul(_multi, _act, _act_add),
 // llmj_cuda_gptq_dequantize_f16, llmj_cuda_gptq_get_rows, llmj_cuda_gptq_repack_q, llmj_cuda_kquant_repack).
+#include <type_traits>
+
 #include "matvec_q.cuh"
 #include "kquants.cuh"
 
@@ -627,6 +629,26 @@ void launch_gptq(const gptq_parts & parts, const void * act, int64_t cols32, int
     }
 }
 
+// The one map from a launch's (format, bits, zero points) to kernel instances: calls f(fmt, bits, sym) with
+// std::integral_constant tags. FMT_KMIX (a q/k/v launch mixing K-quant formats, 4-bit tags) only where KMIX is set;
+// the K-quant formats are symmetric (their mins ride in the block scales).
+template <bool KMIX = false, typename F>
+void with_format(int fmt, int bits, bool sym, F && f) {
+    using std::integral_constant;
+    using T = integral_constant<bool, true>;
+    using N = integral_constant<bool, false>;
+    if constexpr (KMIX) {
+        if (fmt == FMT_KMIX) return f(integral_constant<int, FMT_KMIX>{}, integral_constant<int, 4>{}, T{});
+    }
+    if (fmt == FMT_Q4K) f(integral_constant<int, FMT_Q4K>{}, integral_constant<int, 4>{}, T{});
+    else if (fmt == FMT_Q5K) f(integral_constant<int, FMT_Q5K>{}, integral_constant<int, 5>{}, T{});
+    else if (fmt == FMT_Q6K) f(integral_constant<int, FMT_Q6K>{}, integral_constant<int, 6>{}, T{});
+    else if (bits == 4 && sym) f(integral_constant<int, FMT_GPTQ>{}, integral_constant<int, 4>{}, T{});
+    else if (bits == 4) f(integral_constant<int, FMT_GPTQ>{}, integral_constant<int, 4>{}, N{});
+    else if (sym) f(integral_constant<int, FMT_GPTQ>{}, integral_constant<int, 8>{}, T{});
+    else f(integral_constant<int, FMT_GPTQ>{}, integral_constant<int, 8>{}, N{});
+}
+
 // y[t] += W x[t] token by token with the norm epilogue; W: FMT_GPTQ, rows a multiple of 32. 4 bits: {4, 1, 4} per
 // 32 warps (the one-token default's float order); 8 bits: {2, 1, 2} (64 registers at most with 1024 threads).
 // The fold (CudaBackend.matmulAddNorm: a llama layer's o and down products, 6 kernels a layer instead of 8) measured
@@ -652,28 +674,27 @@ void launch_gptq(const gptq_parts & parts, const void * act, int64_t cols32, int
 // far more than the kernel boundary it saves. The GLU went into the gate / up products instead (launch_glu_fmt). Nor
 // did these products prefetch the rest of their weights into L2 before their wait (prefetch.global.L2::evict_last of
 // each lane's later blocks; H100, tg128, same run, 2 rounds): Q4_0 605.0-605.2 against 620.1-623.4 t/s, Q4_K_M
-// 542.7-543.5 against 560.3-560.5.
+// 542.7-543.5 against 560.3-560.5. Nor did capping these products' registers (__maxnreg__ 40 / 32, 40-172 bytes of
+// spills), so that the next product's thread blocks fit beside them and issue their first weight loads early (H100,
+// tg128, same run, 2 rounds): Q4_0 539-542 / 454-456 against 620-622 t/s, Q4_K_M 498-500 / 401-402 against 557-559.
+// The consumers loading the norm's sums right after their wait as the folded GLU does (gptq_norm_act_kernel, same
+// run): Q4_0 619-620 against 620-622, Q4_K_M 560-562 against 557-559: the noise, not kept.
 void launch_add_norm(const gptq_parts & parts, int fmt, int bits, bool sym, const void * act, int64_t cols32, int64_t n,
                      const norm_out & no, cudaStream_t stream) {
     const int nb = (int) (cols32 / 32);
     const int8_t * aq = static_cast<const int8_t *>(act);
     const q8_act_meta * am = reinterpret_cast<const q8_act_meta *>(static_cast<const char *>(act) + q8_act_meta_offset(cols32, n));
     const unsigned grid = (unsigned) (parts.p[0].rows / 32);
-    for (int64_t t = 0; t < n; t++) {
-        if (fmt == FMT_Q4K) {           // K-quants: {2, 1, 2} (46-56 registers, so that 32 warps fit an SM)
-            launch_pdl(gptq_add_norm_kernel<FMT_Q4K, 4, true, 2, 2, 32>, grid, 32 * WARP, 0, stream, parts, aq, am, nb, t, no);
-        } else if (fmt == FMT_Q5K) {
-            launch_pdl(gptq_add_norm_kernel<FMT_Q5K, 5, true, 2, 2, 32>, grid, 32 * WARP, 0, stream, parts, aq, am, nb, t, no);
-        } else if (fmt == FMT_Q6K) {
-            launch_pdl(gptq_add_norm_kernel<FMT_Q6K, 6, true, 2, 2, 32>, grid, 32 * WARP, 0, stream, parts, aq, am, nb, t, no);
-        } else if (bits == 4) {
-            if (sym) launch_pdl(gptq_add_norm_kernel<FMT_GPTQ, 4, true, 4, 4, 32>, grid, 32 * WARP, 0, stream, parts, aq, am, nb, t, no);
-            else launch_pdl(gptq_add_norm_kernel<FMT_GPTQ, 4, false, 4, 4, 32>, grid, 32 * WARP, 0, stream, parts, aq, am, nb, t, no);
-        } else {
-            if (sym) launch_pdl(gptq_add_norm_kernel<FMT_GPTQ, 8, true, 2, 2, 32>, grid, 32 * WARP, 0, stream, parts, aq, am, nb, t, no);
-            else launch_pdl(gptq_add_norm_kernel<FMT_GPTQ, 8, false, 2, 2, 32>, grid, 32 * WARP, 0, stream, parts, aq, am, nb, t, no);
+    with_format(fmt, bits, sym, [&](auto f, auto b, auto s) {
+        constexpr int F = decltype(f)::value, B = decltype(b)::value;
+        constexpr bool S = decltype(s)::value;
+        // K-quants: {2, 1, 2} (46-56 registers, so that 32 warps fit an SM); 4 bits {4, 1, 4}; 8 bits {2, 1, 2}
+        constexpr int ROWS = F == FMT_GPTQ && B == 4 ? 4 : 2;
+        constexpr int KS = ROWS;
+        for (int64_t t = 0; t < n; t++) {
+            launch_pdl(gptq_add_norm_kernel<F, B, S, ROWS, KS, 32>, grid, 32 * WARP, 0, stream, parts, aq, am, nb, t, no);
         }
-    }
+    });
 }
 
 // The folded GLU's shapes {ROWS, KS, NW, MINB}: ROWS * NW / KS = 64 rows (32 gate, 32 up) per thread block, at least MINB
@@ -703,21 +724,11 @@ void launch_norm_glu(const gptq_parts & parts, int fmt, int bits, bool sym, cons
     const int nb = (int) (cols32 / 32);
     const int8_t * aq = static_cast<const int8_t *>(act);
     const q8_act_meta * am = reinterpret_cast<const q8_act_meta *>(static_cast<const char *>(act) + q8_act_meta_offset(cols32, n));
-    for (int64_t t = 0; t < n; t++) {
-        if (fmt == FMT_Q4K) {
-            launch_glu_fmt<FMT_Q4K, 4, true>(parts, aq, am, nb, t, go, stream);
-        } else if (fmt == FMT_Q5K) {
-            launch_glu_fmt<FMT_Q5K, 5, true>(parts, aq, am, nb, t, go, stream);
-        } else if (fmt == FMT_Q6K) {
-            launch_glu_fmt<FMT_Q6K, 6, true>(parts, aq, am, nb, t, go, stream);
-        } else if (bits == 4) {
-            if (sym) launch_glu_fmt<FMT_GPTQ, 4, true>(parts, aq, am, nb, t, go, stream);
-            else launch_glu_fmt<FMT_GPTQ, 4, false>(parts, aq, am, nb, t, go, stream);
-        } else {
-            if (sym) launch_glu_fmt<FMT_GPTQ, 8, true>(parts, aq, am, nb, t, go, stream);
-            else launch_glu_fmt<FMT_GPTQ, 8, false>(parts, aq, am, nb, t, go, stream);
-        }
-    }
+    with_format(fmt, bits, sym, [&](auto f, auto b, auto s) {
+        constexpr int F = decltype(f)::value, B = decltype(b)::value;
+        constexpr bool S = decltype(s)::value;
+        for (int64_t t = 0; t < n; t++) launch_glu_fmt<F, B, S>(parts, aq, am, nb, t, go, stream);
+    });
 }
 
 // The products of a deferred norm's activation, token by token, in the one-token default shapes ({4, 1, 4} for 4 bits,
@@ -727,29 +738,19 @@ void launch_norm_act(gptq_parts parts, int fmt, int bits, bool sym, const void *
     const int nb = (int) (cols32 / 32);
     const int8_t * aq = static_cast<const int8_t *>(act);
     const q8_act_meta * am = reinterpret_cast<const q8_act_meta *>(static_cast<const char *>(act) + q8_act_meta_offset(cols32, n));
-    const int rpb = bits == 8 && fmt == FMT_GPTQ ? 2 : 4;   // rows per thread block: ROWS * WARPS / KS
-    unsigned total = 0;
-    for (int k = 0; k < parts.count; k++) {
-        total += (unsigned) ((parts.p[k].rows + rpb - 1) / rpb);
-        parts.end[k] = total;
-    }
-    for (int64_t t = 0; t < n; t++) {
-        if (fmt == FMT_KMIX) {          // K-quants ({4, 1, 4}, the one-token default for them)
-            launch_pdl(gptq_norm_act_kernel<FMT_KMIX, 4, true, 4, WARPS>, total, WARPS * WARP, 0, stream, parts, aq, am, nb, t);
-        } else if (fmt == FMT_Q4K) {
-            launch_pdl(gptq_norm_act_kernel<FMT_Q4K, 4, true, 4, WARPS>, total, WARPS * WARP, 0, stream, parts, aq, am, nb, t);
-        } else if (fmt == FMT_Q5K) {
-            launch_pdl(gptq_norm_act_kernel<FMT_Q5K, 5, true, 4, WARPS>, total, WARPS * WARP, 0, stream, parts, aq, am, nb, t);
-        } else if (fmt == FMT_Q6K) {
-            launch_pdl(gptq_norm_act_kernel<FMT_Q6K, 6, true, 4, WARPS>, total, WARPS * WARP, 0, stream, parts, aq, am, nb, t);
-        } else if (bits == 4) {
-            if (sym) launch_pdl(gptq_norm_act_kernel<FMT_GPTQ, 4, true, 4, WARPS>, total, WARPS * WARP, 0, stream, parts, aq, am, nb, t);
-            else launch_pdl(gptq_norm_act_kernel<FMT_GPTQ, 4, false, 4, WARPS>, total, WARPS * WARP, 0, stream, parts, aq, am, nb, t);
-        } else {
-            if (sym) launch_pdl(gptq_norm_act_kernel<FMT_GPTQ, 8, true, 2, WARPS>, total, WARPS * WARP, 0, stream, parts, aq, am, nb, t);
-            else launch_pdl(gptq_norm_act_kernel<FMT_GPTQ, 8, false, 2, WARPS>, total, WARPS * WARP, 0, stream, parts, aq, am, nb, t);
+    with_format<true>(fmt, bits, sym, [&](auto f, auto b, auto s) {
+        constexpr int F = decltype(f)::value, B = decltype(b)::value;
+        constexpr bool S = decltype(s)::value;
+        constexpr int ROWS = F == FMT_GPTQ && B == 8 ? 2 : 4;   // K-quants: {4, 1, 4}, their one-token default
+        unsigned total = 0;
+        for (int k = 0; k < parts.count; k++) {
+            total += (unsigned) ((parts.p[k].rows + ROWS - 1) / ROWS);   // rows per thread block: ROWS * WARPS / KS
+            parts.end[k] = total;
         }
-    }
+        for (int64_t t = 0; t < n; t++) {
+            launch_pdl(gptq_norm_act_kernel<F, B, S, ROWS, WARPS>, total, WARPS * WARP, 0, stream, parts, aq, am, nb, t);
+        }
+    });
 }
 
 // ---- dequantization, embedding rows, repacking ---------------------------------------------------
@@ -1133,24 +1134,15 @@ void launch_products(int count, const llmj_gptq_matrix * ms, const void * act, i
         launch_norm_act(parts, mixed ? FMT_KMIX : ms[0].format, ms[0].bits, sym, act, cols32, n, s);
         return;
     }
-    if (ms[0].format != FMT_GPTQ && ms[0].act32) {
-        if (mixed) launch_gptq<FMT_KMIX, 4, true, true>(parts, act, cols32, n, s);
-        else if (ms[0].format == FMT_Q4K) launch_gptq<FMT_Q4K, 4, true, true>(parts, act, cols32, n, s);
-        else if (ms[0].format == FMT_Q5K) launch_gptq<FMT_Q5K, 5, true, true>(parts, act, cols32, n, s);
-        else launch_gptq<FMT_Q6K, 6, true, true>(parts, act, cols32, n, s);
-    } else if (mixed) {
-        launch_gptq<FMT_KMIX, 4, true>(parts, act, cols32, n, s);
-    } else if (ms[0].format == FMT_Q4K) {
-        launch_gptq<FMT_Q4K, 4, true>(parts, act, cols32, n, s);
-    } else if (ms[0].format == FMT_Q5K) {
-        launch_gptq<FMT_Q5K, 5, true>(parts, act, cols32, n, s);
-    } else if (ms[0].format == FMT_Q6K) {
-        launch_gptq<FMT_Q6K, 6, true>(parts, act, cols32, n, s);
-    } else if (ms[0].bits == 4) {
-        if (sym) launch_gptq<FMT_GPTQ, 4, true>(parts, act, cols32, n, s); else launch_gptq<FMT_GPTQ, 4, false>(parts, act, cols32, n, s);
-    } else {
-        if (sym) launch_gptq<FMT_GPTQ, 8, true>(parts, act, cols32, n, s); else launch_gptq<FMT_GPTQ, 8, false>(parts, act, cols32, n, s);
-    }
+    const bool a32 = ms[0].format != FMT_GPTQ && ms[0].act32;
+    with_format<true>(mixed ? FMT_KMIX : ms[0].format, ms[0].bits, sym, [&](auto f, auto b, auto z) {
+        constexpr int F = decltype(f)::value, B = decltype(b)::value;
+        constexpr bool S = decltype(z)::value;
+        if constexpr (F != FMT_GPTQ) {
+            if (a32) return launch_gptq<F, B, S, true>(parts, act, cols32, n, s);
+        }
+        launch_gptq<F, B, S>(parts, act, cols32, n, s);
+    });
 }
 
 }  // namespace
