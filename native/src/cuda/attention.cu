@@ -809,6 +809,10 @@ bool flash_head_dim(int64_t d) { return d == 64 || d == 80 || d == 96 || d == 12
 // Grouped-query attention: still one block per query head, each loading its KV head's rows (the group's blocks read
 // the same rows, from L2 after the first); with ROPE every block of a group rotates the shared k row itself (the same
 // bits) and only the group's first block writes the position's k and v to the caches.
+// Tried and dropped (2026-11-25, H100, tg128, same run, alternating): the kernel held to 32 registers
+// (__launch_bounds__(256, 8); 8-92 bytes of spills), so that a 1024-thread o product block (56 registers for Q4_0) fits
+// beside it on an SM and starts its weight loads before this kernel ends: Q4_0 593-596 against 620-622 t/s, Q4_K_M
+// 547-548 against 557, Q8_0 372 against 377-378.
 constexpr int SHORT_THREADS = 256;
 constexpr int SHORT_WARPS = SHORT_THREADS / 32;
 constexpr int SHORT_MAX = 256;   // positions (<= SHORT_THREADS: one probability per thread)
