@@ -3,7 +3,6 @@ package io.llmj.ffm.cuda;
 import io.llmj.arch.GptqHfTinyReference;
 import io.llmj.backend.Backend;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.Assumptions;
 
 /**
  * {@link GptqHfTinyReference} on the CUDA backend, per-token kernels ({@link CudaBackend.Gemm#OFF}): the
@@ -12,16 +11,11 @@ import org.junit.jupiter.api.Assumptions;
  * explains it). 2-bit layers have no CUDA kernel: those cases are skipped. Skipped where CUDA is unusable.
  */
 class CudaGptqHfTinyReferenceTest extends GptqHfTinyReference {
-    private static CudaBackend backend;
+    private static final SharedCudaBackend backend = new SharedCudaBackend(() -> new CudaBackend(0, CudaBackend.Gemm.OFF));
 
     @Override
-    protected synchronized Backend backend() {
-        String why = Cuda.unavailableReason();
-        Assumptions.assumeTrue(why == null, () -> "CUDA unavailable: " + why);
-        if (backend == null) {
-            backend = new CudaBackend(0, CudaBackend.Gemm.OFF);
-        }
-        return backend;
+    protected Backend backend() {
+        return backend.get();
     }
 
     @Override
@@ -31,8 +25,6 @@ class CudaGptqHfTinyReferenceTest extends GptqHfTinyReference {
 
     @AfterAll
     static void closeBackend() {
-        if (backend != null) {
-            backend.close();
-        }
+        backend.close();
     }
 }

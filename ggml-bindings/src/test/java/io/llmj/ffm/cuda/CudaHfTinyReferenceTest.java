@@ -3,7 +3,6 @@ package io.llmj.ffm.cuda;
 import io.llmj.arch.HfTinyReference;
 import io.llmj.backend.Backend;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.Assumptions;
 
 /**
  * {@link HfTinyReference} on the CUDA backend with the per-token kernels ({@link CudaBackend.Gemm#OFF}): its
@@ -11,22 +10,15 @@ import org.junit.jupiter.api.Assumptions;
  * CudaGemmModelsTest runs the same models through the GEMM path. Skipped where CUDA is unusable.
  */
 class CudaHfTinyReferenceTest extends HfTinyReference {
-    private static CudaBackend backend;
+    private static final SharedCudaBackend backend = new SharedCudaBackend(() -> new CudaBackend(0, CudaBackend.Gemm.OFF));
 
     @Override
-    protected synchronized Backend backend() {
-        String why = Cuda.unavailableReason();
-        Assumptions.assumeTrue(why == null, () -> "CUDA unavailable: " + why);
-        if (backend == null) {
-            backend = new CudaBackend(0, CudaBackend.Gemm.OFF);
-        }
-        return backend;
+    protected Backend backend() {
+        return backend.get();
     }
 
     @AfterAll
     static void closeBackend() {
-        if (backend != null) {
-            backend.close();
-        }
+        backend.close();
     }
 }

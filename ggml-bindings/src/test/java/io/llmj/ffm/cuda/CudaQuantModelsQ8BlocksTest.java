@@ -10,7 +10,6 @@ import java.lang.foreign.Arena;
 import java.util.Random;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.provider.Arguments;
 
@@ -23,7 +22,7 @@ import org.junit.jupiter.params.provider.Arguments;
  * Skipped where CUDA is unusable.
  */
 class CudaQuantModelsQ8BlocksTest extends QuantModelsReference {
-    private static CudaBackend backend;
+    private static final SharedCudaBackend backend = new SharedCudaBackend(() -> new CudaBackend(0, CudaBackend.Gemm.OFF));
 
     /** The models with K-quant weights (the others run as in {@link CudaQuantModelsReferenceTest}). */
     public static Stream<Arguments> models() {
@@ -36,13 +35,8 @@ class CudaQuantModelsQ8BlocksTest extends QuantModelsReference {
     }
 
     @Override
-    protected synchronized Backend backend() {
-        String why = Cuda.unavailableReason();
-        Assumptions.assumeTrue(why == null, () -> "CUDA unavailable: " + why);
-        if (backend == null) {
-            backend = new CudaBackend(0, CudaBackend.Gemm.OFF);
-        }
-        return backend;
+    protected Backend backend() {
+        return backend.get();
     }
 
     /** The backend under test reads Q8_0 blocks for K-quants: the default, which the tolerances above are for. */
@@ -58,8 +52,6 @@ class CudaQuantModelsQ8BlocksTest extends QuantModelsReference {
 
     @AfterAll
     static void closeBackend() {
-        if (backend != null) {
-            backend.close();
-        }
+        backend.close();
     }
 }

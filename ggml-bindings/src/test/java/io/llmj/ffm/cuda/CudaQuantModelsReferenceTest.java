@@ -3,7 +3,6 @@ package io.llmj.ffm.cuda;
 import io.llmj.arch.QuantModelsReference;
 import io.llmj.backend.Backend;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.Assumptions;
 
 /**
  * {@link QuantModelsReference} on the CUDA backend with the per-token kernels (ggml's definition: activations
@@ -13,22 +12,15 @@ import org.junit.jupiter.api.Assumptions;
  * measured against the Java reference in {@link CudaGemmModelsTest}.
  */
 class CudaQuantModelsReferenceTest extends QuantModelsReference {
-    private static CudaBackend backend;
+    private static final SharedCudaBackend backend = new SharedCudaBackend(() -> CudaTestBackends.with(CudaBackend.KQUANT_Q8K_PROPERTY, true, CudaBackend.Gemm.OFF));
 
     @Override
-    protected synchronized Backend backend() {
-        String why = Cuda.unavailableReason();
-        Assumptions.assumeTrue(why == null, () -> "CUDA unavailable: " + why);
-        if (backend == null) {
-            backend = CudaTestBackends.with(CudaBackend.KQUANT_Q8K_PROPERTY, true, CudaBackend.Gemm.OFF);
-        }
-        return backend;
+    protected Backend backend() {
+        return backend.get();
     }
 
     @AfterAll
     static void closeBackend() {
-        if (backend != null) {
-            backend.close();
-        }
+        backend.close();
     }
 }

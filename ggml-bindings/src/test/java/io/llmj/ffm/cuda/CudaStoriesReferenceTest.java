@@ -3,26 +3,18 @@ package io.llmj.ffm.cuda;
 import io.llmj.arch.StoriesReference;
 import io.llmj.backend.Backend;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.Assumptions;
 
 /** {@link StoriesReference} on the CUDA backend; skipped where CUDA is unusable. */
 class CudaStoriesReferenceTest extends StoriesReference {
-    private static CudaBackend backend;
+    private static final SharedCudaBackend backend = new SharedCudaBackend(() -> new CudaBackend());
 
     @Override
-    protected synchronized Backend backend() {
-        String why = Cuda.unavailableReason();
-        Assumptions.assumeTrue(why == null, () -> "CUDA unavailable: " + why);
-        if (backend == null) {
-            backend = new CudaBackend();
-        }
-        return backend;
+    protected Backend backend() {
+        return backend.get();
     }
 
     @AfterAll
     static void closeBackend() {
-        if (backend != null) {
-            backend.close();
-        }
+        backend.close();
     }
 }
