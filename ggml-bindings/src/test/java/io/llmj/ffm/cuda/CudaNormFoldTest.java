@@ -263,7 +263,7 @@ class CudaNormFoldTest {
         "Q4_K, 4096, 2816, false",
     })
     void foldedGluComputesItsArithmetic(GgmlType type, int dim, int ff, boolean gelu) {
-        checkFoldedGlu(type.toString(), dim, ff, gelu, (arena, rows, cols, r) -> {
+        checkFoldedGlu(type.toString(), false, dim, ff, gelu, (arena, rows, cols, r) -> {
             float[] v = new float[rows * cols];
             MemorySegment seg = CudaRepackTest.quantized(arena, type, rows, cols, r, v);
             return new TestWeight(type, seg, v);
@@ -274,7 +274,7 @@ class CudaNormFoldTest {
     @ParameterizedTest(name = "GPTQ {0}-bit dim {1} ff {2}")
     @CsvSource({"4, 256, 352", "8, 512, 256"})
     void foldedGluComputesItsArithmeticGptq(int bits, int dim, int ff) {
-        checkFoldedGlu("GPTQ " + bits + "-bit", dim, ff, false, (arena, rows, cols, r) -> {
+        checkFoldedGlu("GPTQ " + bits + "-bit", true, dim, ff, false, (arena, rows, cols, r) -> {
             GptqMatrix m = GptqTestModels.randomMatrix(bits, rows, cols, 128, false, r.nextLong(), arena);   // zero points 1..2^bits
             float[] v = new float[rows * cols];
             float[] row = new float[cols];
@@ -294,7 +294,8 @@ class CudaNormFoldTest {
         TestWeight make(Arena arena, int rows, int cols, Random r);
     }
 
-    static void checkFoldedGlu(String typeName, int dim, int ff, boolean gelu, WeightMaker maker) {
+    /** The folded GLU's checks on {@code maker}'s matrices; {@code zeroPoints}: they are asymmetric (GPTQ with zeros). */
+    static void checkFoldedGlu(String typeName, boolean zeroPoints, int dim, int ff, boolean gelu, WeightMaker maker) {
         Random r = new Random(dim * 31L + ff);
         float eps = 1e-5f;
         float offset = 0f;
@@ -314,7 +315,7 @@ class CudaNormFoldTest {
             Weight ww = fold.weight("down", w.type(), new long[] {ff, dim}, w.seg());
             Weight wg = fold.weight("gate", gw.type(), new long[] {dim, ff}, gw.seg());
             Weight wu = fold.weight("up", uw.type(), new long[] {dim, ff}, uw.seg());
-            if (typeName.startsWith("GPTQ")) {
+            if (zeroPoints) {                                             // the maker's matrices are asymmetric GPTQ
                 assertTrue(llmj_gptq_matrix.zeros(((CudaBackend.DeviceWeight) wg).gptq()).address() != 0, "asymmetric");
             }
             Weight g = gainWeight(fold, arena, gain);
