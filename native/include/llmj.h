@@ -192,7 +192,9 @@ LLMJ_API int llmj_matmul_q(llmj_threadpool * pool, int type, const void * w, siz
  * the last group's padding. Products over it compute every row as the AVX512-VNNI tile kernels do
  * (exact integer block sums, one fused multiply-add per block in block order), so they equal
  * llmj_matmul_q / llmj_matvec_q on the ggml rows bit for bit at that level, and the same bits at every
- * ISA level (below AVX512-VNNI a portable kernel runs them, slowly) and for any pool. */
+ * ISA level (AVX2 kernels at the AVX2 level and AVX-512 without VNNI, where llmj_matmul_q's eight-block
+ * order makes the unpacked products differ by float rounding; a portable kernel, slowly, below) and for
+ * any pool. */
 
 /* Zero-filled, page-aligned memory of `bytes` (> 0) for data prepared at load, such as packed
  * matrices: an anonymous mapping that asks for transparent huge pages (much cheaper to fault in than
@@ -204,8 +206,8 @@ LLMJ_API void llmj_pages_free(void * p, size_t bytes);
  * than Q4_0 and Q8_0), rows or cols is not positive, or cols is not a multiple of 32. */
 LLMJ_API size_t llmj_matmul_q_packed_size(int type, int64_t rows, int64_t cols);
 
-/* 1 if packing `type` pays at the active ISA level (AVX-512 with VNNI, where the packed kernels run),
- * else 0 (then keep the ggml rows: llmj_matmul_q is the faster path). */
+/* 1 if packing `type` pays at the active ISA level (AVX2 and up: Q4_0 and Q8_0), else 0 (then keep
+ * the ggml rows: llmj_matmul_q is the faster path). */
 LLMJ_API int llmj_matmul_q_pack_recommended(int type);
 
 /* Packs rows x cols weights of `type` (row r at (const char *) w + r * row_bytes) into `packed`,

@@ -355,8 +355,8 @@ static void check_threads_large(const tinfo * t, llmj_threadpool * p2, llmj_thre
 /* ---- packed Q4_0 / Q8_0 (llmj_matmul_q_pack / llmj_matmul_q_packed) ----
  * At the current ISA, for rows around the 16-row groups and the 4-group one-token path and cols of
  * 1..67 blocks: the packed matvec against the double reference (tolerance above); equal bit for bit
- * to the portable kernel (the scalar ISA level) and, where packing is recommended (AVX512-VNNI, the
- * same kernel order as the unpacked tiles), to llmj_matvec_q; matmul (pools of 2 and 3, padded
+ * to the portable kernel (the scalar ISA level) and, at AVX512-VNNI (the same kernel order as the
+ * unpacked tiles), to llmj_matvec_q; matmul (pools of 2 and 3, padded
  * strides, 1..70 tokens) equal to the single-threaded packed matvec per token bit for bit, padding and
  * guard bands untouched; packing on a pool writes the same bytes as on the calling thread. */
 static void *aligned64(size_t n) { return aligned_alloc(64, (n + 63) / 64 * 64); }
@@ -407,7 +407,7 @@ static void check_packed_case(const tinfo * t, int isa, int64_t rows, int64_t co
     for (int i = 0; i < GUARD; i++) {
         if (y[i] != SENT || y[GUARD + rows + i] != SENT) { printf("FAIL %s packed: guard band written\n", t->name); failures++; break; }
     }
-    if (llmj_matmul_q_pack_recommended(t->type)) {   /* same order as the unpacked tiles */
+    if (isa == LLMJ_ISA_AVX512 && (llmj_cpu_features() & LLMJ_CPU_AVX512VNNI)) {   /* same order as the unpacked tiles */
         EXPECT_OK(t->name, llmj_matvec_q(NULL, t->type, w, row_bytes, x, y1, rows, cols, NULL, 0));
         if (memcmp(y1, y + GUARD, sizeof(float) * rows) != 0) {
             printf("FAIL %s packed isa=%d %lld x %lld: differs from llmj_matvec_q\n", t->name, isa, (long long) rows, (long long) cols);
@@ -503,6 +503,76 @@ static void check_packed_multi(const tinfo * t, int isa, llmj_threadpool * p2, l
     if (bad) { printf("FAIL %s packed multi argument validation\n", t->name); failures++; }
     for (int k = 0; k < M; k++) { free((void *) pk[k]); free(ys[k]); free(yr[k]); }
     free(x);
+}
+
+/* The SIMD packed kernels (AVX2 and, where the CPU has it, the AVX-512 level) against the portable one
+ * (ptile_packed_s, the scalar ISA level), bit for bit, on awkward shapes: rows around the 16-row groups and
+ * the 4-group one-token path, 1..9 blocks, 1..10 and 17 tokens (every tile width, a partial last token
+ * group), single-threaded and on a pool; random weights and activations, then the integer bounds: every
+ * Q4_0 nibble 15 (or 0) and every Q8_0 quant -128 (or 127) against activations of +-127 (one block's
+ * int16 sum at its 30480 bound for Q4_0, each Q8_0 pair at 32512). */
+static void check_packed_simd(llmj_threadpool * p2) {
+    static const int64_t rows[] = { 1, 7, 16, 17, 40, 67, 130 };
+    static const int64_t blocks[] = { 1, 2, 3, 7, 9 };
+    static const int64_t nts[] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 17 };
+    static const tinfo PT[] = { { LLMJ_TYPE_Q4_0, 32, 18, LLMJ_TYPE_Q8_0, "Q4_0" }, { LLMJ_TYPE_Q8_0, 32, 34, LLMJ_TYPE_Q8_0, "Q8_0" } };
+    for (int isa = LLMJ_ISA_AVX2; isa <= LLMJ_ISA_AVX512; isa++) {
+        if (llmj_cpu_set_isa(isa) != LLMJ_OK) { printf("packed SIMD check: isa %d not supported on this CPU, skipped\n", isa); continue; }
+        for (int ti = 0; ti < 2; ti++) {
+            const tinfo * t = &PT[ti];
+            for (int mode = 0; mode < 3; mode++) {   /* 0: random, 1: upper integer bounds, 2: lower */
+                for (size_t ri = 0; ri < sizeof rows / sizeof rows[0]; ri++) {
+                    for (size_t bi = 0; bi < sizeof blocks / sizeof blocks[0]; bi++) {
+                        if (mode > 0 && (ri % 2 || bi % 2)) continue;
+                        const int64_t r = rows[ri], cols = 32 * blocks[bi], nb = blocks[bi], ntmax = 17;
+                        const size_t row_bytes = (size_t) nb * t->bytes, pbytes = llmj_matmul_q_packed_size(t->type, r, cols);
+                        uint8_t * w = malloc(row_bytes * r), * pk = aligned64(pbytes);
+                        float * x = malloc(sizeof(float) * cols * ntmax);
+                        float * ya = malloc(sizeof(float) * r * ntmax), * ys = malloc(sizeof(float) * r * ntmax);
+                        fill_weights(t, w, row_bytes, r, cols);
+                        for (int64_t i = 0; i < cols * ntmax; i++) x[i] = frand();
+                        if (mode > 0) {
+                            for (int64_t rr = 0; rr < r; rr++) {
+                                for (int64_t b = 0; b < nb; b++) {
+                                    uint8_t * q = w + rr * row_bytes + b * t->bytes + 2;
+                                    const int nq = t->type == LLMJ_TYPE_Q4_0 ? 16 : 32;
+                                    /* Q4_0: nibbles 15 / 0 (w = 7 / -8); Q8_0: -128 / 127 */
+                                    const uint8_t v = t->type == LLMJ_TYPE_Q4_0 ? (mode == 1 ? 0xFF : 0x00) : (mode == 1 ? 0x80 : 0x7F);
+                                    memset(q, v, (size_t) nq);
+                                }
+                            }
+                            /* +-1 per element: every activation quant +-127; per token all + or mixed signs */
+                            for (int64_t tok = 0; tok < ntmax; tok++) {
+                                for (int64_t i = 0; i < cols; i++) x[tok * cols + i] = (tok % 2 == 0 || (i / 3) % 2 == 0) ? 1.0f : -1.0f;
+                            }
+                        }
+                        EXPECT_OK(t->name, llmj_matmul_q_pack(NULL, t->type, w, row_bytes, r, cols, pk, pbytes));
+                        for (size_t ni = 0; ni < sizeof nts / sizeof nts[0]; ni++) {
+                            const int64_t nt = nts[ni];
+                            llmj_cpu_set_isa(LLMJ_ISA_SCALAR);
+                            EXPECT_OK(t->name, llmj_matmul_q_packed(NULL, t->type, pk, pbytes, x, cols, ys, r, r, cols, nt, NULL, 0));
+                            llmj_cpu_set_isa(isa);
+                            for (int pi = 0; pi < 2; pi++) {
+                                checks++;
+                                for (int64_t i = 0; i < r * nt; i++) ya[i] = SENT;
+                                EXPECT_OK(t->name, llmj_matmul_q_packed(pi ? p2 : NULL, t->type, pk, pbytes, x, cols, ya, r, r, cols, nt, NULL, 0));
+                                if (memcmp(ya, ys, sizeof(float) * r * nt) != 0) {
+                                    int64_t i = 0;
+                                    while (i < r * nt && memcmp(ya + i, ys + i, sizeof(float)) == 0) i++;
+                                    printf("FAIL %s packed isa=%d mode %d %lld x %lld, %lld tokens, pool %d: token %lld row %lld %.9g, portable %.9g\n",
+                                           t->name, isa, mode, (long long) r, (long long) cols, (long long) nt, pi ? 2 : 1,
+                                           (long long) (i / r), (long long) (i % r), ya[i], ys[i]);
+                                    failures++;
+                                }
+                            }
+                        }
+                        free(w); free(pk); free(x); free(ya); free(ys);
+                    }
+                }
+            }
+        }
+    }
+    llmj_cpu_set_isa(LLMJ_ISA_AUTO);
 }
 
 static void check_packed(llmj_threadpool * p2, llmj_threadpool * p3) {
@@ -608,6 +678,7 @@ int main(void) {
     }
     llmj_cpu_set_isa(LLMJ_ISA_AUTO);
     check_packed(p2, p3);
+    check_packed_simd(p2);
     {   /* informational: per-call overhead of a tiny product on the 2-thread pool */
         uint8_t w[2 * 18] = { 0 }; float x[32] = { 0 }, y[2]; uint8_t work[256];
         for (int i = 0; i < 1000; i++) llmj_matvec_q(p2, LLMJ_TYPE_Q4_0, w, 18, x, y, 2, 32, work, sizeof work);

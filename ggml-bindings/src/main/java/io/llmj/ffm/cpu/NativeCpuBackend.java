@@ -38,10 +38,12 @@ public final class NativeCpuBackend extends HostBackend {
 
     /**
      * System property: {@code false} keeps Q4_0 / Q8_0 matrices in ggml's block rows. By default, where
-     * {@code llmj_matmul_q_pack_recommended} says it pays (AVX-512 with VNNI), they are packed at load
+     * {@code llmj_matmul_q_pack_recommended} says it pays (the AVX2 level and above), they are packed at load
      * ({@code llmj_matmul_q_pack}: 16-row groups, quants interleaved, scales apart) and multiplied by
-     * {@code llmj_matmul_q_packed}, with the same results bit for bit. The token embedding is packed on its
-     * first product only (a tied output), as lookups read its ggml rows.
+     * {@code llmj_matmul_q_packed}: with AVX512-VNNI the same results bit for bit; at AVX2 (or AVX-512 without
+     * VNNI) the unpacked kernels sum eight blocks before scaling, so results differ from unpacked ones by float
+     * rounding (prefill and decode still agree, both packed). The token embedding is packed on its first
+     * product only (a tied output), as lookups read its ggml rows.
      */
     public static final String PACK_PROPERTY = "llmj.cpu.pack";
 
