@@ -678,7 +678,10 @@ void with_format(int fmt, int bits, bool sym, F && f) {
 // spills), so that the next product's thread blocks fit beside them and issue their first weight loads early (H100,
 // tg128, same run, 2 rounds): Q4_0 539-542 / 454-456 against 620-622 t/s, Q4_K_M 498-500 / 401-402 against 557-559.
 // The consumers loading the norm's sums right after their wait as the folded GLU does (gptq_norm_act_kernel, same
-// run): Q4_0 619-620 against 620-622, Q4_K_M 560-562 against 557-559: the noise, not kept.
+// run): Q4_0 619-620 against 620-622, Q4_K_M 560-562 against 557-559: the noise, not kept. Nor 16-warp producers
+// ({8, 1, 4} for 4 bits, {4, 1, 2} for the others: the same sums, 64-98 registers), whose thread blocks leave room on an
+// SM for a GLU, attention or q/k/v thread block beside them (same run, 2-3 rounds): Q4_0 597-599 against 618-622 t/s,
+// Q4_K_M 550-551 against 559, Q8_0 364-365 against 377-378.
 void launch_add_norm(const gptq_parts & parts, int fmt, int bits, bool sym, const void * act, int64_t cols32, int64_t n,
                      const norm_out & no, cudaStream_t stream) {
     const int nb = (int) (cols32 / 32);
