@@ -69,6 +69,14 @@
  *     92.0 vs 59.7 t/s, tg128 35.0 vs 23.0; Q8_0 pp64 63.3 vs 55.1, tg128 18.4 vs 15.8. So packing is
  *     recommended from the AVX2 level up; there the unpacked kernels' eight-block order differs, so packed and
  *     unpacked results differ by float rounding (packed prefill and decode still agree bit for bit).
+ *     Later series (three-way with llama-bench, 3 rounds each, medians; the first at 277ff79, the second with the
+ *     two-pass Q4_0 tile below): in a fast state of the VM Q4_0 pp64 84.8
+ *     (packed) / 69.7 (unpacked) / 63.1 (llama.cpp), tg128 35.1 / 28.3 / 28.3; Q8_0 pp64 67.5 / 56.4 / 53.2,
+ *     tg128 19.6 / 16.4 / 15.7. In a slow state Q4_0 pp64 68.3 / 51.3 / 54.4, tg128 28.9 / 20.6 / 20.9; Q8_0
+ *     pp64 52.9 / 43.6 / 43.7, but tg128 10.3 / 12.9 / 12.4, and in a packed / unpacked tg128 series right after
+ *     (5 and 4 rounds) 10.8 / 12.5 t/s, 53-74% / 65-73% of the bandwidth measured around each run: Q8_0's
+ *     one-token packed product is erratic here (kernel lab, 2 threads, one token from DRAM, two runs: 0.69-1.24x
+ *     the unpacked one for the same shapes, Q4_0 1.21-1.43x). Q8_0 stays packed for its prefill; its decode is open.
  *   - K-quant sub-block scales are decoded and broadcast in registers (storing them to a byte
  *     array and reloading them as a vector costs a store-forwarding stall per super-block). */
 #include <math.h>
