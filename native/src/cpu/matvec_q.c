@@ -1052,9 +1052,9 @@ VNNI512 static inline __attribute__((always_inline)) void tile_q8_0_impl(const c
 }
 
 /* NAME(w, nb, a, a_stride, out, T): IMPL with T a constant 1..8, so the always-inline impls unroll per
- * token count. W: the weights' parameter type (row pointers, or one packed group). */
-#define DEFINE_TILE(NAME, IMPL, W)                                                                       \
-VNNI512 static void NAME(W w, int64_t nb, const char * a, size_t a_stride, float * out, int T) {        \
+ * token count. TARGET: the ISA attribute; W: the weights' parameter type (row pointers, or one packed group). */
+#define DEFINE_TILE(TARGET, NAME, IMPL, W)                                                               \
+TARGET static void NAME(W w, int64_t nb, const char * a, size_t a_stride, float * out, int T) {         \
     switch (T) {                                                                                         \
     case 8: IMPL(w, nb, a, a_stride, out, 8); break;                                                     \
     case 7: IMPL(w, nb, a, a_stride, out, 7); break;                                                     \
@@ -1066,8 +1066,8 @@ VNNI512 static void NAME(W w, int64_t nb, const char * a, size_t a_stride, float
     default: IMPL(w, nb, a, a_stride, out, 1); break;                                                    \
     }                                                                                                    \
 }
-DEFINE_TILE(tile_q4_0_vnni512, tile_q4_0_impl, const char * const *)
-DEFINE_TILE(tile_q8_0_vnni512, tile_q8_0_impl, const char * const *)
+DEFINE_TILE(VNNI512, tile_q4_0_vnni512, tile_q4_0_impl, const char * const *)
+DEFINE_TILE(VNNI512, tile_q8_0_vnni512, tile_q8_0_impl, const char * const *)
 
 /* ==== Packed (row-interleaved at load) Q4_0 / Q8_0: the tiles above, without the transposes ======
  * llmj_matmul_q_pack stores each group of TILE_R = 16 rows as the tile kernels see them after
@@ -1189,25 +1189,21 @@ VNNI512 static inline __attribute__((always_inline)) void pgroups_q8_0_impl(cons
     for (int gi = 0; gi < G; gi++) _mm512_storeu_ps(out + gi * TILE_R, acc[gi]);
 }
 
-VNNI512 static void pgroups_q4_0_vnni512(const char * const * gs, int64_t nb, const char * a, float * out, int G) {
-    switch (G) {
-    case 4: pgroups_q4_0_impl(gs, nb, a, out, 4); break;
-    case 3: pgroups_q4_0_impl(gs, nb, a, out, 3); break;
-    case 2: pgroups_q4_0_impl(gs, nb, a, out, 2); break;
-    default: pgroups_q4_0_impl(gs, nb, a, out, 1); break;
-    }
+/* NAME(gs, nb, a, out, G): IMPL with G (1..4 groups) a constant, so that its loops over the groups unroll */
+#define DEFINE_PGROUPS(TARGET, NAME, IMPL)                                                              \
+TARGET static void NAME(const char * const * gs, int64_t nb, const char * a, float * out, int G) {      \
+    switch (G) {                                                                                        \
+    case 4: IMPL(gs, nb, a, out, 4); break;                                                             \
+    case 3: IMPL(gs, nb, a, out, 3); break;                                                             \
+    case 2: IMPL(gs, nb, a, out, 2); break;                                                             \
+    default: IMPL(gs, nb, a, out, 1); break;                                                            \
+    }                                                                                                   \
 }
-VNNI512 static void pgroups_q8_0_vnni512(const char * const * gs, int64_t nb, const char * a, float * out, int G) {
-    switch (G) {
-    case 4: pgroups_q8_0_impl(gs, nb, a, out, 4); break;
-    case 3: pgroups_q8_0_impl(gs, nb, a, out, 3); break;
-    case 2: pgroups_q8_0_impl(gs, nb, a, out, 2); break;
-    default: pgroups_q8_0_impl(gs, nb, a, out, 1); break;
-    }
-}
+DEFINE_PGROUPS(VNNI512, pgroups_q4_0_vnni512, pgroups_q4_0_impl)
+DEFINE_PGROUPS(VNNI512, pgroups_q8_0_vnni512, pgroups_q8_0_impl)
 
-DEFINE_TILE(ptile_q4_0_vnni512, ptile_q4_0_impl, const char *)
-DEFINE_TILE(ptile_q8_0_vnni512, ptile_q8_0_impl, const char *)
+DEFINE_TILE(VNNI512, ptile_q4_0_vnni512, ptile_q4_0_impl, const char *)
+DEFINE_TILE(VNNI512, ptile_q8_0_vnni512, ptile_q8_0_impl, const char *)
 
 /* ==== Packed Q4_0 / Q8_0 at the AVX2 level (no VNNI): the packed layout above in 256-bit halves =====
  * Each 64-byte packed vector holds rows 0..7 in its low 32 bytes and rows 8..15 in its high 32, so a
@@ -1290,37 +1286,23 @@ A2P static inline __attribute__((always_inline)) void NAME(const char * g, int64
 A2P_PTILE_IMPL(ptile_q4_0_a2_impl, 256, a2p_q4_0_load, a2p_q4_0_sum, 8)
 A2P_PTILE_IMPL(ptile_q8_0_a2_impl, 512, a2p_q8_0_load, a2p_q8_0_sum, 0)
 
-/* SPLIT: more than 4 tokens run as two passes over the group (4, then the rest), the decoded weights and at most
+DEFINE_TILE(A2P, ptile_q4_0_a2_pass, ptile_q4_0_a2_impl, const char *)
+DEFINE_TILE(A2P, ptile_q8_0_a2, ptile_q8_0_a2_impl, const char *)
+
+/* Q4_0: more than 4 tokens run as two passes over the group (4, then the rest), the decoded weights and at most
  * 4 accumulators in registers instead of 8 accumulators that spill; the same float order per row and token.
  * One thread, 64 tokens, this Zen 3 VM (bench_matvec_packed, 16 MiB cycled, 2 runs alternating): Q4_0's packed
  * product 1.65-1.81x the unpacked one with it against 1.55-1.69x without; Q8_0 1.22-1.35x against 1.26-1.53x, so
  * Q8_0 keeps one pass. */
-#define DEFINE_TILE_A2(NAME, IMPL, SPLIT)                                                                \
-A2P static void NAME(const char * w, int64_t nb, const char * a, size_t a_stride, float * out, int T) { \
-    if (SPLIT && T > 4) {                                                                                \
-        IMPL(w, nb, a, a_stride, out, 4);                                                                \
-        a += 4 * a_stride; out += 4 * TILE_R; T -= 4;                                                    \
-        switch (T) {                                                                                     \
-        case 4: IMPL(w, nb, a, a_stride, out, 4); break;                                                 \
-        case 3: IMPL(w, nb, a, a_stride, out, 3); break;                                                 \
-        case 2: IMPL(w, nb, a, a_stride, out, 2); break;                                                 \
-        default: IMPL(w, nb, a, a_stride, out, 1); break;                                                \
-        }                                                                                                \
-        return;                                                                                          \
-    }                                                                                                    \
-    switch (T) {                                                                                         \
-    case 8: IMPL(w, nb, a, a_stride, out, 8); break;                                                     \
-    case 7: IMPL(w, nb, a, a_stride, out, 7); break;                                                     \
-    case 6: IMPL(w, nb, a, a_stride, out, 6); break;                                                     \
-    case 5: IMPL(w, nb, a, a_stride, out, 5); break;                                                     \
-    case 4: IMPL(w, nb, a, a_stride, out, 4); break;                                                     \
-    case 3: IMPL(w, nb, a, a_stride, out, 3); break;                                                     \
-    case 2: IMPL(w, nb, a, a_stride, out, 2); break;                                                     \
-    default: IMPL(w, nb, a, a_stride, out, 1); break;                                                    \
-    }                                                                                                    \
+A2P static void ptile_q4_0_a2(const char * w, int64_t nb, const char * a, size_t a_stride, float * out, int T) {
+    if (T > 4) {
+        ptile_q4_0_a2_pass(w, nb, a, a_stride, out, 4);
+        a += 4 * a_stride;
+        out += 4 * TILE_R;
+        T -= 4;
+    }
+    ptile_q4_0_a2_pass(w, nb, a, a_stride, out, T);
 }
-DEFINE_TILE_A2(ptile_q4_0_a2, ptile_q4_0_a2_impl, 1)
-DEFINE_TILE_A2(ptile_q8_0_a2, ptile_q8_0_a2_impl, 0)
 
 /* One token over G groups side by side (pgroups_*_vnni512's streams), both halves per group and block. */
 #define A2P_PGROUPS_IMPL(NAME, QB, LOAD, SUM, OFFMUL)                                                     \
@@ -1352,22 +1334,8 @@ A2P static inline __attribute__((always_inline)) void NAME(const char * const * 
 A2P_PGROUPS_IMPL(pgroups_q4_0_a2_impl, 256, a2p_q4_0_load, a2p_q4_0_sum, 8)
 A2P_PGROUPS_IMPL(pgroups_q8_0_a2_impl, 512, a2p_q8_0_load, a2p_q8_0_sum, 0)
 
-A2P static void pgroups_q4_0_a2(const char * const * gs, int64_t nb, const char * a, float * out, int G) {
-    switch (G) {
-    case 4: pgroups_q4_0_a2_impl(gs, nb, a, out, 4); break;
-    case 3: pgroups_q4_0_a2_impl(gs, nb, a, out, 3); break;
-    case 2: pgroups_q4_0_a2_impl(gs, nb, a, out, 2); break;
-    default: pgroups_q4_0_a2_impl(gs, nb, a, out, 1); break;
-    }
-}
-A2P static void pgroups_q8_0_a2(const char * const * gs, int64_t nb, const char * a, float * out, int G) {
-    switch (G) {
-    case 4: pgroups_q8_0_a2_impl(gs, nb, a, out, 4); break;
-    case 3: pgroups_q8_0_a2_impl(gs, nb, a, out, 3); break;
-    case 2: pgroups_q8_0_a2_impl(gs, nb, a, out, 2); break;
-    default: pgroups_q8_0_a2_impl(gs, nb, a, out, 1); break;
-    }
-}
+DEFINE_PGROUPS(A2P, pgroups_q4_0_a2, pgroups_q4_0_a2_impl)
+DEFINE_PGROUPS(A2P, pgroups_q8_0_a2, pgroups_q8_0_a2_impl)
 
 #endif /* LLMJ_X86 */
 
