@@ -1257,7 +1257,7 @@ A2P static inline __attribute__((always_inline)) void a2p_q8_0_load(const char *
 }
 
 /* 16 rows x T tokens over one packed group: each half's rows in turn, the half's decoded block kept in
- * registers for the T tokens (T accumulators + 8 weight vectors fit the 16 ymm registers). */
+ * registers for the T tokens (8 weight vectors and T accumulators: beyond 4 tokens some spill, see ptile_q4_0_a2). */
 #define A2P_PTILE_IMPL(NAME, QB, LOAD, SUM, OFFMUL)                                                 \
 A2P static inline __attribute__((always_inline)) void NAME(const char * g, int64_t nb,                   \
         const char * a, size_t a_stride, float * out, const int T) {                                     \
@@ -1827,7 +1827,8 @@ size_t llmj_matmul_q_packed_size(int type, int64_t rows, int64_t cols) {
     return (size_t) ((rows + TILE_R - 1) / TILE_R) * pack_group_bytes(type, cols / 32);
 }
 
-/* AVX2 and up: the packed kernels beat the unpacked ones for prefill and decode (design notes above). */
+/* AVX2 and up: the packed kernels beat the unpacked ones for prefill, and for Q4_0's decode; Q8_0's one-token
+ * packed product is erratic on the AVX2 development VM (design notes above). */
 int llmj_matmul_q_pack_recommended(int type) {
     if (type != LLMJ_TYPE_Q4_0 && type != LLMJ_TYPE_Q8_0) return 0;
     return llmj_cpu_active_isa() >= LLMJ_ISA_AVX2 ? 1 : 0;
