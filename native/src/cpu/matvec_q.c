@@ -76,7 +76,9 @@
  *     pp64 52.9 / 43.6 / 43.7, but tg128 10.3 / 12.9 / 12.4, and in a packed / unpacked tg128 series right after
  *     (5 and 4 rounds) 10.8 / 12.5 t/s, 53-74% / 65-73% of the bandwidth measured around each run: Q8_0's
  *     one-token packed product is erratic here (kernel lab, 2 threads, one token from DRAM, two runs: 0.69-1.24x
- *     the unpacked one for the same shapes, Q4_0 1.21-1.43x). Q8_0 stays packed for its prefill; its decode is open.
+ *     the unpacked one for the same shapes, Q4_0 1.21-1.43x), with 4 groups read side by side. With 2 (pgroups_streams)
+ *     Q8_0's one-token product is steady (0.97-1.29x), and the three-way series gave Q8_0 pp64 64.6 / 47.9 / 48.6,
+ *     tg128 17.9 / 13.8 / 14.2 (packed ahead of unpacked in each of the 3 rounds).
  *   - K-quant sub-block scales are decoded and broadcast in registers (storing them to a byte
  *     array and reloading them as a vector costs a store-forwarding stall per super-block). */
 #include <math.h>
@@ -1482,6 +1484,18 @@ static qpgroups_fn select_pgroups(int type) {
     return NULL;
 }
 
+/* Groups a packed one-token product reads side by side (f: its select_pgroups kernel): PGROUPS, but 2 for Q8_0 at
+ * the AVX2 level. There, kernel lab (2 threads, one token, 512 MiB cycled, 3 runs alternating G = 4 / 1 / 2), packed
+ * against unpacked time for the four llama-1b shapes: G = 4 0.60-1.22x (four of twelve under 0.85x), G = 1
+ * 0.97-1.14x, G = 2 0.97-1.29x; Q4_0 G = 4 1.06-1.81x, G = 2 1.24-1.55x (the same mean: Q4_0 keeps 4). */
+static int pgroups_streams(qpgroups_fn f) {
+#ifdef LLMJ_X86
+    if (f == pgroups_q8_0_a2) return 2;
+#endif
+    (void) f;
+    return PGROUPS;
+}
+
 /* The kernel for packed Q4_0 / Q8_0 at the active ISA: AVX512-VNNI, AVX2 (also AVX-512 without VNNI),
  * else the portable one. */
 static qptile_fn select_ptile(int type) {
@@ -1609,12 +1623,13 @@ static void job_tiles(job * j, const char * act) {
             /* the chunk's groups in PGROUPS contiguous runs walked side by side: each run is one long
              * sequential stream (groups are back to back), so the prefetchers stay on it */
             const int64_t g0 = c0 / TILE_R, ng = (c1 - c0 + TILE_R - 1) / TILE_R;
-            const int64_t per = (ng + PGROUPS - 1) / PGROUPS;
+            const int np = j->n_groups;
+            const int64_t per = (ng + np - 1) / np;
             for (int64_t i = 0; i < per; i++) {
                 const char * gs[PGROUPS];
                 int64_t gid[PGROUPS];
                 int G = 0;
-                for (int k = 0; k < PGROUPS; k++) {
+                for (int k = 0; k < np; k++) {
                     const int64_t g = k * per + i;
                     if (g < ng) { gid[G] = g0 + g; gs[G] = w + (size_t) (g0 + g) * j->group_bytes; G++; }
                 }
@@ -1761,7 +1776,7 @@ static int run_multi(const char * fn, llmj_threadpool * pool, int type, const vo
     if (ptile) {
         j.dot = NULL; j.dot4 = NULL; j.group_bytes = pack_group_bytes(type, nb);
         j.pgroups = select_pgroups(type);
-        j.n_groups = PGROUPS;
+        j.n_groups = pgroups_streams(j.pgroups);
         if (j.pgroups) j.chunk = (j.chunk + PGROUPS * TILE_R - 1) / (PGROUPS * TILE_R) * (PGROUPS * TILE_R);
     }
     if (j.tile || j.ptile) j.chunk = (j.chunk + TILE_R - 1) / TILE_R * TILE_R;
@@ -1827,8 +1842,8 @@ size_t llmj_matmul_q_packed_size(int type, int64_t rows, int64_t cols) {
     return (size_t) ((rows + TILE_R - 1) / TILE_R) * pack_group_bytes(type, cols / 32);
 }
 
-/* AVX2 and up: the packed kernels beat the unpacked ones for prefill, and for Q4_0's decode; Q8_0's one-token
- * packed product is erratic on the AVX2 development VM (design notes above). */
+/* AVX2 and up: the packed kernels beat the unpacked ones for prefill and decode (Q8_0's decode reading 2 groups side
+ * by side at the AVX2 level: pgroups_streams; design notes above). */
 int llmj_matmul_q_pack_recommended(int type) {
     if (type != LLMJ_TYPE_Q4_0 && type != LLMJ_TYPE_Q8_0) return 0;
     return llmj_cpu_active_isa() >= LLMJ_ISA_AVX2 ? 1 : 0;
