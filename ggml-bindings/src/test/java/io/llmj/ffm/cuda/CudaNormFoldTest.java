@@ -439,9 +439,9 @@ class CudaNormFoldTest {
             for (int t = 0; t < n; t++) {
                 byte[] one = Arrays.copyOfRange(outs[n], t * ff * 4, (t + 1) * ff * 4);
                 assertArrayEquals(outs[t], one, type + ": token " + t + "'s GLU floats, two tokens against one");
-                // Q8 blocks: quants at t * ff, meta (16 bytes a block) after q8_act_meta_offset(ff, tokens)
-                long metaN = ((long) n * ff + 255) & ~255L;
-                long meta1 = ((long) ff + 255) & ~255L;
+                // Q8 blocks: quants at t * ff, then the meta (16 bytes a block) closing the work buffer
+                long metaN = LlmjCuda.llmj_cuda_gptq_work_size(ff, n) - (long) n * nb * 16;
+                long meta1 = LlmjCuda.llmj_cuda_gptq_work_size(ff, 1) - (long) nb * 16;
                 assertArrayEquals(Arrays.copyOfRange(acts[t], 0, ff),
                         Arrays.copyOfRange(acts[n], t * ff, (t + 1) * ff), type + ": token " + t + "'s quants");
                 assertArrayEquals(Arrays.copyOfRange(acts[t], (int) meta1, (int) meta1 + nb * 16),
