@@ -1296,13 +1296,14 @@ DEFINE_TILE(A2P, ptile_q8_0_a2, ptile_q8_0_a2_impl, const char *)
  * One thread, 64 tokens, this Zen 3 VM (bench_matvec_packed, 16 MiB cycled, 2 runs alternating): Q4_0's packed
  * product 1.65-1.81x the unpacked one with it against 1.55-1.69x without; Q8_0 1.22-1.35x against 1.26-1.53x, so
  * Q8_0 keeps one pass.
- * Measured and not kept (the same VM, 1 thread, 64 tokens, llmj_matmul_q_packed best of 30, variants alternating in
- * one process): (a) weights outer, each weight vector decoded once and multiplied into the tokens' sums before the
- * next: 4.53-4.60 ns per 8 rows x block x token against this kernel's 4.23; (b) both halves at once, so each
- * activation broadcast serves 16 rows, with the int16 sums started from a per-block offset pair (-8 x the sums of the
- * quants each int16 lane multiplies, exact since the final lane fits) instead of the int32 subtraction, 2, 3 or 4
- * tokens per pass: 4.22-4.65 against 4.00-4.19 (2048 x 2048 and 2048 x 8192), although the same loop alone on
- * L1-resident data ran 13% faster than this one (3.36 against 3.85 ns). In isolation on this VM (cycles at
+ * Measured and not kept (the same VM, 1 thread, 64 tokens, llmj_matmul_q_packed best of 10-300 calls, variants
+ * alternating in one process): (a) weights outer, each weight vector decoded once and multiplied into the tokens'
+ * sums before the next: 4.53-4.60 ns per 8 rows x block x token against this kernel's 4.23 (128 x 2048, 4 or 5
+ * tokens per pass; in an earlier, disturbed run 6.10-6.13 against 5.55); (b) both halves at once, so each activation
+ * broadcast serves 16 rows, with the int16 sums started from a per-block offset pair (-8 x the sums of the quants
+ * each int16 lane multiplies, exact since the final lane fits) instead of the int32 subtraction, 2, 3 or 4 tokens
+ * per pass: 4.22-4.65 against 4.00-4.19 in the same runs (2048 x 2048 and 2048 x 8192), although the same loop alone
+ * on L1-resident data ran 13% faster than this one (3.36 against 3.85 ns). In isolation on this VM (cycles at
  * 2.55 GHz), 8 independent vpmaddubsw take 3.6 cycles, 8 vpbroadcastd from memory 4.5, 8 vpaddw 4.1, and the three
  * together 7.3: the broadcasts and the int16 additions cost about as much as the multiplies. */
 A2P static void ptile_q4_0_a2(const char * w, int64_t nb, const char * a, size_t a_stride, float * out, int T) {
@@ -1672,7 +1673,8 @@ static void job_tiles(job * j, const char * act) {
 
 /* One token over unpacked rows walks each chunk's rows in order. Tried for Q6_K (llama-1b's output, 32000 x 2048,
  * 2 threads, bench_matvec_q): the chunk's rows as 2 or 4 runs read side by side, as the packed products do, gave
- * 72% of the streaming bandwidth against 73-76% in order; the kernel (about 60 cycles per block) is the limit. */
+ * 72% of the streaming bandwidth against 73-76% in order, which points at the kernel (one thread: about 60 cycles per
+ * block at 2.55 GHz) rather than the access pattern. */
 static void job_dot(void * ctx, int ith, int nth) {
     (void) ith; (void) nth;
     job * j = ctx;

@@ -16,6 +16,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
@@ -183,7 +184,7 @@ class NativeCpuPackedTest {
                             float[][] direct = packed(arena, MemorySegment.NULL, c, pack(arena, MemorySegment.NULL, c, w),
                                     arena.allocateFrom(ValueLayout.JAVA_FLOAT, x), c.cols(), n);
                             for (int tok = 0; tok < n; tok++) {
-                                assertArrayEquals(direct[tok], java.util.Arrays.copyOfRange(yOn, tok * c.rows(), (tok + 1) * c.rows()),
+                                assertArrayEquals(direct[tok], Arrays.copyOfRange(yOn, tok * c.rows(), (tok + 1) * c.rows()),
                                         name + " " + t + " n=" + n + " token " + tok + " vs llmj_matmul_q_packed");
                             }
                         }
