@@ -102,14 +102,17 @@ enum { PGROUPS = 4 };                /* packed matrices, one token: 16-row group
 
 static inline float h2f(uint16_t h) { return llmj_fp16_to_fp32(h); }
 
-/* Q8_0 activations in the work buffer carry two side arrays after the ggml blocks (which stay
- * byte-identical to ggml's): the block scales widened to float and the integer sums of each
- * block's quants. The fast Q4_0 / Q8_0 kernels use them to scale eight blocks with one vector
+/* Q8_0 activations in the work buffer carry three side arrays after the ggml blocks (which stay
+ * byte-identical to ggml's): the block scales widened to float, the integer sums of each
+ * block's quants, and Q4_0's offset pair per block (int16 -8 x the sum of the quants at columns
+ * 0, 1 mod 4 in the low half, at 2, 3 mod 4 in the high half: the AVX2 Q4_0 tile starts its int16
+ * lanes from it). The fast Q4_0 / Q8_0 kernels use them to scale eight blocks with one vector
  * multiply and to apply Q4_0's -8 offset (and the VNNI kernels' +128 bias) without sign tricks. */
 static inline size_t q8_0_side_offset(int64_t nb) { return ((size_t) nb * sizeof(block_q8_0) + 63) & ~(size_t) 63; }
-static inline size_t q8_0_act_bytes(int64_t nb) { return q8_0_side_offset(nb) + (size_t) nb * 8; }
+static inline size_t q8_0_act_bytes(int64_t nb) { return q8_0_side_offset(nb) + (size_t) nb * 12; }
 static inline const float * q8_0_side_d(const void * a, int64_t nb) { return (const float *) ((const char *) a + q8_0_side_offset(nb)); }
 static inline const int32_t * q8_0_side_s(const void * a, int64_t nb) { return (const int32_t *) (q8_0_side_d(a, nb) + nb); }
+static inline const int32_t * q8_0_side_o(const void * a, int64_t nb) { return q8_0_side_s(a, nb) + nb; }
 
 /* Q8_1 side arrays: d and s widened to float */
 static inline size_t q8_1_side_offset(int64_t nb) { return ((size_t) nb * sizeof(block_q8_1) + 63) & ~(size_t) 63; }
@@ -141,12 +144,13 @@ static inline size_t pack_group_bytes(int type, int64_t nb) {
 static void q8_0_fill_side(void * a, int64_t nb, int64_t first, int64_t last) {
     const block_q8_0 * q = a;
     float * d = (float *) q8_0_side_d(a, nb);
-    int32_t * sm = (int32_t *) q8_0_side_s(a, nb);
+    int32_t * sm = (int32_t *) q8_0_side_s(a, nb), * off = (int32_t *) q8_0_side_o(a, nb);
     for (int64_t b = first; b < last; b++) {
-        int sum = 0;
-        for (int j = 0; j < QK8_0; j++) sum += q[b].qs[j];
+        int s01 = 0, s23 = 0;
+        for (int j = 0; j < QK8_0; j += 4) { s01 += q[b].qs[j] + q[b].qs[j + 1]; s23 += q[b].qs[j + 2] + q[b].qs[j + 3]; }
         d[b] = h2f(q[b].d);
-        sm[b] = sum;
+        sm[b] = s01 + s23;
+        off[b] = (int32_t) (((uint32_t) (uint16_t) (int16_t) (-8 * s23) << 16) | (uint16_t) (int16_t) (-8 * s01));
     }
 }
 
@@ -1215,11 +1219,19 @@ DEFINE_TILE(VNNI512, ptile_q8_0_vnni512, ptile_q8_0_impl, const char *)
  * equals the portable one bit for bit.
  *   Q4_0: nibbles 0..15 against activations in -127..127: a pair is at most 2 x 15 x 127 = 3810 and a
  *         block's eight pair sums per int16 lane at most 30480, so the block is summed in int16 and
- *         widened once; 8 * sum(a) is subtracted in int32.
+ *         widened once; 8 * sum(a) is subtracted in int32 (the tile: the int16 sums start from the
+ *         offset pair instead, see ptile_q4_0_a2_impl).
  *   Q8_0: the stored w + 128 would saturate a pair (2 x 255 x 127), so the weights are unbiased (xor 0x80)
  *         and multiplied as ggml's AVX2 Q8_0 kernel does: |w| (unsigned, up to 128) against a with w's
  *         sign (|a| <= 127): a pair is at most 32512, widened per vector. */
 #define A2P __attribute__((target("avx2,fma,f16c")))
+
+/* s + p in int16 lanes, as an asm statement so that the compiler keeps the chain instead of re-associating it into a
+ * tree of live products (register spills) */
+A2P static inline __attribute__((always_inline)) __m256i a2_acc16(__m256i s, __m256i p) {
+    __asm__("vpaddw %1, %0, %0" : "+x"(s) : "x"(p));
+    return s;
+}
 
 /* int32 sum per row (8 rows) of one Q4_0 block half: lo/hi the decoded nibbles, qa the token's quants */
 A2P static inline __attribute__((always_inline)) __m256i a2p_q4_0_sum(const __m256i * lo, const __m256i * hi, const int32_t * qa) {
@@ -1258,62 +1270,129 @@ A2P static inline __attribute__((always_inline)) void a2p_q8_0_load(const char *
     }
 }
 
-/* 16 rows x T tokens over one packed group: each half's rows in turn, the half's decoded block kept in
- * registers for the T tokens (8 weight vectors and T accumulators: beyond 4 tokens some spill, see ptile_q4_0_a2). */
-#define A2P_PTILE_IMPL(NAME, QB, LOAD, SUM, OFFMUL)                                                 \
-A2P static inline __attribute__((always_inline)) void NAME(const char * g, int64_t nb,                   \
-        const char * a, size_t a_stride, float * out, const int T) {                                     \
-    const uint16_t * sc = (const uint16_t *) (g + (size_t) nb * QB);                                     \
-    const float * ad[TILE_T]; const int32_t * as[TILE_T]; const block_q8_0 * aq[TILE_T];                 \
-    for (int t = 0; t < T; t++) {                                                                        \
-        const char * at = a + (size_t) t * a_stride;                                                     \
-        aq[t] = (const block_q8_0 *) at; ad[t] = q8_0_side_d(at, nb); as[t] = q8_0_side_s(at, nb);       \
-    }                                                                                                    \
-    for (int h = 0; h < 2; h++) {                                                                        \
-        __m256 acc[TILE_T];                                                                              \
-        for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();                                        \
-        for (int64_t b = 0; b < nb; b++) {                                                               \
-            __m256i w0[8], w1[8];                                                                        \
-            LOAD(g + (size_t) b * QB, h, w0, w1);                                                        \
-            const __m256 dw = _mm256_cvtph_ps(_mm_load_si128((const __m128i *) (sc + 16 * b + 8 * h)));  \
-            for (int t = 0; t < T; t++) {                                                                \
-                __m256i s = SUM(w0, w1, (const int32_t *) aq[t][b].qs);                                  \
-                s = _mm256_sub_epi32(s, _mm256_set1_epi32(OFFMUL * as[t][b]));                           \
-                acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(ad[t][b])), _mm256_cvtepi32_ps(s), acc[t]); \
-            }                                                                                            \
-        }                                                                                                \
-        for (int t = 0; t < T; t++) _mm256_storeu_ps(out + t * TILE_R + 8 * h, acc[t]);                  \
-    }                                                                                                    \
-}
-A2P_PTILE_IMPL(ptile_q4_0_a2_impl, 256, a2p_q4_0_load, a2p_q4_0_sum, 8)
-A2P_PTILE_IMPL(ptile_q8_0_a2_impl, 512, a2p_q8_0_load, a2p_q8_0_sum, 0)
 
-DEFINE_TILE(A2P, ptile_q4_0_a2_pass, ptile_q4_0_a2_impl, const char *)
-DEFINE_TILE(A2P, ptile_q8_0_a2, ptile_q8_0_a2_impl, const char *)
-
-/* Q4_0: more than 4 tokens run as two passes over the group (4, then the rest), the decoded weights and at most
- * 4 accumulators in registers instead of 8 accumulators that spill; the same float order per row and token.
- * One thread, 64 tokens, this Zen 3 VM (bench_matvec_packed, 16 MiB cycled, 2 runs alternating): Q4_0's packed
- * product 1.65-1.81x the unpacked one with it against 1.55-1.69x without; Q8_0 1.22-1.35x against 1.26-1.53x, so
- * Q8_0 keeps one pass.
- * Measured and not kept (the same VM, 1 thread, 64 tokens, llmj_matmul_q_packed best of 10-300 calls, variants
- * alternating in one process): (a) weights outer, each weight vector decoded once and multiplied into the tokens'
- * sums before the next: 4.53-4.60 ns per 8 rows x block x token against this kernel's 4.23 (128 x 2048, 4 or 5
- * tokens per pass; in an earlier, disturbed run 6.10-6.13 against 5.55); (b) both halves at once, so each activation
- * broadcast serves 16 rows, with the int16 sums started from a per-block offset pair (-8 x the sums of the quants
- * each int16 lane multiplies, exact since the final lane fits) instead of the int32 subtraction, 2, 3 or 4 tokens
- * per pass: 4.22-4.65 against 4.00-4.19 in the same runs (2048 x 2048 and 2048 x 8192), although the same loop alone
- * on L1-resident data ran 13% faster than this one (3.36 against 3.85 ns). In isolation on this VM (cycles at
- * 2.55 GHz), 8 independent vpmaddubsw take 3.6 cycles, 8 vpbroadcastd from memory 4.5, 8 vpaddw 4.1, and the three
- * together 7.3: the broadcasts and the int16 additions cost about as much as the multiplies. */
-A2P static void ptile_q4_0_a2(const char * w, int64_t nb, const char * a, size_t a_stride, float * out, int T) {
-    if (T > 4) {
-        ptile_q4_0_a2_pass(w, nb, a, a_stride, out, 4);
-        a += 4 * a_stride;
-        out += 4 * TILE_R;
-        T -= 4;
+/* Q4_0 tile: 16 rows (both halves of the packed group) x T <= 3 tokens per pass, each activation broadcast serving
+ * the 16 rows. Per block and k = 0..7 (k < 4: the low nibbles of vector k, columns 4k..4k+3; k >= 4: the high nibbles,
+ * columns 16 + 4(k-4)..) the two halves' weights are decoded once and multiplied into every token's two int16 sums.
+ * Each sum starts from the token's offset pair (q8_0_side_o: -8 x the sums of the quants that the even and the odd
+ * int16 lanes multiply), so after the eight products a lane holds its exact part of sum (q - 8) a (|part| <= 16 x 8 x
+ * 128, so the wrapping int16 additions end exact; no pair saturates: 2 x 15 x 128), and vpmaddwd gives the int32
+ * block sum: the integer the VNNI and portable kernels compute, with their float operations in their order, so the
+ * output is theirs bit for bit. 2T int16 sums, 2T float sums, two weight vectors and a broadcast about fill the 16 ymm
+ * registers at T = 3. The int16 additions go through a2_acc16: written as intrinsics, GCC -O3 re-associated each
+ * chain into a tree of live products and spilled them (why this shape measured slower than the one-half kernel in
+ * the previous session: 4.22-4.65 against 4.00-4.19 ns per 8 rows x block x token).
+ * Measured (this Zen 3 VM, 1 thread, llmj_matmul_q_packed best of 20-50 calls, variants alternating in one process;
+ * ns per 8 rows x block x token; the VM switched between a quiet and a contended state during the runs):
+ * 2048 x 2048, 64 tokens, 6 rounds: 2.97-3.72 (3.99 in the one contended round) against 3.82-3.94 (5.29) for the
+ * one-half kernel it replaces (each half's block decoded into 8 registers, 8 broadcasts per half and token,
+ * 8 x sum(a) subtracted in int32, passes of 4 tokens), and 3.30-3.58 (5.25) for this shape with T = 4 and the float
+ * sums in memory (2T int16 sums take 8 registers); 2, 3, 4, 5, 8, 13 and 64 tokens, 2 rounds: 2.98-4.32 against
+ * 3.61-5.79. Measured and
+ * not kept earlier (same VM and method): weights outer, each weight vector decoded once and multiplied into the
+ * tokens' sums before the next, 4.53-4.60 against the one-half kernel's 4.23 (128 x 2048). */
+A2P static inline __attribute__((always_inline)) void ptile_q4_0_a2_impl(const char * g, int64_t nb,
+        const char * a, size_t a_stride, float * out, const int T) {
+    const uint16_t * sc = (const uint16_t *) (g + (size_t) nb * 256);
+    const size_t soff = q8_0_side_offset(nb);
+    __m256 acc[3][2];
+    for (int t = 0; t < T; t++) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int64_t b = 0; b < nb; b++) {
+        const char * q = g + (size_t) b * 256;
+        const char * qa = a + (size_t) b * sizeof(block_q8_0) + 2;     /* token 0's quants of block b */
+        const char * sd = a + soff + 4 * (size_t) b;                   /* token 0's d of block b */
+        const char * so = sd + 8 * (size_t) nb;                        /* token 0's offset pair */
+        __m256i s[3][2];
+        for (int t = 0; t < T; t++) s[t][0] = s[t][1] = _mm256_set1_epi32(*(const int32_t *) (so + t * a_stride));
+        for (int k = 0; k < 8; k++) {
+            const __m256i * v = (const __m256i *) (q + 64 * (k & 3));
+            __m256i w0, w1;
+            if (k < 4) { w0 = _mm256_and_si256(_mm256_load_si256(v), m4); w1 = _mm256_and_si256(_mm256_load_si256(v + 1), m4); }
+            else { w0 = _mm256_and_si256(_mm256_srli_epi16(_mm256_load_si256(v), 4), m4); w1 = _mm256_and_si256(_mm256_srli_epi16(_mm256_load_si256(v + 1), 4), m4); }
+            for (int t = 0; t < T; t++) {
+                const __m256i bc = _mm256_set1_epi32(*(const int32_t *) (qa + t * a_stride + 4 * k));
+                s[t][0] = a2_acc16(s[t][0], _mm256_maddubs_epi16(w0, bc));
+                s[t][1] = a2_acc16(s[t][1], _mm256_maddubs_epi16(w1, bc));
+            }
+        }
+        const __m256i ones = _mm256_set1_epi16(1);
+        const __m256 dw0 = _mm256_cvtph_ps(_mm_load_si128((const __m128i *) (sc + 16 * b)));
+        const __m256 dw1 = _mm256_cvtph_ps(_mm_load_si128((const __m128i *) (sc + 16 * b + 8)));
+        for (int t = 0; t < T; t++) {
+            const __m256 da = _mm256_set1_ps(*(const float *) (sd + t * a_stride));
+            acc[t][0] = _mm256_fmadd_ps(_mm256_mul_ps(dw0, da), _mm256_cvtepi32_ps(_mm256_madd_epi16(s[t][0], ones)), acc[t][0]);
+            acc[t][1] = _mm256_fmadd_ps(_mm256_mul_ps(dw1, da), _mm256_cvtepi32_ps(_mm256_madd_epi16(s[t][1], ones)), acc[t][1]);
+        }
     }
-    ptile_q4_0_a2_pass(w, nb, a, a_stride, out, T);
+    for (int t = 0; t < T; t++) { _mm256_storeu_ps(out + t * TILE_R, acc[t][0]); _mm256_storeu_ps(out + t * TILE_R + 8, acc[t][1]); }
+}
+/* up to 8 tokens as passes of 3 (3 + 3 + 2 for a full tile); the same float order per row and token whatever the split */
+A2P static void ptile_q4_0_a2(const char * w, int64_t nb, const char * a, size_t a_stride, float * out, int T) {
+    while (T > 0) {
+        const int n = T > 3 ? 3 : T;
+        if (n == 3) ptile_q4_0_a2_impl(w, nb, a, a_stride, out, 3);
+        else if (n == 2) ptile_q4_0_a2_impl(w, nb, a, a_stride, out, 2);
+        else ptile_q4_0_a2_impl(w, nb, a, a_stride, out, 1);
+        a += n * a_stride; out += n * TILE_R; T -= n;
+    }
+}
+
+/* s + p in int32 lanes (a2_acc16's reason) */
+A2P static inline __attribute__((always_inline)) __m256i a2_acc32(__m256i s, __m256i p) {
+    __asm__("vpaddd %1, %0, %0" : "+x"(s) : "x"(p));
+    return s;
+}
+
+/* Q8_0 tile: Q4_0's shape (both halves per k, at most Q8_TT = 2 tokens per pass: 2T int32 sums, 2T float sums and four
+ * weight vectors about fill the registers) with Q8_0's products: per vector |w| against a with w's sign, each pair sum
+ * (at most 32512) widened at once (two would overflow int16). Bit for bit the portable kernel's output, as Q4_0's.
+ * Measured (this Zen 3 VM, 1 thread, 2048 x 2048, llmj_matmul_q_packed best of 20-130 calls, alternating, 3 rounds;
+ * ns per 8 rows x block x token): 64 tokens 5.93-6.26 against 7.01-7.32 for the one-half kernel it replaces (each
+ * half's 8 weight vectors decoded once for up to 8 tokens: 16 registers of weights, which spilled), 8 tokens 6.53-7.40
+ * against 7.46-8.70, 5 tokens 7.98-8.39 against 9.07-9.99; with 3 tokens per pass 5.99-6.40, 6.35-7.36 and 7.47-7.85. */
+enum { Q8_TT = 2 };
+A2P static inline __attribute__((always_inline)) void ptile_q8_0_a2_impl(const char * g, int64_t nb,
+        const char * a, size_t a_stride, float * out, const int T) {
+    const uint16_t * sc = (const uint16_t *) (g + (size_t) nb * 512);
+    const size_t soff = q8_0_side_offset(nb);
+    __m256 acc[Q8_TT][2];
+    for (int t = 0; t < T; t++) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
+    const __m256i bias = _mm256_set1_epi8((char) 0x80);
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t b = 0; b < nb; b++) {
+        const char * q = g + (size_t) b * 512;
+        const char * qa = a + (size_t) b * sizeof(block_q8_0) + 2;
+        const char * sd = a + soff + 4 * (size_t) b;
+        __m256i s[Q8_TT][2];
+        for (int t = 0; t < T; t++) s[t][0] = s[t][1] = _mm256_setzero_si256();
+        for (int k = 0; k < 8; k++) {
+            const __m256i sw0 = _mm256_xor_si256(_mm256_load_si256((const __m256i *) (q + 64 * k)), bias);
+            const __m256i sw1 = _mm256_xor_si256(_mm256_load_si256((const __m256i *) (q + 64 * k + 32)), bias);
+            const __m256i aw0 = _mm256_abs_epi8(sw0), aw1 = _mm256_abs_epi8(sw1);
+            for (int t = 0; t < T; t++) {
+                const __m256i bc = _mm256_set1_epi32(*(const int32_t *) (qa + t * a_stride + 4 * k));
+                s[t][0] = a2_acc32(s[t][0], _mm256_madd_epi16(_mm256_maddubs_epi16(aw0, _mm256_sign_epi8(bc, sw0)), ones));
+                s[t][1] = a2_acc32(s[t][1], _mm256_madd_epi16(_mm256_maddubs_epi16(aw1, _mm256_sign_epi8(bc, sw1)), ones));
+            }
+        }
+        const __m256 dw0 = _mm256_cvtph_ps(_mm_load_si128((const __m128i *) (sc + 16 * b)));
+        const __m256 dw1 = _mm256_cvtph_ps(_mm_load_si128((const __m128i *) (sc + 16 * b + 8)));
+        for (int t = 0; t < T; t++) {
+            const __m256 da = _mm256_set1_ps(*(const float *) (sd + t * a_stride));
+            acc[t][0] = _mm256_fmadd_ps(_mm256_mul_ps(dw0, da), _mm256_cvtepi32_ps(s[t][0]), acc[t][0]);
+            acc[t][1] = _mm256_fmadd_ps(_mm256_mul_ps(dw1, da), _mm256_cvtepi32_ps(s[t][1]), acc[t][1]);
+        }
+    }
+    for (int t = 0; t < T; t++) { _mm256_storeu_ps(out + t * TILE_R, acc[t][0]); _mm256_storeu_ps(out + t * TILE_R + 8, acc[t][1]); }
+}
+A2P static void ptile_q8_0_a2(const char * w, int64_t nb, const char * a, size_t a_stride, float * out, int T) {
+    while (T > 0) {
+        const int n = T > Q8_TT ? Q8_TT : T;
+        if (n == 2) ptile_q8_0_a2_impl(w, nb, a, a_stride, out, 2);
+        else ptile_q8_0_a2_impl(w, nb, a, a_stride, out, 1);
+        a += n * a_stride; out += n * TILE_R; T -= n;
+    }
 }
 
 /* One token over G groups side by side (pgroups_*_vnni512's streams), both halves per group and block. */
