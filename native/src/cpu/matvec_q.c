@@ -1219,8 +1219,8 @@ DEFINE_TILE(VNNI512, ptile_q8_0_vnni512, ptile_q8_0_impl, const char *)
  * equals the portable one bit for bit.
  *   Q4_0: nibbles 0..15 against activations in -127..127: a pair is at most 2 x 15 x 127 = 3810 and a
  *         block's eight pair sums per int16 lane at most 30480, so the block is summed in int16 and
- *         widened once; 8 * sum(a) is subtracted in int32 (the tile: the int16 sums start from the
- *         offset pair instead, see ptile_q4_0_a2_impl).
+ *         widened once; the int16 sums start from the block's offset pair (q8_0_side_o), which
+ *         applies the -8 (see ptile_q4_0_a2_impl).
  *   Q8_0: the stored w + 128 would saturate a pair (2 x 255 x 127), so the weights are unbiased (xor 0x80)
  *         and multiplied as ggml's AVX2 Q8_0 kernel does: |w| (unsigned, up to 128) against a with w's
  *         sign (|a| <= 127): a pair is at most 32512, widened per vector. */
@@ -1232,44 +1232,6 @@ A2P static inline __attribute__((always_inline)) __m256i a2_acc16(__m256i s, __m
     __asm__("vpaddw %1, %0, %0" : "+x"(s) : "x"(p));
     return s;
 }
-
-/* int32 sum per row (8 rows) of one Q4_0 block half: lo/hi the decoded nibbles, qa the token's quants */
-A2P static inline __attribute__((always_inline)) __m256i a2p_q4_0_sum(const __m256i * lo, const __m256i * hi, const int32_t * qa) {
-    __m256i s = _mm256_maddubs_epi16(lo[0], _mm256_set1_epi32(qa[0]));
-    for (int k = 1; k < 4; k++) s = _mm256_add_epi16(s, _mm256_maddubs_epi16(lo[k], _mm256_set1_epi32(qa[k])));
-    for (int k = 0; k < 4; k++) s = _mm256_add_epi16(s, _mm256_maddubs_epi16(hi[k], _mm256_set1_epi32(qa[4 + k])));
-    return _mm256_madd_epi16(s, _mm256_set1_epi16(1));
-}
-
-/* the same for Q8_0: aw = |w|, sw = w (signed, unbiased) */
-A2P static inline __attribute__((always_inline)) __m256i a2p_q8_0_sum(const __m256i * aw, const __m256i * sw, const int32_t * qa) {
-    const __m256i ones = _mm256_set1_epi16(1);
-    __m256i s0 = _mm256_madd_epi16(_mm256_maddubs_epi16(aw[0], _mm256_sign_epi8(_mm256_set1_epi32(qa[0]), sw[0])), ones);
-    __m256i s1 = _mm256_madd_epi16(_mm256_maddubs_epi16(aw[1], _mm256_sign_epi8(_mm256_set1_epi32(qa[1]), sw[1])), ones);
-    for (int k = 2; k < 8; k += 2) {
-        s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(_mm256_maddubs_epi16(aw[k], _mm256_sign_epi8(_mm256_set1_epi32(qa[k]), sw[k])), ones));
-        s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(_mm256_maddubs_epi16(aw[k + 1], _mm256_sign_epi8(_mm256_set1_epi32(qa[k + 1]), sw[k + 1])), ones));
-    }
-    return _mm256_add_epi32(s0, s1);
-}
-
-/* decode one block half (h = 0: rows 0..7, 1: rows 8..15) of a packed group's block at q */
-A2P static inline __attribute__((always_inline)) void a2p_q4_0_load(const char * q, int h, __m256i * lo, __m256i * hi) {
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    for (int k = 0; k < 4; k++) {
-        const __m256i v = _mm256_load_si256((const __m256i *) (q + 64 * k + 32 * h));
-        lo[k] = _mm256_and_si256(v, m4);
-        hi[k] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-    }
-}
-A2P static inline __attribute__((always_inline)) void a2p_q8_0_load(const char * q, int h, __m256i * aw, __m256i * sw) {
-    const __m256i bias = _mm256_set1_epi8((char) 0x80);
-    for (int k = 0; k < 8; k++) {
-        sw[k] = _mm256_xor_si256(_mm256_load_si256((const __m256i *) (q + 64 * k + 32 * h)), bias);
-        aw[k] = _mm256_abs_epi8(sw[k]);   /* -128 -> 0x80, read as unsigned 128 */
-    }
-}
-
 
 /* Q4_0 tile: 16 rows (both halves of the packed group) x T <= 3 tokens per pass, each activation broadcast serving
  * the 16 rows. Per block and k = 0..7 (k < 4: the low nibbles of vector k, columns 4k..4k+3; k >= 4: the high nibbles,
@@ -1395,35 +1357,91 @@ A2P static void ptile_q8_0_a2(const char * w, int64_t nb, const char * a, size_t
     }
 }
 
-/* One token over G groups side by side (pgroups_*_vnni512's streams), both halves per group and block. */
-#define A2P_PGROUPS_IMPL(NAME, QB, LOAD, SUM, OFFMUL)                                                     \
-A2P static inline __attribute__((always_inline)) void NAME(const char * const * gs, int64_t nb,          \
-        const char * a, float * out, const int G) {                                                      \
-    const block_q8_0 * aq = (const block_q8_0 *) a;                                                      \
-    const float * ad = q8_0_side_d(a, nb); const int32_t * as = q8_0_side_s(a, nb);                      \
-    __m256 acc[PGROUPS][2];                                                                              \
-    for (int gi = 0; gi < G; gi++) acc[gi][0] = acc[gi][1] = _mm256_setzero_ps();                        \
-    for (int64_t b = 0; b < nb; b++) {                                                                   \
-        const int32_t * qa = (const int32_t *) aq[b].qs;                                                 \
-        const __m256 da = _mm256_set1_ps(ad[b]);                                                         \
-        const __m256i off = _mm256_set1_epi32(OFFMUL * as[b]);                                           \
-        for (int gi = 0; gi < G; gi++) {                                                                 \
-            const uint16_t * sc = (const uint16_t *) (gs[gi] + (size_t) nb * QB);                        \
-            for (int h = 0; h < 2; h++) {                                                                \
-                __m256i w0[8], w1[8];                                                                    \
-                LOAD(gs[gi] + (size_t) b * QB, h, w0, w1);                                               \
-                const __m256 dw = _mm256_cvtph_ps(_mm_load_si128((const __m128i *) (sc + 16 * b + 8 * h))); \
-                const __m256i s = _mm256_sub_epi32(SUM(w0, w1, qa), off);                                \
-                acc[gi][h] = _mm256_fmadd_ps(_mm256_mul_ps(dw, da), _mm256_cvtepi32_ps(s), acc[gi][h]);  \
-            }                                                                                            \
-        }                                                                                                \
-    }                                                                                                    \
-    for (int gi = 0; gi < G; gi++) {                                                                     \
-        _mm256_storeu_ps(out + gi * TILE_R, acc[gi][0]); _mm256_storeu_ps(out + gi * TILE_R + 8, acc[gi][1]); \
-    }                                                                                                    \
+/* One token over G groups side by side (pgroups_*_vnni512's streams). Q4_0: the tile's arithmetic (offset pair, both
+ * halves, asm chains) with the activation's 8 broadcasts shared by every group and half; each weight vector loaded
+ * once for its low and high nibbles; Q8_0 below likewise with Q8_0's products. Measured (this Zen 3 VM, best of
+ * 30-2000 calls, alternating with the kernels they replace, which took each group's halves in turn with 8 decoded
+ * vectors and their own broadcasts and spilled; 3 rounds): one thread on 256 x 2048 (in L2), ns per 8 rows x block,
+ * Q4_0 3.82-4.55 against 4.63-5.41, Q8_0 6.00-6.72 against 8.10-10.87; two threads streaming from memory, Q4_0 65536 x
+ * 2048 in 3.03-3.44 ms against 3.60-4.00, Q8_0 32768 x 2048 in 2.84-3.15 ms against 3.67-3.99: decode on this VM is
+ * partly bound by these kernels' instructions, not only by the memory. */
+A2P static inline __attribute__((always_inline)) void pgroups_q4_0_a2_impl(const char * const * gs, int64_t nb,
+        const char * a, float * out, const int G) {
+    const block_q8_0 * aq = (const block_q8_0 *) a;
+    const float * ad = q8_0_side_d(a, nb); const int32_t * ao = q8_0_side_o(a, nb);
+    const char * g[PGROUPS];
+    for (int gi = 0; gi < G; gi++) g[gi] = gs[gi];
+    __m256 acc[PGROUPS][2];
+    for (int gi = 0; gi < G; gi++) acc[gi][0] = acc[gi][1] = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int64_t b = 0; b < nb; b++) {
+        const int32_t * qa = (const int32_t *) aq[b].qs;
+        __m256i s[PGROUPS][2];
+        const __m256i off = _mm256_set1_epi32(ao[b]);
+        for (int gi = 0; gi < G; gi++) s[gi][0] = s[gi][1] = off;
+        for (int j = 0; j < 4; j++) {
+            const __m256i bl = _mm256_set1_epi32(qa[j]), bh = _mm256_set1_epi32(qa[4 + j]);
+            for (int gi = 0; gi < G; gi++) {
+                const __m256i * v = (const __m256i *) (g[gi] + (size_t) b * 256 + 64 * j);
+                const __m256i v0 = _mm256_load_si256(v), v1 = _mm256_load_si256(v + 1);
+                s[gi][0] = a2_acc16(s[gi][0], _mm256_maddubs_epi16(_mm256_and_si256(v0, m4), bl));
+                s[gi][1] = a2_acc16(s[gi][1], _mm256_maddubs_epi16(_mm256_and_si256(v1, m4), bl));
+                s[gi][0] = a2_acc16(s[gi][0], _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v0, 4), m4), bh));
+                s[gi][1] = a2_acc16(s[gi][1], _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v1, 4), m4), bh));
+            }
+        }
+        const __m256 da = _mm256_set1_ps(ad[b]);
+        const __m256i ones = _mm256_set1_epi16(1);
+        for (int gi = 0; gi < G; gi++) {
+            const uint16_t * sc = (const uint16_t *) (g[gi] + (size_t) nb * 256);
+            const __m256 dw0 = _mm256_cvtph_ps(_mm_load_si128((const __m128i *) (sc + 16 * b)));
+            const __m256 dw1 = _mm256_cvtph_ps(_mm_load_si128((const __m128i *) (sc + 16 * b + 8)));
+            acc[gi][0] = _mm256_fmadd_ps(_mm256_mul_ps(dw0, da), _mm256_cvtepi32_ps(_mm256_madd_epi16(s[gi][0], ones)), acc[gi][0]);
+            acc[gi][1] = _mm256_fmadd_ps(_mm256_mul_ps(dw1, da), _mm256_cvtepi32_ps(_mm256_madd_epi16(s[gi][1], ones)), acc[gi][1]);
+        }
+    }
+    for (int gi = 0; gi < G; gi++) {
+        _mm256_storeu_ps(out + gi * TILE_R, acc[gi][0]); _mm256_storeu_ps(out + gi * TILE_R + 8, acc[gi][1]);
+    }
 }
-A2P_PGROUPS_IMPL(pgroups_q4_0_a2_impl, 256, a2p_q4_0_load, a2p_q4_0_sum, 8)
-A2P_PGROUPS_IMPL(pgroups_q8_0_a2_impl, 512, a2p_q8_0_load, a2p_q8_0_sum, 0)
+/* Q8_0, one token over G groups: Q8_0's products (ptile_q8_0_a2_impl) with each broadcast shared by every group and half */
+A2P static inline __attribute__((always_inline)) void pgroups_q8_0_a2_impl(const char * const * gs, int64_t nb,
+        const char * a, float * out, const int G) {
+    const block_q8_0 * aq = (const block_q8_0 *) a;
+    const float * ad = q8_0_side_d(a, nb);
+    const char * g[PGROUPS];
+    for (int gi = 0; gi < G; gi++) g[gi] = gs[gi];
+    __m256 acc[PGROUPS][2];
+    for (int gi = 0; gi < G; gi++) acc[gi][0] = acc[gi][1] = _mm256_setzero_ps();
+    const __m256i bias = _mm256_set1_epi8((char) 0x80);
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t b = 0; b < nb; b++) {
+        const int32_t * qa = (const int32_t *) aq[b].qs;
+        __m256i s[PGROUPS][2];
+        for (int gi = 0; gi < G; gi++) s[gi][0] = s[gi][1] = _mm256_setzero_si256();
+        for (int k = 0; k < 8; k++) {
+            const __m256i bc = _mm256_set1_epi32(qa[k]);
+            for (int gi = 0; gi < G; gi++) {
+                const __m256i * v = (const __m256i *) (g[gi] + (size_t) b * 512 + 64 * k);
+                const __m256i sw0 = _mm256_xor_si256(_mm256_load_si256(v), bias);
+                const __m256i sw1 = _mm256_xor_si256(_mm256_load_si256(v + 1), bias);
+                s[gi][0] = a2_acc32(s[gi][0], _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(sw0), _mm256_sign_epi8(bc, sw0)), ones));
+                s[gi][1] = a2_acc32(s[gi][1], _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(sw1), _mm256_sign_epi8(bc, sw1)), ones));
+            }
+        }
+        const __m256 da = _mm256_set1_ps(ad[b]);
+        for (int gi = 0; gi < G; gi++) {
+            const uint16_t * sc = (const uint16_t *) (g[gi] + (size_t) nb * 512);
+            const __m256 dw0 = _mm256_cvtph_ps(_mm_load_si128((const __m128i *) (sc + 16 * b)));
+            const __m256 dw1 = _mm256_cvtph_ps(_mm_load_si128((const __m128i *) (sc + 16 * b + 8)));
+            acc[gi][0] = _mm256_fmadd_ps(_mm256_mul_ps(dw0, da), _mm256_cvtepi32_ps(s[gi][0]), acc[gi][0]);
+            acc[gi][1] = _mm256_fmadd_ps(_mm256_mul_ps(dw1, da), _mm256_cvtepi32_ps(s[gi][1]), acc[gi][1]);
+        }
+    }
+    for (int gi = 0; gi < G; gi++) {
+        _mm256_storeu_ps(out + gi * TILE_R, acc[gi][0]); _mm256_storeu_ps(out + gi * TILE_R + 8, acc[gi][1]);
+    }
+}
 
 DEFINE_PGROUPS(A2P, pgroups_q4_0_a2, pgroups_q4_0_a2_impl)
 DEFINE_PGROUPS(A2P, pgroups_q8_0_a2, pgroups_q8_0_a2_impl)
