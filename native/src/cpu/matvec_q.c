@@ -1271,9 +1271,8 @@ DEFINE_TILE(VNNI512, ptile_q8_0_vnni512, ptile_q8_0_impl, const char *)
  * one-half kernel it replaces (each half's block decoded into 8 registers, 8 broadcasts per half and token,
  * 8 x sum(a) subtracted in int32, passes of 4 tokens), and 3.30-3.58 (5.25) for this shape with T = 4 and the float
  * sums in memory (2T int16 sums take 8 registers); 2, 3, 4, 5, 8, 13 and 64 tokens, 2 rounds: 2.98-4.32 against
- * 3.61-5.79. Measured and
- * not kept earlier (same VM and method): weights outer, each weight vector decoded once and multiplied into the
- * tokens' sums before the next, 4.53-4.60 against the one-half kernel's 4.23 (128 x 2048). */
+ * 3.61-5.79. Measured and not kept earlier (same VM and method): weights outer, each weight vector decoded once and
+ * multiplied into the tokens' sums before the next, 4.53-4.60 against the one-half kernel's 4.23 (128 x 2048). */
 A2P static inline __attribute__((always_inline)) void ptile_q4_0_a2_impl(const char * g, int64_t nb,
         const char * a, size_t a_stride, float * out, const int T) {
     const uint16_t * sc = (const uint16_t *) (g + (size_t) nb * 256);
