@@ -1263,8 +1263,8 @@ DEFINE_TILE(VNNI512, ptile_q8_0_vnni512, ptile_q8_0_impl, const char *)
  * block sum: the integer the VNNI and portable kernels compute, with their float operations in their order, so the
  * output is theirs bit for bit. 2T int16 sums, 2T float sums, two weight vectors and a broadcast about fill the 16 ymm
  * registers at T = 3. The int16 additions go through a2_acc16: written as intrinsics, GCC -O3 re-associated each
- * chain into a tree of live products and spilled them (why this shape measured slower than the one-half kernel in
- * the previous session: 4.22-4.65 against 4.00-4.19 ns per 8 rows x block x token).
+ * chain into a tree of live products and spilled them (why this shape measured slower than the one-half kernel one
+ * session earlier, also on 2026-11-25: 4.22-4.65 against 4.00-4.19 ns per 8 rows x block x token).
  * Measured (this Zen 3 VM, 1 thread, llmj_matmul_q_packed best of 20-50 calls, variants alternating in one process;
  * ns per 8 rows x block x token; the VM switched between a quiet and a contended state during the runs):
  * 2048 x 2048, 64 tokens, 6 rounds: 2.97-3.72 (3.99 in the one contended round) against 3.82-3.94 (5.29) for the
@@ -1273,11 +1273,12 @@ DEFINE_TILE(VNNI512, ptile_q8_0_vnni512, ptile_q8_0_impl, const char *)
  * sums in memory (2T int16 sums take 8 registers); 2, 3, 4, 5, 8, 13 and 64 tokens, 2 rounds: 2.98-4.32 against
  * 3.61-5.79. Measured and not kept earlier (same VM and method): weights outer, each weight vector decoded once and
  * multiplied into the tokens' sums before the next, 4.53-4.60 against the one-half kernel's 4.23 (128 x 2048). */
+enum { Q4_TT = 3 };   /* tokens per pass */
 A2P static inline __attribute__((always_inline)) void ptile_q4_0_a2_impl(const char * g, int64_t nb,
         const char * a, size_t a_stride, float * out, const int T) {
     const uint16_t * sc = (const uint16_t *) (g + (size_t) nb * 256);
     const size_t soff = q8_0_side_offset(nb);
-    __m256 acc[3][2];
+    __m256 acc[Q4_TT][2];
     for (int t = 0; t < T; t++) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     for (int64_t b = 0; b < nb; b++) {
@@ -1285,7 +1286,7 @@ A2P static inline __attribute__((always_inline)) void ptile_q4_0_a2_impl(const c
         const char * qa = a + (size_t) b * sizeof(block_q8_0) + 2;     /* token 0's quants of block b */
         const char * sd = a + soff + 4 * (size_t) b;                   /* token 0's d of block b */
         const char * so = sd + 8 * (size_t) nb;                        /* token 0's offset pair */
-        __m256i s[3][2];
+        __m256i s[Q4_TT][2];
         for (int t = 0; t < T; t++) s[t][0] = s[t][1] = _mm256_set1_epi32(*(const int32_t *) (so + t * a_stride));
         for (int k = 0; k < 8; k++) {
             const __m256i * v = (const __m256i *) (q + 64 * (k & 3));
@@ -1309,10 +1310,10 @@ A2P static inline __attribute__((always_inline)) void ptile_q4_0_a2_impl(const c
     }
     for (int t = 0; t < T; t++) { _mm256_storeu_ps(out + t * TILE_R, acc[t][0]); _mm256_storeu_ps(out + t * TILE_R + 8, acc[t][1]); }
 }
-/* up to 8 tokens as passes of 3 (3 + 3 + 2 for a full tile); the same float order per row and token whatever the split */
+/* up to 8 tokens as passes of Q4_TT = 3 (3 + 3 + 2 for a full tile); the same float order per row and token whatever the split */
 A2P static void ptile_q4_0_a2(const char * w, int64_t nb, const char * a, size_t a_stride, float * out, int T) {
     while (T > 0) {
-        const int n = T > 3 ? 3 : T;
+        const int n = T > Q4_TT ? Q4_TT : T;
         if (n == 3) ptile_q4_0_a2_impl(w, nb, a, a_stride, out, 3);
         else if (n == 2) ptile_q4_0_a2_impl(w, nb, a, a_stride, out, 2);
         else ptile_q4_0_a2_impl(w, nb, a, a_stride, out, 1);
@@ -1383,8 +1384,6 @@ A2P static inline __attribute__((always_inline)) void pgroups_q4_0_a2_impl(const
         const char * a, float * out, const int G) {
     const block_q8_0 * aq = (const block_q8_0 *) a;
     const float * ad = q8_0_side_d(a, nb); const int32_t * ao = q8_0_side_o(a, nb);
-    const char * g[PGROUPS];
-    for (int gi = 0; gi < G; gi++) g[gi] = gs[gi];
     __m256 acc[PGROUPS][2];
     for (int gi = 0; gi < G; gi++) acc[gi][0] = acc[gi][1] = _mm256_setzero_ps();
     const __m256i m4 = _mm256_set1_epi8(0x0F);
@@ -1396,7 +1395,7 @@ A2P static inline __attribute__((always_inline)) void pgroups_q4_0_a2_impl(const
         for (int j = 0; j < 4; j++) {
             const __m256i bl = _mm256_set1_epi32(qa[j]), bh = _mm256_set1_epi32(qa[4 + j]);
             for (int gi = 0; gi < G; gi++) {
-                const __m256i * v = (const __m256i *) (g[gi] + (size_t) b * 256 + 64 * j);
+                const __m256i * v = (const __m256i *) (gs[gi] + (size_t) b * 256 + 64 * j);
                 const __m256i v0 = _mm256_load_si256(v), v1 = _mm256_load_si256(v + 1);
                 s[gi][0] = a2_acc16(s[gi][0], _mm256_maddubs_epi16(_mm256_and_si256(v0, m4), bl));
                 s[gi][1] = a2_acc16(s[gi][1], _mm256_maddubs_epi16(_mm256_and_si256(v1, m4), bl));
@@ -1407,7 +1406,7 @@ A2P static inline __attribute__((always_inline)) void pgroups_q4_0_a2_impl(const
         const __m256 da = _mm256_set1_ps(ad[b]);
         const __m256i ones = _mm256_set1_epi16(1);
         for (int gi = 0; gi < G; gi++) {
-            const uint16_t * sc = (const uint16_t *) (g[gi] + (size_t) nb * 256);
+            const uint16_t * sc = (const uint16_t *) (gs[gi] + (size_t) nb * 256);
             const __m256 dw0 = _mm256_cvtph_ps(_mm_load_si128((const __m128i *) (sc + 16 * b)));
             const __m256 dw1 = _mm256_cvtph_ps(_mm_load_si128((const __m128i *) (sc + 16 * b + 8)));
             acc[gi][0] = _mm256_fmadd_ps(_mm256_mul_ps(dw0, da), _mm256_cvtepi32_ps(_mm256_madd_epi16(s[gi][0], ones)), acc[gi][0]);
@@ -1423,8 +1422,6 @@ A2P static inline __attribute__((always_inline)) void pgroups_q8_0_a2_impl(const
         const char * a, float * out, const int G) {
     const block_q8_0 * aq = (const block_q8_0 *) a;
     const float * ad = q8_0_side_d(a, nb);
-    const char * g[PGROUPS];
-    for (int gi = 0; gi < G; gi++) g[gi] = gs[gi];
     __m256 acc[PGROUPS][2];
     for (int gi = 0; gi < G; gi++) acc[gi][0] = acc[gi][1] = _mm256_setzero_ps();
     const __m256i bias = _mm256_set1_epi8((char) 0x80);
@@ -1436,7 +1433,7 @@ A2P static inline __attribute__((always_inline)) void pgroups_q8_0_a2_impl(const
         for (int k = 0; k < 8; k++) {
             const __m256i bc = _mm256_set1_epi32(qa[k]);
             for (int gi = 0; gi < G; gi++) {
-                const __m256i * v = (const __m256i *) (g[gi] + (size_t) b * 512 + 64 * k);
+                const __m256i * v = (const __m256i *) (gs[gi] + (size_t) b * 512 + 64 * k);
                 const __m256i sw0 = _mm256_xor_si256(_mm256_load_si256(v), bias);
                 const __m256i sw1 = _mm256_xor_si256(_mm256_load_si256(v + 1), bias);
                 s[gi][0] = a2_acc32(s[gi][0], _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(sw0), _mm256_sign_epi8(bc, sw0)), ones));
@@ -1445,7 +1442,7 @@ A2P static inline __attribute__((always_inline)) void pgroups_q8_0_a2_impl(const
         }
         const __m256 da = _mm256_set1_ps(ad[b]);
         for (int gi = 0; gi < G; gi++) {
-            const uint16_t * sc = (const uint16_t *) (g[gi] + (size_t) nb * 512);
+            const uint16_t * sc = (const uint16_t *) (gs[gi] + (size_t) nb * 512);
             const __m256 dw0 = _mm256_cvtph_ps(_mm_load_si128((const __m128i *) (sc + 16 * b)));
             const __m256 dw1 = _mm256_cvtph_ps(_mm_load_si128((const __m128i *) (sc + 16 * b + 8)));
             acc[gi][0] = _mm256_fmadd_ps(_mm256_mul_ps(dw0, da), _mm256_cvtepi32_ps(s[gi][0]), acc[gi][0]);
